@@ -1,0 +1,7 @@
+"""Shared pytest fixtures: each real part (RTSP camera, Mosquitto, ONVIF device) lives in its own plugin."""
+
+pytest_plugins = [
+    "tests.support.rtsp_fixtures",
+    "tests.support.mosquitto_fixtures",
+    "tests.support.onvif_fixtures",
+]

@@ -1,0 +1,1 @@
+"""Pytest fixtures (placeholder until filled in)."""
