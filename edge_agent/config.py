@@ -1,0 +1,224 @@
+"""The agent's one config tree: a TOML file validated once at start and passed explicitly.
+
+Every field is described and bounded; unknown keys are refused (``extra="forbid"``) so a typo in a
+field engineer's file is an error with its path, not a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+# Same rule as cctv_common.ids: ids end up in MQTT topics and file paths.
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+
+CameraId = Annotated[
+    str,
+    Field(
+        pattern=ID_PATTERN,
+        description="Camera id: letters, digits, _ and -, at most 64; used in topics and paths",
+    ),
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class OnvifCameraConfig(_Strict):
+    """An ONVIF device whose stream URI the agent resolves at start and on every reconnect."""
+
+    host: str = Field(min_length=1, max_length=253, description="Device host name or IP address")
+    port: int = Field(default=80, ge=1, le=65535, description="Device HTTP port")
+    user: str = Field(default="", max_length=128, description="ONVIF user name")
+    password: str = Field(default="", max_length=256, description="ONVIF password (never logged)")
+    profile: str = Field(
+        default="main",
+        min_length=1,
+        max_length=64,
+        description='Media profile: "main" (highest resolution), "sub" (lowest) or a profile token',
+    )
+    live_profile: str | None = Field(
+        default=None,
+        max_length=64,
+        description='Live view profile, e.g. "sub" for the H.264 sub stream of an H.265 camera',
+    )
+
+
+class CameraConfig(_Strict):
+    """One camera: a plain RTSP URL or an ONVIF device, never both."""
+
+    id: CameraId
+    name: str = Field(default="", max_length=200, description="Human name, e.g. 'High St north'")
+    rtsp_url: str | None = Field(
+        default=None,
+        pattern=r"^rtsps?://",
+        max_length=2000,
+        description="RTSP URL of the stream to record (credentials allowed; never logged)",
+    )
+    live_rtsp_url: str | None = Field(
+        default=None,
+        pattern=r"^rtsps?://",
+        max_length=2000,
+        description="Optional H.264 stream for live view when the main stream is H.265",
+    )
+    onvif: OnvifCameraConfig | None = Field(default=None, description="ONVIF device settings")
+    enabled: bool = Field(default=True, description="Record this camera")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> CameraConfig:
+        if (self.rtsp_url is None) == (self.onvif is None):
+            raise ValueError("give exactly one of rtsp_url or [cameras.onvif]")
+        return self
+
+
+class RecorderConfig(_Strict):
+    segment_seconds: float = Field(
+        default=10.0, ge=2.0, le=60.0, description="Target segment length; cut on the next keyframe"
+    )
+    reconnect_initial_seconds: float = Field(
+        default=1.0, ge=0.1, le=60.0, description="First wait before reconnecting a dropped camera"
+    )
+    reconnect_max_seconds: float = Field(
+        default=30.0, ge=1.0, le=600.0, description="Longest wait between reconnect attempts"
+    )
+    stall_timeout_seconds: float = Field(
+        default=10.0,
+        ge=1.0,
+        le=120.0,
+        description="A camera that sends nothing for this long is treated as dropped",
+    )
+    gap_tolerance_seconds: float = Field(
+        default=1.0,
+        ge=0.05,
+        le=10.0,
+        description="Missing time between segments longer than this is recorded as a gap",
+    )
+
+
+class RetentionConfig(_Strict):
+    max_days: float = Field(default=31.0, gt=0, le=3650, description="Oldest footage kept, in days")
+    max_disk_bytes: int = Field(
+        default=500 * 1024**3,
+        ge=10 * 1024**2,
+        description="Most bytes of segments kept on disk, over all cameras",
+    )
+    min_free_bytes: int = Field(
+        default=1024**3,
+        ge=0,
+        description="Delete the oldest unpinned segments while the disk has less free than this",
+    )
+    check_interval_seconds: float = Field(
+        default=30.0, ge=1.0, le=3600.0, description="How often retention runs"
+    )
+
+
+class UplinkConfig(_Strict):
+    host: str = Field(default="127.0.0.1", min_length=1, max_length=253, description="MQTT broker")
+    port: int = Field(default=8883, ge=1, le=65535, description="MQTT broker port")
+    username: str | None = Field(default=None, max_length=128, description="Defaults to site_id")
+    password: str = Field(default="", max_length=256, description="Broker password (never logged)")
+    tls: bool = Field(default=True, description="Use TLS to the broker")
+    ca_file: Path | None = Field(default=None, description="CA bundle that signed the broker cert")
+    keepalive_seconds: int = Field(default=30, ge=5, le=600, description="MQTT keepalive")
+    chunk_bytes: int = Field(
+        default=1024 * 1024, ge=64 * 1024, le=8 * 1024 * 1024, description="Upload chunk size"
+    )
+    status_interval_seconds: float = Field(
+        default=15.0, ge=1.0, le=600.0, description="How often the status heartbeat is published"
+    )
+
+
+class IceServerConfig(_Strict):
+    urls: list[str] = Field(min_length=1, description="stun: or turn: URLs")
+    username: str | None = Field(default=None, description="TURN user name")
+    credential: str | None = Field(default=None, description="TURN password (never logged)")
+
+
+class LiveConfig(_Strict):
+    ice_servers: list[IceServerConfig] = Field(
+        default_factory=list, description="STUN/TURN servers for live view (none on a LAN)"
+    )
+    max_viewers_per_camera: int = Field(default=8, ge=1, le=64, description="Viewer limit")
+
+
+class AgentConfig(_Strict):
+    site_id: Annotated[str, Field(pattern=ID_PATTERN, description="This site's id")]
+    data_dir: Path = Field(description="Where segments, the index, the outbox and the key live")
+    key_file: Path | None = Field(
+        default=None, description="Ed25519 private key (PEM); default data_dir/agent_key.pem"
+    )
+    max_clock_offset_seconds: float = Field(
+        default=2.0, gt=0, le=3600, description="Warn when a camera clock is off by more than this"
+    )
+    cameras: list[CameraConfig] = Field(default_factory=list, description="Cameras on this site")
+    recorder: RecorderConfig = Field(default_factory=RecorderConfig)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
+    uplink: UplinkConfig = Field(default_factory=UplinkConfig)
+    live: LiveConfig = Field(default_factory=LiveConfig)
+
+    @model_validator(mode="after")
+    def _unique_cameras(self) -> AgentConfig:
+        seen: set[str] = set()
+        for camera in self.cameras:
+            if camera.id in seen:
+                raise ValueError(f"camera id {camera.id!r} is given twice")
+            seen.add(camera.id)
+        return self
+
+    @property
+    def resolved_key_file(self) -> Path:
+        return self.key_file if self.key_file is not None else self.data_dir / "agent_key.pem"
+
+    @property
+    def segments_dir(self) -> Path:
+        return self.data_dir / "segments"
+
+    @property
+    def index_path(self) -> Path:
+        return self.data_dir / "index.db"
+
+    def camera(self, camera_id: str) -> CameraConfig:
+        for camera in self.cameras:
+            if camera.id == camera_id:
+                return camera
+        raise KeyError(camera_id)
+
+
+class ConfigError(Exception):
+    """The config file cannot be used; ``errors`` holds one ``path: message`` line per problem."""
+
+    def __init__(self, source: str, errors: list[str]) -> None:
+        self.source = source
+        self.errors = errors
+        super().__init__(f"{source}: " + "; ".join(errors))
+
+
+def format_validation_error(error: ValidationError) -> list[str]:
+    lines = []
+    for item in error.errors():
+        path = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        lines.append(f"{path}: {item['msg']}")
+    return lines
+
+
+def parse_config(text: str, source: str = "<config>") -> AgentConfig:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(source, [f"not valid TOML: {exc}"]) from exc
+    try:
+        return AgentConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(source, format_validation_error(exc)) from exc
+
+
+def load_config(path: Path) -> AgentConfig:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(path), [f"cannot read: {exc.strerror or exc}"]) from exc
+    return parse_config(text, str(path))

@@ -1,0 +1,290 @@
+"""The agent's local SQLite index of recorded segments, gaps, pins and camera events.
+
+Times are stored as integer microseconds since the Unix epoch (UTC) so that range queries are
+plain integer comparisons. One connection guarded by a lock serves the recorder threads and the
+event loop; every write is one transaction, so a full disk fails the write, never the file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from edge_agent.segments import Gap, Pin, Segment
+
+
+def to_us(moment: datetime) -> int:
+    return round(moment.timestamp() * 1_000_000)
+
+
+def from_us(value: int) -> datetime:
+    return datetime.fromtimestamp(value / 1_000_000, tz=UTC)
+
+
+@dataclass(frozen=True)
+class CameraEvent:
+    """An ONVIF event (motion, tamper) stored beside the segments so operators can jump to it."""
+
+    camera_id: str
+    at: datetime
+    kind: str
+    active: bool
+    topic: str
+    data: dict[str, str]
+
+
+class IndexWriteFailed(Exception):
+    """The index could not be written (disk full, I/O error); the index itself is unchanged."""
+
+
+class SegmentIndex:
+    def __init__(self, path: Path | None) -> None:
+        if path is None:
+            connection = sqlite3.connect(":memory:", check_same_thread=False)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            connection = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
+        self._db = sqlite_utils.Database(connection)
+        self._lock = threading.RLock()
+        if path is not None:
+            self._db.enable_wal()
+        self._create_schema()
+
+    def _create_schema(self) -> None:
+        db = self._db
+        db.table("segments").create(
+            {
+                "id": int,
+                "camera_id": str,
+                "path": str,
+                "start_us": int,
+                "end_us": int,
+                "bytes": int,
+                "sha256": str,
+                "keyframes": str,
+                "codec": str,
+                "width": int,
+                "height": int,
+                "fps": float,
+            },
+            pk="id",
+            not_null={"camera_id", "path", "start_us", "end_us", "bytes", "sha256"},
+            if_not_exists=True,
+        )
+        db.table("segments").create_index(["path"], unique=True, if_not_exists=True)
+        db.table("segments").create_index(["camera_id", "start_us"], if_not_exists=True)
+        db.table("gaps").create(
+            {"id": int, "camera_id": str, "start_us": int, "end_us": int, "reason": str},
+            pk="id",
+            if_not_exists=True,
+        )
+        db.table("gaps").create_index(["camera_id", "start_us"], if_not_exists=True)
+        db.table("pins").create(
+            {"owner": str, "camera_id": str, "start_us": int, "end_us": int},
+            pk="owner",
+            if_not_exists=True,
+        )
+        db.table("events").create(
+            {
+                "id": int,
+                "camera_id": str,
+                "at_us": int,
+                "kind": str,
+                "active": int,
+                "topic": str,
+                "data": str,
+            },
+            pk="id",
+            if_not_exists=True,
+        )
+        db.table("events").create_index(["camera_id", "at_us"], if_not_exists=True)
+
+    @contextmanager
+    def _writing(self) -> Iterator[sqlite_utils.Database]:
+        with self._lock:
+            try:
+                with self._db.conn:
+                    yield self._db
+            except sqlite3.OperationalError as exc:
+                raise IndexWriteFailed(str(exc)) from exc
+
+    def _rows(self, sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._db.query(sql, params))
+
+    # Segments
+
+    def add_segment(self, segment: Segment) -> Segment:
+        row = {
+            "camera_id": segment.camera_id,
+            "path": segment.path,
+            "start_us": to_us(segment.start),
+            "end_us": to_us(segment.end),
+            "bytes": segment.bytes,
+            "sha256": segment.sha256,
+            "keyframes": json.dumps(list(segment.keyframes)),
+            "codec": segment.codec,
+            "width": segment.width,
+            "height": segment.height,
+            "fps": segment.fps,
+        }
+        with self._writing() as db:
+            cursor = db.execute(
+                "insert into segments (camera_id, path, start_us, end_us, bytes, sha256,"
+                " keyframes, codec, width, height, fps) values"
+                " (:camera_id, :path, :start_us, :end_us, :bytes, :sha256, :keyframes, :codec,"
+                " :width, :height, :fps)",
+                row,
+            )
+            new_id = cursor.lastrowid
+        return dataclasses.replace(segment, id=new_id)
+
+    def segments_overlapping(self, camera_id: str, start: datetime, end: datetime) -> list[Segment]:
+        rows = self._rows(
+            "select * from segments where camera_id = ? and end_us > ? and start_us < ?"
+            " order by start_us",
+            (camera_id, to_us(start), to_us(end)),
+        )
+        return [_segment_from_row(row) for row in rows]
+
+    def all_segments(self, camera_id: str | None = None) -> list[Segment]:
+        if camera_id is None:
+            rows = self._rows("select * from segments order by start_us", ())
+        else:
+            rows = self._rows(
+                "select * from segments where camera_id = ? order by start_us", (camera_id,)
+            )
+        return [_segment_from_row(row) for row in rows]
+
+    def oldest_segments(self, limit: int) -> list[Segment]:
+        rows = self._rows("select * from segments order by start_us limit ?", (limit,))
+        return [_segment_from_row(row) for row in rows]
+
+    def buffer_extent(self, camera_id: str) -> tuple[datetime, datetime] | None:
+        rows = self._rows(
+            "select min(start_us) as first, max(end_us) as last from segments where camera_id = ?",
+            (camera_id,),
+        )
+        if not rows or rows[0]["first"] is None:
+            return None
+        return from_us(rows[0]["first"]), from_us(rows[0]["last"])
+
+    def total_bytes(self) -> int:
+        rows = self._rows("select coalesce(sum(bytes), 0) as total from segments", ())
+        return int(rows[0]["total"])
+
+    def delete_segments(self, segments: list[Segment]) -> None:
+        with self._writing() as db:
+            for segment in segments:
+                db.execute("delete from segments where path = ?", [segment.path])
+
+    def known_paths(self) -> set[str]:
+        return {row["path"] for row in self._rows("select path from segments", ())}
+
+    # Gaps
+
+    def add_gap(self, camera_id: str, gap: Gap) -> None:
+        with self._writing() as db:
+            db.table("gaps").insert(
+                {
+                    "camera_id": camera_id,
+                    "start_us": to_us(gap.start),
+                    "end_us": to_us(gap.end),
+                    "reason": gap.reason,
+                }
+            )
+
+    def gaps_overlapping(self, camera_id: str, start: datetime, end: datetime) -> list[Gap]:
+        rows = self._rows(
+            "select * from gaps where camera_id = ? and end_us > ? and start_us < ?"
+            " order by start_us",
+            (camera_id, to_us(start), to_us(end)),
+        )
+        return [Gap(from_us(r["start_us"]), from_us(r["end_us"]), r["reason"]) for r in rows]
+
+    # Pins (open jobs, legal holds)
+
+    def pin(self, pin: Pin) -> None:
+        with self._writing() as db:
+            db.table("pins").upsert(
+                {
+                    "owner": pin.owner,
+                    "camera_id": pin.camera_id,
+                    "start_us": to_us(pin.start),
+                    "end_us": to_us(pin.end),
+                },
+                pk="owner",
+            )
+
+    def unpin(self, owner: str) -> None:
+        with self._writing() as db:
+            db.execute("delete from pins where owner = ?", [owner])
+
+    def pins(self) -> list[Pin]:
+        return [
+            Pin(r["owner"], r["camera_id"], from_us(r["start_us"]), from_us(r["end_us"]))
+            for r in self._rows("select * from pins", ())
+        ]
+
+    # Camera events
+
+    def add_event(self, event: CameraEvent) -> None:
+        with self._writing() as db:
+            db.table("events").insert(
+                {
+                    "camera_id": event.camera_id,
+                    "at_us": to_us(event.at),
+                    "kind": event.kind,
+                    "active": int(event.active),
+                    "topic": event.topic,
+                    "data": json.dumps(event.data, sort_keys=True),
+                }
+            )
+
+    def events_between(self, camera_id: str, start: datetime, end: datetime) -> list[CameraEvent]:
+        rows = self._rows(
+            "select * from events where camera_id = ? and at_us >= ? and at_us < ? order by at_us",
+            (camera_id, to_us(start), to_us(end)),
+        )
+        return [
+            CameraEvent(
+                r["camera_id"],
+                from_us(r["at_us"]),
+                r["kind"],
+                bool(r["active"]),
+                r["topic"],
+                json.loads(r["data"]),
+            )
+            for r in rows
+        ]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.conn.close()
+
+
+def _segment_from_row(row: dict[str, Any]) -> Segment:
+    return Segment(
+        camera_id=row["camera_id"],
+        path=row["path"],
+        start=from_us(row["start_us"]),
+        end=from_us(row["end_us"]),
+        bytes=row["bytes"],
+        sha256=row["sha256"],
+        keyframes=tuple(json.loads(row["keyframes"] or "[0.0]")),
+        codec=row["codec"] or "h264",
+        width=row["width"] or 0,
+        height=row["height"] or 0,
+        fps=row["fps"],
+        id=row["id"],
+    )
