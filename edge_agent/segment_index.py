@@ -108,6 +108,11 @@ class SegmentIndex:
             if_not_exists=True,
         )
         db.table("events").create_index(["camera_id", "at_us"], if_not_exists=True)
+        db.table("camera_facts").create(
+            {"camera_id": str, "identity": str, "clock_offset": float, "checked_us": int},
+            pk="camera_id",
+            if_not_exists=True,
+        )
 
     @contextmanager
     def _writing(self) -> Iterator[sqlite_utils.Database]:
@@ -267,6 +272,28 @@ class SegmentIndex:
             )
             for r in rows
         ]
+
+    # Camera facts: what ONVIF last told of a camera, for manifests cut while it is unreachable
+
+    def save_camera_facts(
+        self, camera_id: str, identity: dict[str, str], clock_offset: float | None
+    ) -> None:
+        with self._writing() as db:
+            db.table("camera_facts").upsert(
+                {
+                    "camera_id": camera_id,
+                    "identity": json.dumps(identity, sort_keys=True),
+                    "clock_offset": clock_offset,
+                    "checked_us": to_us(datetime.now(UTC)),
+                },
+                pk="camera_id",
+            )
+
+    def camera_facts(self, camera_id: str) -> tuple[dict[str, str], float | None] | None:
+        rows = self._rows("select * from camera_facts where camera_id = ?", (camera_id,))
+        if not rows:
+            return None
+        return json.loads(rows[0]["identity"]), rows[0]["clock_offset"]
 
     def close(self) -> None:
         with self._lock:

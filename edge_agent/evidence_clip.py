@@ -1,0 +1,177 @@
+"""Making one evidence item at the edge: plan, cut by stream copy, manifest, sign, write.
+
+Shared by the offline ``cctv-agent cut`` and the uplink's job handler. The window is pinned in the
+index while the cut runs, so retention cannot delete a segment from under it. Files are written as
+``.part`` and renamed only when all three exist; on any failure nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from cctv_common import __version__
+from cctv_common.manifest import (
+    Manifest,
+    ManifestGap,
+    Software,
+    SourceSegment,
+    Window,
+)
+from cctv_common.signing import key_id, sign
+from cctv_common.verify import CLIP_NAME, MANIFEST_NAME, SIGNATURE_NAME
+from edge_agent.camera_facts import CameraFacts
+from edge_agent.cut_plan import CutPlan, WindowOutsideBuffer, check_window, plan_cut
+from edge_agent.cutter import cut_clip
+from edge_agent.segment_index import SegmentIndex
+from edge_agent.segments import Pin
+
+log = logging.getLogger(__name__)
+
+SOFTWARE_NAME = "cctv-evidence edge_agent"
+
+
+class OutputExists(Exception):
+    """The output folder already holds evidence; it is never overwritten."""
+
+
+@dataclass(frozen=True)
+class EvidenceClip:
+    directory: Path
+    clip_path: Path
+    manifest: Manifest
+    manifest_bytes: bytes
+    signature: str
+
+
+def new_clip_id() -> str:
+    return uuid.uuid4().hex
+
+
+def plan_for(
+    index: SegmentIndex,
+    camera_id: str,
+    start: datetime,
+    end: datetime,
+    gap_tolerance: timedelta,
+) -> CutPlan:
+    """Plan a cut from the index; a window outside the buffer says what the buffer holds."""
+    check_window(start, end)
+    segments = index.segments_overlapping(camera_id, start, end)
+    try:
+        return plan_cut(camera_id, segments, start, end, gap_tolerance)
+    except WindowOutsideBuffer as exc:
+        extent = index.buffer_extent(camera_id)
+        held = (
+            "its buffer is empty"
+            if extent is None
+            else f"its buffer holds {_iso(extent[0])} to {_iso(extent[1])}"
+        )
+        raise WindowOutsideBuffer(f"{exc}; {held}") from exc
+
+
+def make_evidence_clip(
+    *,
+    index: SegmentIndex,
+    segments_dir: Path,
+    site_id: str,
+    camera: CameraFacts,
+    plan: CutPlan,
+    out_dir: Path,
+    key: Ed25519PrivateKey,
+    clip_id: str | None = None,
+    job_id: str | None = None,
+    progress: Callable[[float], None] | None = None,
+) -> EvidenceClip:
+    """Cut ``plan`` into ``out_dir`` as clip.mp4, manifest.json and manifest.sig."""
+    clip_id = clip_id or new_clip_id()
+    targets = [out_dir / name for name in (CLIP_NAME, MANIFEST_NAME, SIGNATURE_NAME)]
+    existing = [path.name for path in targets if path.exists()]
+    if existing:
+        raise OutputExists(f"{out_dir} already holds {', '.join(existing)}; choose an empty folder")
+    created_dir = not out_dir.exists()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pin_owner = f"cut-{clip_id}"
+    index.pin(Pin(pin_owner, plan.camera_id, plan.delivered_start, plan.delivered_end))
+    parts = [path.with_name(path.name + ".part") for path in targets]
+    try:
+        result = cut_clip(plan, segments_dir, parts[0], progress)
+        manifest = Manifest(
+            clip_id=clip_id,
+            job_id=job_id,
+            site_id=site_id,
+            camera=camera.identity,
+            requested=Window(start=plan.requested_start, end=plan.requested_end),
+            delivered=Window(start=result.delivered_start, end=result.delivered_end),
+            gaps=tuple(ManifestGap(start=g.start, end=g.end, reason=g.reason) for g in plan.gaps),
+            clock_offset_seconds=camera.clock_offset_seconds,
+            codec=result.codec,
+            width=result.width,
+            height=result.height,
+            fps=result.fps,
+            bytes=result.bytes,
+            sha256=result.sha256,
+            source_segments=tuple(
+                SourceSegment(
+                    path=part.segment.path,
+                    start=part.segment.start,
+                    end=part.segment.end,
+                    bytes=part.segment.bytes,
+                    sha256=part.segment.sha256,
+                )
+                for part in plan.parts
+            ),
+            software=Software(name=SOFTWARE_NAME, version=__version__),
+            created_at=datetime.now(UTC),
+            key_id=key_id(key),
+        )
+        manifest_bytes = manifest.canonical_bytes()
+        signature = sign(key, manifest_bytes)
+        _write_synced(parts[1], manifest_bytes)
+        _write_synced(parts[2], signature.encode("ascii") + b"\n")
+        for part, target in zip(parts, targets, strict=True):
+            os.replace(part, target)
+        _fsync_dir(out_dir)
+    except BaseException:
+        for path in parts:
+            path.unlink(missing_ok=True)
+        if created_dir and out_dir.exists() and not any(out_dir.iterdir()):
+            out_dir.rmdir()
+        raise
+    finally:
+        index.unpin(pin_owner)
+    log.info(
+        "site %s camera %s: clip %s cut, %d bytes, SHA-256 %s",
+        site_id,
+        plan.camera_id,
+        clip_id,
+        result.bytes,
+        result.sha256,
+    )
+    return EvidenceClip(out_dir, targets[0], manifest, manifest_bytes, signature)
+
+
+def _write_synced(path: Path, data: bytes) -> None:
+    with path.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
