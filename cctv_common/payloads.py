@@ -123,7 +123,7 @@ class Payload(_Part):
     v: Literal[1] = Field(default=1, description="Payload format version")
 
     @classmethod
-    def parse(cls, data: bytes) -> Self:
+    def parse(cls, data: bytes | bytearray) -> Self:
         name = cls.__name__
         if len(data) > cls.MAX_BYTES:
             raise InvalidPayload(f"{name} payload is {len(data)} bytes, over {cls.MAX_BYTES}")
@@ -435,7 +435,7 @@ def model_for(topic: Topic) -> type[Payload] | None:
     raise AssertionError(f"no payload model for {topic!r}")  # pragma: no cover
 
 
-def parse_payload(topic: Topic, data: bytes) -> Payload:
+def parse_payload(topic: Topic, data: bytes | bytearray) -> Payload:
     """Parse ``data`` as the model ``topic`` carries; chunks are not payloads."""
     model = model_for(topic)
     if model is None:
