@@ -76,7 +76,6 @@ ClockOffset = Annotated[
         description="Camera (or agent) clock minus reference clock, in seconds",
     ),
 ]
-ShortText = Annotated[str, Field(max_length=500)]
 Codec = Annotated[str, Field(min_length=1, max_length=20, description="e.g. h264, h265")]
 Pixels = Annotated[int, Field(ge=1, le=16384)]
 ChunkRange = Annotated[
@@ -104,9 +103,23 @@ def _one_line(model: str, exc: ValidationError) -> str:
     errors = exc.errors(include_url=False)
     first = errors[0]
     where = ".".join(str(part) for part in first["loc"])
-    message = str(first["msg"]).removeprefix("Value error, ")
+    message = " ".join(str(first["msg"]).removeprefix("Value error, ").split())
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     return f"{model} payload: {where + ': ' if where else ''}{message}{more}"
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    # Two values for one key would let two readers see two different messages.
+    result: dict[str, object] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _DuplicateKey(repr(key[:40]))
+        result[key] = value
+    return result
 
 
 class _Part(BaseModel):
@@ -128,7 +141,9 @@ class Payload(_Part):
         if len(data) > cls.MAX_BYTES:
             raise InvalidPayload(f"{name} payload is {len(data)} bytes, over {cls.MAX_BYTES}")
         try:
-            raw = json.loads(data.decode("utf-8"))
+            raw = json.loads(data.decode("utf-8"), object_pairs_hook=_unique_keys)
+        except _DuplicateKey as exc:
+            raise InvalidPayload(f"{name} payload has key {exc} twice") from exc
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise InvalidPayload(f"{name} payload is not UTF-8 JSON: {exc}") from exc
         if not isinstance(raw, dict):

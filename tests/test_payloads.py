@@ -104,6 +104,7 @@ def test_golden_round_trip(model: type[Payload]) -> None:
     assert out == compact(out), "to_bytes must be compact JSON"
     assert model.parse(out) == parsed
     assert model.parse(out).to_bytes() == out
+    assert model.parse(bytearray(data)) == parsed
 
 
 @pytest.mark.parametrize("model", PAYLOAD_MODELS, ids=lambda m: m.__name__)
@@ -249,6 +250,18 @@ def test_bad_envelopes_are_refused(model: type[Payload], data: bytes, reason: st
         model.parse(data)
     assert str(caught.value).startswith(model.__name__)
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'{"state":"online","state":"offline"}',
+        b'{"state":"online","cameras":[{"camera_id":"a","camera_id":"b","state":"stopped"}]}',
+    ],
+)
+def test_duplicate_keys_are_refused(data: bytes) -> None:
+    with pytest.raises(InvalidPayload, match="twice"):
+        SiteStatus.parse(data)
 
 
 @pytest.mark.parametrize("model", PAYLOAD_MODELS, ids=lambda m: m.__name__)
