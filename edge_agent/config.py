@@ -12,8 +12,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-# Same rule as cctv_common.ids: ids end up in MQTT topics and file paths.
-ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+from cctv_common.ids import ID_PATTERN
 
 CameraId = Annotated[
     str,
