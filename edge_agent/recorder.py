@@ -264,6 +264,8 @@ class CameraRecorder(threading.Thread):
     ) -> SessionEnd:
         """Move packets from the camera into the session until the connection ends."""
         reason: SessionEnd
+        # The demux generator lives in this frame only, so it is finalised when this returns,
+        # before the caller closes the container.
         try:
             for packet in fill_missing_timestamps(container.demux(stream)):
                 session.feed(packet, self._now())

@@ -24,13 +24,11 @@ import edge_agent.recorder
 import edge_agent.recording_session
 import edge_agent.segment_timing
 import edge_agent.segment_writer
-from edge_agent.config import RecorderConfig
-from edge_agent.recorder import CameraRecorder, CameraStatus, RecorderState
+from edge_agent.config import AgentConfig, RecorderConfig
+from edge_agent.recorder import CameraRecorder, CameraStatus, Recorders, RecorderState
 from edge_agent.segment_index import SegmentIndex
 from edge_agent.segments import Gap, Segment
-from edge_agent.testcam import TestCamera
-
-pytestmark = pytest.mark.slow
+from edge_agent.testcam import TestCamera, TestCameraUnavailable
 
 SETTINGS = RecorderConfig(
     segment_seconds=2.0,
@@ -106,6 +104,7 @@ def packets_of(path: Path) -> tuple[list[av.Packet], Fraction, av.container.Inpu
     return [p for p in container.demux(stream) if p.size], stream.time_base, container
 
 
+@pytest.mark.slow
 def test_every_segment_opens_on_its_own_and_starts_on_a_keyframe(recording: Recording) -> None:
     assert len(recording.segments) >= 7
     for segment in recording.segments:
@@ -128,6 +127,7 @@ def test_every_segment_opens_on_its_own_and_starts_on_a_keyframe(recording: Reco
         )
 
 
+@pytest.mark.slow
 def test_index_rows_hold_the_bytes_and_sha256_of_the_files(recording: Recording) -> None:
     for segment in recording.segments:
         data = (recording.segments_dir / segment.path).read_bytes()
@@ -136,6 +136,7 @@ def test_index_rows_hold_the_bytes_and_sha256_of_the_files(recording: Recording)
     assert not list(recording.segments_dir.rglob("*.part"))
 
 
+@pytest.mark.slow
 def test_keyframe_offsets_and_end_follow_the_files_pts(recording: Recording) -> None:
     for segment in recording.segments:
         packets, time_base, container = packets_of(recording.segments_dir / segment.path)
@@ -156,6 +157,7 @@ def test_keyframe_offsets_and_end_follow_the_files_pts(recording: Recording) -> 
         assert segment.duration <= timedelta(seconds=2.0) + timedelta(microseconds=1)
 
 
+@pytest.mark.slow
 def test_segments_of_one_connection_join_exactly(recording: Recording) -> None:
     gap_starts = {gap.start for gap in recording.gaps}
     for previous, current in zip(recording.segments, recording.segments[1:], strict=False):
@@ -164,6 +166,7 @@ def test_segments_of_one_connection_join_exactly(recording: Recording) -> None:
         assert abs((current.start - previous.end).total_seconds()) < 1e-3
 
 
+@pytest.mark.slow
 def test_restarting_the_camera_records_a_gap_and_recording_resumes(recording: Recording) -> None:
     segments = recording.segments
     last_before = segments[recording.segments_before_restart - 1]
@@ -174,6 +177,7 @@ def test_restarting_the_camera_records_a_gap_and_recording_resumes(recording: Re
     assert len(segments) >= recording.segments_before_restart + 3
 
 
+@pytest.mark.slow
 def test_a_stalled_camera_is_noticed_and_recorded_as_a_gap(recording: Recording) -> None:
     last_before = recording.segments[recording.segments_before_stall - 1]
     gap = next(g for g in recording.gaps if g.start == last_before.end)
@@ -182,6 +186,7 @@ def test_a_stalled_camera_is_noticed_and_recorded_as_a_gap(recording: Recording)
     assert len(recording.segments) > recording.segments_before_stall
 
 
+@pytest.mark.slow
 def test_status_after_stop(recording: Recording) -> None:
     status = recording.status
     assert status.state is RecorderState.STOPPED
@@ -191,6 +196,7 @@ def test_status_after_stop(recording: Recording) -> None:
     assert status.last_segment_end == recording.segments[-1].end
 
 
+@pytest.mark.slow
 def test_a_segment_cut_in_half_still_demuxes(recording: Recording, tmp_path: Path) -> None:
     source = recording.segments_dir / recording.segments[1].path
     cut = tmp_path / "power-cut.ts"
@@ -250,6 +256,7 @@ def test_credentials_never_reach_the_status_or_the_log(
     assert status.state is RecorderState.STOPPED
 
 
+@pytest.mark.slow
 def test_an_h265_camera_is_recorded_the_same_way(
     rtsp_camera_factory: Callable[..., TestCamera], tmp_path: Path
 ) -> None:
@@ -268,3 +275,44 @@ def test_an_h265_camera_is_recorded_the_same_way(
         assert container.streams.video[0].codec_context.name == "hevc"
         container.close()
         assert packets[0].is_keyframe and segment.keyframes[0] == 0.0
+
+
+@pytest.mark.slow
+def test_recorders_start_one_worker_per_enabled_camera(
+    rtsp_camera: TestCamera, tmp_path: Path
+) -> None:
+    config = AgentConfig.model_validate(
+        {
+            "site_id": "site1",
+            "data_dir": str(tmp_path),
+            "recorder": SETTINGS.model_dump(),
+            "cameras": [
+                {"id": "front", "rtsp_url": rtsp_camera.url},
+                {"id": "spare", "rtsp_url": rtsp_camera.url, "enabled": False},
+                {"id": "onvif1", "onvif": {"host": "192.0.2.1"}},
+            ],
+        }
+    )
+    index = SegmentIndex(config.index_path)
+    recorders = Recorders(config, index)
+    recorders.start()
+    try:
+        wait_until(lambda: bool(index.all_segments("front")), "a segment from the camera")
+        wait_until(
+            lambda: recorders.status("onvif1").state is RecorderState.RECONNECTING,
+            "the ONVIF camera without a URL provider to wait",
+        )
+    finally:
+        assert recorders.stop_all(timeout=30) == []
+    statuses = {status.camera_id: status for status in recorders.statuses()}
+    assert set(statuses) == {"front", "onvif1"}
+    assert all(status.state is RecorderState.STOPPED for status in statuses.values())
+    assert statuses["front"].segments_written >= 1
+    assert "no stream URL provider" in (statuses["onvif1"].last_error or "")
+    files = list(config.segments_dir.glob("front/*/*.ts"))
+    assert len(files) == statuses["front"].segments_written
+
+
+def test_a_missing_gstreamer_python_fails_with_what_to_install() -> None:
+    with pytest.raises(TestCameraUnavailable, match="python3-gi"):
+        TestCamera(python="/nonexistent/python3").start()
