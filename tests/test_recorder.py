@@ -153,8 +153,8 @@ def test_keyframe_offsets_and_end_follow_the_files_pts(recording: Recording) -> 
         last = max(p.pts for p in packets if p.pts is not None)
         expected = float((last - first + 3600) * time_base)
         assert abs(segment.duration.total_seconds() - expected) < 1e-5
-        # Rollover on the first keyframe after 2 s, a keyframe every second.
-        assert segment.duration <= timedelta(seconds=2.0) + timedelta(microseconds=1)
+        # Rollover on the first keyframe after 2 s, with a keyframe at least every second.
+        assert segment.duration < timedelta(seconds=3.0)
 
 
 @pytest.mark.slow
