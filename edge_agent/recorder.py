@@ -295,8 +295,12 @@ class CameraRecorder(threading.Thread):
         return reason
 
     def _disk_failure(self, exc: SegmentWriteFailed | IndexWriteFailed) -> SessionEnd:
-        full = isinstance(exc, IndexWriteFailed) or exc.errno == errno.ENOSPC
-        what = "disk full" if full else "cannot write"
+        if isinstance(exc, IndexWriteFailed):
+            full = "full" in str(exc)
+            what = "disk full" if full else "cannot write the index"
+        else:
+            full = exc.errno == errno.ENOSPC
+            what = "disk full" if full else "cannot write"
         log.error("%s: %s, segment discarded: %s", self._label, what, exc)
         return SessionEnd(reason=f"{what}: {exc}", disk_failed=True)
 
