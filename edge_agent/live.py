@@ -55,13 +55,19 @@ __all__ = [
     "CONNECT_TIMEOUT_SECONDS",
     "CameraUnavailable",
     "CodecNotPlayable",
+    "DeferredCandidate",
+    "IceServerLike",
     "LiveError",
+    "LiveOfferLike",
     "LiveRefused",
     "LiveService",
     "OfferRejected",
     "UnknownCamera",
     "UnknownSession",
+    "UrlResolver",
     "ViewerLimitReached",
+    "defer_mdns_candidates",
+    "live_url",
 ]
 
 logger = logging.getLogger(__name__)
@@ -108,6 +114,67 @@ class LiveOfferLike(Protocol):
 
 # Given a camera without a plain RTSP URL for live view (an ONVIF camera), returns one.
 UrlResolver = Callable[[CameraConfig], Awaitable[str]]
+
+
+@dataclass(frozen=True)
+class DeferredCandidate:
+    """An ICE candidate taken out of an offer to be added after the answer is made."""
+
+    line: str  # "candidate:..." without "a="
+    sdp_mid: str | None
+    sdp_mline_index: int
+
+
+def defer_mdns_candidates(sdp: str) -> tuple[str, list[DeferredCandidate], list[int]]:
+    """Take the viewer's mDNS (``*.local``) host candidates out of an SDP offer.
+
+    Browsers hide their local addresses behind mDNS names; aioice resolves each one in
+    ``setRemoteDescription``, which waits up to a second per name when nobody on the agent's LAN
+    answers (the usual case: the viewer is elsewhere). The connection does not need them (the
+    viewer's checks reach the agent and become peer-reflexive candidates), so they are added after
+    the answer is made, where resolving them costs nothing. Returns the SDP without them (and
+    without the ``a=end-of-candidates`` of those sections), the candidates, and the m-line indexes
+    whose end-of-candidates must be signalled after them.
+    """
+    lines = sdp.splitlines()
+    kept: list[str] = []
+    deferred: list[DeferredCandidate] = []
+    ended: list[int] = []
+    index = -1
+    mid: str | None = None
+    section_end: list[bool] = []
+    for line in lines:
+        if line.startswith("m="):
+            index += 1
+            mid = None
+            section_end.append(False)
+        elif line.startswith("a=mid:"):
+            mid = line[len("a=mid:") :].strip()
+        if index >= 0 and line.startswith("a=candidate:"):
+            fields = line.split()
+            if len(fields) > 4 and fields[4].lower().endswith(".local"):
+                deferred.append(DeferredCandidate(line[2:], mid, index))
+                continue
+        if index >= 0 and line.strip() == "a=end-of-candidates":
+            section_end[index] = True
+        kept.append(line)
+    with_deferred = {c.sdp_mline_index for c in deferred}
+    if with_deferred:
+        kept = _drop_end_of_candidates(kept, with_deferred)
+        ended = [i for i in sorted(with_deferred) if section_end[i]]
+    return "\r\n".join(kept) + "\r\n", deferred, ended
+
+
+def _drop_end_of_candidates(lines: list[str], sections: set[int]) -> list[str]:
+    out: list[str] = []
+    index = -1
+    for line in lines:
+        if line.startswith("m="):
+            index += 1
+        if index in sections and line.strip() == "a=end-of-candidates":
+            continue
+        out.append(line)
+    return out
 
 
 def live_url(camera: CameraConfig) -> str | None:
@@ -335,8 +402,9 @@ class LiveService:
             "ended", lambda: self._spawn(self.close(session.session_id, "camera stream ended"))
         )
 
+        usable_sdp, deferred, ended = defer_mdns_candidates(offer_sdp)
         try:
-            await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=usable_sdp, type="offer"))
         except OperationError as exc:
             raise OfferRejected(
                 "the viewer does not offer H.264 (packetization-mode 1), the only video this "
@@ -346,6 +414,8 @@ class LiveService:
             raise OfferRejected(f"the SDP offer cannot be used: {exc}") from exc
         await pc.setLocalDescription(await pc.createAnswer())
         self._check_direction(transceiver)
+        if deferred or ended:
+            self._spawn(self._add_deferred(session, deferred, ended))
 
         info: StreamInfo = await source.wait_ready(self._source_options.open_timeout)
         description = pc.localDescription
@@ -361,6 +431,21 @@ class LiveService:
             self.viewers(camera.id),
         )
         return description.sdp
+
+    async def _add_deferred(
+        self, session: _Session, deferred: list[DeferredCandidate], ended: list[int]
+    ) -> None:
+        for candidate in deferred:
+            try:
+                parsed = candidate_from_sdp(candidate.line.removeprefix("candidate:"))
+                parsed.sdpMid = candidate.sdp_mid
+                parsed.sdpMLineIndex = candidate.sdp_mline_index
+                await session.pc.addIceCandidate(parsed)
+            except (ValueError, IndexError, InvalidStateError) as exc:
+                self._log(logging.DEBUG, session, "mDNS candidate not used: %s", exc)
+        if ended:  # aiortc applies end-of-candidates to every section at once
+            with contextlib.suppress(ValueError, InvalidStateError):
+                await session.pc.addIceCandidate(None)
 
     @staticmethod
     def _check_direction(transceiver: RTCRtpTransceiver) -> None:

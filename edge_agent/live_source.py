@@ -366,6 +366,8 @@ class LiveSource:
         self._gop_bytes = 0
         self._gop_valid = False
         self.info: StreamInfo | None = None
+        self.open_seconds: float | None = None  # start() to the first connection being open
+        self._started_at = 0.0
         self.packets = 0
         self.connections = 0
         self.on_end: Callable[[LiveSource], None] | None = None
@@ -375,6 +377,7 @@ class LiveSource:
     def start(self) -> None:
         if self._thread is not None:
             return
+        self._started_at = time.monotonic()
         self._thread = threading.Thread(
             target=self._run, name=f"live-{self.camera_id}", daemon=True
         )
@@ -444,6 +447,8 @@ class LiveSource:
     def _opened(self, info: StreamInfo) -> None:
         self.info = info
         self.connections += 1
+        if self.open_seconds is None:
+            self.open_seconds = time.monotonic() - self._started_at
         if not self._ready.done():
             self._ready.set_result(info)
 
