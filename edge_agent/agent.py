@@ -1,0 +1,110 @@
+"""The site agent process (``cctv-agent run``): recorders, retention, uplink and clip jobs.
+
+Start order: the key (created on first start), the segment index and the outbox; crash leftovers
+of the recorder are recovered before anything records; then the recorders, the janitor, the job
+runner (which resumes the outbox before the uplink connects), and the uplink. ``READY=1`` goes to
+systemd once all of that runs; the watchdog is pinged from the event loop, so a loop that hangs
+is restarted. SIGTERM or SIGINT stops everything in reverse: the running cut is abandoned (and
+redone at the next start), the site is marked offline, and each recorder finishes its segment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+from cctv_common import __version__
+from cctv_common.payloads import SiteStatus
+from cctv_common.signing import load_or_create_private_key
+from edge_agent.config import AgentConfig
+from edge_agent.janitor import Janitor
+from edge_agent.job_runner import JobRunner
+from edge_agent.outbox import Outbox
+from edge_agent.recorder import Recorders
+from edge_agent.sdnotify import SdNotify
+from edge_agent.segment_index import SegmentIndex
+from edge_agent.uplink import Uplink, build_site_status
+
+log = logging.getLogger(__name__)
+
+RECORDER_STOP_SECONDS = 15.0
+
+
+def run_agent(config: AgentConfig) -> int:
+    """Run until SIGTERM or SIGINT; 0 after a clean stop."""
+    return asyncio.run(_run(config))
+
+
+async def _watchdog(notifier: SdNotify, interval: float) -> None:
+    while True:
+        notifier.watchdog()
+        await asyncio.sleep(interval)
+
+
+async def _run(config: AgentConfig) -> int:
+    site = config.site_id
+    notifier = SdNotify()
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    key = await asyncio.to_thread(load_or_create_private_key, config.resolved_key_file)
+    index = await asyncio.to_thread(SegmentIndex, config.index_path)
+    outbox = await asyncio.to_thread(Outbox, config.data_dir)
+    janitor = Janitor(index, config.segments_dir, config.retention, site_id=site)
+    recovery = await asyncio.to_thread(janitor.recover_leftovers)
+    if recovery.salvaged or recovery.removed:
+        log.info(
+            "site %s: leftovers from the last run: %d segment(s) salvaged, %d removed",
+            site,
+            len(recovery.salvaged),
+            len(recovery.removed),
+        )
+    recorders = Recorders(config, index, on_disk_full=janitor.wake)
+
+    def status() -> SiteStatus:
+        return build_site_status(
+            cameras=recorders.statuses(),
+            index=index,
+            segments_dir=config.segments_dir,
+            version=__version__,
+        )
+
+    uplink = Uplink(site_id=site, config=config.uplink, status=status, version=__version__)
+    runner = JobRunner(config=config, outbox=outbox, index=index, key=key, publisher=uplink)
+    uplink.set_handlers(on_message=runner.handle_message, on_connect=runner.on_connected)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+
+    watchdog: asyncio.Task[None] | None = None
+    try:
+        recorders.start()
+        janitor.start()
+        await runner.start()
+        await uplink.start()
+        cameras = sum(1 for camera in config.cameras if camera.enabled)
+        notifier.ready(f"site {site}: {cameras} camera(s) recording")
+        if notifier.watchdog_seconds is not None:
+            watchdog = asyncio.create_task(_watchdog(notifier, notifier.watchdog_seconds))
+        log.info("site %s: agent %s running with %d camera(s)", site, __version__, cameras)
+        await stop.wait()
+        log.info("site %s: stopping", site)
+    finally:
+        notifier.stopping()
+        if watchdog is not None:
+            watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watchdog
+        await runner.stop()
+        await uplink.stop()
+        stuck = await asyncio.to_thread(recorders.stop_all, RECORDER_STOP_SECONDS)
+        await asyncio.to_thread(janitor.stop)
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+        if not stuck:
+            index.close()
+        outbox.close()
+        log.info("site %s: agent stopped", site)
+    return 0
