@@ -1,0 +1,1 @@
+"""The hub's REST API (OpenAPI at ``/docs``): one router per resource under ``routes/``."""

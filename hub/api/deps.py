@@ -1,0 +1,116 @@
+"""Dependencies shared by the routes, as ``Annotated`` aliases.
+
+``CurrentUser`` is whoever the session cookie or HTTP Basic names (401 otherwise).
+``require(permission)`` also checks the role against ``hub.acl`` (403 when the role may not use
+that permission at all; per-item ownership is checked by the route with ``acl.may_access``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Final
+
+from fastapi import Depends, HTTPException, Request, status
+
+from cctv_common.ids import InvalidId, validate_id
+from hub import acl
+from hub.acl import Permission
+from hub.auth import COOKIE_NAME, LoginRefused, Principal
+from hub.context import HubContext
+from hub.db import HubDatabase
+
+UI_HEADER: Final = "x-requested-with"
+_SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def get_hub(request: Request) -> HubContext:
+    hub: HubContext = request.app.state.hub
+    return hub
+
+
+Hub = Annotated[HubContext, Depends(get_hub)]
+
+
+def get_database(hub: Hub) -> HubDatabase:
+    return hub.database
+
+
+Db = Annotated[HubDatabase, Depends(get_database)]
+
+
+def _unauthorized(request: Request, message: str) -> HTTPException:
+    # A browser page (cookie or our fetch header) must not get the Basic login pop-up.
+    browser = COOKIE_NAME in request.cookies or UI_HEADER in request.headers
+    headers = None if browser else {"WWW-Authenticate": 'Basic realm="cctv-hub"'}
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, message, headers=headers)
+
+
+def _same_origin(request: Request) -> bool:
+    origin = request.headers.get("origin")
+    if origin is None:
+        return True
+    host = request.headers.get("host", "")
+    return origin.split("://", 1)[-1] == host
+
+
+async def current_user(request: Request, hub: Hub) -> Principal:
+    authorization = request.headers.get("authorization")
+    if authorization:
+        try:
+            principal = await hub.auth.from_basic(authorization)
+        except LoginRefused as exc:
+            raise _unauthorized(request, str(exc)) from exc
+        if principal is not None:
+            return principal
+    cookie = request.cookies.get(COOKIE_NAME)
+    if cookie:
+        principal = await hub.auth.from_cookie(cookie)
+        if principal is not None:
+            # A cookie rides along on cross-site requests too: refuse changes from elsewhere.
+            if request.method not in _SAFE_METHODS and not _same_origin(request):
+                raise HTTPException(status.HTTP_403_FORBIDDEN, "cross-origin request refused")
+            return principal
+        raise _unauthorized(request, "your session has ended: log in again")
+    raise _unauthorized(request, "log in first (session cookie or HTTP Basic)")
+
+
+CurrentUser = Annotated[Principal, Depends(current_user)]
+
+
+def require(permission: Permission) -> Callable[[Principal], Awaitable[Principal]]:
+    """A dependency: the current user, if their role may use ``permission`` at all."""
+
+    async def check(user: CurrentUser) -> Principal:
+        if not acl.may(user.role, permission):
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                f"the {user.role.value} role may not use {permission.value}",
+            )
+        return user
+
+    return check
+
+
+def checked_id(kind: str, value: str) -> str:
+    """An id from a path, or 400 saying why it cannot be one (never a path outside the store)."""
+    try:
+        return validate_id(kind, value)
+    except InvalidId as exc:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from exc
+
+
+def clip_id_path(clip_id: str) -> str:
+    return checked_id("clip", clip_id)
+
+
+def job_id_path(job_id: str) -> str:
+    return checked_id("job", job_id)
+
+
+def site_id_path(site_id: str) -> str:
+    return checked_id("site", site_id)
+
+
+ClipIdPath = Annotated[str, Depends(clip_id_path)]
+JobIdPath = Annotated[str, Depends(job_id_path)]
+SiteIdPath = Annotated[str, Depends(site_id_path)]

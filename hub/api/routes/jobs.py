@@ -1,0 +1,69 @@
+"""Clip jobs: dispatch one, list them with their progress, read one."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query, status
+
+from hub import acl
+from hub import repository as repo
+from hub.acl import Permission, Scope
+from hub.api.deps import Db, Hub, JobIdPath, require
+from hub.api.schemas import JobCreate, JobOut
+from hub.auth import Principal
+from hub.jobs import JobRequestError
+
+router = APIRouter(prefix="/api/jobs", tags=["jobs"])
+
+JobCreator = Annotated[Principal, Depends(require(Permission.JOBS_CREATE))]
+JobReader = Annotated[Principal, Depends(require(Permission.JOBS_READ))]
+
+
+@router.post(
+    "",
+    response_model=JobOut,
+    status_code=status.HTTP_201_CREATED,
+    summary="Ask a site for a clip of one camera over a UTC window",
+    responses={
+        404: {"description": "The site is not registered"},
+        422: {"description": "Unknown camera, or a window no agent could cut (says why)"},
+    },
+)
+async def create_job(body: JobCreate, hub: Hub, user: JobCreator) -> JobOut:
+    try:
+        job = await hub.service.jobs.create(
+            site_id=body.site_id,
+            camera_id=body.camera_id,
+            start=body.start,
+            end=body.end,
+            reason=body.reason,
+            priority=body.priority,
+            requested_by=user.username,
+        )
+    except JobRequestError as exc:
+        raise HTTPException(exc.status, exc.message) from exc
+    return JobOut.of(job)
+
+
+@router.get("", response_model=list[JobOut], summary="Jobs, newest first, with their progress")
+async def list_jobs(
+    database: Db,
+    user: JobReader,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> list[JobOut]:
+    own = acl.scope(user.role, Permission.JOBS_READ) is Scope.OWN
+    jobs = await database.aread(
+        lambda db: repo.list_jobs(db, requested_by=user.username if own else None, limit=limit)
+    )
+    return [JobOut.of(job) for job in jobs]
+
+
+@router.get("/{job_id}", response_model=JobOut, summary="One job")
+async def get_job(job_id: JobIdPath, database: Db, user: JobReader) -> JobOut:
+    job = await database.aread(lambda db: repo.get_job(db, job_id))
+    if job is None or not acl.may_access(
+        user.role, Permission.JOBS_READ, user=user.username, owner=job.requested_by
+    ):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no job {job_id} that you may see")
+    return JobOut.of(job)

@@ -1,0 +1,51 @@
+"""Who am I, and logging in and out from a script (the browser uses the /login form)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Request, Response, status
+
+from hub import acl
+from hub.api.deps import CurrentUser, Hub
+from hub.api.schemas import LoginIn, MeOut
+from hub.auth import COOKIE_NAME, LoginRefused
+
+router = APIRouter(prefix="/api", tags=["session"])
+
+
+def set_session_cookie(response: Response, hub: Hub, value: str) -> None:
+    response.set_cookie(
+        COOKIE_NAME,
+        value,
+        max_age=int(hub.auth.session_lifetime.total_seconds()),
+        httponly=True,
+        secure=hub.settings.http.cookie_secure,
+        samesite="strict",
+        path="/",
+    )
+
+
+@router.get("/me", response_model=MeOut, summary="The logged-in user and what their role may do")
+async def me(user: CurrentUser) -> MeOut:
+    return MeOut(
+        username=user.username, role=user.role.value, permissions=acl.permissions(user.role)
+    )
+
+
+@router.post("/session", response_model=MeOut, summary="Log in; sets the session cookie")
+async def login(body: LoginIn, response: Response, hub: Hub) -> MeOut:
+    try:
+        cookie, user = await hub.auth.login(body.username, body.password)
+    except LoginRefused as exc:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc)) from exc
+    set_session_cookie(response, hub, cookie)
+    return MeOut(
+        username=user.username, role=user.role.value, permissions=acl.permissions(user.role)
+    )
+
+
+@router.delete("/session", status_code=status.HTTP_204_NO_CONTENT, summary="Log out")
+async def logout(request: Request, response: Response, hub: Hub) -> None:
+    cookie = request.cookies.get(COOKIE_NAME)
+    if cookie:
+        await hub.auth.logout(cookie)
+    response.delete_cookie(COOKIE_NAME, path="/")

@@ -1,0 +1,268 @@
+"""Request and response bodies of the API, kept apart from the storage records.
+
+Times are UTC and travel as ISO-8601 with ``Z``. A request time without a time zone is refused
+(422) rather than guessed: an evidence window must not move by an hour in summer.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from cctv_common.ids import CameraId, SiteId
+from cctv_common.payloads import MAX_JOB_WINDOW
+from hub.audit import AuditRow
+from hub.repository import CameraRecord, EvidenceRecord, JobRecord, SiteRecord
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+# Sites.
+
+
+class CameraOut(_Out):
+    camera_id: str = Field(description="Camera id within its site")
+    state: str = Field(description="recording, reconnecting, stopped or error (agent's word)")
+    buffer_start: datetime | None = Field(description="Oldest footage the agent holds")
+    buffer_end: datetime | None = Field(description="Newest footage the agent holds")
+    codec: str | None
+    width: int | None
+    height: int | None
+    last_error: str | None = Field(default=None, description="Most recent recorder error")
+    updated_at: datetime = Field(description="When the hub last heard about this camera")
+
+    @classmethod
+    def of(cls, camera: CameraRecord) -> Self:
+        return cls(
+            camera_id=camera.camera_id,
+            state=camera.state,
+            buffer_start=camera.buffer_start,
+            buffer_end=camera.buffer_end,
+            codec=camera.codec,
+            width=camera.width,
+            height=camera.height,
+            last_error=camera.status.get("last_error"),
+            updated_at=camera.updated_at,
+        )
+
+
+class SiteOut(_Out):
+    site_id: str
+    name: str
+    key_id: str = Field(
+        description="Id of the Ed25519 key the site's manifests must be signed with"
+    )
+    state: str = Field(description="online, offline, or unknown (never reported)")
+    last_seen: datetime | None = Field(description="When the hub last got a status from the site")
+    version: str | None = Field(default=None, description="Agent software version")
+    disk_free_bytes: int | None = None
+    clock_offset_seconds: float | None = None
+    cameras: list[CameraOut]
+
+    @classmethod
+    def of(cls, site: SiteRecord, cameras: list[CameraRecord]) -> Self:
+        status = site.status or {}
+        return cls(
+            site_id=site.id,
+            name=site.name,
+            key_id=site.key_id,
+            state=site.state,
+            last_seen=site.last_seen,
+            version=status.get("version"),
+            disk_free_bytes=status.get("disk_free_bytes"),
+            clock_offset_seconds=status.get("clock_offset_seconds"),
+            cameras=[CameraOut.of(camera) for camera in cameras],
+        )
+
+
+class SiteRegister(_In):
+    site_id: SiteId
+    name: str = Field(default="", max_length=200, description="Human name, e.g. 'High Street'")
+    public_key_pem: str = Field(
+        min_length=40, max_length=4000, description="The agent's Ed25519 public key (PEM)"
+    )
+
+
+# Jobs.
+
+
+class JobCreate(_In):
+    site_id: SiteId
+    camera_id: CameraId
+    start: datetime = Field(description="Window start, UTC with Z (e.g. 2024-03-01T12:00:00Z)")
+    end: datetime = Field(description="Window end, UTC with Z; after start, at most 24 h later")
+    reason: str = Field(
+        min_length=3, max_length=500, description="Why the footage is wanted, e.g. a crime ref"
+    )
+    priority: int = Field(default=5, ge=0, le=9, description="0 lowest .. 9 most urgent")
+
+    @field_validator("start", "end")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("time has no time zone: give UTC, e.g. 2024-03-01T12:00:00Z")
+        return value.astimezone(UTC)
+
+    @field_validator("reason")
+    @classmethod
+    def _reason(cls, value: str) -> str:
+        value = value.strip()
+        if len(value) < 3:
+            raise ValueError("say why the footage is wanted (at least 3 characters)")
+        return value
+
+    @model_validator(mode="after")
+    def _window(self) -> Self:
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        if self.end - self.start > MAX_JOB_WINDOW:
+            raise ValueError("the window is over 24 h: split the request")
+        return self
+
+
+class JobOut(_Out):
+    job_id: str
+    site_id: str
+    camera_id: str
+    start: datetime
+    end: datetime
+    reason: str
+    priority: int
+    requested_by: str
+    state: str = Field(
+        description="dispatched, queued, cutting, uploading, stored, failed or cancelled"
+    )
+    percent: int = Field(description="Progress of the current state, 0..100")
+    error: str | None = Field(description="Why it failed")
+    clip_id: str | None = Field(description="The clip that answers it, once there is one")
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, job: JobRecord) -> Self:
+        return cls(
+            job_id=job.id,
+            site_id=job.site_id,
+            camera_id=job.camera_id,
+            start=job.start,
+            end=job.end,
+            reason=job.reason,
+            priority=job.priority,
+            requested_by=job.requested_by,
+            state=job.state,
+            percent=job.percent,
+            error=job.error,
+            clip_id=job.clip_id,
+            created_at=job.created_at,
+            updated_at=job.updated_at,
+        )
+
+
+# Clips.
+
+
+class AuditRowOut(_Out):
+    seq: int
+    at: str
+    actor: str
+    action: str
+    subject: str
+    detail: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+    @classmethod
+    def of(cls, row: AuditRow) -> Self:
+        return cls(**row.as_dict())
+
+
+class ClipOut(_Out):
+    clip_id: str
+    sha256: str = Field(description="SHA-256 of the clip, as signed in its manifest and verified")
+    site_id: str
+    camera_id: str
+    job_id: str
+    requested_by: str
+    bytes: int
+    delivered_start: datetime = Field(description="Start of the footage the clip holds")
+    delivered_end: datetime = Field(description="End of the footage the clip holds")
+    codec: str
+    width: int
+    height: int
+    key_id: str
+    stored_at: datetime
+    legal_hold: bool
+    video_url: str
+    manifest_url: str
+
+    @classmethod
+    def of(cls, item: EvidenceRecord) -> Self:
+        return cls(
+            clip_id=item.clip_id,
+            sha256=item.sha256,
+            site_id=item.site_id,
+            camera_id=item.camera_id,
+            job_id=item.job_id,
+            requested_by=item.requested_by,
+            bytes=item.bytes,
+            delivered_start=item.delivered_start,
+            delivered_end=item.delivered_end,
+            codec=item.codec,
+            width=item.width,
+            height=item.height,
+            key_id=item.key_id,
+            stored_at=item.stored_at,
+            legal_hold=item.legal_hold,
+            video_url=f"/api/clips/{item.clip_id}/video",
+            manifest_url=f"/api/clips/{item.clip_id}/manifest.json",
+        )
+
+
+class ClipDetail(ClipOut):
+    manifest: dict[str, Any] = Field(description="The signed manifest, parsed")
+    signature: str = Field(description="Base64 Ed25519 signature over manifest.json's exact bytes")
+    custody: list[AuditRowOut] = Field(description="Custody log rows about this clip and its job")
+
+    @classmethod
+    def with_custody(cls, item: EvidenceRecord, custody: list[AuditRow]) -> Self:
+        base = ClipOut.of(item).model_dump()
+        return cls(
+            **base,
+            manifest=json.loads(item.manifest),
+            signature=item.signature,
+            custody=[AuditRowOut.of(row) for row in custody],
+        )
+
+
+# Audit, session, health.
+
+
+class AuditVerifyOut(_Out):
+    ok: bool = Field(description="Whether every row's hash and link to the previous row hold")
+    first_bad_seq: int | None = Field(description="The first row that does not, if any")
+
+
+class LoginIn(_In):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class MeOut(_Out):
+    username: str
+    role: str
+    permissions: dict[str, str] = Field(description="Each permission and its scope: all, own, none")
+
+
+class HealthOut(_Out):
+    status: str = Field(description="ok while the hub serves requests")
+    mqtt: str = Field(description="connected, connecting, or disabled (no broker configured)")
+    version: str

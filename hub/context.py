@@ -1,0 +1,26 @@
+"""Everything a request handler may use, built once by ``create_app`` and kept on the app."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from hub.auth import Authenticator
+from hub.db import HubDatabase
+from hub.evidence_store import EvidenceStore
+from hub.jobs import utc_now
+from hub.playback import ViewSessions
+from hub.service import HubService
+from hub.settings import HubSettings
+
+
+@dataclass
+class HubContext:
+    settings: HubSettings
+    database: HubDatabase
+    store: EvidenceStore
+    service: HubService
+    auth: Authenticator
+    views: ViewSessions = field(default_factory=ViewSessions)
+    now: Callable[[], datetime] = utc_now

@@ -1,0 +1,295 @@
+"""Clip jobs: the rules for a job request and for progress reports, and their dispatch over MQTT.
+
+``check_window`` and ``progress_update`` are pure. ``JobService`` stores a job and its audit row
+in one transaction, publishes the ``Job`` retained on ``sites/{site}/jobs/{job}``, clears that
+retained message when the job ends, and re-publishes every open job after each (re)connect, so a
+job created while the broker was away still reaches its site.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Final, Protocol
+
+from sqlite_utils import Database
+
+from cctv_common.manifest import iso_utc
+from cctv_common.payloads import MAX_JOB_WINDOW, InvalidPayload, Job, JobProgress
+from cctv_common.topics import InvalidTopic, job_topic
+from hub import repository as repo
+from hub.audit import AuditAction, append_in
+from hub.db import HubDatabase
+from hub.repository import CameraRecord, JobRecord
+
+log = logging.getLogger(__name__)
+
+# A request may reach this far past the hub's clock (clocks differ a little); no further.
+CLOCK_SLACK: Final = timedelta(seconds=60)
+DEFAULT_PRIORITY: Final = 5
+
+
+class Publisher(Protocol):
+    def __call__(self, topic: str, payload: bytes, *, retain: bool = False) -> None: ...
+
+
+def no_publish(topic: str, payload: bytes, *, retain: bool = False) -> None:
+    """The publisher of a hub without a broker: nothing leaves (jobs go out on connect)."""
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class JobRequestError(Exception):
+    """A job request that cannot be accepted; ``status`` is the HTTP status to answer with."""
+
+    status = 422
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        super().__init__(message)
+
+
+class UnknownSite(JobRequestError):
+    status = 404
+
+
+class UnknownCamera(JobRequestError):
+    status = 422
+
+
+class BadWindow(JobRequestError):
+    status = 422
+
+
+def check_window(
+    start: datetime, end: datetime, now: datetime, camera: CameraRecord | None = None
+) -> None:
+    """Refuse windows no agent could cut; each message says what is wrong and what to do."""
+    for name, moment in (("start", start), ("end", end)):
+        if moment.tzinfo is None or moment.utcoffset() is None:
+            raise BadWindow(f"{name} has no time zone: give UTC, e.g. 2024-03-01T12:00:00Z")
+    if end <= start:
+        raise BadWindow(f"end {iso_utc(end)} is not after start {iso_utc(start)}")
+    if end - start > MAX_JOB_WINDOW:
+        hours = (end - start).total_seconds() / 3600
+        raise BadWindow(f"the window is {hours:g} h, over the 24 h limit: split the request")
+    if start > now + CLOCK_SLACK:
+        raise BadWindow(f"start {iso_utc(start)} is in the future (hub time {iso_utc(now)})")
+    if end > now + CLOCK_SLACK:
+        raise BadWindow(
+            f"end {iso_utc(end)} is in the future (hub time {iso_utc(now)}): footage that has not"
+            " been recorded yet cannot be requested"
+        )
+    if camera is not None and camera.buffer_start is not None and end <= camera.buffer_start:
+        raise BadWindow(
+            f"camera {camera.camera_id} at site {camera.site_id} holds footage from"
+            f" {iso_utc(camera.buffer_start)} only: the window ends before that"
+        )
+
+
+@dataclass(frozen=True)
+class JobUpdate:
+    state: str
+    percent: int
+    error: str | None
+    clip_id: str | None
+
+
+def progress_update(job: JobRecord, progress: JobProgress) -> JobUpdate | None:
+    """What an agent's progress report changes, or None to ignore it.
+
+    A job that has ended stays ended. "stored" is the hub's own decision (after it verified and
+    stored the clip), so an agent's "stored" is never taken on its word.
+    """
+    if job.is_terminal or progress.state == "stored":
+        return None
+    update = JobUpdate(
+        state=progress.state,
+        percent=100 if progress.state == "failed" else progress.percent,
+        error=progress.error if progress.state == "failed" else None,
+        clip_id=progress.clip_id or job.clip_id,
+    )
+    if (update.state, update.percent, update.error, update.clip_id) == (
+        job.state,
+        job.percent,
+        job.error,
+        job.clip_id,
+    ):
+        return None
+    return update
+
+
+def job_payload(job: JobRecord) -> bytes:
+    return Job(
+        job_id=job.id,
+        camera_id=job.camera_id,
+        start=job.start,
+        end=job.end,
+        priority=job.priority,
+        reason=job.reason,
+        requested_by=job.requested_by,
+    ).to_bytes()
+
+
+def new_job_id() -> str:
+    return f"job-{uuid.uuid4().hex}"
+
+
+class JobService:
+    def __init__(
+        self,
+        database: HubDatabase,
+        publish: Publisher = no_publish,
+        *,
+        now: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._database = database
+        self.publish: Publisher = publish
+        self._now = now
+
+    async def create(
+        self,
+        *,
+        site_id: str,
+        camera_id: str,
+        start: datetime,
+        end: datetime,
+        reason: str,
+        requested_by: str,
+        priority: int = DEFAULT_PRIORITY,
+    ) -> JobRecord:
+        """Check, store (with its ``dispatch`` audit row) and publish a job, or JobRequestError."""
+        now = self._now()
+        start, end = start.astimezone(UTC), end.astimezone(UTC)
+
+        def insert(db: Database) -> JobRecord:
+            site = repo.get_site(db, site_id)
+            if site is None:
+                raise UnknownSite(f"site {site_id} is not registered at this hub")
+            camera = repo.get_camera(db, site_id, camera_id)
+            if camera is None:
+                known = [c.camera_id for c in repo.list_cameras(db, site_id)]
+                listed = ", ".join(known) if known else "none yet (it has not reported status)"
+                raise UnknownCamera(
+                    f"site {site_id} has not reported a camera {camera_id}; its cameras: {listed}"
+                )
+            check_window(start, end, now, camera)
+            job = JobRecord(
+                id=new_job_id(),
+                site_id=site_id,
+                camera_id=camera_id,
+                start=start,
+                end=end,
+                reason=reason,
+                priority=priority,
+                requested_by=requested_by,
+                state="dispatched",
+                percent=0,
+                error=None,
+                clip_id=None,
+                created_at=now,
+                updated_at=now,
+            )
+            repo.insert_job(db, job)
+            append_in(
+                db,
+                requested_by,
+                AuditAction.DISPATCH,
+                f"job:{job.id}",
+                {
+                    "site_id": site_id,
+                    "camera_id": camera_id,
+                    "start": iso_utc(start),
+                    "end": iso_utc(end),
+                    "reason": reason,
+                },
+                at=now,
+            )
+            return job
+
+        job = await self._database.awrite(insert)
+        log.info(
+            "job %s dispatched to site %s camera %s (%s to %s) by %s",
+            job.id,
+            site_id,
+            camera_id,
+            iso_utc(start),
+            iso_utc(end),
+            requested_by,
+        )
+        self.publish(job_topic(job.site_id, job.id), job_payload(job), retain=True)
+        return job
+
+    async def apply_progress(self, site_id: str, job_id: str, payload: bytes) -> None:
+        try:
+            progress = JobProgress.parse(payload)
+        except InvalidPayload as exc:
+            log.warning("site %s job %s: progress dropped: %s", site_id, job_id, exc)
+            return
+        if progress.job_id != job_id:
+            log.warning(
+                "site %s: progress for job %s came on the topic of job %s; dropped",
+                site_id,
+                progress.job_id,
+                job_id,
+            )
+            return
+        now = self._now()
+
+        def apply(db: Database) -> tuple[JobRecord | None, JobRecord | None]:
+            job = repo.get_job(db, job_id)
+            if job is None or job.site_id != site_id:
+                return None, None
+            update = progress_update(job, progress)
+            if update is None:
+                return job, None
+            return job, repo.update_job(
+                db,
+                job_id,
+                state=update.state,
+                percent=update.percent,
+                error=update.error,
+                clip_id=update.clip_id,
+                now=now,
+            )
+
+        before, after = await self._database.awrite(apply)
+        if before is None:
+            log.warning("site %s: progress for unknown job %s dropped", site_id, job_id)
+            return
+        if after is None:
+            return
+        if after.state != before.state:
+            log.info(
+                "site %s job %s: %s -> %s%s",
+                site_id,
+                job_id,
+                before.state,
+                after.state,
+                f" ({after.error})" if after.error else "",
+            )
+        if after.is_terminal:
+            self.clear(after.site_id, after.id)
+
+    def clear(self, site_id: str, job_id: str) -> None:
+        """Remove the retained job message: the job has ended."""
+        try:
+            topic = job_topic(site_id, job_id)
+        except InvalidTopic as exc:
+            log.error("cannot clear job %s of site %s: %s", job_id, site_id, exc)
+            return
+        self.publish(topic, b"", retain=True)
+
+    async def republish_open(self) -> int:
+        """Publish every open job again (retained); agents ignore jobs they already know."""
+        jobs = await self._database.aread(repo.open_jobs)
+        for job in jobs:
+            self.publish(job_topic(job.site_id, job.id), job_payload(job), retain=True)
+        if jobs:
+            log.info("re-published %s open job(s)", len(jobs))
+        return len(jobs)

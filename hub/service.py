@@ -1,0 +1,197 @@
+"""The hub's running parts wired together: MQTT link, message routing, jobs, sites, ingest.
+
+``HubService.start()`` brings the config's sites and users into the database, resumes unfinished
+uploads, starts the MQTT link and one consumer task that takes events off the queue in order.
+Each message is routed by its parsed topic; a topic that is not ours is logged and dropped, and a
+bug while handling one message is logged without stopping the consumer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Final
+
+from sqlite_utils import Database
+
+from cctv_common.topics import (
+    ChunkTopic,
+    InvalidTopic,
+    LiveTopic,
+    ManifestTopic,
+    ProgressTopic,
+    StatusTopic,
+    parse_topic,
+)
+from hub import repository as repo
+from hub.audit import AuditLog
+from hub.db import HubDatabase
+from hub.evidence_store import EvidenceStore
+from hub.ingest import IngestService
+from hub.jobs import JobService, utc_now
+from hub.mqtt import Connected, Disconnected, EventQueue, HubMqtt, Inbound, LinkEvent, MqttLink
+from hub.settings import HubSettings
+from hub.sites import SiteService, register_in
+
+log = logging.getLogger(__name__)
+
+MAINTENANCE_INTERVAL: Final = timedelta(minutes=10)
+_SHOWN_TOPIC: Final = 200
+
+
+class HubService:
+    def __init__(
+        self,
+        settings: HubSettings,
+        database: HubDatabase,
+        store: EvidenceStore,
+        link: MqttLink | None = None,
+        *,
+        now: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.settings = settings
+        self.database = database
+        self.store = store
+        self.link = link
+        self._now = now
+        self.audit = AuditLog(database)
+        self.jobs = JobService(database, self.publish, now=now)
+        self.sites = SiteService(database, now=now)
+        self.ingest = IngestService(
+            database=database,
+            store=store,
+            settings=settings,
+            jobs=self.jobs,
+            publish=self.publish,
+            now=now,
+        )
+        self._events: EventQueue | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.handled = 0  # messages handled, for tests and health
+
+    @classmethod
+    def from_settings(
+        cls, settings: HubSettings, database: HubDatabase, store: EvidenceStore
+    ) -> HubService:
+        """The service with the real MQTT link when the settings name a broker."""
+        link = None if settings.broker is None else HubMqtt(settings.broker, settings.hub_id)
+        return cls(settings, database, store, link)
+
+    # Publishing.
+
+    def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
+        if self.link is None:
+            log.debug("no broker configured; not publishing %s", topic)
+            return
+        self.link.publish(topic, payload, retain=retain)
+
+    @property
+    def mqtt_state(self) -> str:
+        if self.link is None:
+            return "disabled"
+        return "connected" if self.link.is_ready else "connecting"
+
+    # Life cycle.
+
+    async def start(self) -> None:
+        await self._sync_config()
+        await self.ingest.resume()
+        await self.ingest.expire_stale()
+        loop = asyncio.get_running_loop()
+        self._events = EventQueue(loop, self.settings.ingest.max_queued_chunk_bytes)
+        self._tasks.append(loop.create_task(self._consume(self._events), name="hub-consumer"))
+        self._tasks.append(loop.create_task(self._maintain(), name="hub-maintenance"))
+        if self.link is not None:
+            await self.link.start(self._events)
+
+    async def stop(self) -> None:
+        if self.link is not None:
+            await self.link.stop()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        await self.ingest.close()
+
+    async def _sync_config(self) -> None:
+        """Sites and users from the settings into the database (the settings win)."""
+        sites = [
+            (site.site_id, site.name, await asyncio.to_thread(site.resolved_public_key_pem))
+            for site in self.settings.sites
+        ]
+        users = [(u.username, u.role, u.password_hash) for u in self.settings.users]
+        now = self._now()
+
+        def sync(db: Database) -> None:
+            for site_id, name, pem in sites:
+                register_in(db, site_id, name, pem, "config", now)
+            repo.sync_config_users(db, users, now)
+
+        await self.database.awrite(sync)
+
+    # Consuming events.
+
+    async def _consume(self, events: EventQueue) -> None:
+        while True:
+            event = await events.get()
+            try:
+                await self.handle(event)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # One bad message must not stop ingest for every site.
+                log.exception("error while handling %s", event)
+            finally:
+                events.done(event)
+                self.handled += 1
+
+    async def handle(self, event: LinkEvent) -> None:
+        """Route one event from the link (public so tests can inject events)."""
+        match event:
+            case Connected():
+                await self.jobs.republish_open()
+                await self.ingest.announce()
+            case Disconnected():
+                pass
+            case Inbound(topic=text, payload=payload):
+                await self._route(text, payload)
+
+    async def _route(self, text: str, payload: bytes) -> None:
+        try:
+            topic = parse_topic(text)
+        except InvalidTopic as exc:
+            log.warning("dropped a message on an unknown topic: %s", exc)
+            return
+        match topic:
+            case StatusTopic(site=site):
+                await self.sites.apply_status(site, payload)
+            case ProgressTopic(site=site, job=job):
+                await self.jobs.apply_progress(site, job, payload)
+            case ManifestTopic(site=site, clip=clip):
+                await self.ingest.handle_offer(site, clip, payload)
+            case ChunkTopic(site=site, clip=clip, index=index):
+                await self.ingest.handle_chunk(site, clip, index, payload)
+            case LiveTopic(site=site, session=session, kind=kind):
+                log.debug(
+                    "site %s: live %s for session %s ignored (no live view yet)",
+                    site,
+                    kind,
+                    session,
+                )
+            case _:
+                log.debug("ignored a message on %s (sent by the hub)", text[:_SHOWN_TOPIC])
+
+    async def _maintain(self) -> None:
+        while True:
+            await asyncio.sleep(MAINTENANCE_INTERVAL.total_seconds())
+            try:
+                await self.ingest.expire_stale()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("maintenance failed")

@@ -1,0 +1,378 @@
+// The hub's first page: request a clip, watch jobs progress, play evidence. No libraries, no CDN.
+// Everything from the server is put into the page with textContent, never as HTML.
+"use strict";
+
+const POLL_MS = 1000;
+const state = { me: null, sites: [], clipIds: "", storedJobs: "", playing: null };
+
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (key === "class") node.className = value;
+    else if (key.startsWith("data-")) node.setAttribute(key, value);
+    else node[key] = value;
+  }
+  for (const child of children) {
+    if (child === null || child === undefined) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+async function api(path, options) {
+  const opts = Object.assign({ headers: {} }, options || {});
+  opts.headers["X-Requested-With"] = "cctv-ui";
+  if (opts.body !== undefined) opts.headers["Content-Type"] = "application/json";
+  const response = await fetch(path, opts);
+  if (response.status === 401) {
+    window.location.assign("/login");
+    throw new Error("not logged in");
+  }
+  const text = await response.text();
+  const body = text ? JSON.parse(text) : null;
+  if (!response.ok) throw new Error(describeError(body, response.status));
+  return body;
+}
+
+function describeError(body, status) {
+  if (body && typeof body.detail === "string") return body.detail;
+  if (body && Array.isArray(body.detail)) {
+    return body.detail
+      .map((item) => {
+        const where = (item.loc || []).filter((part) => part !== "body").join(".");
+        return (where ? where + ": " : "") + String(item.msg).replace(/^Value error, /, "");
+      })
+      .join("; ");
+  }
+  return "request failed (HTTP " + status + ")";
+}
+
+// Times: the API speaks UTC; people type local time.
+
+function utcText(iso) {
+  if (!iso) return "";
+  return iso.replace("T", " ").replace(/\.\d+/, "").replace("Z", "") + " UTC";
+}
+
+function localInputValue(date) {
+  const pad = (n) => String(n).padStart(2, "0");
+  return (
+    date.getFullYear() + "-" + pad(date.getMonth() + 1) + "-" + pad(date.getDate()) + "T" +
+    pad(date.getHours()) + ":" + pad(date.getMinutes()) + ":" + pad(date.getSeconds())
+  );
+}
+
+function inputToIso(value) {
+  if (!value) return null;
+  const date = new Date(value); // a datetime-local value is local time
+  return isNaN(date.getTime()) ? null : date.toISOString();
+}
+
+function bytesText(n) {
+  if (n >= 1024 * 1024) return (n / 1024 / 1024).toFixed(1) + " MiB";
+  if (n >= 1024) return (n / 1024).toFixed(1) + " KiB";
+  return n + " B";
+}
+
+function can(permission) {
+  return state.me && state.me.permissions[permission] && state.me.permissions[permission] !== "none";
+}
+
+function showNotice(message) {
+  const notice = document.getElementById("notice");
+  notice.textContent = message;
+  notice.hidden = !message;
+}
+
+// Sites and the job form.
+
+async function loadSites() {
+  state.sites = await api("/api/sites");
+  renderSites();
+  fillSiteSelect();
+}
+
+function renderSites() {
+  const body = document.getElementById("sites-body");
+  body.replaceChildren(
+    ...state.sites.map((site) =>
+      el(
+        "tr",
+        { "data-site-id": site.site_id },
+        el("td", {}, site.name ? site.name + " (" + site.site_id + ")" : site.site_id),
+        el("td", { class: "state state-" + site.state }, site.state),
+        el("td", {}, utcText(site.last_seen)),
+        el(
+          "td",
+          {},
+          ...site.cameras.map((camera) =>
+            el(
+              "div",
+              {},
+              camera.camera_id + " · " + camera.state +
+                (camera.buffer_start ? " · " + utcText(camera.buffer_start) + " → " + utcText(camera.buffer_end) : "")
+            )
+          )
+        )
+      )
+    )
+  );
+}
+
+function fillSiteSelect() {
+  const select = document.getElementById("job-site");
+  const chosen = select.value;
+  select.replaceChildren(
+    ...state.sites.map((site) =>
+      el("option", { value: site.site_id }, (site.name || site.site_id) + " (" + site.state + ")")
+    )
+  );
+  if (chosen && state.sites.some((site) => site.site_id === chosen)) select.value = chosen;
+  fillCameraSelect();
+}
+
+function fillCameraSelect() {
+  const site = state.sites.find((s) => s.site_id === document.getElementById("job-site").value);
+  const select = document.getElementById("job-camera");
+  const chosen = select.value;
+  const cameras = site ? site.cameras : [];
+  select.replaceChildren(
+    ...cameras.map((camera) => el("option", { value: camera.camera_id }, camera.camera_id))
+  );
+  if (chosen && cameras.some((camera) => camera.camera_id === chosen)) select.value = chosen;
+  const camera = cameras.find((c) => c.camera_id === select.value);
+  document.getElementById("camera-buffer").textContent = !site
+    ? "No sites registered."
+    : cameras.length === 0
+      ? "This site has not reported any camera yet."
+      : camera && camera.buffer_start
+        ? "Footage held: " + utcText(camera.buffer_start) + " → " + utcText(camera.buffer_end)
+        : "";
+}
+
+function showWindowUtc() {
+  const start = inputToIso(document.getElementById("job-start").value);
+  const end = inputToIso(document.getElementById("job-end").value);
+  document.getElementById("window-utc").textContent =
+    start && end ? "Sent as " + utcText(start) + " → " + utcText(end) : "";
+}
+
+function setLast(seconds) {
+  const end = new Date();
+  const start = new Date(end.getTime() - seconds * 1000);
+  document.getElementById("job-start").value = localInputValue(start);
+  document.getElementById("job-end").value = localInputValue(end);
+  showWindowUtc();
+}
+
+async function submitJob(event) {
+  event.preventDefault();
+  const error = document.getElementById("job-error");
+  error.hidden = true;
+  const body = {
+    site_id: document.getElementById("job-site").value,
+    camera_id: document.getElementById("job-camera").value,
+    start: inputToIso(document.getElementById("job-start").value),
+    end: inputToIso(document.getElementById("job-end").value),
+    reason: document.getElementById("job-reason").value,
+  };
+  if (!body.site_id || !body.camera_id || !body.start || !body.end) {
+    error.textContent = "Choose a site, a camera, a start and an end.";
+    error.hidden = false;
+    return;
+  }
+  const button = document.getElementById("job-submit");
+  button.disabled = true;
+  try {
+    await api("/api/jobs", { method: "POST", body: JSON.stringify(body) });
+    document.getElementById("job-reason").value = "";
+    await refreshJobs();
+  } catch (err) {
+    error.textContent = err.message;
+    error.hidden = false;
+  } finally {
+    button.disabled = false;
+  }
+}
+
+// Jobs, polled every second.
+
+function progressCell(job) {
+  const cell = el("td", {}, el("span", { class: "state state-" + job.state }, job.state));
+  if (!["stored", "failed", "cancelled"].includes(job.state)) {
+    cell.append(" ", el("progress", { max: 100, value: job.percent }), " " + job.percent + "%");
+  }
+  if (job.error) cell.append(el("div", { class: "error" }, job.error));
+  return cell;
+}
+
+async function refreshJobs() {
+  const jobs = await api("/api/jobs");
+  document.getElementById("jobs-empty").hidden = jobs.length > 0;
+  document.getElementById("jobs-body").replaceChildren(
+    ...jobs.map((job) =>
+      el(
+        "tr",
+        { "data-job-id": job.job_id, "data-state": job.state },
+        el("td", {}, utcText(job.created_at)),
+        el("td", {}, job.site_id + " / " + job.camera_id),
+        el("td", {}, utcText(job.start), el("br"), utcText(job.end)),
+        el("td", {}, job.reason),
+        el("td", {}, job.requested_by),
+        progressCell(job),
+        el("td", {}, job.state === "stored" && job.clip_id ? playButton(job.clip_id) : "")
+      )
+    )
+  );
+  const stored = jobs.filter((job) => job.state === "stored").map((job) => job.job_id).join(",");
+  if (can("clips.read") && stored !== state.storedJobs) {
+    state.storedJobs = stored;
+    await refreshClips();
+  }
+}
+
+// Evidence and the player.
+
+function playButton(clipId) {
+  const button = el("button", { type: "button", class: "play", "data-clip-id": clipId }, "Play");
+  button.addEventListener("click", () => play(clipId));
+  return button;
+}
+
+async function refreshClips() {
+  const clips = await api("/api/clips");
+  const ids = clips.map((clip) => clip.clip_id).join(",");
+  if (ids === state.clipIds) return; // unchanged: do not disturb the page
+  state.clipIds = ids;
+  state.clips = clips;
+  document.getElementById("clips-empty").hidden = clips.length > 0;
+  document.getElementById("clips-body").replaceChildren(
+    ...clips.map((clip) =>
+      el(
+        "tr",
+        { "data-clip-id": clip.clip_id },
+        el("td", {}, utcText(clip.stored_at)),
+        el("td", {}, clip.site_id + " / " + clip.camera_id),
+        el("td", {}, utcText(clip.delivered_start), el("br"), utcText(clip.delivered_end)),
+        el("td", {}, bytesText(clip.bytes)),
+        el("td", { class: "hash" }, clip.sha256),
+        el("td", {}, can("footage.view") ? playButton(clip.clip_id) : "")
+      )
+    )
+  );
+}
+
+async function play(clipId) {
+  const clip = await api("/api/clips/" + encodeURIComponent(clipId));
+  const player = document.getElementById("player");
+  const video = document.getElementById("player-video");
+  state.playing = clipId;
+  video.src = clip.video_url;
+  video.dataset.clipId = clipId;
+  const facts = [
+    ["Clip", clip.clip_id],
+    ["SHA-256 (signed, verified)", clip.sha256],
+    ["Delivered window", utcText(clip.delivered_start) + " → " + utcText(clip.delivered_end)],
+    ["Camera", clip.site_id + " / " + clip.camera_id],
+    ["Video", clip.codec + " " + clip.width + "×" + clip.height + ", " + bytesText(clip.bytes)],
+    ["Signed by key", clip.key_id],
+    ["Requested by", clip.requested_by],
+  ];
+  const list = document.getElementById("player-facts");
+  list.replaceChildren(
+    ...facts.flatMap(([term, value]) => [
+      el("dt", {}, term),
+      el("dd", { class: term.startsWith("SHA") ? "hash" : "" }, value),
+    ])
+  );
+  if (can("footage.download")) {
+    list.append(
+      el("dt", {}, "Download"),
+      el(
+        "dd",
+        {},
+        el("a", { href: clip.video_url + "?download=1" }, "clip"),
+        " · ",
+        el("a", { href: clip.manifest_url }, "manifest.json")
+      )
+    );
+  }
+  player.hidden = false;
+  video.play().catch(() => {}); // autoplay may be refused; the controls are there
+}
+
+// Custody log (supervisors and auditors).
+
+async function refreshAudit() {
+  const rows = await api("/api/audit?limit=200");
+  document.getElementById("audit-body").replaceChildren(
+    ...rows
+      .slice()
+      .reverse()
+      .map((row) =>
+        el(
+          "tr",
+          {},
+          el("td", {}, row.seq),
+          el("td", {}, utcText(row.at)),
+          el("td", {}, row.actor),
+          el("td", {}, row.action),
+          el("td", {}, row.subject)
+        )
+      )
+  );
+}
+
+async function verifyAudit() {
+  const result = await api("/api/audit/verify");
+  document.getElementById("audit-result").textContent = result.ok
+    ? "The chain is intact."
+    : "BROKEN at row " + result.first_bad_seq + ".";
+}
+
+// Start.
+
+async function poll() {
+  try {
+    if (can("jobs.read")) await refreshJobs();
+    showNotice("");
+  } catch (err) {
+    showNotice("Cannot reach the hub: " + err.message);
+  } finally {
+    setTimeout(poll, POLL_MS);
+  }
+}
+
+async function start() {
+  state.me = await api("/api/me");
+  document.getElementById("who").textContent = state.me.username + " · " + state.me.role;
+  document.getElementById("request-section").hidden = !can("jobs.create");
+  document.getElementById("jobs-section").hidden = !can("jobs.read");
+  document.getElementById("clips-section").hidden = !can("clips.read");
+  document.getElementById("sites-section").hidden = !can("sites.read");
+  document.getElementById("audit-section").hidden = !can("audit.read");
+
+  document.getElementById("job-site").addEventListener("change", fillCameraSelect);
+  document.getElementById("job-camera").addEventListener("change", fillCameraSelect);
+  document.getElementById("job-start").addEventListener("change", showWindowUtc);
+  document.getElementById("job-end").addEventListener("change", showWindowUtc);
+  document.getElementById("job-form").addEventListener("submit", submitJob);
+  for (const button of document.querySelectorAll("[data-last]")) {
+    button.addEventListener("click", () => setLast(Number(button.dataset.last)));
+  }
+  document.getElementById("audit-verify").addEventListener("click", verifyAudit);
+
+  if (can("sites.read")) {
+    await loadSites();
+    setInterval(() => loadSites().catch(() => {}), 10 * POLL_MS);
+  }
+  if (can("jobs.create")) setLast(20);
+  if (can("clips.read")) await refreshClips();
+  if (can("audit.read")) await refreshAudit();
+  document.body.dataset.ready = "true";
+  poll();
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  start().catch((err) => showNotice("The page could not start: " + err.message));
+});

@@ -1,0 +1,82 @@
+"""The browser pages: the login form, the main page and its static files (no CDN).
+
+The login form is a plain HTML form (no JavaScript needed); its body is parsed here with the
+standard library, so the hub needs no multipart package. Pages carry a strict
+Content-Security-Policy that allows nothing but the hub itself.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from pathlib import Path
+from typing import Final
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Request, Response, status
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
+
+from hub.api.deps import Hub
+from hub.api.routes.session import set_session_cookie
+from hub.auth import COOKIE_NAME, LoginRefused
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR: Final = Path(__file__).parent / "static"
+MAX_FORM_BYTES: Final = 8 * 1024
+CONTENT_SECURITY_POLICY: Final = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
+    " media-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none';"
+    " frame-ancestors 'none'; form-action 'self'"
+)
+_MESSAGE_MARK: Final = "<!--message-->"
+
+router = APIRouter(include_in_schema=False)
+
+
+def _login_page(message: str | None = None, status_code: int = 200) -> HTMLResponse:
+    page = (STATIC_DIR / "login.html").read_text(encoding="utf-8")
+    shown = "" if message is None else f'<p class="error" role="alert">{html.escape(message)}</p>'
+    return HTMLResponse(page.replace(_MESSAGE_MARK, shown), status_code=status_code)
+
+
+@router.get("/")
+async def index(request: Request, hub: Hub) -> Response:
+    cookie = request.cookies.get(COOKIE_NAME)
+    if not cookie or await hub.auth.from_cookie(cookie) is None:
+        return RedirectResponse("/login", status_code=status.HTTP_303_SEE_OTHER)
+    return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
+
+
+@router.get("/login")
+async def login_form() -> HTMLResponse:
+    return _login_page()
+
+
+@router.post("/login")
+async def login(request: Request, hub: Hub) -> Response:
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        return _login_page("The form is too large.", status.HTTP_413_CONTENT_TOO_LARGE)
+    fields = parse_qs(body.decode("utf-8", errors="replace"), max_num_fields=10)
+    username = (fields.get("username") or [""])[0].strip()
+    password = (fields.get("password") or [""])[0]
+    if not username or not password:
+        return _login_page("Give your user name and password.", status.HTTP_400_BAD_REQUEST)
+    try:
+        cookie, _user = await hub.auth.login(username, password)
+    except LoginRefused as exc:
+        return _login_page(f"Not logged in: {exc}.", status.HTTP_401_UNAUTHORIZED)
+    response = RedirectResponse("/", status_code=status.HTTP_303_SEE_OTHER)
+    set_session_cookie(response, hub, cookie)
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request, hub: Hub) -> Response:
+    cookie = request.cookies.get(COOKIE_NAME)
+    if cookie:
+        await hub.auth.logout(cookie)
+    response = RedirectResponse("/login", status_code=status.HTTP_303_SEE_OTHER)
+    response.delete_cookie(COOKIE_NAME, path="/")
+    return response
