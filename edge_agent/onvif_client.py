@@ -120,6 +120,7 @@ REPLAY_NS = "http://www.onvif.org/ver10/replay/wsdl"
 SOAP_ENV_NS = "http://www.w3.org/2003/05/soap-envelope"
 WSNT_NS = "http://docs.oasis-open.org/wsn/b-2"
 SCHEMA_NS = "http://www.onvif.org/ver10/schema"
+ONVIF_ERROR_NS = "http://www.onvif.org/ver10/error"
 
 # GetCapabilities names its services by element; onvif-zeep 0.2.12 reads only the top-level ones,
 # so Recording, Search and Replay (under Extension) are lost. GetServices names them by namespace.
@@ -363,6 +364,9 @@ def describe_fault(fault: Fault) -> str:
 
 
 def _qname_text(qname: Any) -> str:
+    """A fault subcode (lxml QName, prefix lost) as ONVIF writes it: ter:NotAuthorized."""
+    if getattr(qname, "namespace", None) == ONVIF_ERROR_NS:
+        return f"ter:{qname.localname}"
     return _text(getattr(qname, "localname", qname))
 
 
@@ -578,7 +582,9 @@ def parse_notification(message: Any) -> OnvifEvent:
 def parse_pull_messages(envelope: Any) -> PullBatch:
     """A PullMessagesResponse envelope (lxml element). zeep drops the text of wsnt:Topic (mixed
     content), so notifications are read from the XML rather than from zeep's objects."""
-    response = envelope.find(f"{{{SOAP_ENV_NS}}}Body/{{{EVENTS_NS}}}PullMessagesResponse")
+    response = None
+    if envelope is not None:
+        response = envelope.find(f"{{{SOAP_ENV_NS}}}Body/{{{EVENTS_NS}}}PullMessagesResponse")
     if response is None:
         raise UnexpectedAnswer("no PullMessagesResponse in the answer")
     events, problems = [], []
@@ -1150,6 +1156,7 @@ class PullPoint:
     def pull(self, timeout: float, limit: int | None = None) -> PullBatch:
         if self._pull_proxy is None:
             raise RuntimeError("pull() before subscribe()")
+        self._envelope.envelope = None
         self.client.invoke(
             self._pull_proxy,
             "PullMessages",

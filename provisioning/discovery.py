@@ -210,9 +210,14 @@ def _open_socket(interface: str | None) -> socket.socket:
     return sock
 
 
+# Devices wait a random 0-500 ms (APP_MAX_DELAY) before answering a multicast probe, so that a
+# site's cameras do not all answer at once; slow embedded devices add a second or two on top.
+DEFAULT_TIMEOUT = 3.0
+
+
 def probe(
     *,
-    timeout: float = 3.0,
+    timeout: float = DEFAULT_TIMEOUT,
     interface: str | None = None,
     target: tuple[str, int] | None = None,
     types: Sequence[tuple[str, str]] = (NETWORK_VIDEO_TRANSMITTER,),

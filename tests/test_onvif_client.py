@@ -31,6 +31,7 @@ from edge_agent.onvif_client import (
     OnvifSettings,
     OnvifTarget,
     OnvifUnreachable,
+    OnvifUnsupported,
     SubscriptionState,
     choose_profile,
     classify_event,
@@ -349,7 +350,15 @@ def test_wrong_password(onvif_device: FakeOnvifDevice, status: int) -> None:
     assert message.startswith(
         f"wrong user or password for camera cam-1 at 127.0.0.1:{onvif_device.port}"
     )
-    assert "NotAuthorized" in message and caught.value.camera_id == "cam-1"
+    assert "env:Sender/ter:NotAuthorized: Sender not Authorized" in message
+    assert caught.value.camera_id == "cam-1"
+
+
+def test_operation_the_camera_does_not_support(onvif_device: FakeOnvifDevice) -> None:
+    onvif_device.unsupported.add("GetProfiles")
+    with client(onvif_device) as onvif, pytest.raises(OnvifUnsupported) as caught:
+        onvif.get_stream_uri("main")
+    assert "does not support GetProfiles: env:Receiver/ter:ActionNotSupported" in str(caught.value)
 
 
 def test_camera_that_hangs(onvif_device: FakeOnvifDevice) -> None:
