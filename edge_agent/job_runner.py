@@ -190,6 +190,7 @@ class JobRunner:
                 record = await self._restart_cut(record)
             if record.state == "queued":
                 self._enqueue(record)
+        await self._finish_interrupted_endings()
         pending = await asyncio.to_thread(outbox.pending_clips)
         for clip in pending:
             log.info(
@@ -208,6 +209,26 @@ class JobRunner:
                 len(open_jobs),
                 len(pending),
             )
+
+    async def _finish_interrupted_endings(self) -> None:
+        """Finish what a stop between "stored" being committed and its clean-up left undone."""
+        for clip in await asyncio.to_thread(self._outbox.clips, ("stored",)):
+            if clip.directory.exists():
+                log.info(
+                    "site %s job %s clip %s: stored by the hub; deleting the local copy left"
+                    " by the last run",
+                    self.site_id,
+                    clip.job_id,
+                    clip.clip_id,
+                )
+                await asyncio.to_thread(self._delete_clip_files, clip)
+        pins = await asyncio.to_thread(self._index.pins)
+        for pin in pins:
+            if not pin.owner.startswith("job-"):
+                continue
+            record = await asyncio.to_thread(self._outbox.job, pin.owner.removeprefix("job-"))
+            if record is None or record.final:
+                await self._unpin(pin.owner.removeprefix("job-"))
 
     async def _restart_cut(self, record: JobRecord) -> JobRecord:
         """A cut interrupted by a stop or crash: remove its half-written folder, queue again."""

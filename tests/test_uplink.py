@@ -36,6 +36,10 @@ from cctv_common.manifest import CameraIdentity, Manifest, Software, Window
 from cctv_common.payloads import ClipAck, ClipOffer, InvalidPayload, Job, JobProgress, SiteStatus
 from cctv_common.signing import BadSignature, key_id, load_or_create_private_key, sign, verify
 from cctv_common.topics import (
+    ChunkTopic,
+    ManifestTopic,
+    ProgressTopic,
+    StatusTopic,
     ack_topic,
     job_topic,
     parse_topic,
@@ -45,6 +49,7 @@ from edge_agent.config import AgentConfig
 from edge_agent.job_runner import JobRunner
 from edge_agent.outbox import NewClip, Outbox
 from edge_agent.segment_index import SegmentIndex
+from edge_agent.segments import Pin
 from edge_agent.testcam import TestCamera
 from edge_agent.upload import chunk_hashes
 from tests.support.mosquitto import MosquittoBroker
@@ -225,18 +230,17 @@ class HubStandIn:
         except ValueError as exc:
             self.errors.append(str(exc))
             return
-        kind = type(topic).__name__
         payload = bytes(message.payload)
         with self.lock:
             try:
-                if kind == "StatusTopic" and payload:
+                if isinstance(topic, StatusTopic) and payload:
                     self.statuses.append(SiteStatus.parse(payload))
-                elif kind == "ProgressTopic":
+                elif isinstance(topic, ProgressTopic):
                     self.progress.append(JobProgress.parse(payload))
-                elif kind == "ManifestTopic":
+                elif isinstance(topic, ManifestTopic):
                     self._offer(ClipOffer.parse(payload))
-                elif kind == "ChunkTopic":
-                    self._chunk(topic.clip, topic.index, payload)  # type: ignore[union-attr]
+                elif isinstance(topic, ChunkTopic):
+                    self._chunk(topic.clip, topic.index, payload)
             except InvalidPayload as exc:
                 self.errors.append(str(exc))
 
@@ -747,6 +751,11 @@ class RecordingPublisher:
         return [JobProgress.parse(p) for t, p in self.messages if t.endswith("/progress")]
 
 
+def clip_state(outbox: Outbox, clip_id: str) -> str | None:
+    clip = outbox.clip(clip_id)
+    return None if clip is None else clip.state
+
+
 def agent_config(data_dir: Path) -> AgentConfig:
     return AgentConfig(site_id=SITE_A, data_dir=data_dir)
 
@@ -841,7 +850,7 @@ def test_stored_ack_deletes_files_only_then_and_rejected_keeps_them(tmp_path: Pa
         no = ClipAck(clip_id=rejected.clip_id, state="rejected", reason="signature is wrong")
         runner.handle_message(ack_topic(SITE_A, rejected.clip_id), no.to_bytes())
         for _ in range(100):
-            if not stored.directory.exists() and outbox.clip(rejected.clip_id).state == "rejected":  # type: ignore[union-attr]
+            if not stored.directory.exists() and clip_state(outbox, rejected.clip_id) == "rejected":
                 break
             await asyncio.sleep(0.02)
         # A replayed stored ack for a finished clip changes nothing.
@@ -855,7 +864,7 @@ def test_stored_ack_deletes_files_only_then_and_rejected_keeps_them(tmp_path: Pa
         chunks = {t.rsplit("/", 1)[1]: p for t, p in publisher.messages if "/chunk/" in t}
         assert b"".join(chunks[str(n)] for n in range(3)) == stored.data
         assert not stored.directory.exists()
-        assert outbox.clip(stored.clip_id).state == "stored"  # type: ignore[union-attr]
+        assert clip_state(outbox, stored.clip_id) == "stored"
         assert (rejected.directory / "clip.mp4").read_bytes() == rejected.data
         rejected_job = outbox.job(rejected.job_id)
         assert rejected_job is not None and rejected_job.state == "failed"
@@ -866,6 +875,37 @@ def test_stored_ack_deletes_files_only_then_and_rejected_keeps_them(tmp_path: Pa
         assert [p.state for p in publisher.progress() if p.job_id == stored.job_id].count(
             "stored"
         ) == 1
+    finally:
+        index.close()
+        outbox.close()
+
+
+def test_resume_finishes_a_stop_between_stored_and_clean_up(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    clip = seed_clip(data_dir, data_dir / "agent_key.pem", CHUNK)
+    outbox = Outbox(data_dir)
+    index = SegmentIndex(data_dir / "index.db")
+    # The last run committed "stored" and was stopped before deleting the files and unpinning.
+    outbox.clip_stored(clip.clip_id)
+    index.pin(Pin(f"job-{clip.job_id}", "cam-1", START, START + timedelta(seconds=20)))
+    index.pin(Pin("legal-hold-7", None, START, START + timedelta(hours=1)))
+    key = load_or_create_private_key(data_dir / "agent_key.pem")
+
+    async def scenario() -> None:
+        runner = JobRunner(
+            config=agent_config(data_dir),
+            outbox=outbox,
+            index=index,
+            key=key,
+            publisher=RecordingPublisher(),
+        )
+        await runner.start()
+        await runner.stop()
+
+    try:
+        asyncio.run(scenario())
+        assert not clip.directory.exists()
+        assert [pin.owner for pin in index.pins()] == ["legal-hold-7"]
     finally:
         index.close()
         outbox.close()
