@@ -181,7 +181,7 @@ class HubDatabase:
     def _connect(self) -> Database:
         target = ":memory:" if self.path is None else str(self.path)
         if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         try:
             conn = sqlite3.connect(
                 target,

@@ -1,0 +1,234 @@
+"""``cctv-hub``: run the hub, register a site, hash a password, check the custody log.
+
+Exit codes: 0 done, 1 the check failed (``verify-audit``), 2 a usage or settings problem (each
+settings error is printed with its path).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import socket
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Final
+
+import uvicorn
+
+from cctv_common.ids import InvalidId, validate_id
+from edge_agent.sdnotify import SdNotify
+from hub.app import create_app
+from hub.audit import AuditLog
+from hub.db import DatabaseError, HubDatabase
+from hub.passwords import hash_password
+from hub.settings import HubSettings, SettingsError, load_settings
+from hub.sites import SiteKeyError, register_in
+
+log = logging.getLogger("hub")
+
+EXIT_OK: Final = 0
+EXIT_FAILED: Final = 1
+EXIT_USAGE: Final = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cctv-hub", description="The CCTV evidence hub: API, browser UI and MQTT ingest."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="serve the API and UI, ingest clips over MQTT")
+    run.add_argument("--config", required=True, type=Path, help="hub TOML settings file")
+    run.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+
+    check = commands.add_parser("check-config", help="validate the settings file and exit")
+    check.add_argument("--config", required=True, type=Path, help="hub TOML settings file")
+
+    add_site = commands.add_parser("add-site", help="register a site and its agent's public key")
+    add_site.add_argument("--config", required=True, type=Path, help="hub TOML settings file")
+    add_site.add_argument("--site", required=True, help="site id, as in the agent's config")
+    add_site.add_argument(
+        "--public-key", required=True, type=Path, help="the agent's Ed25519 public key (PEM)"
+    )
+    add_site.add_argument("--name", default="", help="human name, e.g. 'High Street'")
+
+    hash_cmd = commands.add_parser(
+        "hash-password", help="print a password hash for a [[users]] entry in the settings"
+    )
+    hash_cmd.add_argument(
+        "--stdin", action="store_true", help="read the password from standard input"
+    )
+
+    verify = commands.add_parser("verify-audit", help="recompute the custody log's hash chain")
+    verify.add_argument("--config", required=True, type=Path, help="hub TOML settings file")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        match args.command:
+            case "run":
+                return _run(_settings(args.config), args.log_level)
+            case "check-config":
+                settings = _settings(args.config)
+                print(f"OK: hub {settings.hub_id}, data in {settings.data_dir}")
+                return EXIT_OK
+            case "add-site":
+                return _add_site(_settings(args.config), args.site, args.public_key, args.name)
+            case "hash-password":
+                return _hash_password(args.stdin)
+            case "verify-audit":
+                return _verify_audit(_settings(args.config))
+    except SettingsError as exc:
+        print(f"cctv-hub: settings in {exc.source} cannot be used:", file=sys.stderr)
+        for line in exc.errors:
+            print(f"  {line}", file=sys.stderr)
+        return EXIT_USAGE
+    except DatabaseError as exc:
+        print(f"cctv-hub: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    raise AssertionError(f"unknown command {args.command}")  # pragma: no cover
+
+
+def _settings(path: Path) -> HubSettings:
+    return load_settings(path)
+
+
+# run
+
+
+def _run(settings: HubSettings, log_level: str) -> int:
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    database = HubDatabase(settings.db_path)
+    try:
+        app = create_app(settings, database)
+        config = uvicorn.Config(
+            app,
+            host=settings.http.host,
+            port=settings.http.port,
+            log_level=log_level,
+            lifespan="on",
+            access_log=log_level == "debug",
+            server_header=False,
+        )
+        asyncio.run(_serve(_NotifyingServer(config, SdNotify())))
+    finally:
+        database.close()
+    return EXIT_OK
+
+
+class _NotifyingServer(uvicorn.Server):
+    """uvicorn, telling systemd when it is ready and when it stops."""
+
+    def __init__(self, config: uvicorn.Config, notifier: SdNotify) -> None:
+        super().__init__(config)
+        self.notifier = notifier
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started:
+            self.notifier.ready("serving")
+            log.info("hub ready on http://%s:%s", self.config.host, self.config.port)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self.notifier.stopping()
+        await super().shutdown(sockets=sockets)
+
+
+async def _serve(server: _NotifyingServer) -> None:
+    """Serve until told to stop, pinging systemd's watchdog from the event loop meanwhile."""
+    watchdog = None
+    interval = server.notifier.watchdog_seconds
+    if interval:
+        watchdog = asyncio.create_task(_ping_watchdog(server.notifier, interval))
+    try:
+        await server.serve()
+    finally:
+        if watchdog is not None:
+            watchdog.cancel()
+
+
+async def _ping_watchdog(notifier: SdNotify, interval: float) -> None:
+    # From the event loop, so a blocked loop stops the pings and systemd restarts the hub.
+    while True:
+        notifier.watchdog()
+        await asyncio.sleep(interval)
+
+
+# add-site
+
+
+def _add_site(settings: HubSettings, site_id: str, key_path: Path, name: str) -> int:
+    try:
+        pem = key_path.read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"cctv-hub: cannot read {key_path}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        validate_id("site", site_id)
+    except InvalidId as exc:
+        print(f"cctv-hub: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    actor = f"cli:{getpass.getuser()}"
+    database = HubDatabase(settings.db_path)
+    try:
+        now = datetime.now(UTC)
+        site = database.write(lambda db: register_in(db, site_id, name, pem, actor, now))
+    except SiteKeyError as exc:
+        print(f"cctv-hub: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        database.close()
+    print(f"site {site.id} registered with key {site.key_id}")
+    return EXIT_OK
+
+
+# hash-password
+
+
+def _hash_password(from_stdin: bool) -> int:
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != password:
+            print("cctv-hub: the passwords differ", file=sys.stderr)
+            return EXIT_USAGE
+    try:
+        print(hash_password(password))
+    except ValueError as exc:
+        print(f"cctv-hub: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_OK
+
+
+# verify-audit
+
+
+def _verify_audit(settings: HubSettings) -> int:
+    if not settings.db_path.exists():
+        print(f"cctv-hub: no database at {settings.db_path}", file=sys.stderr)
+        return EXIT_USAGE
+    database = HubDatabase(settings.db_path)
+    try:
+        audit = AuditLog(database)
+        ok, first_bad = audit.verify_chain()
+        rows = database.read(lambda db: db.execute("SELECT COUNT(*) FROM audit").fetchone()[0])
+    finally:
+        database.close()
+    if ok:
+        print(f"OK: custody log of {rows} row(s) is intact")
+        return EXIT_OK
+    print(f"BROKEN: the custody log's chain breaks at row {first_bad}", file=sys.stderr)
+    return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
