@@ -28,6 +28,7 @@ from typing import Any, Final, Protocol
 
 from aiortc import (
     RTCConfiguration,
+    RTCIceCandidate,
     RTCIceServer,
     RTCPeerConnection,
     RTCRtpTransceiver,
@@ -52,6 +53,7 @@ from edge_agent.live_source import (
 from edge_agent.live_track import ForwardingTrack, prefer_h264
 
 __all__ = [
+    "CLOSE_WAIT_SECONDS",
     "CONNECT_TIMEOUT_SECONDS",
     "CameraUnavailable",
     "CodecNotPlayable",
@@ -68,6 +70,7 @@ __all__ = [
     "ViewerLimitReached",
     "defer_mdns_candidates",
     "live_url",
+    "parse_candidate",
 ]
 
 logger = logging.getLogger(__name__)
@@ -76,6 +79,10 @@ logger = logging.getLogger(__name__)
 # browser that vanished mid-handshake does not hold a viewer slot (and the camera) open. 30 s
 # covers a slow TURN allocation with room to spare.
 CONNECT_TIMEOUT_SECONDS: Final = 30.0
+# How long a session's close waits for the camera connection it was last to use. A camera that
+# sends notices the stop within one frame; a silent one holds the demux thread until the read
+# timeout, which a viewer's close should not wait for (the connection still closes then).
+CLOSE_WAIT_SECONDS: Final = 2.0
 
 
 class UnknownSession(LiveRefused):
@@ -175,6 +182,18 @@ def _drop_end_of_candidates(lines: list[str], sections: set[int]) -> list[str]:
             continue
         out.append(line)
     return out
+
+
+def parse_candidate(line: str) -> RTCIceCandidate:
+    """An ICE candidate from its SDP text (without ``a=candidate:``); OfferRejected if malformed."""
+    fields = line.split()
+    # foundation component transport priority address port "typ" type [...]
+    if len(fields) < 8 or fields[6] != "typ" or not fields[1].isdigit():
+        raise OfferRejected(f"ICE candidate cannot be read: {line[:200]!r}")
+    try:
+        return candidate_from_sdp(line)
+    except (ValueError, IndexError) as exc:
+        raise OfferRejected(f"ICE candidate cannot be read: {exc}") from exc
 
 
 def live_url(camera: CameraConfig) -> str | None:
@@ -296,13 +315,11 @@ class LiveService:
         if session is None:
             raise UnknownSession(f"no live session {session_id}")
         line = candidate.strip().removeprefix("a=").removeprefix("candidate:")
-        try:
-            if not line:
+        if not line:
+            with contextlib.suppress(ValueError):  # end-of-candidates given twice
                 await session.pc.addIceCandidate(None)
-                return
-            parsed = candidate_from_sdp(line)
-        except (ValueError, IndexError) as exc:
-            raise OfferRejected(f"ICE candidate cannot be read: {exc}") from exc
+            return
+        parsed = parse_candidate(line)
         parsed.sdpMid = sdp_mid
         parsed.sdpMLineIndex = sdp_mline_index if sdp_mid is not None else (sdp_mline_index or 0)
         try:
@@ -327,7 +344,8 @@ class LiveService:
         for source in list(self._sources.values()):
             source.stop()
         self._sources.clear()
-        await asyncio.gather(*(self._wait_closed(s) for s in list(self._open)))
+        limit = self._source_options.read_timeout + 2.0
+        await asyncio.gather(*(self._wait_closed(s, limit) for s in list(self._open)))
         for task in list(self._tasks):
             task.cancel()
 
@@ -437,11 +455,11 @@ class LiveService:
     ) -> None:
         for candidate in deferred:
             try:
-                parsed = candidate_from_sdp(candidate.line.removeprefix("candidate:"))
+                parsed = parse_candidate(candidate.line.removeprefix("candidate:"))
                 parsed.sdpMid = candidate.sdp_mid
                 parsed.sdpMLineIndex = candidate.sdp_mline_index
                 await session.pc.addIceCandidate(parsed)
-            except (ValueError, IndexError, InvalidStateError) as exc:
+            except (OfferRejected, ValueError, InvalidStateError) as exc:
                 self._log(logging.DEBUG, session, "mDNS candidate not used: %s", exc)
         if ended:  # aiortc applies end-of-candidates to every section at once
             with contextlib.suppress(ValueError, InvalidStateError):
@@ -491,7 +509,7 @@ class LiveService:
             source.stop()
             if self._sources.get(session.camera_id) is source:
                 del self._sources[session.camera_id]
-            await self._wait_closed(source)
+            await self._wait_closed(source, CLOSE_WAIT_SECONDS)
         self._log(
             logging.INFO,
             session,
@@ -502,15 +520,13 @@ class LiveService:
             track.packets_dropped if track is not None else 0,
         )
 
-    async def _wait_closed(self, source: LiveSource) -> None:
-        # The thread notices stop within one packet; a silent camera holds it until the read
-        # timeout fires, so wait that long (plus a margin) and no longer.
-        limit = self._source_options.read_timeout + 2.0
+    async def _wait_closed(self, source: LiveSource, limit: float) -> None:
         try:
             await asyncio.wait_for(source.wait_closed(), limit)
         except TimeoutError:
-            logger.warning(
-                "site=%s camera=%s session=- live source still open %.0f s after stop",
+            logger.info(
+                "site=%s camera=%s session=- live source still closing after %.0f s "
+                "(a silent camera holds it until the read timeout)",
                 self._site,
                 source.camera_id,
                 limit,

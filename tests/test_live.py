@@ -24,8 +24,9 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from pydantic import BaseModel
 
 from cctv_common.payloads import LiveOffer
-from edge_agent.config import AgentConfig, CameraConfig, LiveConfig
+from edge_agent.config import AgentConfig, CameraConfig, LiveConfig, OnvifCameraConfig
 from edge_agent.live import (
+    CameraUnavailable,
     CodecNotPlayable,
     LiveError,
     LiveRefused,
@@ -115,7 +116,9 @@ class Viewer:
         )
 
     async def connect(self, service: LiveService, camera_id: str) -> None:
-        answer = await service.handle_offer(await self.offer(camera_id))
+        await self.apply(await service.handle_offer(await self.offer(camera_id)))
+
+    async def apply(self, answer: str) -> None:
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
         self._reader = asyncio.ensure_future(self._read())
 
@@ -153,7 +156,12 @@ def test_viewer_decodes_the_cameras_own_picture(
     async def scenario() -> None:
         service = LiveService(agent_config(tmp_path, ("gate", rtsp_camera.url)))
         viewer = Viewer()
-        await viewer.connect(service, "gate")
+        offer = await viewer.offer("gate")
+        answer = await service.handle_offer(offer)
+        # The same offer delivered twice (MQTT QoS 1) gets the same answer, not a second session.
+        assert await service.handle_offer(offer) == answer
+        assert "H264" in answer and "a=candidate:" in answer  # vanilla ICE: candidates inside
+        await viewer.apply(answer)
         frames = await viewer.wait_frames(25)
         assert {(f.width, f.height) for f in frames} == {(rtsp_camera.width, rtsp_camera.height)}
         # The picture is the camera's and it moves: the clock overlay changes between frames.
@@ -243,6 +251,13 @@ def test_session_that_never_connects_is_given_up(rtsp_camera: TestCamera, tmp_pa
         viewer = Viewer()
         await service.handle_offer(await viewer.offer("gate"))  # the answer is never applied
         assert service.viewers("gate") == 1
+        # Trickled candidates are accepted (here ones that lead nowhere), then end-of-candidates.
+        await service.add_candidate(
+            viewer.session_id, "a=candidate:1 1 udp 2122260223 192.0.2.1 9 typ host", "0", 0
+        )
+        await service.add_candidate(viewer.session_id, "")
+        with pytest.raises(OfferRejected):
+            await service.add_candidate(viewer.session_id, "candidate:garbage", "0", 0)
         await eventually(lambda: service.viewers("gate") == 0, "unconnected session dropped")
         await eventually(lambda: service.open_sources == 0, "camera connection closed")
         await viewer.close()
@@ -300,6 +315,43 @@ def test_unknown_camera_is_refused(tmp_path: Path) -> None:
         assert service.session_ids() == []
         with pytest.raises(UnknownSession):
             await service.add_candidate("nope", "candidate:1 1 udp 1 127.0.0.1 9 typ host")
+        await viewer.close()
+
+    run(scenario())
+
+
+def test_camera_that_cannot_be_reached_is_reported(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        # Port 9 (discard) refuses at once: nothing listens there on loopback.
+        service = LiveService(agent_config(tmp_path, ("gate", "rtsp://127.0.0.1:9/cam")))
+        viewer = Viewer()
+        with pytest.raises(CameraUnavailable, match="camera gate cannot be opened for live view"):
+            await service.handle_offer(await viewer.offer("gate"))
+        assert not isinstance(CameraUnavailable("x"), LiveRefused)
+        assert service.session_ids() == []
+        await eventually(lambda: service.open_sources == 0, "camera connection closed")
+        await viewer.close()
+
+    run(scenario())
+
+
+def test_onvif_camera_needs_a_resolver(tmp_path: Path) -> None:
+    onvif = CameraConfig(id="dome", onvif=OnvifCameraConfig(host="192.0.2.10"))
+    config = AgentConfig(site_id=SITE, data_dir=tmp_path, cameras=[onvif])
+    asked: list[str] = []
+
+    async def resolve(camera: CameraConfig) -> str:
+        asked.append(camera.id)
+        return "rtsp://127.0.0.1:9/sub"
+
+    async def scenario() -> None:
+        viewer = Viewer()
+        offer = await viewer.offer("dome")
+        with pytest.raises(LiveRefused, match="live_rtsp_url"):
+            await LiveService(config).handle_offer(offer)
+        with pytest.raises(CameraUnavailable):
+            await LiveService(config, url_resolver=resolve).handle_offer(offer)
+        assert asked == ["dome"]
         await viewer.close()
 
     run(scenario())
