@@ -41,7 +41,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from cctv_common import __version__
 from cctv_common.payloads import CameraStatus, SiteStatus, offline_status
-from cctv_common.topics import agent_acks_filter, agent_jobs_filter, status_topic
+from cctv_common.topics import Subscription, agent_acks_filter, agent_jobs_filter, status_topic
 from edge_agent.config import UplinkConfig
 from edge_agent.segment_index import SegmentIndex
 
@@ -85,8 +85,18 @@ class Uplink:
         version: str = __version__,
         client_id: str | None = None,
         max_inflight: int = MAX_INFLIGHT,
+        subscriptions: Sequence[Subscription] | None = None,
     ) -> None:
+        """``subscriptions`` default to the site's jobs and clip acks (add live view's later)."""
         self.site_id = site_id
+        self._subscriptions = tuple(
+            subscriptions
+            if subscriptions is not None
+            else (
+                Subscription(agent_jobs_filter(site_id)),
+                Subscription(agent_acks_filter(site_id)),
+            )
+        )
         self._config = config
         self._on_message = on_message
         self._on_connect = on_connect
@@ -314,9 +324,13 @@ class Uplink:
                 receive_maximum,
                 client.max_inflight_messages,
             )
-        options = SubscribeOptions(qos=1)
+        # Subscribed again at every connect: cheap, and the broker then sends the retained jobs
+        # again, so a job whose progress the hub missed gets it re-published.
         client.subscribe(
-            [(agent_jobs_filter(self.site_id), options), (agent_acks_filter(self.site_id), options)]
+            [
+                (sub.filter, SubscribeOptions(qos=1, noLocal=sub.no_local))
+                for sub in self._subscriptions
+            ]
         )
         self._to_loop(self._connected_on_loop, bool(flags.session_present))
 

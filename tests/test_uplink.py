@@ -909,3 +909,35 @@ def test_resume_finishes_a_stop_between_stored_and_clean_up(tmp_path: Path) -> N
     finally:
         index.close()
         outbox.close()
+
+
+@pytest.mark.slow
+def test_broker_restart_mid_upload_reconnects_reoffers_and_completes(
+    tmp_path: Path,
+    mosquitto_broker: MosquittoBroker,
+    mqtt_client: MqttClientFactory,
+    agents: Callable[[Path, Path], AgentProcess],
+) -> None:
+    data_dir = tmp_path / "data"
+    config = write_config(tmp_path / "agent.toml", mosquitto_broker, data_dir)
+    count = 160
+    clip = seed_clip(data_dir, data_dir / "agent_key.pem", count * CHUNK)
+    # The stand-in keeps its session across the restart, as the real hub does.
+    client = mqtt_client(
+        "hub", client_id="hub-persistent", clean_start=False, session_expiry_seconds=3600
+    )
+    hub = HubStandIn(client, public_key=clip.public_key, pause_after=40)
+    agent = agents(config, tmp_path / "agent.log")
+    assert hub.paused.wait(WAIT), "the upload never got half-way"
+
+    mosquitto_broker.restart()
+    hub.resume()
+
+    assert hub.stored.wait(WAIT), "clip not stored after the broker restart"
+    assert bytes(hub.upload().data) == clip.data
+    assert hub.errors == []
+    wait_until(lambda: not clip.directory.exists(), "the outbox copy to be deleted")
+    log = agent.log()
+    assert "uplink disconnected" in log
+    assert "offered again" in log
+    assert agent.alive
