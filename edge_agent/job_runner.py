@@ -592,15 +592,29 @@ class JobRunner:
     def _upload_done(self, upload: _Upload, task: asyncio.Task[None]) -> None:
         if self._uploads.get(upload.clip.clip_id) is upload:
             del self._uploads[upload.clip.clip_id]
-        if not task.cancelled() and task.exception() is not None:
-            clip = upload.clip
-            log.error(
-                "site %s job %s clip %s: upload stopped by an error: %r",
-                self.site_id,
-                clip.job_id,
-                clip.clip_id,
-                task.exception(),
+        if task.cancelled() or task.exception() is None:
+            return
+        clip = upload.clip
+        log.error(
+            "site %s job %s clip %s: upload stopped by an error: %r; trying again in %.0f s",
+            self.site_id,
+            clip.job_id,
+            clip.clip_id,
+            task.exception(),
+            READ_RETRY_SECONDS,
+        )
+        if not self._stopping and self._loop is not None:
+            self._loop.call_later(
+                READ_RETRY_SECONDS,
+                lambda: self._spawn(self._retry_upload(clip.clip_id), f"retry-{clip.clip_id}"),
             )
+
+    async def _retry_upload(self, clip_id: str) -> None:
+        if self._stopping:
+            return
+        clip = await asyncio.to_thread(self._outbox.clip, clip_id)
+        if clip is not None and not clip.final:
+            self._start_upload(clip)
 
     async def _upload(self, upload: _Upload) -> None:
         clip = upload.clip
