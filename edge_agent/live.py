@@ -211,7 +211,9 @@ class _Session:
     started: float = field(default_factory=time.monotonic)
     track: ForwardingTrack | None = None
     source: LiveSource | None = None
-    answer_sdp: str | None = None
+    answer: asyncio.Future[str] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
     connected: bool = False
     watchdog: asyncio.Task[None] | None = None
 
@@ -277,9 +279,10 @@ class LiveService:
         session_id, camera_id = offer.session_id, offer.camera_id
         existing = self._sessions.get(session_id)
         if existing is not None:
-            if existing.offer_sdp == offer.sdp and existing.answer_sdp is not None:
-                # The same offer delivered twice (MQTT QoS 1): same answer.
-                return existing.answer_sdp
+            if existing.offer_sdp == offer.sdp:
+                # The same offer delivered twice (MQTT QoS 1), even while the first is being
+                # answered: the same answer (or the same error), not a second session.
+                return await asyncio.shield(existing.answer)
             raise OfferRejected(f"live session {session_id} already exists")
         camera = self._camera(camera_id)
         limit = self._config.live.max_viewers_per_camera
@@ -295,11 +298,17 @@ class LiveService:
         try:
             answer = await self._answer(session, camera, offer.sdp)
         except BaseException as exc:
+            if isinstance(exc, Exception):
+                session.answer.set_exception(exc)
+                session.answer.exception()  # retrieved: a duplicate offer may never ask
+            else:
+                session.answer.cancel()
             reason = str(exc) if isinstance(exc, LiveError) else f"failed: {exc!r}"
             if self._sessions.get(session_id) is session:
                 del self._sessions[session_id]
             await self._teardown(session, reason)
             raise
+        session.answer.set_result(answer)
         return answer
 
     async def add_candidate(
@@ -437,7 +446,6 @@ class LiveService:
 
         info: StreamInfo = await source.wait_ready(self._source_options.open_timeout)
         description = pc.localDescription
-        session.answer_sdp = description.sdp
         session.watchdog = self._spawn(self._connect_watchdog(session))
         self._log(
             logging.INFO,

@@ -493,6 +493,8 @@ class LiveSource:
                 try:
                     container = self._open()
                 except (av.FFmpegError, OSError) as exc:
+                    if self._stop.is_set():
+                        return
                     if not opened_once:
                         self._post(
                             self._failed,

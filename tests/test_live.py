@@ -157,9 +157,14 @@ def test_viewer_decodes_the_cameras_own_picture(
         service = LiveService(agent_config(tmp_path, ("gate", rtsp_camera.url)))
         viewer = Viewer()
         offer = await viewer.offer("gate")
-        answer = await service.handle_offer(offer)
-        # The same offer delivered twice (MQTT QoS 1) gets the same answer, not a second session.
+        # The same offer delivered twice (MQTT QoS 1), during and after the first answer, gets
+        # the same answer, not a second session.
+        answer, again = await asyncio.gather(
+            service.handle_offer(offer), service.handle_offer(offer)
+        )
+        assert again == answer
         assert await service.handle_offer(offer) == answer
+        assert service.viewer_counts() == {"gate": 1}
         assert "H264" in answer and "a=candidate:" in answer  # vanilla ICE: candidates inside
         await viewer.apply(answer)
         frames = await viewer.wait_frames(25)
