@@ -1,0 +1,203 @@
+"""Benchmark: cut 5 minutes out of 10 minutes of 1080p25 H.264, agent cutter vs ffmpeg concat.
+
+Run from the repository root: ``python3 bench/cut.py [--runs N]``. The first run makes the
+footage with ffmpeg (10 s MPEG-TS segments, testsrc2, libx264, ~4 Mbit/s, a keyframe every
+2 s, timestamps restarting in every segment like a reconnecting camera) and caches it under
+``bench/.cache/``. Each round cuts the same window twice, interleaved so that both tools see the
+same machine load:
+
+* the agent: ``plan_cut`` + ``cut_clip`` (stream copy, moov at the front, SHA-256 of the
+  clip and of every source segment checked against the index, fsync);
+* ffmpeg: ``ffmpeg -f concat -safe 0 -i list -c copy clip.mp4`` over the same segment files
+  (moov at the end, no hashing, no fsync).
+
+It prints the median of each and the ratio (target: the cutter at least 3 times faster), and
+checks the agent's clip with ffprobe. This is a measurement, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import statistics
+import struct
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from edge_agent.cut_plan import CutPlan, plan_cut
+from edge_agent.cutter import CutResult, cut_clip
+from edge_agent.segment_probe import segment_from_file
+from edge_agent.segments import Segment
+
+CACHE = Path(__file__).resolve().parent / ".cache"
+CAMERA = "bench-cam"
+RECORDING_START = datetime(2026, 11, 23, 10, 0, 0, tzinfo=UTC)
+MINUTES = 10
+SEGMENT_SECONDS = 10
+WINDOW = (timedelta(minutes=2, seconds=30), timedelta(minutes=7, seconds=30))
+
+FOOTAGE_COMMAND = [
+    "ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error",
+    "-f", "lavfi", "-i", f"testsrc2=size=1920x1080:rate=25:duration={MINUTES * 60}",
+    "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency",
+    "-b:v", "4M", "-maxrate", "4M", "-bufsize", "8M",
+    "-g", "50", "-keyint_min", "50", "-sc_threshold", "0", "-pix_fmt", "yuv420p",
+    "-f", "segment", "-segment_time", str(SEGMENT_SECONDS), "-segment_format", "mpegts",
+    "-reset_timestamps", "1",
+    "seg_%05d.ts",
+]  # fmt: skip
+
+log = logging.getLogger("bench.cut")
+
+
+def footage_dir() -> Path:
+    """The cached segments, made once; a marker file records the command that made them."""
+    directory = CACHE / "h264-1080p25-10min"
+    marker = directory / "footage.json"
+    if marker.exists() and json.loads(marker.read_text())["command"] == FOOTAGE_COMMAND:
+        return directory
+    shutil.rmtree(directory, ignore_errors=True)
+    work = CACHE / "h264-1080p25-10min.making"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    print(f"making {MINUTES} min of 1080p25 H.264 in {directory} (once; about 2 minutes) ...")
+    subprocess.run(FOOTAGE_COMMAND, cwd=work, check=True)
+    (work / "footage.json").write_text(json.dumps({"command": FOOTAGE_COMMAND}, indent=1))
+    work.rename(directory)
+    return directory
+
+
+def index_rows(directory: Path) -> list[Segment]:
+    """Index rows as the recorder would write them: each segment starts where the last ended."""
+    rows = []
+    start = RECORDING_START
+    for path in sorted(directory.glob("seg_*.ts")):
+        row = segment_from_file(CAMERA, directory, path, start)
+        rows.append(row)
+        start = row.end
+    return rows
+
+
+def run_cutter(plan: CutPlan, directory: Path, out: Path) -> tuple[float, CutResult]:
+    began = time.perf_counter()
+    result = cut_clip(plan, directory, out)
+    return time.perf_counter() - began, result
+
+
+def run_ffmpeg(list_file: Path, out: Path) -> float:
+    command = [
+        "ffmpeg", "-nostdin", "-loglevel", "error", "-y",
+        "-f", "concat", "-safe", "0", "-i", str(list_file), "-c", "copy", str(out),
+    ]  # fmt: skip
+    began = time.perf_counter()
+    subprocess.run(command, check=True)
+    return time.perf_counter() - began
+
+
+def top_level_boxes(path: Path) -> list[str]:
+    boxes = []
+    with path.open("rb") as handle:
+        while header := handle.read(8):
+            size, kind = struct.unpack(">I4s", header)
+            if size == 1:
+                size = struct.unpack(">Q", handle.read(8))[0] - 8
+            boxes.append(kind.decode("latin-1"))
+            handle.seek(size - 8, 1)
+    return boxes
+
+
+def check_clip(result: CutResult, plan: CutPlan) -> list[str]:
+    """ffprobe must read the clip as the planned H.264 with the moov box before mdat."""
+    command = [
+        "ffprobe", "-v", "error", "-select_streams", "v:0", "-count_packets",
+        "-show_entries", "stream=codec_name,width,height,nb_read_packets:format=duration",
+        "-of", "json", str(result.path),
+    ]  # fmt: skip
+    probe = subprocess.run(command, capture_output=True, text=True)
+    if probe.returncode != 0:
+        return [f"ffprobe failed: {probe.stderr.strip()}"]
+    info = json.loads(probe.stdout)
+    stream = info["streams"][0]
+    duration = float(info["format"]["duration"])
+    wanted = (plan.requested_end - plan.requested_start).total_seconds()
+    problems = []
+    if stream["codec_name"] != "h264" or (stream["width"], stream["height"]) != (1920, 1080):
+        problems.append(f"unexpected stream {stream}")
+    if int(stream["nb_read_packets"]) != result.packets:
+        problems.append(f"{stream['nb_read_packets']} packets, cutter wrote {result.packets}")
+    if duration + 0.001 < wanted:
+        problems.append(f"duration {duration:.3f} s is shorter than the window {wanted:.3f} s")
+    boxes = top_level_boxes(result.path)
+    if boxes.index("moov") > boxes.index("mdat"):
+        problems.append(f"moov after mdat: {boxes}")
+    return problems
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=7, help="timed runs of each tool")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+    directory = footage_dir()
+    rows = index_rows(directory)
+    plan = plan_cut(CAMERA, rows, RECORDING_START + WINDOW[0], RECORDING_START + WINDOW[1])
+    out_dir = CACHE / "out"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    list_file = out_dir / "concat.txt"
+    list_file.write_text(
+        "".join(f"file '{(directory / part.segment.path).resolve()}'\n" for part in plan.parts)
+    )
+    source_bytes = sum(part.segment.bytes for part in plan.parts)
+    print(
+        f"window {WINDOW[0]} to {WINDOW[1]} of {len(rows)} segments:"
+        f" {len(plan.parts)} segments, {source_bytes / 1e6:.0f} MB"
+    )
+
+    agent_out = out_dir / "agent.mp4"
+    ffmpeg_out = out_dir / "ffmpeg.mp4"
+    # One warm-up of each (page cache, imports), then interleaved timed runs; every run
+    # writes a new file, as a real cut does.
+    agent_times: list[float] = []
+    ffmpeg_times: list[float] = []
+    result: CutResult | None = None
+    for run in range(args.runs + 1):
+        for out in (agent_out, ffmpeg_out):
+            out.unlink(missing_ok=True)
+        ffmpeg_seconds = run_ffmpeg(list_file, ffmpeg_out)
+        agent_seconds, result = run_cutter(plan, directory, agent_out)
+        if run:
+            ffmpeg_times.append(ffmpeg_seconds)
+            agent_times.append(agent_seconds)
+    assert result is not None
+
+    problems = check_clip(result, plan)
+    agent = statistics.median(agent_times)
+    ffmpeg = statistics.median(ffmpeg_times)
+    print(
+        f"agent cutter:  median {agent:.3f} s over {len(agent_times)} runs"
+        f" (min {min(agent_times):.3f}, max {max(agent_times):.3f});"
+        f" {result.packets} packets, {result.bytes / 1e6:.0f} MB, {result.duration_seconds:.1f} s"
+    )
+    print(
+        f"ffmpeg concat: median {ffmpeg:.3f} s over {len(ffmpeg_times)} runs"
+        f" (min {min(ffmpeg_times):.3f}, max {max(ffmpeg_times):.3f})"
+    )
+    print(f"cutter is {ffmpeg / agent:.1f} times faster than ffmpeg concat (target >= 3)")
+    if problems:
+        for problem in problems:
+            print(f"CLIP CHECK FAILED: {problem}")
+        return 1
+    print(f"clip check: ffprobe reads {result.path.name} as h264 1920x1080, moov before mdat")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
