@@ -19,6 +19,7 @@ from cctv_common import __version__
 from cctv_common.payloads import SiteStatus
 from cctv_common.signing import load_or_create_private_key
 from edge_agent.config import AgentConfig
+from edge_agent.evidence_clip import release_stale_cut_pins
 from edge_agent.janitor import Janitor
 from edge_agent.job_runner import JobRunner
 from edge_agent.outbox import Outbox
@@ -59,6 +60,8 @@ async def _run(config: AgentConfig) -> int:
             len(recovery.salvaged),
             len(recovery.removed),
         )
+    for owner in await asyncio.to_thread(release_stale_cut_pins, index):
+        log.info("site %s: released pin %s left by a cut that did not finish", site, owner)
     recorders = Recorders(config, index, on_disk_full=janitor.wake)
 
     def status() -> SiteStatus:

@@ -98,7 +98,7 @@ def make_evidence_clip(
         raise OutputExists(f"{out_dir} already holds {', '.join(existing)}; choose an empty folder")
     created_dir = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
-    pin_owner = f"cut-{clip_id}"
+    pin_owner = cut_pin_owner(clip_id)
     index.pin(Pin(pin_owner, plan.camera_id, plan.delivered_start, plan.delivered_end))
     parts = [path.with_name(path.name + ".part") for path in targets]
     try:
@@ -156,6 +156,34 @@ def make_evidence_clip(
         result.sha256,
     )
     return EvidenceClip(out_dir, targets[0], manifest, manifest_bytes, signature)
+
+
+def cut_pin_owner(clip_id: str) -> str:
+    """Pins held during a cut name the process, so a crashed cut's pin can be recognised."""
+    return f"cut-{os.getpid()}-{clip_id}"
+
+
+def release_stale_cut_pins(index: SegmentIndex) -> list[str]:
+    """Drop ``cut-`` pins whose process is gone (a cut killed mid-way); return their owners."""
+    released = []
+    for pin in index.pins():
+        parts = pin.owner.split("-", 2)
+        if len(parts) != 3 or parts[0] != "cut" or not parts[1].isdigit():
+            continue
+        if not _process_alive(int(parts[1])):
+            index.unpin(pin.owner)
+            released.append(pin.owner)
+    return released
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _write_synced(path: Path, data: bytes) -> None:

@@ -86,3 +86,15 @@ def test_retention_never_deletes_pinned_segments() -> None:
     assert decision.pinned_bytes_kept == 400
     decision = plan_retention(segments, pins, T0, timedelta(days=30), max_bytes=0)
     assert not decision.bound_met
+
+
+def test_stale_cut_pins_of_dead_processes_are_released() -> None:
+    from edge_agent.evidence_clip import cut_pin_owner, release_stale_cut_pins
+
+    index = SegmentIndex(None)
+    mine = cut_pin_owner("clip1")
+    index.pin(Pin(mine, "c", T0, T0 + timedelta(seconds=10)))
+    index.pin(Pin("cut-999999999-clip2", "c", T0, T0 + timedelta(seconds=10)))
+    index.pin(Pin("job-7", "c", T0, T0 + timedelta(seconds=10)))
+    assert release_stale_cut_pins(index) == ["cut-999999999-clip2"]
+    assert {p.owner for p in index.pins()} == {mine, "job-7"}
