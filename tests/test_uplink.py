@@ -52,7 +52,7 @@ from edge_agent.segment_index import SegmentIndex
 from edge_agent.segments import Pin
 from edge_agent.testcam import TestCamera
 from edge_agent.upload import chunk_hashes
-from tests.support.mosquitto import MosquittoBroker
+from cctv_common.local_broker import MosquittoBroker
 from tests.support.mosquitto_fixtures import SITE_A, MqttClientFactory, MqttTestClient
 
 REPO = Path(__file__).resolve().parents[1]

@@ -22,7 +22,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from tests.support.mosquitto import HUB_USER, MosquittoBroker
+from cctv_common.local_broker import HUB_USER, MosquittoBroker
 
 SITE_A: Final = "site-a"
 SITE_B: Final = "site-b"

@@ -1,6 +1,6 @@
-"""A real Mosquitto broker for tests: free loopback port, passwords, ACL and persistence.
+"""A real Mosquitto broker on loopback for the demo and the tests: free port, passwords, ACL.
 
-Needs only the standard library and paho-mqtt, so it also serves scripts outside pytest.
+Needs only the standard library and paho-mqtt; the demo and the pytest fixtures both use it.
 The generated configuration follows ``deploy/mosquitto/mosquitto.conf`` (same ACL rule, same
 limits, persistence on) except for TLS: tests listen in plain TCP on 127.0.0.1 only.
 """
