@@ -295,7 +295,8 @@ async def measure(mode: str, url: str, runs: int, seconds: float) -> ModeResult:
 
 
 def _median(values: list[float]) -> str:
-    return f"median {statistics.median(values):.3f} s, max {max(values):.3f} s"
+    each = " ".join(f"{v:.2f}" for v in values)
+    return f"median {statistics.median(values):.3f} s, max {max(values):.3f} s  [{each}]"
 
 
 def _verdict(ok: bool) -> str:
@@ -311,7 +312,7 @@ def report(args: argparse.Namespace, forward: ModeResult, baseline: ModeResult |
     )
     print()
     print("Time to first frame (viewer's offer -> first decoded frame, LiveService directly):")
-    print(f"  forwarding, cold (opens the camera):  {_median(forward.cold)}  ({args.runs} runs)")
+    print(f"  forwarding, cold (opens the camera):  {_median(forward.cold)}")
     if forward.open_seconds is not None:
         print(f"    of which the camera's RTSP open (last cold run): {forward.open_seconds:.3f} s")
     print(f"  forwarding, warm (camera already open): {_median(forward.warm)}")
