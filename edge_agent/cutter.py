@@ -125,7 +125,7 @@ class _Written:
     duration_seconds: float
     width: int
     height: int
-    source_sha256: tuple[str, ...]
+    sources: _SegmentChain  # still hashing the sources' last bytes: call ``digests()``
 
 
 class _NeedsParsing(Exception):
@@ -164,16 +164,20 @@ def cut_clip(
         plan.delivered_start.isoformat(),
         plan.delivered_end.isoformat(),
     )
+    written: _Written | None = None
     try:
         written = _remux_with_fallbacks(plan, sources, part_path, progress)
+        # The clip's hash, its fsync and the tail of the sources' hashes run side by side.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cut-fsync") as pool:
             synced = pool.submit(_fsync_file, part_path)
-            _verify_sources(sources, written.source_sha256, camera)
             clip_sha256, clip_bytes = sha256_of(part_path)
+            _verify_sources(sources, written.sources.digests(), camera)
             synced.result()
         os.replace(part_path, out_path)
         _fsync_directory(out_path.parent)
     except BaseException:
+        if written is not None:
+            written.sources.close()
         part_path.unlink(missing_ok=True)
         raise
     if progress is not None:
@@ -543,6 +547,7 @@ def _remux(
     mode: _Mode,
 ) -> _Written:
     chain = _SegmentChain(sources)
+    written: _Written | None = None
     options = dict(_INPUT_OPTIONS)
     if not mode.parse:
         options["fflags"] = _NO_PARSE
@@ -607,13 +612,14 @@ def _remux(
                 raise _MoovReserveTooSmall() from exc
             raise
         output = None
-        return _Written(
+        written = _Written(
             packets=timeline.packets,
             duration_seconds=float(timeline.end_ticks * timeline.time_base),
             width=width,
             height=height,
-            source_sha256=chain.digests(),
+            sources=chain,
         )
+        return written
     except (av.error.FFmpegError, OSError) as exc:
         if chain.failure is not None:
             raise chain.failure from exc
@@ -621,7 +627,8 @@ def _remux(
         _verify_sources(sources, chain.digests(), plan.camera_id)
         raise CutFailed(f"camera {plan.camera_id}: remux failed: {exc}") from exc
     finally:
-        chain.close()
+        if written is None:
+            chain.close()
         if output is not None:
             _close_quietly(output)
 
