@@ -266,13 +266,19 @@ class HubDatabase:
             return fn(self._write_db)
         _not_on_event_loop("read")
         if self.path is None:
-            return self._submit_write(fn).result()
+            return self._submit_memory_read(fn).result()
         return self._run_read(fn)
 
     async def aread(self, fn: Callable[[Database], T]) -> T:
         if self.path is None:
-            return await asyncio.wrap_future(self._submit_write(fn))
+            return await asyncio.wrap_future(self._submit_memory_read(fn))
         return await asyncio.to_thread(self._run_read, fn)
+
+    def _submit_memory_read(self, fn: Callable[[Database], T]) -> Future[T]:
+        # One in-memory connection: reads queue behind writes on its thread, outside transactions.
+        if self._closed:
+            raise DatabaseError("the database is closed")
+        return self._writer.submit(fn, self._write_db)
 
     # Life cycle.
 

@@ -1,0 +1,116 @@
+"""The custody log: a hash chain that is append-only and shows where it was tampered with."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+
+import pytest
+from sqlite_utils import Database
+
+from hub.audit import (
+    GENESIS_HASH,
+    AuditAction,
+    AuditError,
+    AuditLog,
+    append_in,
+    row_hash,
+    verify_rows,
+)
+from hub.db import HubDatabase
+
+
+@pytest.fixture
+def database() -> Iterator[HubDatabase]:
+    db = HubDatabase(None)
+    yield db
+    db.close()
+
+
+def fill(log: AuditLog, rows: int = 5) -> None:
+    for n in range(rows):
+        log.append(f"user-{n}", AuditAction.VIEW, f"clip:c{n}", {"n": n, "note": "é"})
+
+
+def drop_guards(database: HubDatabase) -> None:
+    """What someone with the database file could do: remove the append-only triggers."""
+
+    def drop(db: Database) -> None:
+        db.execute("DROP TRIGGER audit_no_update")
+        db.execute("DROP TRIGGER audit_no_delete")
+
+    database.write(drop)
+
+
+def test_rows_chain_each_to_the_one_before(database: HubDatabase) -> None:
+    log = AuditLog(database)
+    first = log.append("pc-1", AuditAction.DISPATCH, "job:j1", {"site_id": "site-a"})
+    second = log.append("hub:h", AuditAction.STORED, "clip:c1", {"sha256": "ab" * 32})
+    assert (first.seq, second.seq) == (1, 2)
+    assert first.prev_hash == GENESIS_HASH
+    assert second.prev_hash == first.hash
+    assert second.hash == row_hash(
+        2, second.at, "hub:h", "stored", "clip:c1", {"sha256": "ab" * 32}, first.hash
+    )
+    assert log.verify_chain() == (True, None)
+    assert [row.seq for row in log.rows(subjects=["clip:c1"])] == [2]
+
+
+def test_an_empty_log_verifies() -> None:
+    assert verify_rows([]) == (True, None)
+
+
+def test_sqlite_refuses_updates_and_deletes(database: HubDatabase) -> None:
+    log = AuditLog(database)
+    fill(log, 2)
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        database.write(lambda db: db.execute("UPDATE audit SET actor = 'x' WHERE seq = 1"))
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        database.write(lambda db: db.execute("DELETE FROM audit WHERE seq = 2"))
+    assert log.verify_chain() == (True, None)
+
+
+def test_a_changed_detail_is_found_at_its_row(database: HubDatabase) -> None:
+    log = AuditLog(database)
+    fill(log)
+    drop_guards(database)
+    database.write(
+        lambda db: db.execute("UPDATE audit SET detail = ? WHERE seq = 3", [json.dumps({"n": 99})])
+    )
+    assert log.verify_chain() == (False, 3)
+
+
+def test_a_rehashed_forgery_breaks_the_link_to_the_next_row(database: HubDatabase) -> None:
+    log = AuditLog(database)
+    fill(log)
+    drop_guards(database)
+    row = log.rows(subjects=["clip:c2"])[0]
+    forged = row_hash(
+        row.seq, row.at, "intruder", row.action, row.subject, row.detail, row.prev_hash
+    )
+    database.write(
+        lambda db: db.execute(
+            "UPDATE audit SET actor = 'intruder', hash = ? WHERE seq = ?", [forged, row.seq]
+        )
+    )
+    assert log.verify_chain() == (False, row.seq + 1)
+
+
+def test_a_deleted_row_is_found(database: HubDatabase) -> None:
+    log = AuditLog(database)
+    fill(log)
+    drop_guards(database)
+    database.write(lambda db: db.execute("DELETE FROM audit WHERE seq = 2"))
+    assert log.verify_chain() == (False, 3)
+
+
+def test_rows_are_appended_only_inside_a_write_transaction(database: HubDatabase) -> None:
+    with pytest.raises(AuditError, match="inside a write transaction"):
+        database.read(lambda db: append_in(db, "x", AuditAction.VIEW, "clip:c", {}))
+
+
+def test_detail_must_be_json(database: HubDatabase) -> None:
+    with pytest.raises(AuditError, match="not JSON"):
+        AuditLog(database).append("x", AuditAction.VIEW, "clip:c", {"when": object()})
+    assert AuditLog(database).verify_chain() == (True, None)
