@@ -41,7 +41,7 @@ from hub.app import create_app
 from hub.db import HubDatabase
 from hub.evidence_store import FilesystemEvidenceStore
 from hub.ingest_rules import ChunkBook, ChunkVerdict, OfferRejected, check_offer
-from hub.mqtt import EventQueue, Inbound
+from hub.mqtt import Inbound
 from hub.repository import JobRecord
 from hub.service import HubService
 from hub.settings import BrokerSettings, HubSettings, IngestSettings
@@ -50,6 +50,7 @@ from tests.test_hub_testkit import (
     CAMERA,
     SITE,
     WAIT_SECONDS,
+    RecordingLink,
     SignedClip,
     auth,
     insert_job,
@@ -198,31 +199,6 @@ def test_bad_offers_are_refused_with_a_reason(case: str, reason: str) -> None:
 
 
 # The hub in-process: messages handed over as the MQTT link would, publishes recorded.
-
-
-class RecordingLink:
-    """An MqttLink that records what the hub publishes instead of sending it."""
-
-    is_ready = True
-
-    def __init__(self) -> None:
-        self.published: list[tuple[str, bytes, bool]] = []
-
-    async def start(self, events: EventQueue) -> None:
-        self.events = events
-
-    async def stop(self) -> None:
-        return None
-
-    def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
-        self.published.append((topic, payload, retain))
-
-    def acks(self, clip_id: str) -> list[ClipAck]:
-        return [
-            ClipAck.parse(payload)
-            for topic, payload, _ in self.published
-            if topic == ack_topic(SITE, clip_id)
-        ]
 
 
 def fast_settings(data_dir: Path, key: Ed25519PrivateKey, **ingest: object) -> HubSettings:

@@ -24,13 +24,15 @@ from sqlite_utils import Database
 
 from cctv_common import __version__
 from cctv_common.manifest import CameraIdentity, Manifest, Software, Window
-from cctv_common.payloads import CameraStatus, ClipOffer, SiteStatus
+from cctv_common.payloads import CameraStatus, ClipAck, ClipOffer, SiteStatus
 from cctv_common.signing import key_id, public_key_pem, sign
+from cctv_common.topics import ack_topic
 from hub import repository as repo
 from hub.acl import Role
 from hub.audit import AuditAction, append_in
 from hub.db import HubDatabase
 from hub.evidence_store import FilesystemEvidenceStore
+from hub.mqtt import EventQueue
 from hub.passwords import hash_password
 from hub.repository import EvidenceRecord, JobRecord
 from hub.settings import BrokerSettings, HubSettings, SiteSettings, UserSettings
@@ -130,6 +132,31 @@ def online_status(
             for camera in cameras
         ),
     )
+
+
+class RecordingLink:
+    """An MqttLink that records what the hub publishes instead of sending it."""
+
+    is_ready = True
+
+    def __init__(self) -> None:
+        self.published: list[tuple[str, bytes, bool]] = []
+
+    async def start(self, events: EventQueue) -> None:
+        self.events = events
+
+    async def stop(self) -> None:
+        return None
+
+    def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
+        self.published.append((topic, payload, retain))
+
+    def acks(self, clip_id: str) -> list[ClipAck]:
+        return [
+            ClipAck.parse(payload)
+            for topic, payload, _ in self.published
+            if topic == ack_topic(SITE, clip_id)
+        ]
 
 
 # Signed clips, built the way an agent builds them.
