@@ -80,6 +80,10 @@ _INPUT_OPTIONS = {
     "correct_ts_overflow": "0",
 }
 _NO_PARSE = "+noparse+nofillin"
+# Errors of the clip's own file (the sources are read by _SegmentChain, which names them).
+_WRITE_ERRORS = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOENT, errno.EIO}
+)
 
 
 class CutFailed(Exception):
@@ -175,10 +179,13 @@ def cut_clip(
             synced.result()
         os.replace(part_path, out_path)
         _fsync_directory(out_path.parent)
-    except BaseException:
+    except BaseException as exc:
         if written is not None:
             written.sources.close()
         part_path.unlink(missing_ok=True)
+        if isinstance(exc, OSError):  # fsync, hashing or renaming the clip
+            message = f"camera {camera}: cannot write {out_path}: {exc.strerror or exc}"
+            raise CutFailed(message) from exc
         raise
     if progress is not None:
         progress(1.0)
@@ -623,6 +630,10 @@ def _remux(
     except (av.error.FFmpegError, OSError) as exc:
         if chain.failure is not None:
             raise chain.failure from exc
+        if exc.errno in _WRITE_ERRORS:
+            raise CutFailed(
+                f"camera {plan.camera_id}: cannot write {part_path}: {os.strerror(exc.errno)}"
+            ) from exc
         # A demuxer or muxer error on intact files is a bug; on changed files, it is the change.
         _verify_sources(sources, chain.digests(), plan.camera_id)
         raise CutFailed(f"camera {plan.camera_id}: remux failed: {exc}") from exc

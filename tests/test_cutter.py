@@ -22,6 +22,7 @@ import pytest
 from edge_agent import cutter
 from edge_agent.cut_plan import CutPlan, plan_cut
 from edge_agent.cutter import (
+    CutFailed,
     IncompatibleSegments,
     SegmentCorrupt,
     SegmentUnavailable,
@@ -260,6 +261,28 @@ def test_hevc_clip_is_tagged_hvc1_and_carries_the_source_slices(
     assert decode_all(result.path) == result.packets == 125
 
 
+def test_hevc_parameter_sets_that_change_stay_in_band_under_hev1(tmp_path: Path) -> None:
+    # A camera reconfigured between two segments: same size, other encoder settings.
+    for name, preset in (("seg_000.ts", "ultrafast"), ("seg_001.ts", "medium")):
+        (tmp_path / CAMERA).mkdir(exist_ok=True)
+        command = [
+            "ffmpeg", "-nostdin", "-loglevel", "error",
+            "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=1",
+            "-c:v", "libx265", "-preset", preset, "-x265-params", "keyint=25:log-level=error",
+            "-pix_fmt", "yuv420p", "-f", "mpegts", str(tmp_path / CAMERA / name),
+        ]  # fmt: skip
+        subprocess.run(command, check=True)
+    plan = plan_cut(CAMERA, index_rows(tmp_path), at(0), at(2))
+
+    result = cut_clip(plan, tmp_path, tmp_path / "clip.mp4")
+
+    # 'hvc1' would keep only the first segment's parameter sets; 'hev1' keeps every NAL unit.
+    assert ffprobe(result.path)["codec_tag_string"] == "hev1"
+    clip, _ = clip_frames(result.path)
+    assert_same_frames(clip, expected_frames(plan, tmp_path), keep=lambda nal: True)
+    assert decode_all(result.path) == 50
+
+
 @pytest.mark.parametrize("codec", ["h264", "hevc"])
 def test_clip_covers_the_window_with_moov_first_and_ffprobe_reads_it(
     codec: str, h264_dir: Path, hevc_dir: Path, tmp_path: Path
@@ -385,6 +408,13 @@ def test_missing_segment_raises_segment_unavailable(own_copy: Path, tmp_path: Pa
     with pytest.raises(SegmentUnavailable, match=re.escape(rows[3].path)):
         cut_clip(plan, own_copy, tmp_path / "clip.mp4")
     assert list(tmp_path.glob("clip*")) == []
+
+
+def test_clip_that_cannot_be_written_fails_with_the_reason(h264_dir: Path, tmp_path: Path) -> None:
+    plan = plan_cut(CAMERA, index_rows(h264_dir), at(0), at(4))
+
+    with pytest.raises(CutFailed, match=r"cannot write .*No such file or directory"):
+        cut_clip(plan, h264_dir, tmp_path / "no-such-folder" / "clip.mp4")
 
 
 def test_segments_of_another_resolution_are_refused(h264_dir: Path, tmp_path: Path) -> None:
