@@ -5,24 +5,30 @@ the camera's own bytes (MPEG-TS carries NAL units with start codes, MP4 with len
 the MP4 muxer does that conversion and nothing else). The clip's ``moov`` box comes before
 ``mdat``, so a browser plays it while it downloads.
 
+Clips hold the video stream only; gaps in the plan stay gaps (the frame before a gap is shown
+until the next one, no filler frames are made). H.265 is tagged 'hvc1' for Safari; FFmpeg then
+keeps VPS/SPS/PPS in the sample entry only, so if they change within the clip it is redone
+tagged 'hev1', which keeps every NAL unit in band.
+
 How it stays fast (numbers in ``bench/cut.py``):
 
 * The planned segment files are demuxed as ONE input: ``_SegmentChain`` is a read-only,
   seekable file-like object that presents their concatenation (MPEG-TS is concatenable).
-  Opening and probing one demuxer per segment would cost ~25 ms each. ``packet.pos``, the byte
+  Opening and probing one demuxer per segment costs 15-25 ms each. ``packet.pos``, the byte
   offset in the chain, says which segment a packet came from, so that each segment is rebased
   on its own: its timestamps restart after a reconnect and never continue across files.
 * The chain hashes every file as the demuxer reads it (in a helper thread, so on a second
   core), so the source segments' SHA-256, which go into the manifest, are those of the very
-  bytes that were cut; a mismatch with the index fails the cut afterwards.
+  bytes that were cut, read once; a mismatch with the index fails the cut at the end.
 * The demuxer does not re-parse the elementary stream (``fflags=+noparse``): the recorder
   writes one access unit per PES packet, so PES payloads are the frames. Keyframe flags come
-  from the index (``Segment.keyframes``), frame durations from the frame rate. A PES packet
-  without timestamps means that this does not hold, and the cut is redone with the parser.
+  from the index (``Segment.keyframes``), durations from the frame spacing. A PES packet
+  without timestamps or without a leading start code means that this does not hold, and the
+  cut is redone with the parser on.
 * The ``moov`` box is written into space reserved at the front (``moov_size``, bounded from the
   plan) rather than moved there afterwards (``movflags=+faststart`` rewrites the whole file).
   If more frames come than the reservation allows, the cut is redone with ``+faststart``.
-* The clip's own SHA-256 and its fsync run in parallel.
+* The clip's own SHA-256 runs beside its fsync and the tail of the sources' hashes.
 
 Blocking: call ``cut_clip`` from a worker thread (``asyncio.to_thread``); ``progress`` is
 called from that thread.
@@ -104,6 +110,12 @@ class IncompatibleSegments(CutFailed):
 
 @dataclass(frozen=True)
 class CutResult:
+    """What was written: the clip's hash and size, its stream, and the time it covers.
+
+    ``delivered_end`` is ``delivered_start`` plus the clip's duration (the last frame's pts
+    plus its duration); ``packets`` counts video packets (frames).
+    """
+
     path: Path
     bytes: int
     sha256: str
@@ -288,6 +300,7 @@ class _SegmentChain:
         self._fd_position = 0
         self._hashers = [hashlib.sha256() for _ in sources]
         self._hashed = [0] * len(sources)
+        self._hash_error: Exception | None = None
         self._queue: queue.Queue[tuple[int, bytes] | None] = queue.Queue(_HASH_QUEUE_DEPTH)
         self._hash_thread = threading.Thread(
             target=self._hash_worker, name="cut-source-sha256", daemon=True
@@ -364,6 +377,8 @@ class _SegmentChain:
     def digests(self) -> tuple[str, ...]:
         """SHA-256 of every file; bytes that the demuxer skipped are read from disk now."""
         self.close()
+        if self._hash_error is not None:
+            raise CutFailed(f"hashing the source segments failed: {self._hash_error}")
         digests = []
         for index, source in enumerate(self._sources):
             hasher = self._hashers[index]
@@ -394,7 +409,10 @@ class _SegmentChain:
     def _hash_worker(self) -> None:
         while (item := self._queue.get()) is not None:
             index, data = item
-            self._hashers[index].update(data)
+            try:
+                self._hashers[index].update(data)
+            except Exception as exc:  # keep draining: the reader must never block on us
+                self._hash_error = exc
 
 
 # The remux
@@ -564,6 +582,12 @@ def _remux(
             if not src.streams.video:
                 raise CutFailed(f"segment {sources[0].part.segment.path} has no video stream")
             in_stream = src.streams.video[0]
+            if len(src.streams) > 1:
+                log.info(
+                    "camera %s: the segments also carry %s; the clip holds video only",
+                    plan.camera_id,
+                    ", ".join(s.type for s in src.streams if s is not in_stream),
+                )
             output, out_stream, timeline = _open_output(plan, in_stream, part_path, mode)
             width, height = in_stream.width, in_stream.height
             check_parameter_sets = in_stream.codec_context.name == "hevc" and mode.hvc1
