@@ -33,7 +33,9 @@ class OnvifCameraConfig(_Strict):
     host: str = Field(min_length=1, max_length=253, description="Device host name or IP address")
     port: int = Field(default=80, ge=1, le=65535, description="Device HTTP port")
     user: str = Field(default="", max_length=128, description="ONVIF user name")
-    password: str = Field(default="", max_length=256, description="ONVIF password (never logged)")
+    password: str = Field(
+        default="", max_length=256, repr=False, description="ONVIF password (never logged)"
+    )
     profile: str = Field(
         default="main",
         min_length=1,
@@ -119,7 +121,9 @@ class UplinkConfig(_Strict):
     host: str = Field(default="127.0.0.1", min_length=1, max_length=253, description="MQTT broker")
     port: int = Field(default=8883, ge=1, le=65535, description="MQTT broker port")
     username: str | None = Field(default=None, max_length=128, description="Defaults to site_id")
-    password: str = Field(default="", max_length=256, description="Broker password (never logged)")
+    password: str = Field(
+        default="", max_length=256, repr=False, description="Broker password (never logged)"
+    )
     tls: bool = Field(default=True, description="Use TLS to the broker")
     ca_file: Path | None = Field(default=None, description="CA bundle that signed the broker cert")
     keepalive_seconds: int = Field(default=30, ge=5, le=600, description="MQTT keepalive")

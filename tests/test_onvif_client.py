@@ -7,6 +7,7 @@ import base64
 import hashlib
 import logging
 import os
+import re
 import subprocess
 import sys
 import urllib.error
@@ -17,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent.onvif_client import (
+from cctv_common.uris import with_credentials
+from edge_agent.onvif import (
     AsyncOnvifClient,
     EventSettings,
     EventStream,
@@ -36,8 +38,6 @@ from edge_agent.onvif_client import (
     choose_profile,
     classify_event,
     parse_pull_messages_xml,
-    redact_uri,
-    with_credentials,
 )
 from tests.support.onvif_device import FIXTURES, FakeOnvifDevice
 
@@ -434,8 +434,22 @@ def test_passwords_stay_out_of_logs_and_reprs(
     assert onvif_device.password not in repr(target(onvif_device))
 
 
+def test_only_the_soap_module_imports_onvif_zeep() -> None:
+    root = Path(__file__).resolve().parent.parent
+    pattern = re.compile(r"^\s*(from|import)\s+(onvif|zeep)\b", re.MULTILINE)
+    importers = {
+        str(path.relative_to(root))
+        for folder in ("edge_agent", "provisioning", "hub", "cctv_common")
+        for path in (root / folder).rglob("*.py")
+        if pattern.search(path.read_text(encoding="utf-8"))
+    }
+    assert importers == {"edge_agent/onvif/soap.py"}
+    soap = (root / "edge_agent/onvif/soap.py").read_text(encoding="utf-8")
+    assert 'importlib.import_module("onvif.client")' in soap
+
+
 def test_importing_the_client_leaves_logging_alone() -> None:
-    code = "import logging, edge_agent.onvif_client; print(logging.getLogger().handlers)"
+    code = "import logging, edge_agent.onvif; print(logging.getLogger().handlers)"
     root = Path(__file__).resolve().parent.parent
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True
@@ -443,23 +457,7 @@ def test_importing_the_client_leaves_logging_alone() -> None:
     assert out.stdout.strip() == "[]"
 
 
-# -- URIs -----------------------------------------------------------------------------------
-
-
-def test_credentials_in_rtsp_uris() -> None:
-    uri = "rtsp://10.0.0.5:554/Streaming/Channels/101?transportmode=unicast"
-    secret = with_credentials(uri, "admin", "Pa55:w/rd@#1")
-    assert (
-        secret
-        == "rtsp://admin:Pa55%3Aw%2Frd%40%231@10.0.0.5:554/Streaming/Channels/101?transportmode=unicast"
-    )
-    assert redact_uri(secret) == uri
-    assert redact_uri("rtsp://u:p@[fe80::1]:554/a") == "rtsp://[fe80::1]:554/a"
-    assert (
-        with_credentials(secret, "other", "x")
-        == "rtsp://other:x@10.0.0.5:554/Streaming/Channels/101?transportmode=unicast"
-    )
-    assert redact_uri(uri) == uri
+# -- targets -----------------------------------------------------------------------------------
 
 
 def test_target_from_discovered_xaddr() -> None:

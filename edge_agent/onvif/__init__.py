@@ -1,0 +1,84 @@
+"""ONVIF for the edge agent and the provisioning CLI.
+
+Modules, from the wire up:
+
+- `types`: result dataclasses (DeviceInfo, ClockReading, MediaProfile, StreamUri, OnvifEvent, ...),
+  settings, OnvifTarget and the named exceptions. No onvif-zeep.
+- `http`: sessions, answers read with a size limit and a deadline, snapshot GETs.
+- `soap`: the onvif-zeep / zeep boundary, the only module that imports either.
+- `parse`: pure functions from zeep's answers or raw XML to the dataclasses.
+- `client`: `OnvifClient`, blocking, one camera, thread-safe.
+- `events`: `PullPoint` and the `EventStream` state machine.
+- `aio`: `AsyncOnvifClient`, each call in a worker thread under a timeout.
+
+Everything a caller needs is importable from `edge_agent.onvif`.
+"""
+
+from __future__ import annotations
+
+from cctv_common.uris import redact_uri, with_credentials
+from edge_agent.onvif.aio import AsyncOnvifClient
+from edge_agent.onvif.client import OnvifClient
+from edge_agent.onvif.events import EventStream, PullPoint, SubscriptionState
+from edge_agent.onvif.parse import (
+    choose_profile,
+    classify_event,
+    parse_pull_messages,
+    parse_pull_messages_xml,
+)
+from edge_agent.onvif.soap import describe_fault
+from edge_agent.onvif.types import (
+    ClockReading,
+    DeviceInfo,
+    EventKind,
+    EventSettings,
+    MediaProfile,
+    OnvifAuthError,
+    OnvifError,
+    OnvifEvent,
+    OnvifFault,
+    OnvifProfileError,
+    OnvifProtocolError,
+    OnvifSettings,
+    OnvifTarget,
+    OnvifUnreachable,
+    OnvifUnsupported,
+    PullBatch,
+    ServiceInfo,
+    StreamUri,
+    UnexpectedAnswer,
+)
+
+__all__ = [
+    "AsyncOnvifClient",
+    "ClockReading",
+    "DeviceInfo",
+    "EventKind",
+    "EventSettings",
+    "EventStream",
+    "MediaProfile",
+    "OnvifAuthError",
+    "OnvifClient",
+    "OnvifError",
+    "OnvifEvent",
+    "OnvifFault",
+    "OnvifProfileError",
+    "OnvifProtocolError",
+    "OnvifSettings",
+    "OnvifTarget",
+    "OnvifUnreachable",
+    "OnvifUnsupported",
+    "PullBatch",
+    "PullPoint",
+    "ServiceInfo",
+    "StreamUri",
+    "SubscriptionState",
+    "UnexpectedAnswer",
+    "choose_profile",
+    "classify_event",
+    "describe_fault",
+    "parse_pull_messages",
+    "parse_pull_messages_xml",
+    "redact_uri",
+    "with_credentials",
+]
