@@ -183,6 +183,7 @@ def main() -> int:
     assert result is not None
 
     problems = check_clip(result, plan)
+    ffmpeg_out.unlink(missing_ok=True)
     # For scale: SHA-256 of the sources and of the clip on one core, which the cutter must do
     # (evidence) and ffmpeg does not.
     began = time.perf_counter()
@@ -210,7 +211,7 @@ def main() -> int:
         for problem in problems:
             print(f"CLIP CHECK FAILED: {problem}")
         return 1
-    print(f"clip check: ffprobe reads {result.path.name} as h264 1920x1080, moov before mdat")
+    print(f"clip check: ffprobe reads {result.path} as h264 1920x1080, moov before mdat")
     return 0
 
 
