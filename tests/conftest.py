@@ -1,4 +1,4 @@
-"""Shared pytest fixtures: each real part (RTSP camera, Mosquitto, ONVIF device) lives in its own plugin."""
+"""Shared pytest fixtures: each real part (RTSP camera, Mosquitto, ONVIF device) has a plugin."""
 
 pytest_plugins = [
     "tests.support.rtsp_fixtures",

@@ -18,9 +18,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from cctv_common.local_broker import MosquittoBroker, acl_text, login_refusal
 from cctv_common.payloads import SiteStatus, offline_status
 from cctv_common.topics import job_topic, site_filter, status_topic
-from cctv_common.local_broker import MosquittoBroker, acl_text, login_refusal
 from tests.support.mosquitto_fixtures import (
     SITE_A,
     SITE_B,

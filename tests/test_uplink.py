@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from cctv_common import __version__
 from cctv_common.chunk_ranges import missing, to_ranges
+from cctv_common.local_broker import MosquittoBroker
 from cctv_common.manifest import CameraIdentity, Manifest, Software, Window
 from cctv_common.payloads import ClipAck, ClipOffer, InvalidPayload, Job, JobProgress, SiteStatus
 from cctv_common.signing import BadSignature, key_id, load_or_create_private_key, sign, verify
@@ -52,7 +53,6 @@ from edge_agent.segment_index import SegmentIndex
 from edge_agent.segments import Pin
 from edge_agent.testcam import TestCamera
 from edge_agent.upload import chunk_hashes
-from cctv_common.local_broker import MosquittoBroker
 from tests.support.mosquitto_fixtures import SITE_A, MqttClientFactory, MqttTestClient
 
 REPO = Path(__file__).resolve().parents[1]
