@@ -96,7 +96,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _settings(path: Path) -> HubSettings:
-    return load_settings(path)
+    settings = load_settings(path)
+    settings.check_files()
+    return settings
 
 
 # run

@@ -49,6 +49,8 @@ from hub.settings import HubSettings
 log = logging.getLogger(__name__)
 
 HASH_BLOCK: Final = 1024 * 1024
+# Chunks for no upload in progress are logged once per clip id; this many ids are remembered.
+MAX_REMEMBERED_UNKNOWN: Final = 10_000
 
 
 @dataclass
@@ -275,6 +277,8 @@ class IngestService:
         upload = self._uploads.get(clip_id)
         if upload is None or upload.site_id != site_id:
             if clip_id not in self._unknown_logged:
+                if len(self._unknown_logged) >= MAX_REMEMBERED_UNKNOWN:
+                    self._unknown_logged.clear()  # bounded: a site cannot grow it for ever
                 self._unknown_logged.add(clip_id)
                 log.info(
                     "site %s clip %s: chunk %s for no upload in progress dropped (the agent will"

@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 # A request may reach this far past the hub's clock (clocks differ a little); no further.
 CLOCK_SLACK: Final = timedelta(seconds=60)
 DEFAULT_PRIORITY: Final = 5
+# As long as the broker keeps the hub's session: older clears cannot have been lost in it.
+RECLEAR_WINDOW: Final = timedelta(days=7)
 
 
 class Publisher(Protocol):
@@ -284,6 +286,19 @@ class JobService:
             log.error("cannot clear job %s of site %s: %s", job_id, site_id, exc)
             return
         self.publish(topic, b"", retain=True)
+
+    async def clear_recently_ended(self, within: timedelta = RECLEAR_WINDOW) -> int:
+        """Clear the retained message of every job that ended lately, again.
+
+        A clear published while the broker was away is lost if the hub restarts before it
+        reconnects; the stale retained job would then reach an agent that has forgotten it.
+        Clearing twice is harmless, so every (re)connect clears what ended within ``within``.
+        """
+        since = self._now() - within
+        jobs = await self._database.aread(lambda db: repo.jobs_ended_since(db, since))
+        for job in jobs:
+            self.clear(job.site_id, job.id)
+        return len(jobs)
 
     async def republish_open(self) -> int:
         """Publish every open job again (retained); agents ignore jobs they already know."""

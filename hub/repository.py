@@ -290,6 +290,16 @@ def open_jobs(db: Database) -> list[JobRecord]:
     return [_job(row) for row in rows]
 
 
+def jobs_ended_since(db: Database, since: datetime) -> list[JobRecord]:
+    states = sorted(JOB_TERMINAL_STATES)
+    rows = db.query(
+        f"SELECT * FROM jobs WHERE state IN ({', '.join('?' * len(states))})"  # noqa: S608
+        " AND updated_at >= ? ORDER BY updated_at",
+        [*states, db_time(since)],
+    )
+    return [_job(row) for row in rows]
+
+
 def update_job(
     db: Database,
     job_id: str,

@@ -155,6 +155,7 @@ class HubService:
         match event:
             case Connected():
                 await self.jobs.republish_open()
+                await self.jobs.clear_recently_ended()
                 await self.ingest.announce()
             case Disconnected():
                 pass

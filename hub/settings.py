@@ -227,6 +227,14 @@ class HubSettings(_Strict):
         base = info.context.get("base_dir") if isinstance(info.context, dict) else None
         return _resolve(value, base)
 
+    def check_files(self) -> None:
+        """Read every file the settings name (site keys, broker password), as the hub will at
+        start; raises ``SettingsError`` naming the file, so problems show before serving."""
+        for site in self.sites:
+            site.resolved_public_key_pem()
+        if self.broker is not None:
+            self.broker.resolved_password()
+
     # Paths derived from data_dir.
 
     @property

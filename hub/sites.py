@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
+from typing import Final
 
 from sqlite_utils import Database
 
@@ -22,6 +23,8 @@ from hub.jobs import utc_now
 from hub.repository import SiteRecord
 
 log = logging.getLogger(__name__)
+
+MAX_REMEMBERED_UNKNOWN: Final = 10_000
 
 
 class SiteKeyError(ValueError):
@@ -81,6 +84,8 @@ class SiteService:
         known, previous = await self._database.awrite(apply)
         if not known:
             if site_id not in self._unknown_logged:
+                if len(self._unknown_logged) >= MAX_REMEMBERED_UNKNOWN:
+                    self._unknown_logged.clear()
                 self._unknown_logged.add(site_id)
                 log.warning("site %s is not registered; its status is ignored", site_id)
             return
