@@ -70,6 +70,9 @@ class _Upload:
     timer: asyncio.TimerHandle | None = None
     finalizing: bool = False
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # Chunk writes running in worker threads: the staging fd is closed only once they are done,
+    # so a write can never land in whatever file reuses the fd number.
+    writes: set[asyncio.Future[str]] = field(default_factory=set)
 
     def same_offer(self, offer: ClipOffer) -> bool:
         return (
@@ -293,14 +296,21 @@ class IngestService:
         book = upload.book
         check = book.precheck(index, len(data))
         if check.ok:
-            try:
-                digest = await asyncio.to_thread(
+            write = asyncio.ensure_future(
+                asyncio.to_thread(
                     _verify_and_write,
                     upload.fd,
                     data,
                     book.offset(index),
                     book.expected_sha256(index),
                 )
+            )
+            upload.writes.add(write)
+            write.add_done_callback(upload.writes.discard)
+            try:
+                # Shielded: if the consumer is cancelled (shutdown), the write still finishes
+                # and close() waits for it before closing the file.
+                digest = await asyncio.shield(write)
             except OSError as exc:
                 log.error(
                     "site %s clip %s: cannot write chunk %s: %s", site_id, clip_id, index, exc
@@ -575,6 +585,7 @@ class IngestService:
         upload.finalizing = True
         if self._uploads.get(upload.clip_id) is upload:
             del self._uploads[upload.clip_id]
+        await _writes_done(upload)
         _close(upload)
         await asyncio.to_thread(upload.staging.unlink, True)
         now = self._now()
@@ -707,6 +718,7 @@ class IngestService:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         for upload in list(self._uploads.values()):
             self._cancel_timer(upload)
+            await _writes_done(upload)
             if upload.fd >= 0 and not upload.finalizing:
                 try:
                     await self._persist_held(upload)
@@ -778,6 +790,11 @@ def _bad_chunks(fd: int, book: ChunkBook) -> list[int]:
         if hashlib.sha256(data).hexdigest() != book.expected_sha256(index):
             bad.append(index)
     return bad
+
+
+async def _writes_done(upload: _Upload) -> None:
+    if upload.writes:
+        await asyncio.gather(*upload.writes, return_exceptions=True)
 
 
 def _close(upload: _Upload) -> None:

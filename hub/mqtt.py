@@ -212,7 +212,7 @@ class HubMqtt:
         if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
             log.error("publish to %s failed: %s", topic, mqtt.error_string(info.rc))
         elif info.rc == mqtt.MQTT_ERR_NO_CONN:
-            log.info("broker not connected; %s queued until it is", topic)
+            log.debug("broker not connected; %s queued until it is", topic)
 
     # paho callbacks: on paho's network thread. They only hand events to the loop.
 
