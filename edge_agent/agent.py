@@ -5,7 +5,8 @@ of the recorder are recovered before anything records; then the recorders, the j
 runner (which resumes the outbox before the uplink connects), and the uplink. ``READY=1`` goes to
 systemd once all of that runs; the watchdog is pinged from the event loop, so a loop that hangs
 is restarted. SIGTERM or SIGINT stops everything in reverse: the running cut is abandoned (and
-redone at the next start), the site is marked offline, and each recorder finishes its segment.
+redone at the next start), live sessions close, the site is marked offline, and each recorder
+finishes its segment. Live view offers, candidates and closes go to ``LiveSignalling``.
 """
 
 from __future__ import annotations
@@ -14,14 +15,18 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Callable
 
 from cctv_common import __version__
 from cctv_common.payloads import SiteStatus
 from cctv_common.signing import load_or_create_private_key
+from cctv_common.topics import InvalidTopic, LiveTopic, agent_subscriptions, parse_topic
 from edge_agent.config import AgentConfig
 from edge_agent.evidence_clip import release_stale_cut_pins
 from edge_agent.janitor import Janitor
 from edge_agent.job_runner import JobRunner
+from edge_agent.live import LiveService
+from edge_agent.live_signalling import LiveSignalling
 from edge_agent.outbox import Outbox
 from edge_agent.recorder import Recorders
 from edge_agent.sdnotify import SdNotify
@@ -42,6 +47,26 @@ async def _watchdog(notifier: SdNotify, interval: float) -> None:
     while True:
         notifier.watchdog()
         await asyncio.sleep(interval)
+
+
+def route_messages(
+    site: str,
+    jobs: Callable[[str, bytes, bool], None],
+    live: Callable[[LiveTopic, bytes, bool], None],
+) -> Callable[[str, bytes, bool], None]:
+    """The uplink's message handler: live signalling to ``live``, the rest to ``jobs``."""
+
+    def route(topic: str, payload: bytes, retained: bool = False) -> None:
+        try:
+            parsed = parse_topic(topic)
+        except InvalidTopic:
+            parsed = None  # the job runner logs it
+        if isinstance(parsed, LiveTopic) and parsed.site == site:
+            live(parsed, payload, retained)
+        else:
+            jobs(topic, payload, retained)
+
+    return route
 
 
 async def _run(config: AgentConfig) -> int:
@@ -72,9 +97,21 @@ async def _run(config: AgentConfig) -> int:
             version=__version__,
         )
 
-    uplink = Uplink(site_id=site, config=config.uplink, status=status, version=__version__)
+    uplink = Uplink(
+        site_id=site,
+        config=config.uplink,
+        status=status,
+        version=__version__,
+        subscriptions=agent_subscriptions(site),
+    )
     runner = JobRunner(config=config, outbox=outbox, index=index, key=key, publisher=uplink)
-    uplink.set_handlers(on_message=runner.handle_message, on_connect=runner.on_connected)
+    # ONVIF cameras have no live URL resolver yet: LiveService refuses them with a message that
+    # says to give the camera a live_rtsp_url.
+    live = LiveSignalling(site, LiveService(config, asyncio.get_running_loop()), uplink)
+    uplink.set_handlers(
+        on_message=route_messages(site, runner.handle_message, live.handle),
+        on_connect=runner.on_connected,
+    )
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -101,6 +138,7 @@ async def _run(config: AgentConfig) -> int:
             with contextlib.suppress(asyncio.CancelledError):
                 await watchdog
         await runner.stop()
+        await live.stop()
         await uplink.stop()
         stuck = await asyncio.to_thread(recorders.stop_all, RECORDER_STOP_SECONDS)
         await asyncio.to_thread(janitor.stop)

@@ -3,7 +3,8 @@
 ``OWN`` means "only items this user requested" (a job's ``requested_by``, and the clips that
 answer those jobs). Anything not in the table is refused. The roles follow DESIGN.md: police see
 what they asked for, operators dispatch and watch jobs, supervisors see everything, engineers see
-site health and never footage, auditors read the custody log.
+site health and never footage, auditors read the custody log. Police, operators and supervisors
+may watch cameras live (``LIVE_VIEW``); engineers and auditors may not.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class Permission(StrEnum):
     FOOTAGE_VIEW = "footage.view"  # play the video in the browser
     FOOTAGE_DOWNLOAD = "footage.download"  # download the clip or its manifest
     AUDIT_READ = "audit.read"  # the whole custody log and its verification
+    LIVE_VIEW = "live.view"  # watch a camera live (every watch is in the custody log)
 
 
 class Scope(StrEnum):
@@ -41,12 +43,12 @@ _N, _O, _A = Scope.NONE, Scope.OWN, Scope.ALL
 
 # fmt: off
 TABLE: Final[dict[Role, dict[Permission, Scope]]] = {
-    #                 sites.read  register  jobs.create jobs.read clips.read view  download audit
-    Role.POLICE:     dict(zip(Permission, (_A, _N, _O, _O, _O, _O, _O, _N), strict=True)),
-    Role.OPERATOR:   dict(zip(Permission, (_A, _N, _A, _A, _A, _A, _N, _N), strict=True)),
-    Role.SUPERVISOR: dict(zip(Permission, (_A, _A, _A, _A, _A, _A, _A, _A), strict=True)),
-    Role.ENGINEER:   dict(zip(Permission, (_A, _N, _N, _N, _N, _N, _N, _N), strict=True)),
-    Role.AUDITOR:    dict(zip(Permission, (_N, _N, _N, _N, _N, _N, _N, _A), strict=True)),
+    #              sites.read register jobs.create jobs.read clips.read view download audit live
+    Role.POLICE:     dict(zip(Permission, (_A, _N, _O, _O, _O, _O, _O, _N, _A), strict=True)),
+    Role.OPERATOR:   dict(zip(Permission, (_A, _N, _A, _A, _A, _A, _N, _N, _A), strict=True)),
+    Role.SUPERVISOR: dict(zip(Permission, (_A, _A, _A, _A, _A, _A, _A, _A, _A), strict=True)),
+    Role.ENGINEER:   dict(zip(Permission, (_A, _N, _N, _N, _N, _N, _N, _N, _N), strict=True)),
+    Role.AUDITOR:    dict(zip(Permission, (_N, _N, _N, _N, _N, _N, _N, _A, _N), strict=True)),
 }
 # fmt: on
 

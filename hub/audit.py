@@ -40,6 +40,8 @@ class AuditAction(StrEnum):
     RELEASE = "release"
     DELETE = "delete"
     REGISTER_SITE = "register_site"  # a site and its public key were registered
+    LIVE_START = "live_start"  # someone started watching a camera live
+    LIVE_END = "live_end"  # that live session ended
 
 
 class AuditError(Exception):

@@ -32,6 +32,7 @@ from hub.db import HubDatabase
 from hub.evidence_store import EvidenceStore
 from hub.ingest import IngestService
 from hub.jobs import JobService, utc_now
+from hub.live import LiveBridge
 from hub.mqtt import Connected, Disconnected, EventQueue, HubMqtt, Inbound, LinkEvent, MqttLink
 from hub.settings import HubSettings
 from hub.sites import SiteService, register_in
@@ -67,6 +68,13 @@ class HubService:
             jobs=self.jobs,
             publish=self.publish,
             now=now,
+        )
+        self.live = LiveBridge(
+            settings.live,
+            database,
+            self.audit,
+            self.publish,
+            lambda: None if self.link is None else self.link.is_ready,
         )
         self._events: EventQueue | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -108,6 +116,7 @@ class HubService:
             await self.link.start(self._events)
 
     async def stop(self) -> None:
+        await self.live.close_all(f"hub:{self.settings.hub_id}", "hub stopping")
         if self.link is not None:
             await self.link.stop()
         for task in self._tasks:
@@ -178,12 +187,7 @@ class HubService:
             case ChunkTopic(site=site, clip=clip, index=index):
                 await self.ingest.handle_chunk(site, clip, index, payload)
             case LiveTopic(site=site, session=session, kind=kind):
-                log.debug(
-                    "site %s: live %s for session %s ignored (no live view yet)",
-                    site,
-                    kind,
-                    session,
-                )
+                await self.live.handle(site, session, kind, payload)
             case _:
                 log.debug("ignored a message on %s (sent by the hub)", text[:_SHOWN_TOPIC])
 

@@ -188,6 +188,29 @@ class IngestSettings(_Strict):
     )
 
 
+class IceServerSettings(_Strict):
+    """A STUN or TURN server for live view, given to the site's agent and to the browser."""
+
+    urls: tuple[Annotated[str, Field(pattern=r"^(stun|turn|turns):", max_length=500)], ...] = Field(
+        min_length=1, max_length=10, description="stun:, turn: or turns: URLs"
+    )
+    username: str | None = Field(default=None, max_length=200, description="TURN user name")
+    # repr=False: a TURN credential must not show up in logs. It does go to the viewer's
+    # browser, which needs it to use the TURN server.
+    credential: str | None = Field(
+        default=None, max_length=500, repr=False, description="TURN credential (never logged)"
+    )
+
+
+class LiveSettings(_Strict):
+    ice_servers: tuple[IceServerSettings, ...] = Field(
+        default=(), max_length=10, description="STUN/TURN servers for live view (none on a LAN)"
+    )
+    answer_timeout_seconds: float = Field(
+        default=15.0, gt=0, le=120, description="How long to wait for a site's live answer"
+    )
+
+
 class HubSettings(_Strict):
     hub_id: Annotated[str, Field(pattern=ID_PATTERN, description="This hub's id (MQTT client id)")]
     data_dir: Path = Field(description="Database, evidence store, staging files and secrets")
@@ -196,6 +219,7 @@ class HubSettings(_Strict):
         default=None, description="MQTT broker; without it the hub serves what it holds only"
     )
     ingest: IngestSettings = Field(default_factory=IngestSettings)
+    live: LiveSettings = Field(default_factory=LiveSettings)
     sites: tuple[SiteSettings, ...] = Field(
         default=(), max_length=10_000, description="Sites registered by config"
     )

@@ -7,8 +7,12 @@ Content-Security-Policy that allows nothing but the hub itself.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
+import json
 import logging
+import re
 from pathlib import Path
 from typing import Final
 from urllib.parse import parse_qs
@@ -30,6 +34,10 @@ CONTENT_SECURITY_POLICY: Final = (
     " frame-ancestors 'none'; form-action 'self'"
 )
 _MESSAGE_MARK: Final = "<!--message-->"
+_LIVE_CONFIG = re.compile(
+    r'(<script type="application/json" id="live-config">)(.*?)(</script>)', re.S
+)
+_STYLE = re.compile(r"<style>(.*?)</style>", re.S)
 
 router = APIRouter(include_in_schema=False)
 
@@ -46,6 +54,46 @@ async def index(request: Request, hub: Hub) -> Response:
     if not cookie or await hub.auth.from_cookie(cookie) is None:
         return RedirectResponse("/login", status_code=status.HTTP_303_SEE_OTHER)
     return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
+
+
+def live_page(ice_servers: list[dict[str, object]]) -> tuple[str, str]:
+    """``live.html`` as the hub serves it, and its Content-Security-Policy.
+
+    The page's config block gets the hub's STUN/TURN servers, its script is loaded from
+    ``/static/``, and its one inline ``<style>`` is allowed by hash (nothing else inline is).
+    """
+    page = (STATIC_DIR / "live.html").read_text(encoding="utf-8")
+    config = json.dumps({"apiBase": "", "iceServers": ice_servers}).replace("</", "<\\/")
+    page = _LIVE_CONFIG.sub(lambda m: m.group(1) + config + m.group(3), page, count=1)
+    page = page.replace(
+        '<script src="live.js"></script>', '<script src="/static/live.js"></script>'
+    )
+    policy = CONTENT_SECURITY_POLICY
+    style = _STYLE.search(page)
+    if style is not None:
+        digest = base64.b64encode(hashlib.sha256(style.group(1).encode()).digest()).decode()
+        policy = policy.replace("style-src 'self'", f"style-src 'self' 'sha256-{digest}'")
+    return page, policy
+
+
+@router.get("/live")
+async def live(request: Request, hub: Hub) -> Response:
+    """The live view page: ``/live?site=S&camera=C``, or ``?cam=S/C&cam=S2/C2`` for a grid."""
+    cookie = request.cookies.get(COOKIE_NAME)
+    if not cookie or await hub.auth.from_cookie(cookie) is None:
+        return RedirectResponse("/login", status_code=status.HTTP_303_SEE_OTHER)
+    servers: list[dict[str, object]] = [
+        {
+            "urls": list(server.urls),
+            **({"username": server.username} if server.username is not None else {}),
+            **({"credential": server.credential} if server.credential is not None else {}),
+        }
+        for server in hub.settings.live.ice_servers
+    ]
+    page, policy = live_page(servers)
+    return HTMLResponse(
+        page, headers={"Content-Security-Policy": policy, "Cache-Control": "no-store"}
+    )
 
 
 @router.get("/login")

@@ -55,3 +55,10 @@ def test_permissions_lists_every_permission_for_the_ui(role: Role) -> None:
     listed = permissions(role)
     assert set(listed) == {p.value for p in Permission}
     assert set(listed.values()) <= {"all", "own", "none"}
+
+
+def test_police_operators_and_supervisors_watch_live_and_others_do_not() -> None:
+    for role in (Role.POLICE, Role.OPERATOR, Role.SUPERVISOR):
+        assert scope(role, Permission.LIVE_VIEW) is Scope.ALL
+    for role in (Role.ENGINEER, Role.AUDITOR):
+        assert not may(role, Permission.LIVE_VIEW)

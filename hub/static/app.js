@@ -108,15 +108,26 @@ function renderSites() {
           ...site.cameras.map((camera) =>
             el(
               "div",
-              {},
+              { "data-camera-id": camera.camera_id },
               camera.camera_id + " · " + camera.state +
-                (camera.buffer_start ? " · " + utcText(camera.buffer_start) + " → " + utcText(camera.buffer_end) : "")
+                (camera.buffer_start ? " · " + utcText(camera.buffer_start) + " → " + utcText(camera.buffer_end) : ""),
+              liveLink(site, camera)
             )
           )
         )
       )
     )
   );
+}
+
+// A "Live" link per camera, for roles that may watch live; it opens the live page in a new tab.
+function liveLink(site, camera) {
+  if (!can("live.view")) return null;
+  const href =
+    "/live?site=" + encodeURIComponent(site.site_id) + "&camera=" + encodeURIComponent(camera.camera_id);
+  const link = el("a", { class: "live-link", href: href, target: "_blank", rel: "noopener" }, "Live");
+  link.title = "Watch " + camera.camera_id + " live" + (site.state === "online" ? "" : " (the site is " + site.state + ")");
+  return link;
 }
 
 function fillSiteSelect() {
