@@ -21,6 +21,8 @@ MAX_CHUNK_INDEX: Final = 1_000_000
 
 LiveKind = Literal["offer", "answer", "candidate", "close"]
 LIVE_KINDS: Final[tuple[LiveKind, ...]] = get_args(LiveKind)
+SnapshotKind = Literal["request", "reply"]
+SNAPSHOT_KINDS: Final[tuple[SnapshotKind, ...]] = get_args(SnapshotKind)
 
 
 class InvalidTopic(ValueError):
@@ -149,7 +151,37 @@ class LiveTopic:
         return f"{SITES}/{self.site}/live/{self.session}/{self.kind}"
 
 
-Topic = StatusTopic | JobTopic | ProgressTopic | ManifestTopic | ChunkTopic | AckTopic | LiveTopic
+@dataclass(frozen=True)
+class SnapshotTopic:
+    """``sites/{site}/snapshots/{request}/{request,reply}``: a camera's current picture for the
+    hub's camera picker; the hub asks (``request``), the agent answers (``reply``)."""
+
+    site: str
+    request: str
+    kind: SnapshotKind
+
+    def __post_init__(self) -> None:
+        _id("site", self.site)
+        _id("snapshot request", self.request)
+        if self.kind not in SNAPSHOT_KINDS:
+            raise InvalidTopic(
+                f"snapshot message kind {self.kind!r} is not one of {', '.join(SNAPSHOT_KINDS)}"
+            )
+
+    def __str__(self) -> str:
+        return f"{SITES}/{self.site}/snapshots/{self.request}/{self.kind}"
+
+
+Topic = (
+    StatusTopic
+    | JobTopic
+    | ProgressTopic
+    | ManifestTopic
+    | ChunkTopic
+    | AckTopic
+    | LiveTopic
+    | SnapshotTopic
+)
 
 
 # Builders: the strings to publish on.
@@ -183,6 +215,14 @@ def live_topic(site: str, session: str, kind: LiveKind) -> str:
     return str(LiveTopic(site, session, kind))
 
 
+def snapshot_request_topic(site: str, request: str) -> str:
+    return str(SnapshotTopic(site, request, "request"))
+
+
+def snapshot_reply_topic(site: str, request: str) -> str:
+    return str(SnapshotTopic(site, request, "reply"))
+
+
 # Parsing.
 
 
@@ -197,6 +237,10 @@ def _chunk_index(text: str) -> int:
 
 def _is_live_kind(text: str) -> TypeGuard[LiveKind]:
     return text in LIVE_KINDS
+
+
+def _is_snapshot_kind(text: str) -> TypeGuard[SnapshotKind]:
+    return text in SNAPSHOT_KINDS
 
 
 def _shown(topic: str) -> str:
@@ -224,6 +268,8 @@ def parse_topic(topic: str) -> Topic:
             return AckTopic(site, clip)
         case ["live", session, kind] if _is_live_kind(kind):
             return LiveTopic(site, session, kind)
+        case ["snapshots", request, kind] if _is_snapshot_kind(kind):
+            return SnapshotTopic(site, request, kind)
     raise InvalidTopic(f"topic {_shown(topic)} is not a {PREFIX} topic this software knows")
 
 
@@ -256,6 +302,7 @@ HUB_CHUNK_FILTER: Final = f"{SITES}/+/clips/+/chunk/+"
 HUB_LIVE_ANSWER_FILTER: Final = f"{SITES}/+/live/+/answer"
 HUB_LIVE_CANDIDATE_FILTER: Final = f"{SITES}/+/live/+/candidate"
 HUB_LIVE_CLOSE_FILTER: Final = f"{SITES}/+/live/+/close"
+HUB_SNAPSHOT_REPLY_FILTER: Final = f"{SITES}/+/snapshots/+/reply"
 
 HUB_SUBSCRIPTIONS: Final = (
     Subscription(HUB_STATUS_FILTER),
@@ -265,6 +312,7 @@ HUB_SUBSCRIPTIONS: Final = (
     Subscription(HUB_LIVE_ANSWER_FILTER),
     Subscription(HUB_LIVE_CANDIDATE_FILTER, no_local=True),
     Subscription(HUB_LIVE_CLOSE_FILTER, no_local=True),
+    Subscription(HUB_SNAPSHOT_REPLY_FILTER),
 )
 
 
@@ -284,12 +332,20 @@ def agent_live_filter(site: str, kind: LiveKind) -> str:
     return f"{SITES}/{site}/live/+/{kind}"
 
 
+def agent_snapshot_filter(site: str) -> str:
+    """Snapshot requests for one site (``snapshots/+/request``; replies are not matched)."""
+    _id("site", site)
+    return f"{SITES}/{site}/snapshots/+/request"
+
+
 def agent_subscriptions(site: str) -> tuple[Subscription, ...]:
-    """An agent's subscriptions: its jobs, acks for its clips, live offers, candidates, closes."""
+    """An agent's subscriptions: its jobs, acks for its clips, live offers, candidates, closes,
+    and snapshot requests."""
     return (
         Subscription(agent_jobs_filter(site)),
         Subscription(agent_acks_filter(site)),
         Subscription(agent_live_filter(site, "offer")),
         Subscription(agent_live_filter(site, "candidate"), no_local=True),
         Subscription(agent_live_filter(site, "close"), no_local=True),
+        Subscription(agent_snapshot_filter(site)),
     )

@@ -17,6 +17,8 @@ from pydantic import ValidationError
 from cctv_common.payloads import (
     MAX_CLIP_OFFER_BYTES,
     MAX_PAYLOAD_BYTES,
+    MAX_SNAPSHOT_JPEG_BYTES,
+    MAX_SNAPSHOT_REPLY_BYTES,
     PAYLOAD_MODELS,
     CameraStatus,
     ClipAck,
@@ -31,6 +33,8 @@ from cctv_common.payloads import (
     LiveOffer,
     Payload,
     SiteStatus,
+    SnapshotReply,
+    SnapshotRequest,
     model_for,
     offline_status,
     parse_payload,
@@ -117,6 +121,7 @@ def test_golden_files_use_every_field(model: type[Payload]) -> None:
         ClipAck: {"reason", "evidence_sha256"},
         JobProgress: {"error"},
         LiveAnswer: {"error"},
+        SnapshotReply: {"error"},
     }.get(model, set())
     assert unused <= allowed
 
@@ -218,6 +223,8 @@ def test_model_for_topic() -> None:
     assert model_for(parse_topic(f"{site}/live/s/answer")) is LiveAnswer
     assert model_for(parse_topic(f"{site}/live/s/candidate")) is LiveCandidate
     assert model_for(parse_topic(f"{site}/live/s/close")) is LiveClose
+    assert model_for(parse_topic(f"{site}/snapshots/r/request")) is SnapshotRequest
+    assert model_for(parse_topic(f"{site}/snapshots/r/reply")) is SnapshotReply
     assert parse_payload(parse_topic(f"{site}/status"), offline_status()) == SiteStatus(
         state="offline"
     )
@@ -280,6 +287,8 @@ def test_oversized_payloads_are_refused_before_parsing(model: type[Payload]) -> 
 def test_size_limits() -> None:
     assert SiteStatus.MAX_BYTES == MAX_PAYLOAD_BYTES == 256 * 1024
     assert ClipOffer.MAX_BYTES == MAX_CLIP_OFFER_BYTES
+    assert SnapshotReply.MAX_BYTES == MAX_SNAPSHOT_REPLY_BYTES == 8 * 1024 * 1024
+    assert SnapshotRequest.MAX_BYTES == MAX_PAYLOAD_BYTES
     padded = with_changes(LiveClose, reason="x" * 400)
     assert LiveClose.parse(padded + b" " * (MAX_PAYLOAD_BYTES - len(padded))).reason
 
@@ -333,6 +342,10 @@ def test_field_types_are_strict(field: str, value: object) -> None:
         (LiveOffer, "session_id"),
         (LiveOffer, "camera_id"),
         (LiveClose, "session_id"),
+        (SnapshotRequest, "request_id"),
+        (SnapshotRequest, "camera_id"),
+        (SnapshotReply, "request_id"),
+        (SnapshotReply, "camera_id"),
     ],
 )
 def test_path_tricks_in_ids_are_refused(model: type[Payload], field: str, bad: str) -> None:
@@ -506,3 +519,59 @@ def test_end_of_candidates_is_an_empty_candidate() -> None:
     end = LiveCandidate.parse(b'{"session_id":"s","candidate":""}')
     assert end.candidate == ""
     assert end.sdp_mid is None
+
+
+# Snapshots.
+
+
+def test_snapshot_reply_carries_the_jpeg() -> None:
+    reply = SnapshotReply.parse(golden_path(SnapshotReply).read_bytes())
+    image = reply.jpeg()
+    assert image is not None and image.startswith(b"\xff\xd8")
+    made = SnapshotReply.with_image(
+        reply.request_id,
+        reply.camera_id,
+        image,
+        "onvif",
+        datetime(2024, 3, 1, 12, 0, 3, tzinfo=UTC),
+    )
+    assert made == reply
+    assert made.to_bytes() == compact(golden_path(SnapshotReply).read_bytes())
+
+
+def test_snapshot_reply_error() -> None:
+    reply = SnapshotReply.parse(
+        b'{"request_id":"r","camera_id":"c","error":"camera c does not answer"}'
+    )
+    assert reply.jpeg() is None and reply.source is None
+    with pytest.raises(InvalidPayload, match="either jpeg_b64 or error"):
+        SnapshotReply.parse(b'{"request_id":"r","camera_id":"c"}')
+    with pytest.raises(InvalidPayload, match="either jpeg_b64 or error"):
+        SnapshotReply.parse(with_changes(SnapshotReply, error="x"))
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"jpeg_b64": "not base64!"}, "not base64"),
+        ({"jpeg_b64": base64.b64encode(b"GIF89a....").decode()}, "not a JPEG"),
+        ({"source": ...}, "must say its source"),
+        ({"taken_at": ...}, "must say its source and taken_at"),
+        ({"source": "file"}, "source"),
+        ({"taken_at": "2024-03-01T12:00:03"}, "time zone"),
+    ],
+)
+def test_snapshot_reply_checks(changes: dict[str, Any], reason: str) -> None:
+    with pytest.raises(InvalidPayload, match=reason):
+        SnapshotReply.parse(with_changes(SnapshotReply, **changes))
+
+
+def test_snapshot_reply_size_limits() -> None:
+    big = b"\xff\xd8" + bytes(MAX_SNAPSHOT_JPEG_BYTES - 2)
+    at = datetime(2024, 3, 1, tzinfo=UTC)
+    largest = SnapshotReply.with_image("r", "c", big, "rtsp-keyframe", at)
+    data = largest.to_bytes()
+    assert MAX_PAYLOAD_BYTES < len(data) <= MAX_SNAPSHOT_REPLY_BYTES
+    assert SnapshotReply.parse(data) == largest
+    with pytest.raises(ValidationError, match="over"):
+        SnapshotReply.with_image("r", "c", big + b"\x00", "onvif", at)

@@ -12,10 +12,12 @@ from cctv_common.topics import (
     HUB_LIVE_ANSWER_FILTER,
     HUB_MANIFEST_FILTER,
     HUB_PROGRESS_FILTER,
+    HUB_SNAPSHOT_REPLY_FILTER,
     HUB_STATUS_FILTER,
     HUB_SUBSCRIPTIONS,
     LIVE_KINDS,
     MAX_CHUNK_INDEX,
+    SNAPSHOT_KINDS,
     AckTopic,
     ChunkTopic,
     InvalidTopic,
@@ -23,9 +25,11 @@ from cctv_common.topics import (
     LiveTopic,
     ManifestTopic,
     ProgressTopic,
+    SnapshotTopic,
     StatusTopic,
     Topic,
     ack_topic,
+    agent_snapshot_filter,
     agent_subscriptions,
     chunk_topic,
     job_topic,
@@ -34,6 +38,8 @@ from cctv_common.topics import (
     parse_topic,
     progress_topic,
     site_filter,
+    snapshot_reply_topic,
+    snapshot_request_topic,
     status_topic,
 )
 
@@ -74,6 +80,10 @@ EXAMPLES: list[tuple[str, Topic]] = [
         (f"cctv/v1/sites/S1/live/sess-1/{kind}", LiveTopic("S1", "sess-1", kind))
         for kind in LIVE_KINDS
     ],
+    *[
+        (f"cctv/v1/sites/S1/snapshots/snap-1/{kind}", SnapshotTopic("S1", "snap-1", kind))
+        for kind in SNAPSHOT_KINDS
+    ],
 ]
 
 
@@ -92,6 +102,8 @@ def test_builders_match_dataclasses() -> None:
     assert chunk_topic("s", "c", 12) == "cctv/v1/sites/s/clips/c/chunk/12"
     assert ack_topic("s", "c") == "cctv/v1/sites/s/clips/c/ack"
     assert live_topic("s", "x", "offer") == "cctv/v1/sites/s/live/x/offer"
+    assert snapshot_request_topic("s", "r") == "cctv/v1/sites/s/snapshots/r/request"
+    assert snapshot_reply_topic("s", "r") == "cctv/v1/sites/s/snapshots/r/reply"
 
 
 def test_max_length_id_is_allowed() -> None:
@@ -138,6 +150,12 @@ def test_builders_refuse_bad_ids(bad: str) -> None:
         live_topic("site-a", bad, "offer")
     with pytest.raises(InvalidTopic):
         site_filter(bad)
+    with pytest.raises(InvalidTopic):
+        snapshot_request_topic("site-a", bad)
+    with pytest.raises(InvalidTopic):
+        snapshot_reply_topic(bad, "r")
+    with pytest.raises(InvalidTopic):
+        agent_snapshot_filter(bad)
 
 
 @pytest.mark.parametrize("index", [-1, MAX_CHUNK_INDEX + 1, True, 1.0])
@@ -149,6 +167,13 @@ def test_chunk_index_bounds(index: object) -> None:
 def test_live_kind_is_checked() -> None:
     with pytest.raises(InvalidTopic, match="live message kind"):
         live_topic("site-a", "sess", "hangup")  # type: ignore[arg-type]
+
+
+def test_snapshot_kind_is_checked() -> None:
+    with pytest.raises(InvalidTopic, match="snapshot message kind"):
+        SnapshotTopic("site-a", "r", "image")  # type: ignore[arg-type]
+    with pytest.raises(InvalidTopic, match="snapshot request id"):
+        SnapshotTopic("site-a", "a/b", "request")
 
 
 @pytest.mark.parametrize(
@@ -183,6 +208,11 @@ def test_live_kind_is_checked() -> None:
         "cctv/v1/sites/site-a/clips/c/chunk/" + "9" * 400,
         "cctv/v1/sites/site-a/live/sess/hangup",
         "cctv/v1/sites/site-a/live/sess",
+        "cctv/v1/sites/site-a/snapshots/r",
+        "cctv/v1/sites/site-a/snapshots/r/image",
+        "cctv/v1/sites/site-a/snapshots/r/request/x",
+        "cctv/v1/sites/site-a/snapshots/+/request",
+        "cctv/v1/sites/site-a/snapshots//reply",
         "cctv/v1/sites/site-a/unknown",
         "$SYS/broker/uptime",
     ],
@@ -215,16 +245,24 @@ def test_hub_filters_match_what_agents_send_and_nothing_else() -> None:
             live_topic(site, "x", "answer"),
             live_topic(site, "x", "candidate"),
             live_topic(site, "x", "close"),
+            snapshot_reply_topic(site, "r"),
         ]
         for topic in sent_by_agent:
             assert any(topic_matches_sub(f, topic) for f in hub_filters), topic
-        for topic in (job_topic(site, "j"), ack_topic(site, "c"), live_topic(site, "x", "offer")):
+        sent_by_hub = (
+            job_topic(site, "j"),
+            ack_topic(site, "c"),
+            live_topic(site, "x", "offer"),
+            snapshot_request_topic(site, "r"),
+        )
+        for topic in sent_by_hub:
             assert not any(topic_matches_sub(f, topic) for f in hub_filters), topic
     assert topic_matches_sub(HUB_STATUS_FILTER, status_topic("s"))
     assert topic_matches_sub(HUB_PROGRESS_FILTER, progress_topic("s", "j"))
     assert topic_matches_sub(HUB_MANIFEST_FILTER, manifest_topic("s", "c"))
     assert topic_matches_sub(HUB_CHUNK_FILTER, chunk_topic("s", "c", 3))
     assert topic_matches_sub(HUB_LIVE_ANSWER_FILTER, live_topic("s", "x", "answer"))
+    assert topic_matches_sub(HUB_SNAPSHOT_REPLY_FILTER, snapshot_reply_topic("s", "r"))
 
 
 def test_agent_filters_match_only_its_own_site() -> None:
@@ -235,13 +273,20 @@ def test_agent_filters_match_only_its_own_site() -> None:
         live_topic("site-a", "x", "offer"),
         live_topic("site-a", "x", "candidate"),
         live_topic("site-a", "x", "close"),
+        snapshot_request_topic("site-a", "r"),
     ]
     for topic in mine:
         assert any(topic_matches_sub(f, topic) for f in filters), topic
         other = topic.replace("site-a", "site-b")
         assert not any(topic_matches_sub(f, other) for f in filters), other
-    for topic in (progress_topic("site-a", "j"), status_topic("site-a")):
+    own_output = (
+        progress_topic("site-a", "j"),
+        status_topic("site-a"),
+        snapshot_reply_topic("site-a", "r"),
+    )
+    for topic in own_output:
         assert not any(topic_matches_sub(f, topic) for f in filters), topic
+    assert agent_snapshot_filter("site-a") == "cctv/v1/sites/site-a/snapshots/+/request"
     for sub_filter in filters:
         assert sub_filter.startswith("cctv/v1/sites/site-a/")
 
