@@ -245,7 +245,7 @@ class SiteStack:
         }
         if chunk_bytes is not None:
             uplink["chunk_bytes"] = chunk_bytes
-        agent_config = write_toml(
+        self.agent_config = agent_config = write_toml(
             workdir / "agent" / "agent.toml",
             {
                 "site_id": site_id,
@@ -260,7 +260,7 @@ class SiteStack:
         hub_dir = workdir / "hub"
         (hub_dir / "sites").mkdir(parents=True, exist_ok=True)
         (hub_dir / "sites" / f"{site_id}.pem").write_text(self.public_key_pem, encoding="ascii")
-        hub_config = write_toml(
+        self.hub_config = hub_config = write_toml(
             hub_dir / "hub.toml",
             {
                 "hub_id": hub_id,
