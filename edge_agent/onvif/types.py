@@ -82,6 +82,9 @@ class OnvifTarget:
 
     @property
     def where(self) -> str:
+        """How messages name it: "camera cam-1 at 10.0.0.5:80" ("device at ..." with no id)."""
+        if not self.camera_id:
+            return f"device at {self.address}"
         return f"camera {self.camera_id} at {self.address}"
 
     @classmethod

@@ -14,7 +14,7 @@ matters to a client:
 - a snapshot at /snapshot.jpg behind HTTP digest (or basic) authentication;
 - a WS-Discovery responder on a UDP port for unicast probes;
 - fault modes set at run time: "hang" (accept, never answer), "garbage" (non-XML), "huge" (tens
-  of MB without a Content-Length).
+  of MB without a Content-Length), for the web server alone or for WS-Discovery as well.
 """
 
 from __future__ import annotations
@@ -161,6 +161,7 @@ class FakeOnvifDevice:
         self.snapshot_auth = snapshot_auth
         self.clock_skew = 0.0
         self.fault_mode: FaultMode | None = None
+        self.discovery_faulty = True  # whether fault_mode applies to WS-Discovery as well
         self.stream_uris: dict[str, str] = {
             token: f"rtsp://{self.host}:554/Streaming/Channels/10{n}"
             for n, token in enumerate(PROFILES, 1)
@@ -238,8 +239,11 @@ class FakeOnvifDevice:
     def set_clock_skew(self, seconds: float) -> None:
         self.clock_skew = seconds
 
-    def set_fault_mode(self, mode: FaultMode | None) -> None:
+    def set_fault_mode(self, mode: FaultMode | None, *, discovery: bool = True) -> None:
+        """Break the device's web server, and (unless `discovery` is False) its WS-Discovery
+        responder too; real cameras run the two as separate daemons, so either can fail alone."""
         self.fault_mode = mode
+        self.discovery_faulty = discovery
         if mode is None:
             self._released.set()
             self._released = threading.Event()
@@ -589,9 +593,10 @@ class FakeOnvifDevice:
                 continue
             except OSError:
                 return
-            if self.fault_mode == "hang":
+            mode = self.fault_mode if self.discovery_faulty else None
+            if mode == "hang":
                 continue
-            reply = GARBAGE if self.fault_mode == "garbage" else self.probe_reply(data)
+            reply = GARBAGE if mode == "garbage" else self.probe_reply(data)
             if reply is not None:
                 self._udp.sendto(reply, sender)
 
