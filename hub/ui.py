@@ -13,6 +13,7 @@ import html
 import json
 import logging
 import re
+from functools import cache
 from pathlib import Path
 from typing import Final
 from urllib.parse import parse_qs
@@ -42,8 +43,14 @@ _STYLE = re.compile(r"<style>(.*?)</style>", re.S)
 router = APIRouter(include_in_schema=False)
 
 
+@cache
+def _login_template() -> str:
+    # Read once (a package file), so the event loop does not read it on every request.
+    return (STATIC_DIR / "login.html").read_text(encoding="utf-8")
+
+
 def _login_page(message: str | None = None, status_code: int = 200) -> HTMLResponse:
-    page = (STATIC_DIR / "login.html").read_text(encoding="utf-8")
+    page = _login_template()
     shown = "" if message is None else f'<p class="error" role="alert">{html.escape(message)}</p>'
     return HTMLResponse(page.replace(_MESSAGE_MARK, shown), status_code=status_code)
 
