@@ -7,11 +7,13 @@ Entry points, all on the event loop, fed by ``HubService`` from MQTT:
 - ``resume()`` at start (reload unfinished uploads), ``announce()`` after every (re)connect
   (tell agents what is held), ``expire_stale()`` now and then, ``close()`` at shutdown.
 
-Blocking work runs in threads: chunk hashing and ``os.pwrite`` into a staging file, ``fdatasync``,
-the whole-clip SHA-256, the move into the evidence store, and SQLite (through the writer thread).
-Held ranges are persisted, after an ``fdatasync`` of the staging file, every time an ack goes out,
-so a restarted hub resumes from what it said it held. The clip is stored, its evidence item and
-custody row written in one transaction, and only then is ``stored`` acked.
+Blocking work runs in threads: chunk hashing and ``os.pwrite`` into a staging file, the fsync and
+whole-clip SHA-256 of the staging file as it is on disk, the move into the evidence store, and
+SQLite (through the writer thread). Held ranges are persisted every time an ack goes out, so a
+restarted hub resumes from what it said it held; a chunk that a power cut lost is found by the
+final re-read (every chunk is hashed again when the whole does not match) and asked for again.
+The clip is stored, its evidence item and custody row written in one transaction, and only then
+is ``stored`` acked.
 
 Nothing here raises on bad input from a site: malformed offers are rejected with a reason, bad
 chunks are dropped with a log line (and asked for again).
@@ -338,8 +340,10 @@ class IngestService:
             self._spawn(self._finalize(upload))
             return
         if book.note_received():
+            # In a task: the consumer goes on with the next chunk while the ack is recorded.
+            book.note_acked()
             self._cancel_timer(upload)
-            await self._ack_receiving(upload)
+            self._spawn(self._ack_receiving(upload))
         else:
             self._arm_timer(upload)
 
@@ -359,26 +363,33 @@ class IngestService:
             upload.timer = None
 
     async def _ack_receiving(self, upload: _Upload) -> None:
+        """Tell the agent what is held and missing, then record the held ranges.
+
+        The ack goes out first: it only steers what the agent sends (the agent keeps its clip
+        until "stored"), so it must not wait for SQLite. A hub that crashes before the record is
+        written resumes holding a little less, and the agent sends that part again.
+        """
+        if upload.finalizing or self._uploads.get(upload.clip_id) is not upload:
+            return
+        book = upload.book
+        book.note_acked()
+        ack = ClipAck(
+            clip_id=upload.clip_id,
+            state="receiving",
+            held=tuple(book.held_ranges()),
+            missing=tuple(book.missing_ranges()),
+        )
+        self.publish(ack_topic(upload.site_id, upload.clip_id), ack.to_bytes())
+        log.debug(
+            "site %s clip %s: holding %s/%s chunks",
+            upload.site_id,
+            upload.clip_id,
+            book.held_count,
+            book.chunk_count,
+        )
         async with upload.lock:
-            if upload.finalizing or self._uploads.get(upload.clip_id) is not upload:
-                return
-            await self._persist_held(upload)
-            book = upload.book
-            ack = ClipAck(
-                clip_id=upload.clip_id,
-                state="receiving",
-                held=tuple(book.held_ranges()),
-                missing=tuple(book.missing_ranges()),
-            )
-            book.note_acked()
-            self.publish(ack_topic(upload.site_id, upload.clip_id), ack.to_bytes())
-            log.debug(
-                "site %s clip %s: holding %s/%s chunks",
-                upload.site_id,
-                upload.clip_id,
-                book.held_count,
-                book.chunk_count,
-            )
+            if not upload.finalizing and self._uploads.get(upload.clip_id) is upload:
+                await self._persist_held(upload)
 
     async def _persist_held(self, upload: _Upload) -> None:
         book = upload.book
@@ -386,8 +397,9 @@ class IngestService:
             return
         held_count = book.held_count
         held = book.held_ranges()
-        # The bytes first, then the record that says they are there.
-        await asyncio.to_thread(os.fdatasync, upload.fd)
+        # No fsync of the staging file here: after a power cut a "held" chunk may not be on disk,
+        # but completion re-reads and hashes the whole file and asks again for any chunk whose
+        # bytes on disk are wrong. Syncing every 16 chunks would stall ingest for nothing.
         now = self._now()
         await self._database.awrite(lambda db: repo.set_upload_held(db, upload.clip_id, held, now))
         upload.persisted_held = held_count

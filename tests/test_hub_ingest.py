@@ -243,6 +243,15 @@ async def eventually(predicate: Callable[[], bool], what: str) -> None:
         await asyncio.sleep(0.01)
 
 
+async def until_equal(fetch: Callable[[], Awaitable[object]], expected: object, what: str) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + WAIT_SECONDS
+    while (got := await fetch()) != expected:
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}: {got!r}")
+        await asyncio.sleep(0.01)
+
+
 async def offer(service: HubService, clip: SignedClip) -> None:
     await service.handle(Inbound(manifest_topic(SITE, clip.clip_id), clip.offer.to_bytes()))
 
@@ -312,13 +321,18 @@ def test_acks_come_every_16_chunks_and_after_the_last_one(tmp_path: Path) -> Non
         clip = signed_clip(key, data, job_id=await new_job(database))
         await offer(service, clip)
         await send(service, clip, range(0, 16))
-        assert link.acks(clip.clip_id)[-1].held == ((0, 15),)
+        await eventually(lambda: link.acks(clip.clip_id)[-1].held == ((0, 15),), "16th chunk ack")
         await send(service, clip, range(16, 20))
         # Chunks 20..39 are "lost": the timer acks what is still missing.
         await eventually(lambda: link.acks(clip.clip_id)[-1].held == ((0, 19),), "timer ack")
         assert link.acks(clip.clip_id)[-1].missing == ((20, 39),)
-        held = await database.aread(lambda db: repo.get_upload(db, clip.clip_id))
-        assert held is not None and held.held == ((0, 19),)  # persisted before it was acked
+
+        # The held ranges are recorded too (just after the ack), for a restart to resume from.
+        async def recorded() -> object:
+            upload = await database.aread(lambda db: repo.get_upload(db, clip.clip_id))
+            return None if upload is None else upload.held
+
+        await until_equal(recorded, ((0, 19),), "held ranges recorded")
 
     run_hub(settings, scenario)
 
