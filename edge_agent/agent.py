@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 from cctv_common import __version__
 from cctv_common.payloads import SiteStatus
+from cctv_common.sdnotify import SdNotify
 from cctv_common.signing import load_or_create_private_key
 from cctv_common.topics import InvalidTopic, LiveTopic, agent_subscriptions, parse_topic
 from edge_agent.config import AgentConfig
@@ -29,7 +30,6 @@ from edge_agent.live import LiveService
 from edge_agent.live_signalling import LiveSignalling
 from edge_agent.outbox import Outbox
 from edge_agent.recorder import Recorders
-from edge_agent.sdnotify import SdNotify
 from edge_agent.segment_index import SegmentIndex
 from edge_agent.uplink import Uplink, build_site_status
 

@@ -20,7 +20,7 @@ from typing import Final
 import uvicorn
 
 from cctv_common.ids import InvalidId, validate_id
-from edge_agent.sdnotify import SdNotify
+from cctv_common.sdnotify import SdNotify
 from hub.app import create_app
 from hub.audit import AuditLog
 from hub.db import DatabaseError, HubDatabase

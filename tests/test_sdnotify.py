@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent.sdnotify import SdNotify
+from cctv_common.sdnotify import SdNotify
 
 
 @pytest.fixture
