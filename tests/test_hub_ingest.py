@@ -40,6 +40,7 @@ from hub import repository as repo
 from hub.app import create_app
 from hub.db import HubDatabase
 from hub.evidence_store import FilesystemEvidenceStore
+from hub.ingest import IngestService
 from hub.ingest_rules import ChunkBook, ChunkVerdict, OfferRejected, check_offer
 from hub.mqtt import Inbound
 from hub.repository import JobRecord
@@ -752,5 +753,32 @@ def test_a_broker_restart_mid_upload_loses_nothing(
         wait_until(lambda: client.get("/api/health").json()["mqtt"] == "connected", "reconnect")
         wait_until(lambda: site.client.paho.is_connected(), "site reconnects")
         assert site.upload(clip).state == "stored"
+    [stored] = hub_settings.evidence_dir.rglob("*.mp4")
+    assert stored.read_bytes() == data
+
+
+@pytest.mark.slow
+def test_a_deliberately_slow_hub_ingest_loses_nothing(
+    hub_settings: HubSettings,
+    mqtt_client: MqttClientFactory,
+    site_key: Ed25519PrivateKey,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    original = IngestService.handle_chunk
+
+    async def slow_chunk(
+        self: IngestService, site_id: str, clip_id: str, index: int, data: bytes
+    ) -> None:
+        await asyncio.sleep(0.02)  # a hub far slower than the site sends
+        await original(self, site_id, clip_id, index, data)
+
+    monkeypatch.setattr(IngestService, "handle_chunk", slow_chunk)
+    site = TestSite(mqtt_client(SITE))
+    data = secrets.token_bytes(40 * CHUNK + 5)
+    with running_hub(hub_settings) as (client, database):
+        job_id = dispatch(client, site)
+        clip = signed_clip(site_key, data, job_id=job_id)
+        assert site.upload(clip).state == "stored"
+        assert database.read(lambda db: db["evidence_items"].count) == 1
     [stored] = hub_settings.evidence_dir.rglob("*.mp4")
     assert stored.read_bytes() == data
