@@ -298,8 +298,8 @@ def run(workdir: Path, once: bool, http_port: int) -> int:
         except (DemoFailed, TestCameraUnavailable) as exc:
             print(f"cctv-demo: FAILED: {exc}", file=sys.stderr)
             return 1
-        say(f"the clip plays at {demo.base}/ : log in as operator / {DEMO_PASSWORD}")
-        say(f"  and press Play on clip {clip_id} (users police and supervisor exist too)")
+        say(f"the clip plays at {demo.base}/#clip-{clip_id}")
+        say(f"  log in as operator / {DEMO_PASSWORD} (users police and supervisor exist too)")
         say(f"  video: {demo.base}/api/clips/{clip_id}/video  API docs: {demo.base}/docs")
         if once:
             return 0

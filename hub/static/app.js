@@ -380,6 +380,11 @@ async function start() {
   if (can("jobs.create")) setLast(20);
   if (can("clips.read")) await refreshClips();
   if (can("audit.read")) await refreshAudit();
+  // A link such as /#clip-<id> (printed by cctv-demo) opens that clip in the player.
+  const linked = location.hash.match(/^#clip-([A-Za-z0-9_-]{1,64})$/);
+  if (linked && can("footage.view")) {
+    play(linked[1]).catch((err) => showNotice("Clip " + linked[1] + ": " + err.message));
+  }
   document.body.dataset.ready = "true";
   poll();
 }
