@@ -206,3 +206,17 @@ def test_an_engineer_sees_sites_but_no_footage(served_hub: ServedHub, browser: B
         assert page.is_hidden("#clips-section")
         assert page.is_hidden("#jobs-section")
         assert page.is_hidden("#request-section")
+
+
+def test_a_clip_link_opens_that_clip_in_the_player(served_hub: ServedHub, browser: Browser) -> None:
+    clip = served_hub.clip
+    with logged_in(browser, served_hub, "pc-one") as (page, _):
+        page.goto(f"{served_hub.url}/#clip-{clip.clip_id}")
+        page.reload()
+        page.wait_for_selector("body[data-ready=true]")
+        wait_js(
+            page,
+            "() => { const v = document.querySelector('#player-video');"
+            f" return v.dataset.clipId === '{clip.clip_id}' && v.videoWidth > 0; }}",
+            "the linked clip plays",
+        )
