@@ -3,6 +3,7 @@ unicast WS-Discovery; and the pure config edit behind ``add-cameras``."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
@@ -21,7 +22,7 @@ from provisioning.agent_config_edit import (
     edit_config,
     new_ids,
 )
-from provisioning.cli import main
+from provisioning.cli import build_parser, main
 from tests.support.onvif_device import FakeOnvifDevice
 
 Factory = Callable[..., FakeOnvifDevice]
@@ -502,3 +503,15 @@ def test_console_script_is_declared() -> None:
     pyproject = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())
     assert pyproject["project"]["scripts"]["cctv-provision"] == "provisioning.cli:main"
     assert os.access(Path(__file__).parent.parent / "provisioning" / "cli.py", os.R_OK)
+
+
+def test_every_option_is_documented() -> None:
+    docs = (Path(__file__).parent.parent / "docs" / "onvif.md").read_text()
+    parser = build_parser()
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, sub in subparsers.choices.items():
+        assert f"cctv-provision {name}" in docs
+        for action in sub._actions:
+            for option in action.option_strings:
+                if option.startswith("--") and option != "--help":
+                    assert f"`{option}" in docs, f"{name} {option} is not in docs/onvif.md"
