@@ -6,7 +6,10 @@ runner (which resumes the outbox before the uplink connects), and the uplink. ``
 systemd once all of that runs; the watchdog is pinged from the event loop, so a loop that hangs
 is restarted. SIGTERM or SIGINT stops everything in reverse: the running cut is abandoned (and
 redone at the next start), live sessions close, the site is marked offline, and each recorder
-finishes its segment. Live view offers, candidates and closes go to ``LiveSignalling``.
+finishes its segment. Live view offers, candidates and closes go to ``LiveSignalling``, snapshot
+requests to ``SnapshotSignalling``. ONVIF cameras (``OnvifCameras``) give the recorders their
+stream URLs before every (re)connect, live view its live-profile URL, and their motion and tamper
+events go into the index.
 """
 
 from __future__ import annotations
@@ -21,16 +24,27 @@ from cctv_common import __version__
 from cctv_common.payloads import SiteStatus
 from cctv_common.sdnotify import SdNotify
 from cctv_common.signing import load_or_create_private_key
-from cctv_common.topics import InvalidTopic, LiveTopic, agent_subscriptions, parse_topic
-from edge_agent.config import AgentConfig
+from cctv_common.topics import (
+    InvalidTopic,
+    LiveTopic,
+    SnapshotTopic,
+    agent_subscriptions,
+    parse_topic,
+)
+from edge_agent.config import AgentConfig, CameraConfig
 from edge_agent.evidence_clip import release_stale_cut_pins
 from edge_agent.janitor import Janitor
 from edge_agent.job_runner import JobRunner
-from edge_agent.live import LiveService
+from edge_agent.live import LiveService, UrlResolver
 from edge_agent.live_signalling import LiveSignalling
+from edge_agent.live_source import CameraUnavailable as LiveCameraUnavailable
+from edge_agent.onvif_cameras import OnvifCameras
 from edge_agent.outbox import Outbox
+from edge_agent.recorder import CameraUnavailable as RecorderCameraUnavailable
 from edge_agent.recorder import Recorders
 from edge_agent.segment_index import SegmentIndex
+from edge_agent.snapshot_signalling import SnapshotSignalling
+from edge_agent.snapshots import Snapshots
 from edge_agent.uplink import Uplink, build_site_status
 
 log = logging.getLogger(__name__)
@@ -53,8 +67,10 @@ def route_messages(
     site: str,
     jobs: Callable[[str, bytes, bool], None],
     live: Callable[[LiveTopic, bytes, bool], None],
+    snapshots: Callable[[SnapshotTopic, bytes, bool], None] | None = None,
 ) -> Callable[[str, bytes, bool], None]:
-    """The uplink's message handler: live signalling to ``live``, the rest to ``jobs``."""
+    """The uplink's message handler: live signalling to ``live``, snapshot requests to
+    ``snapshots``, the rest (jobs, acks, and anything malformed, which it logs) to ``jobs``."""
 
     def route(topic: str, payload: bytes, retained: bool = False) -> None:
         try:
@@ -63,10 +79,24 @@ def route_messages(
             parsed = None  # the job runner logs it
         if isinstance(parsed, LiveTopic) and parsed.site == site:
             live(parsed, payload, retained)
+        elif isinstance(parsed, SnapshotTopic) and parsed.site == site and snapshots is not None:
+            snapshots(parsed, payload, retained)
         else:
             jobs(topic, payload, retained)
 
     return route
+
+
+def live_resolver(cameras: OnvifCameras) -> UrlResolver:
+    """Live view's stream URL for ONVIF cameras (their live_profile), in live view's terms."""
+
+    async def resolve(camera: CameraConfig) -> str:
+        try:
+            return await cameras.live_url(camera)
+        except RecorderCameraUnavailable as exc:
+            raise LiveCameraUnavailable(str(exc)) from exc
+
+    return resolve
 
 
 async def _run(config: AgentConfig) -> int:
@@ -87,7 +117,10 @@ async def _run(config: AgentConfig) -> int:
         )
     for owner in await asyncio.to_thread(release_stale_cut_pins, index):
         log.info("site %s: released pin %s left by a cut that did not finish", site, owner)
-    recorders = Recorders(config, index, on_disk_full=janitor.wake)
+    onvif_cameras = OnvifCameras(config, index)
+    recorders = Recorders(
+        config, index, url_providers=onvif_cameras.url_providers(), on_disk_full=janitor.wake
+    )
 
     def status() -> SiteStatus:
         return build_site_status(
@@ -105,20 +138,21 @@ async def _run(config: AgentConfig) -> int:
         subscriptions=agent_subscriptions(site),
     )
     runner = JobRunner(config=config, outbox=outbox, index=index, key=key, publisher=uplink)
-    # ONVIF cameras have no live URL resolver yet: LiveService refuses them with a message that
-    # says to give the camera a live_rtsp_url.
-    live = LiveSignalling(site, LiveService(config, asyncio.get_running_loop()), uplink)
+    loop = asyncio.get_running_loop()
+    live_service = LiveService(config, loop, url_resolver=live_resolver(onvif_cameras))
+    live = LiveSignalling(site, live_service, uplink)
+    snapshots = SnapshotSignalling(site, Snapshots(config, onvif_cameras), uplink)
     uplink.set_handlers(
-        on_message=route_messages(site, runner.handle_message, live.handle),
+        on_message=route_messages(site, runner.handle_message, live.handle, snapshots.handle),
         on_connect=runner.on_connected,
     )
 
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
 
     watchdog: asyncio.Task[None] | None = None
+    events = asyncio.create_task(onvif_cameras.run_events(stop), name="onvif-events")
     try:
         recorders.start()
         janitor.start()
@@ -138,10 +172,16 @@ async def _run(config: AgentConfig) -> int:
             with contextlib.suppress(asyncio.CancelledError):
                 await watchdog
         await runner.stop()
+        await snapshots.stop()
         await live.stop()
         await uplink.stop()
         stuck = await asyncio.to_thread(recorders.stop_all, RECORDER_STOP_SECONDS)
         await asyncio.to_thread(janitor.stop)
+        stop.set()
+        for outcome in await asyncio.gather(events, return_exceptions=True):
+            if isinstance(outcome, Exception):
+                log.error("site %s: ONVIF event streams stopped with an error: %s", site, outcome)
+        onvif_cameras.close()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
         if not stuck:
