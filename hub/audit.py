@@ -42,6 +42,7 @@ class AuditAction(StrEnum):
     REGISTER_SITE = "register_site"  # a site and its public key were registered
     LIVE_START = "live_start"  # someone started watching a camera live
     LIVE_END = "live_end"  # that live session ended
+    SNAPSHOT = "snapshot"  # someone looked at a camera's current picture (a preview, not evidence)
 
 
 class AuditError(Exception):

@@ -20,8 +20,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
-from sqlite_utils import Database
-
 from cctv_common.payloads import (
     IceServer,
     InvalidPayload,
@@ -31,15 +29,14 @@ from cctv_common.payloads import (
     LiveOffer,
 )
 from cctv_common.topics import LiveKind, live_topic
-from hub import repository as repo
 from hub.audit import AuditAction, AuditLog
 from hub.db import HubDatabase
 from hub.settings import LiveSettings
+from hub.site_requests import LinkReady, SiteRequestError, check_site_camera
 
 log = logging.getLogger(__name__)
 
 Publish = Callable[..., None]  # (topic, payload, *, retain=False)
-LinkReady = Callable[[], bool | None]  # True/False: the broker link's state; None: no broker
 
 # The agent's refusals, by what their text says (the MQTT answer carries text only).
 _ERROR_STATUS: Final[tuple[tuple[str, int], ...]] = (
@@ -57,12 +54,7 @@ _ERROR_STATUS: Final[tuple[tuple[str, int], ...]] = (
 )
 
 
-class LiveRequestError(Exception):
-    """A live request that cannot be served; ``status`` is its HTTP status."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
+LiveRequestError = SiteRequestError  # a live request that cannot be served, with its status
 
 
 def status_for_error(text: str) -> int:
@@ -265,21 +257,7 @@ class LiveBridge:
     # -- inside ----------------------------------------------------------------------------------
 
     async def _check_site(self, site_id: str, camera_id: str) -> None:
-        def look(db: Database) -> tuple[repo.SiteRecord | None, repo.CameraRecord | None]:
-            return repo.get_site(db, site_id), repo.get_camera(db, site_id, camera_id)
-
-        site, camera = await self._database.aread(look)
-        if site is None:
-            raise LiveRequestError(404, f"site {site_id} is not registered")
-        ready = self._link_ready()
-        if ready is None:
-            raise LiveRequestError(503, "live view needs the hub's MQTT broker, which is not set")
-        if not ready:
-            raise LiveRequestError(503, "the hub is not connected to its MQTT broker; try again")
-        if site.state != "online":
-            raise LiveRequestError(503, f"site {site_id} is offline")
-        if camera is None:
-            raise LiveRequestError(404, f"site {site_id} has no camera {camera_id}")
+        await check_site_camera(self._database, self._link_ready, site_id, camera_id, "live view")
 
     def _send(self, site_id: str, session_id: str, kind: LiveKind, payload: bytes) -> None:
         self._publish(live_topic(site_id, session_id, kind), payload)

@@ -23,6 +23,7 @@ from cctv_common.topics import (
     LiveTopic,
     ManifestTopic,
     ProgressTopic,
+    SnapshotTopic,
     StatusTopic,
     parse_topic,
 )
@@ -36,6 +37,7 @@ from hub.live import LiveBridge
 from hub.mqtt import Connected, Disconnected, EventQueue, HubMqtt, Inbound, LinkEvent, MqttLink
 from hub.settings import HubSettings
 from hub.sites import SiteService, register_in
+from hub.snapshots import SnapshotBridge
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +73,12 @@ class HubService:
         )
         self.live = LiveBridge(
             settings.live,
+            database,
+            self.audit,
+            self.publish,
+            lambda: None if self.link is None else self.link.is_ready,
+        )
+        self.snapshots = SnapshotBridge(
             database,
             self.audit,
             self.publish,
@@ -188,6 +196,8 @@ class HubService:
                 await self.ingest.handle_chunk(site, clip, index, payload)
             case LiveTopic(site=site, session=session, kind=kind):
                 await self.live.handle(site, session, kind, payload)
+            case SnapshotTopic(site=site, request=request, kind=kind):
+                await self.snapshots.handle(site, request, kind, payload)
             case _:
                 log.debug("ignored a message on %s (sent by the hub)", text[:_SHOWN_TOPIC])
 

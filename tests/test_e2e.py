@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any, Final
 
 import av
+import cv2
+import numpy as np
 import pytest
 
 from cctv_common.local_broker import HUB_USER, MosquittoBroker
@@ -194,3 +196,23 @@ def test_offline_agent_gets_the_retained_job_when_it_returns(stack: SiteStack) -
     stack.start_agent()
     stack.wait_job(job["job_id"])
     _check_stored(stack, job, _agent_sha256(stack, job["job_id"]))
+
+
+def test_a_camera_snapshot_comes_through_the_hub_and_is_in_the_custody_log(
+    stack: SiteStack,
+) -> None:
+    camera_id = stack.camera_id
+    path = f"/api/sites/{SITE_ID}/cameras/{camera_id}/snapshot"
+    response = stack.api.get(path)
+    assert response.headers["content-type"] == "image/jpeg"
+    # A plain RTSP camera: one keyframe of its stream, decoded and encoded as JPEG by the agent.
+    assert response.headers["x-snapshot-source"] == "rtsp-keyframe"
+    picture = cv2.imdecode(np.frombuffer(response.content, np.uint8), cv2.IMREAD_COLOR)
+    assert picture is not None and picture.shape[:2] == (720, 1280)
+    with pytest.raises(AssertionError, match=r"404.*has no camera"):
+        stack.api.get(f"/api/sites/{SITE_ID}/cameras/no-such-cam/snapshot")
+    rows = stack.api.get("/api/audit", auth=stack.api.supervisor).json()
+    assert any(
+        row["action"] == "snapshot" and row["subject"] == f"camera:{SITE_ID}/{camera_id}"
+        for row in rows
+    )
