@@ -34,12 +34,12 @@ from typing import Any, Final, Literal, Protocol
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from cctv_common import __version__
+from cctv_common.mqtt_session import connect_persistent
 from cctv_common.payloads import CameraStatus, SiteStatus, offline_status
 from cctv_common.topics import Subscription, agent_acks_filter, agent_jobs_filter, status_topic
 from edge_agent.config import UplinkConfig
@@ -159,16 +159,13 @@ class Uplink:
             raise UplinkError(f"site {self.site_id}: uplink already started")
         self._started = True
         self._loop = asyncio.get_running_loop()
-        properties = Properties(PacketTypes.CONNECT)
-        properties.SessionExpiryInterval = SESSION_EXPIRY_SECONDS
-        self._client.connect_async(
+        connect_persistent(
+            self._client,
             self._config.host,
             self._config.port,
-            keepalive=self._config.keepalive_seconds,
-            clean_start=False,
-            properties=properties,
+            self._config.keepalive_seconds,
+            SESSION_EXPIRY_SECONDS,
         )
-        self._client.loop_start()
         self._heartbeat = asyncio.create_task(self._heartbeat_loop(), name="uplink-heartbeat")
         log.info(
             "site %s: uplink connecting to %s:%s as %s (TLS %s)",

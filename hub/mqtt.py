@@ -23,11 +23,11 @@ from typing import Final, Protocol
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from cctv_common.mqtt_session import connect_persistent
 from cctv_common.topics import HUB_SUBSCRIPTIONS
 from hub.settings import BrokerSettings
 
@@ -176,16 +176,13 @@ class HubMqtt:
 
     async def start(self, events: EventQueue) -> None:
         self._events = events
-        properties = Properties(PacketTypes.CONNECT)
-        properties.SessionExpiryInterval = self._settings.session_expiry_seconds
-        self._client.connect_async(
+        connect_persistent(
+            self._client,
             self._settings.host,
             self._settings.port,
-            keepalive=self._settings.keepalive_seconds,
-            clean_start=False,
-            properties=properties,
+            self._settings.keepalive_seconds,
+            self._settings.session_expiry_seconds,
         )
-        self._client.loop_start()
         self._started = True
         log.info(
             "MQTT client %s connecting to %s:%s as %s",
