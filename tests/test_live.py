@@ -19,8 +19,6 @@ from typing import Any, TypeVar
 import av
 import numpy as np
 import pytest
-from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from pydantic import BaseModel
 
 from cctv_common.payloads import LiveOffer
@@ -54,6 +52,7 @@ from edge_agent.live_source import (
 )
 from edge_agent.live_track import h264_capabilities
 from edge_agent.testcam import TestCamera
+from tests.support.webrtc_viewer import Viewer as BaseViewer
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,58 +88,19 @@ async def eventually(check: Callable[[], bool], what: str, limit: float = 20.0) 
     assert check(), what
 
 
-class Viewer:
-    """An aiortc client that receives one camera and decodes what it gets."""
+class Viewer(BaseViewer):
+    """A viewer that talks to a LiveService directly (no hub, no MQTT)."""
 
     def __init__(self, codecs: str = "any") -> None:
-        self.pc = RTCPeerConnection()
-        transceiver = self.pc.addTransceiver("video", direction="recvonly")
-        if codecs == "vp8":
-            transceiver.setCodecPreferences(
-                [
-                    c
-                    for c in RTCRtpSender.getCapabilities("video").codecs
-                    if c.mimeType == "video/VP8"
-                ]
-            )
+        super().__init__(codecs)
         self.session_id = uuid.uuid4().hex[:16]
-        self.frames: list[av.VideoFrame] = []
-        self._track: asyncio.Future[MediaStreamTrack] = asyncio.get_running_loop().create_future()
-        self.pc.on("track", self._track.set_result)
-        self._reader: asyncio.Task[None] | None = None
 
     async def offer(self, camera_id: str) -> LiveOffer:
-        await self.pc.setLocalDescription(await self.pc.createOffer())
-        return LiveOffer(
-            session_id=self.session_id, camera_id=camera_id, sdp=self.pc.localDescription.sdp
-        )
+        sdp = await self.offer_sdp()
+        return LiveOffer(session_id=self.session_id, camera_id=camera_id, sdp=sdp)
 
     async def connect(self, service: LiveService, camera_id: str) -> None:
         await self.apply(await service.handle_offer(await self.offer(camera_id)))
-
-    async def apply(self, answer: str) -> None:
-        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
-        self._reader = asyncio.ensure_future(self._read())
-
-    async def _read(self) -> None:
-        track = await self._track
-        try:
-            while True:
-                frame = await track.recv()
-                assert isinstance(frame, av.VideoFrame)
-                self.frames.append(frame)
-        except MediaStreamError:
-            pass
-
-    async def wait_frames(self, count: int) -> list[av.VideoFrame]:
-        start = len(self.frames)
-        await eventually(lambda: len(self.frames) >= start + count, f"{count} decoded frames")
-        return self.frames[start:]
-
-    async def close(self) -> None:
-        await self.pc.close()
-        if self._reader is not None:
-            self._reader.cancel()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -15,12 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import av
 import httpx
 import pytest
 import uvicorn
-from aiortc import RTCPeerConnection, RTCSessionDescription
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cctv_common.signing import public_key_pem
@@ -29,6 +26,7 @@ from hub.app import create_app
 from hub.db import HubDatabase
 from hub.settings import HubSettings
 from tests.support.mosquitto_fixtures import MosquittoBroker
+from tests.support.webrtc_viewer import Viewer
 from tests.test_hub_ingest import broker_settings
 from tests.test_hub_testkit import CAMERA, SITE, USERS, make_settings, wait_until
 from tests.test_ui_browser import CHROMIUM, CHROMIUM_ARGS, free_port
@@ -111,47 +109,6 @@ rtsp_url = "{rtsp_camera.url}"
         server.should_exit = True
         thread.join(WAIT)
         database.close()
-
-
-class Viewer:
-    """An aiortc client that receives one camera through the hub and decodes what it gets."""
-
-    def __init__(self) -> None:
-        self.pc = RTCPeerConnection()
-        self.pc.addTransceiver("video", direction="recvonly")
-        self.frames: list[av.VideoFrame] = []
-        self._track: asyncio.Future[MediaStreamTrack] = asyncio.get_running_loop().create_future()
-        self.pc.on("track", self._track.set_result)
-        self._reader: asyncio.Task[None] | None = None
-
-    async def offer_sdp(self) -> str:
-        await self.pc.setLocalDescription(await self.pc.createOffer())
-        return str(self.pc.localDescription.sdp)
-
-    async def apply(self, answer: str) -> None:
-        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
-        self._reader = asyncio.ensure_future(self._read())
-
-    async def _read(self) -> None:
-        track = await self._track
-        try:
-            while True:
-                frame = await track.recv()
-                assert isinstance(frame, av.VideoFrame)
-                self.frames.append(frame)
-        except MediaStreamError:
-            pass
-
-    async def wait_frames(self, count: int) -> list[av.VideoFrame]:
-        async with asyncio.timeout(WAIT):
-            while len(self.frames) < count:  # noqa: ASYNC110 - frames arrive from the reader
-                await asyncio.sleep(0.05)
-        return self.frames[:count]
-
-    async def close(self) -> None:
-        await self.pc.close()
-        if self._reader is not None:
-            self._reader.cancel()
 
 
 def _audit(rig: LiveRig) -> list[dict[str, Any]]:
