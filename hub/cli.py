@@ -21,6 +21,7 @@ import uvicorn
 
 from cctv_common.ids import InvalidId, validate_id
 from cctv_common.sdnotify import SdNotify
+from cctv_common.signing import KeyFileError, load_or_create_private_key, public_key_pem
 from hub.app import create_app
 from hub.audit import AuditLog
 from hub.db import DatabaseError, HubDatabase
@@ -63,6 +64,12 @@ def _parser() -> argparse.ArgumentParser:
         "--stdin", action="store_true", help="read the password from standard input"
     )
 
+    public_key = commands.add_parser(
+        "public-key",
+        help="print the hub's Ed25519 public key (PEM) for the agents' config; creates the key",
+    )
+    public_key.add_argument("--config", required=True, type=Path, help="hub TOML settings file")
+
     verify = commands.add_parser("verify-audit", help="recompute the custody log's hash chain")
     verify.add_argument("--config", required=True, type=Path, help="hub TOML settings file")
     return parser
@@ -84,6 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return _hash_password(args.stdin)
             case "verify-audit":
                 return _verify_audit(_settings(args.config))
+            case "public-key":
+                return _public_key(_settings(args.config))
     except SettingsError as exc:
         print(f"cctv-hub: settings in {exc.source} cannot be used:", file=sys.stderr)
         for line in exc.errors:
@@ -193,6 +202,16 @@ def _add_site(settings: HubSettings, site_id: str, key_path: Path, name: str) ->
 
 
 # hash-password
+
+
+def _public_key(settings: HubSettings) -> int:
+    try:
+        key = load_or_create_private_key(settings.hub_key_path)
+    except (OSError, KeyFileError) as exc:
+        print(f"cctv-hub: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(public_key_pem(key), end="")
+    return EXIT_OK
 
 
 def _hash_password(from_stdin: bool) -> int:

@@ -17,6 +17,7 @@ from typing import Final
 
 from sqlite_utils import Database
 
+from cctv_common.signing import load_or_create_private_key
 from cctv_common.topics import (
     ChunkTopic,
     InvalidTopic,
@@ -56,6 +57,8 @@ class HubService:
         now: Callable[[], datetime] = utc_now,
     ) -> None:
         self.settings = settings
+        # The hub's own signing key (created 0600 on first start): acks, jobs, holds, checkpoints.
+        self.hub_key = load_or_create_private_key(settings.hub_key_path)
         self.database = database
         self.store = store
         self.link = link

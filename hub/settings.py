@@ -277,6 +277,12 @@ class HubSettings(_Strict):
     def session_secret_path(self) -> Path:
         return self.data_dir / "session_secret"
 
+    @property
+    def hub_key_path(self) -> Path:
+        """The hub's Ed25519 private key (0600, created on first start): it signs what the hub
+        tells sites (acks, jobs, holds) and the custody log's checkpoints."""
+        return self.data_dir / "hub_key.pem"
+
 
 class SettingsError(Exception):
     """The settings cannot be used; ``errors`` holds one ``path: message`` line per problem."""

@@ -70,3 +70,15 @@ def test_add_site_then_verify_audit_then_detect_tampering(
     database.close()
     assert main(["verify-audit", "--config", str(config)]) == 1
     assert "breaks at row 1" in capsys.readouterr().err
+
+
+def test_public_key_creates_the_hub_key_once_0600_and_prints_its_public_half(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["public-key", "--config", str(config)]) == 0
+    first = capsys.readouterr().out
+    assert first.startswith("-----BEGIN PUBLIC KEY-----")
+    key_file = config.parent / "data" / "hub_key.pem"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert main(["public-key", "--config", str(config)]) == 0
+    assert capsys.readouterr().out == first
