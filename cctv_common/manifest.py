@@ -10,6 +10,7 @@ from __future__ import annotations
 import builtins
 import json
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
@@ -55,10 +56,30 @@ class Window(_Part):
     end: UtcTime
 
 
+class GapCause(StrEnum):
+    """Why a stretch of a clip's window has no footage: a closed list, so a reader can count them.
+
+    ``camera_clock_jump`` marks a jump of the camera's own timestamps in which no frame was lost
+    (listed so that a reader who sees the times jump knows why); every other cause is footage the
+    recorder does not have.
+    """
+
+    CAMERA_UNREACHABLE = "camera_unreachable"
+    STREAM_STALLED = "stream_stalled"
+    CAMERA_CLOCK_JUMP = "camera_clock_jump"
+    DISK_FULL = "disk_full"
+    AGENT_STOPPED = "agent_stopped"
+    BEFORE_BUFFER = "before_buffer"
+    RETENTION = "retention"
+
+
 class ManifestGap(_Part):
     start: UtcTime
     end: UtcTime
-    reason: str = Field(max_length=200)
+    reason: str = Field(max_length=200, description="In words, for a reader")
+    cause: GapCause | None = Field(
+        default=None, description="From the closed list; absent in manifests made before it"
+    )
 
 
 class CameraIdentity(_Part):
@@ -102,6 +123,9 @@ class Manifest(_Part):
     width: int = Field(ge=0, le=16384)
     height: int = Field(ge=0, le=16384)
     fps: float | None = Field(default=None, ge=0, le=1000)
+    frames: int | None = Field(
+        default=None, ge=0, description="Video frames in the clip (absent in older manifests)"
+    )
     bytes: int = Field(ge=1)
     sha256: Sha256
     source_segments: tuple[SourceSegment, ...] = ()
