@@ -24,7 +24,11 @@ How the agent process (edge_agent/agent.py) uses it; nothing touches a camera be
   A clock off by more than ``config.max_clock_offset_seconds`` is logged as a warning.
 - ``run_events(stop)``: one PullPoint subscription per ONVIF camera (see
   ``edge_agent.onvif.events.EventStream``); motion and tamper notifications are stored with
-  ``SegmentIndex.add_event`` at agent time (the camera's time minus its clock offset).
+  ``SegmentIndex.add_event`` at agent time (the camera's time minus its clock offset). A new
+  subscription starts with an "Initialized" message of each property's current state; it is
+  stored only when it differs from the state last stored for that property (off when nothing is
+  stored yet), so a re-subscription after a camera reboot or a network drop does not store the
+  same motion twice, and motion that ended unheard is stored as ended.
 - ``live_url(camera)``: the live-view stream URI (``live_profile``, else ``profile``) with
   credentials, for ``LiveService(url_resolver=...)``; raises ``recorder.CameraUnavailable``.
 - ``snapshot(camera_id)``: the camera's JPEG (GetSnapshotUri, then an authenticated GET).
@@ -110,6 +114,8 @@ class OnvifCameras:
         self._clients: dict[str, OnvifClient] = {}
         self._status = {camera_id: OnvifCameraStatus(camera_id) for camera_id in self._cameras}
         self._streams: dict[str, EventStream] = {}
+        # The state last stored for each (camera, topic, source) property, for Initialized messages.
+        self._last_state: dict[tuple[str, str, tuple[tuple[str, str], ...]], bool] = {}
 
     @property
     def camera_ids(self) -> list[str]:
@@ -287,8 +293,13 @@ class OnvifCameras:
         if event.kind not in STORED_KINDS:
             log.debug("%s: event %s not stored", self._label(camera_id), event.topic)
             return
-        if event.property_operation == "Initialized" and not event.active:
-            return  # the state at subscribing: nothing is happening
+        key = (camera_id, event.topic, tuple(sorted(event.source.items())))
+        if event.property_operation == "Initialized":
+            # The state at subscribing: stored only when it says something new (motion that
+            # began, or ended, while no subscription was listening).
+            last = self._last_state.get(key, False)
+            if event.active == last:
+                return
         camera_time = event.utc_time
         at = camera_time - timedelta(seconds=offset) if camera_time else self._now()
         data = dict(event.data)
@@ -303,6 +314,7 @@ class OnvifCameras:
         except IndexWriteFailed as exc:
             log.warning("%s: %s event not stored: %s", self._label(camera_id), event.kind, exc)
             return
+        self._last_state[key] = event.active
         log.info(
             "%s: %s %s at %s",
             self._label(camera_id),
