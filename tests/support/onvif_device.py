@@ -13,7 +13,8 @@ matters to a client:
   long-polling PullMessages, Renew, Unsubscribe and expiry; a Renew (any operation named in
   `wsa_required`) without the WS-Addressing headers Action, MessageID and To is refused with
   wsa:MessageAddressingHeaderRequired, as a real device did;
-- a snapshot at /snapshot.jpg behind HTTP digest (or basic) authentication;
+- a snapshot at /snapshot.jpg behind HTTP digest (or basic) authentication: a JPEG, or whatever
+  `snapshot` and `snapshot_type` are set to (third-party devices send PNG);
 - a WS-Discovery responder on a UDP port for unicast probes;
 - fault modes set at run time: "hang" (accept, never answer), "garbage" (non-XML), "huge" (tens
   of MB without a Content-Length), for the web server alone or for WS-Discovery as well.
@@ -186,6 +187,7 @@ class FakeOnvifDevice:
         self.motion = False
         self.tamper = False
         self.snapshot = _make_jpeg()
+        self.snapshot_type = "image/jpeg"
         self._ids = itertools.count(1)
         self._nonces: set[str] = set()
         self._http_nonces: set[str] = set()
@@ -713,7 +715,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif not device.http_authorized("GET", self.headers.get("Authorization")):
             self._send(401, b"", "text/html", {"WWW-Authenticate": device.http_challenge()})
         else:
-            self._send(200, device.snapshot, "image/jpeg")
+            self._send(200, device.snapshot, device.snapshot_type)
 
     def _faulty(self, device: FakeOnvifDevice) -> bool:
         mode = device.fault_mode
