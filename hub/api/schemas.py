@@ -16,6 +16,7 @@ from cctv_common.ids import CameraId, SiteId
 from cctv_common.payloads import MAX_JOB_WINDOW
 from hub import delivery as deliveries
 from hub.audit import AuditRow
+from hub.camera_events import CameraEventRecord
 from hub.delivery_rules import Delivery, gap_text
 from hub.repository import CameraRecord, EvidenceRecord, JobRecord, SiteRecord
 
@@ -313,6 +314,38 @@ class ClipDetail(ClipOut):
             signature=item.signature,
             custody=[AuditRowOut.of(row) for row in custody],
         )
+
+
+# Camera events (motion, tamper) for a camera's timeline.
+
+
+class CameraEventOut(_Out):
+    event_id: str = Field(description="The site's id for the event (a digest of its content)")
+    at: datetime = Field(description="When it happened (the agent's clock, UTC)")
+    kind: str = Field(description="motion or tamper")
+    active: bool = Field(description="true when it began, false when it ended")
+    topic: str = Field(description="The ONVIF topic it came on")
+    data: dict[str, str] = Field(description="The notification's items, e.g. the rule's name")
+
+    @classmethod
+    def of(cls, event: CameraEventRecord) -> Self:
+        return cls(
+            event_id=event.event_id,
+            at=event.at,
+            kind=event.kind,
+            active=event.active,
+            topic=event.topic,
+            data=event.data,
+        )
+
+
+class CameraEventsOut(_Out):
+    site_id: str
+    camera_id: str
+    start: datetime = Field(description="The window asked for (UTC)")
+    end: datetime
+    events: list[CameraEventOut] = Field(description="Oldest first")
+    truncated: bool = Field(description="Whether there are more events than ``limit`` allowed")
 
 
 # Audit, session, health.
