@@ -100,6 +100,7 @@ async function loadSites() {
   state.sites = await api("/api/sites");
   renderSites();
   fillSiteSelect();
+  fillTimelineSelects(); // timeline.js
 }
 
 function renderSites() {
@@ -465,6 +466,7 @@ async function start() {
     await loadSites();
     setInterval(() => loadSites().catch(() => {}), 10 * POLL_MS);
   }
+  if (can("sites.read")) await startTimeline(); // timeline.js
   if (can("jobs.create")) setLast(20);
   if (can("clips.read")) await refreshClips();
   if (can("audit.read")) await refreshAudit();
