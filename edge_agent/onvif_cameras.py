@@ -26,9 +26,10 @@ How the agent process (edge_agent/agent.py) uses it; nothing touches a camera be
   ``edge_agent.onvif.events.EventStream``); motion and tamper notifications are stored with
   ``SegmentIndex.add_event`` at agent time (the camera's time minus its clock offset). A new
   subscription starts with an "Initialized" message of each property's current state; it is
-  stored only when it differs from the state last stored for that property (off when nothing is
-  stored yet), so a re-subscription after a camera reboot or a network drop does not store the
-  same motion twice, and motion that ended unheard is stored as ended.
+  stored only when it differs from the state last stored for that property (looked up in the
+  index after a restart; off when nothing is stored), so a re-subscription after a camera reboot,
+  a network drop or an agent restart does not store the same motion twice, and motion that ended
+  unheard is stored as ended.
 - ``live_url(camera)``: the live-view stream URI (``live_profile``, else ``profile``) with
   credentials, for ``LiveService(url_resolver=...)``; raises ``recorder.CameraUnavailable``.
 - ``snapshot(camera_id)``: the camera's JPEG (GetSnapshotUri, then an authenticated GET).
@@ -44,6 +45,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -69,6 +71,8 @@ from edge_agent.segment_index import CameraEvent, IndexWriteFailed, SegmentIndex
 log = logging.getLogger(__name__)
 
 STORED_KINDS = frozenset({"motion", "tamper"})
+# How far back the state last stored for a camera's property is looked up after a restart.
+STATE_MEMORY = timedelta(days=7)
 
 
 def _utc_now() -> datetime:
@@ -297,8 +301,9 @@ class OnvifCameras:
         if event.property_operation == "Initialized":
             # The state at subscribing: stored only when it says something new (motion that
             # began, or ended, while no subscription was listening).
-            last = self._last_state.get(key, False)
-            if event.active == last:
+            if key not in self._last_state:
+                self._last_state[key] = await asyncio.to_thread(self._stored_state, key)
+            if event.active == self._last_state[key]:
                 return
         camera_time = event.utc_time
         at = camera_time - timedelta(seconds=offset) if camera_time else self._now()
@@ -322,6 +327,22 @@ class OnvifCameras:
             "on" if event.active else "off",
             at.isoformat(),
         )
+
+    def _stored_state(self, key: tuple[str, str, tuple[tuple[str, str], ...]]) -> bool:
+        """The state last stored for a property in the last ``STATE_MEMORY`` (so that an agent
+        restart does not store an ongoing motion again); off when there is none."""
+        camera_id, topic, source = key
+        now = self._now()
+        try:
+            events = self._index.events_between(camera_id, now - STATE_MEMORY, now + STATE_MEMORY)
+        except sqlite3.Error as exc:
+            log.warning("%s: cannot read the stored events: %s", self._label(camera_id), exc)
+            return False
+        wanted = {f"source.{name}": value for name, value in source}
+        for event in reversed(events):
+            if event.topic == topic and all(event.data.get(k) == v for k, v in wanted.items()):
+                return event.active
+        return False
 
     def close(self) -> None:
         """Close every camera's HTTP sessions (after the recorders and event tasks stopped)."""

@@ -119,7 +119,9 @@ def test_the_fake_camera_refuses_a_renew_without_ws_addressing(
         onvif.close()
 
 
-def _cameras(device: FakeOnvifDevice, tmp_path: Path) -> tuple[OnvifCameras, SegmentIndex]:
+def _cameras(
+    device: FakeOnvifDevice, tmp_path: Path, index: SegmentIndex | None = None
+) -> tuple[OnvifCameras, SegmentIndex]:
     config = AgentConfig.model_validate(
         {
             "site_id": "site-a",
@@ -137,7 +139,7 @@ def _cameras(device: FakeOnvifDevice, tmp_path: Path) -> tuple[OnvifCameras, Seg
             ],
         }
     )
-    index = SegmentIndex(None)
+    index = index or SegmentIndex(None)
     return OnvifCameras(config, index, settings=FAST, event_settings=QUICK_EVENTS), index
 
 
@@ -231,3 +233,23 @@ def test_a_resubscription_does_not_store_the_same_motion_again(
 
     asyncio.run(asyncio.wait_for(run(), GUARD * 2))
     cameras.close()
+
+
+def test_an_agent_restart_does_not_store_an_ongoing_motion_again(
+    onvif_device: FakeOnvifDevice, tmp_path: Path
+) -> None:
+    onvif_device.push_motion(True)
+    first, index = _cameras(onvif_device, tmp_path)
+    _run(first, lambda: len(_stored(index)) == 1, "the motion")
+    first.close()
+    # A new agent process on the same index: its first subscription says "motion on" again.
+    second, _ = _cameras(onvif_device, tmp_path, index)
+
+    def barrier() -> bool:
+        if onvif_device.subscriptions and not onvif_device.tamper:
+            onvif_device.push_tamper(True)  # after the Initialized messages: a marker
+        return any(event.kind == "tamper" for event in _stored(index))
+
+    _run(second, barrier, "the tamper after the restart")
+    second.close()
+    assert [(e.kind, e.active) for e in _stored(index)] == [("motion", True), ("tamper", True)]
