@@ -97,7 +97,7 @@ def events_between(
     """A camera's events with ``start <= at < end``, oldest first, at most ``limit``."""
     rows = db.query(
         "SELECT * FROM camera_events WHERE site_id = ? AND camera_id = ? AND at >= ? AND at < ?"
-        " ORDER BY at, event_id LIMIT ?",
+        " ORDER BY at, rowid LIMIT ?",  # same time (cameras give whole seconds): as received
         [site_id, camera_id, db_time(start), db_time(end), limit],
     )
     return [_record(row) for row in rows]

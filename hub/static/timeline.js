@@ -77,6 +77,7 @@ function renderTimeline() {
     const left = percentOf(new Date(camera.buffer_start));
     footage.style.left = left + "%";
     footage.style.width = Math.max(0, percentOf(new Date(camera.buffer_end)) - left) + "%";
+    footage.style.minWidth = "2px"; // a few minutes of footage on a 24 h bar must still show
     footage.hidden = false;
   } else {
     footage.hidden = true;
@@ -91,7 +92,8 @@ function renderTimeline() {
         title: timeText(event.at) + " · " + eventWords(event),
       });
       mark.setAttribute("aria-label", timeText(event.at) + " " + eventWords(event));
-      mark.style.left = percentOf(new Date(event.at)) + "%";
+      // Centred on its time, but never cut off at either end of the bar.
+      mark.style.left = "clamp(0px, calc(" + percentOf(new Date(event.at)) + "% - 4px), calc(100% - 8px))";
       mark.addEventListener("click", () => useEvent(event));
       return mark;
     })
@@ -151,12 +153,20 @@ async function startTimeline() {
     refresh();
   });
   document.getElementById("tl-camera").addEventListener("change", refresh);
-  for (const button of document.querySelectorAll("[data-span]")) {
+  const spans = document.querySelectorAll("[data-span]");
+  const showSpan = () => {
+    for (const button of spans) {
+      button.setAttribute("aria-pressed", String(Number(button.dataset.span) === timeline.span));
+    }
+  };
+  for (const button of spans) {
     button.addEventListener("click", () => {
       timeline.span = Number(button.dataset.span);
+      showSpan();
       refresh();
     });
   }
+  showSpan();
   // The timeline follows the camera chosen in the request form.
   document.getElementById("job-camera").addEventListener("change", () => {
     document.getElementById("tl-site").value = document.getElementById("job-site").value;
