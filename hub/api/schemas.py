@@ -277,7 +277,7 @@ class ClipOut(_Out):
 
     @classmethod
     def of(cls, item: EvidenceRecord) -> Self:
-        delivery = deliveries.of_manifest_text(item.manifest)
+        delivery = deliveries.of_item(item.clip_id, item.sha256, item.job_id, item.manifest)
         return cls(
             clip_id=item.clip_id,
             sha256=item.sha256,
