@@ -11,6 +11,7 @@ import base64
 import binascii
 import json
 import math
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, ClassVar, Final, Literal, Self
 
@@ -40,6 +41,7 @@ from cctv_common.topics import (
     MAX_CHUNK_INDEX,
     AckTopic,
     ChunkTopic,
+    EventsTopic,
     JobTopic,
     LiveTopic,
     ManifestTopic,
@@ -523,6 +525,64 @@ class SnapshotReply(Payload):
         return None if self.jpeg_b64 is None else base64.b64decode(self.jpeg_b64)
 
 
+# Camera events (agent -> hub on sites/{site}/events): stored motion and tamper, in batches.
+
+MAX_EVENTS_PER_MESSAGE: Final = 100
+MAX_EVENT_DATA_ITEMS: Final = 16
+MAX_EVENT_KEY_CHARS: Final = 64
+MAX_EVENT_VALUE_CHARS: Final = 200
+EVENT_KEY_PATTERN: Final = r"^[A-Za-z0-9_.:-]+$"
+CameraEventKind = Literal["motion", "tamper"]
+
+
+def _event_data(value: dict[str, str]) -> dict[str, str]:
+    if len(value) > MAX_EVENT_DATA_ITEMS:
+        raise ValueError(f"data has {len(value)} items, over {MAX_EVENT_DATA_ITEMS}")
+    for key, item in value.items():
+        if not 1 <= len(key) <= MAX_EVENT_KEY_CHARS or not re.match(EVENT_KEY_PATTERN, key):
+            raise ValueError(
+                f"data key {key[:40]!r} is not 1..{MAX_EVENT_KEY_CHARS} letters, digits, _ . : -"
+            )
+        if len(item) > MAX_EVENT_VALUE_CHARS:
+            raise ValueError(f"data {key} is over {MAX_EVENT_VALUE_CHARS} characters")
+    return value
+
+
+class CameraEventItem(_Part):
+    """One stored camera event. Its id is the agent's digest of its content, so the same event
+    sent twice (after a restart or an outage) has the same id and the hub keeps it once."""
+
+    event_id: str = Field(
+        pattern=r"^[0-9a-f]{32}$", description="32 lowercase hex, unique per event of the site"
+    )
+    camera_id: CameraId = Field(description="Camera within the site")
+    at: UtcTime = Field(description="When it happened, on the agent's clock (UTC)")
+    kind: CameraEventKind = Field(description="motion or tamper")
+    active: bool = Field(description="Whether it began (true) or ended (false)")
+    topic: str = Field(min_length=1, max_length=200, description="The ONVIF topic it came on")
+    data: Annotated[dict[str, str], AfterValidator(_event_data)] = Field(
+        default_factory=dict,
+        description=f"The notification's items (at most {MAX_EVENT_DATA_ITEMS}, short strings)",
+    )
+
+
+class CameraEvents(Payload):
+    events: tuple[CameraEventItem, ...] = Field(
+        min_length=1,
+        max_length=MAX_EVENTS_PER_MESSAGE,
+        description="Stored events, oldest first, each sent until the broker took it",
+    )
+    sent_at: UtcTime = Field(description="When the agent sent this")
+
+    @field_validator("events")
+    @classmethod
+    def _unique_ids(cls, events: tuple[CameraEventItem, ...]) -> tuple[CameraEventItem, ...]:
+        ids = [event.event_id for event in events]
+        if len(set(ids)) != len(ids):
+            raise ValueError("an event id appears more than once")
+        return events
+
+
 PAYLOAD_MODELS: Final[tuple[type[Payload], ...]] = (
     SiteStatus,
     Job,
@@ -535,6 +595,7 @@ PAYLOAD_MODELS: Final[tuple[type[Payload], ...]] = (
     LiveClose,
     SnapshotRequest,
     SnapshotReply,
+    CameraEvents,
 )
 
 _LIVE_MODELS: Final[dict[str, type[Payload]]] = {
@@ -564,6 +625,8 @@ def model_for(topic: Topic) -> type[Payload] | None:
             return SnapshotRequest
         case SnapshotTopic(kind="reply"):
             return SnapshotReply
+        case EventsTopic():
+            return CameraEvents
         case ChunkTopic():
             return None
     raise AssertionError(f"no payload model for {topic!r}")  # pragma: no cover

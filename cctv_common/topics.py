@@ -172,6 +172,26 @@ class SnapshotTopic:
         return f"{SITES}/{self.site}/snapshots/{self.request}/{self.kind}"
 
 
+# Camera events (agent -> hub): motion and tamper from ONVIF PullPoint, for the operator's timeline.
+
+
+@dataclass(frozen=True)
+class EventsTopic:
+    """``sites/{site}/events``: agent -> hub, QoS 1, batches of stored camera events."""
+
+    site: str
+
+    def __post_init__(self) -> None:
+        _id("site", self.site)
+
+    def __str__(self) -> str:
+        return f"{SITES}/{self.site}/events"
+
+
+def events_topic(site: str) -> str:
+    return str(EventsTopic(site))
+
+
 Topic = (
     StatusTopic
     | JobTopic
@@ -181,6 +201,7 @@ Topic = (
     | AckTopic
     | LiveTopic
     | SnapshotTopic
+    | EventsTopic
 )
 
 
@@ -270,6 +291,8 @@ def parse_topic(topic: str) -> Topic:
             return LiveTopic(site, session, kind)
         case ["snapshots", request, kind] if _is_snapshot_kind(kind):
             return SnapshotTopic(site, request, kind)
+        case ["events"]:
+            return EventsTopic(site)
     raise InvalidTopic(f"topic {_shown(topic)} is not a {PREFIX} topic this software knows")
 
 
@@ -303,6 +326,7 @@ HUB_LIVE_ANSWER_FILTER: Final = f"{SITES}/+/live/+/answer"
 HUB_LIVE_CANDIDATE_FILTER: Final = f"{SITES}/+/live/+/candidate"
 HUB_LIVE_CLOSE_FILTER: Final = f"{SITES}/+/live/+/close"
 HUB_SNAPSHOT_REPLY_FILTER: Final = f"{SITES}/+/snapshots/+/reply"
+HUB_EVENTS_FILTER: Final = f"{SITES}/+/events"
 
 HUB_SUBSCRIPTIONS: Final = (
     Subscription(HUB_STATUS_FILTER),
@@ -313,6 +337,7 @@ HUB_SUBSCRIPTIONS: Final = (
     Subscription(HUB_LIVE_CANDIDATE_FILTER, no_local=True),
     Subscription(HUB_LIVE_CLOSE_FILTER, no_local=True),
     Subscription(HUB_SNAPSHOT_REPLY_FILTER),
+    Subscription(HUB_EVENTS_FILTER),
 )
 
 

@@ -9,7 +9,7 @@ redone at the next start), live sessions close, the site is marked offline, and 
 finishes its segment. Live view offers, candidates and closes go to ``LiveSignalling``, snapshot
 requests to ``SnapshotSignalling``. ONVIF cameras (``OnvifCameras``) give the recorders their
 stream URLs before every (re)connect, live view its live-profile URL, and their motion and tamper
-events go into the index.
+events go into the index, from which ``EventUplink`` sends each one to the hub once.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from cctv_common.topics import (
     parse_topic,
 )
 from edge_agent.config import AgentConfig, CameraConfig
+from edge_agent.event_uplink import STATE_FILE, EventUplink, stop_task
 from edge_agent.evidence_clip import release_stale_cut_pins
 from edge_agent.janitor import Janitor
 from edge_agent.job_runner import JobRunner
@@ -153,11 +154,14 @@ async def _run(config: AgentConfig) -> int:
 
     watchdog: asyncio.Task[None] | None = None
     events = asyncio.create_task(onvif_cameras.run_events(stop), name="onvif-events")
+    event_uplink = EventUplink(site, index, uplink, config.data_dir / STATE_FILE)
+    events_out: asyncio.Task[None] | None = None
     try:
         recorders.start()
         janitor.start()
         await runner.start()
         await uplink.start()
+        events_out = asyncio.create_task(event_uplink.run(), name="event-uplink")
         cameras = sum(1 for camera in config.cameras if camera.enabled)
         notifier.ready(f"site {site}: {cameras} camera(s) recording")
         if notifier.watchdog_seconds is not None:
@@ -174,6 +178,7 @@ async def _run(config: AgentConfig) -> int:
         await runner.stop()
         await snapshots.stop()
         await live.stop()
+        await stop_task(events_out)
         await uplink.stop()
         stuck = await asyncio.to_thread(recorders.stop_all, RECORDER_STOP_SECONDS)
         await asyncio.to_thread(janitor.stop)

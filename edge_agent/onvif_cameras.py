@@ -24,7 +24,12 @@ How the agent process (edge_agent/agent.py) uses it; nothing touches a camera be
   A clock off by more than ``config.max_clock_offset_seconds`` is logged as a warning.
 - ``run_events(stop)``: one PullPoint subscription per ONVIF camera (see
   ``edge_agent.onvif.events.EventStream``); motion and tamper notifications are stored with
-  ``SegmentIndex.add_event`` at agent time (the camera's time minus its clock offset).
+  ``SegmentIndex.add_event`` at agent time (the camera's time minus its clock offset). A new
+  subscription starts with an "Initialized" message of each property's current state; it is
+  stored only when it differs from the state last stored for that property (looked up in the
+  index after a restart; off when nothing is stored), so a re-subscription after a camera reboot,
+  a network drop or an agent restart does not store the same motion twice, and motion that ended
+  unheard is stored as ended.
 - ``live_url(camera)``: the live-view stream URI (``live_profile``, else ``profile``) with
   credentials, for ``LiveService(url_resolver=...)``; raises ``recorder.CameraUnavailable``.
 - ``snapshot(camera_id)``: the camera's JPEG (GetSnapshotUri, then an authenticated GET).
@@ -40,6 +45,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -65,6 +71,8 @@ from edge_agent.segment_index import CameraEvent, IndexWriteFailed, SegmentIndex
 log = logging.getLogger(__name__)
 
 STORED_KINDS = frozenset({"motion", "tamper"})
+# How far back the state last stored for a camera's property is looked up after a restart.
+STATE_MEMORY = timedelta(days=7)
 
 
 def _utc_now() -> datetime:
@@ -110,6 +118,8 @@ class OnvifCameras:
         self._clients: dict[str, OnvifClient] = {}
         self._status = {camera_id: OnvifCameraStatus(camera_id) for camera_id in self._cameras}
         self._streams: dict[str, EventStream] = {}
+        # The state last stored for each (camera, topic, source) property, for Initialized messages.
+        self._last_state: dict[tuple[str, str, tuple[tuple[str, str], ...]], bool] = {}
 
     @property
     def camera_ids(self) -> list[str]:
@@ -287,8 +297,14 @@ class OnvifCameras:
         if event.kind not in STORED_KINDS:
             log.debug("%s: event %s not stored", self._label(camera_id), event.topic)
             return
-        if event.property_operation == "Initialized" and not event.active:
-            return  # the state at subscribing: nothing is happening
+        key = (camera_id, event.topic, tuple(sorted(event.source.items())))
+        if event.property_operation == "Initialized":
+            # The state at subscribing: stored only when it says something new (motion that
+            # began, or ended, while no subscription was listening).
+            if key not in self._last_state:
+                self._last_state[key] = await asyncio.to_thread(self._stored_state, key)
+            if event.active == self._last_state[key]:
+                return
         camera_time = event.utc_time
         at = camera_time - timedelta(seconds=offset) if camera_time else self._now()
         data = dict(event.data)
@@ -303,6 +319,7 @@ class OnvifCameras:
         except IndexWriteFailed as exc:
             log.warning("%s: %s event not stored: %s", self._label(camera_id), event.kind, exc)
             return
+        self._last_state[key] = event.active
         log.info(
             "%s: %s %s at %s",
             self._label(camera_id),
@@ -310,6 +327,22 @@ class OnvifCameras:
             "on" if event.active else "off",
             at.isoformat(),
         )
+
+    def _stored_state(self, key: tuple[str, str, tuple[tuple[str, str], ...]]) -> bool:
+        """The state last stored for a property in the last ``STATE_MEMORY`` (so that an agent
+        restart does not store an ongoing motion again); off when there is none."""
+        camera_id, topic, source = key
+        now = self._now()
+        try:
+            events = self._index.events_between(camera_id, now - STATE_MEMORY, now + STATE_MEMORY)
+        except sqlite3.Error as exc:
+            log.warning("%s: cannot read the stored events: %s", self._label(camera_id), exc)
+            return False
+        wanted = {f"source.{name}": value for name, value in source}
+        for event in reversed(events):
+            if event.topic == topic and all(event.data.get(k) == v for k, v in wanted.items()):
+                return event.active
+        return False
 
     def close(self) -> None:
         """Close every camera's HTTP sessions (after the recorders and event tasks stopped)."""

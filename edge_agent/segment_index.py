@@ -273,6 +273,27 @@ class SegmentIndex:
             for r in rows
         ]
 
+    def events_after(self, after_id: int, limit: int) -> list[tuple[int, CameraEvent]]:
+        """Events stored after row ``after_id`` (every camera), oldest first, with their row ids:
+        the uplink's cursor through the events it has sent to the hub."""
+        rows = self._rows(
+            "select * from events where id > ? order by id limit ?", (after_id, limit)
+        )
+        return [
+            (
+                r["id"],
+                CameraEvent(
+                    r["camera_id"],
+                    from_us(r["at_us"]),
+                    r["kind"],
+                    bool(r["active"]),
+                    r["topic"],
+                    json.loads(r["data"]),
+                ),
+            )
+            for r in rows
+        ]
+
     # Camera facts: what ONVIF last told of a camera, for manifests cut while it is unreachable
 
     def save_camera_facts(

@@ -5,7 +5,10 @@ always returns a ``SnapshotReply`` (an image or a one-line error, never an excep
 carries the messages (the uplink's ``snapshots/{request}/request`` topic, a test) publishes it.
 
 - ONVIF cameras: the camera's own JPEG (GetSnapshotUri, then an authenticated HTTP GET), through
-  ``OnvifCameras.snapshot``. A camera without a snapshot URI falls back to its stream, as below.
+  ``OnvifCameras.snapshot``; a PNG, GIF, BMP or WebP that some devices send instead is converted
+  to JPEG (``edge_agent.onvif.snapshot_image``). A camera without a snapshot URI, or whose
+  snapshot is no image that can be converted (an HTML login page, a TIFF), falls back to its
+  stream, as below.
 - Plain RTSP cameras: one keyframe of the stream, decoded with PyAV and encoded as JPEG with
   OpenCV. Chosen over answering "snapshots need ONVIF" because a site's plain RTSP cameras are
   often the old ones an operator most needs to recognise in the picker, and a keyframe costs one
@@ -33,7 +36,7 @@ from cctv_common.payloads import (
     SnapshotSource,
 )
 from edge_agent.config import AgentConfig, CameraConfig
-from edge_agent.onvif import OnvifError, OnvifUnsupported
+from edge_agent.onvif import OnvifBadSnapshot, OnvifError, OnvifUnsupported
 from edge_agent.onvif_cameras import OnvifCameras
 from edge_agent.recorder import CameraUnavailable, redact_text
 
@@ -140,7 +143,7 @@ class Snapshots:
                 )
             try:
                 return await cameras.snapshot(camera.id), "onvif"
-            except OnvifUnsupported as exc:
+            except (OnvifUnsupported, OnvifBadSnapshot) as exc:
                 log.info("%s: %s; taking a keyframe instead", self._label(camera.id), exc)
             except OnvifError as exc:
                 raise SnapshotFailed(str(exc)) from exc

@@ -151,6 +151,23 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         )""",
         "CREATE INDEX sessions_expiry ON sessions (expires_at)",
     ),
+    # 2: camera events (motion, tamper) each site sends, for the operator's timeline. One row per
+    # (site, event id): a re-sent event is the same row.
+    (
+        """CREATE TABLE camera_events (
+            site_id TEXT NOT NULL REFERENCES sites(id),
+            event_id TEXT NOT NULL,
+            camera_id TEXT NOT NULL,
+            at TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('motion', 'tamper')),
+            active INTEGER NOT NULL CHECK (active IN (0, 1)),
+            topic TEXT NOT NULL,
+            data TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            PRIMARY KEY (site_id, event_id)
+        )""",
+        "CREATE INDEX camera_events_time ON camera_events (site_id, camera_id, at)",
+    ),
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 

@@ -20,6 +20,7 @@ from sqlite_utils import Database
 from cctv_common.signing import load_or_create_private_key
 from cctv_common.topics import (
     ChunkTopic,
+    EventsTopic,
     InvalidTopic,
     LiveTopic,
     ManifestTopic,
@@ -30,6 +31,7 @@ from cctv_common.topics import (
 )
 from hub import repository as repo
 from hub.audit import AuditLog
+from hub.camera_events import CameraEventService
 from hub.db import HubDatabase
 from hub.evidence_store import EvidenceStore
 from hub.ingest import IngestService
@@ -66,6 +68,7 @@ class HubService:
         self.audit = AuditLog(database)
         self.jobs = JobService(database, self.publish, now=now)
         self.sites = SiteService(database, now=now)
+        self.camera_events = CameraEventService(database, now=now)
         self.ingest = IngestService(
             database=database,
             store=store,
@@ -201,6 +204,8 @@ class HubService:
                 await self.live.handle(site, session, kind, payload)
             case SnapshotTopic(site=site, request=request, kind=kind):
                 await self.snapshots.handle(site, request, kind, payload)
+            case EventsTopic(site=site):
+                await self.camera_events.apply(site, payload)
             case _:
                 log.debug("ignored a message on %s (sent by the hub)", text[:_SHOWN_TOPIC])
 

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlite_utils import Database
 
 from cctv_common import __version__
-from cctv_common.manifest import CameraIdentity, Manifest, Software, Window
+from cctv_common.manifest import CameraIdentity, Manifest, ManifestGap, Software, Window
 from cctv_common.payloads import CameraStatus, ClipAck, ClipOffer, SiteStatus
 from cctv_common.signing import key_id, public_key_pem, sign
 from cctv_common.topics import ack_topic
@@ -188,11 +188,19 @@ def signed_clip(
     chunk_size: int = 64 * 1024,
     signing_key: Ed25519PrivateKey | None = None,
     start: datetime | None = None,
+    requested: Window | None = None,
+    delivered: Window | None = None,
+    gaps: Sequence[ManifestGap] = (),
+    frames: int | None = None,
 ) -> SignedClip:
-    """A clip with a real manifest, signed by ``signing_key`` (default ``key``) and chunked."""
+    """A clip with a real manifest, signed by ``signing_key`` (default ``key``) and chunked.
+
+    The requested window is 20 s from ``start`` unless given; the delivered window is the
+    requested one unless given; ``gaps`` and ``frames`` go into the manifest as they are.
+    """
     clip_id = clip_id or f"clip-{uuid.uuid4().hex}"
     begin = start or datetime.now(UTC) - timedelta(seconds=30)
-    window = Window(start=begin, end=begin + timedelta(seconds=20))
+    window = requested or Window(start=begin, end=begin + timedelta(seconds=20))
     sha = hashlib.sha256(data).hexdigest()
     manifest = Manifest(
         clip_id=clip_id,
@@ -200,11 +208,13 @@ def signed_clip(
         site_id=site_id,
         camera=CameraIdentity(id=camera_id, name="Test camera", stream_uri="rtsp://10.0.0.5/1"),
         requested=window,
-        delivered=window,
+        delivered=delivered or window,
+        gaps=tuple(gaps),
         codec="h264",
         width=320,
         height=240,
         fps=25.0,
+        frames=frames,
         bytes=len(data),
         sha256=sha,
         software=Software(name="hub tests", version=__version__),
@@ -239,14 +249,17 @@ def insert_job(
     site_id: str = SITE,
     camera_id: str = CAMERA,
     state: str = "dispatched",
+    window: tuple[datetime, datetime] | None = None,
 ) -> JobRecord:
+    """A job row; its window is the minute that ended a minute ago unless ``window`` is given."""
     now = datetime.now(UTC)
+    start, end = window or (now - timedelta(minutes=2), now - timedelta(minutes=1))
     job = JobRecord(
         id=f"job-{uuid.uuid4().hex}",
         site_id=site_id,
         camera_id=camera_id,
-        start=now - timedelta(minutes=2),
-        end=now - timedelta(minutes=1),
+        start=start,
+        end=end,
         reason="crime ref 42/1234",
         priority=5,
         requested_by=requested_by,
@@ -268,10 +281,26 @@ def insert_evidence(
     data: bytes,
     *,
     requested_by: str,
+    window: tuple[datetime, datetime] | None = None,
+    delivered: Window | None = None,
+    gaps: Sequence[ManifestGap] = (),
+    frames: int | None = None,
 ) -> EvidenceRecord:
-    """A verified evidence item, as ingest would have left it (store file, row, custody row)."""
-    job = insert_job(db, requested_by=requested_by, state="stored")
-    clip = signed_clip(key, data, job_id=job.id)
+    """A verified evidence item, as ingest would have left it (store file, row, custody row).
+
+    The manifest asks for the job's window (``insert_job``'s); ``delivered``, ``gaps`` and
+    ``frames`` describe what the clip holds (default: exactly the window, no gaps).
+    """
+    job = insert_job(db, requested_by=requested_by, state="stored", window=window)
+    clip = signed_clip(
+        key,
+        data,
+        job_id=job.id,
+        requested=Window(start=job.start, end=job.end),
+        delivered=delivered,
+        gaps=gaps,
+        frames=frames,
+    )
     manifest = Manifest.parse(clip.offer.manifest_bytes())
     store = FilesystemEvidenceStore(settings.evidence_dir)
     staging = settings.data_dir / f"{clip.clip_id}.staging"

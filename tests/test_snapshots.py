@@ -127,3 +127,34 @@ def test_onvif_camera_without_a_snapshot_uri_falls_back_to_its_stream(
     assert reply.source == "rtsp-keyframe"
     assert _decoded(reply.jpeg()).shape == (360, 640, 3)
     cameras.close()
+
+
+def test_onvif_camera_that_sends_a_png_gives_a_jpeg(
+    onvif_device: FakeOnvifDevice, tmp_path: Path
+) -> None:
+    # Third-party devices answer the snapshot URI with a PNG, against the standard.
+    ok, png = cv2.imencode(".png", _decoded(onvif_device.snapshot))
+    assert ok
+    onvif_device.snapshot, onvif_device.snapshot_type = bytes(png.tobytes()), "image/png"
+    snapshots, cameras = service(tmp_path, onvif_camera(onvif_device))
+    reply = ask(snapshots, "dome")
+    assert reply.error is None, reply.error
+    assert reply.source == "onvif"
+    jpeg = reply.jpeg()
+    assert jpeg is not None and jpeg.startswith(b"\xff\xd8")
+    assert _decoded(jpeg).shape == _decoded(onvif_device.snapshot).shape
+    cameras.close()
+
+
+@pytest.mark.slow
+def test_onvif_camera_whose_snapshot_is_no_image_falls_back_to_its_stream(
+    onvif_device: FakeOnvifDevice, rtsp_camera: TestCamera, tmp_path: Path
+) -> None:
+    onvif_device.snapshot, onvif_device.snapshot_type = b"<html>log in</html>", "text/html"
+    onvif_device.set_stream_uri("Profile_1", rtsp_camera.url)
+    snapshots, cameras = service(tmp_path, onvif_camera(onvif_device))
+    reply = ask(snapshots, "dome")
+    assert reply.error is None, reply.error
+    assert reply.source == "rtsp-keyframe"
+    assert _decoded(reply.jpeg()).shape == (360, 640, 3)
+    cameras.close()

@@ -5,6 +5,7 @@ Modules, from the wire up:
 - `types`: result dataclasses (DeviceInfo, ClockReading, MediaProfile, StreamUri, OnvifEvent, ...),
   settings, OnvifTarget and the named exceptions. No onvif-zeep.
 - `http`: sessions, answers read with a size limit and a deadline, snapshot GETs.
+- `snapshot_image`: a snapshot in any common image format as a JPEG (OpenCV). No onvif-zeep.
 - `soap`: the onvif-zeep / zeep boundary, the only module that imports either.
 - `parse`: pure functions from zeep's answers or raw XML to the dataclasses.
 - `client`: `OnvifClient`, blocking, one camera, thread-safe.
@@ -34,6 +35,7 @@ from edge_agent.onvif.types import (
     EventSettings,
     MediaProfile,
     OnvifAuthError,
+    OnvifBadSnapshot,
     OnvifError,
     OnvifEvent,
     OnvifFault,
@@ -58,6 +60,7 @@ __all__ = [
     "EventStream",
     "MediaProfile",
     "OnvifAuthError",
+    "OnvifBadSnapshot",
     "OnvifClient",
     "OnvifError",
     "OnvifEvent",

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from cctv_common.uris import redact_uri
-from edge_agent.onvif.http import fetch_jpeg
+from edge_agent.onvif.http import fetch_image
 from edge_agent.onvif.parse import (
     choose_profile,
     get_path,
@@ -27,12 +27,14 @@ from edge_agent.onvif.parse import (
     parse_system_date_and_time,
     text,
 )
+from edge_agent.onvif.snapshot_image import NotConvertible, as_jpeg
 from edge_agent.onvif.soap import SoapSession
 from edge_agent.onvif.types import (
     ClockReading,
     DeviceInfo,
     MediaProfile,
     OnvifAuthError,
+    OnvifBadSnapshot,
     OnvifFault,
     OnvifProfileError,
     OnvifProtocolError,
@@ -202,13 +204,26 @@ class OnvifClient:
         return uri
 
     def fetch_snapshot(self, profile: str = "main") -> bytes:
-        """The current JPEG of a profile, fetched from its snapshot URI (HTTP digest or basic)."""
+        """The current picture of a profile as JPEG, fetched from its snapshot URI (HTTP digest
+        or basic). A PNG, GIF, BMP or WebP (sent by some devices, against the standard) is
+        converted; anything else raises OnvifBadSnapshot."""
         uri = self.get_snapshot_uri(profile)
         with self.soap.lock:
-            return fetch_jpeg(
+            body, content_type = fetch_image(
                 self.soap.http,
                 self.target,
                 uri,
                 self.settings.max_snapshot_bytes,
                 self.settings.timeout,
             )
+        try:
+            jpeg, kind = as_jpeg(body)
+        except NotConvertible as exc:
+            raise OnvifBadSnapshot(
+                f"{self.target.where} sent a snapshot that is not a JPEG image"
+                f" ({content_type[:80]}) and cannot be converted: {exc}",
+                self.target.camera_id,
+            ) from exc
+        if kind != "JPEG":
+            log.info("%s: snapshot sent as %s, converted to JPEG", self.target.where, kind)
+        return jpeg

@@ -1,5 +1,5 @@
 """HTTP under ONVIF: sessions, answers read with a size limit and a deadline, network errors in
-words an engineer can act on, and snapshot JPEGs fetched with HTTP digest or basic auth.
+words an engineer can act on, and snapshot images fetched with HTTP digest or basic auth.
 
 No onvif-zeep here (soap.py builds zeep's transport on top of these); requests is used directly
 only for the snapshot GET.
@@ -23,7 +23,6 @@ from edge_agent.onvif.types import (
     OnvifUnreachable,
 )
 
-JPEG_MAGIC = b"\xff\xd8"
 READ_CHUNK = 64 * 1024
 
 
@@ -105,20 +104,21 @@ def translate_http(
     return OnvifProtocolError(f"{where} failed {operation}: {detail}", camera_id)
 
 
-def fetch_jpeg(
+def fetch_image(
     session: requests.Session, target: OnvifTarget, uri: str, limit: int, timeout: float
-) -> bytes:
-    """GET a snapshot URI (HTTP digest from the session, basic when the camera asks for it)."""
+) -> tuple[bytes, str]:
+    """GET a snapshot URI (HTTP digest from the session, basic when the camera asks for it);
+    the body as it came, whatever it is, and its Content-Type."""
     operation = f"the snapshot request to {redact_uri(uri)}"
     try:
-        return _get_jpeg(session, target, uri, limit, timeout)
+        return _get_image(session, target, uri, limit, timeout)
     except HTTP_ERRORS as exc:
         raise translate_http(exc, target, operation, timeout) from exc
 
 
-def _get_jpeg(
+def _get_image(
     session: requests.Session, target: OnvifTarget, uri: str, limit: int, seconds: float
-) -> bytes:
+) -> tuple[bytes, str]:
     deadline = time.monotonic() + seconds
     response = session.get(uri, timeout=seconds, stream=True)
     challenge = response.headers.get("WWW-Authenticate", "").lower()
@@ -141,10 +141,4 @@ def _get_jpeg(
         body = read_limited(response, limit, deadline, seconds)
     finally:
         response.close()
-    if not body.startswith(JPEG_MAGIC):
-        content_type = response.headers.get("Content-Type", "no content type")
-        raise OnvifProtocolError(
-            f"{target.where} sent a snapshot that is not a JPEG image ({content_type[:80]})",
-            target.camera_id,
-        )
-    return body
+    return body, response.headers.get("Content-Type", "no content type")

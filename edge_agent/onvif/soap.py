@@ -8,7 +8,10 @@
   OnvifUnreachable, OnvifUnsupported, OnvifFault or OnvifProtocolError with a message naming the
   camera and its address; answers come back as plain dicts and lists (`serialize_object`).
 - `SubscriptionChannel`: the SOAP side of one PullPoint subscription, with its own HTTP session so
-  that a long poll does not hold the camera's other calls.
+  that a long poll does not hold the camera's other calls. Every message to the subscription
+  (PullMessages, Renew, Unsubscribe) carries the WS-Addressing headers Action, MessageID and To
+  (zeep's `WsAddressingPlugin`): ONVIF's subscription manager is a WS-Addressing endpoint, and
+  real devices refuse a Renew without them (the agent then re-subscribed every 30 s).
 
 Authentication is WS-UsernameToken PasswordDigest (plus HTTP digest for cameras that ask for it).
 The camera's clock offset is applied to the token's Created time through onvif-zeep's `dt_diff`,
@@ -42,6 +45,7 @@ from zeep.exceptions import LookupError as ZeepLookupError
 from zeep.helpers import serialize_object
 from zeep.plugins import Plugin
 from zeep.transports import Transport
+from zeep.wsa import WsAddressingPlugin
 
 from edge_agent.onvif.http import HTTP_ERRORS, new_session, read_limited, translate_http
 from edge_agent.onvif.parse import text
@@ -435,11 +439,14 @@ class SubscriptionChannel:
         zeep_client, self._pull_proxy = self.soap.build_service(
             "pullpoint", address, self._transport
         )
-        zeep_client.plugins.append(self._envelope)
+        zeep_client.plugins.extend([self._envelope, WsAddressingPlugin()])
         manager_binding = f"{{{EVENTS_NS}}}SubscriptionManagerBinding"
-        _client, self._manager_proxy = self.soap.build_service(
+        manager_client, self._manager_proxy = self.soap.build_service(
             "events", address, self._transport, binding=manager_binding
         )
+        # Action from the WSDL (the WS-N default for Renew and Unsubscribe), a fresh MessageID,
+        # To = the subscription's address.
+        manager_client.plugins.append(WsAddressingPlugin())
 
     def pull(self, timeout: float, limit: int) -> Any:
         """PullMessages; the answer's envelope as an lxml element (see parse_pull_messages)."""

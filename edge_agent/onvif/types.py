@@ -49,6 +49,10 @@ class OnvifFault(OnvifProtocolError):
     """The camera answered with a well-formed SOAP fault (other than refused credentials)."""
 
 
+class OnvifBadSnapshot(OnvifProtocolError):
+    """The snapshot URI gave something that is not an image the agent can make a JPEG of."""
+
+
 class OnvifUnsupported(OnvifError):
     """The camera does not offer the service or operation asked for."""
 

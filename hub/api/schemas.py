@@ -14,7 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from cctv_common.ids import CameraId, SiteId
 from cctv_common.payloads import MAX_JOB_WINDOW
+from hub import delivery as deliveries
 from hub.audit import AuditRow
+from hub.camera_events import CameraEventRecord
+from hub.delivery_rules import Delivery, gap_text
 from hub.repository import CameraRecord, EvidenceRecord, JobRecord, SiteRecord
 
 
@@ -92,6 +95,66 @@ class SiteRegister(_In):
     )
 
 
+# Delivery: how much of the asked-for window a stored clip holds.
+
+
+class DeliveryGapOut(_Out):
+    start: datetime = Field(description="Start of the gap, within the requested window")
+    end: datetime = Field(description="End of the gap, within the requested window")
+    seconds: float = Field(description="Length of the gap")
+    length_text: str = Field(description="The length in words, e.g. '12.4 s'")
+    cause: str | None = Field(
+        description="camera_unreachable, stream_stalled, camera_clock_jump, disk_full,"
+        " agent_stopped, before_buffer or retention; null when the manifest gives only words"
+    )
+    cause_text: str = Field(description="The cause in words, for a reader")
+    missing: bool = Field(
+        description="Whether footage is missing (false for a camera clock jump: no frame lost)"
+    )
+
+
+class DeliveryOut(_Out):
+    requested_start: datetime
+    requested_end: datetime
+    delivered_start: datetime = Field(description="First frame of the clip (keyframe-aligned)")
+    delivered_end: datetime = Field(description="End of the clip's last frame")
+    requested_seconds: float = Field(description="Length of the requested window")
+    covered_seconds: float = Field(
+        description="Seconds of the requested window the clip holds (footage outside the"
+        " request does not count)"
+    )
+    complete: bool = Field(description="Whether the clip holds the whole requested window")
+    summary: str = Field(description="e.g. 'all 15 min' or '12 min 40 s of 15 min; 2 gaps'")
+    gaps: list[DeliveryGapOut] = Field(description="Gaps within the requested window, in order")
+    frames: int | None = Field(description="Video frames in the clip, when the manifest says")
+
+    @classmethod
+    def of(cls, delivery: Delivery) -> Self:
+        return cls(
+            requested_start=delivery.requested_start,
+            requested_end=delivery.requested_end,
+            delivered_start=delivery.delivered_start,
+            delivered_end=delivery.delivered_end,
+            requested_seconds=round(delivery.requested_seconds, 3),
+            covered_seconds=round(delivery.covered_seconds, 3),
+            complete=delivery.complete,
+            summary=delivery.summary,
+            gaps=[
+                DeliveryGapOut(
+                    start=gap.start,
+                    end=gap.end,
+                    seconds=round(gap.seconds, 3),
+                    length_text=gap_text(gap.seconds),
+                    cause=None if gap.cause is None else gap.cause.value,
+                    cause_text=gap.words,
+                    missing=gap.missing,
+                )
+                for gap in delivery.gaps
+            ],
+            frames=delivery.frames,
+        )
+
+
 # Jobs.
 
 
@@ -144,11 +207,15 @@ class JobOut(_Out):
     percent: int = Field(description="Progress of the current state, 0..100")
     error: str | None = Field(description="Why it failed")
     clip_id: str | None = Field(description="The clip that answers it, once there is one")
+    delivery: DeliveryOut | None = Field(
+        default=None,
+        description="Once stored: how much of the window the clip holds, and its gaps",
+    )
     created_at: datetime
     updated_at: datetime
 
     @classmethod
-    def of(cls, job: JobRecord) -> Self:
+    def of(cls, job: JobRecord, delivery: Delivery | None = None) -> Self:
         return cls(
             job_id=job.id,
             site_id=job.site_id,
@@ -162,6 +229,7 @@ class JobOut(_Out):
             percent=job.percent,
             error=job.error,
             clip_id=job.clip_id,
+            delivery=None if delivery is None else DeliveryOut.of(delivery),
             created_at=job.created_at,
             updated_at=job.updated_at,
         )
@@ -201,11 +269,15 @@ class ClipOut(_Out):
     key_id: str
     stored_at: datetime
     legal_hold: bool
+    delivery: DeliveryOut | None = Field(
+        default=None, description="How much of the requested window the clip holds, and its gaps"
+    )
     video_url: str
     manifest_url: str
 
     @classmethod
     def of(cls, item: EvidenceRecord) -> Self:
+        delivery = deliveries.of_item(item.clip_id, item.sha256, item.job_id, item.manifest)
         return cls(
             clip_id=item.clip_id,
             sha256=item.sha256,
@@ -222,6 +294,7 @@ class ClipOut(_Out):
             key_id=item.key_id,
             stored_at=item.stored_at,
             legal_hold=item.legal_hold,
+            delivery=None if delivery is None else DeliveryOut.of(delivery),
             video_url=f"/api/clips/{item.clip_id}/video",
             manifest_url=f"/api/clips/{item.clip_id}/manifest.json",
         )
@@ -241,6 +314,38 @@ class ClipDetail(ClipOut):
             signature=item.signature,
             custody=[AuditRowOut.of(row) for row in custody],
         )
+
+
+# Camera events (motion, tamper) for a camera's timeline.
+
+
+class CameraEventOut(_Out):
+    event_id: str = Field(description="The site's id for the event (a digest of its content)")
+    at: datetime = Field(description="When it happened (the agent's clock, UTC)")
+    kind: str = Field(description="motion or tamper")
+    active: bool = Field(description="true when it began, false when it ended")
+    topic: str = Field(description="The ONVIF topic it came on")
+    data: dict[str, str] = Field(description="The notification's items, e.g. the rule's name")
+
+    @classmethod
+    def of(cls, event: CameraEventRecord) -> Self:
+        return cls(
+            event_id=event.event_id,
+            at=event.at,
+            kind=event.kind,
+            active=event.active,
+            topic=event.topic,
+            data=event.data,
+        )
+
+
+class CameraEventsOut(_Out):
+    site_id: str
+    camera_id: str
+    start: datetime = Field(description="The window asked for (UTC)")
+    end: datetime
+    events: list[CameraEventOut] = Field(description="Oldest first")
+    truncated: bool = Field(description="Whether there are more events than ``limit`` allowed")
 
 
 # Audit, session, health.

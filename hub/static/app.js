@@ -74,6 +74,16 @@ function bytesText(n) {
   return n + " B";
 }
 
+// Each cell gets its column's heading as data-label: narrow screens show rows as cards.
+function labelCells(body) {
+  const heads = Array.from(body.closest("table").querySelectorAll("thead th")).map((th) => th.textContent);
+  for (const row of body.rows) {
+    Array.from(row.cells).forEach((cell, i) => {
+      if (heads[i]) cell.dataset.label = heads[i];
+    });
+  }
+}
+
 function can(permission) {
   return state.me && state.me.permissions[permission] && state.me.permissions[permission] !== "none";
 }
@@ -90,6 +100,7 @@ async function loadSites() {
   state.sites = await api("/api/sites");
   renderSites();
   fillSiteSelect();
+  fillTimelineSelects(); // timeline.js
 }
 
 function renderSites() {
@@ -118,6 +129,7 @@ function renderSites() {
       )
     )
   );
+  labelCells(body);
 }
 
 // A "Live" link per camera, for roles that may watch live; it opens the live page in a new tab.
@@ -208,8 +220,59 @@ async function submitJob(event) {
 
 // Jobs, polled every second.
 
+// Delivery: a stored clip that holds less than the window says so, in amber, with its gaps.
+
+// "13:47:30", or "13:47:30.2" with tenths (for gaps of a few seconds, whose ends would read alike).
+function timeOfDay(iso, tenths) {
+  const time = iso.replace(/^.*T/, "").replace("Z", "");
+  const [whole, fraction] = time.split(".");
+  return tenths ? whole + "." + (fraction || "0").slice(0, 1) : whole;
+}
+
+function gapText(gap) {
+  const sameDay = gap.start.slice(0, 10) === gap.end.slice(0, 10);
+  const span = sameDay
+    ? timeOfDay(gap.start, gap.seconds < 10) + "–" + timeOfDay(gap.end, gap.seconds < 10) + " UTC"
+    : utcText(gap.start) + " – " + utcText(gap.end);
+  return span + " · " + gap.length_text + " · " + gap.cause_text;
+}
+
+function gapList(delivery) {
+  if (!delivery.gaps.length) return null;
+  return el(
+    "ul",
+    { class: "gaps" },
+    ...delivery.gaps.map((gap) =>
+      el("li", { class: gap.missing ? "gap" : "gap gap-note", "data-cause": gap.cause || "" }, gapText(gap))
+    )
+  );
+}
+
+// ``lead`` comes before the summary ("stored: " in the job list, "holds " beside a clip).
+function deliveryBlock(delivery, lead) {
+  const block = el(
+    "div",
+    { class: "delivery " + (delivery.complete ? "delivery-complete" : "delivery-incomplete") },
+    el("span", { class: "delivery-summary" }, (lead || "") + delivery.summary),
+    delivery.frames !== null && delivery.frames !== undefined
+      ? el("span", { class: "frames" }, " · " + delivery.frames + " frames")
+      : null,
+    gapList(delivery)
+  );
+  block.dataset.complete = String(delivery.complete);
+  return block;
+}
+
 function progressCell(job) {
-  const cell = el("td", {}, el("span", { class: "state state-" + job.state }, job.state));
+  // A stored job says how much of its window the clip holds: "stored: 12 min 40 s of 15 min;
+  // 2 gaps" in amber with the gaps listed, or "stored" in green with "all 15 min".
+  const delivery = job.state === "stored" ? job.delivery : null;
+  const cell = el("td", {});
+  if (delivery) {
+    cell.append(deliveryBlock(delivery, delivery.complete ? "stored · " : "stored: "));
+  } else {
+    cell.append(el("span", { class: "state state-" + job.state }, job.state));
+  }
   if (!["stored", "failed", "cancelled"].includes(job.state)) {
     cell.append(" ", el("progress", { max: 100, value: job.percent }), " " + job.percent + "%");
   }
@@ -224,7 +287,11 @@ async function refreshJobs() {
     ...jobs.map((job) =>
       el(
         "tr",
-        { "data-job-id": job.job_id, "data-state": job.state },
+        {
+          "data-job-id": job.job_id,
+          "data-state": job.state,
+          "data-complete": job.delivery ? String(job.delivery.complete) : "",
+        },
         el("td", {}, utcText(job.created_at)),
         el("td", {}, job.site_id + " / " + job.camera_id),
         el("td", {}, utcText(job.start), el("br"), utcText(job.end)),
@@ -235,6 +302,7 @@ async function refreshJobs() {
       )
     )
   );
+  labelCells(document.getElementById("jobs-body"));
   const stored = jobs.filter((job) => job.state === "stored").map((job) => job.job_id).join(",");
   if (can("clips.read") && stored !== state.storedJobs) {
     state.storedJobs = stored;
@@ -264,13 +332,21 @@ async function refreshClips() {
         { "data-clip-id": clip.clip_id },
         el("td", {}, utcText(clip.stored_at)),
         el("td", {}, clip.site_id + " / " + clip.camera_id),
-        el("td", {}, utcText(clip.delivered_start), el("br"), utcText(clip.delivered_end)),
+        el(
+          "td",
+          {},
+          utcText(clip.delivered_start),
+          el("br"),
+          utcText(clip.delivered_end),
+          clip.delivery ? deliveryBlock(clip.delivery, "holds ") : null
+        ),
         el("td", {}, bytesText(clip.bytes)),
         el("td", { class: "hash" }, clip.sha256),
         el("td", {}, can("footage.view") ? playButton(clip.clip_id) : "")
       )
     )
   );
+  labelCells(document.getElementById("clips-body"));
 }
 
 async function play(clipId) {
@@ -284,6 +360,18 @@ async function play(clipId) {
     ["Clip", clip.clip_id],
     ["SHA-256 (signed, verified)", clip.sha256],
     ["Delivered window", utcText(clip.delivered_start) + " → " + utcText(clip.delivered_end)],
+    // What of the request the clip holds, and what it lacks.
+    clip.delivery
+      ? [
+          "Requested window",
+          el(
+            "span",
+            { id: "player-delivery" },
+            utcText(clip.delivery.requested_start) + " → " + utcText(clip.delivery.requested_end),
+            deliveryBlock(clip.delivery, "the clip holds ")
+          ),
+        ]
+      : null,
     ["Camera", clip.site_id + " / " + clip.camera_id],
     ["Video", clip.codec + " " + clip.width + "×" + clip.height + ", " + bytesText(clip.bytes)],
     ["Signed by key", clip.key_id],
@@ -291,7 +379,7 @@ async function play(clipId) {
   ];
   const list = document.getElementById("player-facts");
   list.replaceChildren(
-    ...facts.flatMap(([term, value]) => [
+    ...facts.filter(Boolean).flatMap(([term, value]) => [
       el("dt", {}, term),
       el("dd", { class: term.startsWith("SHA") ? "hash" : "" }, value),
     ])
@@ -332,6 +420,7 @@ async function refreshAudit() {
         )
       )
   );
+  labelCells(document.getElementById("audit-body"));
 }
 
 async function verifyAudit() {
@@ -377,6 +466,7 @@ async function start() {
     await loadSites();
     setInterval(() => loadSites().catch(() => {}), 10 * POLL_MS);
   }
+  if (can("sites.read")) await startTimeline(); // timeline.js
   if (can("jobs.create")) setLast(20);
   if (can("clips.read")) await refreshClips();
   if (can("audit.read")) await refreshAudit();

@@ -10,8 +10,11 @@ matters to a client:
   env:Sender / ter:NotAuthorized fault;
 - a PullPoint subscription (Axis style: one address, told apart by a dom0:SubscriptionId reference
   parameter that must come back as a SOAP header), with Initialized messages on creation,
-  long-polling PullMessages, Renew, Unsubscribe and expiry;
-- a snapshot at /snapshot.jpg behind HTTP digest (or basic) authentication;
+  long-polling PullMessages, Renew, Unsubscribe and expiry; a Renew (any operation named in
+  `wsa_required`) without the WS-Addressing headers Action, MessageID and To is refused with
+  wsa:MessageAddressingHeaderRequired, as a real device did;
+- a snapshot at /snapshot.jpg behind HTTP digest (or basic) authentication: a JPEG, or whatever
+  `snapshot` and `snapshot_type` are set to (third-party devices send PNG);
 - a WS-Discovery responder on a UDP port for unicast probes;
 - fault modes set at run time: "hang" (accept, never answer), "garbage" (non-XML), "huge" (tens
   of MB without a Content-Length), for the web server alone or for WS-Discovery as well.
@@ -48,6 +51,7 @@ WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utilit
 AXIS_EVENT = "http://www.axis.com/2009/event"
 WSD = "http://schemas.xmlsoap.org/ws/2005/04/discovery"
 WSA_2004 = "http://schemas.xmlsoap.org/ws/2004/08/addressing"
+WSA = "http://www.w3.org/2005/08/addressing"
 MEDIA = "http://www.onvif.org/ver10/media/wsdl"
 SCHEMA = "http://www.onvif.org/ver10/schema"
 EVENTS = "http://www.onvif.org/ver10/events/wsdl"
@@ -77,6 +81,12 @@ OPERATIONS: dict[str, set[str]] = {
     "/onvif/media_service": {"GetProfiles", "GetStreamUri", "GetSnapshotUri"},
     "/onvif/events_service": {"CreatePullPointSubscription"},
     "/onvif/subscription": {"PullMessages", "Renew", "Unsubscribe"},
+}
+# The WS-Addressing Action of each subscription-manager operation (WS-BaseNotification defaults).
+WSA_ACTIONS = {
+    "Renew": "http://docs.oasis-open.org/wsn/bw-2/SubscriptionManager/RenewRequest",
+    "Unsubscribe": "http://docs.oasis-open.org/wsn/bw-2/SubscriptionManager/UnsubscribeRequest",
+    "PullMessages": "http://www.onvif.org/ver10/events/wsdl/PullPointSubscription/PullMessagesRequest",
 }
 PROFILES = ("Profile_1", "Profile_2")  # as in get_profiles.xml: main 1920x1080, sub 640x360
 
@@ -167,6 +177,9 @@ class FakeOnvifDevice:
             for n, token in enumerate(PROFILES, 1)
         }
         self.unsupported: set[str] = set()  # operations answered with ter:ActionNotSupported
+        # Operations refused without WS-Addressing headers (Action, MessageID, To).
+        self.wsa_required: set[str] = {"Renew"}
+        self.wsa_refusals = 0
         self.calls: list[str] = []  # operation names, in order (GETs as "GET /path")
         self.renewals = 0
         self.unsubscribed = 0
@@ -174,6 +187,7 @@ class FakeOnvifDevice:
         self.motion = False
         self.tamper = False
         self.snapshot = _make_jpeg()
+        self.snapshot_type = "image/jpeg"
         self._ids = itertools.count(1)
         self._nonces: set[str] = set()
         self._http_nonces: set[str] = set()
@@ -312,6 +326,8 @@ class FakeOnvifDevice:
         header = root.find(f"{{{SOAP_ENV}}}Header")
         if operation not in PRE_AUTH:
             self._authenticate(header)
+        if operation in self.wsa_required:
+            self._check_addressing(header, operation, path)
         handler = getattr(self, f"_op_{operation}")
         answer: str = handler(request, header)
         return answer
@@ -350,6 +366,31 @@ class FakeOnvifDevice:
             or not hmac.compare_digest(expected, (password.text or "").strip())
         ):
             raise refused
+
+    def _check_addressing(self, header: ET.Element | None, operation: str, path: str) -> None:
+        """Refuse a message without WS-Addressing Action, MessageID and To (or with wrong ones)."""
+
+        def value(name: str) -> str:
+            found = None if header is None else header.findtext(f"{{{WSA}}}{name}")
+            return (found or "").strip()
+
+        action, message_id, to = value("Action"), value("MessageID"), value("To")
+        problem = None
+        if not (action and message_id and to):
+            missing = [
+                n for n, v in (("Action", action), ("MessageID", message_id), ("To", to)) if not v
+            ]
+            problem = (
+                "A required header representing a Message Addressing Property is not present: "
+                + ", ".join(missing)
+            )
+        elif action != WSA_ACTIONS.get(operation, action):
+            problem = f"The action {action} is not {operation}"
+        elif to.split("?", 1)[0] != f"{self.base}{path}":
+            problem = f"The message is addressed to {to}, not to this subscription"
+        if problem is not None:
+            self.wsa_refusals += 1
+            raise SoapFault(400, "env:Sender", "wsa:MessageAddressingHeaderRequired", problem)
 
     def _op_GetSystemDateAndTime(self, request: ET.Element, header: ET.Element | None) -> str:
         now = self.now()
@@ -674,7 +715,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif not device.http_authorized("GET", self.headers.get("Authorization")):
             self._send(401, b"", "text/html", {"WWW-Authenticate": device.http_challenge()})
         else:
-            self._send(200, device.snapshot, "image/jpeg")
+            self._send(200, device.snapshot, device.snapshot_type)
 
     def _faulty(self, device: FakeOnvifDevice) -> bool:
         mode = device.fault_mode

@@ -228,7 +228,10 @@ class SiteStack:
         hub_id: str = "e2e",
         chunk_bytes: int | None = None,
         segment_seconds: float = 2.0,
+        camera: dict[str, Any] | None = None,
     ) -> None:
+        """``camera`` replaces the agent's camera entry (e.g. an ``onvif`` camera); by default
+        it is ``camera_url`` as a plain RTSP camera."""
         self.workdir = workdir
         self.broker = broker
         self.site_id = site_id
@@ -250,7 +253,11 @@ class SiteStack:
             {
                 "site_id": site_id,
                 "data_dir": str(self.agent_data),
-                "cameras": [{"id": camera_id, "name": "E2E test pattern", "rtsp_url": camera_url}],
+                "cameras": [
+                    {"id": camera_id, **camera}
+                    if camera is not None
+                    else {"id": camera_id, "name": "E2E test pattern", "rtsp_url": camera_url}
+                ],
                 "recorder": {"segment_seconds": segment_seconds},
                 "uplink": uplink,
             },

@@ -1,18 +1,25 @@
-"""Clip jobs: dispatch one, list them with their progress, read one."""
+"""Clip jobs: dispatch one, list them with their progress, read one.
+
+A job whose clip is stored carries its ``delivery``: how much of the window the clip holds and
+the gaps in it (``hub.delivery``), so that nobody reads "stored" as "all of it" when it is not.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
+from sqlite_utils import Database
 
 from hub import acl
+from hub import delivery as deliveries
 from hub import repository as repo
 from hub.acl import Permission, Scope
 from hub.api.deps import Db, Hub, JobIdPath, require
 from hub.api.schemas import JobCreate, JobOut
 from hub.auth import Principal
 from hub.jobs import JobRequestError
+from hub.repository import JobRecord
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
 
@@ -53,17 +60,35 @@ async def list_jobs(
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[JobOut]:
     own = acl.scope(user.role, Permission.JOBS_READ) is Scope.OWN
-    jobs = await database.aread(
-        lambda db: repo.list_jobs(db, requested_by=user.username if own else None, limit=limit)
-    )
-    return [JobOut.of(job) for job in jobs]
+
+    def read(db: Database) -> list[JobOut]:
+        jobs = repo.list_jobs(db, requested_by=user.username if own else None, limit=limit)
+        return _with_delivery(db, jobs)
+
+    return await database.aread(read)
 
 
 @router.get("/{job_id}", response_model=JobOut, summary="One job")
 async def get_job(job_id: JobIdPath, database: Db, user: JobReader) -> JobOut:
-    job = await database.aread(lambda db: repo.get_job(db, job_id))
-    if job is None or not acl.may_access(
-        user.role, Permission.JOBS_READ, user=user.username, owner=job.requested_by
-    ):
+    def read(db: Database) -> JobOut | None:
+        job = repo.get_job(db, job_id)
+        if job is None or not acl.may_access(
+            user.role, Permission.JOBS_READ, user=user.username, owner=job.requested_by
+        ):
+            return None
+        return _with_delivery(db, [job])[0]
+
+    found = await database.aread(read)
+    if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no job {job_id} that you may see")
-    return JobOut.of(job)
+    return found
+
+
+def _with_delivery(db: Database, jobs: list[JobRecord]) -> list[JobOut]:
+    stored = deliveries.for_clips(
+        db, (job.clip_id for job in jobs if job.state == "stored" and job.clip_id)
+    )
+    return [
+        JobOut.of(job, stored.get(job.clip_id) if job.state == "stored" and job.clip_id else None)
+        for job in jobs
+    ]
