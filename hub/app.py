@@ -79,6 +79,7 @@ def create_app(
         db,
         load_session_secret(settings),
         session_lifetime=timedelta(hours=settings.http.session_hours),
+        login=settings.login,
     )
     context = HubContext(settings=settings, database=db, store=evidence, service=service, auth=auth)
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from cctv_common.ids import CameraId, SiteId
 from cctv_common.payloads import MAX_JOB_WINDOW
 from hub.audit import AuditRow
+from hub.evidence_checks import EvidenceCheck
 from hub.repository import CameraRecord, EvidenceRecord, JobRecord, SiteRecord
 
 
@@ -203,10 +204,26 @@ class ClipOut(_Out):
     legal_hold: bool
     video_url: str
     manifest_url: str
+    integrity: str = Field(
+        default="unchecked",
+        description="verified (its bytes last matched the signed SHA-256), damaged (they did"
+        " not: the item is not served), or unchecked (not re-checked since it was stored)",
+    )
+    integrity_checked_at: datetime | None = Field(
+        default=None, description="When its bytes were last hashed against the SHA-256"
+    )
+    integrity_problem: str | None = Field(default=None, description="What is wrong, if damaged")
+    deleted_at: datetime | None = Field(default=None, description="When it was deleted, if it was")
+    deleted_by: str | None = None
 
     @classmethod
-    def of(cls, item: EvidenceRecord) -> Self:
+    def of(cls, item: EvidenceRecord, check: EvidenceCheck | None = None) -> Self:
         return cls(
+            integrity="unchecked" if check is None else "verified" if check.ok else "damaged",
+            integrity_checked_at=None if check is None else check.checked_at,
+            integrity_problem=None if check is None else check.problem,
+            deleted_at=item.deleted_at,
+            deleted_by=item.deleted_by,
             clip_id=item.clip_id,
             sha256=item.sha256,
             site_id=item.site_id,
@@ -233,8 +250,10 @@ class ClipDetail(ClipOut):
     custody: list[AuditRowOut] = Field(description="Custody log rows about this clip and its job")
 
     @classmethod
-    def with_custody(cls, item: EvidenceRecord, custody: list[AuditRow]) -> Self:
-        base = ClipOut.of(item).model_dump()
+    def with_custody(
+        cls, item: EvidenceRecord, custody: list[AuditRow], check: EvidenceCheck | None = None
+    ) -> Self:
+        base = ClipOut.of(item, check).model_dump()
         return cls(
             **base,
             manifest=json.loads(item.manifest),
