@@ -14,23 +14,27 @@ One pass over the custody log, in ``seq`` order, does three things:
   hub (for example its owner moved to another officer), and so was a job whose requester differs
   from its ``dispatch`` row.
 
-Pure apart from what it is given; ``hub.cli`` feeds it from the database and the files.
+``ChainReplay`` is pure; ``audit_report`` feeds it from the database and the checkpoint file.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Final
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlite_utils import Database
 
 from cctv_common.signing import BadSignature
 from hub.audit import GENESIS_HASH, AuditAction, row_hash
-from hub.checkpoints import Checkpoint
+from hub.checkpoints import Checkpoint, CheckpointFile
+from hub.db import HubDatabase
 
 MAX_PROBLEMS: Final = 200
+_READ_BATCH: Final = 5000
 
 
 @dataclass
@@ -253,3 +257,48 @@ class ChainReplay:
 
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def _rows(db: Database) -> Iterator[dict[str, Any]]:
+    after = 0
+    while True:
+        batch = list(
+            db.query("SELECT * FROM audit WHERE seq > ? ORDER BY seq LIMIT ?", [after, _READ_BATCH])
+        )
+        yield from batch
+        if len(batch) < _READ_BATCH:
+            return
+        after = int(batch[-1]["seq"])
+
+
+def audit_report(
+    database: HubDatabase,
+    checkpoints_path: Path,
+    public_key: Ed25519PublicKey,
+) -> AuditReport:
+    """The whole check: chain, checkpoints, item and job rows (blocking)."""
+    problems: list[str] = []
+    found: list[Checkpoint] = []
+    if checkpoints_path.exists():
+        found, problems = CheckpointFile(checkpoints_path).read()
+
+    def run(db: Database) -> AuditReport:
+        replay = ChainReplay(found, public_key)
+        for raw in _rows(db):
+            replay.feed(raw)
+        items = db.query(
+            "SELECT clip_id, job_id, sha256, bytes, requested_by, legal_hold, deleted_at"
+            " FROM evidence_items"
+        )
+        jobs = db.query("SELECT id, requested_by FROM jobs")
+        return replay.finish(items, jobs)
+
+    report = database.read(run)
+    for problem in problems:
+        report.problem(problem)
+    if report.rows and report.checkpoints == 0:
+        report.problem(
+            f"no checkpoint in {checkpoints_path}: the end of the log is not anchored, so a cut"
+            " cannot be seen (the hub writes one every minute and on shutdown)"
+        )
+    return report

@@ -62,10 +62,10 @@ class HttpSettings(_Strict):
     forwarded_allow_ips: tuple[
         Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[0-9A-Fa-f:./*]+$")], ...
     ] = Field(
-        default=(),
+        default=("127.0.0.1",),
         max_length=100,
         description="Reverse proxies (addresses or networks) whose X-Forwarded-For names the"
-        " client; login throttling is per client address, so set this behind a proxy",
+        " client; login throttling is per client address, so list the proxy here",
     )
 
 

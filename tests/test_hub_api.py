@@ -290,7 +290,7 @@ def test_clip_detail_has_the_manifest_signature_and_custody_rows(hub: Hub) -> No
     assert detail["sha256"] == item.sha256 == detail["manifest"]["sha256"]
     assert detail["signature"] == item.signature and detail["key_id"] == key_id(hub.key)
     assert detail["delivered_start"].endswith("Z")
-    assert [row["action"] for row in detail["custody"]] == ["stored"]
+    assert [row["action"] for row in detail["custody"]] == ["dispatch", "stored"]
     manifest = hub.client.get(f"/api/clips/{item.clip_id}/manifest.json", auth=auth("pc-one"))
     assert manifest.content == item.manifest.encode("utf-8")  # the exact signed bytes
     assert manifest.headers["content-type"] == "application/json"
@@ -338,6 +338,7 @@ def test_one_view_row_per_playback_session_and_a_row_per_download(hub: Hub) -> N
     assert hub.client.get("/api/audit/verify", auth=auth("auditor")).json() == {
         "ok": True,
         "first_bad_seq": None,
+        "problems": [],
     }
 
 

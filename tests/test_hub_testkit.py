@@ -269,8 +269,10 @@ def insert_evidence(
     *,
     requested_by: str,
 ) -> EvidenceRecord:
-    """A verified evidence item, as ingest would have left it (store file, row, custody row)."""
+    """A verified evidence item, as ingest would have left it (store file, row, custody rows:
+    the job's ``dispatch`` by its requester and the clip's ``stored``)."""
     job = insert_job(db, requested_by=requested_by, state="stored")
+    db.write(lambda d: append_in(d, requested_by, AuditAction.DISPATCH, f"job:{job.id}", {}))
     clip = signed_clip(key, data, job_id=job.id)
     manifest = Manifest.parse(clip.offer.manifest_bytes())
     store = FilesystemEvidenceStore(settings.evidence_dir)
@@ -309,7 +311,13 @@ def insert_evidence(
             clip_id=clip.clip_id,
             now=now,
         )
-        append_in(d, "hub:test", AuditAction.STORED, f"clip:{clip.clip_id}", {})
+        append_in(
+            d,
+            "hub:test",
+            AuditAction.STORED,
+            f"clip:{clip.clip_id}",
+            {"site_id": SITE, "job_id": job.id, "sha256": clip.sha256, "bytes": len(data)},
+        )
 
     db.write(record)
     return item

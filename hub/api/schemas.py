@@ -262,12 +262,53 @@ class ClipDetail(ClipOut):
         )
 
 
+class ReasonIn(_In):
+    reason: str = Field(
+        min_length=3, max_length=500, description="Why, for the custody log (e.g. a court order)"
+    )
+
+    @field_validator("reason")
+    @classmethod
+    def _reason(cls, value: str) -> str:
+        value = value.strip()
+        if len(value) < 3:
+            raise ValueError("say why (at least 3 characters)")
+        return value
+
+
+class HoldIn(ReasonIn):
+    legal_hold: bool = Field(description="true places a legal hold, false lifts it")
+
+
+class ReassignIn(ReasonIn):
+    owner: str = Field(
+        min_length=1, max_length=64, description="User name of the new requester of the item"
+    )
+
+
 # Audit, session, health.
+
+
+class CheckpointOut(_Out):
+    type: str = Field(description="cctv-custody-checkpoint/1")
+    hub_id: str
+    seq: int = Field(description="The custody log row this checkpoint fixes (the head)")
+    hash: str = Field(description="That row's hash: every row before it is fixed with it")
+    at: str = Field(description="When the hub signed it (UTC)")
+    key_id: str = Field(description="Id of the hub key that signed it")
+    signature: str = Field(description="Base64 Ed25519 signature over the canonical JSON of the"
+                           " other fields (without signature)")  # fmt: skip
+    public_key_pem: str = Field(description="The hub's public key, to check the signature")
 
 
 class AuditVerifyOut(_Out):
     ok: bool = Field(description="Whether every row's hash and link to the previous row hold")
     first_bad_seq: int | None = Field(description="The first row that does not, if any")
+    problems: list[str] = Field(
+        default_factory=list,
+        description="Checkpoints that do not match (a cut or rewritten log) and item or job rows"
+        " that disagree with the log",
+    )
 
 
 class LoginIn(_In):
