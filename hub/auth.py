@@ -39,7 +39,15 @@ from hub.audit import AuditAction, append_in
 from hub.db import HubDatabase
 from hub.jobs import utc_now
 from hub.login_throttle import FailureLog, ThrottlePolicy
-from hub.passwords import InvalidPasswordHash, hash_password, verify_password
+from hub.passwords import (
+    SCRYPT_N,
+    SCRYPT_P,
+    SCRYPT_R,
+    InvalidPasswordHash,
+    hash_password,
+    parse_hash,
+    verify_password,
+)
 from hub.playback import ViewSessions
 from hub.repository import UserRecord
 from hub.settings import HubSettings, LoginSettings
@@ -104,9 +112,22 @@ def _read_secret(path: Path) -> bytes:
 
 
 @cache
-def _dummy_hash() -> str:
-    """Checked when the user name is unknown, so that timing does not tell names apart."""
-    return hash_password(secrets.token_urlsafe(16))
+def _dummy_hash(n: int, r: int, p: int) -> str:
+    """Checked when the user name is unknown, so that timing does not tell names apart: made
+    with the scrypt cost of the users' own hashes."""
+    return hash_password(secrets.token_urlsafe(16), n=n, r=r, p=p)
+
+
+def _cost_of(db: Database) -> tuple[int, int, int]:
+    """The scrypt cost of an active user's hash (the default when there is none)."""
+    row = db.execute("SELECT password_hash FROM users WHERE disabled = 0 LIMIT 1").fetchone()
+    if row is not None:
+        try:
+            n, r, p, _salt, _digest = parse_hash(str(row[0]))
+            return n, r, p
+        except InvalidPasswordHash:
+            pass
+    return SCRYPT_N, SCRYPT_R, SCRYPT_P
 
 
 def _token_hash(token: str) -> str:
@@ -157,18 +178,22 @@ class Authenticator:
         where = throttle.address_key(address)
         name = username[:64]
 
-        def look(db: Database) -> tuple[UserRecord | None, timedelta | None]:
+        def look(db: Database) -> tuple[UserRecord | None, timedelta | None, tuple[int, ...]]:
             found = repo.get_user(db, name)
             user_entry = None if found is None else throttle.get_entry(db, "user", name)
             address_entry = throttle.get_entry(db, "address", where)
-            return found, throttle.refusal(self._policy, address_entry, user_entry, now)
+            cost = _cost_of(db) if found is None or found.disabled else ()
+            return found, throttle.refusal(self._policy, address_entry, user_entry, now), cost
 
-        user, wait = await self._database.aread(look)
+        user, wait, cost = await self._database.aread(look)
         if wait is not None:
             self._failures.refused()
             log.warning("login for %s from %s refused: delayed %s", name, where, wait)
             raise LoginThrottled(wait)
-        encoded = user.password_hash if user is not None and not user.disabled else _dummy_hash()
+        if user is not None and not user.disabled:
+            encoded = user.password_hash
+        else:
+            encoded = await asyncio.to_thread(_dummy_hash, *cost)
         try:
             ok = await asyncio.to_thread(verify_password, password, encoded)
         except InvalidPasswordHash:
