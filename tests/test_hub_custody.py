@@ -83,7 +83,8 @@ def test_hold_reassign_and_delete_are_custody_events(hub: RunningHub, files: Hub
     item, _ = hub.evidence("pc-one")
     base = f"/api/clips/{item.clip_id}"
     why = {"reason": "CPS file 12/345"}
-    assert hub.client.put(f"{base}/hold", json={**why, "legal_hold": True}, auth=auth("operator")).status_code == 403  # fmt: skip
+    hold = {**why, "legal_hold": True}
+    assert hub.client.put(f"{base}/hold", json=hold, auth=auth("operator")).status_code == 403
     held = hub.client.put(f"{base}/hold", json={**why, "legal_hold": True}, auth=auth("supervisor"))
     assert held.status_code == 200 and held.json()["legal_hold"] is True
     refused = hub.client.request("DELETE", base, json=why, auth=auth("supervisor"))
@@ -150,7 +151,7 @@ def count_rows(files: HubFiles) -> int:
         database.close()
 
 
-def tamper(files: HubFiles, change: Callable[[Database], None]) -> None:
+def tamper(files: HubFiles, change: Callable[[Database], object]) -> None:
     """What someone with the database file can do: drop the guards and change rows."""
     database = HubDatabase(files.settings.db_path)
 
