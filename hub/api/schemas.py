@@ -111,7 +111,10 @@ class JobCreate(_In):
     def _aware(cls, value: datetime) -> datetime:
         if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError("time has no time zone: give UTC, e.g. 2024-03-01T12:00:00Z")
-        return value.astimezone(UTC)
+        try:
+            return value.astimezone(UTC)
+        except OverflowError as exc:  # e.g. year 1 with a positive offset
+            raise ValueError(f"time {value.isoformat()} is out of range in UTC") from exc
 
     @field_validator("reason")
     @classmethod
