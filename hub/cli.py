@@ -10,7 +10,6 @@ import argparse
 import asyncio
 import getpass
 import logging
-import os
 import socket
 import sys
 from collections.abc import Sequence
@@ -22,6 +21,7 @@ import uvicorn
 
 from cctv_common.ids import InvalidId, validate_id
 from cctv_common.sdnotify import SdNotify
+from cctv_common.umask import private_umask
 from cctv_common.signing import KeyFileError, load_or_create_private_key, public_key_pem
 from hub.app import create_app
 from hub.cli_verify import checkpointer, verify_audit, verify_store
@@ -139,14 +139,6 @@ def _settings(path: Path) -> HubSettings:
 
 
 # run
-
-
-def private_umask() -> int:
-    """Tighten the process umask so what it writes is 0640 at most (0600 with the unit's
-    UMask=0077, which this keeps); returns the umask now in force."""
-    tightened = os.umask(0o077) | 0o027
-    os.umask(tightened)
-    return tightened
 
 
 def _run(settings: HubSettings, log_level: str) -> int:
