@@ -178,14 +178,15 @@ class Authenticator:
         where = throttle.address_key(address)
         name = username[:64]
 
-        def look(db: Database) -> tuple[UserRecord | None, timedelta | None, tuple[int, ...]]:
+        def look(db: Database) -> tuple[UserRecord | None, timedelta | None, tuple[int, ...], bool]:
             found = repo.get_user(db, name)
             user_entry = None if found is None else throttle.get_entry(db, "user", name)
             address_entry = throttle.get_entry(db, "address", where)
             cost = _cost_of(db) if found is None or found.disabled else ()
-            return found, throttle.refusal(self._policy, address_entry, user_entry, now), cost
+            wait = throttle.refusal(self._policy, address_entry, user_entry, now)
+            return found, wait, cost, user_entry is not None or address_entry is not None
 
-        user, wait, cost = await self._database.aread(look)
+        user, wait, cost, on_record = await self._database.aread(look)
         if wait is not None:
             self._failures.refused()
             log.warning("login for %s from %s refused: delayed %s", name, where, wait)
@@ -209,7 +210,8 @@ class Authenticator:
             throttle.clear_entry(db, "address", where)
             throttle.clear_entry(db, "user", name)
 
-        await self._database.awrite(succeeded)
+        if on_record:  # most logins (every HTTP Basic request) have nothing to clear: no write
+            await self._database.awrite(succeeded)
         return user
 
     def _failed_in(self, db: Database, name: str, known: bool, where: str, now: datetime) -> None:

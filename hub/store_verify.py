@@ -128,11 +128,13 @@ async def hashed_download(
     blocks: Iterator[bytes],
     sha256: str,
     on_mismatch: Callable[[str], Awaitable[None]],
+    on_match: Callable[[], Awaitable[None]] | None = None,
 ) -> AsyncIterator[bytes]:
     """Yield ``blocks`` (the whole object) while hashing them; the last block only if it matches.
 
     On a mismatch ``on_mismatch(problem)`` runs and ``DamagedWhileServing`` is raised, so the
     server aborts the response before its last bytes: the client sees an incomplete download.
+    On a match ``on_match()`` runs before the last block goes (a fresh verification stamp).
     """
     hasher = hashlib.sha256()
     held: bytes | None = None
@@ -154,5 +156,7 @@ async def hashed_download(
         problem = f"the bytes served hash to {digest}; the signed manifest says {sha256}"
         await on_mismatch(problem)
         raise DamagedWhileServing(problem)
+    if on_match is not None:
+        await on_match()
     if held is not None:
         yield held

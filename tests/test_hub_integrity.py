@@ -200,9 +200,10 @@ def test_a_whole_download_is_hashed_as_sent_and_cut_short_if_damaged(hub: Runnin
         whole = http.get(url, auth=auth("pc-one"))
         assert whole.status_code == 200 and whole.content == data
         assert whole.headers["content-disposition"].startswith("attachment")
+        # A whole download needs no earlier check: it proves itself, and leaves a stamp.
         stamp = hub.database.read(lambda db: get_check(db, item.store_key))
-        assert stamp is None  # a whole download proves itself; it needs no earlier stamp
-        # A range read now stamps it; then the file is damaged behind the stamp's back.
+        assert stamp is not None and stamp.ok and stamp.checked_by == "download by pc-one"
+        # Range reads rely on that stamp; then the file is damaged behind the stamp's back.
         assert http.get(url, headers={"Range": "bytes=0-9"}, auth=auth("pc-one")).status_code == 206
         flip_byte(hub.files.stored_file(item), offset=len(data) - 10)
         received = bytearray()

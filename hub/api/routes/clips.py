@@ -239,7 +239,14 @@ async def _hashed(
             clips=[item.clip_id],
         )
 
-    async for block in hashed_download(blocks, item.sha256, damaged):
+    async def verified() -> None:
+        await hub.service.integrity.record(
+            ObjectCheck(item.store_key, True, None, item.bytes),
+            by=f"download by {user.username}",
+            clips=[item.clip_id],
+        )
+
+    async for block in hashed_download(blocks, item.sha256, damaged, verified):
         yield block
 
 
