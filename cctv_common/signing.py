@@ -66,7 +66,12 @@ def public_key_pem(key: Ed25519PrivateKey | Ed25519PublicKey) -> str:
 
 
 def load_public_key(pem: str | bytes) -> Ed25519PublicKey:
-    data = pem.encode("ascii") if isinstance(pem, str) else pem
+    try:
+        data = pem.encode("ascii") if isinstance(pem, str) else pem
+    except UnicodeEncodeError as exc:
+        raise KeyFileError(
+            f"not a PEM public key: PEM is ASCII, this has {pem[exc.start]!r} at {exc.start}"
+        ) from exc
     try:
         key = serialization.load_pem_public_key(data)
     except (ValueError, TypeError) as exc:

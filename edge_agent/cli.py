@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cctv_common.signing import KeyFileError, load_or_create_private_key, public_key_pem
+from cctv_common.umask import private_umask
 from edge_agent.config import AgentConfig, ConfigError, load_config
 
 EXIT_FAILED = 1
@@ -124,6 +125,7 @@ def cmd_cut(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from edge_agent.agent import run_agent
 
+    private_umask()  # segments, clips, databases and keys: for the agent's user only
     config = _load(args.config)
     return run_agent(config)
 

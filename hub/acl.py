@@ -4,7 +4,8 @@
 answer those jobs). Anything not in the table is refused. The roles follow DESIGN.md: police see
 what they asked for, operators dispatch and watch jobs, supervisors see everything, engineers see
 site health and never footage, auditors read the custody log. Police, operators and supervisors
-may watch cameras live (``LIVE_VIEW``); engineers and auditors may not.
+may watch cameras live (``LIVE_VIEW``); engineers and auditors may not. Only supervisors (the
+data controller) place and lift legal holds, reassign and delete evidence items.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class Permission(StrEnum):
     FOOTAGE_DOWNLOAD = "footage.download"  # download the clip or its manifest
     AUDIT_READ = "audit.read"  # the whole custody log and its verification
     LIVE_VIEW = "live.view"  # watch a camera live (every watch is in the custody log)
+    EVIDENCE_MANAGE = "evidence.manage"  # legal holds, reassigning and deleting evidence items
 
 
 class Scope(StrEnum):
@@ -43,12 +45,12 @@ _N, _O, _A = Scope.NONE, Scope.OWN, Scope.ALL
 
 # fmt: off
 TABLE: Final[dict[Role, dict[Permission, Scope]]] = {
-    #              sites.read register jobs.create jobs.read clips.read view download audit live
-    Role.POLICE:     dict(zip(Permission, (_A, _N, _O, _O, _O, _O, _O, _N, _A), strict=True)),
-    Role.OPERATOR:   dict(zip(Permission, (_A, _N, _A, _A, _A, _A, _N, _N, _A), strict=True)),
-    Role.SUPERVISOR: dict(zip(Permission, (_A, _A, _A, _A, _A, _A, _A, _A, _A), strict=True)),
-    Role.ENGINEER:   dict(zip(Permission, (_A, _N, _N, _N, _N, _N, _N, _N, _N), strict=True)),
-    Role.AUDITOR:    dict(zip(Permission, (_N, _N, _N, _N, _N, _N, _N, _A, _N), strict=True)),
+    #     sites.read register jobs.create jobs.read clips.read view download audit live manage
+    Role.POLICE:     dict(zip(Permission, (_A, _N, _O, _O, _O, _O, _O, _N, _A, _N), strict=True)),
+    Role.OPERATOR:   dict(zip(Permission, (_A, _N, _A, _A, _A, _A, _N, _N, _A, _N), strict=True)),
+    Role.SUPERVISOR: dict(zip(Permission, (_A, _A, _A, _A, _A, _A, _A, _A, _A, _A), strict=True)),
+    Role.ENGINEER:   dict(zip(Permission, (_A, _N, _N, _N, _N, _N, _N, _N, _N, _N), strict=True)),
+    Role.AUDITOR:    dict(zip(Permission, (_N, _N, _N, _N, _N, _N, _N, _A, _N, _N), strict=True)),
 }
 # fmt: on
 

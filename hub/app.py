@@ -20,7 +20,18 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cctv_common import __version__
-from hub.api.routes import audit, clips, events, health, jobs, live, session, sites, snapshots
+from hub.api.routes import (
+    audit,
+    clip_changes,
+    clips,
+    events,
+    health,
+    jobs,
+    live,
+    session,
+    sites,
+    snapshots,
+)
 from hub.auth import Authenticator, load_session_secret
 from hub.context import HubContext
 from hub.db import HubDatabase
@@ -79,6 +90,7 @@ def create_app(
         db,
         load_session_secret(settings),
         session_lifetime=timedelta(hours=settings.http.session_hours),
+        login=settings.login,
     )
     context = HubContext(settings=settings, database=db, store=evidence, service=service, auth=auth)
 
@@ -99,7 +111,18 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.hub = context
-    for module in (health, session, sites, snapshots, events, jobs, clips, audit, live):
+    for module in (
+        health,
+        session,
+        sites,
+        snapshots,
+        events,
+        jobs,
+        clips,
+        clip_changes,
+        audit,
+        live,
+    ):
         app.include_router(module.router)
     app.include_router(ui_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

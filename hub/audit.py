@@ -43,6 +43,13 @@ class AuditAction(StrEnum):
     LIVE_START = "live_start"  # someone started watching a camera live
     LIVE_END = "live_end"  # that live session ended
     SNAPSHOT = "snapshot"  # someone looked at a camera's current picture (a preview, not evidence)
+    REASSIGN = "reassign"  # an evidence item was given to another owner (requester)
+    INTEGRITY_FAILED = "integrity_failed"  # a stored item no longer matches its SHA-256
+    INTEGRITY_RESTORED = "integrity_restored"  # a damaged item matches its SHA-256 again
+    REFUSED = "refused"  # someone was refused an item (damaged, deleted), with the reason
+    LOGIN = "login"  # someone logged in
+    LOGIN_FAILED = "login_failed"  # failed logins, aggregated (see hub.login_throttle)
+    LOGOUT = "logout"
 
 
 class AuditError(Exception):

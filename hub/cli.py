@@ -1,7 +1,7 @@
-"""``cctv-hub``: run the hub, register a site, hash a password, check the custody log.
+"""``cctv-hub``: run the hub, register a site, hash a password, check the store and custody log.
 
-Exit codes: 0 done, 1 the check failed (``verify-audit``), 2 a usage or settings problem (each
-settings error is printed with its path).
+Exit codes: 0 done, 1 the check failed (``verify-audit``, ``verify-store``), 2 a usage or
+settings problem (each settings error is printed with its path).
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ import uvicorn
 from cctv_common.ids import InvalidId, validate_id
 from cctv_common.sdnotify import SdNotify
 from cctv_common.signing import KeyFileError, load_or_create_private_key, public_key_pem
+from cctv_common.umask import private_umask
 from hub.app import create_app
-from hub.audit import AuditLog
+from hub.cli_verify import checkpointer, verify_audit, verify_store
 from hub.db import DatabaseError, HubDatabase
 from hub.passwords import hash_password
 from hub.settings import HubSettings, SettingsError, load_settings
@@ -70,8 +71,30 @@ def _parser() -> argparse.ArgumentParser:
     )
     public_key.add_argument("--config", required=True, type=Path, help="hub TOML settings file")
 
-    verify = commands.add_parser("verify-audit", help="recompute the custody log's hash chain")
+    verify = commands.add_parser(
+        "verify-audit",
+        help="check the custody log: its hash chain, its signed checkpoints (a cut or re-hashed"
+        " log), and that every evidence item and job row agrees with it",
+    )
     verify.add_argument("--config", required=True, type=Path, help="hub TOML settings file")
+    verify.add_argument(
+        "--public-key",
+        type=Path,
+        help="the hub's public key (PEM) kept elsewhere; default: derived from the hub's key",
+    )
+
+    store = commands.add_parser(
+        "verify-store",
+        help="re-hash every stored evidence item against its SHA-256; damaged ones are marked"
+        " (no longer served) and named",
+    )
+    store.add_argument("--config", required=True, type=Path, help="hub TOML settings file")
+    store.add_argument(
+        "--mb-per-second",
+        type=float,
+        default=None,
+        help="read at most this many MB per second (default: as fast as the disk goes)",
+    )
     return parser
 
 
@@ -90,7 +113,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             case "hash-password":
                 return _hash_password(args.stdin)
             case "verify-audit":
-                return _verify_audit(_settings(args.config))
+                return verify_audit(_settings(args.config), args.public_key)
+            case "verify-store":
+                if args.mb_per_second is not None and not args.mb_per_second > 0:
+                    print("cctv-hub: --mb-per-second must be more than 0", file=sys.stderr)
+                    return EXIT_USAGE
+                return verify_store(_settings(args.config), args.mb_per_second)
             case "public-key":
                 return _public_key(_settings(args.config))
     except SettingsError as exc:
@@ -114,6 +142,7 @@ def _settings(path: Path) -> HubSettings:
 
 
 def _run(settings: HubSettings, log_level: str) -> int:
+    private_umask()
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -128,6 +157,9 @@ def _run(settings: HubSettings, log_level: str) -> int:
             lifespan="on",
             access_log=log_level == "debug",
             server_header=False,
+            # Behind a reverse proxy, its X-Forwarded-For names the client (for login throttling).
+            proxy_headers=bool(settings.http.forwarded_allow_ips),
+            forwarded_allow_ips=list(settings.http.forwarded_allow_ips) or None,
         )
         asyncio.run(_serve(_NotifyingServer(config, SdNotify())))
     finally:
@@ -192,6 +224,7 @@ def _add_site(settings: HubSettings, site_id: str, key_path: Path, name: str) ->
     try:
         now = datetime.now(UTC)
         site = database.write(lambda db: register_in(db, site_id, name, pem, actor, now))
+        checkpointer(settings, database).checkpoint()
     except SiteKeyError as exc:
         print(f"cctv-hub: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -228,27 +261,6 @@ def _hash_password(from_stdin: bool) -> int:
         print(f"cctv-hub: {exc}", file=sys.stderr)
         return EXIT_USAGE
     return EXIT_OK
-
-
-# verify-audit
-
-
-def _verify_audit(settings: HubSettings) -> int:
-    if not settings.db_path.exists():
-        print(f"cctv-hub: no database at {settings.db_path}", file=sys.stderr)
-        return EXIT_USAGE
-    database = HubDatabase(settings.db_path)
-    try:
-        audit = AuditLog(database)
-        ok, first_bad = audit.verify_chain()
-        rows = database.read(lambda db: db.execute("SELECT COUNT(*) FROM audit").fetchone()[0])
-    finally:
-        database.close()
-    if ok:
-        print(f"OK: custody log of {rows} row(s) is intact")
-        return EXIT_OK
-    print(f"BROKEN: the custody log's chain breaks at row {first_bad}", file=sys.stderr)
-    return EXIT_FAILED
 
 
 if __name__ == "__main__":

@@ -23,4 +23,5 @@ class HubContext:
     service: HubService
     auth: Authenticator
     views: ViewSessions = field(default_factory=ViewSessions)
+    refusals: ViewSessions = field(default_factory=ViewSessions)  # one custody row per session
     now: Callable[[], datetime] = utc_now

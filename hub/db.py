@@ -168,6 +168,31 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         )""",
         "CREATE INDEX camera_events_time ON camera_events (site_id, camera_id, at)",
     ),
+    # 3: evidence re-verification, deletion kept as a tombstone, and persisted login throttling.
+    (
+        # The last check of each stored object against its SHA-256 (by the scrub, verify-store,
+        # or a download that hashed what it served). ok = 0 marks the object damaged.
+        """CREATE TABLE evidence_checks (
+            store_key TEXT PRIMARY KEY,
+            checked_at TEXT NOT NULL,
+            ok INTEGER NOT NULL CHECK (ok IN (0, 1)),
+            problem TEXT,
+            checked_by TEXT NOT NULL
+        )""",
+        # A deleted item keeps its row (what it was, who deleted it, when); its bytes are gone.
+        "ALTER TABLE evidence_items ADD COLUMN deleted_at TEXT",
+        "ALTER TABLE evidence_items ADD COLUMN deleted_by TEXT",
+        # Failed logins per client address and per known user (bounded: see hub.login_throttle).
+        """CREATE TABLE login_throttle (
+            kind TEXT NOT NULL CHECK (kind IN ('address', 'user')),
+            key TEXT NOT NULL,
+            failures INTEGER NOT NULL,
+            last_failure TEXT NOT NULL,
+            next_allowed TEXT NOT NULL,
+            PRIMARY KEY (kind, key)
+        )""",
+        "CREATE INDEX login_throttle_age ON login_throttle (kind, last_failure)",
+    ),
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 

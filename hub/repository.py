@@ -434,6 +434,8 @@ class EvidenceRecord:
     category: str = "unclassified"
     retention_until: datetime | None = None
     legal_hold: bool = False
+    deleted_at: datetime | None = None  # a deleted item keeps its row; its bytes are gone
+    deleted_by: str | None = None
 
 
 def _evidence(row: Mapping[str, Any]) -> EvidenceRecord:
@@ -458,6 +460,8 @@ def _evidence(row: Mapping[str, Any]) -> EvidenceRecord:
         category=row["category"],
         retention_until=_opt_time(row["retention_until"]),
         legal_hold=bool(row["legal_hold"]),
+        deleted_at=_opt_time(row.get("deleted_at")),
+        deleted_by=row.get("deleted_by"),
     )
 
 

@@ -32,9 +32,11 @@ from cctv_common.topics import (
 from hub import repository as repo
 from hub.audit import AuditLog
 from hub.camera_events import CameraEventService
+from hub.checkpoints import Checkpointer
 from hub.db import HubDatabase
 from hub.evidence_store import EvidenceStore
 from hub.ingest import IngestService
+from hub.integrity import IntegrityService
 from hub.jobs import JobService, utc_now
 from hub.live import LiveBridge
 from hub.mqtt import Connected, Disconnected, EventQueue, HubMqtt, Inbound, LinkEvent, MqttLink
@@ -66,6 +68,13 @@ class HubService:
         self.link = link
         self._now = now
         self.audit = AuditLog(database)
+        self.actor = f"hub:{settings.hub_id}"
+        self.integrity = IntegrityService(
+            settings.evidence, database, store, actor=self.actor, now=now
+        )
+        self.checkpoints = Checkpointer(
+            database, settings.checkpoint_path, self.hub_key, settings.hub_id, now=now
+        )
         self.jobs = JobService(database, self.publish, now=now)
         self.sites = SiteService(database, now=now)
         self.camera_events = CameraEventService(database, now=now)
@@ -126,6 +135,14 @@ class HubService:
         self._events = EventQueue(loop, self.settings.ingest.max_queued_chunk_bytes)
         self._tasks.append(loop.create_task(self._consume(self._events), name="hub-consumer"))
         self._tasks.append(loop.create_task(self._maintain(), name="hub-maintenance"))
+        self._tasks.append(
+            loop.create_task(
+                self.checkpoints.run(self.settings.audit.checkpoint_interval_seconds),
+                name="hub-custody-checkpoints",
+            )
+        )
+        if self.settings.evidence.scrub:
+            self._tasks.append(loop.create_task(self.integrity.run_scrub(), name="hub-scrub"))
         if self.link is not None:
             await self.link.start(self._events)
 
@@ -133,6 +150,7 @@ class HubService:
         await self.live.close_all(f"hub:{self.settings.hub_id}", "hub stopping")
         if self.link is not None:
             await self.link.stop()
+        self.integrity.stop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -140,6 +158,11 @@ class HubService:
                 await task
         self._tasks.clear()
         await self.ingest.close()
+        try:
+            # The last rows of this run are anchored before the hub goes.
+            await self.checkpoints.acheckpoint()
+        except OSError as exc:
+            log.error("cannot write the custody checkpoint on shutdown: %s", exc)
 
     async def _sync_config(self) -> None:
         """Sites and users from the settings into the database (the settings win)."""

@@ -59,6 +59,14 @@ class HttpSettings(_Strict):
         min_length=32,
         description="Key that signs session cookies; default: generated into data_dir (0600)",
     )
+    forwarded_allow_ips: tuple[
+        Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[0-9A-Fa-f:./*]+$")], ...
+    ] = Field(
+        default=("127.0.0.1",),
+        max_length=100,
+        description="Reverse proxies (addresses or networks) whose X-Forwarded-For names the"
+        " client; login throttling is per client address, so list the proxy here",
+    )
 
 
 class BrokerSettings(_Strict):
@@ -211,6 +219,73 @@ class LiveSettings(_Strict):
     )
 
 
+class EvidenceSettings(_Strict):
+    """Re-verification of stored evidence (see README, "Evidence integrity")."""
+
+    scrub: bool = Field(
+        default=True, description="Re-hash every stored item in the background on a schedule"
+    )
+    scrub_interval_hours: float = Field(
+        default=24.0,
+        gt=0,
+        le=24 * 365,
+        description="Each item is re-hashed at least this often by the background scrub",
+    )
+    scrub_mb_per_second: float = Field(
+        default=20.0,
+        gt=0,
+        le=100_000,
+        description="The scrub reads at most this many MB (10^6 bytes) per second, so it never"
+        " starves playback and downloads",
+    )
+    reverify_hours: float = Field(
+        default=24.0,
+        gt=0,
+        le=24 * 365,
+        description="A range read (playback, a resumed download) is served on a verification"
+        " at most this old; an older one is re-hashed first",
+    )
+
+
+class AuditSettings(_Strict):
+    """The custody log's signed checkpoints (see README, "Custody log")."""
+
+    checkpoint_path: Path | None = Field(
+        default=None,
+        description="Append-only file of signed chain heads; default data_dir/custody-checkpoints"
+        ".jsonl. Put it on other storage (another disk, a log host's mount) than the database",
+    )
+    checkpoint_interval_seconds: float = Field(
+        default=60.0,
+        ge=1,
+        le=24 * 3600,
+        description="How often the hub signs the chain head when it has moved (and on shutdown)",
+    )
+
+
+class LoginSettings(_Strict):
+    """Login throttling: an exponential delay per client address and per user name."""
+
+    free_failures: int = Field(
+        default=5, ge=1, le=100, description="Failed logins allowed before any delay"
+    )
+    first_delay_seconds: float = Field(
+        default=2.0, gt=0, le=3600, description="Delay after the first failure beyond the free ones"
+    )
+    max_delay_seconds: float = Field(
+        default=900.0, gt=0, le=24 * 3600, description="The delay doubles up to this"
+    )
+    forget_after_hours: float = Field(
+        default=24.0, gt=0, le=24 * 30, description="Failures older than this are forgotten"
+    )
+    max_tracked_addresses: int = Field(
+        default=10_000,
+        ge=100,
+        le=1_000_000,
+        description="Client addresses remembered at most (the oldest are forgotten first)",
+    )
+
+
 class HubSettings(_Strict):
     hub_id: Annotated[str, Field(pattern=ID_PATTERN, description="This hub's id (MQTT client id)")]
     data_dir: Path = Field(description="Database, evidence store, staging files and secrets")
@@ -220,6 +295,9 @@ class HubSettings(_Strict):
     )
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     live: LiveSettings = Field(default_factory=LiveSettings)
+    evidence: EvidenceSettings = Field(default_factory=EvidenceSettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
+    login: LoginSettings = Field(default_factory=LoginSettings)
     sites: tuple[SiteSettings, ...] = Field(
         default=(), max_length=10_000, description="Sites registered by config"
     )
@@ -278,6 +356,12 @@ class HubSettings(_Strict):
         return self.data_dir / "session_secret"
 
     @property
+    def checkpoint_path(self) -> Path:
+        """Where the custody log's signed checkpoints are appended (outside the database)."""
+        configured = self.audit.checkpoint_path
+        return self.data_dir / "custody-checkpoints.jsonl" if configured is None else configured
+
+    @property
     def hub_key_path(self) -> Path:
         """The hub's Ed25519 private key (0600, created on first start): it signs what the hub
         tells sites (acks, jobs, holds) and the custody log's checkpoints."""
@@ -310,6 +394,11 @@ def _relative_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
             if isinstance(broker.get(key), str):
                 broker[key] = str(_resolve(Path(broker[key]), base))
         out["broker"] = broker
+    audit = out.get("audit")
+    if isinstance(audit, dict) and isinstance(audit.get("checkpoint_path"), str):
+        audit = dict(audit)
+        audit["checkpoint_path"] = str(_resolve(Path(audit["checkpoint_path"]), base))
+        out["audit"] = audit
     sites = out.get("sites")
     if isinstance(sites, list):
         resolved = []

@@ -21,9 +21,9 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 
-from hub.api.deps import Hub
+from hub.api.deps import Hub, client_address
 from hub.api.routes.session import set_session_cookie
-from hub.auth import COOKIE_NAME, LoginRefused
+from hub.auth import COOKIE_NAME, LoginRefused, LoginThrottled
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +119,11 @@ async def login(request: Request, hub: Hub) -> Response:
     if not username or not password:
         return _login_page("Give your user name and password.", status.HTTP_400_BAD_REQUEST)
     try:
-        cookie, _user = await hub.auth.login(username, password)
+        cookie, _user = await hub.auth.login(username, password, client_address(request), "form")
+    except LoginThrottled as exc:
+        page = _login_page(f"Not logged in: {exc}.", status.HTTP_429_TOO_MANY_REQUESTS)
+        page.headers["Retry-After"] = str(exc.retry_after_seconds)
+        return page
     except LoginRefused as exc:
         return _login_page(f"Not logged in: {exc}.", status.HTTP_401_UNAUTHORIZED)
     response = RedirectResponse("/", status_code=status.HTTP_303_SEE_OTHER)

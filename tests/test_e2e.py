@@ -216,3 +216,30 @@ def test_a_camera_snapshot_comes_through_the_hub_and_is_in_the_custody_log(
         row["action"] == "snapshot" and row["subject"] == f"camera:{SITE_ID}/{camera_id}"
         for row in rows
     )
+
+
+def _shared_with_others(root: Path) -> list[str]:
+    """Every file or folder under ``root`` (made by the test) that is group-writable or open to
+    other users."""
+    found = []
+    for path in root.rglob("*"):
+        try:
+            mode = path.lstat().st_mode & 0o777
+        except FileNotFoundError:  # a temporary file that went while we looked
+            continue
+        if mode & 0o027:
+            found.append(f"{oct(mode)} {path.relative_to(root.parent)}")
+    return found
+
+
+def test_agent_and_hub_write_nothing_others_can_read(stack: SiteStack) -> None:
+    """Defect 9: segments, outbox files and databases were written 0644. The processes run here
+    under pytest's umask (usually 0022), as they would if started by hand, without the units."""
+    job = stack.dispatch_last(SHORT_WINDOW_SECONDS, "E2E: file modes")
+    stack.wait_job(job["job_id"])
+    agent_files = [p for p in stack.agent_data.rglob("*") if p.is_file()]
+    assert any(p.suffix in (".mp4", ".ts") for p in agent_files), "no segment written"
+    assert _shared_with_others(stack.agent_data) == []
+    hub_data = stack.workdir / "hub" / "data"
+    assert any(p.name.endswith(".mp4") for p in hub_data.rglob("*")), "no evidence stored"
+    assert _shared_with_others(hub_data) == []

@@ -286,12 +286,14 @@ def insert_evidence(
     gaps: Sequence[ManifestGap] = (),
     frames: int | None = None,
 ) -> EvidenceRecord:
-    """A verified evidence item, as ingest would have left it (store file, row, custody row).
+    """A verified evidence item, as ingest would have left it (store file, row, custody rows:
+    the job's ``dispatch`` by its requester and the clip's ``stored``).
 
     The manifest asks for the job's window (``insert_job``'s); ``delivered``, ``gaps`` and
     ``frames`` describe what the clip holds (default: exactly the window, no gaps).
     """
     job = insert_job(db, requested_by=requested_by, state="stored", window=window)
+    db.write(lambda d: append_in(d, requested_by, AuditAction.DISPATCH, f"job:{job.id}", {}))
     clip = signed_clip(
         key,
         data,
@@ -338,7 +340,13 @@ def insert_evidence(
             clip_id=clip.clip_id,
             now=now,
         )
-        append_in(d, "hub:test", AuditAction.STORED, f"clip:{clip.clip_id}", {})
+        append_in(
+            d,
+            "hub:test",
+            AuditAction.STORED,
+            f"clip:{clip.clip_id}",
+            {"site_id": SITE, "job_id": job.id, "sha256": clip.sha256, "bytes": len(data)},
+        )
 
     db.write(record)
     return item

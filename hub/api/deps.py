@@ -15,7 +15,7 @@ from fastapi import Depends, HTTPException, Request, status
 from cctv_common.ids import InvalidId, validate_id
 from hub import acl
 from hub.acl import Permission
-from hub.auth import COOKIE_NAME, LoginRefused, Principal
+from hub.auth import COOKIE_NAME, LoginRefused, LoginThrottled, Principal
 from hub.context import HubContext
 from hub.db import HubDatabase
 
@@ -45,6 +45,20 @@ def _unauthorized(request: Request, message: str) -> HTTPException:
     return HTTPException(status.HTTP_401_UNAUTHORIZED, message, headers=headers)
 
 
+def client_address(request: Request) -> str:
+    """The client's address (uvicorn puts the proxy's X-Forwarded-For client here when the
+    proxy is in ``http.forwarded_allow_ips``)."""
+    return request.client.host if request.client is not None else ""
+
+
+def throttled(exc: LoginThrottled) -> HTTPException:
+    return HTTPException(
+        status.HTTP_429_TOO_MANY_REQUESTS,
+        str(exc),
+        headers={"Retry-After": str(exc.retry_after_seconds)},
+    )
+
+
 def _same_origin(request: Request) -> bool:
     origin = request.headers.get("origin")
     if origin is None:
@@ -57,7 +71,9 @@ async def current_user(request: Request, hub: Hub) -> Principal:
     authorization = request.headers.get("authorization")
     if authorization:
         try:
-            principal = await hub.auth.from_basic(authorization)
+            principal = await hub.auth.from_basic(authorization, client_address(request))
+        except LoginThrottled as exc:
+            raise throttled(exc) from exc
         except LoginRefused as exc:
             raise _unauthorized(request, str(exc)) from exc
         if principal is not None:

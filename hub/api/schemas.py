@@ -18,6 +18,7 @@ from hub import delivery as deliveries
 from hub.audit import AuditRow
 from hub.camera_events import CameraEventRecord
 from hub.delivery_rules import Delivery, gap_text
+from hub.evidence_checks import EvidenceCheck
 from hub.repository import CameraRecord, EvidenceRecord, JobRecord, SiteRecord
 
 
@@ -173,7 +174,10 @@ class JobCreate(_In):
     def _aware(cls, value: datetime) -> datetime:
         if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError("time has no time zone: give UTC, e.g. 2024-03-01T12:00:00Z")
-        return value.astimezone(UTC)
+        try:
+            return value.astimezone(UTC)
+        except OverflowError as exc:  # e.g. year 1 with a positive offset
+            raise ValueError(f"time {value.isoformat()} is out of range in UTC") from exc
 
     @field_validator("reason")
     @classmethod
@@ -274,11 +278,27 @@ class ClipOut(_Out):
     )
     video_url: str
     manifest_url: str
+    integrity: str = Field(
+        default="unchecked",
+        description="verified (its bytes last matched the signed SHA-256), damaged (they did"
+        " not: the item is not served), or unchecked (not re-checked since it was stored)",
+    )
+    integrity_checked_at: datetime | None = Field(
+        default=None, description="When its bytes were last hashed against the SHA-256"
+    )
+    integrity_problem: str | None = Field(default=None, description="What is wrong, if damaged")
+    deleted_at: datetime | None = Field(default=None, description="When it was deleted, if it was")
+    deleted_by: str | None = None
 
     @classmethod
-    def of(cls, item: EvidenceRecord) -> Self:
+    def of(cls, item: EvidenceRecord, check: EvidenceCheck | None = None) -> Self:
         delivery = deliveries.of_item(item.clip_id, item.sha256, item.job_id, item.manifest)
         return cls(
+            integrity="unchecked" if check is None else "verified" if check.ok else "damaged",
+            integrity_checked_at=None if check is None else check.checked_at,
+            integrity_problem=None if check is None else check.problem,
+            deleted_at=item.deleted_at,
+            deleted_by=item.deleted_by,
             clip_id=item.clip_id,
             sha256=item.sha256,
             site_id=item.site_id,
@@ -306,8 +326,10 @@ class ClipDetail(ClipOut):
     custody: list[AuditRowOut] = Field(description="Custody log rows about this clip and its job")
 
     @classmethod
-    def with_custody(cls, item: EvidenceRecord, custody: list[AuditRow]) -> Self:
-        base = ClipOut.of(item).model_dump()
+    def with_custody(
+        cls, item: EvidenceRecord, custody: list[AuditRow], check: EvidenceCheck | None = None
+    ) -> Self:
+        base = ClipOut.of(item, check).model_dump()
         return cls(
             **base,
             manifest=json.loads(item.manifest),
@@ -348,12 +370,53 @@ class CameraEventsOut(_Out):
     truncated: bool = Field(description="Whether there are more events than ``limit`` allowed")
 
 
+class ReasonIn(_In):
+    reason: str = Field(
+        min_length=3, max_length=500, description="Why, for the custody log (e.g. a court order)"
+    )
+
+    @field_validator("reason")
+    @classmethod
+    def _reason(cls, value: str) -> str:
+        value = value.strip()
+        if len(value) < 3:
+            raise ValueError("say why (at least 3 characters)")
+        return value
+
+
+class HoldIn(ReasonIn):
+    legal_hold: bool = Field(description="true places a legal hold, false lifts it")
+
+
+class ReassignIn(ReasonIn):
+    owner: str = Field(
+        min_length=1, max_length=64, description="User name of the new requester of the item"
+    )
+
+
 # Audit, session, health.
+
+
+class CheckpointOut(_Out):
+    type: str = Field(description="cctv-custody-checkpoint/1")
+    hub_id: str
+    seq: int = Field(description="The custody log row this checkpoint fixes (the head)")
+    hash: str = Field(description="That row's hash: every row before it is fixed with it")
+    at: str = Field(description="When the hub signed it (UTC)")
+    key_id: str = Field(description="Id of the hub key that signed it")
+    signature: str = Field(description="Base64 Ed25519 signature over the canonical JSON of the"
+                           " other fields (without signature)")  # fmt: skip
+    public_key_pem: str = Field(description="The hub's public key, to check the signature")
 
 
 class AuditVerifyOut(_Out):
     ok: bool = Field(description="Whether every row's hash and link to the previous row hold")
     first_bad_seq: int | None = Field(description="The first row that does not, if any")
+    problems: list[str] = Field(
+        default_factory=list,
+        description="Checkpoints that do not match (a cut or rewritten log) and item or job rows"
+        " that disagree with the log",
+    )
 
 
 class LoginIn(_In):

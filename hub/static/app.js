@@ -320,7 +320,10 @@ function playButton(clipId) {
 
 async function refreshClips() {
   const clips = await api("/api/clips");
-  const ids = clips.map((clip) => clip.clip_id).join(",");
+  // The key includes each item's integrity and deletion, so a newly damaged item re-renders.
+  const ids = clips
+    .map((clip) => [clip.clip_id, clip.integrity, clip.deleted_at || ""].join(":"))
+    .join(",");
   if (ids === state.clipIds) return; // unchanged: do not disturb the page
   state.clipIds = ids;
   state.clips = clips;
@@ -341,12 +344,36 @@ async function refreshClips() {
           clip.delivery ? deliveryBlock(clip.delivery, "holds ") : null
         ),
         el("td", {}, bytesText(clip.bytes)),
-        el("td", { class: "hash" }, clip.sha256),
-        el("td", {}, can("footage.view") ? playButton(clip.clip_id) : "")
+        el("td", { class: "hash" }, clip.sha256, ...(unservable(clip) ? [el("br"), badge(clip)] : [])),
+        el("td", {}, can("footage.view") && !unservable(clip) ? playButton(clip.clip_id) : "")
       )
     )
   );
   labelCells(document.getElementById("clips-body"));
+}
+
+// A damaged or deleted item is not served: say so where its Play button would be.
+function unservable(clip) {
+  return clip.integrity === "damaged" || Boolean(clip.deleted_at);
+}
+
+function badge(clip) {
+  // Short, so it fits a phone's narrow column; the whole story is in its title and the player.
+  if (clip.deleted_at) {
+    const title = "Deleted " + utcText(clip.deleted_at) + " by " + clip.deleted_by;
+    return el("span", { class: "badge badge-gone", title: title }, "Deleted");
+  }
+  const title = "Not served as evidence: " + (clip.integrity_problem || "integrity check failed");
+  return el("span", { class: "badge badge-bad", title: title }, "Damaged");
+}
+
+function integrityText(clip) {
+  if (clip.deleted_at) return "Deleted " + utcText(clip.deleted_at) + " by " + clip.deleted_by;
+  if (clip.integrity === "damaged") {
+    return "DAMAGED (checked " + utcText(clip.integrity_checked_at) + "): " + clip.integrity_problem;
+  }
+  if (clip.integrity === "verified") return "Matches its SHA-256 (checked " + utcText(clip.integrity_checked_at) + ")";
+  return "Verified at ingest; not re-checked since";
 }
 
 async function play(clipId) {
@@ -376,12 +403,17 @@ async function play(clipId) {
     ["Video", clip.codec + " " + clip.width + "×" + clip.height + ", " + bytesText(clip.bytes)],
     ["Signed by key", clip.key_id],
     ["Requested by", clip.requested_by],
+    ["Integrity", integrityText(clip)],
   ];
   const list = document.getElementById("player-facts");
   list.replaceChildren(
     ...facts.filter(Boolean).flatMap(([term, value]) => [
       el("dt", {}, term),
-      el("dd", { class: term.startsWith("SHA") ? "hash" : "" }, value),
+      el(
+        "dd",
+        { class: term.startsWith("SHA") ? "hash" : term === "Integrity" && unservable(clip) ? "error" : "" },
+        value
+      ),
     ])
   );
   if (can("footage.download")) {
@@ -426,8 +458,11 @@ async function refreshAudit() {
 async function verifyAudit() {
   const result = await api("/api/audit/verify");
   document.getElementById("audit-result").textContent = result.ok
-    ? "The chain is intact."
-    : "BROKEN at row " + result.first_bad_seq + ".";
+    ? "The chain is intact, anchored by the hub's signed checkpoints, and every item agrees."
+    : [
+        result.first_bad_seq === null ? "" : "The chain breaks at row " + result.first_bad_seq + ".",
+        ...(result.problems || []),
+      ].filter(Boolean).join(" ");
 }
 
 // Start.

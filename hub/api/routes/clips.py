@@ -1,30 +1,38 @@
 """Evidence items: list, detail with custody rows, the exact signed manifest, and the video.
 
 Only rows of ``evidence_items`` are served, and a row exists only for a clip whose signature,
-chunk hashes and whole-file SHA-256 were verified at ingest. The video supports HTTP Range so a
-``<video>`` element can seek. Playing writes one ``view`` row per playback session; a download
-(``?download=1``, or the manifest) writes a ``download`` row.
+chunk hashes and whole-file SHA-256 were verified at ingest; its bytes are re-checked
+(``hub.integrity``) and a damaged or deleted item is refused with the reason (409, 410). The
+video supports HTTP Range so a ``<video>`` element can seek. Playing writes one ``view`` row per
+playback session; every download request (``?download=1``, or the manifest) writes a
+``download`` row.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Annotated, Final
+from collections.abc import AsyncIterator, Iterator
+from typing import Annotated, Final, NoReturn
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
+from sqlite_utils import Database
 
+from cctv_common.manifest import iso_utc
 from hub import acl
+from hub import evidence_checks as checks
 from hub import repository as repo
 from hub.acl import Permission, Scope
 from hub.api.deps import ClipIdPath, CurrentUser, Db, Hub, require
 from hub.api.schemas import ClipDetail, ClipOut
 from hub.audit import AuditAction
 from hub.auth import Principal
+from hub.evidence_checks import EvidenceCheck
 from hub.evidence_store import NotInStore
 from hub.http_range import RangeNotSatisfiable, parse_range
 from hub.repository import EvidenceRecord
+from hub.store_verify import ObjectCheck, hashed_download
 
 log = logging.getLogger(__name__)
 
@@ -56,17 +64,21 @@ async def list_clips(
     database: Db, user: ClipReader, limit: Annotated[int, Query(ge=1, le=1000)] = 200
 ) -> list[ClipOut]:
     own = acl.scope(user.role, Permission.CLIPS_READ) is Scope.OWN
-    items = await database.aread(
-        lambda db: repo.list_evidence(db, requested_by=user.username if own else None, limit=limit)
-    )
-    return [ClipOut.of(item) for item in items]
+
+    def read(db: Database) -> list[ClipOut]:
+        items = repo.list_evidence(db, requested_by=user.username if own else None, limit=limit)
+        found = checks.checks_for(db, (item.store_key for item in items))
+        return [ClipOut.of(item, found.get(item.store_key)) for item in items]
+
+    return await database.aread(read)
 
 
 @router.get("/{clip_id}", response_model=ClipDetail, summary="Manifest, signature, custody rows")
 async def get_clip(clip_id: ClipIdPath, hub: Hub, user: CurrentUser) -> ClipDetail:
     item = await _item(hub, clip_id, user, Permission.CLIPS_READ)
     custody = await hub.service.audit.arows(subjects=[f"clip:{clip_id}", f"job:{item.job_id}"])
-    return ClipDetail.with_custody(item, custody)
+    check = await hub.service.integrity.last_check(item.store_key)
+    return ClipDetail.with_custody(item, custody, check)
 
 
 @router.get(
@@ -89,12 +101,14 @@ async def get_manifest(clip_id: ClipIdPath, hub: Hub, user: CurrentUser) -> Resp
 
 @router.get(
     "/{clip_id}/video",
-    summary="The clip (MP4), with HTTP Range for seeking",
+    summary="The clip (MP4), with HTTP Range for seeking; ?download=1 for an attachment",
     response_class=Response,
     status_code=status.HTTP_200_OK,
     responses={
         200: {"content": {VIDEO_TYPE: {}}, "description": "The whole clip"},
         206: {"content": {VIDEO_TYPE: {}}, "description": "The requested byte range"},
+        409: {"description": "The stored clip failed its integrity check: not served"},
+        410: {"description": "The evidence item was deleted"},
         416: {"description": "The range is malformed or outside the clip"},
     },
 )
@@ -103,28 +117,22 @@ async def get_video(
     request: Request,
     hub: Hub,
     user: CurrentUser,
-    download: Annotated[bool, Query(description="Send as an attachment (a download)")] = False,
+    download: Annotated[
+        bool, Query(description="Send as an attachment (a download; needs the download right)")
+    ] = False,
 ) -> Response:
+    """Viewing (the default) streams the clip inline for a player, and writes one ``view``
+    custody row per playback session. ``?download=1`` needs the download right, is sent as an
+    attachment, and writes one ``download`` row per request, whatever its range.
+
+    A whole download is hashed as it is sent and cut short if it does not match the signed
+    SHA-256. A range (a player's seek, a resumed download) is served only on a passed
+    integrity check at most ``evidence.reverify_hours`` old; an older one is re-hashed first.
+    """
     permission = Permission.FOOTAGE_DOWNLOAD if download else Permission.FOOTAGE_VIEW
     item = await _item(hub, clip_id, user, permission)
-    try:
-        size = await asyncio.to_thread(hub.store.size, item.store_key)
-    except NotInStore as exc:
-        log.error("clip %s: evidence %s is missing from the store", clip_id, item.store_key)
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"clip {clip_id} is not available") from exc
-    if size != item.bytes:
-        log.error("clip %s: stored file is %s bytes, the item says %s", clip_id, size, item.bytes)
-        raise HTTPException(status.HTTP_500_INTERNAL_SERVER_ERROR, "the stored clip is damaged")
-    headers = {
-        "Accept-Ranges": "bytes",
-        "ETag": f'"{item.sha256}"',
-        "Cache-Control": "private, no-store",
-        "Content-Disposition": (
-            f'attachment; filename="{clip_id}.mp4"'
-            if download
-            else f'inline; filename="{clip_id}.mp4"'
-        ),
-    }
+    await _refuse_unservable(hub, user, item)
+    size = item.bytes
     try:
         wanted = parse_range(request.headers.get("range"), size)
     except RangeNotSatisfiable as exc:
@@ -134,28 +142,135 @@ async def get_video(
             media_type="text/plain",
             headers={"Content-Range": f"bytes */{size}", "Accept-Ranges": "bytes"},
         )
+    whole_download = download and wanted is None
+    if not whole_download:
+        check = await hub.service.integrity.fresh_check(item)
+        if not check.ok:
+            await _refuse(hub, user, item, _damaged_message(item, check))
     start, length = (0, size) if wanted is None else (wanted.start, wanted.length)
     await _record_access(hub, user, item, download=download, start=start, length=length)
+    headers = {
+        "Accept-Ranges": "bytes",
+        "ETag": f'"{item.sha256}"',
+        "Cache-Control": "private, no-store",
+        "Content-Disposition": (
+            f'attachment; filename="{clip_id}.mp4"'
+            if download
+            else f'inline; filename="{clip_id}.mp4"'
+        ),
+        "Content-Length": str(length),
+    }
     if wanted is not None:
         headers["Content-Range"] = wanted.content_range(size)
-    headers["Content-Length"] = str(length)
+    blocks = hub.store.read_range(item.store_key, start, length)
+    body: Iterator[bytes] | AsyncIterator[bytes] = blocks
+    if whole_download:
+        body = _hashed(hub, user, item, blocks)
     return StreamingResponse(
-        hub.store.read_range(item.store_key, start, length),
+        body,
         status_code=status.HTTP_200_OK if wanted is None else status.HTTP_206_PARTIAL_CONTENT,
         media_type=VIDEO_TYPE,
         headers=headers,
     )
 
 
+def _damaged_message(item: EvidenceRecord, check: EvidenceCheck) -> str:
+    return (
+        f"evidence item {item.clip_id} failed its integrity check at"
+        f" {iso_utc(check.checked_at)}: {check.problem}. It is not served as evidence; a"
+        " supervisor can re-check it with `cctv-hub verify-store`"
+    )
+
+
+async def _refuse_unservable(hub: Hub, user: Principal, item: EvidenceRecord) -> None:
+    """410 for a deleted item, 409 for one whose bytes are damaged or missing."""
+    if item.deleted_at is not None:
+        await _refuse(
+            hub,
+            user,
+            item,
+            f"evidence item {item.clip_id} was deleted at {iso_utc(item.deleted_at)} by"
+            f" {item.deleted_by}; its video is gone",
+            status.HTTP_410_GONE,
+        )
+    check = await hub.service.integrity.last_check(item.store_key)
+    if check is not None and not check.ok:
+        await _refuse(hub, user, item, _damaged_message(item, check))
+    try:
+        size = await asyncio.to_thread(hub.store.size, item.store_key)
+    except NotInStore:
+        size = None
+    if size != item.bytes:
+        problem = (
+            "the stored file is missing"
+            if size is None
+            else f"the stored file is {size} bytes; the signed manifest says {item.bytes}"
+        )
+        check = await hub.service.integrity.record(
+            ObjectCheck(item.store_key, False, problem, 0),
+            by=f"read by {user.username}",
+            clips=[item.clip_id],
+        )
+        await _refuse(hub, user, item, _damaged_message(item, check))
+
+
+async def _refuse(
+    hub: Hub,
+    user: Principal,
+    item: EvidenceRecord,
+    message: str,
+    code: int = status.HTTP_409_CONFLICT,
+) -> NoReturn:
+    """Refuse with ``message``; one ``refused`` custody row per login session and item."""
+    if hub.refusals.is_new_view(user.session_key, item.clip_id, hub.now()):
+        await hub.service.audit.aappend(
+            user.username, AuditAction.REFUSED, f"clip:{item.clip_id}", {"reason": message}
+        )
+    raise HTTPException(code, message)
+
+
+async def _hashed(
+    hub: Hub, user: Principal, item: EvidenceRecord, blocks: Iterator[bytes]
+) -> AsyncIterator[bytes]:
+    async def damaged(problem: str) -> None:
+        await hub.service.integrity.record(
+            ObjectCheck(item.store_key, False, problem, item.bytes),
+            by=f"download by {user.username}",
+            clips=[item.clip_id],
+        )
+
+    async def verified() -> None:
+        await hub.service.integrity.record(
+            ObjectCheck(item.store_key, True, None, item.bytes),
+            by=f"download by {user.username}",
+            clips=[item.clip_id],
+        )
+
+    async for block in hashed_download(blocks, item.sha256, damaged, verified):
+        yield block
+
+
 async def _record_access(
     hub: Hub, user: Principal, item: EvidenceRecord, *, download: bool, start: int, length: int
 ) -> None:
+    """A ``download`` row for every download request (each range too); a ``view`` row for each
+    playback session (one viewer on one clip, requests no further apart than its window)."""
     subject = f"clip:{item.clip_id}"
     if download:
-        if start == 0:  # a download starts at byte 0; resumed parts are the same download
-            await hub.service.audit.aappend(
-                user.username, AuditAction.DOWNLOAD, subject, {"what": "video", "bytes": length}
-            )
+        await hub.service.audit.aappend(
+            user.username,
+            AuditAction.DOWNLOAD,
+            subject,
+            {"what": "video", "first_byte": start, "bytes": length, "whole": length == item.bytes},
+        )
+        log.info(
+            "clip %s: %s (%s) downloaded bytes %s-%s",
+            item.clip_id,
+            user.username,
+            user.role.value,
+            start,
+            start + length - 1,
+        )
         return
     if hub.views.is_new_view(user.session_key, item.clip_id, hub.now()):
         await hub.service.audit.aappend(

@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request, Response, status
 
 from hub import acl
-from hub.api.deps import CurrentUser, Hub
+from hub.api.deps import CurrentUser, Hub, client_address, throttled
 from hub.api.schemas import LoginIn, MeOut
-from hub.auth import COOKIE_NAME, LoginRefused
+from hub.auth import COOKIE_NAME, LoginRefused, LoginThrottled
 
 router = APIRouter(prefix="/api", tags=["session"])
 
@@ -31,10 +31,22 @@ async def me(user: CurrentUser) -> MeOut:
     )
 
 
-@router.post("/session", response_model=MeOut, summary="Log in; sets the session cookie")
-async def login(body: LoginIn, response: Response, hub: Hub) -> MeOut:
+@router.post(
+    "/session",
+    response_model=MeOut,
+    summary="Log in; sets the session cookie",
+    responses={
+        401: {"description": "Wrong user name or password"},
+        429: {"description": "Too many failed logins: wait Retry-After seconds"},
+    },
+)
+async def login(body: LoginIn, request: Request, response: Response, hub: Hub) -> MeOut:
     try:
-        cookie, user = await hub.auth.login(body.username, body.password)
+        cookie, user = await hub.auth.login(
+            body.username, body.password, client_address(request), "api"
+        )
+    except LoginThrottled as exc:
+        raise throttled(exc) from exc
     except LoginRefused as exc:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc)) from exc
     set_session_cookie(response, hub, cookie)

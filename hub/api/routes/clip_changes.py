@@ -1,0 +1,90 @@
+"""Changing an evidence item (supervisor): legal hold, owner, deletion. Each change and its
+custody row are one transaction (``hub.evidence_items``)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException
+
+from hub.acl import Permission
+from hub.api.deps import ClipIdPath, Hub, require
+from hub.api.schemas import ClipOut, HoldIn, ReasonIn, ReassignIn
+from hub.auth import Principal
+from hub.evidence_items import ItemChangeError, delete_in, reassign_in, set_hold_in
+from hub.evidence_store import StoreError
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/api/clips", tags=["clips"])
+
+Manager = Annotated[Principal, Depends(require(Permission.EVIDENCE_MANAGE))]
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such evidence item"},
+    409: {"description": "The item was deleted, or is under legal hold (for a deletion)"},
+}
+
+
+def _refused(exc: ItemChangeError) -> HTTPException:
+    return HTTPException(exc.status, exc.message)
+
+
+@router.put(
+    "/{clip_id}/hold",
+    response_model=ClipOut,
+    summary="Place or lift a legal hold on an evidence item",
+    responses=_ERRORS,
+)
+async def set_hold(clip_id: ClipIdPath, body: HoldIn, hub: Hub, user: Manager) -> ClipOut:
+    now = hub.now()
+    try:
+        item = await hub.database.awrite(
+            lambda db: set_hold_in(db, clip_id, body.legal_hold, user.username, body.reason, now)
+        )
+    except ItemChangeError as exc:
+        raise _refused(exc) from exc
+    log.info("clip %s: legal hold %s by %s", clip_id, body.legal_hold, user.username)
+    return ClipOut.of(item)
+
+
+@router.put(
+    "/{clip_id}/owner",
+    response_model=ClipOut,
+    summary="Give an evidence item to another requester (who then sees it as their own)",
+    responses={**_ERRORS, 422: {"description": "No such active user"}},
+)
+async def reassign(clip_id: ClipIdPath, body: ReassignIn, hub: Hub, user: Manager) -> ClipOut:
+    now = hub.now()
+    try:
+        item = await hub.database.awrite(
+            lambda db: reassign_in(db, clip_id, body.owner, user.username, body.reason, now)
+        )
+    except ItemChangeError as exc:
+        raise _refused(exc) from exc
+    log.info("clip %s: given to %s by %s", clip_id, body.owner, user.username)
+    return ClipOut.of(item)
+
+
+@router.delete(
+    "/{clip_id}",
+    response_model=ClipOut,
+    summary="Delete an evidence item: its row stays as a record, its video is removed",
+    responses=_ERRORS,
+)
+async def delete(clip_id: ClipIdPath, body: ReasonIn, hub: Hub, user: Manager) -> ClipOut:
+    now = hub.now()
+    try:
+        item, unused = await hub.database.awrite(
+            lambda db: delete_in(db, clip_id, user.username, body.reason, now)
+        )
+    except ItemChangeError as exc:
+        raise _refused(exc) from exc
+    if unused:
+        try:
+            await asyncio.to_thread(hub.store.delete, item.store_key)
+        except StoreError as exc:
+            log.error("clip %s: deleted, but its bytes could not be removed: %s", clip_id, exc)
+    log.info("clip %s: deleted by %s (%s)", clip_id, user.username, body.reason)
+    return ClipOut.of(item)

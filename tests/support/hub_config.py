@@ -1,0 +1,86 @@
+"""A hub as an operator sets it up: a TOML settings file (so the CLI reads the same one), the
+app over TestClient on a real SQLite file, and evidence put in the way ingest leaves it."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from fastapi.testclient import TestClient
+
+from cctv_common.signing import public_key_pem
+from hub.app import create_app
+from hub.context import HubContext
+from hub.db import HubDatabase
+from hub.repository import EvidenceRecord
+from hub.settings import HubSettings, load_settings
+from tests.test_hub_testkit import (
+    SITE,
+    RecordingLink,
+    insert_evidence,
+    report_status,
+    user_settings,
+)
+
+
+@dataclass
+class HubFiles:
+    config: Path
+    settings: HubSettings
+    site_key: Ed25519PrivateKey
+
+    def stored_file(self, item: EvidenceRecord) -> Path:
+        key = item.store_key
+        return self.settings.evidence_dir / key[:2] / key[2:4] / f"{key}.mp4"
+
+
+def write_hub_config(folder: Path, **sections: Any) -> HubFiles:
+    """``hub.toml`` in ``folder`` with the test users and site; ``sections`` add or replace."""
+    key = Ed25519PrivateKey.generate()
+    data: dict[str, Any] = {
+        "hub_id": "test-hub",
+        "data_dir": "data",
+        "sites": [{"site_id": SITE, "name": "Site A", "public_key_pem": public_key_pem(key)}],
+        "users": [user.model_dump(mode="json") for user in user_settings()],
+    }
+    data.update(sections)
+    config = folder / "hub.toml"
+    config.write_text(tomli_w.dumps(data), encoding="utf-8")
+    return HubFiles(config, load_settings(config), key)
+
+
+@dataclass
+class RunningHub:
+    client: TestClient
+    database: HubDatabase
+    files: HubFiles
+
+    @property
+    def context(self) -> HubContext:
+        context: HubContext = self.client.app.state.hub  # type: ignore[attr-defined]
+        return context
+
+    def evidence(self, requested_by: str, size: int = 100_000) -> tuple[EvidenceRecord, bytes]:
+        data = secrets.token_bytes(size)
+        item = insert_evidence(
+            self.files.settings, self.database, self.files.site_key, data, requested_by=requested_by
+        )
+        return item, data
+
+
+@contextmanager
+def running_hub(files: HubFiles, **client: Any) -> Iterator[RunningHub]:
+    """The app with its lifespan (start and stop, so the shutdown checkpoint is written)."""
+    database = HubDatabase(files.settings.db_path)
+    try:
+        with TestClient(create_app(files.settings, database, RecordingLink()), **client) as test:
+            report_status(database)
+            yield RunningHub(test, database, files)
+    finally:
+        database.close()
