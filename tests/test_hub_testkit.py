@@ -163,7 +163,7 @@ class RecordingLink:
         ]
 
 
-def unsealed(payload: bytes) -> bytes:
+def unsealed(payload: bytes | bytearray) -> bytes:
     """The body of a hub-signed message, unchecked (tests of the signature check it themselves)."""
     return HubSigned.parse(payload).body.encode("utf-8")
 
