@@ -1,8 +1,10 @@
 """Pytest fixtures for a real Mosquitto broker, and a small MQTT 5 client for tests.
 
-``mosquitto_broker`` starts a fresh broker per test with the users ``hub`` (reads and writes all of
-``cctv/v1/#``), ``site-a`` and ``site-b`` (each only ``cctv/v1/sites/{itself}/#``), random
-passwords in ``broker.users``. ``mqtt_client`` makes connected ``MqttTestClient``s and disconnects
+``mosquitto_broker`` starts a fresh broker per test with the users ``hub`` and ``observer`` (the
+hub's side of the ACL for every site), ``site-a`` and ``site-b`` (each a site's side, for its own
+subtree only), random passwords in ``broker.users``. The broker binds client ids to usernames, so
+each username is one client at a time: a test that needs a second reader with the hub's rights
+while ``hub`` is connected uses ``observer``. ``mqtt_client`` makes connected ``MqttTestClient``s and disconnects
 them at the end of the test.
 """
 
@@ -26,6 +28,7 @@ from cctv_common.local_broker import HUB_USER, MosquittoBroker
 
 SITE_A: Final = "site-a"
 SITE_B: Final = "site-b"
+OBSERVER: Final = "observer"
 # Safety limit for waiting on the broker; tests never assert on how long anything took.
 WAIT_SECONDS: Final = 10.0
 
@@ -191,9 +194,11 @@ class MqttClientFactory(Protocol):
 
 @pytest.fixture
 def mosquitto_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MosquittoBroker]:
-    """A running broker with users hub, site-a and site-b; passwords in ``broker.users``."""
-    users = {name: secrets.token_urlsafe(18) for name in (HUB_USER, SITE_A, SITE_B)}
-    broker = MosquittoBroker(tmp_path_factory.mktemp("mosquitto"), users)
+    """A running broker with users hub, observer, site-a and site-b (``broker.users``)."""
+    users = {name: secrets.token_urlsafe(18) for name in (HUB_USER, OBSERVER, SITE_A, SITE_B)}
+    broker = MosquittoBroker(
+        tmp_path_factory.mktemp("mosquitto"), users, hub_users=(HUB_USER, OBSERVER)
+    )
     broker.start()
     try:
         yield broker
