@@ -60,6 +60,9 @@ class MqttTestClient:
         self.session_expiry_seconds = session_expiry_seconds
         self.messages: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
         self.session_present: bool | None = None
+        # Connections lost other than by our own disconnect (e.g. taken over by another login).
+        self.dropped = 0
+        self._leaving = False
         self._lock = threading.Condition()
         self._connack: ReasonCode | None = None
         self._acks: dict[int, list[ReasonCode]] = {}
@@ -73,6 +76,7 @@ class MqttTestClient:
         self._client.on_subscribe = self._on_subscribe
         self._client.on_publish = self._on_publish
         self._client.on_message = self._on_message
+        self._client.on_disconnect = self._on_disconnect
 
     @property
     def paho(self) -> mqtt.Client:
@@ -122,6 +126,18 @@ class MqttTestClient:
 
     def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
         self.messages.put(message)
+
+    def _on_disconnect(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        flags: mqtt.DisconnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        with self._lock:
+            if not self._leaving:
+                self.dropped += 1
 
     # Blocking helpers.
 
@@ -176,6 +192,8 @@ class MqttTestClient:
             raise MqttTestError(f"{self.username} received no message") from None
 
     def disconnect(self) -> None:
+        with self._lock:
+            self._leaving = True
         self._client.disconnect()
         self._client.loop_stop()
 
