@@ -4,8 +4,8 @@
 hub's side of the ACL for every site), ``site-a`` and ``site-b`` (each a site's side, for its own
 subtree only), random passwords in ``broker.users``. The broker binds client ids to usernames, so
 each username is one client at a time: a test that needs a second reader with the hub's rights
-while ``hub`` is connected uses ``observer``. ``mqtt_client`` makes connected ``MqttTestClient``s and disconnects
-them at the end of the test.
+while ``hub`` is connected uses ``observer``. ``mqtt_client`` makes connected ``MqttTestClient``s
+and disconnects them at the end of the test.
 """
 
 from __future__ import annotations
