@@ -169,8 +169,8 @@ def test_forged_acks_and_jobs_neither_delete_fail_nor_cut(
     wait_for(lambda: "ack refused" in agent_log(stack, since), "the agent to refuse acks", stack)
     wait_for(lambda: "job refused" in agent_log(stack, since), "the agent to refuse jobs", stack)
     # Nothing deleted, nothing failed, nothing recorded for the forged job.
-    row = stack.outbox_clip(job_id)
-    assert row is not None and row["state"] not in ("stored", "rejected")
+    now = stack.outbox_clip(job_id)
+    assert now is not None and now["state"] not in ("stored", "rejected")
     assert hashlib.sha256(clip_file.read_bytes()).hexdigest() == sha
     assert stack.outbox_clip("job-forged") is None
     assert "job-forged: received" not in agent_log(stack, since)
