@@ -47,7 +47,7 @@ from hub.mqtt import Inbound
 from hub.repository import JobRecord
 from hub.service import HubService
 from hub.settings import BrokerSettings, HubSettings, IngestSettings
-from tests.support.mosquitto_fixtures import MqttClientFactory, MqttTestClient
+from tests.support.mosquitto_fixtures import OBSERVER, MqttClientFactory, MqttTestClient
 from tests.test_hub_testkit import (
     CAMERA,
     SITE,
@@ -690,7 +690,7 @@ def test_a_clip_offered_over_mqtt_is_stored_byte_identical_and_served(
     with running_hub(hub_settings) as (client, _):
         job_id = dispatch(client, site)
         # The job is retained: an agent that connects later still gets it.
-        late = mqtt_client(SITE)
+        late = mqtt_client(OBSERVER)  # a second login as the site would replace the site's
         late.subscribe(job_topic(SITE, job_id))
         retained = late.next_message()
         assert retained.retain and Job.parse(unsealed(retained.payload)).job_id == job_id

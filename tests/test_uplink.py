@@ -63,7 +63,7 @@ from edge_agent.segment_index import SegmentIndex
 from edge_agent.segments import Pin
 from edge_agent.testcam import TestCamera
 from edge_agent.upload import chunk_hashes
-from tests.support.mosquitto_fixtures import SITE_A, MqttClientFactory, MqttTestClient
+from tests.support.mosquitto_fixtures import OBSERVER, SITE_A, MqttClientFactory, MqttTestClient
 
 REPO = Path(__file__).resolve().parents[1]
 CHUNK = 64 * 1024
@@ -479,17 +479,18 @@ def test_status_is_retained_online_and_the_last_will_marks_a_killed_agent_offlin
     assert first.disk_free_bytes is not None and first.disk_free_bytes > 0
 
     # A late subscriber gets the retained status.
-    late = mqtt_client("hub", client_id="late-reader")
+    late = mqtt_client(OBSERVER)  # not "hub": one login per username, the stand-in has it
     late.subscribe(status_topic(SITE_A))
     retained = late.next_message()
     assert retained.retain
     assert SiteStatus.parse(retained.payload).state == "online"
+    late.disconnect()
 
     agent.kill()
     wait_until(lambda: hub.statuses[-1].state == "offline", "the last will")
     assert hub.statuses[-1].sent_at is None  # the will, not a graceful goodbye
 
-    fresh = mqtt_client("hub", client_id="fresh-reader")
+    fresh = mqtt_client(OBSERVER)
     fresh.subscribe(status_topic(SITE_A))
     assert SiteStatus.parse(fresh.next_message().payload).state == "offline"
 
