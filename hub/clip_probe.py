@@ -1,11 +1,13 @@
 """Is a received clip the video its manifest declares? A bounded probe with PyAV, before storing.
 
 A signature proves who sent a clip, not that it is video. Before a clip becomes evidence the hub
-opens it as a container, needs exactly one video stream of the declared codec, and decodes its
-first GOP (from the start up to the second keyframe) and its last GOP (from the keyframe a seek to
-the end lands on, to the end), each frame of the declared size. That refuses bytes that are not
-video of that codec, or a container whose start or end is damaged, without decoding the whole
-clip: the cost is two GOPs, whatever the clip's length. Nothing is re-encoded or written.
+opens it as a container and needs exactly one video stream of the declared codec. It then demuxes
+the stream once from start to end (reading packets, which is cheap, without decoding them) and
+decodes only two GOPs: the first (from the first packet, which must be a keyframe, up to the
+second keyframe) and the last (from the last keyframe to the end), every frame of the declared
+size. The container must also hold every frame its own index lists, so a clip cut short or
+damaged towards its end is caught even when what remains decodes. The cost is a read of the file
+and two GOPs of decoding, whatever the clip's length. Nothing is re-encoded or written.
 
 Blocking (demux and decode): run ``probe_clip`` in a worker thread.
 """
@@ -13,7 +15,7 @@ Blocking (demux and decode): run ``probe_clip`` in a worker thread.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -25,8 +27,8 @@ log = logging.getLogger(__name__)
 
 # The manifest names the codec as FFmpeg does ("h264", "hevc"); "h265" is accepted for "hevc".
 CODEC_ALIASES: Final[dict[str, str]] = {"h265": "hevc"}
-# A bound on the frames decoded for one GOP, so an absurd stream (no keyframe after the first)
-# cannot turn the probe into a decode of the whole clip.
+# A bound on the packets decoded for one GOP (and kept in memory for the last one), so an absurd
+# stream with no keyframe after the first cannot turn the probe into a decode of the whole clip.
 MAX_GOP_FRAMES: Final = 600
 
 
@@ -39,6 +41,7 @@ class ProbeResult:
     codec: str
     width: int
     height: int
+    packets: int
     first_gop_frames: int
     last_gop_frames: int
 
@@ -55,23 +58,7 @@ def probe_clip(path: Path, codec: str, width: int, height: int) -> ProbeResult:
             found = stream.codec_context.name
             if found != wanted:
                 raise ClipUnreadable(f"the manifest says {codec}, the clip's video is {found}")
-            # Frame and slice threads: the hub's cores decode the two GOPs sooner.
-            stream.codec_context.thread_type = "AUTO"
-            gop = _FirstGop()
-            first = _decode(gop.packets(container, stream), stream, width, height)
-            if first == 0:
-                raise ClipUnreadable(f"the first GOP does not decode as {codec}")
-            if gop.is_whole_clip:
-                last = first  # one GOP: the first is the last, already decoded to the end
-            else:
-                stream.codec_context.flush_buffers()
-                end = container.duration
-                if end is None or end <= 0:
-                    raise ClipUnreadable("the clip has no duration")
-                container.seek(end, backward=True, any_frame=False)
-                last = _decode(_to_end(container, stream), stream, width, height)
-                if last == 0:
-                    raise ClipUnreadable(f"the last GOP does not decode as {codec}")
+            return _probe(container, stream, found, width, height)
     except ClipUnreadable:
         raise
     except av.error.FFmpegError as exc:
@@ -82,48 +69,68 @@ def probe_clip(path: Path, codec: str, width: int, height: int) -> ProbeResult:
         raise ClipUnreadable(
             f"the clip cannot be read as {codec} video ({type(exc).__name__})"
         ) from exc
-    return ProbeResult(found, width, height, first, last)
 
 
-class _FirstGop:
-    """The packets from the first keyframe up to the next one; notes whether none came."""
-
-    def __init__(self) -> None:
-        self.is_whole_clip = False
-
-    def packets(
-        self, container: av.container.InputContainer, stream: av.VideoStream
-    ) -> Iterator[av.Packet]:
-        started = False
-        for packet in container.demux(stream):
-            if packet.size == 0:  # the demuxer's flush packet
-                continue
-            if packet.is_keyframe and started:
-                return
-            if not started and not packet.is_keyframe:
-                raise ClipUnreadable("the clip does not start with a keyframe")
-            started = True
-            yield packet
-        self.is_whole_clip = True
-
-
-def _to_end(container: av.container.InputContainer, stream: av.VideoStream) -> Iterator[av.Packet]:
-    for packet in container.demux(stream):
-        if packet.size != 0:
-            yield packet
-
-
-def _decode(packets: Iterator[av.Packet], stream: av.VideoStream, width: int, height: int) -> int:
+def _probe(
+    container: av.container.InputContainer,
+    stream: av.VideoStream,
+    codec: str,
+    width: int,
+    height: int,
+) -> ProbeResult:
     context = stream.codec_context
+    context.thread_type = "AUTO"  # frame and slice threads: the two GOPs decode sooner
+    packets = 0
+    first: int | None = None  # frames of the first GOP, once it has ended
+    first_frames = 0
+    last_gop: list[av.Packet] = []
+    for packet in container.demux(stream):
+        if packet.size == 0:  # the demuxer's flush packet
+            continue
+        if packets == 0 and not packet.is_keyframe:
+            raise ClipUnreadable("the clip does not start with a keyframe")
+        packets += 1
+        if packet.is_keyframe:
+            if first is None and packets > 1:
+                first = first_frames + _drain(context, width, height)
+                context.flush_buffers()
+            last_gop = []
+        if first is None and packets <= MAX_GOP_FRAMES:
+            first_frames += _decode(context, [packet], width, height)
+        if len(last_gop) < MAX_GOP_FRAMES:
+            last_gop.append(packet)
+    if packets == 0:
+        raise ClipUnreadable(f"the clip holds no {codec} video")
+    if first is None:  # one GOP: the first is the last, and it has been decoded to the end
+        first = last = first_frames + _drain(context, width, height)
+    else:
+        last = _decode(context, last_gop, width, height) + _drain(context, width, height)
+    if first == 0:
+        raise ClipUnreadable(f"the first GOP does not decode as {codec}")
+    if last == 0:
+        raise ClipUnreadable(f"the last GOP does not decode as {codec}")
+    listed = stream.frames
+    if listed and packets != listed:
+        raise ClipUnreadable(
+            f"the clip holds {packets} of the {listed} frames its container lists"
+            " (cut short or damaged)"
+        )
+    return ProbeResult(codec, width, height, packets, first, last)
+
+
+def _decode(
+    context: av.VideoCodecContext, packets: Iterable[av.Packet], width: int, height: int
+) -> int:
     frames = 0
     for packet in packets:
         for frame in context.decode(packet):
             frames += _check_frame(frame, width, height)
-        if frames >= MAX_GOP_FRAMES:
-            return frames
-    for frame in context.decode(None):
-        frames += _check_frame(frame, width, height)
     return frames
+
+
+def _drain(context: av.VideoCodecContext, width: int, height: int) -> int:
+    """The frames the decoder still holds (it is flushed afterwards by the caller if reused)."""
+    return sum(_check_frame(frame, width, height) for frame in context.decode(None))
 
 
 def _check_frame(frame: av.VideoFrame, width: int, height: int) -> int:
