@@ -90,12 +90,14 @@ class HubService:
             self.audit,
             self.publish,
             lambda: None if self.link is None else self.link.is_ready,
+            refusals=self.refusals,
         )
         self.snapshots = SnapshotBridge(
             database,
             self.audit,
             self.publish,
             lambda: None if self.link is None else self.link.is_ready,
+            refusals=self.refusals,
         )
         self._events: EventQueue | None = None
         self._tasks: list[asyncio.Task[None]] = []
