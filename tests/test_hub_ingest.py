@@ -428,7 +428,8 @@ def test_rejected_offers_store_nothing_and_only_real_ones_are_custody_events(
     settings = fast_settings(
         tmp_path, key, max_clip_bytes=2 * CHUNK if case == "oversize" else 10**9
     )
-    data = video_bytes(3 * CHUNK)
+    # The window of 2001 comes with bytes that are not video: refused before any chunk is taken.
+    data = os.urandom(3 * CHUNK) if case == "window of 2001" else video_bytes(3 * CHUNK)
     # "unknown site": a site with no registration offers a clip for site-a's job.
     topic_site = "site-b" if case == "unknown site" else SITE
     real = case in ("oversize", "another camera", "window of 2001")
@@ -738,6 +739,43 @@ def test_a_wrong_signature_is_rejected_and_never_served(
         audit = client.get("/api/audit", auth=auth("auditor")).json()
         assert [row for row in audit if row["subject"] == f"clip:{forged.clip_id}"] == []
         assert client.get("/api/health").json()["refused_messages"] == 1
+    assert list(hub_settings.evidence_dir.rglob("*.mp4")) == []
+    assert list(hub_settings.staging_dir.iterdir()) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", ["window of 2001", "not video"])
+def test_a_signed_offer_that_does_not_answer_its_job_is_rejected_over_mqtt(
+    hub_settings: HubSettings,
+    mqtt_client: MqttClientFactory,
+    site_key: Ed25519PrivateKey,
+    case: str,
+) -> None:
+    """Issue 9, defect 3: a correctly signed offer of junk, or for a window of 2001."""
+    site = TestSite(mqtt_client(SITE))
+    with running_hub(hub_settings) as (client, _):
+        job_id = dispatch(client, site)
+        clip = signed_clip(
+            site_key,
+            os.urandom(5 * CHUNK),
+            job_id=job_id,
+            start=datetime(2001, 6, 1, tzinfo=UTC) if case == "window of 2001" else None,
+        )
+        final = site.upload(clip)
+        assert final.state == "rejected"
+        if case == "window of 2001":
+            assert "outside job" in (final.reason or "") and site.sent == []
+        else:
+            assert "not the video its manifest declares" in (final.reason or "")
+            assert sorted(site.sent) == list(range(5))  # refused once it had all of it
+        video = client.get(f"/api/clips/{clip.clip_id}/video", auth=auth("supervisor"))
+        assert video.status_code == 404
+        assert client.get("/api/clips", auth=auth("supervisor")).json() == []
+        job = client.get(f"/api/jobs/{job_id}", auth=auth("pc-one")).json()
+        assert job["state"] == "failed" and job["error"] == final.reason
+        audit = client.get("/api/audit", auth=auth("auditor")).json()
+        rows = [row["action"] for row in audit if row["subject"] == f"clip:{clip.clip_id}"]
+        assert rows == ["rejected"]  # a real rejection: the site signed it
     assert list(hub_settings.evidence_dir.rglob("*.mp4")) == []
     assert list(hub_settings.staging_dir.iterdir()) == []
 
