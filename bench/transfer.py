@@ -1,7 +1,9 @@
 """Benchmark: a 100 MiB clip agent -> hub through Mosquitto, vs a plain streaming HTTP upload.
 
-Run from the repository root: ``python3 bench/transfer.py [--runs N] [--mib 100]``. The file (random
-bytes) is made once and cached under ``bench/.cache/``. Each round, interleaved so both see the
+Run from the repository root: ``python3 bench/transfer.py [--runs N] [--mib 100]``. The file (a
+real 1080p H.264 MP4 from ffmpeg, padded to size with an MP4 ``free`` box of random bytes, since the
+hub checks that a clip decodes as its declared codec before storing it) is made once and cached
+under ``bench/.cache/``. Each round, interleaved so both see the
 same machine load:
 
 * **MQTT**: a real Mosquitto (``MosquittoBroker``), the real hub as its own process
@@ -30,6 +32,8 @@ import os
 import secrets
 import shutil
 import statistics
+import struct
+import subprocess
 import sys
 import tempfile
 import time
@@ -50,6 +54,7 @@ from cctv_common.payloads import CameraStatus, Job, SiteStatus
 from cctv_common.signing import key_id, load_or_create_private_key, sign
 from cctv_common.topics import Subscription, agent_acks_filter
 from cctv_common.verify import CLIP_NAME, MANIFEST_NAME, SIGNATURE_NAME
+from edge_agent.agent import hub_verifier
 from edge_agent.config import load_config
 from edge_agent.job_runner import JobRunner
 from edge_agent.outbox import NewClip, Outbox
@@ -72,16 +77,44 @@ def say(message: str) -> None:
 
 
 def cached_file(mib: int) -> Path:
-    path = CACHE / f"transfer-{mib}MiB.bin"
-    if path.exists() and path.stat().st_size == mib * 1024 * 1024:
+    path = CACHE / f"transfer-{mib}MiB.mp4"
+    size = mib * 1024 * 1024
+    if path.exists() and path.stat().st_size == size:
         return path
     CACHE.mkdir(parents=True, exist_ok=True)
     part = path.with_suffix(".part")
-    with part.open("wb") as handle:
-        for _ in range(mib):
-            handle.write(os.urandom(1024 * 1024))
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=1920x1080:rate=25:duration=2",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+            "-movflags",
+            "+faststart",
+            "-f",
+            "mp4",
+            str(part),
+        ],
+        check=True,
+    )
+    pad = size - part.stat().st_size
+    if pad < 8:
+        raise RuntimeError(f"--mib {mib} is smaller than the 2 s video ffmpeg made")
+    with part.open("ab") as handle:
+        handle.write(struct.pack(">I", pad) + b"free")
+        for start in range(0, pad - 8, 1024 * 1024):
+            handle.write(os.urandom(min(1024 * 1024, pad - 8 - start)))
     part.replace(path)
-    say(f"made {path} ({mib} MiB of random bytes)")
+    say(f"made {path} ({mib} MiB: 2 s of 1080p H.264 and a free box of random bytes)")
     return path
 
 
@@ -279,6 +312,7 @@ class AgentSide:
             index=self.index,
             key=self.key,
             publisher=self.uplink,
+            hub=hub_verifier(self.config),
         )
         self.runner = runner
         started = time.perf_counter()

@@ -146,21 +146,25 @@ class Manifest(_Part):
             raise InvalidManifest(f"manifest is {len(data)} bytes, over {MAX_MANIFEST_BYTES}")
         try:
             raw = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise InvalidManifest(f"manifest is not UTF-8 JSON: {exc}") from exc
+        except RecursionError as exc:
+            raise InvalidManifest("manifest is nested too deeply") from exc
+        except ValueError as exc:  # also UnicodeDecodeError and numbers of over 4300 digits
+            raise InvalidManifest(f"manifest is not UTF-8 JSON: {str(exc)[:200]}") from exc
         if not isinstance(raw, dict):
             raise InvalidManifest("manifest is not a JSON object")
         if raw.get("format_version") != FORMAT_VERSION:
             raise InvalidManifest(
-                f"manifest format_version {raw.get('format_version')!r} is not supported"
+                f"manifest format_version {repr(raw.get('format_version'))[:20]} is not supported"
                 f" (this software reads {FORMAT_VERSION})"
             )
         try:
             return cls.model_validate(raw)
         except ValidationError as exc:
             first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise InvalidManifest(f"manifest field {where}: {first['msg']}") from exc
+            where = ".".join(str(p) for p in first["loc"])[:80]
+            raise InvalidManifest(f"manifest field {where}: {str(first['msg'])[:200]}") from exc
+        except (ValueError, ArithmeticError, RecursionError) as exc:
+            raise InvalidManifest(f"manifest: {str(exc)[:200]}") from exc
 
 
 def canonical_json(value: Any) -> bytes:

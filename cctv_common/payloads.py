@@ -68,8 +68,15 @@ ED25519_SIGNATURE_BYTES: Final = 64
 # and is half the broker's max_packet_size.
 MAX_SNAPSHOT_REPLY_BYTES: Final = 8 * 1024 * 1024
 MAX_SNAPSHOT_JPEG_BYTES: Final = 6 * 1024 * 1024 - 1024
+# A hub-signed message carries its body as a JSON string, in which every quote is escaped.
+MAX_HUB_SIGNED_BYTES: Final = 2 * MAX_PAYLOAD_BYTES + 1024
 JPEG_MAGIC: Final = b"\xff\xd8"
 SHA256_PATTERN: Final = r"^[0-9a-f]{64}$"
+# A reason names what is wrong, never echoes what was sent: bounded so that junk cannot flood logs.
+MAX_REASON_CHARS: Final = 300
+MAX_WHERE_CHARS: Final = 80
+# Every whole number on the wire fits a signed 64-bit SQLite INTEGER.
+MAX_STORED_INT: Final = 2**63 - 1
 
 
 class InvalidPayload(ValueError):
@@ -79,7 +86,10 @@ class InvalidPayload(ValueError):
 def _utc(moment: datetime) -> datetime:
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError("time must carry a time zone (UTC, written with Z)")
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError as exc:  # e.g. 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+        raise ValueError("time is out of range once moved to UTC") from exc
 
 
 UtcTime = Annotated[datetime, AfterValidator(_utc), PlainSerializer(iso_utc, return_type=str)]
@@ -116,13 +126,30 @@ ChunkRanges = Annotated[
 ]
 
 
+def _short(text: str, limit: int) -> str:
+    """One line of at most ``limit`` characters: a sender's junk must not flood a log line."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _one_line(model: str, exc: ValidationError) -> str:
     errors = exc.errors(include_url=False)
     first = errors[0]
-    where = ".".join(str(part) for part in first["loc"])
-    message = " ".join(str(first["msg"]).removeprefix("Value error, ").split())
+    # A location part may be a key the sender chose (an extra field): keep it short.
+    where = _short(".".join(str(part) for part in first["loc"]), MAX_WHERE_CHARS)
+    message = _short(str(first["msg"]).removeprefix("Value error, "), MAX_REASON_CHARS)
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     return f"{model} payload: {where + ': ' if where else ''}{message}{more}"
+
+
+def _ed25519_signature(value: str) -> str:
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError("signature is not base64") from exc
+    if len(raw) != ED25519_SIGNATURE_BYTES:
+        raise ValueError(f"signature is {len(raw)} bytes, not {ED25519_SIGNATURE_BYTES}")
+    return value
 
 
 class _DuplicateKey(ValueError):
@@ -161,14 +188,22 @@ class Payload(_Part):
             raw = json.loads(data.decode("utf-8"), object_pairs_hook=_unique_keys)
         except _DuplicateKey as exc:
             raise InvalidPayload(f"{name} payload has key {exc} twice") from exc
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise InvalidPayload(f"{name} payload is not UTF-8 JSON: {exc}") from exc
+        except RecursionError as exc:
+            raise InvalidPayload(f"{name} payload is nested too deeply") from exc
+        except ValueError as exc:
+            # JSONDecodeError, UnicodeDecodeError, or a number of more than 4300 digits.
+            why = (
+                "it has a number with too many digits"
+                if "digits" in str(exc)
+                else _short(str(exc), MAX_REASON_CHARS)
+            )
+            raise InvalidPayload(f"{name} payload is not UTF-8 JSON: {why}") from exc
         if not isinstance(raw, dict):
             raise InvalidPayload(f"{name} payload is not a JSON object")
         version = raw.get("v", PAYLOAD_VERSION)
         if version != PAYLOAD_VERSION or type(version) is not int:
             raise InvalidPayload(
-                f"{name} payload version {version!r:.20} is not supported"
+                f"{name} payload version {_short(repr(version), 20)} is not supported"
                 f" (this software reads {PAYLOAD_VERSION})"
             )
         try:
@@ -176,6 +211,9 @@ class Payload(_Part):
             return cls.model_validate_json(data, strict=True)
         except ValidationError as exc:
             raise InvalidPayload(_one_line(name, exc)) from exc
+        except (ValueError, ArithmeticError, RecursionError) as exc:
+            # A validator tripped over something pydantic does not wrap; still the sender's fault.
+            raise InvalidPayload(f"{name} payload: {_short(str(exc), MAX_REASON_CHARS)}") from exc
 
     def to_bytes(self) -> bytes:
         return self.model_dump_json(exclude_none=True).encode("utf-8")
@@ -218,8 +256,12 @@ class SiteStatus(Payload):
     cameras: tuple[CameraStatus, ...] = Field(
         default=(), max_length=512, description="One entry per configured camera"
     )
-    disk_free_bytes: int | None = Field(default=None, ge=0, description="Free bytes for footage")
-    disk_used_bytes: int | None = Field(default=None, ge=0, description="Bytes used by footage")
+    disk_free_bytes: int | None = Field(
+        default=None, ge=0, le=MAX_STORED_INT, description="Free bytes for footage"
+    )
+    disk_used_bytes: int | None = Field(
+        default=None, ge=0, le=MAX_STORED_INT, description="Bytes used by footage"
+    )
     clock_offset_seconds: ClockOffset | None = Field(
         default=None, description="Agent clock minus NTP reference, when known"
     )
@@ -319,13 +361,7 @@ class ClipOffer(Payload):
     @field_validator("signature")
     @classmethod
     def _signature(cls, value: str) -> str:
-        try:
-            raw = base64.b64decode(value, validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise ValueError("signature is not base64") from exc
-        if len(raw) != ED25519_SIGNATURE_BYTES:
-            raise ValueError(f"signature is {len(raw)} bytes, not {ED25519_SIGNATURE_BYTES}")
-        return value
+        return _ed25519_signature(value)
 
     @model_validator(mode="after")
     def _chunks(self) -> Self:
@@ -354,7 +390,13 @@ class ClipOffer(Payload):
 
 
 class ClipAck(Payload):
+    """The hub's answer to a clip offer; it travels signed by the hub (``HubSigned``)."""
+
     clip_id: ClipId = Field(description="The clip this is about")
+    offer_sha256: Sha256 = Field(
+        description="SHA-256 of the offer payload this answers: an agent acts only on answers"
+        " to an offer it sent"
+    )
     state: Literal["receiving", "stored", "rejected"] = Field(description="What the hub did")
     held: ChunkRanges = Field(default=(), description="Chunk ranges the hub holds and verified")
     missing: ChunkRanges | None = Field(default=None, description="Chunk ranges the hub wants next")
@@ -583,6 +625,35 @@ class CameraEvents(Payload):
         return events
 
 
+# What the hub tells a site (jobs, holds, clip acks) travels signed by the hub's key; see
+# cctv_common/hub_signing.py for what is signed and how it is checked.
+
+
+class HubSigned(Payload):
+    """A payload signed with the hub's Ed25519 key and bound to the topic it is published on."""
+
+    MAX_BYTES: ClassVar[int] = MAX_HUB_SIGNED_BYTES
+
+    body: str = Field(
+        min_length=2,
+        max_length=MAX_PAYLOAD_BYTES,
+        description="The signed payload's JSON (a Job, ClipAck, ...), exactly as signed",
+    )
+    key_id: str = Field(
+        pattern=r"^[0-9a-f]{16}$", description="Hub key id: 16 hex of SHA-256 of the public key"
+    )
+    signature: str = Field(
+        min_length=1,
+        max_length=200,
+        description="Base64 Ed25519 signature over the topic and the body (see hub_signing)",
+    )
+
+    @field_validator("signature")
+    @classmethod
+    def _signature(cls, value: str) -> str:
+        return _ed25519_signature(value)
+
+
 PAYLOAD_MODELS: Final[tuple[type[Payload], ...]] = (
     SiteStatus,
     Job,
@@ -596,6 +667,7 @@ PAYLOAD_MODELS: Final[tuple[type[Payload], ...]] = (
     SnapshotRequest,
     SnapshotReply,
     CameraEvents,
+    HubSigned,
 )
 
 _LIVE_MODELS: Final[dict[str, type[Payload]]] = {

@@ -374,3 +374,49 @@ def agent_subscriptions(site: str) -> tuple[Subscription, ...]:
         Subscription(agent_live_filter(site, "close"), no_local=True),
         Subscription(agent_snapshot_filter(site)),
     )
+
+
+# Who may write and read each topic: the broker's ACL. ``cctv_common.local_broker.acl_text``
+# generates it from this table and ``deploy/mosquitto/acl`` is the same text (a test compares
+# them, and another checks that every topic kind above falls under exactly one rule). Patterns are
+# below ``sites/{site}/``: a site (username = site id) gets its own subtree, the hub every site's.
+
+SiteAccess = Literal["write", "read", "readwrite"]
+
+
+@dataclass(frozen=True)
+class AclRule:
+    """One topic pattern under ``sites/{site}/``, what its site may do, and what it carries.
+
+    The hub has the other side: it reads what a site writes, and writes (and may read back)
+    what a site reads. Only the hub writes jobs, holds and acks.
+    """
+
+    pattern: str
+    site: SiteAccess
+    what: str
+
+    @property
+    def hub(self) -> SiteAccess:
+        return "read" if self.site == "write" else "readwrite"
+
+
+ACL_RULES: Final[tuple[AclRule, ...]] = (
+    # Site -> hub.
+    AclRule("status", "write", "the site's retained status and its last will"),
+    AclRule("jobs/+/progress", "write", "job progress"),
+    AclRule("clips/+/manifest", "write", "clip offers (the signed manifest)"),
+    AclRule("clips/+/chunk/+", "write", "clip chunks"),
+    AclRule("events/#", "write", "camera events"),
+    AclRule("live/+/answer", "write", "live view answers"),
+    AclRule("snapshots/+/reply", "write", "snapshot replies"),
+    # Both ways.
+    AclRule("live/+/candidate", "readwrite", "live view ICE candidates"),
+    # Hub -> site.
+    AclRule("jobs/+", "read", "clip jobs, retained (hub-signed)"),
+    AclRule("holds/+", "read", "legal holds, retained (hub-signed)"),
+    AclRule("clips/+/ack", "read", "clip acks (hub-signed)"),
+    AclRule("live/+/offer", "read", "live view offers"),
+    AclRule("live/+/close", "read", "live view closes"),
+    AclRule("snapshots/+/request", "read", "snapshot requests"),
+)

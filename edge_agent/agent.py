@@ -7,9 +7,11 @@ systemd once all of that runs; the watchdog is pinged from the event loop, so a 
 is restarted. SIGTERM or SIGINT stops everything in reverse: the running cut is abandoned (and
 redone at the next start), live sessions close, the site is marked offline, and each recorder
 finishes its segment. Live view offers, candidates and closes go to ``LiveSignalling``, snapshot
-requests to ``SnapshotSignalling``. ONVIF cameras (``OnvifCameras``) give the recorders their
-stream URLs before every (re)connect, live view its live-profile URL, and their motion and tamper
-events go into the index, from which ``EventUplink`` sends each one to the hub once.
+requests to ``SnapshotSignalling``. Jobs and acks are acted on only when signed by the hub's key
+(``uplink.hub_public_key_file``; without it the agent records but trusts no job). ONVIF cameras
+(``OnvifCameras``) give the recorders their stream URLs before every (re)connect, live view its
+live-profile URL, and their motion and tamper events go into the index, from which
+``EventUplink`` sends each one to the hub once.
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ import signal
 from collections.abc import Callable
 
 from cctv_common import __version__
+from cctv_common.hub_signing import HubVerifier
 from cctv_common.payloads import SiteStatus
 from cctv_common.sdnotify import SdNotify
-from cctv_common.signing import load_or_create_private_key
+from cctv_common.signing import KeyFileError, load_or_create_private_key, load_public_key
 from cctv_common.topics import (
     InvalidTopic,
     LiveTopic,
@@ -88,6 +91,30 @@ def route_messages(
     return route
 
 
+class HubKeyError(Exception):
+    """``uplink.hub_public_key_file`` is set but cannot be used."""
+
+
+def hub_verifier(config: AgentConfig) -> HubVerifier:
+    """What checks the hub's signatures, from ``uplink.hub_public_key_file`` (blocking read)."""
+    path = config.uplink.hub_public_key_file
+    if path is None:
+        log.error(
+            "site %s: uplink.hub_public_key_file is not set: no job, hold or ack from the hub"
+            " will be trusted, so nothing is cut or uploaded (footage is still recorded)."
+            " Set it to the key printed by `cctv-hub public-key`",
+            config.site_id,
+        )
+        return HubVerifier(None)
+    try:
+        key = load_public_key(path.read_bytes())
+    except (OSError, KeyFileError) as exc:
+        raise HubKeyError(f"uplink.hub_public_key_file {path}: {exc}") from exc
+    verifier = HubVerifier(key)
+    log.info("site %s: trusting the hub key %s (%s)", config.site_id, verifier.key_id, path)
+    return verifier
+
+
 def live_resolver(cameras: OnvifCameras) -> UrlResolver:
     """Live view's stream URL for ONVIF cameras (their live_profile), in live view's terms."""
 
@@ -104,6 +131,7 @@ async def _run(config: AgentConfig) -> int:
     site = config.site_id
     notifier = SdNotify()
     config.data_dir.mkdir(parents=True, exist_ok=True)
+    hub = await asyncio.to_thread(hub_verifier, config)
     key = await asyncio.to_thread(load_or_create_private_key, config.resolved_key_file)
     index = await asyncio.to_thread(SegmentIndex, config.index_path)
     outbox = await asyncio.to_thread(Outbox, config.data_dir)
@@ -138,7 +166,9 @@ async def _run(config: AgentConfig) -> int:
         version=__version__,
         subscriptions=agent_subscriptions(site),
     )
-    runner = JobRunner(config=config, outbox=outbox, index=index, key=key, publisher=uplink)
+    runner = JobRunner(
+        config=config, outbox=outbox, index=index, key=key, publisher=uplink, hub=hub
+    )
     loop = asyncio.get_running_loop()
     live_service = LiveService(config, loop, url_resolver=live_resolver(onvif_cameras))
     live = LiveSignalling(site, live_service, uplink)

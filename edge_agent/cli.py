@@ -56,6 +56,12 @@ def cmd_validate_config(args: argparse.Namespace) -> int:
         return EXIT_REFUSED
     enabled = sum(1 for camera in config.cameras if camera.enabled)
     print(f"OK: site {config.site_id}, {len(config.cameras)} camera(s), {enabled} enabled")
+    if config.uplink.hub_public_key_file is None:
+        print(
+            f"{args.config}: warning: uplink.hub_public_key_file is not set, so no job or ack"
+            " from the hub will be trusted (see `cctv-hub public-key`)",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -123,11 +129,14 @@ def cmd_cut(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from edge_agent.agent import run_agent
+    from edge_agent.agent import HubKeyError, run_agent
 
     private_umask()  # segments, clips, databases and keys: for the agent's user only
     config = _load(args.config)
-    return run_agent(config)
+    try:
+        return run_agent(config)
+    except HubKeyError as exc:
+        raise Refused(str(exc)) from exc
 
 
 def cmd_public_key(args: argparse.Namespace) -> int:

@@ -133,6 +133,11 @@ class UplinkConfig(_Strict):
     status_interval_seconds: float = Field(
         default=15.0, ge=1.0, le=600.0, description="How often the status heartbeat is published"
     )
+    hub_public_key_file: Path | None = Field(
+        default=None,
+        description="The hub's Ed25519 public key (PEM, printed by `cctv-hub public-key`): jobs,"
+        " holds and acks are acted on only when signed by it; without it none are",
+    )
 
 
 class IceServerConfig(_Strict):

@@ -1,6 +1,8 @@
 """Clip jobs on the agent: receive, record, cut, upload resumably, finish (docs/upload-protocol.md).
 
-A job arrives retained on ``jobs/{job}``. It is validated, recorded in the outbox (idempotent on
+A job arrives retained on ``jobs/{job}``, signed by the hub for that topic: a job that does not
+verify with the hub's public key (``cctv_common.hub_signing``) is refused with a rate-limited log
+line and never recorded, pinned or cut. A job is validated, recorded in the outbox (idempotent on
 the job id: a job already known only re-publishes its progress), its window is pinned in the
 segment index so retention keeps the footage, and ``JobProgress(queued)`` is published. One cut
 runs at a time, most urgent job first, then in order of arrival: ``make_evidence_clip`` writes the
@@ -12,7 +14,10 @@ with the chunks it holds and wants; ``UploadTracker`` (``edge_agent.upload``) de
 to send within the window, which ones were lost, and when silence means re-offer. Chunks are read
 from disk in a worker thread. ``ClipAck(stored)`` ends it: outbox state stored, ``JobProgress
 (stored)``, the window unpinned, and only then the folder deleted. ``ClipAck(rejected)`` fails the
-job with the hub's reason and keeps the folder for investigation.
+job with the hub's reason and keeps the folder for investigation. An ack counts only if it verifies
+with the hub's key for its topic and names the SHA-256 of the offer this agent sent
+(``offer_sha256``); a ``stored`` ack must also name the clip's SHA-256. Anything else is refused
+and changes nothing: the clip stays in the outbox until the hub really has it.
 
 Resume (``start``, before the uplink connects): jobs still queued are queued again; a job that was
 being cut when the agent stopped is cut again into a fresh folder after its half-written folder is
@@ -25,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import shutil
 import threading
@@ -37,7 +43,9 @@ from typing import Any, Final, Protocol
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cctv_common.chunk_ranges import InvalidRanges
+from cctv_common.hub_signing import HubVerifier
 from cctv_common.payloads import ClipAck, InvalidPayload, Job, JobProgress
+from cctv_common.refusals import Refusals
 from cctv_common.topics import (
     AckTopic,
     InvalidTopic,
@@ -106,6 +114,9 @@ def pin_owner(job_id: str) -> str:
 class _Upload:
     clip: ClipRecord
     tracker: UploadTracker
+    # The offer as published, and its SHA-256: the hub's acks must name it.
+    offer: bytes
+    offer_sha256: str
     acks: list[ClipAck] = field(default_factory=list)
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     # The connection (``Publisher.connects``) the last offer went out on: a new one re-offers.
@@ -125,6 +136,7 @@ class JobRunner:
         index: SegmentIndex,
         key: Ed25519PrivateKey,
         publisher: Publisher,
+        hub: HubVerifier,
         window: int = DEFAULT_WINDOW,
         reoffer_after: float = REOFFER_AFTER_SECONDS,
         clock: Callable[[], float] = time.monotonic,
@@ -135,6 +147,9 @@ class JobRunner:
         self._index = index
         self._key = key
         self._publisher = publisher
+        self._hub = hub
+        # Unsigned, forged and misrouted jobs and acks: counted, logged at most once a minute.
+        self.refusals = Refusals(log)
         self._window = window
         self._reoffer_after = reoffer_after
         self._clock = clock
@@ -266,22 +281,24 @@ class JobRunner:
             return
         match parsed:
             case JobTopic(job=job_id):
-                self._job_message(job_id, payload, retained)
+                self._job_message(topic, job_id, payload, retained)
             case AckTopic(clip=clip_id):
-                self._ack_message(clip_id, payload)
+                self._ack_message(topic, clip_id, payload)
             case LiveTopic():
                 log.debug("site %s: live message on %s not handled here", self.site_id, topic)
             case _:
                 log.warning("site %s: unexpected message on %s ignored", self.site_id, topic)
 
-    def _job_message(self, job_id: str, payload: bytes, retained: bool) -> None:
+    def _job_message(self, topic: str, job_id: str, payload: bytes, retained: bool) -> None:
         if not payload:
             log.debug("site %s job %s: job cleared by the hub", self.site_id, job_id)
             return
         try:
-            job = Job.parse(payload)
+            job = self._hub.open(topic, payload, Job)
         except InvalidPayload as exc:
-            log.warning("site %s job %s: malformed job ignored: %s", self.site_id, job_id, exc)
+            self.refusals.refuse(
+                "job", "site %s job %s: job refused, not acted on: %s", self.site_id, job_id, exc
+            )
             return
         if job.job_id != job_id:
             log.warning(
@@ -293,11 +310,13 @@ class JobRunner:
             return
         self._spawn(self._intake(job, retained), f"job-intake-{job_id}")
 
-    def _ack_message(self, clip_id: str, payload: bytes) -> None:
+    def _ack_message(self, topic: str, clip_id: str, payload: bytes) -> None:
         try:
-            ack = ClipAck.parse(payload)
+            ack = self._hub.open(topic, payload, ClipAck)
         except InvalidPayload as exc:
-            log.warning("site %s clip %s: malformed ack ignored: %s", self.site_id, clip_id, exc)
+            self.refusals.refuse(
+                "ack", "site %s clip %s: ack refused, not acted on: %s", self.site_id, clip_id, exc
+            )
             return
         if ack.clip_id != clip_id:
             log.warning(
@@ -309,13 +328,32 @@ class JobRunner:
             return
         upload = self._uploads.get(clip_id)
         if upload is not None:
-            upload.acks.append(ack)
-            upload.wakeup.set()
+            if self._answers(upload.offer_sha256, ack):
+                upload.acks.append(ack)
+                upload.wakeup.set()
             return
         self._spawn(self._stray_ack(ack), f"stray-ack-{clip_id}")
 
+    def _answers(self, offer_sha256: str, ack: ClipAck) -> bool:
+        """Whether a verified ack answers the offer this agent sent (else it is a replay)."""
+        if ack.offer_sha256 == offer_sha256:
+            return True
+        self.refusals.refuse(
+            "ack",
+            "site %s clip %s: ack (%s) refused: it answers offer %s..., not the %s... this agent"
+            " sent",
+            self.site_id,
+            ack.clip_id,
+            ack.state,
+            ack.offer_sha256[:16],
+            offer_sha256[:16],
+        )
+        return False
+
     async def _stray_ack(self, ack: ClipAck) -> None:
         clip = await asyncio.to_thread(self._outbox.clip, ack.clip_id)
+        if clip is not None and not self._answers(_sha256(clip.offer().to_bytes()), ack):
+            return
         if clip is None:
             log.warning(
                 "site %s clip %s: ack (%s) for a clip this agent does not know ignored",
@@ -578,11 +616,14 @@ class JobRunner:
         existing = self._uploads.get(clip.clip_id)
         if existing is not None:
             return existing
+        offer = clip.offer().to_bytes()
         upload = _Upload(
             clip=clip,
             tracker=UploadTracker(
                 clip.chunk_count, window=self._window, reoffer_after=self._reoffer_after
             ),
+            offer=offer,
+            offer_sha256=_sha256(offer),
         )
         self._uploads[clip.clip_id] = upload
         upload.task = asyncio.create_task(self._upload(upload), name=f"upload-{clip.clip_id}")
@@ -619,7 +660,7 @@ class JobRunner:
     async def _upload(self, upload: _Upload) -> None:
         clip = upload.clip
         tracker = upload.tracker
-        offer = clip.offer().to_bytes()
+        offer = upload.offer
         clip_path = clip.directory / CLIP_NAME
         last_percent = -1
         offers = 0
@@ -785,3 +826,7 @@ class JobRunner:
             )
             return
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

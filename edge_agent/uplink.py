@@ -1,6 +1,7 @@
 """The agent's MQTT connection: paho-mqtt 2 on its own network thread, bridged into asyncio.
 
-Session (see ``docs/upload-protocol.md``): MQTT 5, client id ``agent-{site}``, ``clean_start``
+Session (see ``docs/upload-protocol.md``): MQTT 5, client id ``agent-{site}`` (the project's
+broker replaces it with the username, so only this site's login can take it over), ``clean_start``
 off with a 7-day session expiry so the broker queues jobs and acks while the site is offline,
 QoS 1 everywhere, username (default: the site id) and password from the config, TLS when
 configured, and a retained last will ``SiteStatus(state="offline")`` on the site's status topic.

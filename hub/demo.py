@@ -105,6 +105,13 @@ class Demo:
         say(f"Mosquitto listening on 127.0.0.1:{broker.port} (generated config, ACL per site)")
 
         agent_dir = self.workdir / "agent"
+        hub_dir = self.workdir / "hub"
+        # The hub's own key, made now (the hub would on first start) so that the agent can be
+        # told its public half: the agent acts only on jobs and acks signed by it.
+        hub_key = load_or_create_private_key(hub_dir / "data" / "hub_key.pem")
+        hub_public = agent_dir / "hub_public_key.pem"
+        hub_public.parent.mkdir(parents=True, exist_ok=True)
+        hub_public.write_text(public_key_pem(hub_key), encoding="ascii")
         agent_config = _write_toml(
             agent_dir / "agent.toml",
             {
@@ -118,12 +125,12 @@ class Demo:
                     "password": site_password,
                     "tls": False,
                     "status_interval_seconds": 2.0,
+                    "hub_public_key_file": str(hub_public),
                 },
             },
         )
         key = load_or_create_private_key(agent_dir / "data" / "agent_key.pem")
         self.public_key_pem = public_key_pem(key)
-        hub_dir = self.workdir / "hub"
         (hub_dir / "sites").mkdir(parents=True, exist_ok=True)
         (hub_dir / "sites" / f"{SITE_ID}.pem").write_text(self.public_key_pem, encoding="ascii")
         hub_config = _write_toml(

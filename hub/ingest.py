@@ -15,14 +15,19 @@ final re-read (every chunk is hashed again when the whole does not match) and as
 The clip is stored, its evidence item and custody row written in one transaction, and only then
 is ``stored`` acked.
 
-Nothing here raises on bad input from a site: malformed offers are rejected with a reason, bad
-chunks are dropped with a log line (and asked for again).
+Nothing here raises on bad input from a site. An offer that does not verify as the site's
+(malformed, unknown site, bad signature, ids that disagree) is answered ``rejected`` and counted,
+with a rate-limited log line and no custody row: junk is not evidence of anything. An offer that
+does verify but does not answer its job (another camera, a window outside the job's) is a real
+rejection: a custody row, the job failed, ``rejected`` with the reason. So is a clip whose bytes
+are not the video its manifest declares (``hub.clip_probe``, run on the complete clip before it is
+stored). Bad chunks are dropped with a log line (and asked for again). Every ack is signed with the
+hub's key and names the offer it answers (``hub.ingest_acks``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import os
 import shutil
@@ -36,21 +41,31 @@ from typing import Final
 
 from sqlite_utils import Database
 
+from cctv_common.hub_signing import HubSigner
 from cctv_common.manifest import InvalidManifest, Manifest
-from cctv_common.payloads import ClipAck, ClipOffer, InvalidPayload
-from cctv_common.topics import ack_topic
+from cctv_common.payloads import ClipOffer, InvalidPayload
+from cctv_common.refusals import Refusals
 from hub import repository as repo
 from hub.audit import AuditAction, append_in
+from hub.clip_probe import ClipUnreadable, probe_clip
 from hub.db import HubDatabase
 from hub.evidence_store import EvidenceStore, StoreError
-from hub.ingest_rules import ChunkBook, ChunkVerdict, OfferRejected, check_offer
+from hub.ingest_acks import AckSender, offer_digest
+from hub.ingest_rules import (
+    ChunkBook,
+    ChunkVerdict,
+    OfferRejected,
+    OfferUnverified,
+    check_against_job,
+    verify_offer,
+)
 from hub.jobs import JobService, Publisher, utc_now
 from hub.repository import EvidenceRecord, JobRecord, UploadRecord
 from hub.settings import HubSettings
+from hub.staging import bad_chunks, open_staging, sync_and_hash, verify_and_write
 
 log = logging.getLogger(__name__)
 
-HASH_BLOCK: Final = 1024 * 1024
 # Chunks for no upload in progress are logged once per clip id; this many ids are remembered.
 MAX_REMEMBERED_UNKNOWN: Final = 10_000
 
@@ -63,6 +78,8 @@ class _Upload:
     clip_id: str
     offer: ClipOffer
     offer_json: str
+    # SHA-256 of the offer payload last received for this upload: every ack names it.
+    offer_sha256: str
     manifest: Manifest
     job: JobRecord
     book: ChunkBook
@@ -95,14 +112,17 @@ class IngestService:
         settings: HubSettings,
         jobs: JobService,
         publish: Publisher,
+        signer: HubSigner,
         now: Callable[[], datetime] = utc_now,
+        refusals: Refusals | None = None,
     ) -> None:
         self._database = database
         self._store = store
         self._settings = settings
         self._limits = settings.ingest
         self._jobs = jobs
-        self.publish: Publisher = publish
+        self.acks = AckSender(publish, signer)
+        self._refusals = refusals or Refusals(log)
         self._now = now
         self._actor = f"hub:{settings.hub_id}"
         self._uploads: dict[str, _Upload] = {}
@@ -119,49 +139,66 @@ class IngestService:
     # Offers.
 
     async def handle_offer(self, site_id: str, clip_id: str, payload: bytes) -> None:
+        digest = offer_digest(payload)
         try:
             offer = ClipOffer.parse(payload)
         except InvalidPayload as exc:
-            await self._reject(site_id, clip_id, f"malformed offer: {exc}", job_id=None)
+            self._refuse(site_id, clip_id, digest, f"malformed offer: {exc}")
             return
-        stored = await self._database.aread(lambda db: repo.get_evidence(db, clip_id))
-        if stored is not None:
-            if stored.site_id != site_id:
-                await self._reject(
-                    site_id, clip_id, f"clip id {clip_id} is used by another site", job_id=None
-                )
-            elif stored.sha256 == offer.clip_sha256:
-                log.info("site %s clip %s: offered again, already stored; acking", site_id, clip_id)
-                self._ack_stored(site_id, clip_id, offer.chunk_count, stored.sha256)
-            else:
-                await self._reject(
-                    site_id,
-                    clip_id,
-                    f"clip {clip_id} is already stored with SHA-256 {stored.sha256}; this offer"
-                    f" has {offer.clip_sha256}",
-                    job_id=None,
-                )
-            return
-        active = self._uploads.get(clip_id)
-        if active is not None and active.site_id != site_id:
-            await self._reject(
-                site_id, clip_id, f"clip id {clip_id} is used by another site", job_id=None
+
+        def load(
+            db: Database,
+        ) -> tuple[repo.SiteRecord | None, JobRecord | None, EvidenceRecord | None]:
+            return (
+                repo.get_site(db, site_id),
+                repo.get_job(db, offer.job_id),
+                repo.get_evidence(db, clip_id),
             )
-            return
-        if active is not None and active.same_offer(offer):
-            await self._answer_again(active)
-            return
 
-        def load(db: Database) -> tuple[repo.SiteRecord | None, JobRecord | None]:
-            return repo.get_site(db, site_id), repo.get_job(db, offer.job_id)
-
-        site, job = await self._database.aread(load)
+        site, job, stored = await self._database.aread(load)
         try:
-            manifest = check_offer(
+            manifest = verify_offer(
                 site_id=site_id,
                 clip_id=clip_id,
                 offer=offer,
                 site_public_key_pem=None if site is None else site.public_key_pem,
+            )
+        except OfferUnverified as exc:
+            self._refuse(site_id, clip_id, digest, exc.reason)
+            return
+        if stored is not None:
+            if stored.site_id != site_id:
+                reason = f"clip id {clip_id} is used by another site"
+            elif stored.sha256 == offer.clip_sha256:
+                log.info("site %s clip %s: offered again, already stored; acking", site_id, clip_id)
+                self.acks.stored(site_id, clip_id, digest, offer.chunk_count, stored.sha256)
+                return
+            else:
+                reason = (
+                    f"clip {clip_id} is already stored with SHA-256 {stored.sha256}; this offer"
+                    f" has {offer.clip_sha256}"
+                )
+            await self._reject(site_id, clip_id, reason, job_id=None, offer_sha256=digest)
+            return
+        active = self._uploads.get(clip_id)
+        if active is not None and active.site_id != site_id:
+            await self._reject(
+                site_id,
+                clip_id,
+                f"clip id {clip_id} is used by another site",
+                job_id=None,
+                offer_sha256=digest,
+            )
+            return
+        if active is not None and active.same_offer(offer):
+            active.offer_sha256 = digest
+            await self._answer_again(active)
+            return
+        try:
+            check_against_job(
+                site_id=site_id,
+                offer=offer,
+                manifest=manifest,
                 job=job,
                 max_clip_bytes=self._limits.max_clip_bytes,
             )
@@ -170,7 +207,9 @@ class IngestService:
                     f"job {job.id} is already answered by stored clip {job.clip_id}"
                 )
         except OfferRejected as exc:
-            await self._reject(site_id, clip_id, exc.reason, job_id=offer.job_id)
+            await self._reject(
+                site_id, clip_id, exc.reason, job_id=offer.job_id, offer_sha256=digest
+            )
             return
         assert job is not None
         if active is not None:
@@ -188,7 +227,9 @@ class IngestService:
                 offer.clip_bytes,
             )
             return
-        upload = await self._begin(site_id, clip_id, offer, payload.decode("utf-8"), manifest, job)
+        upload = await self._begin(
+            site_id, clip_id, offer, payload.decode("utf-8"), digest, manifest, job
+        )
         log.info(
             "site %s clip %s: receiving %s bytes in %s chunks for job %s",
             site_id,
@@ -198,6 +239,13 @@ class IngestService:
             job.id,
         )
         await self._answer_again(upload)
+
+    def _refuse(self, site_id: str, clip_id: str, offer_sha256: str, reason: str) -> None:
+        """An offer that is not provably the site's: answered and counted, never a custody row."""
+        self._refusals.refuse(
+            "offer", "site %s clip %s: unverified offer refused: %s", site_id, clip_id, reason
+        )
+        self.acks.rejected(site_id, clip_id, offer_sha256, reason)
 
     def _room_for(self, clip_bytes: int) -> bool:
         free = shutil.disk_usage(self._settings.staging_dir).free
@@ -209,12 +257,13 @@ class IngestService:
         clip_id: str,
         offer: ClipOffer,
         offer_json: str,
+        offer_sha256: str,
         manifest: Manifest,
         job: JobRecord,
     ) -> _Upload:
         now = self._now()
         staging = self._staging_path(clip_id)
-        fd = await asyncio.to_thread(_open_staging, staging, offer.clip_bytes, True)
+        fd = await asyncio.to_thread(open_staging, staging, offer.clip_bytes, True)
         record = UploadRecord(
             clip_id=clip_id,
             site_id=site_id,
@@ -256,6 +305,7 @@ class IngestService:
             clip_id=clip_id,
             offer=offer,
             offer_json=offer_json,
+            offer_sha256=offer_sha256,
             manifest=manifest,
             job=job,
             book=ChunkBook.for_offer(offer, ack_every=self._limits.ack_every_chunks),
@@ -300,7 +350,7 @@ class IngestService:
         if check.ok:
             write = asyncio.ensure_future(
                 asyncio.to_thread(
-                    _verify_and_write,
+                    verify_and_write,
                     upload.fd,
                     data,
                     book.offset(index),
@@ -373,13 +423,13 @@ class IngestService:
             return
         book = upload.book
         book.note_acked()
-        ack = ClipAck(
-            clip_id=upload.clip_id,
-            state="receiving",
-            held=tuple(book.held_ranges()),
-            missing=tuple(book.missing_ranges()),
+        self.acks.receiving(
+            upload.site_id,
+            upload.clip_id,
+            upload.offer_sha256,
+            book.held_ranges(),
+            book.missing_ranges(),
         )
-        self.publish(ack_topic(upload.site_id, upload.clip_id), ack.to_bytes())
         log.debug(
             "site %s clip %s: holding %s/%s chunks",
             upload.site_id,
@@ -403,16 +453,6 @@ class IngestService:
         now = self._now()
         await self._database.awrite(lambda db: repo.set_upload_held(db, upload.clip_id, held, now))
         upload.persisted_held = held_count
-
-    def _ack_stored(self, site_id: str, clip_id: str, chunk_count: int, sha256: str) -> None:
-        ack = ClipAck(
-            clip_id=clip_id,
-            state="stored",
-            held=((0, chunk_count - 1),),
-            missing=(),
-            evidence_sha256=sha256,
-        )
-        self.publish(ack_topic(site_id, clip_id), ack.to_bytes())
 
     async def announce(self) -> None:
         """After a (re)connect: tell each agent with an upload in progress what the hub holds."""
@@ -441,9 +481,9 @@ class IngestService:
         site_id, clip_id, offer = upload.site_id, upload.clip_id, upload.offer
         expected = offer.clip_sha256
         if upload.staging.exists():
-            digest, size = await asyncio.to_thread(_sync_and_hash, upload.fd)
+            digest, size = await asyncio.to_thread(sync_and_hash, upload.fd)
             if digest != expected or size != offer.clip_bytes:
-                bad = await asyncio.to_thread(_bad_chunks, upload.fd, upload.book)
+                bad = await asyncio.to_thread(bad_chunks, upload.fd, upload.book)
                 if bad:
                     log.warning(
                         "site %s clip %s: %s chunk(s) on disk do not match; asking again: %s",
@@ -464,6 +504,21 @@ class IngestService:
                     f"every chunk matches the offer, but the clip's SHA-256 is {digest}, not the"
                     f" {expected} the manifest names",
                     job_id=upload.job.id,
+                    offer_sha256=upload.offer_sha256,
+                )
+                return
+            manifest = upload.manifest
+            try:
+                await asyncio.to_thread(
+                    probe_clip, upload.staging, manifest.codec, manifest.width, manifest.height
+                )
+            except ClipUnreadable as exc:
+                await self._reject(
+                    site_id,
+                    clip_id,
+                    f"the clip is not the video its manifest declares: {exc}",
+                    job_id=upload.job.id,
+                    offer_sha256=upload.offer_sha256,
                 )
                 return
             _close(upload)
@@ -547,13 +602,18 @@ class IngestService:
                 offer.clip_bytes,
                 upload.job.id,
             )
-        self._ack_stored(site_id, clip_id, offer.chunk_count, offer.clip_sha256)
+        self.acks.stored(
+            site_id, clip_id, upload.offer_sha256, offer.chunk_count, offer.clip_sha256
+        )
         if job is not None:
             self._jobs.clear(job.site_id, job.id)
 
     # Rejection and discarding.
 
-    async def _reject(self, site_id: str, clip_id: str, reason: str, *, job_id: str | None) -> None:
+    async def _reject(
+        self, site_id: str, clip_id: str, reason: str, *, job_id: str | None, offer_sha256: str
+    ) -> None:
+        """A real rejection (the offer is the site's): custody row, job failed, signed ack."""
         reason = reason[:500]
         log.warning("site %s clip %s: rejected: %s", site_id, clip_id, reason)
         active = self._uploads.get(clip_id)
@@ -586,8 +646,7 @@ class IngestService:
             return failed
 
         failed = await self._database.awrite(record)
-        ack = ClipAck(clip_id=clip_id, state="rejected", reason=reason)
-        self.publish(ack_topic(site_id, clip_id), ack.to_bytes())
+        self.acks.rejected(site_id, clip_id, offer_sha256, reason)
         if failed is not None:
             self._jobs.clear(failed.site_id, failed.id)
 
@@ -647,13 +706,14 @@ class IngestService:
         if not exists:
             in_store = await asyncio.to_thread(self._store.exists, record.clip_sha256)
             held = ((0, record.chunk_count - 1),) if in_store else ()
-        fd = await asyncio.to_thread(_open_staging, staging, record.clip_bytes, not exists)
+        fd = await asyncio.to_thread(open_staging, staging, record.clip_bytes, not exists)
         book = ChunkBook.for_offer(offer, held=held, ack_every=self._limits.ack_every_chunks)
         upload = _Upload(
             site_id=record.site_id,
             clip_id=record.clip_id,
             offer=offer,
             offer_json=record.offer,
+            offer_sha256=offer_digest(record.offer),
             manifest=manifest,
             job=job,
             book=book,
@@ -754,54 +814,6 @@ class IngestService:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("ingest task failed", exc_info=task.exception())
-
-
-def _open_staging(path: Path, size: int, fresh: bool) -> int:
-    flags = os.O_RDWR | os.O_CREAT | (os.O_TRUNC if fresh else 0)
-    fd = os.open(path, flags, 0o600)
-    try:
-        if os.fstat(fd).st_size != size:
-            os.ftruncate(fd, size)
-    except OSError:
-        os.close(fd)
-        raise
-    return fd
-
-
-def _verify_and_write(fd: int, data: bytes, offset: int, expected_sha256: str) -> str:
-    """Hash a chunk and, if it matches, write it at its offset; returns its SHA-256."""
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != expected_sha256:
-        return digest
-    written = 0
-    view = memoryview(data)
-    while written < len(data):
-        written += os.pwrite(fd, view[written:], offset + written)
-    return digest
-
-
-def _sync_and_hash(fd: int) -> tuple[str, int]:
-    os.fsync(fd)
-    digest = hashlib.sha256()
-    size = 0
-    offset = 0
-    while True:
-        block = os.pread(fd, HASH_BLOCK, offset)
-        if not block:
-            break
-        digest.update(block)
-        size += len(block)
-        offset += len(block)
-    return digest.hexdigest(), size
-
-
-def _bad_chunks(fd: int, book: ChunkBook) -> list[int]:
-    bad = []
-    for index in range(book.chunk_count):
-        data = os.pread(fd, book.expected_length(index), book.offset(index))
-        if hashlib.sha256(data).hexdigest() != book.expected_sha256(index):
-            bad.append(index)
-    return bad
 
 
 async def _writes_done(upload: _Upload) -> None:

@@ -1,9 +1,10 @@
 """The decisions of clip ingest, without I/O: is an offer acceptable, is a chunk good, when to ack.
 
 ``check_offer`` turns a ``ClipOffer`` into the verified ``Manifest`` or raises ``OfferRejected``
-with the reason the agent is told. ``ChunkBook`` is the hub's bookkeeping for one upload: which
-chunks it holds, whether a received chunk is the right size and hash, what is missing, and when an
-ack is due (every ``ack_every`` chunks; the caller runs the "0.5 s after the last chunk" timer).
+with the reason the agent is told (``OfferUnverified`` when the offer is not provably the
+site's). ``ChunkBook`` is the hub's bookkeeping for one upload: which chunks it holds, whether a
+received chunk is the right size and hash, what is missing, and when an ack is due (every
+``ack_every`` chunks; the caller runs the "0.5 s after the last chunk" timer).
 See docs/upload-protocol.md.
 """
 
@@ -16,7 +17,7 @@ from enum import Enum
 from typing import Final
 
 from cctv_common.chunk_ranges import Range, validate_ranges
-from cctv_common.manifest import Manifest
+from cctv_common.manifest import Manifest, iso_utc
 from cctv_common.payloads import ClipOffer
 from cctv_common.signing import KeyFileError, load_public_key
 from cctv_common.verify import EvidenceMismatch, verify_signed_manifest
@@ -26,44 +27,48 @@ MAX_REASON_CHARS: Final = 500
 
 
 class OfferRejected(Exception):
-    """The offer is refused; ``reason`` is what the agent is told in ``ClipAck(rejected)``."""
+    """The offer is refused; ``reason`` is what the agent is told in ``ClipAck(rejected)``.
+
+    Raised as such, the offer is a real one (signed by the site's key, for this site and clip)
+    and its rejection is a custody event; ``OfferUnverified`` is an offer nobody is known to have
+    made, which is counted and logged but never recorded as evidence of anything.
+    """
 
     def __init__(self, reason: str) -> None:
         self.reason = reason[:MAX_REASON_CHARS]
         super().__init__(self.reason)
 
 
-def check_offer(
+class OfferUnverified(OfferRejected):
+    """The offer does not verify as the site's: unknown site, bad signature, wrong ids."""
+
+
+def verify_offer(
     *,
     site_id: str,
     clip_id: str,
     offer: ClipOffer,
     site_public_key_pem: str | None,
-    job: JobRecord | None,
-    max_clip_bytes: int,
 ) -> Manifest:
-    """Everything about an offer that can be checked before any chunk arrives.
+    """The offer's manifest, verified as the site's for this clip, or ``OfferUnverified``.
 
     ``site_id`` and ``clip_id`` come from the topic (the broker's ACL ties the site to its login).
+    The offer's own fields (size, SHA-256, key id, job) must say what the signed manifest says.
     """
     if offer.clip_id != clip_id:
-        raise OfferRejected(
+        raise OfferUnverified(
             f"offer names clip {offer.clip_id} but came on the topic of clip {clip_id}"
         )
     if site_public_key_pem is None:
-        raise OfferRejected(f"site {site_id} is not registered at this hub")
-    if offer.clip_bytes > max_clip_bytes:
-        raise OfferRejected(
-            f"clip is {offer.clip_bytes} bytes, over this hub's limit of {max_clip_bytes}"
-        )
+        raise OfferUnverified(f"site {site_id} is not registered at this hub")
     try:
         public_key = load_public_key(site_public_key_pem)
     except KeyFileError as exc:
-        raise OfferRejected(f"site {site_id} has no usable public key: {exc}") from exc
+        raise OfferUnverified(f"site {site_id} has no usable public key: {exc}") from exc
     try:
         manifest = verify_signed_manifest(offer.manifest_bytes(), offer.signature, public_key)
     except EvidenceMismatch as exc:
-        raise OfferRejected(
+        raise OfferUnverified(
             f"manifest does not verify against site {site_id}'s key: {exc}"
         ) from exc
     mismatches = [
@@ -79,7 +84,24 @@ def check_offer(
         if said != expected
     ]
     if mismatches:
-        raise OfferRejected("manifest and offer disagree: " + "; ".join(mismatches))
+        raise OfferUnverified("manifest and offer disagree: " + "; ".join(mismatches))
+    return manifest
+
+
+def check_against_job(
+    *,
+    site_id: str,
+    offer: ClipOffer,
+    manifest: Manifest,
+    job: JobRecord | None,
+    max_clip_bytes: int,
+) -> None:
+    """A verified offer must answer a job this hub sent to this site: same camera, and footage
+    that overlaps the job's window. Raises ``OfferRejected`` with the reason."""
+    if offer.clip_bytes > max_clip_bytes:
+        raise OfferRejected(
+            f"clip is {offer.clip_bytes} bytes, over this hub's limit of {max_clip_bytes}"
+        )
     if job is None:
         raise OfferRejected(f"job {offer.job_id} is not a job this hub dispatched")
     if job.site_id != site_id:
@@ -88,6 +110,37 @@ def check_offer(
         raise OfferRejected(
             f"job {job.id} asked for camera {job.camera_id}; the clip is from {manifest.camera.id}"
         )
+    delivered = manifest.delivered
+    if delivered.end <= delivered.start:
+        raise OfferRejected(
+            f"the clip's delivered window {iso_utc(delivered.start)} to {iso_utc(delivered.end)}"
+            " is empty or reversed"
+        )
+    if delivered.end <= job.start or delivered.start >= job.end:
+        raise OfferRejected(
+            f"the clip covers {iso_utc(delivered.start)} to {iso_utc(delivered.end)}, outside"
+            f" job {job.id}'s window {iso_utc(job.start)} to {iso_utc(job.end)}"
+        )
+
+
+def check_offer(
+    *,
+    site_id: str,
+    clip_id: str,
+    offer: ClipOffer,
+    site_public_key_pem: str | None,
+    job: JobRecord | None,
+    max_clip_bytes: int,
+) -> Manifest:
+    """Everything about an offer that can be checked before any chunk arrives: ``verify_offer``
+    then ``check_against_job``. The content itself is probed once it has arrived
+    (``hub.clip_probe``)."""
+    manifest = verify_offer(
+        site_id=site_id, clip_id=clip_id, offer=offer, site_public_key_pem=site_public_key_pem
+    )
+    check_against_job(
+        site_id=site_id, offer=offer, manifest=manifest, job=job, max_clip_bytes=max_clip_bytes
+    )
     return manifest
 
 

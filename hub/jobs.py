@@ -1,9 +1,10 @@
 """Clip jobs: the rules for a job request and for progress reports, and their dispatch over MQTT.
 
 ``check_window`` and ``progress_update`` are pure. ``JobService`` stores a job and its audit row
-in one transaction, publishes the ``Job`` retained on ``sites/{site}/jobs/{job}``, clears that
-retained message when the job ends, and re-publishes every open job after each (re)connect, so a
-job created while the broker was away still reaches its site.
+in one transaction, publishes the ``Job`` retained on ``sites/{site}/jobs/{job}``, signed with the
+hub's key for that topic (``cctv_common.hub_signing``: an agent acts on no job it cannot verify),
+clears that retained message when the job ends, and re-publishes every open job after each
+(re)connect, so a job created while the broker was away still reaches its site.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ from typing import Final, Protocol
 
 from sqlite_utils import Database
 
+from cctv_common.hub_signing import HubSigner
 from cctv_common.manifest import iso_utc
 from cctv_common.payloads import MAX_JOB_WINDOW, InvalidPayload, Job, JobProgress
+from cctv_common.refusals import Refusals
 from cctv_common.topics import InvalidTopic, job_topic
 from hub import repository as repo
 from hub.audit import AuditAction, append_in
@@ -126,7 +129,7 @@ def progress_update(job: JobRecord, progress: JobProgress) -> JobUpdate | None:
     return update
 
 
-def job_payload(job: JobRecord) -> bytes:
+def job_message(job: JobRecord) -> Job:
     return Job(
         job_id=job.id,
         camera_id=job.camera_id,
@@ -135,7 +138,7 @@ def job_payload(job: JobRecord) -> bytes:
         priority=job.priority,
         reason=job.reason,
         requested_by=job.requested_by,
-    ).to_bytes()
+    )
 
 
 def new_job_id() -> str:
@@ -148,11 +151,19 @@ class JobService:
         database: HubDatabase,
         publish: Publisher = no_publish,
         *,
+        signer: HubSigner,
         now: Callable[[], datetime] = utc_now,
+        refusals: Refusals | None = None,
     ) -> None:
         self._database = database
         self.publish: Publisher = publish
+        self._signer = signer
         self._now = now
+        self._refusals = refusals or Refusals(log)
+
+    def _publish_job(self, job: JobRecord) -> None:
+        topic = job_topic(job.site_id, job.id)
+        self.publish(topic, self._signer.seal(topic, job_message(job)), retain=True)
 
     async def create(
         self,
@@ -224,17 +235,20 @@ class JobService:
             iso_utc(end),
             requested_by,
         )
-        self.publish(job_topic(job.site_id, job.id), job_payload(job), retain=True)
+        self._publish_job(job)
         return job
 
     async def apply_progress(self, site_id: str, job_id: str, payload: bytes) -> None:
         try:
             progress = JobProgress.parse(payload)
         except InvalidPayload as exc:
-            log.warning("site %s job %s: progress dropped: %s", site_id, job_id, exc)
+            self._refusals.refuse(
+                "progress", "site %s job %s: progress dropped: %s", site_id, job_id, exc
+            )
             return
         if progress.job_id != job_id:
-            log.warning(
+            self._refusals.refuse(
+                "progress",
                 "site %s: progress for job %s came on the topic of job %s; dropped",
                 site_id,
                 progress.job_id,
@@ -304,7 +318,7 @@ class JobService:
         """Publish every open job again (retained); agents ignore jobs they already know."""
         jobs = await self._database.aread(repo.open_jobs)
         for job in jobs:
-            self.publish(job_topic(job.site_id, job.id), job_payload(job), retain=True)
+            self._publish_job(job)
         if jobs:
             log.info("re-published %s open job(s)", len(jobs))
         return len(jobs)

@@ -28,6 +28,7 @@ from cctv_common.payloads import (
     LiveClose,
     LiveOffer,
 )
+from cctv_common.refusals import Refusals
 from cctv_common.topics import LiveKind, live_topic
 from hub.audit import AuditAction, AuditLog
 from hub.db import HubDatabase
@@ -88,12 +89,14 @@ class LiveBridge:
         audit: AuditLog,
         publish: Publish,
         link_ready: LinkReady,
+        refusals: Refusals | None = None,
     ) -> None:
         self._settings = settings
         self._database = database
         self._audit = audit
         self._publish = publish
         self._link_ready = link_ready
+        self._refusals = refusals or Refusals(log)
         self._waiting: dict[str, tuple[str, asyncio.Future[LiveAnswer]]] = {}
         self._sessions: dict[str, LiveSession] = {}
 
@@ -240,7 +243,9 @@ class LiveBridge:
         try:
             answer = LiveAnswer.parse(payload)
         except InvalidPayload as exc:
-            log.warning("site=%s session=%s malformed live answer: %s", site_id, session_id, exc)
+            self._refusals.refuse(
+                "live", "site=%s session=%s malformed live answer: %s", site_id, session_id, exc
+            )
             return
         waiting = self._waiting.get(session_id)
         if answer.session_id != session_id or waiting is None or waiting[0] != site_id:

@@ -4,8 +4,9 @@ paho runs ``loop_start()``: its thread connects, reconnects with backoff after a
 or a network drop, and calls our callbacks. The callbacks never do work themselves; they hand an
 event (``Connected``, ``Disconnected``, ``Inbound``) to the event loop with
 ``loop.call_soon_threadsafe`` into an ``EventQueue``. The session is persistent (MQTT 5,
-``clean_start=False``, fixed client id ``hub-{hub_id}``, 7-day expiry), so messages sent to the
-hub while it is away wait at the broker. Subscriptions are renewed on every connect.
+``clean_start=False``, client id ``hub-{hub_id}``, which the project's broker replaces with the
+username, 7-day expiry), so messages sent to the hub while it is away wait at the broker.
+Subscriptions are renewed on every connect.
 
 Chunks are the only messages that may be dropped here: when chunk bytes waiting in memory pass
 ``max_queued_chunk_bytes`` (a slow disk), further chunks are dropped with a log line and the

@@ -17,6 +17,8 @@ from typing import Final
 
 from sqlite_utils import Database
 
+from cctv_common.hub_signing import HubSigner
+from cctv_common.refusals import Refusals
 from cctv_common.signing import load_or_create_private_key
 from cctv_common.topics import (
     ChunkTopic,
@@ -63,10 +65,14 @@ class HubService:
         self.settings = settings
         # The hub's own signing key (created 0600 on first start): acks, jobs, holds, checkpoints.
         self.hub_key = load_or_create_private_key(settings.hub_key_path)
+        self.signer = HubSigner(self.hub_key)
         self.database = database
         self.store = store
         self.link = link
         self._now = now
+        # Malformed, unverified and misrouted messages: counted, logged at most once a minute
+        # per kind, and never a custody row.
+        self.refusals = Refusals(log)
         self.audit = AuditLog(database)
         self.actor = f"hub:{settings.hub_id}"
         self.integrity = IntegrityService(
@@ -75,8 +81,10 @@ class HubService:
         self.checkpoints = Checkpointer(
             database, settings.checkpoint_path, self.hub_key, settings.hub_id, now=now
         )
-        self.jobs = JobService(database, self.publish, now=now)
-        self.sites = SiteService(database, now=now)
+        self.jobs = JobService(
+            database, self.publish, signer=self.signer, now=now, refusals=self.refusals
+        )
+        self.sites = SiteService(database, now=now, refusals=self.refusals)
         self.camera_events = CameraEventService(database, now=now)
         self.ingest = IngestService(
             database=database,
@@ -84,7 +92,9 @@ class HubService:
             settings=settings,
             jobs=self.jobs,
             publish=self.publish,
+            signer=self.signer,
             now=now,
+            refusals=self.refusals,
         )
         self.live = LiveBridge(
             settings.live,
@@ -92,12 +102,14 @@ class HubService:
             self.audit,
             self.publish,
             lambda: None if self.link is None else self.link.is_ready,
+            refusals=self.refusals,
         )
         self.snapshots = SnapshotBridge(
             database,
             self.audit,
             self.publish,
             lambda: None if self.link is None else self.link.is_ready,
+            refusals=self.refusals,
         )
         self._events: EventQueue | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -212,7 +224,7 @@ class HubService:
         try:
             topic = parse_topic(text)
         except InvalidTopic as exc:
-            log.warning("dropped a message on an unknown topic: %s", exc)
+            self.refusals.refuse("topic", "dropped a message on an unknown topic: %s", exc)
             return
         match topic:
             case StatusTopic(site=site):

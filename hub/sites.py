@@ -15,6 +15,7 @@ from typing import Final
 from sqlite_utils import Database
 
 from cctv_common.payloads import InvalidPayload, SiteStatus
+from cctv_common.refusals import Refusals
 from cctv_common.signing import KeyFileError, load_public_key
 from hub import repository as repo
 from hub.audit import AuditAction, append_in
@@ -50,9 +51,16 @@ def register_in(
 
 
 class SiteService:
-    def __init__(self, database: HubDatabase, *, now: Callable[[], datetime] = utc_now) -> None:
+    def __init__(
+        self,
+        database: HubDatabase,
+        *,
+        now: Callable[[], datetime] = utc_now,
+        refusals: Refusals | None = None,
+    ) -> None:
         self._database = database
         self._now = now
+        self._refusals = refusals or Refusals(log)
         self._unknown_logged: set[str] = set()
 
     async def register(
@@ -70,7 +78,7 @@ class SiteService:
         try:
             status = SiteStatus.parse(payload)
         except InvalidPayload as exc:
-            log.warning("site %s: status dropped: %s", site_id, exc)
+            self._refusals.refuse("status", "site %s: status dropped: %s", site_id, exc)
             return
         now = self._now()
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from cctv_common.payloads import InvalidPayload, SnapshotReply, SnapshotRequest
+from cctv_common.refusals import Refusals
 from cctv_common.topics import SnapshotKind, snapshot_request_topic
 from hub.audit import AuditAction, AuditLog
 from hub.db import HubDatabase
@@ -43,11 +44,13 @@ class SnapshotBridge:
         publish: Publish,
         link_ready: LinkReady,
         timeout: float = REPLY_TIMEOUT_SECONDS,
+        refusals: Refusals | None = None,
     ) -> None:
         self._database = database
         self._audit = audit
         self._publish = publish
         self._link_ready = link_ready
+        self._refusals = refusals or Refusals(log)
         self._timeout = timeout
         self._waiting: dict[str, tuple[str, asyncio.Future[SnapshotReply]]] = {}
 
@@ -97,7 +100,9 @@ class SnapshotBridge:
         try:
             reply = SnapshotReply.parse(payload)
         except InvalidPayload as exc:
-            log.warning("site=%s snapshot %s: malformed reply: %s", site_id, request_id, exc)
+            self._refusals.refuse(
+                "snapshot", "site=%s snapshot %s: malformed reply: %s", site_id, request_id, exc
+            )
             return
         waiting = self._waiting.get(request_id)
         if reply.request_id != request_id or waiting is None or waiting[0] != site_id:

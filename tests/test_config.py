@@ -91,3 +91,41 @@ def test_validate_config_cli_prints_each_error_with_path(
     path.write_text(GOOD)
     assert main(["validate-config", str(path)]) == 0
     assert "OK: site high-street, 2 camera(s)" in capsys.readouterr().out
+
+
+DEPLOY_EXAMPLE = Path(__file__).resolve().parents[1] / "deploy" / "agent.example.toml"
+
+
+def test_the_deploy_example_is_valid_and_sets_every_section() -> None:
+    config = load_config(DEPLOY_EXAMPLE)
+    text = DEPLOY_EXAMPLE.read_text(encoding="utf-8")
+    for name, field in type(config.uplink).model_fields.items():
+        assert f"{name} =" in text, f"uplink.{name} is not in the example"
+        assert field.description
+    assert config.uplink.hub_public_key_file == Path("/etc/cctv/hub-public-key.pem")
+
+
+def test_validate_config_warns_without_the_hub_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "agent.toml"
+    path.write_text(GOOD)
+    assert main(["validate-config", str(path)]) == 0
+    assert "uplink.hub_public_key_file is not set" in capsys.readouterr().err
+    path.write_text(DEPLOY_EXAMPLE.read_text(encoding="utf-8"))
+    assert main(["validate-config", str(path)]) == 0
+    assert "hub_public_key_file" not in capsys.readouterr().err
+
+
+def test_run_refuses_a_hub_key_file_it_cannot_use(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "hub.pem"
+    bad.write_text("not a key", encoding="ascii")
+    path = tmp_path / "agent.toml"
+    path.write_text(
+        f'site_id = "s"\ndata_dir = "{tmp_path / "data"}"\n'
+        f'[uplink]\nhub_public_key_file = "{bad}"\n'
+    )
+    assert main(["run", "--config", str(path)]) == 2
+    assert "uplink.hub_public_key_file" in capsys.readouterr().err

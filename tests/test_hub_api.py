@@ -29,6 +29,7 @@ from tests.test_hub_testkit import (
     insert_job,
     make_settings,
     report_status,
+    unsealed,
 )
 
 
@@ -95,7 +96,7 @@ def test_a_job_is_created_stored_audited_and_published_retained(hub: Hub) -> Non
     assert job["start"].endswith("Z")
     [(topic, payload, retain)] = [p for p in hub.link.published if "/jobs/" in p[0]]
     assert topic == job_topic(SITE, job["job_id"]) and retain
-    assert Job.parse(payload).camera_id == CAMERA
+    assert Job.parse(unsealed(payload)).camera_id == CAMERA
     assert hub.client.get(f"/api/jobs/{job['job_id']}", auth=auth("operator")).json() == job
     [row] = hub.audit("dispatch")
     assert (row["actor"], row["subject"]) == ("operator", f"job:{job['job_id']}")

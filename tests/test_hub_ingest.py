@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import secrets
+import os
 import stat
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 
 from cctv_common.chunk_ranges import from_ranges
+from cctv_common.hub_signing import HubVerifier
 from cctv_common.local_broker import HUB_USER, MosquittoBroker
 from cctv_common.payloads import ClipAck, Job
 from cctv_common.topics import (
@@ -46,7 +47,7 @@ from hub.mqtt import Inbound
 from hub.repository import JobRecord
 from hub.service import HubService
 from hub.settings import BrokerSettings, HubSettings, IngestSettings
-from tests.support.mosquitto_fixtures import MqttClientFactory, MqttTestClient
+from tests.support.mosquitto_fixtures import OBSERVER, MqttClientFactory, MqttTestClient
 from tests.test_hub_testkit import (
     CAMERA,
     SITE,
@@ -58,6 +59,8 @@ from tests.test_hub_testkit import (
     make_settings,
     online_status,
     signed_clip,
+    unsealed,
+    video_bytes,
     wait_until,
 )
 
@@ -136,8 +139,9 @@ def test_a_book_refuses_hashes_that_do_not_fit_the_size() -> None:
 
 def job_record(site: str = SITE, camera: str = CAMERA, job_id: str = "job-1") -> JobRecord:
     now = datetime.now(UTC)
+    start = now - timedelta(minutes=5)
     return JobRecord(
-        job_id, site, camera, now, now, "r", 5, "pc-one", "dispatched", 0, None, None, now, now
+        job_id, site, camera, start, now, "r", 5, "pc-one", "dispatched", 0, None, None, now, now
     )
 
 
@@ -168,6 +172,7 @@ def test_a_good_offer_yields_its_verified_manifest() -> None:
         ("unknown job", "not a job this hub dispatched"),
         ("job of another site", "was sent to site"),
         ("job of another camera", "asked for camera"),
+        ("window of 2001", "outside job job-1's window"),
     ],
 )
 def test_bad_offers_are_refused_with_a_reason(case: str, reason: str) -> None:
@@ -180,6 +185,7 @@ def test_bad_offers_are_refused_with_a_reason(case: str, reason: str) -> None:
         job_id="job-1",
         signing_key=Ed25519PrivateKey.generate() if case == "other key" else None,
         site_id="site-b" if case == "other site in manifest" else SITE,
+        start=datetime(2001, 6, 1, tzinfo=UTC) if case == "window of 2001" else None,
     )
     job: JobRecord | None = job_record()
     if case == "unknown job":
@@ -279,7 +285,7 @@ async def evidence_count(database: HubDatabase) -> int:
 def test_replayed_offers_and_chunks_make_exactly_one_evidence_item(tmp_path: Path) -> None:
     key = Ed25519PrivateKey.generate()
     settings = fast_settings(tmp_path, key)
-    data = secrets.token_bytes(5 * CHUNK + 123)
+    data = video_bytes(5 * CHUNK + 123)
 
     async def scenario(service: HubService, link: RecordingLink, database: HubDatabase) -> None:
         job = await asyncio.to_thread(insert_job, database, requested_by="pc-one")
@@ -304,6 +310,12 @@ def test_replayed_offers_and_chunks_make_exactly_one_evidence_item(tmp_path: Pat
         assert job_after.clip_id == clip.clip_id
         # The retained job is cleared once it has ended.
         assert (job_topic(SITE, job.id), b"", True) in link.published
+        # Every ack is signed with the hub's key for its topic and names the offer it answers.
+        hub = HubVerifier(service.hub_key.public_key())
+        for topic, payload, _ in link.published:
+            if topic == ack_topic(SITE, clip.clip_id):
+                opened = hub.open(topic, payload, ClipAck)
+                assert opened.offer_sha256 == sha(clip.offer.to_bytes())
 
     run_hub(settings, scenario)
     files = stored_files(settings)
@@ -316,7 +328,7 @@ def test_replayed_offers_and_chunks_make_exactly_one_evidence_item(tmp_path: Pat
 def test_acks_come_every_16_chunks_and_after_the_last_one(tmp_path: Path) -> None:
     key = Ed25519PrivateKey.generate()
     settings = fast_settings(tmp_path, key)
-    data = secrets.token_bytes(40 * CHUNK)
+    data = video_bytes(40 * CHUNK)
 
     async def scenario(service: HubService, link: RecordingLink, database: HubDatabase) -> None:
         clip = signed_clip(key, data, job_id=await new_job(database))
@@ -341,7 +353,7 @@ def test_acks_come_every_16_chunks_and_after_the_last_one(tmp_path: Path) -> Non
 def test_a_hub_restart_resumes_from_the_persisted_ranges(tmp_path: Path) -> None:
     key = Ed25519PrivateKey.generate()
     settings = fast_settings(tmp_path, key)
-    data = secrets.token_bytes(20 * CHUNK + 5)
+    data = video_bytes(20 * CHUNK + 5)
     made: list[SignedClip] = []
 
     async def first_half(service: HubService, link: RecordingLink, database: HubDatabase) -> None:
@@ -366,7 +378,7 @@ def test_a_hub_restart_resumes_from_the_persisted_ranges(tmp_path: Path) -> None
 def test_a_corrupt_chunk_on_disk_is_found_at_the_end_and_asked_for_again(tmp_path: Path) -> None:
     key = Ed25519PrivateKey.generate()
     settings = fast_settings(tmp_path, key)
-    data = secrets.token_bytes(6 * CHUNK)
+    data = video_bytes(6 * CHUNK)
     made: list[SignedClip] = []
 
     async def first(service: HubService, link: RecordingLink, database: HubDatabase) -> None:
@@ -397,22 +409,30 @@ def test_a_corrupt_chunk_on_disk_is_found_at_the_end_and_asked_for_again(tmp_pat
 @pytest.mark.parametrize(
     ("case", "reason"),
     [
+        # Real rejections: the site signed the offer, for this site and clip.
         ("oversize", "over this hub's limit"),
+        ("another camera", "asked for camera"),
+        ("window of 2001", "outside job"),
+        # Not provably the site's: counted and logged, but never a custody row or a failed job.
         ("unknown site", "not registered"),
         ("wrong signature", "does not verify"),
         ("malformed", "malformed offer"),
+        ("deeply nested", "nested too deeply"),
+        ("5000 digits", "too many digits"),
     ],
 )
-def test_rejected_offers_store_nothing_and_fail_the_job(
+def test_rejected_offers_store_nothing_and_only_real_ones_are_custody_events(
     tmp_path: Path, case: str, reason: str
 ) -> None:
     key = Ed25519PrivateKey.generate()
     settings = fast_settings(
         tmp_path, key, max_clip_bytes=2 * CHUNK if case == "oversize" else 10**9
     )
-    data = secrets.token_bytes(3 * CHUNK)
+    # The window of 2001 comes with bytes that are not video: refused before any chunk is taken.
+    data = os.urandom(3 * CHUNK) if case == "window of 2001" else video_bytes(3 * CHUNK)
     # "unknown site": a site with no registration offers a clip for site-a's job.
     topic_site = "site-b" if case == "unknown site" else SITE
+    real = case in ("oversize", "another camera", "window of 2001")
 
     async def scenario(service: HubService, link: RecordingLink, database: HubDatabase) -> None:
         job = await asyncio.to_thread(insert_job, database, requested_by="op")
@@ -421,27 +441,75 @@ def test_rejected_offers_store_nothing_and_fail_the_job(
             data,
             job_id=job.id,
             signing_key=Ed25519PrivateKey.generate() if case == "wrong signature" else None,
+            camera_id="cam-9" if case == "another camera" else CAMERA,
+            start=datetime(2001, 6, 1, tzinfo=UTC) if case == "window of 2001" else None,
         )
-        payload = b'{"v":1,"clip_id":' if case == "malformed" else clip.offer.to_bytes()
+        payload = {
+            "malformed": b'{"v":1,"clip_id":',
+            "deeply nested": b'{"clip_id":' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+            "5000 digits": b'{"v":1,"clip_bytes":' + b"9" * 5000 + b"}",
+        }.get(case, clip.offer.to_bytes())
         await service.handle(Inbound(manifest_topic(topic_site, clip.clip_id), payload))
         for index in range(3):  # chunks of a refused clip are dropped
             topic = chunk_topic(topic_site, clip.clip_id, index)
             await service.handle(Inbound(topic, clip.chunks[index]))
-        acks = [
-            ClipAck.parse(payload)
-            for topic, payload, _ in link.published
-            if topic == ack_topic(topic_site, clip.clip_id)
-        ]
+        acks = link.acks(clip.clip_id, topic_site)
         assert [a.state for a in acks] == ["rejected"]
         assert reason in (acks[0].reason or "")
+        assert acks[0].offer_sha256 == sha(payload)  # it answers exactly that offer
         job_after = await database.aread(lambda db: repo.get_job(db, job.id))
         assert job_after is not None
-        if case in ("oversize", "wrong signature"):
+        rows = await service.audit.arows(subjects=[f"clip:{clip.clip_id}"])
+        if real:
             assert job_after.state == "failed" and reason in (job_after.error or "")
-        else:  # no trustworthy job id, or another site's job: the job is untouched
+            assert [row.action for row in rows] == ["rejected"]
+            assert service.refusals.total == 0
+        else:
             assert job_after.state == "dispatched"
+            assert rows == []
+            assert service.refusals.counts["offer"] == 1
+
+    run_hub(settings, scenario)
+    assert stored_files(settings) == []
+    assert not any(settings.staging_dir.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        ("random bytes", "cannot be read as h264"),
+        ("wrong size", "the manifest says 640x480"),
+        ("wrong codec", "the manifest says hevc"),
+    ],
+)
+def test_a_signed_clip_that_is_not_its_declared_video_is_rejected(
+    tmp_path: Path, content: str, reason: str
+) -> None:
+    key = Ed25519PrivateKey.generate()
+    settings = fast_settings(tmp_path, key)
+    data = os.urandom(3 * CHUNK) if content == "random bytes" else video_bytes(3 * CHUNK)
+
+    async def scenario(service: HubService, link: RecordingLink, database: HubDatabase) -> None:
+        job = await asyncio.to_thread(insert_job, database, requested_by="op")
+        clip = signed_clip(
+            key,
+            data,
+            job_id=job.id,
+            width=640 if content == "wrong size" else 320,
+            height=480 if content == "wrong size" else 240,
+            codec="hevc" if content == "wrong codec" else "h264",
+        )
+        await offer(service, clip)
+        await send(service, clip, range(3))
+        await eventually(lambda: link.acks(clip.clip_id)[-1].state == "rejected", "rejected")
+        ack = link.acks(clip.clip_id)[-1]
+        assert "not the video its manifest declares" in (ack.reason or "")
+        assert reason in (ack.reason or "")
+        job_after = await database.aread(lambda db: repo.get_job(db, job.id))
+        assert job_after is not None and job_after.state == "failed"
         rows = await service.audit.arows(subjects=[f"clip:{clip.clip_id}"])
         assert [row.action for row in rows] == ["rejected"]
+        assert await evidence_count(database) == 0
 
     run_hub(settings, scenario)
     assert stored_files(settings) == []
@@ -454,7 +522,7 @@ def test_stale_uploads_expire_and_fail_their_job(tmp_path: Path) -> None:
 
     async def scenario(service: HubService, link: RecordingLink, database: HubDatabase) -> None:
         job = await asyncio.to_thread(insert_job, database, requested_by="op")
-        clip = signed_clip(key, secrets.token_bytes(3 * CHUNK), job_id=job.id)
+        clip = signed_clip(key, video_bytes(3 * CHUNK), job_id=job.id)
         await offer(service, clip)
         await send(service, clip, [0])
         assert await service.ingest.expire_stale() == 0
@@ -509,7 +577,7 @@ class TestSite:
                 continue
             if topic != ack_topic(SITE, clip_id):
                 continue
-            ack = ClipAck.parse(message.payload)
+            ack = ClipAck.parse(unsealed(message.payload))
             self.acks_seen.append(ack)
             if ack.state != "receiving" or accept(ack):
                 return ack
@@ -579,7 +647,7 @@ def running_hub(settings: HubSettings) -> Iterator[tuple[TestClient, HubDatabase
 
 
 def dispatch(client: TestClient, site: TestSite) -> str:
-    """Report the camera, dispatch a job for the last 20 s, and see it arrive retained."""
+    """Report the camera, dispatch a job for the last 5 min, and see it arrive retained."""
     site.publish_status()
     wait_until(
         lambda: bool(client.get("/api/sites", auth=auth("operator")).json()[0]["cameras"]),
@@ -592,7 +660,7 @@ def dispatch(client: TestClient, site: TestSite) -> str:
         json={
             "site_id": SITE,
             "camera_id": CAMERA,
-            "start": (end - timedelta(seconds=20)).isoformat(),
+            "start": (end - timedelta(minutes=5)).isoformat(),
             "end": end.isoformat(),
             "reason": "crime ref 42/1234",
         },
@@ -601,7 +669,7 @@ def dispatch(client: TestClient, site: TestSite) -> str:
     job_id: str = response.json()["job_id"]
     message = site.client.next_message(WAIT_SECONDS)
     assert message.topic == job_topic(SITE, job_id)
-    assert Job.parse(message.payload).camera_id == CAMERA
+    assert Job.parse(unsealed(message.payload)).camera_id == CAMERA
     return job_id
 
 
@@ -619,14 +687,14 @@ def test_a_clip_offered_over_mqtt_is_stored_byte_identical_and_served(
     hub_settings: HubSettings, mqtt_client: MqttClientFactory, site_key: Ed25519PrivateKey
 ) -> None:
     site = TestSite(mqtt_client(SITE))
-    data = secrets.token_bytes(3 * 1024 * 1024 + 17)
+    data = video_bytes(3 * 1024 * 1024 + 17)
     with running_hub(hub_settings) as (client, _):
         job_id = dispatch(client, site)
         # The job is retained: an agent that connects later still gets it.
-        late = mqtt_client(SITE)
+        late = mqtt_client(OBSERVER)  # a second login as the site would replace the site's
         late.subscribe(job_topic(SITE, job_id))
         retained = late.next_message()
-        assert retained.retain and Job.parse(retained.payload).job_id == job_id
+        assert retained.retain and Job.parse(unsealed(retained.payload)).job_id == job_id
         clip = signed_clip(site_key, data, job_id=job_id, chunk_size=256 * 1024)
         final = site.upload(clip, corrupt=frozenset({2}))
         assert final.state == "stored" and final.evidence_sha256 == sha(data)
@@ -664,9 +732,51 @@ def test_a_wrong_signature_is_rejected_and_never_served(
         assert site.sent == []
         video = client.get(f"/api/clips/{forged.clip_id}/video", auth=auth("supervisor"))
         assert video.status_code == 404
+        # Nobody can be shown to have made that offer: the job stays open for the real clip,
+        # and the custody log holds nothing about it.
         job = client.get(f"/api/jobs/{job_id}", auth=auth("pc-one")).json()
-        assert job["state"] == "failed" and "does not verify" in job["error"]
+        assert job["state"] == "dispatched"
         assert client.get("/api/clips", auth=auth("supervisor")).json() == []
+        audit = client.get("/api/audit", auth=auth("auditor")).json()
+        assert [row for row in audit if row["subject"] == f"clip:{forged.clip_id}"] == []
+        assert client.get("/api/health").json()["refused_messages"] == 1
+    assert list(hub_settings.evidence_dir.rglob("*.mp4")) == []
+    assert list(hub_settings.staging_dir.iterdir()) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", ["window of 2001", "not video"])
+def test_a_signed_offer_that_does_not_answer_its_job_is_rejected_over_mqtt(
+    hub_settings: HubSettings,
+    mqtt_client: MqttClientFactory,
+    site_key: Ed25519PrivateKey,
+    case: str,
+) -> None:
+    """Issue 9, defect 3: a correctly signed offer of junk, or for a window of 2001."""
+    site = TestSite(mqtt_client(SITE))
+    with running_hub(hub_settings) as (client, _):
+        job_id = dispatch(client, site)
+        clip = signed_clip(
+            site_key,
+            os.urandom(5 * CHUNK),
+            job_id=job_id,
+            start=datetime(2001, 6, 1, tzinfo=UTC) if case == "window of 2001" else None,
+        )
+        final = site.upload(clip)
+        assert final.state == "rejected"
+        if case == "window of 2001":
+            assert "outside job" in (final.reason or "") and site.sent == []
+        else:
+            assert "not the video its manifest declares" in (final.reason or "")
+            assert sorted(site.sent) == list(range(5))  # refused once it had all of it
+        video = client.get(f"/api/clips/{clip.clip_id}/video", auth=auth("supervisor"))
+        assert video.status_code == 404
+        assert client.get("/api/clips", auth=auth("supervisor")).json() == []
+        job = client.get(f"/api/jobs/{job_id}", auth=auth("pc-one")).json()
+        assert job["state"] == "failed" and job["error"] == final.reason
+        audit = client.get("/api/audit", auth=auth("auditor")).json()
+        rows = [row["action"] for row in audit if row["subject"] == f"clip:{clip.clip_id}"]
+        assert rows == ["rejected"]  # a real rejection: the site signed it
     assert list(hub_settings.evidence_dir.rglob("*.mp4")) == []
     assert list(hub_settings.staging_dir.iterdir()) == []
 
@@ -703,7 +813,7 @@ def test_malformed_topics_and_payloads_are_logged_and_the_hub_carries_on(
             wait_until(logged(caplog, expected), expected)
         assert site.next_ack("clip-bad").state == "rejected"
         # Still working: a good clip goes through.
-        clip = signed_clip(site_key, secrets.token_bytes(200_000), job_id=job_id)
+        clip = signed_clip(site_key, video_bytes(200_000), job_id=job_id)
         assert site.upload(clip).state == "stored"
         assert client.get("/api/health").json()["status"] == "ok"
 
@@ -713,7 +823,7 @@ def test_a_hub_restart_mid_upload_resumes_from_persisted_ranges(
     hub_settings: HubSettings, mqtt_client: MqttClientFactory, site_key: Ed25519PrivateKey
 ) -> None:
     site = TestSite(mqtt_client(SITE))
-    data = secrets.token_bytes(40 * CHUNK + 999)
+    data = video_bytes(40 * CHUNK + 999)
     with running_hub(hub_settings) as (client, _):
         job_id = dispatch(client, site)
         clip = signed_clip(site_key, data, job_id=job_id)
@@ -743,7 +853,7 @@ def test_a_broker_restart_mid_upload_loses_nothing(
     site = TestSite(
         mqtt_client(SITE, client_id="test-site-a", clean_start=False, session_expiry_seconds=3600)
     )
-    data = secrets.token_bytes(30 * CHUNK)
+    data = video_bytes(30 * CHUNK)
     with running_hub(hub_settings) as (client, _):
         job_id = dispatch(client, site)
         clip = signed_clip(site_key, data, job_id=job_id)
@@ -775,7 +885,7 @@ def test_a_deliberately_slow_hub_ingest_loses_nothing(
 
     monkeypatch.setattr(IngestService, "handle_chunk", slow_chunk)
     site = TestSite(mqtt_client(SITE))
-    data = secrets.token_bytes(40 * CHUNK + 5)
+    data = video_bytes(40 * CHUNK + 5)
     with running_hub(hub_settings) as (client, database):
         job_id = dispatch(client, site)
         clip = signed_clip(site_key, data, job_id=job_id)

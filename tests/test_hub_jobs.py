@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from cctv_common.hub_signing import HubVerifier
 from cctv_common.payloads import Job, JobProgress
+from cctv_common.signing import load_private_key
 from cctv_common.topics import job_topic, progress_topic
 from hub import repository as repo
 from hub.db import HubDatabase
@@ -119,7 +121,10 @@ def test_on_connect_open_jobs_are_published_and_ended_ones_cleared(tmp_path: Pat
     asyncio.run(scenario())
     open_job, ended = jobs
     published = {(topic, retain): payload for topic, payload, retain in on_connect}
-    assert Job.parse(published[(job_topic(SITE, open_job.id), True)]).job_id == open_job.id
+    # Signed with the hub's own key (data_dir/hub_key.pem) for that job's topic.
+    hub = HubVerifier(load_private_key(settings.hub_key_path).public_key())
+    topic = job_topic(SITE, open_job.id)
+    assert hub.open(topic, published[(topic, True)], Job).job_id == open_job.id
     assert published[(job_topic(SITE, ended.id), True)] == b""
     # The agent's failure ended the open job: it was cleared too.
     assert link.published[-1] == (job_topic(SITE, open_job.id), b"", True)

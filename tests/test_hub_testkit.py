@@ -7,10 +7,14 @@ a playable H.264 clip.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
+import secrets
 import shutil
+import struct
 import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -24,7 +28,7 @@ from sqlite_utils import Database
 
 from cctv_common import __version__
 from cctv_common.manifest import CameraIdentity, Manifest, ManifestGap, Software, Window
-from cctv_common.payloads import CameraStatus, ClipAck, ClipOffer, SiteStatus
+from cctv_common.payloads import CameraStatus, ClipAck, ClipOffer, HubSigned, SiteStatus
 from cctv_common.signing import key_id, public_key_pem, sign
 from cctv_common.topics import ack_topic
 from hub import repository as repo
@@ -151,12 +155,17 @@ class RecordingLink:
     def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
         self.published.append((topic, payload, retain))
 
-    def acks(self, clip_id: str) -> list[ClipAck]:
+    def acks(self, clip_id: str, site_id: str = SITE) -> list[ClipAck]:
         return [
-            ClipAck.parse(payload)
+            ClipAck.parse(unsealed(payload))
             for topic, payload, _ in self.published
-            if topic == ack_topic(SITE, clip_id)
+            if topic == ack_topic(site_id, clip_id)
         ]
+
+
+def unsealed(payload: bytes | bytearray) -> bytes:
+    """The body of a hub-signed message, unchecked (tests of the signature check it themselves)."""
+    return HubSigned.parse(payload).body.encode("utf-8")
 
 
 # Signed clips, built the way an agent builds them.
@@ -192,14 +201,18 @@ def signed_clip(
     delivered: Window | None = None,
     gaps: Sequence[ManifestGap] = (),
     frames: int | None = None,
+    codec: str = "h264",
+    width: int = 320,
+    height: int = 240,
 ) -> SignedClip:
     """A clip with a real manifest, signed by ``signing_key`` (default ``key``) and chunked.
 
-    The requested window is 20 s from ``start`` unless given; the delivered window is the
-    requested one unless given; ``gaps`` and ``frames`` go into the manifest as they are.
+    The requested window is 20 s from ``start`` (default: 100 s ago, inside ``insert_job``'s)
+    unless given; the delivered window is the requested one unless given; ``gaps`` and
+    ``frames`` go into the manifest as they are.
     """
     clip_id = clip_id or f"clip-{uuid.uuid4().hex}"
-    begin = start or datetime.now(UTC) - timedelta(seconds=30)
+    begin = start or datetime.now(UTC) - timedelta(seconds=100)
     window = requested or Window(start=begin, end=begin + timedelta(seconds=20))
     sha = hashlib.sha256(data).hexdigest()
     manifest = Manifest(
@@ -210,9 +223,9 @@ def signed_clip(
         requested=window,
         delivered=delivered or window,
         gaps=tuple(gaps),
-        codec="h264",
-        width=320,
-        height=240,
+        codec=codec,
+        width=width,
+        height=height,
         fps=25.0,
         frames=frames,
         bytes=len(data),
@@ -381,3 +394,22 @@ def make_h264_mp4(path: Path, seconds: int = 4) -> bytes:
         check=True,
     )
     return path.read_bytes()
+
+
+@functools.cache
+def _base_video() -> bytes:
+    with tempfile.TemporaryDirectory() as folder:
+        return make_h264_mp4(Path(folder) / "base.mp4", seconds=2)
+
+
+def video_bytes(size: int) -> bytes:
+    """A real H.264 MP4 (320x240, as ``signed_clip``'s manifest says) of exactly ``size`` bytes.
+
+    ffmpeg's clip followed by an MP4 ``free`` box (which players skip) of random bytes: every
+    call gives another clip, of the size a test needs for its chunk count.
+    """
+    base = _base_video()
+    pad = size - len(base)
+    if pad < 8:
+        raise ValueError(f"a test video is at least {len(base) + 8} bytes, not {size}")
+    return base + struct.pack(">I", pad) + b"free" + secrets.token_bytes(pad - 8)

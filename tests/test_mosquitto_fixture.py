@@ -7,20 +7,14 @@ so once the marker is in, anything routed before it would be in too.
 
 from __future__ import annotations
 
-import getpass
-import ipaddress
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from cctv_common.local_broker import MosquittoBroker, acl_text, login_refusal
 from cctv_common.payloads import SiteStatus, offline_status
 from cctv_common.topics import job_topic, site_filter, status_topic
+from tests.support.deploy_broker import DEPLOY, DeployConfigBroker
 from tests.support.mosquitto_fixtures import (
     SITE_A,
     SITE_B,
@@ -115,9 +109,10 @@ def test_site_cannot_read_retained_messages_of_another_site(
     site_b.publish(status_topic(SITE_B), b"retained", retain=True)
     site_a = mqtt_client(SITE_A)
     site_a.subscribe("cctv/v1/sites/+/status")
+    site_a.subscribe(job_topic(SITE_A, "marker"))
     hub = mqtt_client("hub")
-    hub.publish(status_topic(SITE_A), b"marker")
-    assert drain_until_marker(site_a, status_topic(SITE_A)) == []
+    hub.publish(job_topic(SITE_A, "marker"), b"marker")
+    assert drain_until_marker(site_a, job_topic(SITE_A, "marker")) == []
 
 
 @pytest.mark.parametrize(
@@ -162,10 +157,13 @@ def test_add_user_refuses_site_names_that_are_not_site_ids(
         mosquitto_broker.add_user("a/b", "pw")
 
 
-def test_acl_gives_hub_everything_and_sites_their_own_subtree() -> None:
+def test_acl_is_by_direction_with_no_blanket_rule() -> None:
+    # The full matrix is in tests/test_broker_acl.py.
     text = acl_text(["hub"])
-    assert "pattern readwrite cctv/v1/sites/%u/#" in text
-    assert "user hub\ntopic readwrite cctv/v1/#" in text
+    assert "pattern write cctv/v1/sites/%u/status" in text
+    assert "pattern read cctv/v1/sites/%u/clips/+/ack" in text
+    assert "user hub\ntopic read cctv/v1/sites/+/status" in text
+    assert "readwrite cctv/v1/sites/%u/#" not in text and "cctv/v1/#" not in text
 
 
 def test_passwords_are_hashed_on_disk(mosquitto_broker: MosquittoBroker) -> None:
@@ -241,7 +239,6 @@ def test_killed_broker_starts_again_on_the_same_port(
 # The production example (deploy/mosquitto) must load in the real broker and enforce the same
 # rules as the test config.
 
-DEPLOY = Path(__file__).resolve().parents[1] / "deploy" / "mosquitto"
 SHARED_SETTINGS = (
     "per_listener_settings",
     "allow_anonymous",
@@ -251,6 +248,7 @@ SHARED_SETTINGS = (
     "max_inflight_messages",
     "max_queued_messages",
     "connection_messages",
+    "use_username_as_clientid",
 )
 
 
@@ -261,80 +259,6 @@ def settings(config: str) -> dict[str, list[str]]:
             key, _, value = line.strip().partition(" ")
             found.setdefault(key, []).append(value)
     return found
-
-
-def write_tls_files(folder: Path) -> None:
-    """A throwaway CA and a server certificate for 127.0.0.1, as PEM files."""
-    now = datetime.now(UTC)
-
-    def name(common_name: str) -> x509.Name:
-        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_cert = (
-        x509.CertificateBuilder()
-        .subject_name(name("test CA"))
-        .issuer_name(name("test CA"))
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    server_key = ec.generate_private_key(ec.SECP256R1())
-    server_cert = (
-        x509.CertificateBuilder()
-        .subject_name(name("127.0.0.1"))
-        .issuer_name(ca_cert.subject)
-        .public_key(server_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    folder.mkdir(parents=True, exist_ok=True)
-    pem = serialization.Encoding.PEM
-    (folder / "ca.crt").write_bytes(ca_cert.public_bytes(pem))
-    (folder / "server.crt").write_bytes(server_cert.public_bytes(pem))
-    (folder / "server.key").write_bytes(
-        server_key.private_bytes(
-            pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-
-
-class DeployConfigBroker(MosquittoBroker):
-    """deploy/mosquitto/mosquitto.conf and acl, with paths and port moved into a temp folder."""
-
-    def __init__(self, workdir: Path, users: dict[str, str]) -> None:
-        super().__init__(workdir, users, acl=(DEPLOY / "acl").read_text(encoding="utf-8"))
-        self.certs = workdir / "certs"
-        write_tls_files(self.certs)
-
-    def config_text(self) -> str:
-        text = (DEPLOY / "mosquitto.conf").read_text(encoding="utf-8")
-        moves = {
-            "listener 8883\n": f"listener {self.port} {self.host}\n",
-            "/etc/mosquitto/certs/": f"{self.certs}/",
-            "/etc/mosquitto/passwd\n": f"{self.password_path}\n",
-            "/etc/mosquitto/acl\n": f"{self.acl_path}\n",
-            "/var/lib/mosquitto/": f"{self.data_dir}/",
-            "/var/log/mosquitto/mosquitto.log": str(self.log_path),
-            "log_dest syslog\n": "",
-        }
-        for old, new in moves.items():
-            assert old in text, f"deploy config no longer has {old!r}"
-            text = text.replace(old, new)
-        settings_text = "\n".join(
-            line for line in text.splitlines() if not line.lstrip().startswith("#")
-        )
-        assert "/etc/" not in settings_text and "/var/" not in settings_text
-        return text + f"\nuser {getpass.getuser()}\n"
 
 
 def test_deploy_config_matches_test_config_where_it_should() -> None:

@@ -5,7 +5,8 @@ with what it holds and wants, checks every chunk's SHA-256, acks every 16 chunks
 the last one, and acks ``stored`` once the whole clip's SHA-256 matches. It can drop chosen chunks
 the first time they arrive (to force resends) and can stop taking chunks half-way (so the agent
 can be killed mid-upload). The agent runs as ``python -m edge_agent.cli run`` so that SIGKILL is a
-real crash and a restart is a new process on the same data_dir.
+real crash and a restart is a new process on the same data_dir. The stand-in signs its jobs and
+acks with ``HUB_KEY``, whose public half every agent config here trusts.
 """
 
 from __future__ import annotations
@@ -28,14 +29,22 @@ from pathlib import Path
 import av
 import paho.mqtt.client as mqtt
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from cctv_common import __version__
 from cctv_common.chunk_ranges import missing, to_ranges
+from cctv_common.hub_signing import HubSigner, HubVerifier
 from cctv_common.local_broker import MosquittoBroker
 from cctv_common.manifest import CameraIdentity, Manifest, Software, Window
 from cctv_common.payloads import ClipAck, ClipOffer, InvalidPayload, Job, JobProgress, SiteStatus
-from cctv_common.signing import BadSignature, key_id, load_or_create_private_key, sign, verify
+from cctv_common.signing import (
+    BadSignature,
+    key_id,
+    load_or_create_private_key,
+    public_key_pem,
+    sign,
+    verify,
+)
 from cctv_common.topics import (
     ChunkTopic,
     ManifestTopic,
@@ -43,6 +52,7 @@ from cctv_common.topics import (
     StatusTopic,
     ack_topic,
     job_topic,
+    manifest_topic,
     parse_topic,
     status_topic,
 )
@@ -53,13 +63,20 @@ from edge_agent.segment_index import SegmentIndex
 from edge_agent.segments import Pin
 from edge_agent.testcam import TestCamera
 from edge_agent.upload import chunk_hashes
-from tests.support.mosquitto_fixtures import SITE_A, MqttClientFactory, MqttTestClient
+from tests.support.mosquitto_fixtures import OBSERVER, SITE_A, MqttClientFactory, MqttTestClient
 
 REPO = Path(__file__).resolve().parents[1]
 CHUNK = 64 * 1024
 # Safety limits for waiting on another process; no test asserts on how long anything took.
 WAIT = 60.0
 START = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+# The hub's key, as far as these agents know: they trust what it signs and nothing else.
+HUB_KEY = Ed25519PrivateKey.generate()
+HUB = HubSigner(HUB_KEY)
+
+
+def sealed(topic: str, payload: Job | ClipAck, signer: HubSigner = HUB) -> bytes:
+    return signer.seal(topic, payload)
 
 
 def wait_until(predicate: Callable[[], bool], what: str, timeout: float = WAIT) -> None:
@@ -95,10 +112,17 @@ tls = false
 keepalive_seconds = 5
 chunk_bytes = {CHUNK}
 status_interval_seconds = 1.0
+{hub_key_line(path.parent)}
 {cameras}
 """
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def hub_key_line(folder: Path) -> str:
+    key_file = folder / "hub_public_key.pem"
+    key_file.write_text(public_key_pem(HUB_KEY), encoding="ascii")
+    return f'hub_public_key_file = "{key_file}"'
 
 
 class AgentProcess:
@@ -165,6 +189,7 @@ def agents() -> Iterator[Callable[[Path, Path], AgentProcess]]:
 @dataclass
 class HubUpload:
     offer: ClipOffer
+    offer_sha256: str
     data: bytearray
     held: set[int] = field(default_factory=set)
     since_ack: int = 0
@@ -238,14 +263,15 @@ class HubStandIn:
                 elif isinstance(topic, ProgressTopic):
                     self.progress.append(JobProgress.parse(payload))
                 elif isinstance(topic, ManifestTopic):
-                    self._offer(ClipOffer.parse(payload))
+                    self._offer(ClipOffer.parse(payload), hashlib.sha256(payload).hexdigest())
                 elif isinstance(topic, ChunkTopic):
                     self._chunk(topic.clip, topic.index, payload)
             except InvalidPayload as exc:
                 self.errors.append(str(exc))
 
     def _ack(self, clip_id: str, ack: ClipAck) -> None:
-        self.paho.publish(ack_topic(SITE_A, clip_id), ack.to_bytes(), qos=1)
+        topic = ack_topic(SITE_A, clip_id)
+        self.paho.publish(topic, sealed(topic, ack), qos=1)
 
     def _receiving(self, upload: HubUpload) -> None:
         count = upload.offer.chunk_count
@@ -254,13 +280,14 @@ class HubStandIn:
             upload.offer.clip_id,
             ClipAck(
                 clip_id=upload.offer.clip_id,
+                offer_sha256=upload.offer_sha256,
                 state="receiving",
                 held=tuple(held),
                 missing=tuple(missing(count, held)),
             ),
         )
 
-    def _offer(self, offer: ClipOffer) -> None:
+    def _offer(self, offer: ClipOffer, digest: str) -> None:
         self.offers.append(offer.clip_id)
         if self.paused.is_set():
             return
@@ -268,14 +295,16 @@ class HubStandIn:
             try:
                 verify(self.public_key, offer.manifest_bytes(), offer.signature)
             except BadSignature as exc:
-                self._ack(
-                    offer.clip_id, ClipAck(clip_id=offer.clip_id, state="rejected", reason=str(exc))
+                no = ClipAck(
+                    clip_id=offer.clip_id, offer_sha256=digest, state="rejected", reason=str(exc)
                 )
+                self._ack(offer.clip_id, no)
                 return
         upload = self.uploads.get(offer.clip_id)
         if upload is None:
-            upload = HubUpload(offer, bytearray(offer.clip_bytes))
+            upload = HubUpload(offer, digest, bytearray(offer.clip_bytes))
             self.uploads[offer.clip_id] = upload
+        upload.offer_sha256 = digest
         if upload.stored:
             self._stored_ack(upload)
         else:
@@ -334,6 +363,7 @@ class HubStandIn:
             upload.offer.clip_id,
             ClipAck(
                 clip_id=upload.offer.clip_id,
+                offer_sha256=upload.offer_sha256,
                 state="stored",
                 held=((0, upload.offer.chunk_count - 1),),
                 missing=(),
@@ -449,17 +479,18 @@ def test_status_is_retained_online_and_the_last_will_marks_a_killed_agent_offlin
     assert first.disk_free_bytes is not None and first.disk_free_bytes > 0
 
     # A late subscriber gets the retained status.
-    late = mqtt_client("hub", client_id="late-reader")
+    late = mqtt_client(OBSERVER)  # not "hub": one login per username, the stand-in has it
     late.subscribe(status_topic(SITE_A))
     retained = late.next_message()
     assert retained.retain
     assert SiteStatus.parse(retained.payload).state == "online"
+    late.disconnect()
 
     agent.kill()
     wait_until(lambda: hub.statuses[-1].state == "offline", "the last will")
     assert hub.statuses[-1].sent_at is None  # the will, not a graceful goodbye
 
-    fresh = mqtt_client("hub", client_id="fresh-reader")
+    fresh = mqtt_client(OBSERVER)
     fresh.subscribe(status_topic(SITE_A))
     assert SiteStatus.parse(fresh.next_message().payload).state == "offline"
 
@@ -552,37 +583,52 @@ def test_agent_killed_mid_upload_resumes_in_a_new_process_and_deletes_only_after
     assert "resuming upload" in (tmp_path / "agent-2.log").read_text()
 
 
-def test_malformed_jobs_and_bad_topics_are_logged_and_ignored(
+def test_malformed_unsigned_and_forged_jobs_are_refused_and_never_recorded(
     tmp_path: Path,
     mosquitto_broker: MosquittoBroker,
     hub_client: MqttTestClient,
     agents: Callable[[Path, Path], AgentProcess],
 ) -> None:
+    # hub_client has the hub's broker rights (as a stolen hub password, or a broker that lets
+    # anyone write jobs, would): only the signature separates the hub's jobs from the rest.
     hub = HubStandIn(hub_client)
     data_dir = tmp_path / "data"
     config = write_config(tmp_path / "agent.toml", mosquitto_broker, data_dir)
     agent = agents(config, tmp_path / "agent.log")
     wait_until(lambda: bool(hub.statuses), "an online heartbeat")
 
-    def job(job_id: str, camera: str = "cam-1") -> bytes:
+    def job(job_id: str, camera: str = "cam-1") -> Job:
         return Job(
             job_id=job_id,
             camera_id=camera,
             start=START,
             end=START + timedelta(seconds=10),
             reason="test",
-        ).to_bytes()
+        )
 
-    hub_client.publish(job_topic(SITE_A, "junk"), b"{not json")
-    hub_client.publish(job_topic(SITE_A, "wrong-window"), b'{"job_id": "wrong-window"}')
-    hub_client.publish("cctv/v1/sites/site-a/jobs/-bad", job("ok-id"))
-    hub_client.publish(job_topic(SITE_A, "mismatch"), job("other"))
+    forger = HubSigner(Ed25519PrivateKey.generate())
+    refused = {
+        "junk": b"{not json",
+        "deep": b'{"body":' + b"[" * 50_000 + b"]" * 50_000 + b"}",
+        "digits": b'{"v":1,"body":' + b"9" * 5000 + b"}",
+        "unsigned": job("unsigned").to_bytes(),  # the old, unsigned format
+        "forged": sealed(job_topic(SITE_A, "forged"), job("forged"), forger),
+        # A genuine job for another job's topic: the signature is bound to the topic.
+        "moved": sealed(job_topic(SITE_A, "elsewhere"), job("moved")),
+    }
+    for job_id, payload in refused.items():
+        hub_client.publish(job_topic(SITE_A, job_id), payload, retain=True)
+    hub_client.publish("cctv/v1/sites/site-a/jobs/-bad", sealed(job_topic(SITE_A, "x"), job("x")))
+    hub_client.publish(
+        job_topic(SITE_A, "mismatch"), sealed(job_topic(SITE_A, "mismatch"), job("other"))
+    )
     hub_client.publish(job_topic(SITE_A, "cleared"), b"", retain=True)
     hub_client.publish(
         "cctv/v1/sites/site-a/clips/c1/ack", json.dumps({"clip_id": 5}).encode("utf-8")
     )
-    # Then a well-formed job for a camera this site does not have: refused, not crashed.
-    hub_client.publish(job_topic(SITE_A, "no-camera"), job("no-camera", camera="nope"), retain=True)
+    # Then a genuine job for a camera this site does not have: refused, not crashed.
+    no_camera = sealed(job_topic(SITE_A, "no-camera"), job("no-camera", camera="nope"))
+    hub_client.publish(job_topic(SITE_A, "no-camera"), no_camera, retain=True)
 
     wait_until(
         lambda: any(p.state == "failed" and p.job_id == "no-camera" for p in hub.progress),
@@ -595,24 +641,32 @@ def test_malformed_jobs_and_bad_topics_are_logged_and_ignored(
     assert agent.alive
 
     log = agent.log()
-    assert "job junk: malformed job ignored" in log
-    assert "job wrong-window: malformed job ignored" in log
+    # The first refusal of each kind is logged; the rest are counted into the next line.
+    assert "job junk: job refused, not acted on: not a hub-signed message" in log
+    assert log.count("job refused") == 1
     assert "message ignored" in log and "-bad" in log
     assert "job mismatch: job ignored: its payload names job other" in log
-    assert "clip c1: malformed ack ignored" in log
+    assert "clip c1: ack refused, not acted on" in log
     assert "Traceback" not in log
 
     # The refused job was recorded once; sending it again only re-publishes its progress.
     before = len(hub.progress)
-    hub_client.publish(job_topic(SITE_A, "no-camera"), job("no-camera", camera="nope"), retain=True)
+    hub_client.publish(job_topic(SITE_A, "no-camera"), no_camera, retain=True)
     wait_until(lambda: len(hub.progress) > before, "progress published again")
     assert hub.progress[-1].state == "failed"
     assert agent.terminate() == 0
+    # Nothing unsigned or forged was recorded, pinned or cut.
     outbox = Outbox(data_dir)
     try:
         assert [r.job_id for r in outbox.jobs()] == ["no-camera"]
     finally:
         outbox.close()
+    index = SegmentIndex(data_dir / "index.db")
+    try:
+        assert index.pins() == []
+    finally:
+        index.close()
+    assert not (data_dir / "outbox").exists() or list((data_dir / "outbox").iterdir()) == []
 
 
 def test_a_job_dispatched_while_the_agent_is_offline_arrives_when_it_starts(
@@ -629,7 +683,8 @@ def test_a_job_dispatched_while_the_agent_is_offline_arrives_when_it_starts(
         end=START + timedelta(seconds=10),
         reason="test",
     )
-    hub_client.publish(job_topic(SITE_A, job.job_id), job.to_bytes(), retain=True)
+    topic = job_topic(SITE_A, job.job_id)
+    hub_client.publish(topic, sealed(topic, job), retain=True)
     config = write_config(tmp_path / "agent.toml", mosquitto_broker, tmp_path / "data")
     agents(config, tmp_path / "agent.log")
     wait_until(lambda: "failed" in hub.progress_states(), "the job to be received and refused")
@@ -683,7 +738,8 @@ rtsp_url = "{rtsp_camera.url}"
         priority=7,
         reason="CR/42/26 test",
     )
-    hub_client.publish(job_topic(SITE_A, job.job_id), job.to_bytes(), retain=True)
+    topic = job_topic(SITE_A, job.job_id)
+    hub_client.publish(topic, sealed(topic, job), retain=True)
 
     assert hub.stored.wait(WAIT), "clip not stored"
     upload = hub.upload()
@@ -781,7 +837,12 @@ def test_resume_removes_a_half_written_cut_and_cuts_again(tmp_path: Path) -> Non
     async def scenario() -> RecordingPublisher:
         publisher = RecordingPublisher()
         runner = JobRunner(
-            config=agent_config(data_dir), outbox=outbox, index=index, key=key, publisher=publisher
+            config=agent_config(data_dir),
+            outbox=outbox,
+            index=index,
+            key=key,
+            publisher=publisher,
+            hub=HubVerifier(HUB_KEY.public_key()),
         )
         await runner.start()
         for _ in range(200):
@@ -806,55 +867,103 @@ def test_resume_removes_a_half_written_cut_and_cuts_again(tmp_path: Path) -> Non
         outbox.close()
 
 
+def ack(clip_id: str, offer: bytes, state: str, **fields: object) -> ClipAck:
+    return ClipAck.model_validate(
+        {
+            "clip_id": clip_id,
+            "offer_sha256": hashlib.sha256(offer).hexdigest(),
+            "state": state,
+            **fields,
+        }
+    )
+
+
+def send_ack(
+    runner: JobRunner, ack: ClipAck, *, topic_clip: str | None = None, **seal: object
+) -> None:
+    """Hand the runner a sealed ack as the uplink would (on the clip's topic unless told)."""
+    topic = ack_topic(SITE_A, topic_clip or ack.clip_id)
+    signer = seal.get("signer", HUB)
+    assert isinstance(signer, HubSigner)
+    runner.handle_message(topic, signer.seal(topic, ack))
+
+
+def offered(publisher: RecordingPublisher, clip_id: str) -> bytes:
+    """The offer payload the runner published for a clip (what the hub's acks must name)."""
+    [payload, *_] = [p for t, p in publisher.messages if t == manifest_topic(SITE_A, clip_id)]
+    return payload
+
+
+async def until(predicate: Callable[[], bool], what: str) -> None:
+    deadline = asyncio.get_running_loop().time() + WAIT
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+def make_runner(
+    data_dir: Path, outbox: Outbox, index: SegmentIndex
+) -> tuple[JobRunner, RecordingPublisher]:
+    publisher = RecordingPublisher()
+    runner = JobRunner(
+        config=agent_config(data_dir),
+        outbox=outbox,
+        index=index,
+        key=load_or_create_private_key(data_dir / "agent_key.pem"),
+        publisher=publisher,
+        hub=HubVerifier(HUB_KEY.public_key()),
+    )
+    return runner, publisher
+
+
 def test_stored_ack_deletes_files_only_then_and_rejected_keeps_them(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     stored = seed_clip(data_dir, data_dir / "agent_key.pem", 3 * CHUNK)
     rejected = seed_clip(data_dir, data_dir / "agent_key.pem", 2 * CHUNK)
     outbox = Outbox(data_dir)
     index = SegmentIndex(data_dir / "index.db")
-    key = load_or_create_private_key(data_dir / "agent_key.pem")
 
     async def scenario() -> RecordingPublisher:
-        publisher = RecordingPublisher()
-        runner = JobRunner(
-            config=agent_config(data_dir), outbox=outbox, index=index, key=key, publisher=publisher
-        )
+        runner, publisher = make_runner(data_dir, outbox, index)
         await runner.start()
         publisher.connect()
         await runner.on_connected(False)
-        for _ in range(100):
-            offers = [t for t, _ in publisher.messages if t.endswith("/manifest")]
-            if len(offers) == 2:
-                break
-            await asyncio.sleep(0.02)
+        await until(
+            lambda: sum(t.endswith("/manifest") for t, _ in publisher.messages) == 2, "2 offers"
+        )
         # Both clips offered; nothing sent before an answer; nothing deleted yet.
         assert not any("/chunk/" in t for t, _ in publisher.messages)
         assert stored.directory.exists() and rejected.directory.exists()
+        offer = offered(publisher, stored.clip_id)
         # A receiving ack with bad ranges is ignored; then the hub answers properly.
-        bad = ClipAck(clip_id=stored.clip_id, state="receiving", held=((0, 99),))
-        runner.handle_message(ack_topic(SITE_A, stored.clip_id), bad.to_bytes())
-        good = ClipAck(clip_id=stored.clip_id, state="receiving", held=(), missing=((0, 2),))
-        runner.handle_message(ack_topic(SITE_A, stored.clip_id), good.to_bytes())
-        for _ in range(100):
-            if sum("/chunk/" in t for t, _ in publisher.messages) == 3:
-                break
-            await asyncio.sleep(0.02)
+        send_ack(runner, ack(stored.clip_id, offer, "receiving", held=((0, 99),)))
+        send_ack(runner, ack(stored.clip_id, offer, "receiving", held=(), missing=((0, 2),)))
+        await until(lambda: sum("/chunk/" in t for t, _ in publisher.messages) == 3, "3 chunks")
         assert stored.directory.exists()
-        done = ClipAck(
-            clip_id=stored.clip_id,
-            state="stored",
+        done = ack(
+            stored.clip_id,
+            offer,
+            "stored",
             held=((0, 2),),
             evidence_sha256=hashlib.sha256(stored.data).hexdigest(),
         )
-        runner.handle_message(ack_topic(SITE_A, stored.clip_id), done.to_bytes())
-        no = ClipAck(clip_id=rejected.clip_id, state="rejected", reason="signature is wrong")
-        runner.handle_message(ack_topic(SITE_A, rejected.clip_id), no.to_bytes())
-        for _ in range(100):
-            if not stored.directory.exists() and clip_state(outbox, rejected.clip_id) == "rejected":
-                break
-            await asyncio.sleep(0.02)
+        send_ack(runner, done)
+        no = ack(
+            rejected.clip_id,
+            offered(publisher, rejected.clip_id),
+            "rejected",
+            reason="signature is wrong",
+        )
+        send_ack(runner, no)
+        await until(
+            lambda: (
+                not stored.directory.exists() and clip_state(outbox, rejected.clip_id) == "rejected"
+            ),
+            "stored deleted, rejected recorded",
+        )
         # A replayed stored ack for a finished clip changes nothing.
-        runner.handle_message(ack_topic(SITE_A, stored.clip_id), done.to_bytes())
+        send_ack(runner, done)
         await asyncio.sleep(0.05)
         await runner.stop()
         return publisher
@@ -880,6 +989,68 @@ def test_stored_ack_deletes_files_only_then_and_rejected_keeps_them(tmp_path: Pa
         outbox.close()
 
 
+def test_forged_stored_and_rejected_acks_change_nothing(tmp_path: Path) -> None:
+    """Issue 9, defect 1: only the hub's own "stored", for this clip and this offer, deletes."""
+    data_dir = tmp_path / "data"
+    clip = seed_clip(data_dir, data_dir / "agent_key.pem", 3 * CHUNK)
+    other = seed_clip(data_dir, data_dir / "agent_key.pem", 2 * CHUNK)
+    outbox = Outbox(data_dir)
+    index = SegmentIndex(data_dir / "index.db")
+    sha = hashlib.sha256(clip.data).hexdigest()  # anyone who read the offer knows it
+
+    async def scenario() -> JobRunner:
+        runner, publisher = make_runner(data_dir, outbox, index)
+        await runner.start()
+        publisher.connect()
+        await runner.on_connected(False)
+        await until(
+            lambda: sum(t.endswith("/manifest") for t, _ in publisher.messages) == 2, "offers"
+        )
+        offer = offered(publisher, clip.clip_id)
+        other_offer = offered(publisher, other.clip_id)
+        stored = ack(clip.clip_id, offer, "stored", held=((0, 2),), evidence_sha256=sha)
+        forger = HubSigner(Ed25519PrivateKey.generate())
+        topic = ack_topic(SITE_A, clip.clip_id)
+        # Unsigned (the old format), as a site credential could once publish it.
+        runner.handle_message(topic, stored.to_bytes())
+        # Signed by another key.
+        send_ack(runner, stored, signer=forger)
+        # The hub's genuine "stored" for the other clip, moved onto this clip's topic.
+        genuine_other = ack(
+            other.clip_id,
+            other_offer,
+            "stored",
+            held=((0, 1),),
+            evidence_sha256=hashlib.sha256(other.data).hexdigest(),
+        )
+        runner.handle_message(topic, HUB.seal(ack_topic(SITE_A, other.clip_id), genuine_other))
+        # Signed by the hub for this clip, but answering an offer this agent never sent.
+        send_ack(runner, ack(clip.clip_id, b"another offer", "stored", evidence_sha256=sha))
+        # Forged rejections: none may fail the job.
+        no = ack(clip.clip_id, offer, "rejected", reason="forged")
+        runner.handle_message(topic, no.to_bytes())
+        send_ack(runner, no, signer=forger)
+        send_ack(runner, ack(clip.clip_id, b"another offer", "rejected", reason="replayed"))
+        await asyncio.sleep(0.2)
+        assert clip.directory.exists() and outbox_state(data_dir, clip.clip_id) == "offered"
+        assert (outbox.job(clip.job_id) or pytest.fail("job gone")).state != "failed"
+        # The hub's own "stored" for this clip and offer, naming the clip's SHA-256: now it goes.
+        send_ack(runner, stored)
+        await until(lambda: not clip.directory.exists(), "the genuine stored ack")
+        await runner.stop()
+        return runner
+
+    try:
+        runner = asyncio.run(scenario())
+        assert clip_state(outbox, clip.clip_id) == "stored"
+        assert (other.directory / "clip.mp4").read_bytes() == other.data
+        assert clip_state(outbox, other.clip_id) == "offered"
+        assert runner.refusals.counts["ack"] == 7
+    finally:
+        index.close()
+        outbox.close()
+
+
 def test_resume_finishes_a_stop_between_stored_and_clean_up(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     clip = seed_clip(data_dir, data_dir / "agent_key.pem", CHUNK)
@@ -898,6 +1069,7 @@ def test_resume_finishes_a_stop_between_stored_and_clean_up(tmp_path: Path) -> N
             index=index,
             key=key,
             publisher=RecordingPublisher(),
+            hub=HubVerifier(HUB_KEY.public_key()),
         )
         await runner.start()
         await runner.stop()

@@ -434,3 +434,8 @@ class HealthOut(_Out):
     status: str = Field(description="ok while the hub serves requests")
     mqtt: str = Field(description="connected, connecting, or disabled (no broker configured)")
     version: str
+    refused_messages: int = Field(
+        default=0,
+        description="MQTT messages refused since the hub started: malformed, unverified offers,"
+        " unknown topics (each kind logged at most once a minute)",
+    )

@@ -1,9 +1,11 @@
 """Pytest fixtures for a real Mosquitto broker, and a small MQTT 5 client for tests.
 
-``mosquitto_broker`` starts a fresh broker per test with the users ``hub`` (reads and writes all of
-``cctv/v1/#``), ``site-a`` and ``site-b`` (each only ``cctv/v1/sites/{itself}/#``), random
-passwords in ``broker.users``. ``mqtt_client`` makes connected ``MqttTestClient``s and disconnects
-them at the end of the test.
+``mosquitto_broker`` starts a fresh broker per test with the users ``hub`` and ``observer`` (the
+hub's side of the ACL for every site), ``site-a`` and ``site-b`` (each a site's side, for its own
+subtree only), random passwords in ``broker.users``. The broker binds client ids to usernames, so
+each username is one client at a time: a test that needs a second reader with the hub's rights
+while ``hub`` is connected uses ``observer``. ``mqtt_client`` makes connected ``MqttTestClient``s
+and disconnects them at the end of the test.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from cctv_common.local_broker import HUB_USER, MosquittoBroker
 
 SITE_A: Final = "site-a"
 SITE_B: Final = "site-b"
+OBSERVER: Final = "observer"
 # Safety limit for waiting on the broker; tests never assert on how long anything took.
 WAIT_SECONDS: Final = 10.0
 
@@ -57,6 +60,9 @@ class MqttTestClient:
         self.session_expiry_seconds = session_expiry_seconds
         self.messages: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
         self.session_present: bool | None = None
+        # Connections lost other than by our own disconnect (e.g. taken over by another login).
+        self.dropped = 0
+        self._leaving = False
         self._lock = threading.Condition()
         self._connack: ReasonCode | None = None
         self._acks: dict[int, list[ReasonCode]] = {}
@@ -70,6 +76,7 @@ class MqttTestClient:
         self._client.on_subscribe = self._on_subscribe
         self._client.on_publish = self._on_publish
         self._client.on_message = self._on_message
+        self._client.on_disconnect = self._on_disconnect
 
     @property
     def paho(self) -> mqtt.Client:
@@ -119,6 +126,18 @@ class MqttTestClient:
 
     def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
         self.messages.put(message)
+
+    def _on_disconnect(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        flags: mqtt.DisconnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        with self._lock:
+            if not self._leaving:
+                self.dropped += 1
 
     # Blocking helpers.
 
@@ -173,6 +192,8 @@ class MqttTestClient:
             raise MqttTestError(f"{self.username} received no message") from None
 
     def disconnect(self) -> None:
+        with self._lock:
+            self._leaving = True
         self._client.disconnect()
         self._client.loop_stop()
 
@@ -191,9 +212,11 @@ class MqttClientFactory(Protocol):
 
 @pytest.fixture
 def mosquitto_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MosquittoBroker]:
-    """A running broker with users hub, site-a and site-b; passwords in ``broker.users``."""
-    users = {name: secrets.token_urlsafe(18) for name in (HUB_USER, SITE_A, SITE_B)}
-    broker = MosquittoBroker(tmp_path_factory.mktemp("mosquitto"), users)
+    """A running broker with users hub, observer, site-a and site-b (``broker.users``)."""
+    users = {name: secrets.token_urlsafe(18) for name in (HUB_USER, OBSERVER, SITE_A, SITE_B)}
+    broker = MosquittoBroker(
+        tmp_path_factory.mktemp("mosquitto"), users, hub_users=(HUB_USER, OBSERVER)
+    )
     broker.start()
     try:
         yield broker

@@ -2,9 +2,11 @@
 
 The configs are written the way ``hub/demo.py`` writes them: the agent TOML (one camera, the
 broker's site user), the site key created up front and its public key registered in the hub TOML,
-and hub users with ``hash_password``. ``SiteStack`` starts, stops (SIGTERM), kills (SIGKILL) and
-restarts the hub and the agent as separate processes with the same config and data, so a restart
-resumes exactly what a real restart would. ``HubApi`` is the small REST client the tests use.
+the hub's key created up front and its public key given to the agent
+(``uplink.hub_public_key_file``), and hub users with ``hash_password``. ``SiteStack`` starts,
+stops (SIGTERM), kills (SIGKILL) and restarts the hub and the agent as separate processes with the
+same config and data, so a restart resumes exactly what a real restart would. ``HubApi`` is the
+small REST client the tests use.
 
 The broker and the camera are owned by the caller, so several stacks (or tests) can share them.
 """
@@ -229,9 +231,11 @@ class SiteStack:
         chunk_bytes: int | None = None,
         segment_seconds: float = 2.0,
         camera: dict[str, Any] | None = None,
+        ca_file: Path | None = None,
     ) -> None:
         """``camera`` replaces the agent's camera entry (e.g. an ``onvif`` camera); by default
-        it is ``camera_url`` as a plain RTSP camera."""
+        it is ``camera_url`` as a plain RTSP camera. ``ca_file``: the broker speaks TLS with a
+        certificate from this CA (else plain TCP)."""
         self.workdir = workdir
         self.broker = broker
         self.site_id = site_id
@@ -239,12 +243,23 @@ class SiteStack:
         self.http_port = free_loopback_port()
         self.api = HubApi(f"http://127.0.0.1:{self.http_port}")
         self.agent_data = workdir / "agent" / "data"
+        hub_dir = workdir / "hub"
+        # The hub's own key, made up front (the hub would make it on first start) so that the
+        # agent's config can name its public half.
+        self.hub_key = load_or_create_private_key(hub_dir / "data" / "hub_key.pem")
+        hub_public = workdir / "agent" / "hub_public_key.pem"
+        hub_public.parent.mkdir(parents=True, exist_ok=True)
+        hub_public.write_text(public_key_pem(self.hub_key), encoding="ascii")
+        tls: dict[str, Any] = (
+            {"tls": False} if ca_file is None else {"tls": True, "ca_file": str(ca_file)}
+        )
         uplink: dict[str, Any] = {
             "host": broker.host,
             "port": broker.port,
             "password": broker.password(site_id),
-            "tls": False,
+            **tls,
             "status_interval_seconds": 1.0,
+            "hub_public_key_file": str(hub_public),
         }
         if chunk_bytes is not None:
             uplink["chunk_bytes"] = chunk_bytes
@@ -264,7 +279,6 @@ class SiteStack:
         )
         key = load_or_create_private_key(self.agent_data / "agent_key.pem")
         self.public_key_pem = public_key_pem(key)
-        hub_dir = workdir / "hub"
         (hub_dir / "sites").mkdir(parents=True, exist_ok=True)
         (hub_dir / "sites" / f"{site_id}.pem").write_text(self.public_key_pem, encoding="ascii")
         self.hub_config = hub_config = write_toml(
@@ -278,7 +292,7 @@ class SiteStack:
                     "port": broker.port,
                     "username": HUB_USER,
                     "password": broker.password(HUB_USER),
-                    "tls": False,
+                    **tls,
                 },
                 "sites": [
                     {

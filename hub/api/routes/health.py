@@ -13,4 +13,9 @@ router = APIRouter(prefix="/api", tags=["health"])
 
 @router.get("/health", response_model=HealthOut, summary="Is the hub up, is MQTT connected")
 async def health(hub: Hub) -> HealthOut:
-    return HealthOut(status="ok", mqtt=hub.service.mqtt_state, version=__version__)
+    return HealthOut(
+        status="ok",
+        mqtt=hub.service.mqtt_state,
+        version=__version__,
+        refused_messages=hub.service.refusals.total,
+    )
