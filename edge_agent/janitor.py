@@ -90,12 +90,16 @@ class Janitor:
 
     # Crash leftovers
 
-    def recover_leftovers(self) -> Recovery:
-        """Salvage or delete ``.ts.part`` and unindexed ``.ts`` files; call before recording."""
+    def recover_leftovers(self, camera_id: str | None = None) -> Recovery:
+        """Salvage or delete ``.ts.part`` and unindexed ``.ts`` files; call before recording.
+
+        With ``camera_id``, only that camera's files: what its recorder process left when it
+        crashed, while the other cameras go on writing theirs.
+        """
         known = self._index.known_paths()
         salvaged: list[str] = []
         removed: list[str] = []
-        for path in self._segment_files():
+        for path in self._segment_files(camera_id):
             relative = path.relative_to(self._segments_dir).as_posix()
             if relative in known:
                 continue
@@ -105,10 +109,11 @@ class Janitor:
                 removed.append(relative)
         return Recovery(salvaged=tuple(salvaged), removed=tuple(removed))
 
-    def _segment_files(self) -> Iterator[Path]:
+    def _segment_files(self, camera_id: str | None) -> Iterator[Path]:
         if not self._segments_dir.is_dir():
             return
-        for path in sorted(self._segments_dir.glob("*/*/*")):
+        pattern = "*/*/*" if camera_id is None else f"{camera_id}/*/*"
+        for path in sorted(self._segments_dir.glob(pattern)):
             if path.is_file() and path.name.endswith(
                 (SEGMENT_SUFFIX, SEGMENT_SUFFIX + PART_SUFFIX)
             ):
