@@ -432,6 +432,7 @@ _REASON_CAUSES = (
     ("disk full", GapCause.DISK_FULL),
     ("cannot write", GapCause.DISK_FULL),
     ("recorder was not running", GapCause.AGENT_STOPPED),
+    ("the recorder was not running", GapCause.AGENT_STOPPED),
     ("recorder stopped", GapCause.AGENT_STOPPED),
     ("camera timestamps jumped", GapCause.CAMERA_CLOCK_JUMP),
 )
