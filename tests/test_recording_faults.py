@@ -21,6 +21,7 @@ import signal
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import av
@@ -220,7 +221,7 @@ def test_a_killed_or_hung_recorder_restarts_alone(
     try:
         recorders.start()
         for name in cameras:
-            wait_until(lambda n=name: len(index.all_segments(n)) >= 2, f"{name} recording")
+            wait_until(partial(lambda n: len(index.all_segments(n)) >= 2, name), f"{name} up")
         steady_pid = recorders.pid("cam-b")
 
         # Half a segment after one began, so that the process dies in the middle of writing one.
@@ -235,9 +236,9 @@ def test_a_killed_or_hung_recorder_restarts_alone(
 
         time.sleep(SEGMENT_SECONDS / 2)
         hung_pid = recorders.pid("cam-a")
-        assert hung_pid not in (None, killed_pid)
+        assert hung_pid is not None and hung_pid != killed_pid
         hung = datetime.now(UTC)
-        os.kill(hung_pid, signal.SIGSTOP)  # type: ignore[arg-type]
+        os.kill(hung_pid, signal.SIGSTOP)
         wait_until(lambda: after("cam-a", hung), "cam-a recording after the hang")
         count = len(index.all_segments("cam-b"))
         wait_until(lambda: len(index.all_segments("cam-b")) >= count + 1, "cam-b still recording")
