@@ -102,7 +102,7 @@ class RecorderConfig(_Strict):
         description="First wait before reconnecting a dropped camera",
     )
     reconnect_max_seconds: float = Field(
-        default=MAX_RECONNECT_SECONDS,
+        default=1.0,
         ge=0.1,
         le=600.0,
         description=(
