@@ -47,8 +47,8 @@ from av.video.stream import VideoStream
 from cctv_common.manifest import GapCause
 from cctv_common.uris import redact_uri
 from edge_agent.config import RecorderConfig
-from edge_agent.recording_session import RecordingSession, RecordingSink, StreamFacts
-from edge_agent.segment_index import IndexWriteFailed
+from edge_agent.index_port import IndexUnreachable, IndexWriteFailed, RecordingSink
+from edge_agent.recording_session import RecordingSession, StreamFacts
 from edge_agent.segment_timing import fill_missing_timestamps
 from edge_agent.segment_writer import SegmentWriteFailed
 from edge_agent.segments import Gap, Segment
@@ -397,6 +397,10 @@ class CameraRecorder(threading.Thread):
         return reason
 
     def _disk_failure(self, exc: SegmentWriteFailed | IndexWriteFailed) -> SessionEnd:
+        if isinstance(exc, IndexUnreachable):
+            self._stop_event.set()
+            log.error("%s: %s; stopping, the segment is left for the next start", self._label, exc)
+            return SessionEnd(reason=str(exc), cause=GapCause.AGENT_STOPPED)
         if isinstance(exc, IndexWriteFailed):
             full = "full" in str(exc)
             what = "disk full" if full else "cannot write the index"

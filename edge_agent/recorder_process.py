@@ -14,8 +14,10 @@ pickled by ``multiprocessing.connection.Connection``:
   flow, ``disk_full``, and its log records (the parent logs them under their own logger names);
 - the parent sends ``stop``: the recorder finishes its segment, and the process exits.
 
-If the parent goes away (end of file on the socket) the recorder stops the same way, so no
-recorder outlives its agent.
+If the parent goes away (end of file on the socket: the agent was killed) the recorder stops the
+same way, so no recorder outlives its agent; the segment it finished cannot be indexed and is left
+on the disk, where the agent's next start salvages it. SIGTERM and SIGINT are ignored: a stop of
+the whole process group (systemd, Ctrl-C) reaches the agent, which stops its recorders in order.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import logging
 import queue
+import signal
 import sys
 import threading
 from collections.abc import Callable
@@ -33,8 +36,8 @@ from pathlib import Path
 from typing import Any
 
 from edge_agent.config import RecorderConfig
+from edge_agent.index_port import IndexUnreachable, IndexWriteFailed
 from edge_agent.recorder import CameraRecorder, CameraStatus, CameraUnavailable
-from edge_agent.segment_index import IndexWriteFailed
 from edge_agent.segments import Gap, Segment
 
 log = logging.getLogger(__name__)
@@ -95,6 +98,8 @@ class ParentLink:
 
     def call(self, method: str, *args: Any) -> Any:
         """Ask the parent; returns its answer or raises what it raised (by name)."""
+        if self.closed.is_set():
+            raise ParentGone("the agent is gone")
         self._next_id += 1
         call_id = self._next_id
         self.send((CALL, call_id, method, args))
@@ -146,9 +151,9 @@ class PipeSink:
         try:
             return self._link.call(method, *args)
         except ParentGone as exc:
-            # For the recorder this is an index that cannot be written: it keeps nothing it
-            # cannot index, and stops (the link's end has already asked it to).
-            raise IndexWriteFailed(str(exc)) from exc
+            # The recorder stops (the link's end has already asked it to) and leaves its last
+            # segment on the disk, unindexed, for the agent's next start to salvage.
+            raise IndexUnreachable(str(exc)) from exc
 
     def add_segment(self, segment: Segment) -> Segment:
         stored: Segment = self._call("add_segment", segment)
@@ -187,6 +192,10 @@ class ForwardingHandler(logging.Handler):
 
 
 def run(conn: Connection) -> int:
+    # The agent decides when a recorder stops (over the socket, or by going away): a SIGTERM or
+    # SIGINT for the whole group (systemd's stop, Ctrl-C) must not cut a segment short.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     spec: RecorderSpec = conn.recv()
     recorder: CameraRecorder | None = None
     stop_requested = threading.Event()

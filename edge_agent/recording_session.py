@@ -27,14 +27,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import av
 
 from cctv_common.manifest import GapCause
 from edge_agent.config import RecorderConfig
+from edge_agent.index_port import IndexUnreachable, IndexWriteFailed, RecordingSink
 from edge_agent.nal_units import starts_picture
-from edge_agent.segment_index import IndexWriteFailed
 from edge_agent.segment_timing import (
     SegmentTimeline,
     SessionClock,
@@ -57,17 +57,6 @@ STUCK_LOG_SECONDS = 60.0
 DROPPED_BEFORE_KEYFRAME = "before_keyframe"
 DROPPED_DUPLICATE = "duplicate"
 DROPPED_UNTIMED = "untimed"
-
-
-class RecordingSink(Protocol):
-    """Where a recorder's segments and gaps go: ``SegmentIndex``, or the pipe to the process
-    that owns it. ``add_segment``, ``close_gap`` and ``open_gap`` raise ``IndexWriteFailed``."""
-
-    def add_segment(self, segment: Segment) -> Segment: ...
-    def add_gap(self, camera_id: str, gap: Gap) -> None: ...
-    def open_gap(self, camera_id: str, gap: Gap) -> None: ...
-    def close_gap(self, camera_id: str, gap: Gap, tolerance: float) -> Gap | None: ...
-    def buffer_extent(self, camera_id: str) -> tuple[datetime, datetime] | None: ...
 
 
 @dataclass(frozen=True)
@@ -341,6 +330,8 @@ class RecordingSession:
         )
         try:
             stored = self._sink.add_segment(segment)
+        except IndexUnreachable:
+            raise  # the file stays for the next start to salvage
         except IndexWriteFailed:
             written.path.unlink(missing_ok=True)
             raise

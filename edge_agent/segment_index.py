@@ -28,7 +28,10 @@ from typing import Any
 import sqlite_utils
 
 from cctv_common.manifest import GapCause
+from edge_agent.index_port import IndexWriteFailed
 from edge_agent.segments import Gap, Pin, Segment
+
+__all__ = ["CameraEvent", "IndexWriteFailed", "SegmentIndex"]
 
 SCHEMA_VERSION = 1
 # New columns of version 1 (nullable, so rows of version 0 stay valid as they are).
@@ -62,10 +65,6 @@ class CameraEvent:
     active: bool
     topic: str
     data: dict[str, str]
-
-
-class IndexWriteFailed(Exception):
-    """The index could not be written (disk full, I/O error); the index itself is unchanged."""
 
 
 class SegmentIndex:

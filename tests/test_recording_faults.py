@@ -18,6 +18,10 @@ from __future__ import annotations
 import itertools
 import os
 import signal
+import socket
+import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -271,4 +275,113 @@ def test_a_killed_or_hung_recorder_restarts_alone(
         GapCause.AGENT_STOPPED  # the stop at the end, still open
     ]
     assert recorders.status("cam-b").restarts == 0
+    index.close()
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text(encoding="ascii")
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}").exists() and "Z" not in _state(pid)
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "Z"
+
+
+def _indexed(index_path: Path) -> list[tuple[str, int, int | None]]:
+    if not index_path.exists():
+        return []
+    connection = sqlite3.connect(f"file:{index_path}?mode=ro", uri=True, timeout=10)
+    try:
+        return list(
+            connection.execute(
+                "select path, start_us, frames_received from segments order by start_us"
+            )
+        )
+    except sqlite3.OperationalError:
+        return []  # not created yet
+    finally:
+        connection.close()
+
+
+def test_a_killed_agent_leaves_its_recorders_last_segment_to_salvage(
+    camera: TestCamera, tmp_path: Path
+) -> None:
+    with socket.socket() as probe:  # a broker port where nothing listens: the uplink retries
+        probe.bind(("127.0.0.1", 0))
+        broker_port = probe.getsockname()[1]
+    data = tmp_path / "data"
+    config_path = tmp_path / "agent.toml"
+    settings = "\n".join(f"{key} = {value}" for key, value in RECORDER.items())
+    config_path.write_text(
+        f'site_id = "site1"\ndata_dir = "{data}"\n'
+        f'[[cameras]]\nid = "cam1"\nrtsp_url = "{camera.url}"\n'
+        f"[recorder]\n{settings}\n"
+        f'[uplink]\nhost = "127.0.0.1"\nport = {broker_port}\ntls = false\n',
+        encoding="utf-8",
+    )
+    command = [sys.executable, "-m", "edge_agent.cli", "run", "--config", str(config_path)]
+    log_file = (tmp_path / "agent.log").open("wb")
+    index_path = data / "index.db"
+
+    def start() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
+
+    agent = start()
+    try:
+        wait_until(lambda: len(_indexed(index_path)) >= 2, "two segments")
+        count = len(_indexed(index_path))
+        wait_until(lambda: len(_indexed(index_path)) > count, "a new segment")
+        time.sleep(SEGMENT_SECONDS / 2)
+        recorders = _children(agent.pid)
+        assert len(recorders) == 1, "one recorder process for the one camera"
+        killed_us = round(time.time() * 1_000_000)
+        agent.kill()
+        agent.wait(10)
+        # The orphaned recorder notices its agent is gone and ends on its own.
+        wait_until(lambda: not _alive(recorders[0]), "the orphaned recorder to end", 20)
+        indexed = {row[0] for row in _indexed(index_path)}
+        on_disk = {p.relative_to(data / "segments").as_posix() for p in data.rglob("*.ts*")}
+        left = on_disk - indexed
+        assert len(left) == 1, f"the segment being written is left on the disk: {left}"
+
+        agent = start()
+        wait_until(
+            lambda: any(start_us > killed_us for _, start_us, _ in _indexed(index_path)),
+            "recording after the restart",
+        )
+        agent.send_signal(signal.SIGTERM)
+        assert agent.wait(30) == 0
+    finally:
+        if agent.poll() is None:
+            agent.kill()
+            agent.wait()
+        log_file.close()
+    rows = _indexed(index_path)
+    salvaged = [row for row in rows if row[0] == next(iter(left)).removesuffix(".part")]
+    assert len(salvaged) == 1 and salvaged[0][2] is None, "salvaged (no receive count known)"
+    index = SegmentIndex(index_path)
+    segments = index.all_segments("cam1")
+    gaps = [g for g in index.gaps_overlapping("cam1", segments[0].start, segments[-1].end)]
+    assert len(gaps) == 1 and gaps[0].cause is GapCause.AGENT_STOPPED
+    assert gaps[0].start == next(s.end for s in segments if s.path == salvaged[0][0])
+    assert gaps[0].seconds < 10.0, gaps[0]  # the agent's restart, not the lost segment
     index.close()
