@@ -28,13 +28,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from cctv_common.manifest import GapCause
 from edge_agent.config import RetentionConfig
 from edge_agent.recording_session import parse_segment_start
 from edge_agent.retention import plan_retention
 from edge_agent.segment_index import IndexWriteFailed, SegmentIndex
 from edge_agent.segment_probe import SegmentProbeFailed, segment_from_file
 from edge_agent.segment_writer import PART_SUFFIX, SEGMENT_SUFFIX
-from edge_agent.segments import Segment
+from edge_agent.segments import Gap, Segment
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +155,10 @@ class Janitor:
             if path != final:
                 os.replace(path, final)
             self._index.add_segment(dataclasses.replace(segment, path=final_relative))
+            # A gap left open before this footage (the camera was down, then the recorder was
+            # killed while recording again) ends where the footage starts.
+            moment = Gap(segment.start, segment.start, "", GapCause.AGENT_STOPPED)
+            self._index.close_gap(camera_id, moment, tolerance=0.0)
         except (OSError, IndexWriteFailed) as exc:
             log.error(
                 "site %s camera %s: cannot salvage %s, left for the next start: %s",

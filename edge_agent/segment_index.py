@@ -284,6 +284,8 @@ class SegmentIndex:
         """
         with self._writing() as db:
             row = self._open_gap_row(db, camera_id)
+            if row is not None and row["start_us"] > to_us(gap.end):
+                return None  # footage from before the open gap began: it stays open
             if row is not None:
                 ended = Gap(
                     from_us(row["start_us"]),

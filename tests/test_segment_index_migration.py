@@ -98,6 +98,10 @@ def test_a_gap_opens_when_footage_stops_and_the_next_segment_closes_it(tmp_path:
     index.open_gap("cam-1", Gap(at(50), at(50), "camera dropped", GapCause.CAMERA_UNREACHABLE))
     assert index.close_gap("cam-1", Gap(at(50), at(50.2), "", GapCause.AGENT_STOPPED), 1.0) is None
     assert len(index.gaps_overlapping("cam-1", at(0), at(60))) == 2
+    # Footage from before an open gap (salvaged after a crash) does not close it.
+    index.open_gap("cam-1", Gap(at(70), at(70), "camera dropped", GapCause.CAMERA_UNREACHABLE))
+    assert index.close_gap("cam-1", Gap(at(65), at(65), "", GapCause.AGENT_STOPPED), 0.0) is None
+    assert index.gaps_overlapping("cam-1", at(60), at(90))[-1].open
     index.close()
 
 
