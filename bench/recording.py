@@ -72,6 +72,14 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def rss_mib(pid: int | str) -> float:
+    with open(f"/proc/{pid}/status", encoding="ascii") as handle:
+        for line in handle:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def agent_cpu_seconds(recorders: Recorders, camera_ids: list[str]) -> float:
     total = time.process_time()  # this process: supervisor threads, index writes
     for camera_id in camera_ids:
@@ -120,6 +128,8 @@ def run(args: argparse.Namespace) -> int:
             time.sleep(args.seconds)
             cpu = agent_cpu_seconds(recorders, camera_ids) - cpu_before
             wall = time.monotonic() - wall_before
+            pids = [pid for c in camera_ids if (pid := recorders.pid(c)) is not None]
+            memory = (rss_mib("self"), [rss_mib(pid) for pid in pids])
             restarts = sum(recorders.status(c).restarts for c in camera_ids)
         finally:
             recorders.stop_all(timeout=30)
@@ -145,11 +155,16 @@ def run(args: argparse.Namespace) -> int:
         f" ({percent / args.cameras:.2f}% per camera; target <= {TARGET_CPU_PERCENT:g}%)"
     )
     print(f"frames written / frames sent: {kept} / {sent} ({100 * kept / max(sent, 1):.2f}%)")
+    main_rss, recorder_rss = memory
+    print(
+        f"memory: main process {main_rss:.0f} MiB, recorder processes"
+        f" {min(recorder_rss):.0f}-{max(recorder_rss):.0f} MiB each (RSS)"
+    )
     for camera_id, result in results.items():
         print(f"  {camera_id}: {result.recorded} / {result.sent}, {result.extra} not in reference")
     print(
-        f"reference: {len(frames)} frames, the server restarted its timestamps"
-        f" {backward_steps} times (a join each){'; error: ' + error if error else ''};"
+        f"reference: {len(frames)} frames; its timestamps stepped back {backward_steps} times"
+        f" (the server restarts them when clients join){'; error: ' + error if error else ''};"
         f" recorder restarts: {restarts}"
     )
     return 0 if kept == sent else 1
