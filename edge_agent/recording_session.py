@@ -206,15 +206,15 @@ class RecordingSession:
                 if new_frame:
                     self._count_drop(DROPPED_BEFORE_KEYFRAME)
                 return
-            self._note_hole(placed, inside=False)
+            # A hole before the connection's first keyframe is inside the gap before it.
             timeline = self._open(out_pts, placed.dts)
         elif (
             new_frame
             and packet.is_keyframe
             and timeline.elapsed(out_pts) >= self._settings.segment_seconds
         ):
-            self._note_hole(placed, inside=False)
             self._close()
+            self._note_hole(placed, inside=False)  # the gap the next segment's close records
             timeline = self._open(out_pts, placed.dts)
         else:
             self._note_hole(placed, inside=True)

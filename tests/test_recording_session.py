@@ -59,6 +59,7 @@ class Fed:
     packet: av.Packet
     pts: int
     dts: int
+    late: float = 0.0  # seconds the packet arrives later than its place in the stream says
 
 
 Scenario = Callable[[list[Fed]], list[Fed]]
@@ -155,7 +156,7 @@ def record(source: Path, scenario: Scenario, tmp_path: Path) -> Recorded:
                 sent.append(slice_payloads(data))
             previous = data
             item.packet.pts, item.packet.dts = item.pts, item.dts
-            arrival = number / FPS
+            arrival = number / FPS + item.late
             session.feed(item.packet, T0 + timedelta(seconds=arrival), arrival)
         session.finish()
     return Recorded(index.all_segments("cam-1"), segments_dir, sent, index)
@@ -212,3 +213,26 @@ def test_every_frame_is_recorded_whatever_the_timestamps_do(
         check=True,
     )
     assert check.stderr == ""
+
+
+def test_a_stall_that_keeps_the_connection_is_a_gap_inside_a_segment(
+    sources: dict[int, Path], tmp_path: Path
+) -> None:
+    def stall(fed: list[Fed]) -> list[Fed]:
+        # The camera sends nothing for 1.5 s from frame 210 on (mid-GOP); the connection stays.
+        for item in fed[210:]:
+            item.late = 1.5
+        return shift(fed, 210, round(1.5 * 90000))
+
+    recorded = record(sources[0], stall, tmp_path)
+    segments = recorded.segments
+    assert sum(s.frames or 0 for s in segments) == SECONDS * FPS
+    gaps = recorded.index.gaps_overlapping("cam-1", T0, T0 + timedelta(hours=1))
+    assert len(gaps) == 1 and gaps[0].cause is GapCause.STREAM_STALLED
+    assert gaps[0].seconds == pytest.approx(1.5, abs=0.01)
+    inside = [s for s in segments if s.start < gaps[0].start and gaps[0].end < s.end]
+    assert len(inside) == 1, "the stall is inside one segment"
+    plan = plan_cut("cam-1", segments, segments[0].start, segments[-1].end, recorded_gaps=gaps)
+    assert [(g.cause, g.start, g.end) for g in plan.gaps] == [
+        (GapCause.STREAM_STALLED, gaps[0].start, gaps[0].end)
+    ]
