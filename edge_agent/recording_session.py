@@ -103,6 +103,12 @@ def parse_segment_start(relative_path: str) -> datetime | None:
 
 
 class RecordingSession:
+    """The segments of one connection (module docstring).
+
+    ``resume_after`` is the end of the camera's footage before this connection, and ``gap`` the
+    reason and cause of the time from there to this connection's first segment.
+    """
+
     def __init__(
         self,
         camera_id: str,
