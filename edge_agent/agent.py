@@ -1,7 +1,8 @@
 """The site agent process (``cctv-agent run``): recorders, retention, uplink and clip jobs.
 
 Start order: the key (created on first start), the segment index and the outbox; crash leftovers
-of the recorder are recovered before anything records; then the recorders, the janitor, the job
+of the recorder are recovered before anything records; then the recorders (one child process per
+camera, supervised from threads of this process, which alone writes the index), the janitor, the job
 runner (which resumes the outbox before the uplink connects), and the uplink. ``READY=1`` goes to
 systemd once all of that runs; the watchdog is pinged from the event loop, so a loop that hangs
 is restarted. SIGTERM or SIGINT stops everything in reverse: the running cut is abandoned (and
@@ -45,7 +46,7 @@ from edge_agent.live_source import CameraUnavailable as LiveCameraUnavailable
 from edge_agent.onvif_cameras import OnvifCameras
 from edge_agent.outbox import Outbox
 from edge_agent.recorder import CameraUnavailable as RecorderCameraUnavailable
-from edge_agent.recorder import Recorders
+from edge_agent.recorder_supervisor import Recorders
 from edge_agent.segment_index import SegmentIndex
 from edge_agent.snapshot_signalling import SnapshotSignalling
 from edge_agent.snapshots import Snapshots
@@ -148,7 +149,11 @@ async def _run(config: AgentConfig) -> int:
         log.info("site %s: released pin %s left by a cut that did not finish", site, owner)
     onvif_cameras = OnvifCameras(config, index)
     recorders = Recorders(
-        config, index, url_providers=onvif_cameras.url_providers(), on_disk_full=janitor.wake
+        config,
+        index,
+        url_providers=onvif_cameras.url_providers(),
+        on_disk_full=janitor.wake,
+        recover=janitor.recover_leftovers,
     )
 
     def status() -> SiteStatus:

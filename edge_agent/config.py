@@ -6,13 +6,23 @@ field engineer's file is an error with its path, not a silently ignored setting.
 
 from __future__ import annotations
 
+import logging
 import tomllib
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from cctv_common.ids import ID_PATTERN
+
+log = logging.getLogger(__name__)
 
 CameraId = Annotated[
     str,
@@ -76,15 +86,29 @@ class CameraConfig(_Strict):
         return self
 
 
+# A recorder retries a dropped camera at least this often, whatever the config says: footage a
+# camera sends while nobody reads it is lost for good, and a TCP connect costs nothing.
+MAX_RECONNECT_SECONDS = 2.0
+
+
 class RecorderConfig(_Strict):
     segment_seconds: float = Field(
         default=10.0, ge=2.0, le=60.0, description="Target segment length; cut on the next keyframe"
     )
     reconnect_initial_seconds: float = Field(
-        default=1.0, ge=0.1, le=60.0, description="First wait before reconnecting a dropped camera"
+        default=0.5,
+        ge=0.1,
+        le=MAX_RECONNECT_SECONDS,
+        description="First wait before reconnecting a dropped camera",
     )
     reconnect_max_seconds: float = Field(
-        default=30.0, ge=1.0, le=600.0, description="Longest wait between reconnect attempts"
+        default=1.0,
+        ge=0.1,
+        le=600.0,
+        description=(
+            "Longest wait between reconnect attempts, which go on for as long as the camera is"
+            " down; at most 2 s (a larger value from an older config counts as 2 s)"
+        ),
     )
     stall_timeout_seconds: float = Field(
         default=10.0,
@@ -96,8 +120,52 @@ class RecorderConfig(_Strict):
         default=1.0,
         ge=0.05,
         le=10.0,
-        description="Missing time between segments longer than this is recorded as a gap",
+        description="Time without frames longer than this is recorded as a gap",
     )
+    hang_timeout_seconds: float | None = Field(
+        default=None,
+        ge=3.0,
+        le=600.0,
+        description=(
+            "A camera's recorder process that reports nothing (no packets, no error) for this"
+            " long is hung: it is killed and started again. At least twice"
+            " stall_timeout_seconds plus 2 s (an open may take a stall timeout for the RTSP"
+            " handshake and another for the probe); by default the larger of 30 s and that"
+        ),
+    )
+
+    @field_validator("reconnect_max_seconds", mode="after")
+    @classmethod
+    def _quick_reconnects(cls, value: float) -> float:
+        if value > MAX_RECONNECT_SECONDS:
+            log.warning(
+                "recorder.reconnect_max_seconds = %g is over %g s; the recorder retries every"
+                " %g s at most (a camera's footage is lost while nobody reads it)",
+                value,
+                MAX_RECONNECT_SECONDS,
+                MAX_RECONNECT_SECONDS,
+            )
+            return MAX_RECONNECT_SECONDS
+        return value
+
+    @model_validator(mode="after")
+    def _hang_after_stall(self) -> RecorderConfig:
+        if self.reconnect_max_seconds < self.reconnect_initial_seconds:
+            raise ValueError("reconnect_max_seconds is less than reconnect_initial_seconds")
+        least = 2 * self.stall_timeout_seconds + 2
+        if self.hang_timeout_seconds is not None and self.hang_timeout_seconds < least:
+            raise ValueError(
+                f"hang_timeout_seconds must be at least {least:g} (2 x stall_timeout_seconds"
+                " + 2): a recorder waiting for a slow camera is not hung"
+            )
+        return self
+
+    @property
+    def hang_timeout(self) -> float:
+        """Seconds of silence after which a recorder process counts as hung."""
+        if self.hang_timeout_seconds is not None:
+            return self.hang_timeout_seconds
+        return max(30.0, 2 * self.stall_timeout_seconds + 2)
 
 
 class RetentionConfig(_Strict):

@@ -3,6 +3,8 @@
 Pure: it takes index rows and a window and returns a plan. The executor (``cutter``) carries it out.
 The plan covers at least the requested window wherever footage exists: it starts on the last
 keyframe at or before the start and stops just before the first keyframe at or after the end.
+Every stretch of the window without footage is a gap with its cause (``edge_agent.gap_causes``),
+from the gaps the recorder recorded and how far retention has deleted.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from edge_agent.gap_causes import Hole, Where, explain_gaps
 from edge_agent.segments import Gap, Segment
 
 MAX_WINDOW = timedelta(hours=24)
@@ -90,8 +93,14 @@ def plan_cut(
     start: datetime,
     end: datetime,
     gap_tolerance: timedelta = timedelta(seconds=1),
+    recorded_gaps: Sequence[Gap] = (),
+    retention_horizon: datetime | None = None,
 ) -> CutPlan:
-    """Plan a clip of ``camera_id`` for [start, end) from ``segments`` (any order, any camera)."""
+    """Plan a clip of ``camera_id`` for [start, end) from ``segments`` (any order, any camera).
+
+    ``recorded_gaps`` are the camera's gaps from the index, ``retention_horizon`` the end of its
+    newest footage that retention deleted: they give each gap its cause.
+    """
     check_window(start, end)
     chosen = sorted(
         (s for s in segments if s.camera_id == camera_id and s.overlaps(start, end)),
@@ -113,7 +122,15 @@ def plan_cut(
         requested_start=start,
         requested_end=end,
         parts=tuple(parts),
-        gaps=tuple(_gaps(parts, start, end, gap_tolerance)),
+        gaps=tuple(
+            explain_gaps(
+                _holes(parts, start, end, gap_tolerance),
+                recorded_gaps,
+                retention_horizon,
+                (parts[0].start, parts[-1].end),
+                gap_tolerance,
+            )
+        ),
     )
 
 
@@ -135,18 +152,18 @@ def _out_point(segment: Segment, end: datetime) -> float | None:
     return segment.keyframes[index]
 
 
-def _gaps(
+def _holes(
     parts: Sequence[PlannedPart], start: datetime, end: datetime, tolerance: timedelta
-) -> list[Gap]:
-    gaps = []
+) -> list[Hole]:
+    holes = []
     if parts[0].start - start > tolerance:
-        gaps.append(Gap(start, parts[0].start, "before the first recorded footage"))
+        holes.append(Hole(start, parts[0].start, Where.BEFORE))
     for before, after in itertools.pairwise(parts):
         if after.start - before.end > tolerance:
-            gaps.append(Gap(before.end, after.start, "camera not recording"))
+            holes.append(Hole(before.end, after.start, Where.BETWEEN))
     if end - parts[-1].end > tolerance:
-        gaps.append(Gap(parts[-1].end, end, "after the last recorded footage"))
-    return gaps
+        holes.append(Hole(parts[-1].end, end, Where.AFTER))
+    return holes
 
 
 def _iso(moment: datetime) -> str:

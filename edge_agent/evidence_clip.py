@@ -62,11 +62,22 @@ def plan_for(
     end: datetime,
     gap_tolerance: timedelta,
 ) -> CutPlan:
-    """Plan a cut from the index; a window outside the buffer says what the buffer holds."""
+    """Plan a cut from the index; a window outside the buffer says what the buffer holds.
+
+    The camera's recorded gaps and retention horizon give every gap of the plan its cause.
+    """
     check_window(start, end)
     segments = index.segments_overlapping(camera_id, start, end)
     try:
-        return plan_cut(camera_id, segments, start, end, gap_tolerance)
+        return plan_cut(
+            camera_id,
+            segments,
+            start,
+            end,
+            gap_tolerance,
+            recorded_gaps=index.gaps_overlapping(camera_id, start, end),
+            retention_horizon=index.retention_horizon(camera_id),
+        )
     except WindowOutsideBuffer as exc:
         extent = index.buffer_extent(camera_id)
         held = (
@@ -110,12 +121,16 @@ def make_evidence_clip(
             camera=camera.identity,
             requested=Window(start=plan.requested_start, end=plan.requested_end),
             delivered=Window(start=result.delivered_start, end=result.delivered_end),
-            gaps=tuple(ManifestGap(start=g.start, end=g.end, reason=g.reason) for g in plan.gaps),
+            gaps=tuple(
+                ManifestGap(start=g.start, end=g.end, reason=g.reason[:200], cause=g.cause)
+                for g in plan.gaps
+            ),
             clock_offset_seconds=camera.clock_offset_seconds,
             codec=result.codec,
             width=result.width,
             height=result.height,
             fps=result.fps,
+            frames=result.packets,
             bytes=result.bytes,
             sha256=result.sha256,
             source_segments=tuple(

@@ -28,13 +28,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from cctv_common.manifest import GapCause
 from edge_agent.config import RetentionConfig
 from edge_agent.recording_session import parse_segment_start
 from edge_agent.retention import plan_retention
 from edge_agent.segment_index import IndexWriteFailed, SegmentIndex
 from edge_agent.segment_probe import SegmentProbeFailed, segment_from_file
 from edge_agent.segment_writer import PART_SUFFIX, SEGMENT_SUFFIX
-from edge_agent.segments import Segment
+from edge_agent.segments import Gap, Segment
 
 log = logging.getLogger(__name__)
 
@@ -90,12 +91,16 @@ class Janitor:
 
     # Crash leftovers
 
-    def recover_leftovers(self) -> Recovery:
-        """Salvage or delete ``.ts.part`` and unindexed ``.ts`` files; call before recording."""
+    def recover_leftovers(self, camera_id: str | None = None) -> Recovery:
+        """Salvage or delete ``.ts.part`` and unindexed ``.ts`` files; call before recording.
+
+        With ``camera_id``, only that camera's files: what its recorder process left when it
+        crashed, while the other cameras go on writing theirs.
+        """
         known = self._index.known_paths()
         salvaged: list[str] = []
         removed: list[str] = []
-        for path in self._segment_files():
+        for path in self._segment_files(camera_id):
             relative = path.relative_to(self._segments_dir).as_posix()
             if relative in known:
                 continue
@@ -105,10 +110,11 @@ class Janitor:
                 removed.append(relative)
         return Recovery(salvaged=tuple(salvaged), removed=tuple(removed))
 
-    def _segment_files(self) -> Iterator[Path]:
+    def _segment_files(self, camera_id: str | None) -> Iterator[Path]:
         if not self._segments_dir.is_dir():
             return
-        for path in sorted(self._segments_dir.glob("*/*/*")):
+        pattern = "*/*/*" if camera_id is None else f"{camera_id}/*/*"
+        for path in sorted(self._segments_dir.glob(pattern)):
             if path.is_file() and path.name.endswith(
                 (SEGMENT_SUFFIX, SEGMENT_SUFFIX + PART_SUFFIX)
             ):
@@ -149,6 +155,10 @@ class Janitor:
             if path != final:
                 os.replace(path, final)
             self._index.add_segment(dataclasses.replace(segment, path=final_relative))
+            # A gap left open before this footage (the camera was down, then the recorder was
+            # killed while recording again) ends where the footage starts.
+            moment = Gap(segment.start, segment.start, "", GapCause.AGENT_STOPPED)
+            self._index.close_gap(camera_id, moment, tolerance=0.0)
         except (OSError, IndexWriteFailed) as exc:
             log.error(
                 "site %s camera %s: cannot salvage %s, left for the next start: %s",

@@ -1,11 +1,21 @@
-"""Recording every camera: one worker thread per camera, and the supervisor that runs them.
+"""Recording one camera: connect, record, and reconnect at once when the camera drops.
 
-A ``CameraRecorder`` thread connects to its camera with PyAV (RTSP over TCP), feeds the video
-packets to a ``RecordingSession`` (stream copy into MPEG-TS segments, see that module), and when
-the camera drops, stalls or the disk fails it closes what it can, backs off and reconnects. The
-time between the last segment it wrote and the first one after the reconnect is stored as a gap
-with the reason the recording stopped. Its state is published through a thread-safe
-``CameraStatus`` snapshot.
+A ``CameraRecorder`` connects to its camera with PyAV (RTSP over TCP), feeds the video packets to
+a ``RecordingSession`` (stream copy into MPEG-TS segments, see that module), and when the camera
+drops, stalls or the disk fails it closes what it can and connects again. It runs in its own
+process in the agent (``edge_agent.recorder_process``, started and watched by
+``edge_agent.recorder_supervisor``), or as a thread where one camera is recorded on its own.
+
+Reconnects are quick and never give up: the first after ``reconnect_initial_seconds``, then
+doubling up to ``reconnect_max_seconds`` (at most 2 s), for as long as the camera stays down. A
+few TCP connects cost nothing; frames that a camera sent after it came back and that nobody read
+cannot be had again. Only the log is rate-limited: the first failure of an outage is logged, then
+one line a minute while it lasts, and one line when recording resumes.
+
+When a connection ends, a gap is opened in the index at the end of the last segment with the
+cause (camera unreachable, stream stalled, disk full, agent stopped); the first segment after the
+reconnect ends it. The recorder's state is published through a ``CameraStatus`` snapshot (and
+``on_status`` on every change).
 
 Why these timeouts: PyAV's read timeout bounds every ``av_read_frame``. When a camera stalls, the
 first expiry only makes the H.264/H.265 parser hand out the frame it holds back, and the second
@@ -24,7 +34,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,13 +44,14 @@ import av.error
 from av.container import InputContainer
 from av.video.stream import VideoStream
 
+from cctv_common.manifest import GapCause
 from cctv_common.uris import redact_uri
-from edge_agent.config import AgentConfig, CameraConfig, RecorderConfig
+from edge_agent.config import RecorderConfig
+from edge_agent.index_port import IndexUnreachable, IndexWriteFailed, RecordingSink
 from edge_agent.recording_session import RecordingSession, StreamFacts
-from edge_agent.segment_index import IndexWriteFailed, SegmentIndex
 from edge_agent.segment_timing import fill_missing_timestamps
 from edge_agent.segment_writer import SegmentWriteFailed
-from edge_agent.segments import Segment
+from edge_agent.segments import Gap, Segment
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +61,10 @@ UrlProvider = Callable[[], str]
 # not held for a second before the first segment can start.
 PROBE_OPTIONS = {"analyzeduration": "500000", "probesize": "1000000"}
 _CREDENTIALS = re.compile(r"(?i)\b(rtsps?|https?)://[^/\s@]*@")
+# While a camera stays down, one log line per this many seconds.
+OUTAGE_LOG_SECONDS = 60.0
+# The recorder tells its supervisor it is alive at least this often while packets flow.
+ALIVE_SECONDS = 1.0
 
 
 class CameraUnavailable(Exception):
@@ -77,10 +92,13 @@ class CameraStatus:
     last_segment_end: datetime | None = None
     reconnects: int = 0
     clock_lag_seconds: float | None = None
+    frames_written: int = 0
+    frames_dropped: int = 0
+    restarts: int = 0  # of the camera's recorder process, after a crash or a hang
 
 
 class Backoff:
-    """Exponential waits between reconnects: initial, doubled each failure, capped."""
+    """Waits between reconnects: initial, doubled each failure, capped (at 2 s by the config)."""
 
     def __init__(self, initial: float, maximum: float) -> None:
         self._initial = initial
@@ -101,9 +119,51 @@ class SessionEnd:
     """Why one connection ended, and what it left behind."""
 
     reason: str
+    cause: GapCause = GapCause.CAMERA_UNREACHABLE
     produced: bool = False
     last_end: datetime | None = None
     disk_failed: bool = False
+
+
+class OutageLog:
+    """Rate-limits the log of one outage: its first failure, a line a minute, its end."""
+
+    def __init__(self, label: str, every: float = OUTAGE_LOG_SECONDS) -> None:
+        self._label = label
+        self._every = every
+        self._since: float | None = None
+        self._logged_at = 0.0
+        self._attempts = 0
+
+    @property
+    def down(self) -> bool:
+        return self._since is not None
+
+    def failed(self, reason: str, delay: float, now: float) -> None:
+        self._attempts += 1
+        if self._since is None:
+            self._since = self._logged_at = now
+            log.warning("%s: %s; reconnecting every %.1f s or less", self._label, reason, delay)
+        elif now - self._logged_at >= self._every:
+            self._logged_at = now
+            log.warning(
+                "%s: still down after %.0f s and %d attempts: %s",
+                self._label,
+                now - self._since,
+                self._attempts,
+                reason,
+            )
+
+    def recovered(self, now: float) -> None:
+        if self._since is not None:
+            log.info(
+                "%s: recording again after %.1f s and %d attempts",
+                self._label,
+                now - self._since,
+                self._attempts,
+            )
+        self._since = None
+        self._attempts = 0
 
 
 def redact_text(text: str, url: str | None = None) -> str:
@@ -129,32 +189,44 @@ def _utc_now() -> datetime:
 
 
 class CameraRecorder(threading.Thread):
-    """Records one camera until ``stop()``; see the module docstring."""
+    """Records one camera until ``stop()``; see the module docstring.
+
+    ``sink`` takes the segments and gaps (the index, or the pipe to it); ``on_status`` is called
+    with every new status, ``on_alive`` at least every ``ALIVE_SECONDS`` while packets flow and
+    at every connection attempt (the supervisor's sign that the recorder is not hung). Both run
+    on the recorder's thread. ``run()`` may be called directly (a recorder process does).
+    """
 
     def __init__(
         self,
         camera_id: str,
         url_provider: UrlProvider,
         segments_dir: Path,
-        index: SegmentIndex,
+        sink: RecordingSink,
         settings: RecorderConfig,
         *,
         site_id: str = "",
         on_disk_full: Callable[[], None] | None = None,
+        on_status: Callable[[CameraStatus], None] | None = None,
+        on_alive: Callable[[], None] | None = None,
         now: Callable[[], datetime] = _utc_now,
     ) -> None:
         super().__init__(name=f"recorder-{camera_id}", daemon=True)
         self.camera_id = camera_id
         self._url_provider = url_provider
         self._segments_dir = segments_dir
-        self._index = index
+        self._sink = sink
         self._settings = settings
         self._on_disk_full = on_disk_full
+        self._on_status = on_status
+        self._on_alive = on_alive
         self._now = now
         self._label = f"site {site_id} camera {camera_id}" if site_id else f"camera {camera_id}"
         self._stop_event = threading.Event()
         self._status_lock = threading.Lock()
         self._status = CameraStatus(camera_id=camera_id)
+        self._outage = OutageLog(self._label)
+        self._alive_at = 0.0
 
     @property
     def status(self) -> CameraStatus:
@@ -162,12 +234,23 @@ class CameraRecorder(threading.Thread):
             return self._status
 
     def stop(self) -> None:
-        """Ask the thread to finish its segment and end (join it to wait)."""
+        """Ask the recorder to finish its segment and end (join the thread to wait)."""
         self._stop_event.set()
 
     def _update(self, **changes: object) -> None:
         with self._status_lock:
             self._status = dataclasses.replace(self._status, **changes)  # type: ignore[arg-type]
+            status = self._status
+        if self._on_status is not None:
+            self._on_status(status)
+
+    def _alive(self, force: bool = False) -> None:
+        if self._on_alive is None:
+            return
+        now = time.monotonic()
+        if force or now - self._alive_at >= ALIVE_SECONDS:
+            self._alive_at = now
+            self._on_alive()
 
     def run(self) -> None:
         try:
@@ -183,37 +266,56 @@ class CameraRecorder(threading.Thread):
     def _record_until_stopped(self) -> None:
         settings = self._settings
         backoff = Backoff(settings.reconnect_initial_seconds, settings.reconnect_max_seconds)
-        extent = self._index.buffer_extent(self.camera_id)
+        extent = self._sink.buffer_extent(self.camera_id)
         last_end = extent[1] if extent else None
-        gap_reason = "recorder was not running"
+        gap = ("the recorder was not running", GapCause.AGENT_STOPPED)
         attempts = 0
+        gap_open = False
         while not self._stop_event.is_set():
             if attempts:
                 self._update(reconnects=attempts)
             attempts += 1
-            end = self._connect_and_record(last_end, gap_reason)
+            self._alive(force=True)
+            end = self._connect_and_record(last_end, gap)
+            self._alive(force=True)
             if end.last_end is not None:
                 last_end = end.last_end
             if end.produced:
                 backoff.reset()
-                gap_reason = end.reason
+                gap_open = False
+            gap = (end.reason, end.cause)
+            if last_end is not None and not gap_open:
+                gap_open = self._open_gap(Gap(last_end, last_end, end.reason, end.cause))
             if self._stop_event.is_set():
                 break
             delay = backoff.next()
             state = RecorderState.ERROR if end.disk_failed else RecorderState.RECONNECTING
             self._update(state=state, last_error=end.reason)
-            log.warning("%s: %s; reconnecting in %.1f s", self._label, end.reason, delay)
+            self._outage.failed(end.reason, settings.reconnect_max_seconds, time.monotonic())
             if end.disk_failed and self._on_disk_full is not None:
                 self._on_disk_full()
             self._stop_event.wait(delay)
 
-    def _connect_and_record(self, last_end: datetime | None, gap_reason: str) -> SessionEnd:
+    def _open_gap(self, gap: Gap) -> bool:
+        try:
+            self._sink.open_gap(self.camera_id, gap)
+        except IndexWriteFailed as exc:
+            log.error("%s: cannot record where the footage stops: %s", self._label, exc)
+            return False
+        return True
+
+    def _connect_and_record(
+        self, last_end: datetime | None, gap: tuple[str, GapCause]
+    ) -> SessionEnd:
         try:
             url = self._url_provider()
         except (CameraUnavailable, OSError) as exc:
             return SessionEnd(reason=f"no stream URL: {redact_text(str(exc))}")
         settings = self._settings
-        log.info("%s: connecting to %s", self._label, redact_uri(url))
+        if self._outage.down:
+            log.debug("%s: connecting to %s", self._label, redact_uri(url))
+        else:
+            log.info("%s: connecting to %s", self._label, redact_uri(url))
         try:
             container = av.open(
                 url,
@@ -244,19 +346,16 @@ class CameraRecorder(threading.Thread):
                 stream,
                 facts,
                 self._segments_dir,
-                self._index,
+                self._sink,
                 settings,
                 resume_after=last_end,
-                gap_reason=gap_reason,
+                gap=gap,
                 on_segment=self._segment_written,
                 label=self._label,
             )
             reason = self._pump(container, stream, session, url)
-            return SessionEnd(
-                reason=reason.reason,
-                produced=session.segments_written > 0,
-                last_end=session.last_end,
-                disk_failed=reason.disk_failed,
+            return dataclasses.replace(
+                reason, produced=session.segments_written > 0, last_end=session.last_end
             )
 
     def _pump(
@@ -264,26 +363,29 @@ class CameraRecorder(threading.Thread):
     ) -> SessionEnd:
         """Move packets from the camera into the session until the connection ends."""
         reason: SessionEnd
+        stop = self._stop_event
         # The demux generator lives in this frame only, so it is finalised when this returns,
         # before the caller closes the container.
         try:
-            for packet in fill_missing_timestamps(container.demux(stream)):
-                session.feed(packet, self._now())
-                if session.writing and self.status.state is not RecorderState.RECORDING:
+            for packet in fill_missing_timestamps(container.demux(stream), session.note_untimed):
+                session.feed(packet, self._now(), time.monotonic())
+                if session.writing and self._status.state is not RecorderState.RECORDING:
                     self._update(state=RecorderState.RECORDING, last_error=None)
-                if self._stop_event.is_set():
+                    self._outage.recovered(time.monotonic())
+                self._alive()
+                if stop.is_set():
                     break
-            reason = SessionEnd(
-                reason="recorder stopped"
-                if self._stop_event.is_set()
-                else "camera ended the stream"
-            )
+            if stop.is_set():
+                reason = SessionEnd("recorder stopped", GapCause.AGENT_STOPPED)
+            else:
+                reason = SessionEnd("camera ended the stream")
         except av.error.ExitError:
             reason = SessionEnd(
-                reason=f"camera stalled: no data for {self._settings.stall_timeout_seconds:g} s"
+                f"camera stalled: no data for {self._settings.stall_timeout_seconds:g} s",
+                GapCause.STREAM_STALLED,
             )
         except av.error.FFmpegError as exc:
-            reason = SessionEnd(reason=f"camera dropped: {redact_text(str(exc), url)}")
+            reason = SessionEnd(f"camera dropped: {redact_text(str(exc), url)}")
         except (SegmentWriteFailed, IndexWriteFailed) as exc:
             session.abandon()
             return self._disk_failure(exc)
@@ -295,6 +397,10 @@ class CameraRecorder(threading.Thread):
         return reason
 
     def _disk_failure(self, exc: SegmentWriteFailed | IndexWriteFailed) -> SessionEnd:
+        if isinstance(exc, IndexUnreachable):
+            self._stop_event.set()
+            log.error("%s: %s; stopping, the segment is left for the next start", self._label, exc)
+            return SessionEnd(reason=str(exc), cause=GapCause.AGENT_STOPPED)
         if isinstance(exc, IndexWriteFailed):
             full = "full" in str(exc)
             what = "disk full" if full else "cannot write the index"
@@ -302,78 +408,16 @@ class CameraRecorder(threading.Thread):
             full = exc.errno == errno.ENOSPC
             what = "disk full" if full else "cannot write"
         log.error("%s: %s, segment discarded: %s", self._label, what, exc)
-        return SessionEnd(reason=f"{what}: {exc}", disk_failed=True)
+        return SessionEnd(reason=f"{what}: {exc}", cause=GapCause.DISK_FULL, disk_failed=True)
 
     def _segment_written(self, segment: Segment, clock_lag: float | None) -> None:
-        with self._status_lock:
-            self._status = dataclasses.replace(
-                self._status,
-                segments_written=self._status.segments_written + 1,
-                last_segment_end=segment.end,
-                clock_lag_seconds=clock_lag,
-            )
+        status = self.status
+        self._update(
+            segments_written=status.segments_written + 1,
+            last_segment_end=segment.end,
+            clock_lag_seconds=clock_lag,
+            frames_written=status.frames_written + (segment.frames or 0),
+            frames_dropped=status.frames_dropped
+            + sum(count for _, count in segment.frames_dropped),
+        )
         log.debug("%s: segment %s (%d bytes)", self._label, segment.path, segment.bytes)
-
-
-class Recorders:
-    """Starts one ``CameraRecorder`` per enabled camera and stops them together."""
-
-    def __init__(
-        self,
-        config: AgentConfig,
-        index: SegmentIndex,
-        *,
-        url_providers: Mapping[str, UrlProvider] | None = None,
-        on_disk_full: Callable[[], None] | None = None,
-    ) -> None:
-        self._config = config
-        self._index = index
-        self._url_providers = dict(url_providers or {})
-        self._on_disk_full = on_disk_full
-        self._workers: dict[str, CameraRecorder] = {}
-
-    def start(self) -> None:
-        for camera in self._config.cameras:
-            if not camera.enabled or camera.id in self._workers:
-                continue
-            worker = CameraRecorder(
-                camera.id,
-                self._provider_for(camera),
-                self._config.segments_dir,
-                self._index,
-                self._config.recorder,
-                site_id=self._config.site_id,
-                on_disk_full=self._on_disk_full,
-            )
-            self._workers[camera.id] = worker
-            worker.start()
-
-    def stop_all(self, timeout: float = 15.0) -> list[str]:
-        """Stop every worker; returns the ids of those still running after ``timeout`` seconds."""
-        for worker in self._workers.values():
-            worker.stop()
-        deadline = time.monotonic() + timeout
-        for worker in self._workers.values():
-            worker.join(max(0.0, deadline - time.monotonic()))
-        stuck = [camera_id for camera_id, w in self._workers.items() if w.is_alive()]
-        for camera_id in stuck:
-            log.error("site %s camera %s: recorder did not stop", self._config.site_id, camera_id)
-        return stuck
-
-    def statuses(self) -> list[CameraStatus]:
-        return [worker.status for worker in self._workers.values()]
-
-    def status(self, camera_id: str) -> CameraStatus:
-        return self._workers[camera_id].status
-
-    def _provider_for(self, camera: CameraConfig) -> UrlProvider:
-        if camera.id in self._url_providers:
-            return self._url_providers[camera.id]
-        url = camera.rtsp_url
-        if url is not None:
-            return lambda: url
-
-        def unresolved() -> str:
-            raise CameraUnavailable("no stream URL provider for this ONVIF camera")
-
-        return unresolved

@@ -1,8 +1,15 @@
 """The agent's local SQLite index of recorded segments, gaps, pins and camera events.
 
 Times are stored as integer microseconds since the Unix epoch (UTC) so that range queries are
-plain integer comparisons. One connection guarded by a lock serves the recorder threads and the
-event loop; every write is one transaction, so a full disk fails the write, never the file.
+plain integer comparisons. One connection guarded by a lock serves the agent's threads; every
+write is one transaction, so a full disk fails the write, never the file. Only the agent's main
+process opens the index for writing: the recorder processes send their segments and gaps to it
+(``edge_agent.recorder_supervisor``), so SQLite never sees two writers.
+
+The schema is versioned with ``PRAGMA user_version`` and migrated in place when an older index is
+opened (a site box in the field keeps its buffer across an upgrade): version 1 added the frame
+accounting of segments, the cause of gaps, open gaps (``end_us`` NULL while the camera is still
+down) and the retention horizon (how far retention has deleted each camera's footage).
 """
 
 from __future__ import annotations
@@ -20,7 +27,24 @@ from typing import Any
 
 import sqlite_utils
 
+from cctv_common.manifest import GapCause
+from edge_agent.index_port import IndexWriteFailed
 from edge_agent.segments import Gap, Pin, Segment
+
+__all__ = ["CameraEvent", "IndexWriteFailed", "SegmentIndex"]
+
+SCHEMA_VERSION = 1
+# New columns of version 1 (nullable, so rows of version 0 stay valid as they are).
+_V1_COLUMNS: dict[str, dict[str, type]] = {
+    "segments": {
+        "frames": int,
+        "frames_received": int,
+        "frames_dropped": str,
+        "clock_jumps": str,
+    },
+    "gaps": {"cause": str},
+}
+_OPEN_END_US = 2**62
 
 
 def to_us(moment: datetime) -> int:
@@ -43,10 +67,6 @@ class CameraEvent:
     data: dict[str, str]
 
 
-class IndexWriteFailed(Exception):
-    """The index could not be written (disk full, I/O error); the index itself is unchanged."""
-
-
 class SegmentIndex:
     def __init__(self, path: Path | None) -> None:
         if path is None:
@@ -59,6 +79,24 @@ class SegmentIndex:
         if path is not None:
             self._db.enable_wal()
         self._create_schema()
+        self._migrate()
+
+    @property
+    def schema_version(self) -> int:
+        with self._lock:
+            return int(self._db.execute("pragma user_version").fetchone()[0])
+
+    def _migrate(self) -> None:
+        """Bring an index of an older version up to ``SCHEMA_VERSION``, keeping every row."""
+        with self._lock, self._db.conn:
+            if self.schema_version >= SCHEMA_VERSION:
+                return
+            for table, columns in _V1_COLUMNS.items():
+                have = set(self._db.table(table).columns_dict)
+                for name, kind in columns.items():
+                    if name not in have:
+                        self._db.table(table).add_column(name, kind)
+            self._db.execute(f"pragma user_version = {SCHEMA_VERSION}")
 
     def _create_schema(self) -> None:
         db = self._db
@@ -89,6 +127,9 @@ class SegmentIndex:
             if_not_exists=True,
         )
         db.table("gaps").create_index(["camera_id", "start_us"], if_not_exists=True)
+        db.table("retention_horizon").create(
+            {"camera_id": str, "deleted_until_us": int}, pk="camera_id", if_not_exists=True
+        )
         db.table("pins").create(
             {"owner": str, "camera_id": str, "start_us": int, "end_us": int},
             pk="owner",
@@ -142,13 +183,19 @@ class SegmentIndex:
             "width": segment.width,
             "height": segment.height,
             "fps": segment.fps,
+            "frames": segment.frames,
+            "frames_received": segment.frames_received,
+            "frames_dropped": json.dumps(dict(segment.frames_dropped), sort_keys=True),
+            "clock_jumps": json.dumps([list(jump) for jump in segment.clock_jumps]),
         }
         with self._writing() as db:
             cursor = db.execute(
                 "insert into segments (camera_id, path, start_us, end_us, bytes, sha256,"
-                " keyframes, codec, width, height, fps) values"
+                " keyframes, codec, width, height, fps, frames, frames_received, frames_dropped,"
+                " clock_jumps) values"
                 " (:camera_id, :path, :start_us, :end_us, :bytes, :sha256, :keyframes, :codec,"
-                " :width, :height, :fps)",
+                " :width, :height, :fps, :frames, :frames_received, :frames_dropped,"
+                " :clock_jumps)",
                 row,
             )
             new_id = cursor.lastrowid
@@ -189,9 +236,28 @@ class SegmentIndex:
         return int(rows[0]["total"])
 
     def delete_segments(self, segments: list[Segment]) -> None:
+        """Forget segments that retention deleted; each camera's retention horizon moves on."""
+        horizon: dict[str, int] = {}
+        for segment in segments:
+            end = to_us(segment.end)
+            horizon[segment.camera_id] = max(end, horizon.get(segment.camera_id, end))
         with self._writing() as db:
             for segment in segments:
                 db.execute("delete from segments where path = ?", [segment.path])
+            for camera_id, end in horizon.items():
+                db.execute(
+                    "insert into retention_horizon (camera_id, deleted_until_us) values (?, ?)"
+                    " on conflict(camera_id) do update set deleted_until_us ="
+                    " max(deleted_until_us, excluded.deleted_until_us)",
+                    [camera_id, end],
+                )
+
+    def retention_horizon(self, camera_id: str) -> datetime | None:
+        """The end of the newest footage of ``camera_id`` that retention has deleted."""
+        rows = self._rows(
+            "select deleted_until_us from retention_horizon where camera_id = ?", (camera_id,)
+        )
+        return from_us(rows[0]["deleted_until_us"]) if rows else None
 
     def known_paths(self) -> set[str]:
         return {row["path"] for row in self._rows("select path from segments", ())}
@@ -199,23 +265,74 @@ class SegmentIndex:
     # Gaps
 
     def add_gap(self, camera_id: str, gap: Gap) -> None:
+        """Record a gap that has ended (e.g. a stall inside a segment)."""
         with self._writing() as db:
-            db.table("gaps").insert(
-                {
-                    "camera_id": camera_id,
-                    "start_us": to_us(gap.start),
-                    "end_us": to_us(gap.end),
-                    "reason": gap.reason,
-                }
+            db.table("gaps").insert(_gap_row(camera_id, gap, gap.end))
+
+    def open_gap(self, camera_id: str, gap: Gap) -> None:
+        """The camera's footage stops at ``gap.start`` for ``gap.cause``; a no-op while a gap of
+        the camera is open already (the first cause is what began it)."""
+        with self._writing() as db:
+            if self._open_gap_row(db, camera_id) is None:
+                db.table("gaps").insert(_gap_row(camera_id, gap, None))
+
+    def close_gap(self, camera_id: str, gap: Gap, tolerance: float) -> Gap | None:
+        """Footage of the camera resumes at ``gap.end``; return the gap this leaves, if any.
+
+        An open gap of the camera ends there (its start, reason and cause stay); without one,
+        ``gap`` itself is recorded. A gap of ``tolerance`` seconds or less is not a gap.
+        """
+        with self._writing() as db:
+            row = self._open_gap_row(db, camera_id)
+            if row is not None and row["start_us"] > to_us(gap.end):
+                return None  # footage from before the open gap began: it stays open
+            if row is not None:
+                ended = Gap(
+                    from_us(row["start_us"]),
+                    gap.end,
+                    row["reason"],
+                    _cause(row["cause"], row["reason"]),
+                )
+                if ended.seconds <= tolerance:
+                    db.execute("delete from gaps where id = ?", [row["id"]])
+                    return None
+                db.execute("update gaps set end_us = ? where id = ?", [to_us(gap.end), row["id"]])
+                return ended
+            if gap.seconds <= tolerance:
+                return None
+            db.table("gaps").insert(_gap_row(camera_id, gap, gap.end))
+            return gap
+
+    @staticmethod
+    def _open_gap_row(db: sqlite_utils.Database, camera_id: str) -> dict[str, Any] | None:
+        rows = list(
+            db.query(
+                "select * from gaps where camera_id = ? and end_us is null"
+                " order by start_us desc limit 1",
+                [camera_id],
             )
+        )
+        return rows[0] if rows else None
 
     def gaps_overlapping(self, camera_id: str, start: datetime, end: datetime) -> list[Gap]:
+        """Recorded gaps that overlap [start, end); an open gap ends at ``end`` here."""
         rows = self._rows(
-            "select * from gaps where camera_id = ? and end_us > ? and start_us < ?"
+            "select * from gaps where camera_id = ? and coalesce(end_us, ?) > ? and start_us < ?"
             " order by start_us",
-            (camera_id, to_us(start), to_us(end)),
+            (camera_id, _OPEN_END_US, to_us(start), to_us(end)),
         )
-        return [Gap(from_us(r["start_us"]), from_us(r["end_us"]), r["reason"]) for r in rows]
+        return [
+            Gap(
+                from_us(r["start_us"]),
+                from_us(r["end_us"])
+                if r["end_us"] is not None
+                else max(end, from_us(r["start_us"])),
+                r["reason"],
+                _cause(r["cause"], r["reason"]),
+                open=r["end_us"] is None,
+            )
+            for r in rows
+        ]
 
     # Pins (open jobs, legal holds)
 
@@ -321,6 +438,40 @@ class SegmentIndex:
             self._db.conn.close()
 
 
+def _gap_row(camera_id: str, gap: Gap, end: datetime | None) -> dict[str, Any]:
+    return {
+        "camera_id": camera_id,
+        "start_us": to_us(gap.start),
+        "end_us": None if end is None else to_us(end),
+        "reason": gap.reason,
+        "cause": None if gap.cause is None else gap.cause.value,
+    }
+
+
+# What rows written before causes were kept said, in words, mapped onto the closed list.
+_REASON_CAUSES = (
+    ("camera stalled", GapCause.STREAM_STALLED),
+    ("disk full", GapCause.DISK_FULL),
+    ("cannot write", GapCause.DISK_FULL),
+    ("recorder was not running", GapCause.AGENT_STOPPED),
+    ("the recorder was not running", GapCause.AGENT_STOPPED),
+    ("recorder stopped", GapCause.AGENT_STOPPED),
+    ("camera timestamps jumped", GapCause.CAMERA_CLOCK_JUMP),
+)
+
+
+def _cause(stored: str | None, reason: str) -> GapCause:
+    if stored:
+        try:
+            return GapCause(stored)
+        except ValueError:
+            pass
+    for words, cause in _REASON_CAUSES:
+        if reason.startswith(words):
+            return cause
+    return GapCause.CAMERA_UNREACHABLE
+
+
 def _segment_from_row(row: dict[str, Any]) -> Segment:
     return Segment(
         camera_id=row["camera_id"],
@@ -334,5 +485,12 @@ def _segment_from_row(row: dict[str, Any]) -> Segment:
         width=row["width"] or 0,
         height=row["height"] or 0,
         fps=row["fps"],
+        frames=row.get("frames"),
+        frames_received=row.get("frames_received"),
+        frames_dropped=tuple(sorted(json.loads(row.get("frames_dropped") or "{}").items())),
+        clock_jumps=tuple(
+            (float(offset), float(step))
+            for offset, step in json.loads(row.get("clock_jumps") or "[]")
+        ),
         id=row["id"],
     )

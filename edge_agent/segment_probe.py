@@ -179,6 +179,7 @@ def segment_from_file(camera_id: str, segments_dir: Path, path: Path, start: dat
         width=facts.width,
         height=facts.height,
         fps=facts.fps,
+        frames=facts.packets,
     )
 
 

@@ -2,10 +2,12 @@
 
 The cutter relies on these rules for every recorded segment:
 
-- A recording session is one RTSP connection. Its clock is anchored once: the anchor is the UTC
-  at which the session's first packet was captured, and the UTC of any packet is
-  ``anchor + (pts - first pts of the session) * time_base``. Packet timestamps come from the
-  camera's encoder clock, so network jitter does not move them.
+- A recording session is one RTSP connection. ``pts`` here are the *output* timestamps of
+  ``edge_agent.stream_time``: the camera's own while they run smoothly, continued across every
+  jump, wrap or stuck stretch, and the ones written into the segment files. The session's clock
+  is anchored once: the anchor is the UTC at which the session's first packet was captured, and
+  the UTC of any packet is ``anchor + (pts - first pts of the session) * time_base``. Packet
+  timestamps come from the camera's encoder clock, so network jitter does not move them.
 - The capture time of a packet is unknown; its arrival time is an upper bound. Every packet gives a
   candidate anchor ``arrival - (pts - first pts) * time_base``; the anchor is the smallest candidate
   seen while the session's first segment is written. Packets the demuxer buffered while probing the
@@ -21,7 +23,7 @@ The cutter relies on these rules for every recorded segment:
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from fractions import Fraction
@@ -140,7 +142,9 @@ class TimedPacket(Protocol):
 P = TypeVar("P", bound=TimedPacket)
 
 
-def fill_missing_timestamps(packets: Iterable[P]) -> Iterator[P]:
+def fill_missing_timestamps(
+    packets: Iterable[P], on_untimed: Callable[[int], None] | None = None
+) -> Iterator[P]:
     """Give every packet a pts and a dts, or drop it.
 
     FFmpeg's RTSP demuxer can hand out the first packet of a session (often the keyframe it
@@ -148,6 +152,7 @@ def fill_missing_timestamps(packets: Iterable[P]) -> Iterator[P]:
     timed backwards from it by their durations; a packet whose duration is unknown cannot be
     timed and is dropped. A packet with only one of pts/dts gets the other (no B-frames can be
     assumed without both). Empty packets (the demuxer's end-of-stream flush) are dropped.
+    ``on_untimed(n)`` is told of every ``n`` packets dropped untimed, so they can be counted.
     """
     held: list[P] = []
     for packet in packets:
@@ -161,7 +166,10 @@ def fill_missing_timestamps(packets: Iterable[P]) -> Iterator[P]:
         elif packet.dts is None:
             packet.dts = packet.pts
         if held:
-            yield from _time_backwards(held, packet)
+            timed = _time_backwards(held, packet)
+            if len(timed) < len(held) and on_untimed is not None:
+                on_untimed(len(held) - len(timed))
+            yield from timed
             held = []
         yield packet
 

@@ -52,12 +52,17 @@ class HashingFile:
     """A write-only, non-seekable file object for PyAV's muxer that hashes what it writes."""
 
     def __init__(self, path: Path) -> None:
-        self._file = path.open("xb")
+        # Unbuffered: every write goes to the kernel at once (see SegmentWriter).
+        self._file = path.open("xb", buffering=0)
         self._digest = hashlib.sha256()
         self.bytes_written = 0
 
     def write(self, data: bytes) -> int:
-        self._file.write(data)
+        view = memoryview(data)
+        while view:
+            # A raw (unbuffered) write may be short; the rest is written until none is left.
+            written = self._file.write(view)
+            view = view[written or 0 :]
         self._digest.update(data)
         self.bytes_written += len(data)
         return len(data)
@@ -94,6 +99,11 @@ class SegmentWriter:
     Packets must come in decode order with increasing dts. Packets that share a dts are parts of
     one access unit (some cameras split a keyframe); they are joined into one packet so the muxer
     sees monotonic timestamps and no byte of the camera's bitstream is dropped.
+
+    Each packet is flushed to the kernel as it is muxed (``flush_packets`` and an unbuffered
+    file): a recorder process that is killed or crashes loses at most the frame being written,
+    and the ``.ts.part`` it leaves is salvaged up to there. (A power cut still loses what the
+    kernel had not written; the fsync at the close bounds that to one segment.)
     """
 
     def __init__(self, part_path: Path, template: Any) -> None:
@@ -106,7 +116,9 @@ class SegmentWriter:
         try:
             part_path.parent.mkdir(parents=True, exist_ok=True)
             self._file = HashingFile(part_path)
-            self._container = av.open(self._file, "w", format="mpegts")
+            self._container = av.open(
+                self._file, "w", format="mpegts", options={"flush_packets": "1"}
+            )
             self._stream = self._container.add_stream_from_template(template)
         except (OSError, av.error.FFmpegError) as exc:
             self.discard()

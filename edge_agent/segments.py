@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from cctv_common.manifest import GapCause
+
 
 @dataclass(frozen=True)
 class Segment:
@@ -12,6 +14,14 @@ class Segment:
 
     ``keyframes`` holds the offset in seconds from ``start`` of every keyframe in the file; the
     first is always 0.0. ``path`` is relative to the agent's segments directory.
+
+    Frame accounting (None in rows made before it was kept): ``frames`` were written into the
+    file; ``frames_received`` came from the camera for it; ``frames_dropped`` says why the
+    difference was not written, as (reason, count) pairs (``before_keyframe``: a connection's
+    frames before its first keyframe cannot be decoded; ``duplicate``: the same packet twice;
+    ``untimed``: a packet the demuxer gave without any timestamp). ``clock_jumps`` lists each
+    jump of the camera's timestamps inside the file as (offset in seconds, the camera's step in
+    seconds): no frame was lost there, the recorder re-anchored its timeline.
     """
 
     camera_id: str
@@ -25,6 +35,10 @@ class Segment:
     width: int = 0
     height: int = 0
     fps: float | None = None
+    frames: int | None = None
+    frames_received: int | None = None
+    frames_dropped: tuple[tuple[str, int], ...] = ()
+    clock_jumps: tuple[tuple[float, float], ...] = ()
     id: int | None = field(default=None, compare=False)
 
     @property
@@ -40,11 +54,18 @@ class Segment:
 
 @dataclass(frozen=True)
 class Gap:
-    """Time with no footage: the camera dropped, stalled, or was not yet recording."""
+    """Time with no footage: the camera dropped, stalled, or was not yet recording.
+
+    ``reason`` is for a reader; ``cause`` is from the closed list of the manifest (None in rows
+    made before it was kept). An ``open`` gap is one that has not ended yet (the camera is still
+    down); its ``end`` is where the question that found it stopped looking.
+    """
 
     start: datetime
     end: datetime
     reason: str = "no footage"
+    cause: GapCause | None = None
+    open: bool = False
 
     @property
     def seconds(self) -> float:

@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from cctv_common.manifest import GapCause
 from edge_agent.cut_plan import (
     MAX_WINDOW,
     InvalidWindow,
@@ -100,7 +101,9 @@ def test_gap_between_segments_is_reported_and_short_ones_are_not() -> None:
     segments = [seg(0), seg(10.5), seg(30)]  # 0.5 s drift, then 9.5 s without footage
     plan = plan_cut("cam-1", segments, at(5), at(35))
     assert [p.segment.path for p in plan.parts] == ["cam-1/0.ts", "cam-1/10.5.ts", "cam-1/30.ts"]
-    assert plan.gaps == (Gap(at(20.5), at(30), "camera not recording"),)
+    assert plan.gaps == (
+        Gap(at(20.5), at(30), "no recording (the agent was not running)", GapCause.AGENT_STOPPED),
+    )
     assert not plan.covers_request
 
 
@@ -112,11 +115,42 @@ def test_gap_tolerance_is_a_parameter() -> None:
 
 def test_window_reaching_outside_the_buffer_reports_gaps_at_both_ends() -> None:
     plan = plan_cut("cam-1", [seg(10), seg(20)], at(0), at(40))
-    assert plan.gaps == (
-        Gap(at(0), at(10), "before the first recorded footage"),
-        Gap(at(30), at(40), "after the last recorded footage"),
-    )
+    assert [(g.start, g.end, g.cause) for g in plan.gaps] == [
+        (at(0), at(10), GapCause.BEFORE_BUFFER),
+        (at(30), at(40), GapCause.BEFORE_BUFFER),
+    ]
+    assert plan.gaps[0].reason == "before the first recorded footage"
+    assert plan.gaps[1].reason.startswith("after the last recorded footage")
     assert (plan.delivered_start, plan.delivered_end) == (at(10), at(30))
+
+
+def test_each_gap_takes_the_cause_the_recorder_recorded() -> None:
+    segments = [seg(0), seg(30), seg(40), seg(50), seg(60)]
+    recorded = [
+        Gap(at(10), at(30), "camera dropped: Connection reset", GapCause.CAMERA_UNREACHABLE),
+        Gap(at(40), at(40), "camera timestamps jumped", GapCause.CAMERA_CLOCK_JUMP),
+        Gap(at(44), at(47), "no frames from the camera", GapCause.STREAM_STALLED),
+        Gap(at(70), at(90), "camera stalled: no data for 10 s", GapCause.STREAM_STALLED, True),
+    ]
+    plan = plan_cut("cam-1", segments, at(5), at(85), recorded_gaps=recorded)
+    assert [(g.start, g.end, g.cause, g.reason) for g in plan.gaps] == [
+        (at(10), at(30), GapCause.CAMERA_UNREACHABLE, "camera dropped: Connection reset"),
+        (at(44), at(47), GapCause.STREAM_STALLED, "no frames from the camera"),
+        (at(70), at(85), GapCause.STREAM_STALLED, "camera stalled: no data for 10 s"),
+    ]
+
+
+def test_footage_deleted_by_retention_is_said_to_be() -> None:
+    # Retention deleted up to 0:40 except a pinned segment at 0:20; the window starts at 0:00.
+    segments = [seg(20), seg(40), seg(50)]
+    outage = Gap(at(30), at(33), "cannot connect", GapCause.CAMERA_UNREACHABLE)
+    plan = plan_cut(
+        "cam-1", segments, at(0), at(55), recorded_gaps=[outage], retention_horizon=at(40)
+    )
+    assert [(g.start, g.end, g.cause) for g in plan.gaps] == [
+        (at(0), at(20), GapCause.RETENTION),
+        (at(30), at(40), GapCause.RETENTION),  # 3 s of outage, then 7 s deleted
+    ]
 
 
 def test_window_without_footage_is_refused() -> None:

@@ -24,7 +24,8 @@ from edge_agent.cli import main as agent_main
 from edge_agent.config import AgentConfig, load_config
 from edge_agent.onvif import EventSettings, OnvifSettings
 from edge_agent.onvif_cameras import OnvifCameras
-from edge_agent.recorder import CameraUnavailable, Recorders, RecorderState
+from edge_agent.recorder import CameraUnavailable, RecorderState
+from edge_agent.recorder_supervisor import Recorders
 from edge_agent.segment_index import SegmentIndex
 from edge_agent.testcam import TestCamera
 from provisioning.cli import main as provision_main

@@ -20,12 +20,17 @@ from pathlib import Path
 import av
 import pytest
 
+import edge_agent.nal_units
 import edge_agent.recorder
+import edge_agent.recorder_process
+import edge_agent.recorder_supervisor
 import edge_agent.recording_session
 import edge_agent.segment_timing
 import edge_agent.segment_writer
+import edge_agent.stream_time
 from edge_agent.config import AgentConfig, RecorderConfig
-from edge_agent.recorder import CameraRecorder, CameraStatus, Recorders, RecorderState
+from edge_agent.recorder import CameraRecorder, CameraStatus, RecorderState
+from edge_agent.recorder_supervisor import Recorders
 from edge_agent.segment_index import SegmentIndex
 from edge_agent.segments import Gap, Segment
 from edge_agent.testcam import TestCamera, TestCameraUnavailable
@@ -215,9 +220,13 @@ def test_a_segment_cut_in_half_still_demuxes(recording: Recording, tmp_path: Pat
 def test_recorder_code_never_decodes_or_encodes() -> None:
     modules = [
         edge_agent.recorder,
+        edge_agent.recorder_process,
+        edge_agent.recorder_supervisor,
         edge_agent.recording_session,
         edge_agent.segment_writer,
         edge_agent.segment_timing,
+        edge_agent.stream_time,
+        edge_agent.nal_units,
     ]
     for module in modules:
         assert module.__file__ is not None
@@ -316,3 +325,39 @@ def test_recorders_start_one_worker_per_enabled_camera(
 def test_a_missing_gstreamer_python_fails_with_what_to_install() -> None:
     with pytest.raises(TestCameraUnavailable, match="python3-gi"):
         TestCamera(python="/nonexistent/python3").start()
+
+
+def test_a_recorder_process_never_has_the_password_in_its_arguments_or_logs(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = AgentConfig.model_validate(
+        {
+            "site_id": "site1",
+            "data_dir": str(tmp_path),
+            "recorder": SETTINGS.model_dump(),
+            "cameras": [{"id": "cam2", "rtsp_url": f"rtsp://admin:s3cret@127.0.0.1:{port}/cam"}],
+        }
+    )
+    index = SegmentIndex(None)
+    recorders = Recorders(config, index)
+    caplog.set_level("DEBUG")
+    recorders.start()
+    try:
+        wait_until(lambda: recorders.status("cam2").reconnects >= 2, "failed connections")
+        pid = recorders.pid("cam2")
+        assert pid is not None
+        seen = {name: Path(f"/proc/{pid}/{name}").read_bytes() for name in ("cmdline", "environ")}
+    finally:
+        assert recorders.stop_all(timeout=30) == []
+    assert b"edge_agent.recorder_process" in seen["cmdline"] and b"cam2" in seen["cmdline"]
+    assert all(b"s3cret" not in value for value in seen.values())
+    status = recorders.status("cam2")
+    assert "Connection refused" in (status.last_error or "")
+    assert "s3cret" not in (status.last_error or "") and "s3cret" not in caplog.text
+    # The process's log lines reach the agent's log, under their own names.
+    assert any(
+        r.name == "edge_agent.recorder" and "camera cam2" in r.getMessage() for r in caplog.records
+    )
