@@ -3,6 +3,7 @@ paths relative to the settings file, and the credentials file read (and refused)
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -122,3 +123,25 @@ def test_the_credentials_file_is_checked_at_start(tmp_path: Path) -> None:
     assert credentials.session_token.get_secret_value() == "t0ken-value"
     assert credentials.secret_access_key.get_secret_value() == "s3cret-value"
     assert "s3cret" not in repr(credentials) and "t0ken" not in repr(credentials)
+
+
+def test_the_deploy_example_parses_as_filesystem_and_with_its_s3_lines_uncommented() -> None:
+    example = Path(__file__).resolve().parents[1] / "deploy" / "hub.example.toml"
+    text = example.read_text(encoding="utf-8")
+    assert parse_settings(text, "example").evidence_store == FilesystemStoreSettings()
+    lines, inside = [], False
+    for line in text.splitlines():
+        if line.startswith("["):
+            inside = line == "[evidence_store]"
+        elif inside and line.startswith('backend = "filesystem"'):
+            continue
+        elif inside and re.match(r"^# [a-z_]+ = ", line):
+            line = line[2:]
+        lines.append(line)
+    store = parse_settings("\n".join(lines), "example").evidence_store
+    assert isinstance(store, S3StoreSettings)
+    assert (store.bucket, store.object_lock_mode, store.object_lock_days) == (
+        "council-evidence",
+        "compliance",
+        2557,
+    )
