@@ -33,6 +33,7 @@ from hub.s3_objects import (
     NOT_FOUND_CODES,
     ObjectDamaged,
     StoreReport,
+    StoreUnavailable,
     VerifyingReader,
     content_range_total,
     error_code,
@@ -186,10 +187,13 @@ class S3EvidenceStore:
             report = self._report
         if report is None:
             report = self.probe()
-            if not report.reachable or report.problems:
+            if not report.reachable:
+                raise StoreUnavailable(
+                    "the S3 evidence store is not usable: " + "; ".join(report.warnings)
+                )
+            if report.problems:
                 raise StoreError(
-                    "the S3 evidence store is not usable: "
-                    + "; ".join(report.problems + report.warnings)
+                    "the S3 evidence store is not usable: " + "; ".join(report.problems)
                 )
         return report.versioned
 

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 MAX_PARTS: Final = 10_000
 MIB: Final = 1024**2
 NOT_FOUND_CODES: Final = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchVersion"})
+SERVER_BUSY_CODES: Final = frozenset({"InternalError", "ServiceUnavailable", "SlowDown"})
 LOCK_NOT_CONFIGURED: Final = "ObjectLockConfigurationNotFoundError"
 # What each read of a body may raise besides a clean end: connection resets, timeouts, short reads.
 STREAM_ERRORS: Final = (BotoCoreError, OSError, Urllib3Error)
@@ -33,6 +34,12 @@ STREAM_ERRORS: Final = (BotoCoreError, OSError, Urllib3Error)
 
 class ObjectDamaged(StoreError):
     """An object read back in full does not hash to its key (or has the wrong length)."""
+
+
+class StoreUnavailable(StoreError):
+    """The S3 server could not be reached or answered with a server error (5xx): the object may
+    well be intact. A ``StoreError`` like any other for now; the integrity checks should retry
+    these later rather than call the item damaged (to do when the port moves to hub/storage)."""
 
 
 class Body(Protocol):
@@ -82,8 +89,10 @@ def translate(exc: Exception, key: str, doing: str) -> StoreError:
         code = error_code(exc)
         if code in NOT_FOUND_CODES:
             return NotInStore(f"evidence {key} is not in the store")
-        return StoreError(f"cannot {doing} evidence {key}: the S3 server answered {code}")
-    return StoreError(f"cannot {doing} evidence {key}: {type(exc).__name__}: {exc}")
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        kind = StoreUnavailable if status >= 500 or code in SERVER_BUSY_CODES else StoreError
+        return kind(f"cannot {doing} evidence {key}: the S3 server answered {code}")
+    return StoreUnavailable(f"cannot {doing} evidence {key}: {type(exc).__name__}: {exc}")
 
 
 class VerifyingReader(io.RawIOBase):
@@ -108,7 +117,7 @@ class VerifyingReader(io.RawIOBase):
         try:
             data = self._body.read(len(buffer))
         except STREAM_ERRORS as exc:
-            raise StoreError(
+            raise StoreUnavailable(
                 f"reading evidence {self._key} failed after {self._read} bytes:"
                 f" {type(exc).__name__}: {exc}"
             ) from exc
@@ -147,7 +156,7 @@ def verified_blocks(body: Body, key: str, start: int, length: int, total: int) -
             try:
                 block = body.read(min(READ_BLOCK, remaining))
             except STREAM_ERRORS as exc:
-                raise StoreError(
+                raise StoreUnavailable(
                     f"reading evidence {key} failed at byte {start + length - remaining}:"
                     f" {type(exc).__name__}: {exc}"
                 ) from exc

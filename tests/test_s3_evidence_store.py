@@ -8,6 +8,7 @@ test_hub_store.py; this file is what only S3 has.
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import os
 import time
@@ -16,10 +17,21 @@ from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
+from urllib3.exceptions import ProtocolError
 
 from hub.evidence_store import StoreError
 from hub.s3_evidence_store import S3EvidenceStore
-from hub.s3_objects import MIB, ObjectDamaged, b64, composite_sha256, object_key, part_size
+from hub.s3_objects import (
+    MIB,
+    ObjectDamaged,
+    StoreUnavailable,
+    VerifyingReader,
+    b64,
+    composite_sha256,
+    object_key,
+    part_size,
+    verified_blocks,
+)
 from hub.store_verify import check_object
 from tests.support.seaweedfs import LOCKED_BUCKET, PLAIN_BUCKET, SeaweedS3
 
@@ -268,8 +280,46 @@ def test_refused_credentials_and_a_silent_server(seaweed: SeaweedS3, tmp_path: P
     report = silent.probe()
     assert not report.reachable and "cannot reach" in report.warnings[0]
     path, sha = staged(tmp_path, b"clip")
-    with pytest.raises(StoreError, match="not usable"):
+    with pytest.raises(StoreUnavailable, match="not usable"):
         silent.put_file(path, sha)
     assert path.exists()
-    with pytest.raises(StoreError):
+    with pytest.raises(StoreUnavailable):
         silent.size(sha)
+
+
+class CutBody:
+    """A response body whose connection drops (or that just ends) after ``good`` bytes."""
+
+    def __init__(self, data: bytes, good: int, *, reset: bool = True) -> None:
+        self.data, self.good, self.at, self.closed, self.reset = data, good, 0, False, reset
+
+    def read(self, amt: int | None = None) -> bytes:
+        if self.at >= self.good:
+            if not self.reset:
+                return b""
+            raise ProtocolError("Connection broken: reset by peer")
+        end = min(self.good, self.at + (amt or len(self.data)))
+        block, self.at = self.data[self.at : end], end
+        return block
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_a_connection_dropped_mid_read_is_an_unavailable_store_not_short_evidence() -> None:
+    data = os.urandom(600_000)
+    sha = hashlib.sha256(data).hexdigest()
+    body = CutBody(data, 300_000)
+    with pytest.raises(StoreUnavailable, match="failed after 300000 bytes"):
+        with io.BufferedReader(VerifyingReader(body, sha, len(data))) as handle:
+            handle.read()
+    assert body.closed
+    body = CutBody(data, 300_000)
+    served = bytearray()
+    with pytest.raises(StoreUnavailable, match="failed at byte 300000"):
+        for block in verified_blocks(body, sha, 0, len(data), len(data)):
+            served += block
+    assert len(served) < len(data) and body.closed
+    short = CutBody(data, 1000, reset=False)  # a server that sends less than it said
+    with pytest.raises(ObjectDamaged, match="read back as 1000 bytes"):
+        io.BufferedReader(VerifyingReader(short, sha, len(data))).read()
