@@ -162,3 +162,4 @@ def test_the_secret_never_reaches_logs_reprs_or_errors(
         assert secret not in text
     assert secret not in caplog.text
     assert "x-amz-" in caplog.text.lower()  # the debug log did show the requests
+    assert repr(data[:64])[2:-1] not in caplog.text  # and not the evidence itself
