@@ -35,7 +35,8 @@ from hub.api.routes import (
 from hub.auth import Authenticator, load_session_secret
 from hub.context import HubContext
 from hub.db import HubDatabase
-from hub.evidence_store import EvidenceStore, FilesystemEvidenceStore
+from hub.evidence_backends import open_evidence_store
+from hub.evidence_store import EvidenceStore
 from hub.mqtt import HubMqtt, MqttLink
 from hub.service import HubService
 from hub.settings import HubSettings
@@ -81,7 +82,7 @@ def create_app(
     store: EvidenceStore | None = None,
 ) -> FastAPI:
     """The hub as an ASGI app; serve it with uvicorn (``cctv-hub run``) or ``TestClient``."""
-    evidence = store if store is not None else FilesystemEvidenceStore(settings.evidence_dir)
+    evidence = store if store is not None else open_evidence_store(settings)
     link: MqttLink | None = mqtt
     if link is None and settings.broker is not None:
         link = HubMqtt(settings.broker, settings.hub_id)

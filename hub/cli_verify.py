@@ -23,8 +23,8 @@ from cctv_common.signing import (
 from hub.audit_check import audit_report
 from hub.checkpoints import Checkpointer
 from hub.db import HubDatabase
+from hub.evidence_backends import open_evidence_store
 from hub.evidence_checks import StoredObject
-from hub.evidence_store import FilesystemEvidenceStore
 from hub.integrity import verify_store_sync
 from hub.settings import HubSettings
 from hub.store_verify import MB, ObjectCheck, RateLimiter
@@ -59,7 +59,7 @@ def verify_store(settings: HubSettings, mb_per_second: float | None) -> int:
     database = _open(settings)
     if database is None:
         return EXIT_USAGE
-    store = FilesystemEvidenceStore(settings.evidence_dir)
+    store = open_evidence_store(settings)
     limiter = None if mb_per_second is None else RateLimiter(mb_per_second * MB)
 
     def show(obj: StoredObject, result: ObjectCheck) -> None:

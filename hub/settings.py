@@ -25,6 +25,12 @@ from pydantic import (
 from cctv_common.ids import ID_PATTERN, SiteId
 from cctv_common.signing import KeyFileError, load_public_key
 from hub.acl import Role
+from hub.evidence_store_settings import (
+    CredentialsError,
+    EvidenceStoreSettings,
+    FilesystemStoreSettings,
+    S3StoreSettings,
+)
 
 GIB: Final = 1024**3
 USERNAME_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$"
@@ -296,6 +302,10 @@ class HubSettings(_Strict):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     live: LiveSettings = Field(default_factory=LiveSettings)
     evidence: EvidenceSettings = Field(default_factory=EvidenceSettings)
+    evidence_store: EvidenceStoreSettings = Field(
+        default_factory=FilesystemStoreSettings,
+        description="Where evidence is kept: data_dir/evidence (default) or an S3 bucket",
+    )
     audit: AuditSettings = Field(default_factory=AuditSettings)
     login: LoginSettings = Field(default_factory=LoginSettings)
     sites: tuple[SiteSettings, ...] = Field(
@@ -336,6 +346,14 @@ class HubSettings(_Strict):
             site.resolved_public_key_pem()
         if self.broker is not None:
             self.broker.resolved_password()
+        if isinstance(self.evidence_store, S3StoreSettings):
+            try:
+                self.evidence_store.load_credentials()
+            except CredentialsError as exc:
+                raise SettingsError(
+                    str(self.evidence_store.credentials_file),
+                    [f"evidence_store.credentials_file: {exc}"],
+                ) from exc
 
     # Paths derived from data_dir.
 
@@ -399,6 +417,13 @@ def _relative_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
         audit = dict(audit)
         audit["checkpoint_path"] = str(_resolve(Path(audit["checkpoint_path"]), base))
         out["audit"] = audit
+    store = out.get("evidence_store")
+    if isinstance(store, dict):
+        store = dict(store)
+        for key in ("credentials_file", "ca_file"):
+            if isinstance(store.get(key), str):
+                store[key] = str(_resolve(Path(store[key]), base))
+        out["evidence_store"] = store
     sites = out.get("sites")
     if isinstance(sites, list):
         resolved = []

@@ -11,10 +11,17 @@ APT_PACKAGES=(
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly
   gstreamer1.0-plugins-bad gstreamer1.0-x
   chromium
+  # The hub's PostgreSQL backend is tested against a real server (issue 16); see
+  # scripts/setup-test-postgres.sh. CCTV_SKIP_POSTGRES=1 leaves PostgreSQL out.
+  postgresql postgresql-contrib
 )
+if [ "${CCTV_SKIP_POSTGRES:-0}" = 1 ]; then
+  APT_PACKAGES=("${APT_PACKAGES[@]/postgresql*/}")
+fi
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
+  [ -n "$pkg" ] || continue
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
 if ((${#missing[@]})); then
@@ -23,6 +30,10 @@ if ((${#missing[@]})); then
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if [ "${CCTV_SKIP_POSTGRES:-0}" != 1 ]; then
+  bash scripts/setup-test-postgres.sh
 fi
 
 # The broker package starts a system Mosquitto on :1883; the demo and tests start their own on a

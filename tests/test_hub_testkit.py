@@ -35,7 +35,7 @@ from hub import repository as repo
 from hub.acl import Role
 from hub.audit import AuditAction, append_in
 from hub.db import HubDatabase
-from hub.evidence_store import FilesystemEvidenceStore
+from hub.evidence_backends import open_evidence_store
 from hub.mqtt import EventQueue
 from hub.passwords import hash_password
 from hub.repository import EvidenceRecord, JobRecord
@@ -317,7 +317,7 @@ def insert_evidence(
         frames=frames,
     )
     manifest = Manifest.parse(clip.offer.manifest_bytes())
-    store = FilesystemEvidenceStore(settings.evidence_dir)
+    store = open_evidence_store(settings)  # the store the settings name (folder or S3)
     staging = settings.data_dir / f"{clip.clip_id}.staging"
     staging.write_bytes(data)
     store_key = store.put_file(staging, clip.sha256)
