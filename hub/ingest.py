@@ -676,7 +676,9 @@ class IngestService:
                 continue
             try:
                 upload = await self._reload(record)
-            except (InvalidPayload, InvalidManifest, OSError, ValueError) as exc:
+            except (InvalidPayload, InvalidManifest, OSError, ValueError, StoreError) as exc:
+                # StoreError: the evidence store (S3) is unreachable; the upload stays "receiving"
+                # and the agent's next offer resumes it.
                 log.error(
                     "site %s clip %s: cannot resume upload: %s", record.site_id, record.clip_id, exc
                 )
