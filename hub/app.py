@@ -14,7 +14,8 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Final
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -36,7 +37,7 @@ from hub.auth import Authenticator, load_session_secret
 from hub.context import HubContext
 from hub.db import HubDatabase
 from hub.evidence_backends import open_evidence_store
-from hub.evidence_store import EvidenceStore
+from hub.evidence_store import EvidenceStore, StoreUnavailable
 from hub.mqtt import HubMqtt, MqttLink
 from hub.service import HubService
 from hub.settings import HubSettings
@@ -72,6 +73,16 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+async def _store_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """An evidence store outage (S3 down) is a 503 to retry, never "damaged" evidence."""
+    log.warning("%s %s: evidence store unavailable: %s", request.method, request.url.path, exc)
+    return JSONResponse(
+        status_code=503,
+        content={"detail": "the evidence store is unavailable just now; try again shortly"},
+        headers={"Retry-After": "30"},
+    )
 
 
 def create_app(
@@ -128,4 +139,5 @@ def create_app(
     app.include_router(ui_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(SecurityHeaders)
+    app.add_exception_handler(StoreUnavailable, _store_unavailable)
     return app

@@ -82,10 +82,19 @@ def verify_store(settings: HubSettings, mb_per_second: float | None) -> int:
         checkpointer(settings, database).checkpoint()
     finally:
         database.close()
+    for obj, problem in report.unavailable:
+        print(f"UNCHECKED {', '.join(obj.clip_ids)}: the store is unavailable: {problem}")
     if report.damaged:
         print(
             f"BROKEN: {len(report.damaged)} of {report.checked} stored item file(s) do not match"
             " their SHA-256; they are marked damaged and no longer served",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    if report.unavailable:
+        print(
+            f"INCOMPLETE: {len(report.unavailable)} stored item file(s) could not be read (the"
+            f" store is unavailable; they are not marked damaged); {report.checked} checked match",
             file=sys.stderr,
         )
         return EXIT_FAILED

@@ -31,6 +31,12 @@ class StoreError(Exception):
     """The store cannot do what was asked; the message names the key and the reason."""
 
 
+class StoreUnavailable(StoreError):
+    """The store cannot be reached, or answered with a server error (an S3 5xx, a dropped
+    connection): the object may well be intact. Never a reason to call an item damaged; the
+    integrity checks try again later and a read is answered 503."""
+
+
 class NotInStore(StoreError):
     """No object with this key."""
 

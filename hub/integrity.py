@@ -15,7 +15,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Final
@@ -26,7 +26,7 @@ from hub import evidence_checks as checks
 from hub.audit import AuditAction, append_in
 from hub.db import HubDatabase
 from hub.evidence_checks import EvidenceCheck, StoredObject
-from hub.evidence_store import EvidenceStore
+from hub.evidence_store import EvidenceStore, StoreUnavailable
 from hub.repository import EvidenceRecord
 from hub.settings import EvidenceSettings
 from hub.store_verify import MB, ObjectCheck, RateLimiter, ScrubCancelled, check_object
@@ -92,6 +92,8 @@ class ScrubReport:
     checked: int
     damaged: list[tuple[StoredObject, ObjectCheck]]
     bytes_read: int
+    # Objects the store could not be asked about (an outage): not checked, not damaged.
+    unavailable: list[tuple[StoredObject, str]] = field(default_factory=list)
 
 
 def verify_store_sync(
@@ -106,10 +108,16 @@ def verify_store_sync(
 ) -> ScrubReport:
     """Check every live object once (blocking; for ``cctv-hub verify-store``)."""
     damaged = []
+    unavailable = []
     read = 0
     objects = database.read(checks.objects_to_check)
     for obj in objects:
-        result = check_object(store, obj.store_key, obj.sha256, obj.bytes, limiter=limiter)
+        try:
+            result = check_object(store, obj.store_key, obj.sha256, obj.bytes, limiter=limiter)
+        except StoreUnavailable as exc:
+            log.warning("verify-store: cannot check %s now: %s", obj.store_key, exc)
+            unavailable.append((obj, str(exc)))
+            continue
         read += result.bytes_read
         database.write(partial(_record, result=result, by=by, actor=actor, now=now()))
         log_result(result, obj.clip_ids, by)
@@ -117,7 +125,7 @@ def verify_store_sync(
             damaged.append((obj, result))
         if progress is not None:
             progress(obj, result)
-    return ScrubReport(len(objects), damaged, read)
+    return ScrubReport(len(objects) - len(unavailable), damaged, read, unavailable)
 
 
 class IntegrityService:
@@ -199,22 +207,29 @@ class IntegrityService:
         limiter = RateLimiter(self.settings.scrub_mb_per_second * MB)
         damaged = []
         read = 0
+        checked = 0
         for obj in objects:
-            check = await self.check(
-                obj.store_key,
-                obj.sha256,
-                obj.bytes,
-                by="scrub",
-                clips=obj.clip_ids,
-                limiter=limiter,
-            )
+            try:
+                check = await self.check(
+                    obj.store_key,
+                    obj.sha256,
+                    obj.bytes,
+                    by="scrub",
+                    clips=obj.clip_ids,
+                    limiter=limiter,
+                )
+            except StoreUnavailable as exc:
+                # An outage is not damage: stop this pass, the next one tries again.
+                log.warning("scrub: the evidence store is unavailable; trying later: %s", exc)
+                break
+            checked += 1
             read += obj.bytes
             if not check.ok:
                 damaged.append((obj, ObjectCheck(obj.store_key, False, check.problem, obj.bytes)))
         self.passes += 1
-        if objects:
-            log.info("scrub: %s item file(s) re-hashed, %s damaged", len(objects), len(damaged))
-        return ScrubReport(len(objects), damaged, read)
+        if checked:
+            log.info("scrub: %s item file(s) re-hashed, %s damaged", checked, len(damaged))
+        return ScrubReport(checked, damaged, read)
 
     async def run_scrub(self) -> None:
         """Scrub forever (a task of the hub service), with a pause between passes."""

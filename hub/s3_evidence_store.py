@@ -26,14 +26,13 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from hub.evidence_store import READ_BLOCK, NotInStore, StoreError, check_key
+from hub.evidence_store import READ_BLOCK, NotInStore, StoreError, StoreUnavailable, check_key
 from hub.evidence_store_settings import S3Credentials, S3StoreSettings
 from hub.s3_objects import (
     LOCK_NOT_CONFIGURED,
     NOT_FOUND_CODES,
     ObjectDamaged,
     StoreReport,
-    StoreUnavailable,
     VerifyingReader,
     content_range_total,
     error_code,

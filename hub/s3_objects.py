@@ -19,14 +19,16 @@ from typing import Final, Protocol
 from botocore.exceptions import BotoCoreError, ClientError
 from urllib3.exceptions import HTTPError as Urllib3Error
 
-from hub.evidence_store import READ_BLOCK, NotInStore, StoreError, check_key
+from hub.evidence_store import READ_BLOCK, NotInStore, StoreError, StoreUnavailable, check_key
 
 log = logging.getLogger(__name__)
 
 MAX_PARTS: Final = 10_000
 MIB: Final = 1024**2
 NOT_FOUND_CODES: Final = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchVersion"})
-SERVER_BUSY_CODES: Final = frozenset({"InternalError", "ServiceUnavailable", "SlowDown"})
+# An outage or throttling: the server (or its gateway) cannot answer now; the object may be fine.
+SERVER_BUSY_CODES: Final = frozenset({"ServiceUnavailable", "SlowDown"})
+OUTAGE_STATUSES: Final = frozenset({502, 503, 504})
 LOCK_NOT_CONFIGURED: Final = "ObjectLockConfigurationNotFoundError"
 # What each read of a body may raise besides a clean end: connection resets, timeouts, short reads.
 STREAM_ERRORS: Final = (BotoCoreError, OSError, Urllib3Error)
@@ -34,12 +36,6 @@ STREAM_ERRORS: Final = (BotoCoreError, OSError, Urllib3Error)
 
 class ObjectDamaged(StoreError):
     """An object read back in full does not hash to its key (or has the wrong length)."""
-
-
-class StoreUnavailable(StoreError):
-    """The S3 server could not be reached or answered with a server error (5xx): the object may
-    well be intact. A ``StoreError`` like any other for now; the integrity checks should retry
-    these later rather than call the item damaged (to do when the port moves to hub/storage)."""
 
 
 class Body(Protocol):
@@ -90,7 +86,11 @@ def translate(exc: Exception, key: str, doing: str) -> StoreError:
         if code in NOT_FOUND_CODES:
             return NotInStore(f"evidence {key} is not in the store")
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-        kind = StoreUnavailable if status >= 500 or code in SERVER_BUSY_CODES else StoreError
+        # A 500 (InternalError) that outlasts botocore's retries for one object while the server
+        # answers is the store failing to read that object (SeaweedFS answers so for a needle
+        # that fails its checksum): a failed check, flagged until a later check passes.
+        outage = status in OUTAGE_STATUSES or code in SERVER_BUSY_CODES
+        kind = StoreUnavailable if outage else StoreError
         return kind(f"cannot {doing} evidence {key}: the S3 server answered {code}")
     return StoreUnavailable(f"cannot {doing} evidence {key}: {type(exc).__name__}: {exc}")
 

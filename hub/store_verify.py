@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Final
 
-from hub.evidence_store import READ_BLOCK, EvidenceStore, NotInStore, StoreError
+from hub.evidence_store import READ_BLOCK, EvidenceStore, NotInStore, StoreError, StoreUnavailable
 
 MB: Final = 1_000_000
 
@@ -77,11 +77,15 @@ def check_object(
     limiter: RateLimiter | None = None,
     stop: threading.Event | None = None,
 ) -> ObjectCheck:
-    """Hash one stored object and compare it with the item's size and SHA-256 (blocking)."""
+    """Hash one stored object and compare it with the item's size and SHA-256 (blocking).
+
+    ``StoreUnavailable`` (an outage, not damage) is raised, not turned into a failed check."""
     try:
         actual_size = store.size(store_key)
     except NotInStore:
         return ObjectCheck(store_key, False, "the stored file is missing", 0)
+    except StoreUnavailable:
+        raise
     except StoreError as exc:
         return ObjectCheck(store_key, False, f"the store cannot read it: {exc}", 0)
     if actual_size != size:
@@ -107,6 +111,8 @@ def check_object(
                     limiter.spend(len(block))
     except NotInStore:
         return ObjectCheck(store_key, False, "the stored file is missing", read)
+    except StoreUnavailable:
+        raise
     except (OSError, StoreError) as exc:
         return ObjectCheck(store_key, False, f"the store cannot read it: {exc}", read)
     digest = hasher.hexdigest()

@@ -6,9 +6,12 @@ shows up in a log line, a repr or an error.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -163,3 +166,40 @@ def test_the_secret_never_reaches_logs_reprs_or_errors(
     assert secret not in caplog.text
     assert "x-amz-" in caplog.text.lower()  # the debug log did show the requests
     assert repr(data[:64])[2:-1] not in caplog.text  # and not the evidence itself
+
+
+@contextmanager
+def seaweed_frozen(seaweed: SeaweedS3) -> Iterator[None]:
+    """The S3 server stops answering (SIGSTOP: connections hang, as in a real outage)."""
+    process = seaweed.process
+    assert process is not None
+    process.send_signal(signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        process.send_signal(signal.SIGCONT)
+
+
+def test_an_s3_outage_is_a_503_to_retry_never_damaged_evidence(
+    seaweed: SeaweedS3, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prefix = f"hub-{uuid.uuid4().hex[:12]}/"
+    quick = {"connect_timeout_seconds": 1.0, "read_timeout_seconds": 1.0, "max_attempts": 1}
+    files = write_hub_config(tmp_path, evidence_store=s3_section(seaweed, prefix, **quick))
+    with running_hub(files) as hub:
+        item, data = hub.evidence("pc-one", size=100_000)
+        url = f"/api/clips/{item.clip_id}/video"
+        with seaweed_frozen(seaweed):
+            response = hub.client.get(url, headers={"Range": "bytes=0-99"}, auth=auth("pc-one"))
+            assert response.status_code == 503, response.text
+            assert response.headers["Retry-After"] == "30"
+            report = asyncio.run(hub.context.service.integrity.scrub_once())
+            assert report.damaged == [] and report.checked == 0
+            assert main(["verify-store", "--config", str(files.config)]) == 1
+            assert "INCOMPLETE: 1 stored item file(s) could not be read" in capsys.readouterr().err
+        detail = hub.client.get(f"/api/clips/{item.clip_id}", auth=auth("pc-one")).json()
+        assert detail["integrity"] != "damaged"
+        actions = [row["action"] for row in detail["custody"]]
+        assert "integrity_failed" not in actions
+        whole = hub.client.get(url, auth=auth("pc-one"))
+        assert whole.status_code == 200 and whole.content == data

@@ -79,6 +79,11 @@ class SeaweedS3:
         self._log = workdir / "weed.log"
 
     @property
+    def process(self) -> subprocess.Popen[bytes] | None:
+        """The running ``weed`` process (tests freeze it to simulate an outage)."""
+        return self._process
+
+    @property
     def endpoint(self) -> str:
         return f"http://{LOOPBACK}:{self.ports['s3.port']}"
 
