@@ -77,7 +77,7 @@ class _ForwardingAgent(_Agent):
         self._open_seconds: float | None = None
 
     async def offer(self, session_id: str, sdp: str) -> str:
-        from cctv_common.payloads import LiveOffer
+        from cctv_common.wire.payloads import LiveOffer
 
         answer = await self.service.handle_offer(
             LiveOffer(session_id=session_id, camera_id=CAMERA, sdp=sdp)

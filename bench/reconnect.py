@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from cctv_common.manifest import GapCause  # noqa: E402
+from cctv_common.evidence.manifest import GapCause  # noqa: E402
 from edge_agent.config import AgentConfig  # noqa: E402
 from edge_agent.recorder_supervisor import Recorders  # noqa: E402
 from edge_agent.segment_index import SegmentIndex  # noqa: E402

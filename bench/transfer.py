@@ -48,12 +48,12 @@ import httpx
 import uvicorn
 
 from cctv_common import __version__
+from cctv_common.evidence.manifest import CameraIdentity, Manifest, Software, Window
+from cctv_common.evidence.signing import key_id, load_or_create_private_key, sign
+from cctv_common.evidence.verify import CLIP_NAME, MANIFEST_NAME, SIGNATURE_NAME
 from cctv_common.local_broker import HUB_USER, MosquittoBroker, free_loopback_port
-from cctv_common.manifest import CameraIdentity, Manifest, Software, Window
-from cctv_common.payloads import CameraStatus, Job, SiteStatus
-from cctv_common.signing import key_id, load_or_create_private_key, sign
-from cctv_common.topics import Subscription, agent_acks_filter
-from cctv_common.verify import CLIP_NAME, MANIFEST_NAME, SIGNATURE_NAME
+from cctv_common.wire.payloads import CameraStatus, Job, SiteStatus
+from cctv_common.wire.topics import Subscription, agent_acks_filter
 from edge_agent.agent import hub_verifier
 from edge_agent.config import load_config
 from edge_agent.job_runner import JobRunner

@@ -2,7 +2,7 @@
 
 Needs only the standard library and paho-mqtt; the demo and the pytest fixtures both use it.
 The generated configuration follows ``deploy/mosquitto/mosquitto.conf`` (the same ACL, built from
-``cctv_common.topics.ACL_RULES``; client ids bound to usernames; same limits, persistence on)
+``cctv_common.wire.topics.ACL_RULES``; client ids bound to usernames; same limits, persistence on)
 except for TLS: tests listen in plain TCP on 127.0.0.1 only.
 """
 
@@ -26,8 +26,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from cctv_common.ids import validate_id
-from cctv_common.topics import ACL_RULES, SITES
+from cctv_common.wire.ids import validate_id
+from cctv_common.wire.topics import ACL_RULES, SITES
 
 log = logging.getLogger(__name__)
 

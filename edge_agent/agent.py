@@ -24,11 +24,11 @@ import signal
 from collections.abc import Callable
 
 from cctv_common import __version__
-from cctv_common.hub_signing import HubVerifier
-from cctv_common.payloads import SiteStatus
+from cctv_common.evidence.signing import KeyFileError, load_or_create_private_key, load_public_key
 from cctv_common.sdnotify import SdNotify
-from cctv_common.signing import KeyFileError, load_or_create_private_key, load_public_key
-from cctv_common.topics import (
+from cctv_common.wire.hub_signing import HubVerifier
+from cctv_common.wire.payloads import SiteStatus
+from cctv_common.wire.topics import (
     InvalidTopic,
     LiveTopic,
     SnapshotTopic,

@@ -12,7 +12,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from cctv_common.signing import KeyFileError, load_or_create_private_key, public_key_pem
+from cctv_common.evidence.signing import KeyFileError, load_or_create_private_key, public_key_pem
 from cctv_common.umask import private_umask
 from edge_agent.config import AgentConfig, ConfigError, load_config
 

@@ -34,7 +34,7 @@ from typing import Final, Protocol
 
 from pydantic import ValidationError
 
-from cctv_common.payloads import (
+from cctv_common.wire.payloads import (
     EVENT_KEY_PATTERN,
     MAX_EVENT_DATA_ITEMS,
     MAX_EVENT_KEY_CHARS,
@@ -44,7 +44,7 @@ from cctv_common.payloads import (
     CameraEventItem,
     CameraEvents,
 )
-from cctv_common.topics import events_topic
+from cctv_common.wire.topics import events_topic
 from edge_agent.segment_index import CameraEvent, SegmentIndex, to_us
 from edge_agent.uplink import UplinkError
 

@@ -18,15 +18,15 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cctv_common import __version__
-from cctv_common.manifest import (
+from cctv_common.evidence.manifest import (
     Manifest,
     ManifestGap,
     Software,
     SourceSegment,
     Window,
 )
-from cctv_common.signing import key_id, sign
-from cctv_common.verify import CLIP_NAME, MANIFEST_NAME, SIGNATURE_NAME
+from cctv_common.evidence.signing import key_id, sign
+from cctv_common.evidence.verify import CLIP_NAME, MANIFEST_NAME, SIGNATURE_NAME
 from edge_agent.camera_facts import CameraFacts
 from edge_agent.cut_plan import CutPlan, WindowOutsideBuffer, check_window, plan_cut
 from edge_agent.cutter import cut_clip

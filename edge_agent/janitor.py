@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from cctv_common.manifest import GapCause
+from cctv_common.evidence.manifest import GapCause
 from edge_agent.config import RetentionConfig
 from edge_agent.recording_session import parse_segment_start
 from edge_agent.retention import plan_retention

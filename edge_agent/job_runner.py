@@ -1,13 +1,13 @@
 """Clip jobs on the agent: receive, record, cut, upload resumably, finish (docs/upload-protocol.md).
 
 A job arrives retained on ``jobs/{job}``, signed by the hub for that topic: a job that does not
-verify with the hub's public key (``cctv_common.hub_signing``) is refused with a rate-limited log
-line and never recorded, pinned or cut. A job is validated, recorded in the outbox (idempotent on
-the job id: a job already known only re-publishes its progress), its window is pinned in the
-segment index so retention keeps the footage, and ``JobProgress(queued)`` is published. One cut
-runs at a time, most urgent job first, then in order of arrival: ``make_evidence_clip`` writes the
-clip, manifest and signature into ``data_dir/outbox/{clip_id}/`` in a worker thread, and the
-clip's chunk hashes are computed in another. The clip is then recorded in the outbox and offered.
+verify with the hub's public key (``cctv_common.wire.hub_signing``) is refused with a rate-limited
+log line and never recorded, pinned or cut. A job is validated, recorded in the outbox (idempotent
+on the job id: a job already known only re-publishes its progress), its window is pinned in the
+segment index so retention keeps the footage, and ``JobProgress(queued)`` is published. One cut runs
+at a time, most urgent job first, then in order of arrival: ``make_evidence_clip`` writes the clip,
+manifest and signature into ``data_dir/outbox/{clip_id}/`` in a worker thread, and the clip's chunk
+hashes are computed in another. The clip is then recorded in the outbox and offered.
 
 Upload, one task per clip: the ``ClipOffer`` goes on ``clips/{clip}/manifest``; the hub answers
 with the chunks it holds and wants; ``UploadTracker`` (``edge_agent.upload``) decides which chunks
@@ -42,11 +42,12 @@ from typing import Any, Final, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from cctv_common.chunk_ranges import InvalidRanges
-from cctv_common.hub_signing import HubVerifier
-from cctv_common.payloads import ClipAck, InvalidPayload, Job, JobProgress
+from cctv_common.evidence.verify import CLIP_NAME
 from cctv_common.refusals import Refusals
-from cctv_common.topics import (
+from cctv_common.wire.chunk_ranges import InvalidRanges
+from cctv_common.wire.hub_signing import HubVerifier
+from cctv_common.wire.payloads import ClipAck, InvalidPayload, Job, JobProgress
+from cctv_common.wire.topics import (
     AckTopic,
     InvalidTopic,
     JobTopic,
@@ -56,7 +57,6 @@ from cctv_common.topics import (
     parse_topic,
     progress_topic,
 )
-from cctv_common.verify import CLIP_NAME
 from edge_agent.camera_facts import facts_from_config
 from edge_agent.config import AgentConfig
 from edge_agent.cut_plan import CutRefused

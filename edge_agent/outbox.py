@@ -31,9 +31,9 @@ from typing import Any, Final, Literal, get_args
 
 import sqlite_utils
 
-from cctv_common.chunk_ranges import Range, validate_ranges
-from cctv_common.ids import validate_id
-from cctv_common.payloads import ClipOffer, Job
+from cctv_common.wire.chunk_ranges import Range, validate_ranges
+from cctv_common.wire.ids import validate_id
+from cctv_common.wire.payloads import ClipOffer, Job
 
 JobState = Literal["queued", "cutting", "uploading", "stored", "failed"]
 ClipState = Literal["offered", "uploading", "stored", "rejected"]

@@ -44,7 +44,7 @@ import av.error
 from av.container import InputContainer
 from av.video.stream import VideoStream
 
-from cctv_common.manifest import GapCause
+from cctv_common.evidence.manifest import GapCause
 from cctv_common.uris import redact_uri
 from edge_agent.config import RecorderConfig
 from edge_agent.index_port import IndexUnreachable, IndexWriteFailed, RecordingSink

@@ -27,7 +27,7 @@ from typing import Any
 
 import sqlite_utils
 
-from cctv_common.manifest import GapCause
+from cctv_common.evidence.manifest import GapCause
 from edge_agent.index_port import IndexWriteFailed
 from edge_agent.segments import Gap, Pin, Segment
 

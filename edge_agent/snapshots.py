@@ -29,7 +29,7 @@ import av
 import av.error
 import cv2
 
-from cctv_common.payloads import (
+from cctv_common.wire.payloads import (
     MAX_SNAPSHOT_JPEG_BYTES,
     SnapshotReply,
     SnapshotRequest,

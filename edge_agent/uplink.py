@@ -40,9 +40,9 @@ from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from cctv_common import __version__
-from cctv_common.mqtt_session import connect_persistent
-from cctv_common.payloads import CameraStatus, SiteStatus, offline_status
-from cctv_common.topics import Subscription, agent_acks_filter, agent_jobs_filter, status_topic
+from cctv_common.mqtt.session import connect_persistent
+from cctv_common.wire.payloads import CameraStatus, SiteStatus, offline_status
+from cctv_common.wire.topics import Subscription, agent_acks_filter, agent_jobs_filter, status_topic
 from edge_agent.config import UplinkConfig
 from edge_agent.segment_index import SegmentIndex
 

@@ -21,7 +21,7 @@ from typing import Any, Final
 
 from sqlite_utils import Database
 
-from cctv_common.manifest import canonical_json, iso_utc
+from cctv_common.evidence.manifest import canonical_json, iso_utc
 from hub.db import HubDatabase
 
 GENESIS_HASH: Final = "0" * 64

@@ -20,7 +20,7 @@ from typing import Any, Final
 
 from sqlite_utils import Database
 
-from cctv_common.payloads import CameraEventItem, CameraEvents, InvalidPayload
+from cctv_common.wire.payloads import CameraEventItem, CameraEvents, InvalidPayload
 from hub import repository as repo
 from hub.db import HubDatabase
 from hub.jobs import utc_now

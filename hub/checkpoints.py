@@ -30,8 +30,8 @@ from typing import Any, Final
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlite_utils import Database
 
-from cctv_common.manifest import canonical_json, iso_utc
-from cctv_common.signing import BadSignature, key_id, sign, verify
+from cctv_common.evidence.manifest import canonical_json, iso_utc
+from cctv_common.evidence.signing import BadSignature, key_id, sign, verify
 from hub.db import HubDatabase
 
 log = logging.getLogger(__name__)

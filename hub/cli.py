@@ -19,10 +19,10 @@ from typing import Final
 
 import uvicorn
 
-from cctv_common.ids import InvalidId, validate_id
+from cctv_common.evidence.signing import KeyFileError, load_or_create_private_key, public_key_pem
 from cctv_common.sdnotify import SdNotify
-from cctv_common.signing import KeyFileError, load_or_create_private_key, public_key_pem
 from cctv_common.umask import private_umask
+from cctv_common.wire.ids import InvalidId, validate_id
 from hub.app import create_app
 from hub.cli_verify import checkpointer, verify_audit, verify_store
 from hub.db import DatabaseError, HubDatabase

@@ -14,7 +14,7 @@ from typing import Final
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from cctv_common.signing import (
+from cctv_common.evidence.signing import (
     KeyFileError,
     load_or_create_private_key,
     load_private_key,

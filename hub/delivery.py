@@ -20,7 +20,7 @@ from typing import Any, Final
 
 from sqlite_utils import Database
 
-from cctv_common.manifest import GapCause
+from cctv_common.evidence.manifest import GapCause
 from hub.delivery_rules import Delivery, GapFact, assess
 
 log = logging.getLogger(__name__)

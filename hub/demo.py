@@ -27,9 +27,9 @@ from typing import Any
 import httpx
 import tomli_w
 
+from cctv_common.evidence.signing import load_or_create_private_key, load_public_key, public_key_pem
+from cctv_common.evidence.verify import EvidenceMismatch, verify_signed_manifest
 from cctv_common.local_broker import MosquittoBroker, free_loopback_port
-from cctv_common.signing import load_or_create_private_key, load_public_key, public_key_pem
-from cctv_common.verify import EvidenceMismatch, verify_signed_manifest
 from edge_agent.testcam import TestCamera, TestCameraUnavailable
 from hub.passwords import hash_password
 

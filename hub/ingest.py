@@ -41,10 +41,10 @@ from typing import Final
 
 from sqlite_utils import Database
 
-from cctv_common.hub_signing import HubSigner
-from cctv_common.manifest import InvalidManifest, Manifest
-from cctv_common.payloads import ClipOffer, InvalidPayload
+from cctv_common.evidence.manifest import InvalidManifest, Manifest
 from cctv_common.refusals import Refusals
+from cctv_common.wire.hub_signing import HubSigner
+from cctv_common.wire.payloads import ClipOffer, InvalidPayload
 from hub import repository as repo
 from hub.audit import AuditAction, append_in
 from hub.clip_probe import ClipUnreadable, probe_clip

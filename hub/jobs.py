@@ -2,8 +2,8 @@
 
 ``check_window`` and ``progress_update`` are pure. ``JobService`` stores a job and its audit row
 in one transaction, publishes the ``Job`` retained on ``sites/{site}/jobs/{job}``, signed with the
-hub's key for that topic (``cctv_common.hub_signing``: an agent acts on no job it cannot verify),
-clears that retained message when the job ends, and re-publishes every open job after each
+hub's key for that topic (``cctv_common.wire.hub_signing``: an agent acts on no job it cannot
+verify), clears that retained message when the job ends, and re-publishes every open job after each
 (re)connect, so a job created while the broker was away still reaches its site.
 """
 
@@ -18,11 +18,11 @@ from typing import Final, Protocol
 
 from sqlite_utils import Database
 
-from cctv_common.hub_signing import HubSigner
-from cctv_common.manifest import iso_utc
-from cctv_common.payloads import MAX_JOB_WINDOW, InvalidPayload, Job, JobProgress
+from cctv_common.evidence.manifest import iso_utc
 from cctv_common.refusals import Refusals
-from cctv_common.topics import InvalidTopic, job_topic
+from cctv_common.wire.hub_signing import HubSigner
+from cctv_common.wire.payloads import MAX_JOB_WINDOW, InvalidPayload, Job, JobProgress
+from cctv_common.wire.topics import InvalidTopic, job_topic
 from hub import repository as repo
 from hub.audit import AuditAction, append_in
 from hub.db import HubDatabase

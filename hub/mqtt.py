@@ -28,8 +28,8 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from cctv_common.mqtt_session import connect_persistent
-from cctv_common.topics import HUB_SUBSCRIPTIONS
+from cctv_common.mqtt.session import connect_persistent
+from cctv_common.wire.topics import HUB_SUBSCRIPTIONS
 from hub.settings import BrokerSettings
 
 log = logging.getLogger(__name__)

@@ -15,9 +15,9 @@ from typing import Any, Final
 
 from sqlite_utils import Database
 
-from cctv_common.chunk_ranges import Range
-from cctv_common.payloads import SiteStatus
-from cctv_common.signing import key_id, load_public_key
+from cctv_common.evidence.signing import key_id, load_public_key
+from cctv_common.wire.chunk_ranges import Range
+from cctv_common.wire.payloads import SiteStatus
 from hub.acl import Role
 
 JOB_TERMINAL_STATES: Final = frozenset({"stored", "failed", "cancelled"})

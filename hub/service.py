@@ -17,10 +17,10 @@ from typing import Final
 
 from sqlite_utils import Database
 
-from cctv_common.hub_signing import HubSigner
+from cctv_common.evidence.signing import load_or_create_private_key
 from cctv_common.refusals import Refusals
-from cctv_common.signing import load_or_create_private_key
-from cctv_common.topics import (
+from cctv_common.wire.hub_signing import HubSigner
+from cctv_common.wire.topics import (
     ChunkTopic,
     EventsTopic,
     InvalidTopic,

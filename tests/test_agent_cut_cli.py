@@ -5,7 +5,7 @@ from pathlib import Path
 import av
 import pytest
 
-from cctv_common import verify
+from cctv_common.evidence import verify
 from edge_agent.cli import main
 from edge_agent.segment_index import SegmentIndex
 from tests.test_cutter import CAMERA, index_rows, make_segments

@@ -19,7 +19,7 @@ import pytest
 from paho.mqtt.client import topic_matches_sub
 
 from cctv_common.local_broker import HUB_USER, MosquittoBroker
-from cctv_common.topics import (
+from cctv_common.wire.topics import (
     ACL_RULES,
     SITES,
     AckTopic,
@@ -44,7 +44,7 @@ NOT_AUTHORIZED: Final = 135
 SITE_WRITES: Final = ("write", "readwrite")
 SITE_READS: Final = ("read", "readwrite")
 
-# One example of every topic kind in cctv_common/topics.py, and who writes it.
+# One example of every topic kind in cctv_common/wire/topics.py, and who writes it.
 EXAMPLES: Final[dict[type, list[tuple[object, str]]]] = {
     StatusTopic: [(StatusTopic(SITE_A), "site")],
     JobTopic: [(JobTopic(SITE_A, "job-1"), "hub")],

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from paho.mqtt.client import topic_matches_sub
 
-from cctv_common.payloads import (
+from cctv_common.wire.payloads import (
     MAX_EVENT_DATA_ITEMS,
     MAX_EVENTS_PER_MESSAGE,
     MAX_PAYLOAD_BYTES,
@@ -22,7 +22,7 @@ from cctv_common.payloads import (
     model_for,
     parse_payload,
 )
-from cctv_common.topics import (
+from cctv_common.wire.topics import (
     HUB_EVENTS_FILTER,
     HUB_SUBSCRIPTIONS,
     EventsTopic,

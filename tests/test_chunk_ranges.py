@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from cctv_common.chunk_ranges import (
+from cctv_common.wire.chunk_ranges import (
     MAX_CHUNK_COUNT,
     MAX_RANGES,
     InvalidRanges,
@@ -17,7 +17,7 @@ from cctv_common.chunk_ranges import (
     to_ranges,
     validate_ranges,
 )
-from cctv_common.topics import MAX_CHUNK_INDEX
+from cctv_common.wire.topics import MAX_CHUNK_INDEX
 
 
 def test_to_ranges_merges_and_sorts() -> None:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from cctv_common.manifest import GapCause
+from cctv_common.evidence.manifest import GapCause
 from hub.delivery_rules import (
     AFTER_CLIP_WORDS,
     BEFORE_CLIP_WORDS,

@@ -21,10 +21,10 @@ from typing import Final
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from cctv_common.hub_signing import HubSigner
 from cctv_common.local_broker import HUB_USER
-from cctv_common.payloads import ClipAck, Job
-from cctv_common.topics import ack_topic, job_topic
+from cctv_common.wire.hub_signing import HubSigner
+from cctv_common.wire.payloads import ClipAck, Job
+from cctv_common.wire.topics import ack_topic, job_topic
 from edge_agent.testcam import TestCamera
 from tests.support.deploy_broker import DeployConfigBroker, tls_client
 from tests.support.site_stack import SiteStack, StackError, parse_time

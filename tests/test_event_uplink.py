@@ -14,13 +14,13 @@ from typing import TypeVar
 import pytest
 
 from cctv_common.local_broker import HUB_USER, MosquittoBroker
-from cctv_common.payloads import (
+from cctv_common.wire.payloads import (
     MAX_EVENT_DATA_ITEMS,
     MAX_EVENT_VALUE_CHARS,
     MAX_EVENTS_PER_MESSAGE,
     CameraEvents,
 )
-from cctv_common.topics import events_topic
+from cctv_common.wire.topics import events_topic
 from edge_agent.config import UplinkConfig
 from edge_agent.event_uplink import (
     Cursor,

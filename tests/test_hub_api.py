@@ -13,9 +13,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 
-from cctv_common.payloads import Job
-from cctv_common.signing import key_id, public_key_pem
-from cctv_common.topics import job_topic
+from cctv_common.evidence.signing import key_id, public_key_pem
+from cctv_common.wire.payloads import Job
+from cctv_common.wire.topics import job_topic
 from hub.app import create_app
 from hub.db import HubDatabase
 from hub.repository import EvidenceRecord

@@ -18,8 +18,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 
-from cctv_common.payloads import CameraEventItem, CameraEvents
-from cctv_common.topics import events_topic
+from cctv_common.wire.payloads import CameraEventItem, CameraEvents
+from cctv_common.wire.topics import events_topic
 from hub.app import create_app
 from hub.db import HubDatabase
 from hub.mqtt import Inbound

@@ -9,7 +9,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlite_utils import Database
 
-from cctv_common.signing import key_id, public_key_pem
+from cctv_common.evidence.signing import key_id, public_key_pem
 from hub.cli import main
 from hub.db import HubDatabase
 from hub.passwords import verify_password

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from sqlite_utils import Database
 
-from cctv_common.signing import key_id, load_public_key, verify
+from cctv_common.evidence.signing import key_id, load_public_key, verify
 from hub.audit import row_hash
 from hub.checkpoints import Checkpoint
 from hub.cli import main

@@ -16,7 +16,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 
-from cctv_common.manifest import GapCause, ManifestGap, Window
+from cctv_common.evidence.manifest import GapCause, ManifestGap, Window
 from hub.app import create_app
 from hub.db import HubDatabase
 from hub.repository import EvidenceRecord

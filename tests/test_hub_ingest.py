@@ -25,11 +25,11 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 
-from cctv_common.chunk_ranges import from_ranges
-from cctv_common.hub_signing import HubVerifier
 from cctv_common.local_broker import HUB_USER, MosquittoBroker
-from cctv_common.payloads import ClipAck, Job
-from cctv_common.topics import (
+from cctv_common.wire.chunk_ranges import from_ranges
+from cctv_common.wire.hub_signing import HubVerifier
+from cctv_common.wire.payloads import ClipAck, Job
+from cctv_common.wire.topics import (
     ack_topic,
     chunk_topic,
     job_topic,
@@ -148,7 +148,7 @@ def job_record(site: str = SITE, camera: str = CAMERA, job_id: str = "job-1") ->
 def test_a_good_offer_yields_its_verified_manifest() -> None:
     key = Ed25519PrivateKey.generate()
     clip = signed_clip(key, b"v" * 100_000, job_id="job-1")
-    from cctv_common.signing import public_key_pem
+    from cctv_common.evidence.signing import public_key_pem
 
     manifest = check_offer(
         site_id=SITE,
@@ -176,7 +176,7 @@ def test_a_good_offer_yields_its_verified_manifest() -> None:
     ],
 )
 def test_bad_offers_are_refused_with_a_reason(case: str, reason: str) -> None:
-    from cctv_common.signing import public_key_pem
+    from cctv_common.evidence.signing import public_key_pem
 
     key = Ed25519PrivateKey.generate()
     clip = signed_clip(

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from cctv_common.hub_signing import HubVerifier
-from cctv_common.payloads import Job, JobProgress
-from cctv_common.signing import load_private_key
-from cctv_common.topics import job_topic, progress_topic
+from cctv_common.evidence.signing import load_private_key
+from cctv_common.wire.hub_signing import HubVerifier
+from cctv_common.wire.payloads import Job, JobProgress
+from cctv_common.wire.topics import job_topic, progress_topic
 from hub import repository as repo
 from hub.db import HubDatabase
 from hub.evidence_store import FilesystemEvidenceStore

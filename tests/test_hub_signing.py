@@ -11,16 +11,16 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from cctv_common.hub_signing import (
+from cctv_common.evidence.signing import key_id, verify
+from cctv_common.wire.hub_signing import (
     DOMAIN,
     HubSigner,
     HubVerifier,
     UntrustedMessage,
     signed_bytes,
 )
-from cctv_common.payloads import ClipAck, HubSigned, InvalidPayload, Job
-from cctv_common.signing import key_id, verify
-from cctv_common.topics import ack_topic, job_topic
+from cctv_common.wire.payloads import ClipAck, HubSigned, InvalidPayload, Job
+from cctv_common.wire.topics import ack_topic, job_topic
 
 GOLDEN = Path(__file__).parent / "fixtures" / "mqtt"
 # How tests/fixtures/mqtt/hub_signed.json was made: this key sealed job.json for site high-street.

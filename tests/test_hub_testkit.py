@@ -1,8 +1,8 @@
 """Builders shared by the hub's tests (this module holds no tests itself).
 
 Real things throughout: Ed25519 keys and signatures, canonical manifests from
-``cctv_common.manifest``, the hub's own database, store and repository functions, and ffmpeg for
-a playable H.264 clip.
+``cctv_common.evidence.manifest``, the hub's own database, store and repository functions, and
+ffmpeg for a playable H.264 clip.
 """
 
 from __future__ import annotations
@@ -27,10 +27,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlite_utils import Database
 
 from cctv_common import __version__
-from cctv_common.manifest import CameraIdentity, Manifest, ManifestGap, Software, Window
-from cctv_common.payloads import CameraStatus, ClipAck, ClipOffer, HubSigned, SiteStatus
-from cctv_common.signing import key_id, public_key_pem, sign
-from cctv_common.topics import ack_topic
+from cctv_common.evidence.manifest import CameraIdentity, Manifest, ManifestGap, Software, Window
+from cctv_common.evidence.signing import key_id, public_key_pem, sign
+from cctv_common.wire.payloads import CameraStatus, ClipAck, ClipOffer, HubSigned, SiteStatus
+from cctv_common.wire.topics import ack_topic
 from hub import repository as repo
 from hub.acl import Role
 from hub.audit import AuditAction, append_in

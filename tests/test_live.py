@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from pydantic import BaseModel
 
-from cctv_common.payloads import LiveOffer
+from cctv_common.wire.payloads import LiveOffer
 from edge_agent.config import AgentConfig, CameraConfig, LiveConfig, OnvifCameraConfig
 from edge_agent.live import (
     CameraUnavailable,

@@ -20,7 +20,7 @@ import pytest
 import uvicorn
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from cctv_common.signing import public_key_pem
+from cctv_common.evidence.signing import public_key_pem
 from edge_agent.testcam import TestCamera
 from hub.app import create_app
 from hub.db import HubDatabase

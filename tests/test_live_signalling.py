@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from cctv_common.payloads import LiveAnswer, LiveOffer
-from cctv_common.topics import LiveTopic, live_topic
+from cctv_common.wire.payloads import LiveAnswer, LiveOffer
+from cctv_common.wire.topics import LiveTopic, live_topic
 from edge_agent.agent import route_messages
 from edge_agent.config import AgentConfig, CameraConfig
 from edge_agent.live import LiveService

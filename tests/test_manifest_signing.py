@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from cctv_common.manifest import InvalidManifest, Manifest, canonical_json
-from cctv_common.signing import (
+from cctv_common.evidence.manifest import InvalidManifest, Manifest, canonical_json
+from cctv_common.evidence.signing import (
     BadSignature,
     key_id,
     load_or_create_private_key,
@@ -17,7 +17,7 @@ from cctv_common.signing import (
     sign,
     verify,
 )
-from cctv_common.verify import EvidenceMismatch, main, verify_evidence_dir
+from cctv_common.evidence.verify import EvidenceMismatch, main, verify_evidence_dir
 
 GOLDEN = Path(__file__).parent / "fixtures" / "manifest" / "manifest.json"
 

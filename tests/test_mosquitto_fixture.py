@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from cctv_common.local_broker import MosquittoBroker, acl_text, login_refusal
-from cctv_common.payloads import SiteStatus, offline_status
-from cctv_common.topics import job_topic, site_filter, status_topic
+from cctv_common.wire.payloads import SiteStatus, offline_status
+from cctv_common.wire.topics import job_topic, site_filter, status_topic
 from tests.support.deploy_broker import DEPLOY, DeployConfigBroker
 from tests.support.mosquitto_fixtures import (
     SITE_A,

@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 import pytest
 
-from cctv_common.manifest import Manifest
+from cctv_common.evidence.manifest import Manifest
 from edge_agent.cli import main as agent_main
 from edge_agent.config import AgentConfig, load_config
 from edge_agent.onvif import EventSettings, OnvifSettings

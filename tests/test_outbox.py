@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from cctv_common.payloads import Job
+from cctv_common.wire.payloads import Job
 from edge_agent.outbox import NewClip, Outbox, UnknownClip, UnknownJob
 
 START = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)

@@ -28,7 +28,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cctv_common.payloads import (
+from cctv_common.wire.payloads import (
     MAX_CHUNK_SIZE,
     MIN_CHUNK_SIZE,
     PAYLOAD_MODELS,

@@ -14,7 +14,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import ValidationError
 
-from cctv_common.payloads import (
+from cctv_common.evidence.signing import key_id, verify
+from cctv_common.wire.payloads import (
     MAX_CLIP_OFFER_BYTES,
     MAX_PAYLOAD_BYTES,
     MAX_SNAPSHOT_JPEG_BYTES,
@@ -39,8 +40,7 @@ from cctv_common.payloads import (
     offline_status,
     parse_payload,
 )
-from cctv_common.signing import key_id, verify
-from cctv_common.topics import parse_topic
+from cctv_common.wire.topics import parse_topic
 
 GOLDEN = Path(__file__).parent / "fixtures" / "mqtt"
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)

@@ -32,7 +32,7 @@ import av
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from cctv_common.manifest import GapCause
+from cctv_common.evidence.manifest import GapCause
 from edge_agent.camera_facts import facts_from_config
 from edge_agent.config import AgentConfig
 from edge_agent.evidence_clip import make_evidence_clip, plan_for

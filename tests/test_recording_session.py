@@ -18,7 +18,7 @@ from pathlib import Path
 import av
 import pytest
 
-from cctv_common.manifest import GapCause
+from cctv_common.evidence.manifest import GapCause
 from edge_agent.config import RecorderConfig
 from edge_agent.cut_plan import plan_cut
 from edge_agent.cutter import cut_clip

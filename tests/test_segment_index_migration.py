@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cctv_common.manifest import GapCause
+from cctv_common.evidence.manifest import GapCause
 from edge_agent.segment_index import SCHEMA_VERSION, SegmentIndex
 from edge_agent.segments import Gap, Segment
 

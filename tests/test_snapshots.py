@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from cctv_common.payloads import SnapshotReply, SnapshotRequest
+from cctv_common.wire.payloads import SnapshotReply, SnapshotRequest
 from edge_agent.config import AgentConfig
 from edge_agent.onvif import OnvifSettings
 from edge_agent.onvif_cameras import OnvifCameras

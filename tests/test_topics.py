@@ -6,8 +6,8 @@ import pytest
 from paho.mqtt.client import topic_matches_sub
 from pydantic import BaseModel, ValidationError
 
-from cctv_common.ids import MAX_ID_LENGTH, CameraId, InvalidId, validate_id
-from cctv_common.topics import (
+from cctv_common.wire.ids import MAX_ID_LENGTH, CameraId, InvalidId, validate_id
+from cctv_common.wire.topics import (
     HUB_CHUNK_FILTER,
     HUB_LIVE_ANSWER_FILTER,
     HUB_MANIFEST_FILTER,

@@ -32,12 +32,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from cctv_common import __version__
-from cctv_common.chunk_ranges import missing, to_ranges
-from cctv_common.hub_signing import HubSigner, HubVerifier
-from cctv_common.local_broker import MosquittoBroker
-from cctv_common.manifest import CameraIdentity, Manifest, Software, Window
-from cctv_common.payloads import ClipAck, ClipOffer, InvalidPayload, Job, JobProgress, SiteStatus
-from cctv_common.signing import (
+from cctv_common.evidence.manifest import CameraIdentity, Manifest, Software, Window
+from cctv_common.evidence.signing import (
     BadSignature,
     key_id,
     load_or_create_private_key,
@@ -45,7 +41,18 @@ from cctv_common.signing import (
     sign,
     verify,
 )
-from cctv_common.topics import (
+from cctv_common.local_broker import MosquittoBroker
+from cctv_common.wire.chunk_ranges import missing, to_ranges
+from cctv_common.wire.hub_signing import HubSigner, HubVerifier
+from cctv_common.wire.payloads import (
+    ClipAck,
+    ClipOffer,
+    InvalidPayload,
+    Job,
+    JobProgress,
+    SiteStatus,
+)
+from cctv_common.wire.topics import (
     ChunkTopic,
     ManifestTopic,
     ProgressTopic,

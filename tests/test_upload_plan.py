@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cctv_common.chunk_ranges import InvalidRanges
+from cctv_common.wire.chunk_ranges import InvalidRanges
 from edge_agent.upload import (
     UploadTracker,
     chunk_hashes,

@@ -12,8 +12,8 @@ from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from cctv_common.ids import CameraId, SiteId
-from cctv_common.payloads import MAX_JOB_WINDOW
+from cctv_common.wire.ids import CameraId, SiteId
+from cctv_common.wire.payloads import MAX_JOB_WINDOW
 from hub import delivery as deliveries
 from hub.audit import AuditRow
 from hub.camera_events import CameraEventRecord

@@ -14,7 +14,7 @@ import tomli_w
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 
-from cctv_common.signing import public_key_pem
+from cctv_common.evidence.signing import public_key_pem
 from hub.app import create_app
 from hub.context import HubContext
 from hub.db import HubDatabase

@@ -28,10 +28,10 @@ from typing import Any, Final
 import httpx
 import tomli_w
 
+from cctv_common.evidence.manifest import Manifest
+from cctv_common.evidence.signing import load_or_create_private_key, load_public_key, public_key_pem
+from cctv_common.evidence.verify import verify_signed_manifest
 from cctv_common.local_broker import HUB_USER, MosquittoBroker, free_loopback_port
-from cctv_common.manifest import Manifest
-from cctv_common.signing import load_or_create_private_key, load_public_key, public_key_pem
-from cctv_common.verify import verify_signed_manifest
 from hub.passwords import hash_password
 
 PASSWORD: Final = "e2e-password"

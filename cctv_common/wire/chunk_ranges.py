@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Final
 
-from cctv_common.topics import MAX_CHUNK_INDEX
+from cctv_common.wire.topics import MAX_CHUNK_INDEX
 
 Range = tuple[int, int]
 

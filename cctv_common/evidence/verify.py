@@ -16,8 +16,8 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from cctv_common.manifest import InvalidManifest, Manifest
-from cctv_common.signing import BadSignature, KeyFileError, key_id, load_public_key, verify
+from cctv_common.evidence.manifest import InvalidManifest, Manifest
+from cctv_common.evidence.signing import BadSignature, KeyFileError, key_id, load_public_key, verify
 
 CLIP_NAME = "clip.mp4"
 MANIFEST_NAME = "manifest.json"

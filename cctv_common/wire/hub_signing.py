@@ -28,8 +28,8 @@ from typing import Final, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from cctv_common.payloads import HubSigned, InvalidPayload, Payload
-from cctv_common.signing import BadSignature, key_id, sign, verify
+from cctv_common.evidence.signing import BadSignature, key_id, sign, verify
+from cctv_common.wire.payloads import HubSigned, InvalidPayload, Payload
 
 DOMAIN: Final = b"cctv/v1 hub-signed\n"
 

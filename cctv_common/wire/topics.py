@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final, Literal, TypeGuard, get_args
 
-from cctv_common.ids import InvalidId, validate_id
+from cctv_common.wire.ids import InvalidId, validate_id
 
 PREFIX: Final = "cctv/v1"
 SITES: Final = f"{PREFIX}/sites"
