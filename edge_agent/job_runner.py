@@ -46,6 +46,7 @@ from cctv_common.evidence.verify import CLIP_NAME
 from cctv_common.refusals import Refusals
 from cctv_common.wire.chunk_ranges import InvalidRanges
 from cctv_common.wire.hub_signing import HubVerifier
+from cctv_common.wire.job_state import JobState
 from cctv_common.wire.payloads import ClipAck, InvalidPayload, Job, JobProgress
 from cctv_common.wire.topics import (
     AckTopic,
@@ -76,6 +77,9 @@ from edge_agent.upload import (
 
 log = logging.getLogger(__name__)
 
+# Jobs the agent still works on after a restart, and states in which a job names its clip.
+OPEN_STATES: Final = (JobState.QUEUED, JobState.CUTTING, JobState.UPLOADING)
+WITH_CLIP: Final = frozenset({JobState.UPLOADING, JobState.STORED, JobState.FAILED})
 # Publish cutting progress only in steps of this many percent (a cut reports up to 100 times).
 CUT_PERCENT_STEP: Final = 5
 # Wait before retrying an upload whose clip file cannot be read (a disk error, a missing file).
@@ -197,13 +201,13 @@ class JobRunner:
 
     async def _resume(self) -> None:
         outbox = self._outbox
-        open_jobs = await asyncio.to_thread(outbox.jobs, ("queued", "cutting", "uploading"))
+        open_jobs = await asyncio.to_thread(outbox.jobs, OPEN_STATES)
         for record in open_jobs:
             await self._pin(record)
         for record in open_jobs:
-            if record.state == "cutting":
+            if record.state is JobState.CUTTING:
                 record = await self._restart_cut(record)
-            if record.state == "queued":
+            if record.state is JobState.QUEUED:
                 self._enqueue(record)
         await self._finish_interrupted_endings()
         pending = await asyncio.to_thread(outbox.pending_clips)
@@ -438,15 +442,15 @@ class JobRunner:
         self._queue.put_nowait((-record.job.priority, record.arrival, record.job_id))
 
     def _publish_progress(self, record: JobRecord, percent: int | None = None) -> None:
-        if percent is None and record.state == "cutting":
+        if percent is None and record.state is JobState.CUTTING:
             percent = self._cut_percent.get(record.job_id)
-        clip_id = record.clip_id if record.state in ("uploading", "stored", "failed") else None
+        clip_id = record.clip_id if record.state in WITH_CLIP else None
         progress = JobProgress(
             job_id=record.job_id,
             state=record.state,
             percent=record.percent if percent is None else percent,
             clip_id=clip_id,
-            error=(record.error or "failed")[:1000] if record.state == "failed" else None,
+            error=(record.error or "failed")[:1000] if record.state is JobState.FAILED else None,
             sent_at=datetime.now(UTC),
         )
         self._publish(
@@ -481,7 +485,7 @@ class JobRunner:
             _, _, job_id = await self._queue.get()
             self._queued.discard(job_id)
             record = await asyncio.to_thread(self._outbox.job, job_id)
-            if record is None or record.state != "queued":
+            if record is None or record.state is not JobState.QUEUED:
                 continue
             try:
                 await self._cut(record)

@@ -30,6 +30,7 @@ import tomli_w
 from cctv_common.evidence.signing import load_or_create_private_key, load_public_key, public_key_pem
 from cctv_common.evidence.verify import EvidenceMismatch, verify_signed_manifest
 from cctv_common.local_broker import MosquittoBroker, free_loopback_port
+from cctv_common.wire.job_state import JobState
 from edge_agent.testcam import TestCamera, TestCameraUnavailable
 from hub.passwords import hash_password
 
@@ -259,9 +260,9 @@ class Demo:
             if line != last:
                 say(f"  job {line}")
                 last = line
-            if job["state"] == "stored" and job["clip_id"]:
+            if job["state"] == JobState.STORED and job["clip_id"]:
                 return str(job["clip_id"])
-            if job["state"] in ("failed", "cancelled"):
+            if job["state"] == JobState.FAILED:
                 raise DemoFailed(f"job {job['state']}: {job['error']}")
             time.sleep(0.3)
         raise DemoFailed(f"job {job_id} was not stored within 120 s (last state: {last})")

@@ -21,6 +21,7 @@ from sqlite_utils import Database
 from cctv_common.evidence.manifest import iso_utc
 from cctv_common.refusals import Refusals
 from cctv_common.wire.hub_signing import HubSigner
+from cctv_common.wire.job_state import JobState, can_move
 from cctv_common.wire.payloads import MAX_JOB_WINDOW, InvalidPayload, Job, JobProgress
 from cctv_common.wire.topics import InvalidTopic, job_topic
 from hub import repository as repo
@@ -99,7 +100,7 @@ def check_window(
 
 @dataclass(frozen=True)
 class JobUpdate:
-    state: str
+    state: JobState
     percent: int
     error: str | None
     clip_id: str | None
@@ -108,15 +109,19 @@ class JobUpdate:
 def progress_update(job: JobRecord, progress: JobProgress) -> JobUpdate | None:
     """What an agent's progress report changes, or None to ignore it.
 
-    A job that has ended stays ended. "stored" is the hub's own decision (after it verified and
+    A job that has ended stays ended, and a job moves only as ``JobState``'s table allows (an
+    upload never goes back to cutting). "stored" is the hub's own decision (after it verified and
     stored the clip), so an agent's "stored" is never taken on its word.
     """
-    if job.is_terminal or progress.state == "stored":
+    if job.is_terminal or progress.state is JobState.STORED:
         return None
+    if not can_move(job.state, progress.state):
+        return None
+    failed = progress.state is JobState.FAILED
     update = JobUpdate(
         state=progress.state,
-        percent=100 if progress.state == "failed" else progress.percent,
-        error=progress.error if progress.state == "failed" else None,
+        percent=100 if failed else progress.percent,
+        error=progress.error if failed else None,
         clip_id=progress.clip_id or job.clip_id,
     )
     if (update.state, update.percent, update.error, update.clip_id) == (
@@ -201,7 +206,7 @@ class JobService:
                 reason=reason,
                 priority=priority,
                 requested_by=requested_by,
-                state="dispatched",
+                state=JobState.DISPATCHED,
                 percent=0,
                 error=None,
                 clip_id=None,

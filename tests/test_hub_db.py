@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import sqlite3
 import threading
 from pathlib import Path
 
@@ -105,3 +107,33 @@ def test_blocking_calls_are_refused_on_the_event_loop() -> None:
 
     asyncio.run(misuse())
     database.close()
+
+
+def test_a_job_state_outside_job_state_is_refused_by_the_database(tmp_path: Path) -> None:
+    """Migration 4's written-out list is JobState's: a new state needs a new migration."""
+    from cctv_common.wire.job_state import JobState
+
+    database = HubDatabase(tmp_path / "hub.db")
+    try:
+
+        def insert(db: Database, job_id: str, state: str) -> None:
+            db.execute(
+                "INSERT INTO sites (id, public_key_pem, key_id, registered_at, registered_by)"
+                " VALUES ('s', 'pem', 'k', 't', 'test') ON CONFLICT DO NOTHING"
+            )
+            db.execute(
+                'INSERT INTO jobs (id, site_id, camera_id, start, "end", reason, requested_by,'
+                " state, created_at, updated_at) VALUES (?, 's', 'c', 't', 't', 'r', 'u', ?,"
+                " 't', 't')",
+                [job_id, state],
+            )
+
+        for state in JobState:
+            database.write(functools.partial(insert, job_id=f"job-{state}", state=state))
+        for bogus in ("cancelled", "teleporting", ""):
+            with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+                database.write(functools.partial(insert, job_id=f"job-x{bogus}", state=bogus))
+        stored = database.read(lambda db: [row[0] for row in db.execute("SELECT state FROM jobs")])
+        assert sorted(stored) == sorted(state.value for state in JobState)
+    finally:
+        database.close()

@@ -28,6 +28,7 @@ from fastapi.testclient import TestClient
 from cctv_common.local_broker import HUB_USER, MosquittoBroker
 from cctv_common.wire.chunk_ranges import from_ranges
 from cctv_common.wire.hub_signing import HubVerifier
+from cctv_common.wire.job_state import JobState
 from cctv_common.wire.payloads import ClipAck, Job
 from cctv_common.wire.topics import (
     ack_topic,
@@ -141,7 +142,20 @@ def job_record(site: str = SITE, camera: str = CAMERA, job_id: str = "job-1") ->
     now = datetime.now(UTC)
     start = now - timedelta(minutes=5)
     return JobRecord(
-        job_id, site, camera, start, now, "r", 5, "pc-one", "dispatched", 0, None, None, now, now
+        job_id,
+        site,
+        camera,
+        start,
+        now,
+        "r",
+        5,
+        "pc-one",
+        JobState.DISPATCHED,
+        0,
+        None,
+        None,
+        now,
+        now,
     )
 
 

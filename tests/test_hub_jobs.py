@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cctv_common.evidence.signing import load_private_key
 from cctv_common.wire.hub_signing import HubVerifier
+from cctv_common.wire.job_state import JobState
 from cctv_common.wire.payloads import Job, JobProgress
 from cctv_common.wire.topics import job_topic, progress_topic
 from hub import repository as repo
@@ -55,7 +56,20 @@ def test_a_window_within_the_buffer_and_clock_slack_is_fine() -> None:
 
 def job(state: str, percent: int = 0, error: str | None = None) -> JobRecord:
     return JobRecord(
-        "job-1", SITE, "cam-1", NOW, NOW, "r", 5, "op", state, percent, error, None, NOW, NOW
+        "job-1",
+        SITE,
+        "cam-1",
+        NOW,
+        NOW,
+        "r",
+        5,
+        "op",
+        JobState(state),
+        percent,
+        error,
+        None,
+        NOW,
+        NOW,
     )
 
 
@@ -86,10 +100,19 @@ def test_progress_moves_an_open_job_along() -> None:
 
 
 def test_ended_jobs_stay_ended_and_stored_is_the_hubs_word() -> None:
-    for state in ("stored", "failed", "cancelled"):
+    for state in ("stored", "failed"):
         assert progress_update(job(state), progress("uploading", 50)) is None
     assert progress_update(job("uploading"), progress("stored", 100)) is None
     assert progress_update(job("cutting", 40), progress("cutting", 40)) is None  # no change
+
+
+def test_progress_moves_only_as_the_job_state_table_allows() -> None:
+    # A clip on its way up does not go back to cutting, whatever a late report says.
+    assert progress_update(job("uploading", 30), progress("cutting", 90)) is None
+    assert progress_update(job("uploading", 30), progress("queued")) is None
+    # An interrupted cut is cut again from the start: cutting -> queued is real.
+    update = progress_update(job("cutting", 40), progress("queued"))
+    assert update is not None and (update.state, update.percent) == ("queued", 0)
 
 
 def test_on_connect_open_jobs_are_published_and_ended_ones_cleared(tmp_path: Path) -> None:
@@ -112,7 +135,10 @@ def test_on_connect_open_jobs_are_published_and_ended_ones_cleared(tmp_path: Pat
             await service.handle(Connected(session_present=False))
             on_connect.extend(link.published)
             report = JobProgress(
-                job_id=open_job.id, state="failed", error="camera gone", sent_at=datetime.now(UTC)
+                job_id=open_job.id,
+                state=JobState.FAILED,
+                error="camera gone",
+                sent_at=datetime.now(UTC),
             )
             await service.handle(Inbound(progress_topic(SITE, open_job.id), report.to_bytes()))
         finally:

@@ -29,6 +29,7 @@ from sqlite_utils import Database
 from cctv_common import __version__
 from cctv_common.evidence.manifest import CameraIdentity, Manifest, ManifestGap, Software, Window
 from cctv_common.evidence.signing import key_id, public_key_pem, sign
+from cctv_common.wire.job_state import JobState
 from cctv_common.wire.payloads import CameraStatus, ClipAck, ClipOffer, HubSigned, SiteStatus
 from cctv_common.wire.topics import ack_topic
 from hub import repository as repo
@@ -276,7 +277,7 @@ def insert_job(
         reason="crime ref 42/1234",
         priority=5,
         requested_by=requested_by,
-        state=state,
+        state=JobState(state),
         percent=0,
         error=None,
         clip_id=None,
@@ -347,7 +348,7 @@ def insert_evidence(
         repo.update_job(
             d,
             job.id,
-            state="stored",
+            state=JobState.STORED,
             percent=100,
             error=None,
             clip_id=clip.clip_id,

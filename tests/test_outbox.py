@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from cctv_common.wire.job_state import JobState
 from cctv_common.wire.payloads import Job
 from edge_agent.outbox import NewClip, Outbox, UnknownClip, UnknownJob
 
@@ -80,7 +81,7 @@ def test_jobs_ordered_by_priority_then_arrival(outbox: Outbox) -> None:
     outbox.add_job(make_job("d", priority=9))
     assert [r.job_id for r in outbox.jobs()] == ["b", "d", "a", "c"]
     outbox.fail_job("d", "refused")
-    assert [r.job_id for r in outbox.jobs(["queued"])] == ["b", "a", "c"]
+    assert [r.job_id for r in outbox.jobs([JobState.QUEUED])] == ["b", "a", "c"]
 
 
 def test_clip_lifecycle_to_stored(outbox: Outbox) -> None:

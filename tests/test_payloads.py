@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import ValidationError
 
 from cctv_common.evidence.signing import key_id, verify
+from cctv_common.wire.job_state import JobState
 from cctv_common.wire.payloads import (
     MAX_CLIP_OFFER_BYTES,
     MAX_PAYLOAD_BYTES,
@@ -178,7 +179,7 @@ def test_bare_offline_status_parses(data: bytes) -> None:
 def test_times_are_written_in_utc_with_z() -> None:
     plus_one = timezone(timedelta(hours=1))
     progress = JobProgress(
-        job_id="j", state="queued", sent_at=datetime(2024, 3, 1, 14, 0, tzinfo=plus_one)
+        job_id="j", state=JobState.QUEUED, sent_at=datetime(2024, 3, 1, 14, 0, tzinfo=plus_one)
     )
     assert json.loads(progress.to_bytes())["sent_at"] == "2024-03-01T13:00:00Z"
     parsed = JobProgress.parse(

@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from playwright.sync_api import Browser, Page, sync_playwright
 from sqlite_utils import Database
 
+from cctv_common.wire.job_state import JobState
 from hub import repository as repo
 from hub.app import create_app
 from hub.db import HubDatabase
@@ -190,7 +191,7 @@ def test_an_operator_requests_a_clip_and_watches_its_progress(
         off_loop(
             served_hub.database.write,
             lambda db: repo.update_job(
-                db, job_id, state="uploading", percent=42, error=None, clip_id=None, now=now
+                db, job_id, state=JobState.UPLOADING, percent=42, error=None, clip_id=None, now=now
             ),
         )
         page.wait_for_selector(f"#jobs-body tr[data-job-id='{job_id}'][data-state=uploading]")

@@ -44,6 +44,7 @@ from cctv_common.evidence.signing import (
 from cctv_common.local_broker import MosquittoBroker
 from cctv_common.wire.chunk_ranges import missing, to_ranges
 from cctv_common.wire.hub_signing import HubSigner, HubVerifier
+from cctv_common.wire.job_state import JobState
 from cctv_common.wire.payloads import (
     ClipAck,
     ClipOffer,
@@ -989,7 +990,7 @@ def test_stored_ack_deletes_files_only_then_and_rejected_keeps_them(tmp_path: Pa
         assert final[stored.job_id].state == "stored"
         assert final[rejected.job_id].state == "failed"
         assert [p.state for p in publisher.progress() if p.job_id == stored.job_id].count(
-            "stored"
+            JobState.STORED
         ) == 1
     finally:
         index.close()

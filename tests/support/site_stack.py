@@ -32,6 +32,7 @@ from cctv_common.evidence.manifest import Manifest
 from cctv_common.evidence.signing import load_or_create_private_key, load_public_key, public_key_pem
 from cctv_common.evidence.verify import verify_signed_manifest
 from cctv_common.local_broker import HUB_USER, MosquittoBroker, free_loopback_port
+from cctv_common.wire.job_state import is_final
 from hub.passwords import hash_password
 
 PASSWORD: Final = "e2e-password"
@@ -40,7 +41,6 @@ USERS: Final = {"operator": "operator", "supervisor": "supervisor"}
 START_TIMEOUT_SECONDS: Final = 30.0
 STOP_TIMEOUT_SECONDS: Final = 20.0
 JOB_TIMEOUT_SECONDS: Final = 120.0
-FINAL_JOB_STATES: Final = frozenset({"stored", "failed", "cancelled"})
 
 
 class StackError(AssertionError):
@@ -403,7 +403,7 @@ class SiteStack:
             job = self.api.job(job_id)
             if job["state"] in states:
                 return job
-            if job["state"] in FINAL_JOB_STATES:
+            if is_final(job["state"]):
                 raise StackError(f"job {job_id} ended {job['state']}: {job['error']}")
             time.sleep(poll)
         raise StackError(f"job {job_id} did not reach {sorted(states)}; last seen {job}")

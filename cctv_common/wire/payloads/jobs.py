@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Final, Literal, Self
+from typing import Final, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from cctv_common.evidence.manifest import iso_utc
 from cctv_common.wire.ids import CameraId, ClipId, JobId
+from cctv_common.wire.job_state import AGENT_STATES, JobState
 from cctv_common.wire.payloads.base import Payload, UtcTime
 
 MAX_JOB_WINDOW: Final = timedelta(hours=24)
@@ -42,9 +43,7 @@ class Job(Payload):
 
 class JobProgress(Payload):
     job_id: JobId = Field(description="The job this is about")
-    state: Literal["queued", "cutting", "uploading", "stored", "failed"] = Field(
-        description="Where the job is"
-    )
+    state: JobState = Field(description="Where the job is at the agent (never dispatched)")
     percent: int = Field(default=0, ge=0, le=100, description="Progress of the current state")
     clip_id: ClipId | None = Field(default=None, description="The clip, once cut")
     error: str | None = Field(
@@ -52,8 +51,15 @@ class JobProgress(Payload):
     )
     sent_at: UtcTime = Field(description="When the agent sent this")
 
+    @field_validator("state")
+    @classmethod
+    def _reported(cls, state: JobState) -> JobState:
+        if state not in AGENT_STATES:
+            raise ValueError(f"{state} is the hub's state for a job, not one an agent reports")
+        return state
+
     @model_validator(mode="after")
     def _error_when_failed(self) -> Self:
-        if self.state == "failed" and not self.error:
+        if self.state is JobState.FAILED and not self.error:
             raise ValueError("a failed job must say why (error)")
         return self
