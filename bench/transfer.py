@@ -53,7 +53,7 @@ from cctv_common.evidence.signing import key_id, load_or_create_private_key, sig
 from cctv_common.evidence.verify import CLIP_NAME, MANIFEST_NAME, SIGNATURE_NAME
 from cctv_common.local_broker import HUB_USER, MosquittoBroker, free_loopback_port
 from cctv_common.wire.payloads import CameraStatus, Job, SiteStatus
-from cctv_common.wire.topics import Subscription, agent_acks_filter
+from cctv_common.wire.topics import Subscription, Topic, agent_acks_filter
 from edge_agent.agent import hub_verifier
 from edge_agent.config import load_config
 from edge_agent.job_runner import JobRunner
@@ -237,7 +237,7 @@ class AgentSide:
         )
         return SiteStatus(state="online", version=__version__, sent_at=now, cameras=(camera,))
 
-    def _on_message(self, topic: str, payload: bytes, retained: bool) -> None:
+    def _on_message(self, topic: Topic, payload: bytes, retained: bool) -> None:
         if self.runner is not None:
             self.runner.handle_message(topic, payload, retained)
 

@@ -28,13 +28,7 @@ from cctv_common.evidence.signing import KeyFileError, load_or_create_private_ke
 from cctv_common.sdnotify import SdNotify
 from cctv_common.wire.hub_signing import HubVerifier
 from cctv_common.wire.payloads import SiteStatus
-from cctv_common.wire.topics import (
-    InvalidTopic,
-    LiveTopic,
-    SnapshotTopic,
-    agent_subscriptions,
-    parse_topic,
-)
+from cctv_common.wire.topics import LiveTopic, SnapshotTopic, Topic, agent_subscriptions
 from edge_agent.config import AgentConfig, CameraConfig
 from edge_agent.event_uplink import STATE_FILE, EventUplink, stop_task
 from edge_agent.evidence_clip import release_stale_cut_pins
@@ -70,22 +64,19 @@ async def _watchdog(notifier: SdNotify, interval: float) -> None:
 
 def route_messages(
     site: str,
-    jobs: Callable[[str, bytes, bool], None],
+    jobs: Callable[[Topic, bytes, bool], None],
     live: Callable[[LiveTopic, bytes, bool], None],
     snapshots: Callable[[SnapshotTopic, bytes, bool], None] | None = None,
-) -> Callable[[str, bytes, bool], None]:
-    """The uplink's message handler: live signalling to ``live``, snapshot requests to
-    ``snapshots``, the rest (jobs, acks, and anything malformed, which it logs) to ``jobs``."""
+) -> Callable[[Topic, bytes, bool], None]:
+    """The uplink's message handler (topics arrive parsed): live signalling to ``live``, snapshot
+    requests to ``snapshots``, the rest (jobs, acks, and anything unexpected, which it logs) to
+    ``jobs``."""
 
-    def route(topic: str, payload: bytes, retained: bool = False) -> None:
-        try:
-            parsed = parse_topic(topic)
-        except InvalidTopic:
-            parsed = None  # the job runner logs it
-        if isinstance(parsed, LiveTopic) and parsed.site == site:
-            live(parsed, payload, retained)
-        elif isinstance(parsed, SnapshotTopic) and parsed.site == site and snapshots is not None:
-            snapshots(parsed, payload, retained)
+    def route(topic: Topic, payload: bytes, retained: bool = False) -> None:
+        if isinstance(topic, LiveTopic) and topic.site == site:
+            live(topic, payload, retained)
+        elif isinstance(topic, SnapshotTopic) and topic.site == site and snapshots is not None:
+            snapshots(topic, payload, retained)
         else:
             jobs(topic, payload, retained)
 

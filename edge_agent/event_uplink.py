@@ -34,6 +34,7 @@ from typing import Final, Protocol
 
 from pydantic import ValidationError
 
+from cctv_common.mqtt.bridge import BridgeError
 from cctv_common.wire.payloads import (
     EVENT_KEY_PATTERN,
     MAX_EVENT_DATA_ITEMS,
@@ -46,7 +47,6 @@ from cctv_common.wire.payloads import (
 )
 from cctv_common.wire.topics import events_topic
 from edge_agent.segment_index import CameraEvent, SegmentIndex, to_us
-from edge_agent.uplink import UplinkError
 
 log = logging.getLogger(__name__)
 
@@ -210,7 +210,7 @@ class EventUplink:
                     await asyncio.sleep(self._poll)
                     continue
                 cursor = await self._send(rows, cursor)
-            except (UplinkError, OSError, sqlite3.Error) as exc:
+            except (BridgeError, OSError, sqlite3.Error) as exc:
                 # Refused by the broker, or the cursor file or the index failed: try again.
                 log.warning(
                     "site %s: camera events not sent yet: %s; again in %g s",

@@ -43,6 +43,7 @@ from typing import Any, Final, Protocol
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cctv_common.evidence.verify import CLIP_NAME
+from cctv_common.mqtt.bridge import BridgeError
 from cctv_common.refusals import Refusals
 from cctv_common.wire.chunk_ranges import InvalidRanges
 from cctv_common.wire.hub_signing import HubVerifier
@@ -50,12 +51,11 @@ from cctv_common.wire.job_state import JobState
 from cctv_common.wire.payloads import ClipAck, InvalidPayload, Job, JobProgress
 from cctv_common.wire.topics import (
     AckTopic,
-    InvalidTopic,
     JobTopic,
     LiveTopic,
+    Topic,
     chunk_topic,
     manifest_topic,
-    parse_topic,
     progress_topic,
 )
 from edge_agent.camera_facts import facts_from_config
@@ -66,7 +66,6 @@ from edge_agent.evidence_clip import OutputExists, make_evidence_clip, new_clip_
 from edge_agent.outbox import ClipRecord, JobRecord, NewClip, Outbox, OutboxError
 from edge_agent.segment_index import IndexWriteFailed, SegmentIndex
 from edge_agent.segments import Pin
-from edge_agent.uplink import UplinkError
 from edge_agent.upload import (
     DEFAULT_WINDOW,
     REOFFER_AFTER_SECONDS,
@@ -269,25 +268,21 @@ class JobRunner:
 
     # Messages (on the loop).
 
-    def handle_message(self, topic: str, payload: bytes, retained: bool = False) -> None:
-        """A message from the uplink. Anything malformed is logged and ignored."""
+    def handle_message(self, topic: Topic, payload: bytes, retained: bool = False) -> None:
+        """A message from the uplink (its topic parsed there). Anything malformed is logged and
+        ignored."""
         if self._stopping:
             return
-        try:
-            parsed = parse_topic(topic)
-        except InvalidTopic as exc:
-            log.warning("site %s: message ignored: %s", self.site_id, exc)
-            return
-        if parsed.site != self.site_id:
+        if topic.site != self.site_id:
             log.warning(
-                "site %s: message for site %s ignored (topic %s)", self.site_id, parsed.site, topic
+                "site %s: message for site %s ignored (topic %s)", self.site_id, topic.site, topic
             )
             return
-        match parsed:
+        match topic:
             case JobTopic(job=job_id):
-                self._job_message(topic, job_id, payload, retained)
+                self._job_message(str(topic), job_id, payload, retained)
             case AckTopic(clip=clip_id):
-                self._ack_message(topic, clip_id, payload)
+                self._ack_message(str(topic), clip_id, payload)
             case LiveTopic():
                 log.debug("site %s: live message on %s not handled here", self.site_id, topic)
             case _:
@@ -462,7 +457,7 @@ class JobRunner:
     def _publish(self, topic: str, payload: bytes, what: str) -> None:
         try:
             future = self._publisher.publish_nowait(topic, payload)
-        except UplinkError as exc:  # the uplink is stopping
+        except BridgeError as exc:  # the uplink is stopping
             log.warning("site %s: %s not published: %s", self.site_id, what, exc)
             return
 

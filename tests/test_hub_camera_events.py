@@ -18,11 +18,11 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 
+from cctv_common.mqtt.events import inbound
 from cctv_common.wire.payloads import CameraEventItem, CameraEvents
 from cctv_common.wire.topics import events_topic
 from hub.app import create_app
 from hub.db import HubDatabase
-from hub.mqtt import Inbound
 from tests.test_hub_testkit import CAMERA, SITE, RecordingLink, auth, make_settings, report_status
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -37,7 +37,7 @@ class Hub:
         service = self.client.app.state.hub.service  # type: ignore[attr-defined]
         portal = self.client.portal
         assert portal is not None
-        portal.call(service.handle, Inbound(events_topic(site), payload))
+        portal.call(service.handle, inbound(events_topic(site), payload))
 
     def events(self, query: str = "", user: str = "operator", camera: str = CAMERA) -> Any:
         response = self.client.get(

@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 
 from cctv_common.local_broker import HUB_USER, MosquittoBroker
+from cctv_common.mqtt.events import inbound
 from cctv_common.wire.chunk_ranges import from_ranges
 from cctv_common.wire.hub_signing import HubVerifier
 from cctv_common.wire.job_state import JobState
@@ -44,7 +45,6 @@ from hub.db import HubDatabase
 from hub.evidence_store import FilesystemEvidenceStore
 from hub.ingest import IngestService
 from hub.ingest_rules import ChunkBook, ChunkVerdict, OfferRejected, check_offer
-from hub.mqtt import Inbound
 from hub.repository import JobRecord
 from hub.service import HubService
 from hub.settings import BrokerSettings, HubSettings, IngestSettings
@@ -274,13 +274,13 @@ async def until_equal(fetch: Callable[[], Awaitable[object]], expected: object, 
 
 
 async def offer(service: HubService, clip: SignedClip) -> None:
-    await service.handle(Inbound(manifest_topic(SITE, clip.clip_id), clip.offer.to_bytes()))
+    await service.handle(inbound(manifest_topic(SITE, clip.clip_id), clip.offer.to_bytes()))
 
 
 async def send(service: HubService, clip: SignedClip, indexes: range | list[int]) -> None:
     for index in indexes:
         topic = chunk_topic(SITE, clip.clip_id, index)
-        await service.handle(Inbound(topic, clip.chunks[index]))
+        await service.handle(inbound(topic, clip.chunks[index]))
 
 
 def stored_files(settings: HubSettings) -> list[Path]:
@@ -463,10 +463,10 @@ def test_rejected_offers_store_nothing_and_only_real_ones_are_custody_events(
             "deeply nested": b'{"clip_id":' + b"[" * 100_000 + b"]" * 100_000 + b"}",
             "5000 digits": b'{"v":1,"clip_bytes":' + b"9" * 5000 + b"}",
         }.get(case, clip.offer.to_bytes())
-        await service.handle(Inbound(manifest_topic(topic_site, clip.clip_id), payload))
+        await service.handle(inbound(manifest_topic(topic_site, clip.clip_id), payload))
         for index in range(3):  # chunks of a refused clip are dropped
             topic = chunk_topic(topic_site, clip.clip_id, index)
-            await service.handle(Inbound(topic, clip.chunks[index]))
+            await service.handle(inbound(topic, clip.chunks[index]))
         acks = link.acks(clip.clip_id, topic_site)
         assert [a.state for a in acks] == ["rejected"]
         assert reason in (acks[0].reason or "")

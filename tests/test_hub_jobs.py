@@ -10,6 +10,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cctv_common.evidence.signing import load_private_key
+from cctv_common.mqtt.events import Connected, inbound
 from cctv_common.wire.hub_signing import HubVerifier
 from cctv_common.wire.job_state import JobState
 from cctv_common.wire.payloads import Job, JobProgress
@@ -18,7 +19,6 @@ from hub import repository as repo
 from hub.db import HubDatabase
 from hub.evidence_store import FilesystemEvidenceStore
 from hub.jobs import BadWindow, check_window, progress_update
-from hub.mqtt import Connected, Inbound
 from hub.repository import CameraRecord, JobRecord
 from hub.service import HubService
 from tests.test_hub_testkit import SITE, RecordingLink, insert_job, make_settings
@@ -140,7 +140,7 @@ def test_on_connect_open_jobs_are_published_and_ended_ones_cleared(tmp_path: Pat
                 error="camera gone",
                 sent_at=datetime.now(UTC),
             )
-            await service.handle(Inbound(progress_topic(SITE, open_job.id), report.to_bytes()))
+            await service.handle(inbound(progress_topic(SITE, open_job.id), report.to_bytes()))
         finally:
             await service.stop()
 

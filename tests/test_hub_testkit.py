@@ -29,6 +29,7 @@ from sqlite_utils import Database
 from cctv_common import __version__
 from cctv_common.evidence.manifest import CameraIdentity, Manifest, ManifestGap, Software, Window
 from cctv_common.evidence.signing import key_id, public_key_pem, sign
+from cctv_common.mqtt.events import EventQueue
 from cctv_common.wire.job_state import JobState
 from cctv_common.wire.payloads import CameraStatus, ClipAck, ClipOffer, HubSigned, SiteStatus
 from cctv_common.wire.topics import ack_topic
@@ -37,7 +38,6 @@ from hub.acl import Role
 from hub.audit import AuditAction, append_in
 from hub.db import HubDatabase
 from hub.evidence_store import FilesystemEvidenceStore
-from hub.mqtt import EventQueue
 from hub.passwords import hash_password
 from hub.repository import EvidenceRecord, JobRecord
 from hub.settings import BrokerSettings, HubSettings, SiteSettings, UserSettings

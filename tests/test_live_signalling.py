@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from cctv_common.wire.payloads import LiveAnswer, LiveOffer
-from cctv_common.wire.topics import LiveTopic, live_topic
+from cctv_common.wire.topics import JobTopic, LiveTopic, Topic, live_topic
 from edge_agent.agent import route_messages
 from edge_agent.config import AgentConfig, CameraConfig
 from edge_agent.live import LiveService
@@ -57,14 +57,15 @@ def test_malformed_messages_are_dropped_and_refusals_are_answered(tmp_path: Path
 
 
 def test_live_topics_go_to_signalling_and_the_rest_to_the_job_runner() -> None:
-    jobs: list[str] = []
+    jobs: list[Topic] = []
     live: list[LiveTopic] = []
     route = route_messages(SITE, lambda t, p, r: jobs.append(t), lambda t, p, r: live.append(t))
-    route(live_topic(SITE, "s1", "offer"), b"", False)
-    route(f"cctv/v1/sites/{SITE}/jobs/j1", b"", False)
-    route("not/ours", b"", False)
+    route(LiveTopic(SITE, "s1", "offer"), b"", False)
+    route(JobTopic(SITE, "j1"), b"", False)
+    # Another site's live message is not this site's signalling: the job runner logs it.
+    route(LiveTopic("site-other", "s1", "offer"), b"", False)
     assert live == [LiveTopic(SITE, "s1", "offer")]
-    assert jobs == [f"cctv/v1/sites/{SITE}/jobs/j1", "not/ours"]
+    assert jobs == [JobTopic(SITE, "j1"), LiveTopic("site-other", "s1", "offer")]
 
 
 @pytest.mark.parametrize(

@@ -893,7 +893,7 @@ def send_ack(
     topic = ack_topic(SITE_A, topic_clip or ack.clip_id)
     signer = seal.get("signer", HUB)
     assert isinstance(signer, HubSigner)
-    runner.handle_message(topic, signer.seal(topic, ack))
+    runner.handle_message(parse_topic(topic), signer.seal(topic, ack))
 
 
 def offered(publisher: RecordingPublisher, clip_id: str) -> bytes:
@@ -1020,7 +1020,7 @@ def test_forged_stored_and_rejected_acks_change_nothing(tmp_path: Path) -> None:
         forger = HubSigner(Ed25519PrivateKey.generate())
         topic = ack_topic(SITE_A, clip.clip_id)
         # Unsigned (the old format), as a site credential could once publish it.
-        runner.handle_message(topic, stored.to_bytes())
+        runner.handle_message(parse_topic(topic), stored.to_bytes())
         # Signed by another key.
         send_ack(runner, stored, signer=forger)
         # The hub's genuine "stored" for the other clip, moved onto this clip's topic.
@@ -1031,12 +1031,14 @@ def test_forged_stored_and_rejected_acks_change_nothing(tmp_path: Path) -> None:
             held=((0, 1),),
             evidence_sha256=hashlib.sha256(other.data).hexdigest(),
         )
-        runner.handle_message(topic, HUB.seal(ack_topic(SITE_A, other.clip_id), genuine_other))
+        runner.handle_message(
+            parse_topic(topic), HUB.seal(ack_topic(SITE_A, other.clip_id), genuine_other)
+        )
         # Signed by the hub for this clip, but answering an offer this agent never sent.
         send_ack(runner, ack(clip.clip_id, b"another offer", "stored", evidence_sha256=sha))
         # Forged rejections: none may fail the job.
         no = ack(clip.clip_id, offer, "rejected", reason="forged")
-        runner.handle_message(topic, no.to_bytes())
+        runner.handle_message(parse_topic(topic), no.to_bytes())
         send_ack(runner, no, signer=forger)
         send_ack(runner, ack(clip.clip_id, b"another offer", "rejected", reason="replayed"))
         await asyncio.sleep(0.2)
