@@ -18,7 +18,6 @@ live-profile URL, and their motion and tamper events go into the index, from whi
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 from collections.abc import Callable
@@ -54,12 +53,6 @@ RECORDER_STOP_SECONDS = 15.0
 def run_agent(config: AgentConfig) -> int:
     """Run until SIGTERM or SIGINT; 0 after a clean stop."""
     return asyncio.run(_run(config))
-
-
-async def _watchdog(notifier: SdNotify, interval: float) -> None:
-    while True:
-        notifier.watchdog()
-        await asyncio.sleep(interval)
 
 
 def route_messages(
@@ -178,7 +171,6 @@ async def _run(config: AgentConfig) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
 
-    watchdog: asyncio.Task[None] | None = None
     events = asyncio.create_task(onvif_cameras.run_events(stop), name="onvif-events")
     event_uplink = EventUplink(site, index, uplink, config.data_dir / STATE_FILE)
     events_out: asyncio.Task[None] | None = None
@@ -190,17 +182,12 @@ async def _run(config: AgentConfig) -> int:
         events_out = asyncio.create_task(event_uplink.run(), name="event-uplink")
         cameras = sum(1 for camera in config.cameras if camera.enabled)
         notifier.ready(f"site {site}: {cameras} camera(s) recording")
-        if notifier.watchdog_seconds is not None:
-            watchdog = asyncio.create_task(_watchdog(notifier, notifier.watchdog_seconds))
         log.info("site %s: agent %s running with %d camera(s)", site, __version__, cameras)
-        await stop.wait()
+        async with notifier.watchdog_running():
+            await stop.wait()
         log.info("site %s: stopping", site)
     finally:
         notifier.stopping()
-        if watchdog is not None:
-            watchdog.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watchdog
         await runner.stop()
         await snapshots.stop()
         await live.stop()

@@ -37,11 +37,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any, Final, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from cctv_common.clock import utc_now
 from cctv_common.evidence.verify import CLIP_NAME
 from cctv_common.mqtt.bridge import BridgeError
 from cctv_common.refusals import Refusals
@@ -446,7 +447,7 @@ class JobRunner:
             percent=record.percent if percent is None else percent,
             clip_id=clip_id,
             error=(record.error or "failed")[:1000] if record.state is JobState.FAILED else None,
-            sent_at=datetime.now(UTC),
+            sent_at=utc_now(),
         )
         self._publish(
             progress_topic(self.site_id, record.job_id),

@@ -49,9 +49,10 @@ import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from cctv_common.clock import utc_now
 from cctv_common.uris import with_credentials
 from edge_agent.config import AgentConfig, CameraConfig, OnvifCameraConfig
 from edge_agent.onvif import (
@@ -73,10 +74,6 @@ log = logging.getLogger(__name__)
 STORED_KINDS = frozenset({"motion", "tamper"})
 # How far back the state last stored for a camera's property is looked up after a restart.
 STATE_MEMORY = timedelta(days=7)
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -103,7 +100,7 @@ class OnvifCameras:
         *,
         settings: OnvifSettings | None = None,
         event_settings: EventSettings | None = None,
-        now: Callable[[], datetime] = _utc_now,
+        now: Callable[[], datetime] = utc_now,
     ) -> None:
         self._config = config
         self._site = config.site_id

@@ -25,12 +25,13 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Final, Literal, get_args
 
 import sqlite_utils
 
+from cctv_common.clock import utc_now
 from cctv_common.wire.chunk_ranges import Range, validate_ranges
 from cctv_common.wire.ids import validate_id
 from cctv_common.wire.job_state import JobState, is_final
@@ -134,7 +135,7 @@ class ClipRecord:
 
 
 def _now() -> str:
-    return datetime.now(UTC).isoformat()
+    return utc_now().isoformat()
 
 
 class Outbox:

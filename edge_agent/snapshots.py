@@ -23,12 +23,13 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
 import av
 import av.error
 import cv2
 
+from cctv_common.clock import utc_now
 from cctv_common.wire.payloads import (
     MAX_SNAPSHOT_JPEG_BYTES,
     SnapshotReply,
@@ -49,10 +50,6 @@ JPEG_QUALITY = 85
 
 class SnapshotFailed(Exception):
     """No picture could be had; the message says why (without credentials)."""
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def keyframe_jpeg(url: str, timeout: float = RTSP_SNAPSHOT_SECONDS) -> bytes:
@@ -98,7 +95,7 @@ class Snapshots:
         cameras: OnvifCameras | None = None,
         *,
         rtsp_timeout: float = RTSP_SNAPSHOT_SECONDS,
-        now: Callable[[], datetime] = _utc_now,
+        now: Callable[[], datetime] = utc_now,
     ) -> None:
         self._config = config
         self._cameras = cameras

@@ -26,11 +26,12 @@ import logging
 import shutil
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Final, Literal, Protocol
 
 from cctv_common import __version__
+from cctv_common.clock import utc_now
 from cctv_common.mqtt.bridge import BridgeError, BrokerLogin, MqttBridge
 from cctv_common.mqtt.events import Connected, Disconnected, EventQueue, Inbound, UnknownTopic
 from cctv_common.wire.payloads import CameraStatus, SiteStatus, offline_status
@@ -165,7 +166,7 @@ class Uplink:
                     await task
         if self.connected:
             offline = SiteStatus(
-                state="offline", version=self._version, sent_at=datetime.now(UTC)
+                state="offline", version=self._version, sent_at=utc_now()
             ).to_bytes()
             try:
                 await asyncio.wait_for(
@@ -245,7 +246,7 @@ class Uplink:
 
     async def _publish_status(self) -> None:
         if self._status is None:
-            status = SiteStatus(state="online", version=self._version, sent_at=datetime.now(UTC))
+            status = SiteStatus(state="online", version=self._version, sent_at=utc_now())
         else:
             status = await asyncio.to_thread(self._status)
         # Not awaited: a PUBACK that comes after a reconnect must not hold up the next beat.
@@ -338,7 +339,7 @@ def build_site_status(
     return SiteStatus(
         state="online",
         version=version,
-        sent_at=now or datetime.now(UTC),
+        sent_at=now or utc_now(),
         cameras=tuple(reports),
         disk_free_bytes=disk.free_bytes,
         disk_used_bytes=disk.used_bytes,

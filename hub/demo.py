@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 import tomli_w
 
+from cctv_common.clock import iso_utc, parse_iso
 from cctv_common.evidence.signing import load_or_create_private_key, load_public_key, public_key_pem
 from cctv_common.evidence.verify import EvidenceMismatch, verify_signed_manifest
 from cctv_common.local_broker import MosquittoBroker, free_loopback_port
@@ -69,14 +70,6 @@ def _write_toml(path: Path, data: dict[str, Any]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(tomli_w.dumps(data), encoding="utf-8")
     return path
-
-
-def _iso(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
-
-
-def _parse_time(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 class Demo:
@@ -219,8 +212,8 @@ class Demo:
                 for camera in site["cameras"]:
                     if camera["camera_id"] != CAMERA_ID or not camera["buffer_end"]:
                         continue
-                    start = _parse_time(camera["buffer_start"])
-                    end = _parse_time(camera["buffer_end"])
+                    start = parse_iso(camera["buffer_start"])
+                    end = parse_iso(camera["buffer_end"])
                     held = int((end - start).total_seconds())
                     if held >= CLIP_SECONDS + 2:
                         return start, end
@@ -239,15 +232,17 @@ class Demo:
             json={
                 "site_id": SITE_ID,
                 "camera_id": CAMERA_ID,
-                "start": _iso(start),
-                "end": _iso(buffer_end),
+                "start": iso_utc(start),
+                "end": iso_utc(buffer_end),
                 "reason": "Demo: the last 20 seconds of the test camera",
             },
         )
         if response.status_code != 201:
             raise DemoFailed(f"POST /api/jobs answered {response.status_code}: {response.text}")
         job = response.json()
-        say(f"dispatched job {job['job_id']}: {CAMERA_ID} {_iso(start)} to {_iso(buffer_end)}")
+        say(
+            f"dispatched job {job['job_id']}: {CAMERA_ID} {iso_utc(start)} to {iso_utc(buffer_end)}"
+        )
         return str(job["job_id"])
 
     def follow(self, job_id: str) -> str:
@@ -286,7 +281,7 @@ class Demo:
         say(
             f"verified: signature by key {manifest.key_id}, SHA-256 {manifest.sha256},"
             f" {manifest.bytes} bytes, {manifest.codec} {manifest.width}x{manifest.height},"
-            f" delivered {_iso(manifest.delivered.start)} to {_iso(manifest.delivered.end)}"
+            f" delivered {iso_utc(manifest.delivered.start)} to {iso_utc(manifest.delivered.end)}"
         )
         return detail
 

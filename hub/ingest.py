@@ -41,6 +41,7 @@ from typing import Final
 
 from sqlite_utils import Database
 
+from cctv_common.clock import utc_now
 from cctv_common.evidence.manifest import InvalidManifest, Manifest
 from cctv_common.refusals import Refusals
 from cctv_common.wire.hub_signing import HubSigner
@@ -60,7 +61,7 @@ from hub.ingest_rules import (
     check_against_job,
     verify_offer,
 )
-from hub.jobs import JobService, Publisher, utc_now
+from hub.jobs import JobService, Publisher
 from hub.repository import EvidenceRecord, JobRecord, UploadRecord
 from hub.settings import HubSettings
 from hub.staging import bad_chunks, open_staging, sync_and_hash, verify_and_write

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Final
 
-from cctv_common.evidence.manifest import Manifest, iso_utc
+from cctv_common.clock import iso_utc
+from cctv_common.evidence.manifest import Manifest
 from cctv_common.evidence.signing import KeyFileError, load_public_key
 from cctv_common.evidence.verify import EvidenceMismatch, verify_signed_manifest
 from cctv_common.wire.chunk_ranges import Range, validate_ranges

@@ -18,7 +18,7 @@ from typing import Final, Protocol
 
 from sqlite_utils import Database
 
-from cctv_common.evidence.manifest import iso_utc
+from cctv_common.clock import iso_utc, utc_now
 from cctv_common.refusals import Refusals
 from cctv_common.wire.hub_signing import HubSigner
 from cctv_common.wire.job_state import JobState, can_move
@@ -44,10 +44,6 @@ class Publisher(Protocol):
 
 def no_publish(topic: str, payload: bytes, *, retain: bool = False) -> None:
     """The publisher of a hub without a broker: nothing leaves (jobs go out on connect)."""
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class JobRequestError(Exception):

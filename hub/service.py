@@ -17,6 +17,7 @@ from typing import Final
 
 from sqlite_utils import Database
 
+from cctv_common.clock import utc_now
 from cctv_common.evidence.signing import load_or_create_private_key
 from cctv_common.mqtt.events import (
     BridgeEvent,
@@ -46,7 +47,7 @@ from hub.db import HubDatabase
 from hub.evidence_store import EvidenceStore
 from hub.ingest import IngestService
 from hub.integrity import IntegrityService
-from hub.jobs import JobService, utc_now
+from hub.jobs import JobService
 from hub.live import LiveBridge
 from hub.mqtt import HubMqtt, MqttLink
 from hub.settings import HubSettings

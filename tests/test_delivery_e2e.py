@@ -18,9 +18,10 @@ from typing import Any, Final
 import pytest
 from playwright.sync_api import sync_playwright
 
+from cctv_common.clock import parse_iso
 from cctv_common.local_broker import HUB_USER, MosquittoBroker
 from edge_agent.testcam import TestCamera
-from tests.support.site_stack import PASSWORD, SiteStack, StackError, parse_time
+from tests.support.site_stack import PASSWORD, SiteStack, StackError
 from tests.test_ui_browser import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.slow
@@ -110,7 +111,7 @@ def test_a_camera_stopped_mid_window_gives_an_incomplete_delivery_shown_plainly(
     # The outage: at least as long as the camera was off, starting where its footage stopped.
     outage = max(missing, key=lambda gap: gap["seconds"])
     assert outage["seconds"] >= OUTAGE_SECONDS - 1
-    assert abs((parse_time(outage["start"]) - before_outage).total_seconds()) < 2.0
+    assert abs((parse_iso(outage["start"]) - before_outage).total_seconds()) < 2.0
     assert outage["cause"] in (None, "camera_unreachable", "stream_stalled"), outage
     assert outage["cause_text"]
     assert " of " in delivery["summary"] and "gap" in delivery["summary"]

@@ -22,9 +22,10 @@ import cv2
 import numpy as np
 import pytest
 
+from cctv_common.clock import parse_iso
 from cctv_common.local_broker import HUB_USER, MosquittoBroker
 from edge_agent.testcam import TestCamera
-from tests.support.site_stack import SiteStack, StoredClip, parse_time
+from tests.support.site_stack import SiteStack, StoredClip
 
 pytestmark = pytest.mark.slow
 
@@ -118,7 +119,7 @@ def _check_stored(stack: SiteStack, job: dict[str, Any], agent_sha256: str) -> S
     assert manifest.site_id == SITE_ID
     assert stored.sha256 == manifest.sha256 == agent_sha256 == clips[0]["sha256"]
     assert len(stored.video) == manifest.bytes
-    _check_video(stored, parse_time(job["start"]), parse_time(job["end"]))
+    _check_video(stored, parse_iso(job["start"]), parse_iso(job["end"]))
     row = stack.outbox_clip(job_id)
     assert row is not None and row["state"] == "stored"
     return stored

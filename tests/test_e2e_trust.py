@@ -21,13 +21,14 @@ from typing import Final
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from cctv_common.clock import parse_iso
 from cctv_common.local_broker import HUB_USER
 from cctv_common.wire.hub_signing import HubSigner
 from cctv_common.wire.payloads import ClipAck, Job
 from cctv_common.wire.topics import ack_topic, job_topic
 from edge_agent.testcam import TestCamera
 from tests.support.deploy_broker import DeployConfigBroker, tls_client
-from tests.support.site_stack import SiteStack, StackError, parse_time
+from tests.support.site_stack import SiteStack, StackError
 
 pytestmark = pytest.mark.slow
 
@@ -122,7 +123,7 @@ def test_forged_acks_and_jobs_neither_delete_fail_nor_cut(
         }
     )
     rejected = ClipAck(clip_id=clip_id, offer_sha256="0" * 64, state="rejected", reason="forged")
-    window = parse_time(job["end"])
+    window = parse_iso(job["end"])
     forged_job = Job(
         job_id="job-forged",
         camera_id=stack.camera_id,

@@ -25,10 +25,11 @@ import numpy as np
 import pytest
 from playwright.sync_api import sync_playwright
 
+from cctv_common.clock import parse_iso
 from cctv_common.local_broker import HUB_USER, MosquittoBroker
 from edge_agent.testcam import TestCamera
 from tests.support.onvif_device import FakeOnvifDevice
-from tests.support.site_stack import PASSWORD, SiteStack, StackError, parse_time
+from tests.support.site_stack import PASSWORD, SiteStack, StackError
 from tests.test_ui_browser import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.slow
@@ -111,7 +112,7 @@ def test_events_snapshots_and_the_timeline_through_the_real_parts(
         ("motion", False),
         ("tamper", True),
     ]
-    assert abs((parse_time(got[0]["at"]) - datetime.now(UTC)).total_seconds()) < 30
+    assert abs((parse_iso(got[0]["at"]) - datetime.now(UTC)).total_seconds()) < 30
     assert got[0]["data"]["source.Rule"] == "MyMotionDetectorRule"
     assert device.count("CreatePullPointSubscription") == 1  # renewed, never re-subscribed
     assert device.wsa_refusals == 0
@@ -149,7 +150,7 @@ def test_events_snapshots_and_the_timeline_through_the_real_parts(
             # Wide: the newest event's mark (drawn last, on top of the others of that second).
             # Narrow: the oldest event's line in the list under the bar.
             for width, chosen in ((1366, after[-1]), (390, after[0])):
-                at = parse_time(chosen["at"])
+                at = parse_iso(chosen["at"])
                 context = browser.new_context(viewport={"width": width, "height": 900})
                 page = context.new_page()
                 page.set_default_timeout(GUARD_SECONDS * 1000)
@@ -185,7 +186,7 @@ def test_events_snapshots_and_the_timeline_through_the_real_parts(
                 assert (job["site_id"], job["camera_id"]) == (SITE_ID, stack.camera_id)
                 # The form holds whole seconds: within a second of the event minus 10 s, and
                 # ending 20 s after it or, when that is still to come, when it was clicked.
-                start, end = parse_time(job["start"]), parse_time(job["end"])
+                start, end = parse_iso(job["start"]), parse_iso(job["end"])
                 assert abs((start - (at - timedelta(seconds=10))).total_seconds()) <= 1
                 expected_end = min(at + timedelta(seconds=20), clicked_at)
                 assert abs((end - expected_end).total_seconds()) <= 2

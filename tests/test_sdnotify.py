@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import socket
 import tempfile
@@ -74,3 +76,37 @@ def test_a_missing_socket_is_logged_not_raised(
     notifier = SdNotify({"NOTIFY_SOCKET": str(tmp_path / "gone")})
     assert notifier.ready() is False
     assert "sd_notify" in caplog.text
+
+
+def test_the_watchdog_task_pings_while_the_block_runs_and_stops_after(
+    fake_systemd: tuple[str, socket.socket],
+) -> None:
+    path, sock = fake_systemd
+    # 20 ms of WATCHDOG_USEC: a ping every 10 ms.
+    notifier = SdNotify({"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "20000"})
+
+    async def run() -> None:
+        async with notifier.watchdog_running():
+            for _ in range(3):
+                assert await asyncio.to_thread(sock.recv, 4096) == b"WATCHDOG=1"
+
+    asyncio.run(run())
+    sock.settimeout(0.2)
+    leftover = []
+    with contextlib.suppress(TimeoutError):
+        while True:
+            leftover.append(sock.recv(4096))
+    # Pings sent before the block ended may still be queued; none comes after that.
+    assert set(leftover) <= {b"WATCHDOG=1"} and len(leftover) < 10
+    with pytest.raises(TimeoutError):
+        sock.recv(4096)
+
+
+def test_without_a_watchdog_the_task_does_nothing() -> None:
+    notifier = SdNotify({})
+
+    async def run() -> None:
+        async with notifier.watchdog_running():
+            await asyncio.sleep(0)
+
+    asyncio.run(run())

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import builtins
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Self
 
@@ -22,14 +22,11 @@ from pydantic import (
     field_validator,
 )
 
+from cctv_common.clock import iso_utc
+
 FORMAT_VERSION = 1
 MAX_MANIFEST_BYTES = 1024 * 1024
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
-
-
-def iso_utc(moment: datetime) -> str:
-    """ISO-8601 in UTC with a Z, microseconds kept: the one spelling of a time in evidence."""
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 UtcTime = Annotated[datetime, PlainSerializer(iso_utc, return_type=str)]

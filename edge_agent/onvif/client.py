@@ -11,9 +11,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any, TypeVar
 
+from cctv_common.clock import utc_now
 from cctv_common.uris import redact_uri
 from edge_agent.onvif.http import fetch_image
 from edge_agent.onvif.parse import (
@@ -102,11 +103,11 @@ class OnvifClient:
         """Read the camera's clock (unauthenticated, as ONVIF allows; authenticated if the camera
         insists) and apply the offset to every later WS-UsernameToken."""
         with self.soap.lock:
-            started, before = time.monotonic(), datetime.now(UTC)
+            started, before = time.monotonic(), utc_now()
             try:
                 answer = self.soap.call_anonymous("GetSystemDateAndTime")
             except OnvifAuthError:
-                started, before = time.monotonic(), datetime.now(UTC)
+                started, before = time.monotonic(), utc_now()
                 answer = self.soap.call("devicemgmt", "GetSystemDateAndTime")
             round_trip = time.monotonic() - started
             agent_utc = before + timedelta(seconds=round_trip / 2)

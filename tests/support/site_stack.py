@@ -28,6 +28,7 @@ from typing import Any, Final
 import httpx
 import tomli_w
 
+from cctv_common.clock import iso_utc, parse_iso
 from cctv_common.evidence.manifest import Manifest
 from cctv_common.evidence.signing import load_or_create_private_key, load_public_key, public_key_pem
 from cctv_common.evidence.verify import verify_signed_manifest
@@ -51,14 +52,6 @@ def write_toml(path: Path, data: dict[str, Any]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(tomli_w.dumps(data), encoding="utf-8")
     return path
-
-
-def iso(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
-
-
-def parse_time(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 class ManagedProcess:
@@ -185,8 +178,8 @@ class HubApi:
             json={
                 "site_id": site_id,
                 "camera_id": camera_id,
-                "start": iso(start),
-                "end": iso(end),
+                "start": iso_utc(start),
+                "end": iso_utc(end),
                 "reason": reason,
             },
         )
@@ -369,7 +362,7 @@ class SiteStack:
             self.check_alive()
             camera = self.api.camera(self.site_id, self.camera_id)
             if camera and camera["buffer_start"] and camera["buffer_end"]:
-                start, end = parse_time(camera["buffer_start"]), parse_time(camera["buffer_end"])
+                start, end = parse_iso(camera["buffer_start"]), parse_iso(camera["buffer_end"])
                 if (end - start).total_seconds() >= seconds:
                     return start, end
             time.sleep(0.5)
@@ -381,7 +374,7 @@ class SiteStack:
         camera = self.api.camera(self.site_id, self.camera_id)
         if camera is None or not camera["buffer_end"]:
             raise StackError(f"the hub knows no footage of {self.camera_id}")
-        return parse_time(camera["buffer_end"])
+        return parse_iso(camera["buffer_end"])
 
     def dispatch_last(self, seconds: float, reason: str) -> dict[str, Any]:
         """A job for the last ``seconds`` of footage the hub knows of."""

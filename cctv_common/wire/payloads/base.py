@@ -24,7 +24,7 @@ from pydantic import (
     ValidationError,
 )
 
-from cctv_common.evidence.manifest import iso_utc
+from cctv_common.clock import iso_utc
 from cctv_common.wire.chunk_ranges import MAX_RANGES, InvalidRanges, Range, validate_ranges
 from cctv_common.wire.topics import MAX_CHUNK_INDEX
 

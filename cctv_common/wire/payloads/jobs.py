@@ -8,7 +8,7 @@ from typing import Final, Self
 
 from pydantic import Field, field_validator, model_validator
 
-from cctv_common.evidence.manifest import iso_utc
+from cctv_common.clock import iso_utc
 from cctv_common.wire.ids import CameraId, ClipId, JobId
 from cctv_common.wire.job_state import AGENT_STATES, JobState
 from cctv_common.wire.payloads.base import Payload, UtcTime
