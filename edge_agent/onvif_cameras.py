@@ -23,7 +23,7 @@ How the agent process (edge_agent/agent.py) uses it; nothing touches a camera be
   for camera cam-2 at 10.0.0.6:80 (...)"), which becomes the recorder's ``last_error``.
   A clock off by more than ``config.max_clock_offset_seconds`` is logged as a warning.
 - ``run_events(stop)``: one PullPoint subscription per ONVIF camera (see
-  ``edge_agent.onvif.events.EventStream``); motion and tamper notifications are stored with
+  ``cctv_onvif.events.EventStream``); motion and tamper notifications are stored with
   ``SegmentIndex.add_event`` at agent time (the camera's time minus its clock offset). A new
   subscription starts with an "Initialized" message of each property's current state; it is
   stored only when it differs from the state last stored for that property (looked up in the
@@ -54,8 +54,7 @@ from typing import Any
 
 from cctv_common.clock import utc_now
 from cctv_common.uris import with_credentials
-from edge_agent.config import AgentConfig, CameraConfig, OnvifCameraConfig
-from edge_agent.onvif import (
+from cctv_onvif import (
     AsyncOnvifClient,
     EventSettings,
     EventStream,
@@ -66,6 +65,7 @@ from edge_agent.onvif import (
     OnvifTarget,
     OnvifUnsupported,
 )
+from edge_agent.config import AgentConfig, CameraConfig, OnvifCameraConfig
 from edge_agent.recorder import CameraUnavailable, UrlProvider
 from edge_agent.segment_index import CameraEvent, IndexWriteFailed, SegmentIndex
 

@@ -6,7 +6,7 @@ carries the messages (the uplink's ``snapshots/{request}/request`` topic, a test
 
 - ONVIF cameras: the camera's own JPEG (GetSnapshotUri, then an authenticated HTTP GET), through
   ``OnvifCameras.snapshot``; a PNG, GIF, BMP or WebP that some devices send instead is converted
-  to JPEG (``edge_agent.onvif.snapshot_image``). A camera without a snapshot URI, or whose
+  to JPEG (``cctv_onvif.snapshot_image``). A camera without a snapshot URI, or whose
   snapshot is no image that can be converted (an HTML login page, a TIFF), falls back to its
   stream, as below.
 - Plain RTSP cameras: one keyframe of the stream, decoded with PyAV and encoded as JPEG with
@@ -36,8 +36,8 @@ from cctv_common.wire.payloads import (
     SnapshotRequest,
     SnapshotSource,
 )
+from cctv_onvif import OnvifBadSnapshot, OnvifError, OnvifUnsupported
 from edge_agent.config import AgentConfig, CameraConfig
-from edge_agent.onvif import OnvifBadSnapshot, OnvifError, OnvifUnsupported
 from edge_agent.onvif_cameras import OnvifCameras
 from edge_agent.recorder import CameraUnavailable, redact_text
 

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 from cctv_common.files import atomic_write
 from cctv_common.uris import redact_uri
-from edge_agent.onvif import (
+from cctv_onvif import (
     MediaProfile,
     OnvifAuthError,
     OnvifClient,

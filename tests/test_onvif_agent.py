@@ -20,9 +20,9 @@ from urllib.parse import quote
 import pytest
 
 from cctv_common.evidence.manifest import Manifest
+from cctv_onvif import EventSettings, OnvifSettings
 from edge_agent.cli import main as agent_main
 from edge_agent.config import AgentConfig, load_config
-from edge_agent.onvif import EventSettings, OnvifSettings
 from edge_agent.onvif_cameras import OnvifCameras
 from edge_agent.recorder import CameraUnavailable, RecorderState
 from edge_agent.recorder_supervisor import Recorders

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from cctv_common.uris import with_credentials
-from edge_agent.onvif import (
+from cctv_onvif import (
     AsyncOnvifClient,
     EventSettings,
     EventStream,
@@ -439,17 +439,17 @@ def test_only_the_soap_module_imports_onvif_zeep() -> None:
     pattern = re.compile(r"^\s*(from|import)\s+(onvif|zeep)\b", re.MULTILINE)
     importers = {
         str(path.relative_to(root))
-        for folder in ("edge_agent", "provisioning", "hub", "cctv_common")
+        for folder in ("edge_agent", "provisioning", "hub", "cctv_common", "cctv_onvif", "devkit")
         for path in (root / folder).rglob("*.py")
         if pattern.search(path.read_text(encoding="utf-8"))
     }
-    assert importers == {"edge_agent/onvif/soap.py"}
-    soap = (root / "edge_agent/onvif/soap.py").read_text(encoding="utf-8")
+    assert importers == {"cctv_onvif/soap.py"}
+    soap = (root / "cctv_onvif/soap.py").read_text(encoding="utf-8")
     assert 'importlib.import_module("onvif.client")' in soap
 
 
 def test_importing_the_client_leaves_logging_alone() -> None:
-    code = "import logging, edge_agent.onvif; print(logging.getLogger().handlers)"
+    code = "import logging, cctv_onvif; print(logging.getLogger().handlers)"
     root = Path(__file__).resolve().parent.parent
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True

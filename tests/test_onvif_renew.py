@@ -19,9 +19,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from cctv_onvif import EventSettings, OnvifClient, OnvifSettings, OnvifTarget
+from cctv_onvif.events import PullPoint
 from edge_agent.config import AgentConfig
-from edge_agent.onvif import EventSettings, OnvifClient, OnvifSettings, OnvifTarget
-from edge_agent.onvif.events import PullPoint
 from edge_agent.onvif_cameras import OnvifCameras
 from edge_agent.segment_index import CameraEvent, SegmentIndex
 from tests.support.onvif_device import WSA_ACTIONS, FakeOnvifDevice

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge_agent.onvif.snapshot_image import MAX_PIXELS, NotConvertible, as_jpeg, image_size
+from cctv_onvif.snapshot_image import MAX_PIXELS, NotConvertible, as_jpeg, image_size
 
 
 def picture(width: int = 64, height: int = 36) -> np.ndarray:

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from cctv_common.wire.payloads import SnapshotReply, SnapshotRequest
+from cctv_onvif import OnvifSettings
 from edge_agent.config import AgentConfig
-from edge_agent.onvif import OnvifSettings
 from edge_agent.onvif_cameras import OnvifCameras
 from edge_agent.segment_index import SegmentIndex
 from edge_agent.snapshots import Snapshots

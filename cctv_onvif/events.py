@@ -12,9 +12,9 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from cctv_common.uris import redact_uri
-from edge_agent.onvif.client import OnvifClient
-from edge_agent.onvif.parse import granted_seconds, parse_pull_messages, parse_subscription
-from edge_agent.onvif.types import (
+from cctv_onvif.client import OnvifClient
+from cctv_onvif.parse import granted_seconds, parse_pull_messages, parse_subscription
+from cctv_onvif.types import (
     EventSettings,
     OnvifError,
     OnvifEvent,

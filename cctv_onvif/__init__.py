@@ -1,4 +1,6 @@
-"""ONVIF for the edge agent and the provisioning CLI.
+"""ONVIF for the edge agent and the provisioning CLI: our client of ONVIF cameras, over onvif-zeep.
+
+(Named ``cctv_onvif``, not ``onvif``: ``onvif`` is onvif-zeep's own import name.)
 
 Modules, from the wire up:
 
@@ -12,23 +14,23 @@ Modules, from the wire up:
 - `events`: `PullPoint` and the `EventStream` state machine.
 - `aio`: `AsyncOnvifClient`, each call in a worker thread under a timeout.
 
-Everything a caller needs is importable from `edge_agent.onvif`.
+Everything a caller needs is importable from `cctv_onvif`.
 """
 
 from __future__ import annotations
 
 from cctv_common.uris import redact_uri, with_credentials
-from edge_agent.onvif.aio import AsyncOnvifClient
-from edge_agent.onvif.client import OnvifClient
-from edge_agent.onvif.events import EventStream, PullPoint, SubscriptionState
-from edge_agent.onvif.parse import (
+from cctv_onvif.aio import AsyncOnvifClient
+from cctv_onvif.client import OnvifClient
+from cctv_onvif.events import EventStream, PullPoint, SubscriptionState
+from cctv_onvif.parse import (
     choose_profile,
     classify_event,
     parse_pull_messages,
     parse_pull_messages_xml,
 )
-from edge_agent.onvif.soap import describe_fault
-from edge_agent.onvif.types import (
+from cctv_onvif.soap import describe_fault
+from cctv_onvif.types import (
     ClockReading,
     DeviceInfo,
     EventKind,

@@ -10,7 +10,7 @@ from typing import Any
 
 from lxml import etree
 
-from edge_agent.onvif.types import (
+from cctv_onvif.types import (
     DEVICE_NS,
     EVENTS_NS,
     MEDIA_NS,

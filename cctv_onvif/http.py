@@ -14,7 +14,7 @@ import requests
 from requests.auth import HTTPBasicAuth, HTTPDigestAuth
 
 from cctv_common.uris import redact_uri
-from edge_agent.onvif.types import (
+from cctv_onvif.types import (
     MAX_MESSAGE,
     OnvifAuthError,
     OnvifError,

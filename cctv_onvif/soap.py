@@ -47,9 +47,9 @@ from zeep.plugins import Plugin
 from zeep.transports import Transport
 from zeep.wsa import WsAddressingPlugin
 
-from edge_agent.onvif.http import HTTP_ERRORS, new_session, read_limited, translate_http
-from edge_agent.onvif.parse import text
-from edge_agent.onvif.types import (
+from cctv_onvif.http import HTTP_ERRORS, new_session, read_limited, translate_http
+from cctv_onvif.parse import text
+from cctv_onvif.types import (
     EVENTS_NS,
     MAX_MESSAGE,
     OnvifAuthError,

@@ -7,9 +7,9 @@ import asyncio
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from edge_agent.onvif.client import OnvifClient
-from edge_agent.onvif.events import EventStream
-from edge_agent.onvif.types import (
+from cctv_onvif.client import OnvifClient
+from cctv_onvif.events import EventStream
+from cctv_onvif.types import (
     ClockReading,
     DeviceInfo,
     EventSettings,

@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 
 from cctv_common.clock import utc_now
 from cctv_common.uris import redact_uri
-from edge_agent.onvif.http import fetch_image
-from edge_agent.onvif.parse import (
+from cctv_onvif.http import fetch_image
+from cctv_onvif.parse import (
     choose_profile,
     get_path,
     parse_capabilities,
@@ -28,9 +28,9 @@ from edge_agent.onvif.parse import (
     parse_system_date_and_time,
     text,
 )
-from edge_agent.onvif.snapshot_image import NotConvertible, as_jpeg
-from edge_agent.onvif.soap import SoapSession
-from edge_agent.onvif.types import (
+from cctv_onvif.snapshot_image import NotConvertible, as_jpeg
+from cctv_onvif.soap import SoapSession
+from cctv_onvif.types import (
     ClockReading,
     DeviceInfo,
     MediaProfile,
