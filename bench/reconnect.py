@@ -1,7 +1,7 @@
 """Reconnect benchmark: how soon a camera that comes back is recorded again, over many outages.
 
 Run from the repository root: ``python3 bench/reconnect.py [--outages 10]``. It needs GStreamer's
-RTSP server for the test camera (see ``edge_agent/testcam.py``).
+RTSP server for the test camera (see ``devkit/testcam.py``).
 
 One test camera (640x360, 25 fps, a keyframe every second) recorded by the agent's recorder
 process with the default recorder settings (retries after 0.5 s, then every 1 s while the camera is
@@ -31,10 +31,10 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from cctv_common.evidence.manifest import GapCause  # noqa: E402
+from devkit.testcam import TestCamera  # noqa: E402
 from edge_agent.config import AgentConfig  # noqa: E402
 from edge_agent.recorder_supervisor import Recorders  # noqa: E402
 from edge_agent.segment_index import SegmentIndex  # noqa: E402
-from edge_agent.testcam import TestCamera  # noqa: E402
 
 TARGET_SECONDS = 2.0
 

@@ -1,8 +1,8 @@
 """The broker's ACL by direction, and client ids bound to usernames (issue 9, defects 1 and 2).
 
-Every test runs twice: on the generated test config (``cctv_common.local_broker``) and on the
+Every test runs twice: on the generated test config (``devkit.local_broker``) and on the
 PRODUCTION files ``deploy/mosquitto/mosquitto.conf`` and ``acl`` (TLS, only ports, paths and
-certificates moved; ``tests.support.deploy_broker``). "Nothing arrives" is shown with a marker: a
+certificates moved; ``devkit.deploy_broker``). "Nothing arrives" is shown with a marker: a
 message the same reader may see, sent after the ones that must not arrive; Mosquitto routes one
 message at a time, and every publish here waits for its PUBACK, so anything routed before the
 marker is in the reader's queue before it.
@@ -18,7 +18,6 @@ from typing import Final, get_args
 import pytest
 from paho.mqtt.client import topic_matches_sub
 
-from cctv_common.local_broker import HUB_USER, MosquittoBroker
 from cctv_common.wire.topics import (
     ACL_RULES,
     SITES,
@@ -37,8 +36,9 @@ from cctv_common.wire.topics import (
     progress_topic,
     status_topic,
 )
-from tests.support.deploy_broker import DeployConfigBroker, tls_client
-from tests.support.mosquitto_fixtures import SITE_A, SITE_B, MqttTestClient
+from devkit.deploy_broker import DeployConfigBroker
+from devkit.local_broker import HUB_USER, MosquittoBroker
+from tests.support.mosquitto_fixtures import SITE_A, SITE_B, MqttTestClient, tls_client
 
 NOT_AUTHORIZED: Final = 135
 SITE_WRITES: Final = ("write", "readwrite")

@@ -2,7 +2,7 @@
 with a gap, and the API and the page say so instead of a bare green "stored".
 
 Real camera (GStreamer RTSP server), real Mosquitto, the hub and the agent as processes
-(``tests.support.site_stack``), headless Chromium on the hub's page. Screenshots of the page go to
+(``devkit.site_stack``), headless Chromium on the hub's page. Screenshots of the page go to
 the pytest temp folder (``delivery-1366.png``, ``delivery-390.png``) for a person to look at.
 """
 
@@ -19,9 +19,9 @@ import pytest
 from playwright.sync_api import sync_playwright
 
 from cctv_common.clock import parse_iso
-from cctv_common.local_broker import HUB_USER, MosquittoBroker
-from edge_agent.testcam import TestCamera
-from tests.support.site_stack import PASSWORD, SiteStack, StackError
+from devkit.local_broker import HUB_USER, MosquittoBroker
+from devkit.site_stack import PASSWORD, SiteStack, StackError
+from devkit.testcam import TestCamera
 from tests.test_ui_browser import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.slow

@@ -1,6 +1,6 @@
 """End to end: a real camera, a real Mosquitto, the hub and the agent as real processes.
 
-One camera, one broker and one site (hub + agent, ``tests.support.site_stack``) are shared by the
+One camera, one broker and one site (hub + agent, ``devkit.site_stack``) are shared by the
 module; each test dispatches its own job through the hub's API and checks the evidence the hub
 serves: the manifest verifies with the site's key, the video's SHA-256 is the one the agent cut
 (its outbox record, or its file while it still exists) and the signed one, PyAV opens it as H.264
@@ -23,9 +23,9 @@ import numpy as np
 import pytest
 
 from cctv_common.clock import parse_iso
-from cctv_common.local_broker import HUB_USER, MosquittoBroker
-from edge_agent.testcam import TestCamera
-from tests.support.site_stack import SiteStack, StoredClip
+from devkit.local_broker import HUB_USER, MosquittoBroker
+from devkit.site_stack import SiteStack, StoredClip
+from devkit.testcam import TestCamera
 
 pytestmark = pytest.mark.slow
 

@@ -1,6 +1,6 @@
 """End to end, issue 9: what the independent probe did to the running system, done again.
 
-The hub and the agent run as real processes (``tests.support.site_stack``) with a real camera,
+The hub and the agent run as real processes (``devkit.site_stack``) with a real camera,
 on a Mosquitto started from the PRODUCTION files in ``deploy/mosquitto`` (TLS; only ports, paths
 and certificates moved). Forgeries come from the site's own broker password and from the hub's
 (stolen) broker password without the hub's signing key; other logins ask for the hub's and the
@@ -22,13 +22,14 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cctv_common.clock import parse_iso
-from cctv_common.local_broker import HUB_USER
 from cctv_common.wire.hub_signing import HubSigner
 from cctv_common.wire.payloads import ClipAck, Job
 from cctv_common.wire.topics import ack_topic, job_topic
-from edge_agent.testcam import TestCamera
-from tests.support.deploy_broker import DeployConfigBroker, tls_client
-from tests.support.site_stack import SiteStack, StackError
+from devkit.deploy_broker import DeployConfigBroker
+from devkit.local_broker import HUB_USER
+from devkit.site_stack import SiteStack, StackError
+from devkit.testcam import TestCamera
+from tests.support.mosquitto_fixtures import tls_client
 
 pytestmark = pytest.mark.slow
 

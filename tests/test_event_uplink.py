@@ -13,7 +13,6 @@ from typing import TypeVar
 
 import pytest
 
-from cctv_common.local_broker import HUB_USER, MosquittoBroker
 from cctv_common.wire.payloads import (
     MAX_EVENT_DATA_ITEMS,
     MAX_EVENT_VALUE_CHARS,
@@ -21,6 +20,7 @@ from cctv_common.wire.payloads import (
     CameraEvents,
 )
 from cctv_common.wire.topics import events_topic
+from devkit.local_broker import HUB_USER, MosquittoBroker
 from edge_agent.config import UplinkConfig
 from edge_agent.event_uplink import (
     Cursor,

@@ -25,7 +25,6 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 
-from cctv_common.local_broker import HUB_USER, MosquittoBroker
 from cctv_common.mqtt.events import inbound
 from cctv_common.wire.chunk_ranges import from_ranges
 from cctv_common.wire.hub_signing import HubVerifier
@@ -39,6 +38,7 @@ from cctv_common.wire.topics import (
     progress_topic,
     status_topic,
 )
+from devkit.local_broker import HUB_USER, MosquittoBroker
 from hub import repository as repo
 from hub.app import create_app
 from hub.db import HubDatabase

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from devkit.testcam import TestCamera
 from edge_agent.config import RecorderConfig, RetentionConfig
 from edge_agent.janitor import Janitor
 from edge_agent.recorder import CameraRecorder, RecorderState
@@ -20,7 +21,6 @@ from edge_agent.recording_session import segment_relative_path
 from edge_agent.segment_index import IndexWriteFailed, SegmentIndex
 from edge_agent.segment_writer import HashingFile
 from edge_agent.segments import Pin, Segment
-from edge_agent.testcam import TestCamera
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 MIB = 1024**2

@@ -22,6 +22,7 @@ import pytest
 from pydantic import BaseModel
 
 from cctv_common.wire.payloads import LiveOffer
+from devkit.testcam import TestCamera
 from edge_agent.config import AgentConfig, CameraConfig, LiveConfig, OnvifCameraConfig
 from edge_agent.live import (
     CameraUnavailable,
@@ -51,7 +52,6 @@ from edge_agent.live_source import (
     with_parameter_sets,
 )
 from edge_agent.live_track import h264_capabilities
-from edge_agent.testcam import TestCamera
 from tests.support.webrtc_viewer import Viewer as BaseViewer
 
 T = TypeVar("T")

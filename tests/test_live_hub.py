@@ -21,7 +21,7 @@ import uvicorn
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cctv_common.evidence.signing import public_key_pem
-from edge_agent.testcam import TestCamera
+from devkit.testcam import TestCamera
 from hub.app import create_app
 from hub.db import HubDatabase
 from hub.settings import HubSettings
@@ -81,13 +81,11 @@ def live_rig(
     )
     thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
     thread.start()
-    cameras = f"""
-[[cameras]]
-id = "{CAMERA}"
-rtsp_url = "{rtsp_camera.url}"
-"""
     config = write_config(
-        tmp_path / "agent.toml", mosquitto_broker, tmp_path / "agent", cameras=cameras
+        tmp_path / "agent.toml",
+        mosquitto_broker,
+        tmp_path / "agent",
+        cameras=[{"id": CAMERA, "rtsp_url": rtsp_camera.url}],
     )
     agent = AgentProcess(config, tmp_path / "agent.log")
     rig = LiveRig(f"http://127.0.0.1:{port}", settings, database, agent)

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from cctv_common.local_broker import MosquittoBroker, acl_text, login_refusal
 from cctv_common.wire.payloads import SiteStatus, offline_status
 from cctv_common.wire.topics import job_topic, site_filter, status_topic
-from tests.support.deploy_broker import DEPLOY, DeployConfigBroker
+from devkit.deploy_broker import DEPLOY, DeployConfigBroker
+from devkit.local_broker import MosquittoBroker, acl_text, login_refusal
 from tests.support.mosquitto_fixtures import (
     SITE_A,
     SITE_B,

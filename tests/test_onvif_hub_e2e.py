@@ -2,7 +2,7 @@
 
 A fake ONVIF camera that refuses a Renew without WS-Addressing headers and answers its snapshot
 URI with a PNG, naming the real RTSP test camera as its stream; the agent and the hub as
-processes (``tests.support.site_stack``) on a real Mosquitto; headless Chromium on the hub's page.
+processes (``devkit.site_stack``) on a real Mosquitto; headless Chromium on the hub's page.
 
 - The agent renews its PullPoint subscription instead of re-subscribing, and each motion and
   tamper event reaches the hub's API once, also across an agent restart.
@@ -26,10 +26,10 @@ import pytest
 from playwright.sync_api import sync_playwright
 
 from cctv_common.clock import parse_iso
-from cctv_common.local_broker import HUB_USER, MosquittoBroker
-from edge_agent.testcam import TestCamera
+from devkit.local_broker import HUB_USER, MosquittoBroker
+from devkit.site_stack import PASSWORD, SiteStack, StackError
+from devkit.testcam import TestCamera
 from tests.support.onvif_device import FakeOnvifDevice
-from tests.support.site_stack import PASSWORD, SiteStack, StackError
 from tests.test_ui_browser import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.slow

@@ -28,12 +28,12 @@ import edge_agent.recording_session
 import edge_agent.segment_timing
 import edge_agent.segment_writer
 import edge_agent.stream_time
+from devkit.testcam import TestCamera, TestCameraUnavailable
 from edge_agent.config import AgentConfig, RecorderConfig
 from edge_agent.recorder import CameraRecorder, CameraStatus, RecorderState
 from edge_agent.recorder_supervisor import Recorders
 from edge_agent.segment_index import SegmentIndex
 from edge_agent.segments import Gap, Segment
-from edge_agent.testcam import TestCamera, TestCameraUnavailable
 
 SETTINGS = RecorderConfig(
     segment_seconds=2.0,

@@ -1,6 +1,6 @@
 """Recording through the faults real cameras have, with the agent's recorder processes.
 
-All through real parts: GStreamer's RTSP server with a shared mount (``edge_agent.testcam``), the
+All through real parts: GStreamer's RTSP server with a shared mount (``devkit.testcam``), the
 recorder processes started by ``Recorders``, segments read back with PyAV, frames compared by the
 bytes of their slices against an independent capture of the same mount
 (``tests.support.frame_reference``).
@@ -33,6 +33,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cctv_common.evidence.manifest import GapCause
+from devkit.testcam import TestCamera
 from edge_agent.camera_facts import facts_from_config
 from edge_agent.config import AgentConfig
 from edge_agent.evidence_clip import make_evidence_clip, plan_for
@@ -41,7 +42,6 @@ from edge_agent.recorder_supervisor import Recorders
 from edge_agent.segment_index import SegmentIndex
 from edge_agent.segments import Segment
 from edge_agent.snapshots import keyframe_jpeg
-from edge_agent.testcam import TestCamera
 from tests.support.frame_reference import ReferenceCapture, compare, recorded_frames
 
 pytestmark = pytest.mark.slow

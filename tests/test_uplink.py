@@ -21,10 +21,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import av
 import paho.mqtt.client as mqtt
@@ -41,7 +42,6 @@ from cctv_common.evidence.signing import (
     sign,
     verify,
 )
-from cctv_common.local_broker import MosquittoBroker
 from cctv_common.wire.chunk_ranges import missing, to_ranges
 from cctv_common.wire.hub_signing import HubSigner, HubVerifier
 from cctv_common.wire.job_state import JobState
@@ -64,12 +64,14 @@ from cctv_common.wire.topics import (
     parse_topic,
     status_topic,
 )
+from devkit.configs import BrokerAccount, agent_toml, write_toml
+from devkit.local_broker import MosquittoBroker
+from devkit.testcam import TestCamera
 from edge_agent.config import AgentConfig
 from edge_agent.job_runner import JobRunner
 from edge_agent.outbox import NewClip, Outbox
 from edge_agent.segment_index import SegmentIndex
 from edge_agent.segments import Pin
-from edge_agent.testcam import TestCamera
 from edge_agent.upload import chunk_hashes
 from tests.support.mosquitto_fixtures import OBSERVER, SITE_A, MqttClientFactory, MqttTestClient
 
@@ -103,34 +105,28 @@ def write_config(
     broker: MosquittoBroker,
     data_dir: Path,
     *,
-    cameras: str = "",
-    extra: str = "",
+    cameras: Sequence[Mapping[str, Any]] = (),
+    **sections: Any,
 ) -> Path:
-    text = f"""
-site_id = "{SITE_A}"
-data_dir = "{data_dir}"
-{extra}
-
-[uplink]
-host = "{broker.host}"
-port = {broker.port}
-username = "{SITE_A}"
-password = "{broker.password(SITE_A)}"
-tls = false
-keepalive_seconds = 5
-chunk_bytes = {CHUNK}
-status_interval_seconds = 1.0
-{hub_key_line(path.parent)}
-{cameras}
-"""
-    path.write_text(text, encoding="utf-8")
-    return path
+    """The agent's TOML for site-a on ``broker``, trusting ``HUB_KEY``."""
+    return write_toml(
+        path,
+        agent_toml(
+            site_id=SITE_A,
+            data_dir=data_dir,
+            broker=BrokerAccount(broker.host, broker.port, SITE_A, broker.password(SITE_A)),
+            cameras=cameras,
+            hub_public_key_file=hub_key_file(path.parent),
+            uplink={"keepalive_seconds": 5, "chunk_bytes": CHUNK, "status_interval_seconds": 1.0},
+            **sections,
+        ),
+    )
 
 
-def hub_key_line(folder: Path) -> str:
+def hub_key_file(folder: Path) -> Path:
     key_file = folder / "hub_public_key.pem"
     key_file.write_text(public_key_pem(HUB_KEY), encoding="ascii")
-    return f'hub_public_key_file = "{key_file}"'
+    return key_file
 
 
 class AgentProcess:
@@ -710,16 +706,14 @@ def test_end_to_end_job_is_cut_from_recorded_footage_uploaded_and_stored(
 ) -> None:
     data_dir = tmp_path / "data"
     key = load_or_create_private_key(data_dir / "agent_key.pem")
-    cameras = f"""
-[recorder]
-segment_seconds = 2.0
-
-[[cameras]]
-id = "cam-1"
-name = "High St north"
-rtsp_url = "{rtsp_camera.url}"
-"""
-    config = write_config(tmp_path / "agent.toml", mosquitto_broker, data_dir, cameras=cameras)
+    camera = {"id": "cam-1", "name": "High St north", "rtsp_url": rtsp_camera.url}
+    config = write_config(
+        tmp_path / "agent.toml",
+        mosquitto_broker,
+        data_dir,
+        cameras=[camera],
+        recorder={"segment_seconds": 2.0},
+    )
     hub = HubStandIn(hub_client, public_key=key.public_key())
     agents(config, tmp_path / "agent.log")
 

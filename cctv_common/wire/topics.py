@@ -376,7 +376,7 @@ def agent_subscriptions(site: str) -> tuple[Subscription, ...]:
     )
 
 
-# Who may write and read each topic: the broker's ACL. ``cctv_common.local_broker.acl_text``
+# Who may write and read each topic: the broker's ACL. ``devkit.local_broker.acl_text``
 # generates it from this table and ``deploy/mosquitto/acl`` is the same text (a test compares
 # them, and another checks that every topic kind above falls under exactly one rule). Patterns are
 # below ``sites/{site}/``: a site (username = site id) gets its own subtree, the hub every site's.

@@ -1,6 +1,6 @@
 """A whole site on loopback for end-to-end tests and benches: hub and agent processes, one broker.
 
-The configs are written the way ``hub/demo.py`` writes them: the agent TOML (one camera, the
+The configs are written the way ``devkit/demo.py`` writes them: the agent TOML (one camera, the
 broker's site user), the site key created up front and its public key registered in the hub TOML,
 the hub's key created up front and its public key given to the agent
 (``uplink.hub_public_key_file``), and hub users with ``hash_password``. ``SiteStack`` starts,
@@ -26,17 +26,16 @@ from pathlib import Path
 from typing import Any, Final
 
 import httpx
-import tomli_w
 
 from cctv_common.clock import iso_utc, parse_iso
 from cctv_common.evidence.manifest import Manifest
-from cctv_common.evidence.signing import load_or_create_private_key, load_public_key, public_key_pem
+from cctv_common.evidence.signing import load_public_key
 from cctv_common.evidence.verify import verify_signed_manifest
-from cctv_common.local_broker import HUB_USER, MosquittoBroker, free_loopback_port
 from cctv_common.wire.job_state import is_final
-from hub.passwords import hash_password
+from devkit.configs import BrokerAccount, write_site
+from devkit.local_broker import HUB_USER, MosquittoBroker, free_loopback_port
 
-PASSWORD: Final = "e2e-password"
+PASSWORD: Final = "e2e-password"  # noqa: S105 - the test users' password on loopback
 USERS: Final = {"operator": "operator", "supervisor": "supervisor"}
 # Safety limits for waits; nothing asserts on how long anything took.
 START_TIMEOUT_SECONDS: Final = 30.0
@@ -46,12 +45,6 @@ JOB_TIMEOUT_SECONDS: Final = 120.0
 
 class StackError(AssertionError):
     """A process died or a wait ran out; the message points at the log to read."""
-
-
-def write_toml(path: Path, data: dict[str, Any]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(tomli_w.dumps(data), encoding="utf-8")
-    return path
 
 
 class ManagedProcess:
@@ -235,71 +228,36 @@ class SiteStack:
         self.camera_id = camera_id
         self.http_port = free_loopback_port()
         self.api = HubApi(f"http://127.0.0.1:{self.http_port}")
-        self.agent_data = workdir / "agent" / "data"
-        hub_dir = workdir / "hub"
-        # The hub's own key, made up front (the hub would make it on first start) so that the
-        # agent's config can name its public half.
-        self.hub_key = load_or_create_private_key(hub_dir / "data" / "hub_key.pem")
-        hub_public = workdir / "agent" / "hub_public_key.pem"
-        hub_public.parent.mkdir(parents=True, exist_ok=True)
-        hub_public.write_text(public_key_pem(self.hub_key), encoding="ascii")
-        tls: dict[str, Any] = (
-            {"tls": False} if ca_file is None else {"tls": True, "ca_file": str(ca_file)}
-        )
-        uplink: dict[str, Any] = {
-            "host": broker.host,
-            "port": broker.port,
-            "password": broker.password(site_id),
-            **tls,
-            "status_interval_seconds": 1.0,
-            "hub_public_key_file": str(hub_public),
-        }
+        uplink: dict[str, Any] = {"status_interval_seconds": 1.0}
         if chunk_bytes is not None:
             uplink["chunk_bytes"] = chunk_bytes
-        self.agent_config = agent_config = write_toml(
-            workdir / "agent" / "agent.toml",
-            {
-                "site_id": site_id,
-                "data_dir": str(self.agent_data),
-                "cameras": [
-                    {"id": camera_id, **camera}
-                    if camera is not None
-                    else {"id": camera_id, "name": "E2E test pattern", "rtsp_url": camera_url}
-                ],
-                "recorder": {"segment_seconds": segment_seconds},
-                "uplink": uplink,
-            },
+        tls = ca_file is not None
+        files = write_site(
+            workdir,
+            site_id=site_id,
+            site_name="E2E site",
+            hub_id=hub_id,
+            http_port=self.http_port,
+            site_login=BrokerAccount(
+                broker.host, broker.port, site_id, broker.password(site_id), tls, ca_file
+            ),
+            hub_login=BrokerAccount(
+                broker.host, broker.port, HUB_USER, broker.password(HUB_USER), tls, ca_file
+            ),
+            camera={"id": camera_id, **camera}
+            if camera is not None
+            else {"id": camera_id, "name": "E2E test pattern", "rtsp_url": camera_url},
+            users=USERS,
+            password=PASSWORD,
+            uplink=uplink,
+            recorder={"segment_seconds": segment_seconds},
         )
-        key = load_or_create_private_key(self.agent_data / "agent_key.pem")
-        self.public_key_pem = public_key_pem(key)
-        (hub_dir / "sites").mkdir(parents=True, exist_ok=True)
-        (hub_dir / "sites" / f"{site_id}.pem").write_text(self.public_key_pem, encoding="ascii")
-        self.hub_config = hub_config = write_toml(
-            hub_dir / "hub.toml",
-            {
-                "hub_id": hub_id,
-                "data_dir": str(hub_dir / "data"),
-                "http": {"host": "127.0.0.1", "port": self.http_port, "cookie_secure": False},
-                "broker": {
-                    "host": broker.host,
-                    "port": broker.port,
-                    "username": HUB_USER,
-                    "password": broker.password(HUB_USER),
-                    **tls,
-                },
-                "sites": [
-                    {
-                        "site_id": site_id,
-                        "name": "E2E site",
-                        "public_key_file": f"sites/{site_id}.pem",
-                    }
-                ],
-                "users": [
-                    {"username": name, "role": role, "password_hash": hash_password(PASSWORD)}
-                    for name, role in USERS.items()
-                ],
-            },
-        )
+        self.agent_data = files.agent_data
+        # The hub's own key, made up front so that the agent's config can name its public half.
+        self.hub_key = files.hub_key
+        self.public_key_pem = files.site_public_key_pem
+        self.agent_config = agent_config = files.agent_config
+        self.hub_config = hub_config = files.hub_config
         python = sys.executable
         self.hub = ManagedProcess(
             "hub",

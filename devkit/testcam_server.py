@@ -2,7 +2,7 @@
 """A test camera: GStreamer's RTSP server serving a live test picture with a running clock.
 
 Run with the system Python that has PyGObject (``/usr/bin/python3``), never imported by the agent:
-this file uses only ``gi`` and the standard library. ``edge_agent.testcam.TestCamera`` starts and
+this file uses only ``gi`` and the standard library. ``devkit.testcam.TestCamera`` starts and
 stops it for the tests and for ``cctv-demo``.
 
 The stream is what a real IP camera sends: H.264 (or H.265) over RTP, a keyframe every

@@ -2,8 +2,8 @@
 
 ``DeployConfigBroker`` runs ``deploy/mosquitto/mosquitto.conf`` and ``deploy/mosquitto/acl``
 unchanged except for what cannot be the same in a test: the port, the paths, a throwaway CA and
-server certificate for 127.0.0.1, and running as the current user. ``tls_client`` makes a test
-client that trusts that CA.
+server certificate for 127.0.0.1, and running as the current user. (The tests' ``tls_client``, in
+``tests/support/mosquitto_fixtures.py``, makes a client that trusts that CA.)
 """
 
 from __future__ import annotations
@@ -19,10 +19,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from cctv_common.local_broker import MosquittoBroker
-from tests.support.mosquitto_fixtures import MqttTestClient
+from devkit.local_broker import MosquittoBroker
 
-DEPLOY: Final = Path(__file__).resolve().parents[2] / "deploy" / "mosquitto"
+DEPLOY: Final = Path(__file__).resolve().parents[1] / "deploy" / "mosquitto"
 
 
 def write_tls_files(folder: Path) -> None:
@@ -97,12 +96,3 @@ class DeployConfigBroker(MosquittoBroker):
         )
         assert "/etc/" not in settings_text and "/var/" not in settings_text
         return text + f"\nuser {getpass.getuser()}\n"
-
-
-def tls_client(
-    broker: DeployConfigBroker, user: str, *, client_id: str = "", password: str | None = None
-) -> MqttTestClient:
-    """A test client (not yet connected) for the deploy broker's TLS listener."""
-    client = MqttTestClient(broker, user, password, client_id=client_id)
-    client.paho.tls_set(ca_certs=str(broker.certs / "ca.crt"))
-    return client

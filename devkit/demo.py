@@ -25,15 +25,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import tomli_w
 
 from cctv_common.clock import iso_utc, parse_iso
-from cctv_common.evidence.signing import load_or_create_private_key, load_public_key, public_key_pem
+from cctv_common.evidence.signing import load_public_key
 from cctv_common.evidence.verify import EvidenceMismatch, verify_signed_manifest
-from cctv_common.local_broker import MosquittoBroker, free_loopback_port
 from cctv_common.wire.job_state import JobState
-from edge_agent.testcam import TestCamera, TestCameraUnavailable
-from hub.passwords import hash_password
+from devkit.configs import BrokerAccount, write_site
+from devkit.local_broker import HUB_USER, LOOPBACK, MosquittoBroker, free_loopback_port
+from devkit.testcam import TestCamera, TestCameraUnavailable
 
 SITE_ID = "demo-site"
 CAMERA_ID = "cam-1"
@@ -66,12 +65,6 @@ def _process(name: str, args: list[str], log_path: Path) -> Iterator[subprocess.
                     process.wait()
 
 
-def _write_toml(path: Path, data: dict[str, Any]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(tomli_w.dumps(data), encoding="utf-8")
-    return path
-
-
 class Demo:
     def __init__(self, workdir: Path, http_port: int, stack: ExitStack) -> None:
         self.workdir = workdir
@@ -92,67 +85,28 @@ class Demo:
         site_password = secrets.token_urlsafe(18)
         hub_password = secrets.token_urlsafe(18)
         broker = MosquittoBroker(
-            self.workdir / "broker", users={"hub": hub_password, SITE_ID: site_password}
+            self.workdir / "broker", users={HUB_USER: hub_password, SITE_ID: site_password}
         )
         broker.start()
         self.stack.callback(broker.stop)
         say(f"Mosquitto listening on 127.0.0.1:{broker.port} (generated config, ACL per site)")
 
-        agent_dir = self.workdir / "agent"
-        hub_dir = self.workdir / "hub"
-        # The hub's own key, made now (the hub would on first start) so that the agent can be
-        # told its public half: the agent acts only on jobs and acks signed by it.
-        hub_key = load_or_create_private_key(hub_dir / "data" / "hub_key.pem")
-        hub_public = agent_dir / "hub_public_key.pem"
-        hub_public.parent.mkdir(parents=True, exist_ok=True)
-        hub_public.write_text(public_key_pem(hub_key), encoding="ascii")
-        agent_config = _write_toml(
-            agent_dir / "agent.toml",
-            {
-                "site_id": SITE_ID,
-                "data_dir": str(agent_dir / "data"),
-                "cameras": [{"id": CAMERA_ID, "name": "Demo test pattern", "rtsp_url": camera.url}],
-                "recorder": {"segment_seconds": 4.0},
-                "uplink": {
-                    "host": "127.0.0.1",
-                    "port": broker.port,
-                    "password": site_password,
-                    "tls": False,
-                    "status_interval_seconds": 2.0,
-                    "hub_public_key_file": str(hub_public),
-                },
-            },
+        files = write_site(
+            self.workdir,
+            site_id=SITE_ID,
+            site_name="Demo site",
+            hub_id="demo",
+            http_port=self.http_port,
+            site_login=BrokerAccount(LOOPBACK, broker.port, SITE_ID, site_password),
+            hub_login=BrokerAccount(LOOPBACK, broker.port, HUB_USER, hub_password),
+            camera={"id": CAMERA_ID, "name": "Demo test pattern", "rtsp_url": camera.url},
+            users=USERS,
+            password=DEMO_PASSWORD,
+            uplink={"status_interval_seconds": 2.0},
+            recorder={"segment_seconds": 4.0},
         )
-        key = load_or_create_private_key(agent_dir / "data" / "agent_key.pem")
-        self.public_key_pem = public_key_pem(key)
-        (hub_dir / "sites").mkdir(parents=True, exist_ok=True)
-        (hub_dir / "sites" / f"{SITE_ID}.pem").write_text(self.public_key_pem, encoding="ascii")
-        hub_config = _write_toml(
-            hub_dir / "hub.toml",
-            {
-                "hub_id": "demo",
-                "data_dir": str(hub_dir / "data"),
-                "http": {"host": "127.0.0.1", "port": self.http_port, "cookie_secure": False},
-                "broker": {
-                    "host": "127.0.0.1",
-                    "port": broker.port,
-                    "username": "hub",
-                    "password": hub_password,
-                    "tls": False,
-                },
-                "sites": [
-                    {
-                        "site_id": SITE_ID,
-                        "name": "Demo site",
-                        "public_key_file": f"sites/{SITE_ID}.pem",
-                    }
-                ],
-                "users": [
-                    {"username": name, "role": role, "password_hash": hash_password(DEMO_PASSWORD)}
-                    for name, role in USERS.items()
-                ],
-            },
-        )
+        self.public_key_pem = files.site_public_key_pem
+        agent_config, hub_config = files.agent_config, files.hub_config
         python = sys.executable
         self.hub = self.stack.enter_context(
             _process(
