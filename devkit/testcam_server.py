@@ -8,9 +8,9 @@ stops it for the tests and for ``cctv-demo``.
 The stream is what a real IP camera sends: H.264 (or H.265) over RTP, a keyframe every
 ``--gop-seconds``, the parameter sets (SPS/PPS, and VPS for H.265) in band before every keyframe,
 TCP interleaved transport only. One encoder is shared by every client, like a camera. Like the
-shared mounts of real servers, a client that joins makes the server restart the timestamps it
-sends to every client (FFmpeg sees them step back by the time since the last join) and send a
-keyframe; the recorder's tests rely on that (``tests/test_recording_faults.py`` checks it).
+shared mounts of real servers, a client that joins makes the server restart the timestamps it sends
+to every client (FFmpeg sees them step back by the time since the last join) and send a keyframe;
+the recorder's tests rely on that (``tests/integration/test_recording_faults.py`` checks it).
 
 Once listening it prints one line ``READY rtsp://127.0.0.1:<port>/<mount>`` on stdout; it exits
 with status 0 on SIGTERM or SIGINT, and on end of stdin with ``--exit-on-stdin-eof`` (so a test

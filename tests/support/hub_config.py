@@ -20,7 +20,7 @@ from hub.context import HubContext
 from hub.db import HubDatabase
 from hub.repository import EvidenceRecord
 from hub.settings import HubSettings, load_settings
-from tests.test_hub_testkit import (
+from tests.support.hub_kit import (
     SITE,
     RecordingLink,
     insert_evidence,
