@@ -2,7 +2,7 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test deps lint typecheck unit bench clean
+.PHONY: demo test deps lint typecheck imports unit bench clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -10,15 +10,19 @@ deps:
 demo: deps
 	$(VENV)/bin/cctv-demo
 
-test: deps lint typecheck
+test: deps lint typecheck imports
 	$(PY) -m pytest -q
 
 lint:
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# The layering contracts in pyproject.toml ([tool.importlinter]).
+imports:
+	$(VENV)/bin/lint-imports
+
 typecheck:
-	$(VENV)/bin/mypy edge_agent hub provisioning cctv_common tests bench
+	$(VENV)/bin/mypy edge_agent hub provisioning cctv_common cctv_onvif devkit tests bench
 
 # Fast pure tests only (no RTSP server, broker or browser).
 unit: deps

@@ -1,7 +1,7 @@
 """Live view benchmark: forwarding the camera's H.264 against aiortc's decode + re-encode.
 
 Run from the repository root: ``python3 bench/live.py`` (about two minutes). It needs GStreamer's
-RTSP server for the test camera (see ``edge_agent/testcam.py``).
+RTSP server for the test camera (see ``devkit/testcam.py``).
 
 What it measures, in one run, against a 1920x1080 test camera:
 
@@ -77,7 +77,7 @@ class _ForwardingAgent(_Agent):
         self._open_seconds: float | None = None
 
     async def offer(self, session_id: str, sdp: str) -> str:
-        from cctv_common.payloads import LiveOffer
+        from cctv_common.wire.payloads import LiveOffer
 
         answer = await self.service.handle_offer(
             LiveOffer(session_id=session_id, camera_id=CAMERA, sdp=sdp)
@@ -351,7 +351,7 @@ def report(args: argparse.Namespace, forward: ModeResult, baseline: ModeResult |
 
 
 async def main_async(args: argparse.Namespace) -> None:
-    from edge_agent.testcam import TestCamera
+    from devkit.testcam import TestCamera
 
     with TestCamera(
         width=args.width,

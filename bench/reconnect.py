@@ -1,7 +1,7 @@
 """Reconnect benchmark: how soon a camera that comes back is recorded again, over many outages.
 
 Run from the repository root: ``python3 bench/reconnect.py [--outages 10]``. It needs GStreamer's
-RTSP server for the test camera (see ``edge_agent/testcam.py``).
+RTSP server for the test camera (see ``devkit/testcam.py``).
 
 One test camera (640x360, 25 fps, a keyframe every second) recorded by the agent's recorder
 process with the default recorder settings (retries after 0.5 s, then every 1 s while the camera is
@@ -17,6 +17,7 @@ dropped, not written). This is a measurement, not a test.
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import random
 import statistics
@@ -26,25 +27,23 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from devkit.waiting import wait_until
+
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from cctv_common.manifest import GapCause  # noqa: E402
+from cctv_common.evidence.manifest import GapCause  # noqa: E402
+from devkit.testcam import TestCamera  # noqa: E402
 from edge_agent.config import AgentConfig  # noqa: E402
 from edge_agent.recorder_supervisor import Recorders  # noqa: E402
 from edge_agent.segment_index import SegmentIndex  # noqa: E402
-from edge_agent.testcam import TestCamera  # noqa: E402
 
 TARGET_SECONDS = 2.0
 
 
-def wait_for(condition: object, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise SystemExit("timed out")
-        time.sleep(0.05)
+def _segment_after(index: SegmentIndex, moment: datetime) -> bool:
+    return any(s.start > moment for s in index.all_segments("cam1"))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -64,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         recorders = Recorders(config, index)
         recorders.start()
         try:
-            wait_for(lambda: len(index.all_segments("cam1")) >= 1)
+            wait_until(lambda: len(index.all_segments("cam1")) >= 1, "the first segment")
             for number in range(1, args.outages + 1):
                 down = rng.uniform(2.0, 15.0)
                 went = datetime.now(UTC)
@@ -72,7 +71,9 @@ def run(args: argparse.Namespace) -> int:
                 time.sleep(down)
                 camera.start()
                 came = datetime.now(UTC)
-                wait_for(lambda c=came: any(s.start > c for s in index.all_segments("cam1")))
+                wait_until(
+                    functools.partial(_segment_after, index, came), "a segment after the reconnect"
+                )
                 gap = next(
                     g
                     for g in index.gaps_overlapping("cam1", went - timedelta(seconds=30), came)

@@ -1,7 +1,7 @@
 """Recording benchmark: the agent's CPU for 8 cameras of 1080p25 at 4 Mbit/s, and frames kept.
 
 Run from the repository root: ``python3 bench/recording.py [--seconds 60] [--cameras 8]``. It
-needs GStreamer's RTSP server for the test camera (see ``edge_agent/testcam.py``).
+needs GStreamer's RTSP server for the test camera (see ``devkit/testcam.py``).
 
 What it does, in one run:
 
@@ -38,11 +38,11 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from devkit.testcam import TestCamera  # noqa: E402
 from edge_agent.config import AgentConfig  # noqa: E402
 from edge_agent.recorder import RecorderState  # noqa: E402
 from edge_agent.recorder_supervisor import Recorders  # noqa: E402
 from edge_agent.segment_index import SegmentIndex  # noqa: E402
-from edge_agent.testcam import TestCamera  # noqa: E402
 from tests.support.frame_reference import (  # noqa: E402
     Comparison,
     ReferenceCapture,

@@ -48,12 +48,13 @@ import httpx
 import uvicorn
 
 from cctv_common import __version__
-from cctv_common.local_broker import HUB_USER, MosquittoBroker, free_loopback_port
-from cctv_common.manifest import CameraIdentity, Manifest, Software, Window
-from cctv_common.payloads import CameraStatus, Job, SiteStatus
-from cctv_common.signing import key_id, load_or_create_private_key, sign
-from cctv_common.topics import Subscription, agent_acks_filter
-from cctv_common.verify import CLIP_NAME, MANIFEST_NAME, SIGNATURE_NAME
+from cctv_common.evidence.manifest import CameraIdentity, Manifest, Software, Window
+from cctv_common.evidence.signing import key_id, load_or_create_private_key, sign
+from cctv_common.evidence.verify import CLIP_NAME, MANIFEST_NAME, SIGNATURE_NAME
+from cctv_common.wire.payloads import CameraStatus, Job, SiteStatus
+from cctv_common.wire.topics import Subscription, Topic, agent_acks_filter
+from devkit.local_broker import HUB_USER, MosquittoBroker, free_loopback_port
+from devkit.site_stack import SiteStack
 from edge_agent.agent import hub_verifier
 from edge_agent.config import load_config
 from edge_agent.job_runner import JobRunner
@@ -61,7 +62,6 @@ from edge_agent.outbox import NewClip, Outbox
 from edge_agent.segment_index import SegmentIndex
 from edge_agent.uplink import Uplink
 from edge_agent.upload import chunk_hashes
-from tests.support.site_stack import SiteStack
 
 CACHE: Final = Path(__file__).resolve().parent / ".cache"
 SITE_ID: Final = "bench-site"
@@ -237,7 +237,7 @@ class AgentSide:
         )
         return SiteStatus(state="online", version=__version__, sent_at=now, cameras=(camera,))
 
-    def _on_message(self, topic: str, payload: bytes, retained: bool) -> None:
+    def _on_message(self, topic: Topic, payload: bytes, retained: bool) -> None:
         if self.runner is not None:
             self.runner.handle_message(topic, payload, retained)
 

@@ -2,14 +2,18 @@
 
 A no-op when ``NOTIFY_SOCKET`` is unset (not run by systemd). ``READY=1`` once every service is up,
 ``WATCHDOG=1`` every half of ``WATCHDOG_USEC`` while the event loop runs, ``STOPPING=1`` on stop.
+``watchdog_running()`` is the watchdog task both programs use: it pings from the event loop, so a
+loop that hangs stops the pings and systemd restarts the process.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 
 log = logging.getLogger(__name__)
 
@@ -50,3 +54,24 @@ class SdNotify:
 
     def stopping(self) -> bool:
         return self.notify("STOPPING=1")
+
+    async def ping_watchdog(self) -> None:
+        """``WATCHDOG=1`` every ``watchdog_seconds`` until cancelled; returns at once when
+        systemd asked for no watchdog."""
+        interval = self.watchdog_seconds
+        if interval is None:
+            return
+        while True:
+            self.watchdog()
+            await asyncio.sleep(interval)
+
+    @contextlib.asynccontextmanager
+    async def watchdog_running(self) -> AsyncIterator[None]:
+        """Ping the watchdog from the running event loop while inside the block."""
+        task = asyncio.create_task(self.ping_watchdog(), name="sd-watchdog")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

@@ -18,23 +18,16 @@ live-profile URL, and their motion and tamper events go into the index, from whi
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 from collections.abc import Callable
 
 from cctv_common import __version__
-from cctv_common.hub_signing import HubVerifier
-from cctv_common.payloads import SiteStatus
+from cctv_common.evidence.signing import KeyFileError, load_or_create_private_key, load_public_key
 from cctv_common.sdnotify import SdNotify
-from cctv_common.signing import KeyFileError, load_or_create_private_key, load_public_key
-from cctv_common.topics import (
-    InvalidTopic,
-    LiveTopic,
-    SnapshotTopic,
-    agent_subscriptions,
-    parse_topic,
-)
+from cctv_common.wire.hub_signing import HubVerifier
+from cctv_common.wire.payloads import SiteStatus
+from cctv_common.wire.topics import LiveTopic, SnapshotTopic, Topic, agent_subscriptions
 from edge_agent.config import AgentConfig, CameraConfig
 from edge_agent.event_uplink import STATE_FILE, EventUplink, stop_task
 from edge_agent.evidence_clip import release_stale_cut_pins
@@ -62,30 +55,21 @@ def run_agent(config: AgentConfig) -> int:
     return asyncio.run(_run(config))
 
 
-async def _watchdog(notifier: SdNotify, interval: float) -> None:
-    while True:
-        notifier.watchdog()
-        await asyncio.sleep(interval)
-
-
 def route_messages(
     site: str,
-    jobs: Callable[[str, bytes, bool], None],
+    jobs: Callable[[Topic, bytes, bool], None],
     live: Callable[[LiveTopic, bytes, bool], None],
     snapshots: Callable[[SnapshotTopic, bytes, bool], None] | None = None,
-) -> Callable[[str, bytes, bool], None]:
-    """The uplink's message handler: live signalling to ``live``, snapshot requests to
-    ``snapshots``, the rest (jobs, acks, and anything malformed, which it logs) to ``jobs``."""
+) -> Callable[[Topic, bytes, bool], None]:
+    """The uplink's message handler (topics arrive parsed): live signalling to ``live``, snapshot
+    requests to ``snapshots``, the rest (jobs, acks, and anything unexpected, which it logs) to
+    ``jobs``."""
 
-    def route(topic: str, payload: bytes, retained: bool = False) -> None:
-        try:
-            parsed = parse_topic(topic)
-        except InvalidTopic:
-            parsed = None  # the job runner logs it
-        if isinstance(parsed, LiveTopic) and parsed.site == site:
-            live(parsed, payload, retained)
-        elif isinstance(parsed, SnapshotTopic) and parsed.site == site and snapshots is not None:
-            snapshots(parsed, payload, retained)
+    def route(topic: Topic, payload: bytes, retained: bool = False) -> None:
+        if isinstance(topic, LiveTopic) and topic.site == site:
+            live(topic, payload, retained)
+        elif isinstance(topic, SnapshotTopic) and topic.site == site and snapshots is not None:
+            snapshots(topic, payload, retained)
         else:
             jobs(topic, payload, retained)
 
@@ -187,7 +171,6 @@ async def _run(config: AgentConfig) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
 
-    watchdog: asyncio.Task[None] | None = None
     events = asyncio.create_task(onvif_cameras.run_events(stop), name="onvif-events")
     event_uplink = EventUplink(site, index, uplink, config.data_dir / STATE_FILE)
     events_out: asyncio.Task[None] | None = None
@@ -199,17 +182,12 @@ async def _run(config: AgentConfig) -> int:
         events_out = asyncio.create_task(event_uplink.run(), name="event-uplink")
         cameras = sum(1 for camera in config.cameras if camera.enabled)
         notifier.ready(f"site {site}: {cameras} camera(s) recording")
-        if notifier.watchdog_seconds is not None:
-            watchdog = asyncio.create_task(_watchdog(notifier, notifier.watchdog_seconds))
         log.info("site %s: agent %s running with %d camera(s)", site, __version__, cameras)
-        await stop.wait()
+        async with notifier.watchdog_running():
+            await stop.wait()
         log.info("site %s: stopping", site)
     finally:
         notifier.stopping()
-        if watchdog is not None:
-            watchdog.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watchdog
         await runner.stop()
         await snapshots.stop()
         await live.stop()

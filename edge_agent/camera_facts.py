@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cctv_common.manifest import CameraIdentity
+from cctv_common.evidence.manifest import CameraIdentity
 from cctv_common.uris import redact_uri
 from edge_agent.config import CameraConfig
 from edge_agent.segment_index import SegmentIndex

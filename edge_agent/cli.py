@@ -9,10 +9,11 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
-from cctv_common.signing import KeyFileError, load_or_create_private_key, public_key_pem
+from cctv_common.clock import NoTimeZone, parse_iso
+from cctv_common.evidence.signing import KeyFileError, load_or_create_private_key, public_key_pem
 from cctv_common.umask import private_umask
 from edge_agent.config import AgentConfig, ConfigError, load_config
 
@@ -28,14 +29,13 @@ class Refused(Exception):
 
 def parse_utc(text: str, name: str) -> datetime:
     try:
-        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+        return parse_iso(text)
+    except NoTimeZone:
+        raise Refused(f"--{name} {text!r} has no time zone; add Z for UTC") from None
     except ValueError:
         raise Refused(
             f"--{name} {text!r} is not an ISO-8601 time such as 2026-11-23T10:00:00Z"
         ) from None
-    if moment.tzinfo is None:
-        raise Refused(f"--{name} {text!r} has no time zone; add Z for UTC")
-    return moment.astimezone(UTC)
 
 
 def _load(path: Path) -> AgentConfig:

@@ -20,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from cctv_common.ids import ID_PATTERN
+from cctv_common.wire.ids import ID_PATTERN
 
 log = logging.getLogger(__name__)
 

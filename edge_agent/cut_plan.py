@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from cctv_common.clock import iso_utc
 from edge_agent.gap_causes import Hole, Where, explain_gaps
 from edge_agent.segments import Gap, Segment
 
@@ -81,7 +82,7 @@ def check_window(start: datetime, end: datetime) -> None:
     if start.tzinfo is None or end.tzinfo is None:
         raise InvalidWindow("start and end must carry a time zone (UTC), e.g. 2026-11-23T10:00:00Z")
     if end <= start:
-        raise InvalidWindow(f"end {_iso(end)} is not after start {_iso(start)}")
+        raise InvalidWindow(f"end {iso_utc(end)} is not after start {iso_utc(start)}")
     if end - start > MAX_WINDOW:
         hours = (end - start).total_seconds() / 3600
         raise InvalidWindow(f"window of {hours:.1f} h is over the 24 h limit; split the request")
@@ -108,7 +109,7 @@ def plan_cut(
     )
     if not chosen:
         raise WindowOutsideBuffer(
-            f"camera {camera_id} has no footage between {_iso(start)} and {_iso(end)}"
+            f"camera {camera_id} has no footage between {iso_utc(start)} and {iso_utc(end)}"
         )
 
     parts: list[PlannedPart] = []
@@ -164,7 +165,3 @@ def _holes(
     if end - parts[-1].end > tolerance:
         holes.append(Hole(parts[-1].end, end, Where.AFTER))
     return holes
-
-
-def _iso(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")

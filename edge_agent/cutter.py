@@ -57,6 +57,7 @@ from av.container import OutputContainer
 from av.packet import Packet
 from av.video.stream import VideoStream
 
+from cctv_common.files import fsync_dir, fsync_file
 from edge_agent.cut_plan import CutPlan, PlannedPart
 from edge_agent.segment_probe import MPEGTS_TS_BITS, sha256_of, ts_delta
 
@@ -185,12 +186,12 @@ def cut_clip(
         written = _remux_with_fallbacks(plan, sources, part_path, progress)
         # The clip's hash, its fsync and the tail of the sources' hashes run side by side.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cut-fsync") as pool:
-            synced = pool.submit(_fsync_file, part_path)
+            synced = pool.submit(fsync_file, part_path)
             clip_sha256, clip_bytes = sha256_of(part_path)
             _verify_sources(sources, written.sources.digests(), camera)
             synced.result()
         os.replace(part_path, out_path)
-        _fsync_directory(out_path.parent)
+        fsync_dir(out_path.parent)
     except BaseException as exc:
         if written is not None:
             written.sources.close()
@@ -733,22 +734,6 @@ def _moov_reserve(plan: CutPlan, extradata_bytes: int) -> int:
 
 
 # Files
-
-
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_directory(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _close_quietly(output: OutputContainer) -> None:

@@ -23,18 +23,20 @@ import asyncio
 import hashlib
 import json
 import logging
-import os
 import re
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Final, Protocol
 
 from pydantic import ValidationError
 
-from cctv_common.payloads import (
+from cctv_common.clock import utc_now
+from cctv_common.files import atomic_write
+from cctv_common.mqtt.bridge import BridgeError
+from cctv_common.wire.payloads import (
     EVENT_KEY_PATTERN,
     MAX_EVENT_DATA_ITEMS,
     MAX_EVENT_KEY_CHARS,
@@ -44,9 +46,8 @@ from cctv_common.payloads import (
     CameraEventItem,
     CameraEvents,
 )
-from cctv_common.topics import events_topic
+from cctv_common.wire.topics import events_topic
 from edge_agent.segment_index import CameraEvent, SegmentIndex, to_us
-from edge_agent.uplink import UplinkError
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +65,6 @@ class Publisher(Protocol):
     async def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
         """Resolve once the broker has the message (QoS 1 PUBACK); raise if it refuses."""
         ...
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 # Pure parts.
@@ -154,12 +151,7 @@ def load_cursor(path: Path) -> Cursor:
 
 def save_cursor(path: Path, cursor: Cursor) -> None:
     """Write the cursor atomically: a crash leaves the old one or the new one."""
-    partial = path.with_name(path.name + ".part")
-    with partial.open("w", encoding="utf-8") as file:
-        json.dump({"row": cursor.row, "event_id": cursor.event_id}, file)
-        file.flush()
-        os.fsync(file.fileno())
-    partial.replace(path)
+    atomic_write(path, json.dumps({"row": cursor.row, "event_id": cursor.event_id}))
 
 
 class EventUplink:
@@ -173,7 +165,7 @@ class EventUplink:
         state_path: Path,
         *,
         poll_seconds: float = POLL_SECONDS,
-        now: Callable[[], datetime] = _utc_now,
+        now: Callable[[], datetime] = utc_now,
     ) -> None:
         self.site_id = site_id
         self._index = index
@@ -210,7 +202,7 @@ class EventUplink:
                     await asyncio.sleep(self._poll)
                     continue
                 cursor = await self._send(rows, cursor)
-            except (UplinkError, OSError, sqlite3.Error) as exc:
+            except (BridgeError, OSError, sqlite3.Error) as exc:
                 # Refused by the broker, or the cursor file or the index failed: try again.
                 log.warning(
                     "site %s: camera events not sent yet: %s; again in %g s",

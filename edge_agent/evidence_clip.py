@@ -18,15 +18,17 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cctv_common import __version__
-from cctv_common.manifest import (
+from cctv_common.clock import utc_now
+from cctv_common.evidence.manifest import (
     Manifest,
     ManifestGap,
     Software,
     SourceSegment,
     Window,
 )
-from cctv_common.signing import key_id, sign
-from cctv_common.verify import CLIP_NAME, MANIFEST_NAME, SIGNATURE_NAME
+from cctv_common.evidence.signing import key_id, sign
+from cctv_common.evidence.verify import CLIP_NAME, MANIFEST_NAME, SIGNATURE_NAME
+from cctv_common.files import fsync_dir
 from edge_agent.camera_facts import CameraFacts
 from edge_agent.cut_plan import CutPlan, WindowOutsideBuffer, check_window, plan_cut
 from edge_agent.cutter import cut_clip
@@ -144,7 +146,7 @@ def make_evidence_clip(
                 for part in plan.parts
             ),
             software=Software(name=SOFTWARE_NAME, version=__version__),
-            created_at=datetime.now(UTC),
+            created_at=utc_now(),
             key_id=key_id(key),
         )
         manifest_bytes = manifest.canonical_bytes()
@@ -153,7 +155,7 @@ def make_evidence_clip(
         _write_synced(parts[2], signature.encode("ascii") + b"\n")
         for part, target in zip(parts, targets, strict=True):
             os.replace(part, target)
-        _fsync_dir(out_dir)
+        fsync_dir(out_dir)
     except BaseException:
         for path in parts:
             path.unlink(missing_ok=True)
@@ -206,14 +208,6 @@ def _write_synced(path: Path, data: bytes) -> None:
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _iso(moment: datetime) -> str:

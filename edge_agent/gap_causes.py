@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from cctv_common.manifest import GapCause
+from cctv_common.evidence.manifest import GapCause
 from edge_agent.segments import Gap
 
 

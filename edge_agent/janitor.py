@@ -25,10 +25,11 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
-from cctv_common.manifest import GapCause
+from cctv_common.clock import utc_now
+from cctv_common.evidence.manifest import GapCause
 from edge_agent.config import RetentionConfig
 from edge_agent.recording_session import parse_segment_start
 from edge_agent.retention import plan_retention
@@ -64,10 +65,6 @@ def disk_free_bytes(path: Path) -> int:
     return shutil.disk_usage(path).free
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 class Janitor:
     def __init__(
         self,
@@ -77,7 +74,7 @@ class Janitor:
         *,
         site_id: str = "",
         disk_free: Callable[[Path], int] = disk_free_bytes,
-        now: Callable[[], datetime] = _utc_now,
+        now: Callable[[], datetime] = utc_now,
     ) -> None:
         self._index = index
         self._segments_dir = segments_dir

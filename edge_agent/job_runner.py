@@ -1,13 +1,13 @@
 """Clip jobs on the agent: receive, record, cut, upload resumably, finish (docs/upload-protocol.md).
 
 A job arrives retained on ``jobs/{job}``, signed by the hub for that topic: a job that does not
-verify with the hub's public key (``cctv_common.hub_signing``) is refused with a rate-limited log
-line and never recorded, pinned or cut. A job is validated, recorded in the outbox (idempotent on
-the job id: a job already known only re-publishes its progress), its window is pinned in the
-segment index so retention keeps the footage, and ``JobProgress(queued)`` is published. One cut
-runs at a time, most urgent job first, then in order of arrival: ``make_evidence_clip`` writes the
-clip, manifest and signature into ``data_dir/outbox/{clip_id}/`` in a worker thread, and the
-clip's chunk hashes are computed in another. The clip is then recorded in the outbox and offered.
+verify with the hub's public key (``cctv_common.wire.hub_signing``) is refused with a rate-limited
+log line and never recorded, pinned or cut. A job is validated, recorded in the outbox (idempotent
+on the job id: a job already known only re-publishes its progress), its window is pinned in the
+segment index so retention keeps the footage, and ``JobProgress(queued)`` is published. One cut runs
+at a time, most urgent job first, then in order of arrival: ``make_evidence_clip`` writes the clip,
+manifest and signature into ``data_dir/outbox/{clip_id}/`` in a worker thread, and the clip's chunk
+hashes are computed in another. The clip is then recorded in the outbox and offered.
 
 Upload, one task per clip: the ``ClipOffer`` goes on ``clips/{clip}/manifest``; the hub answers
 with the chunks it holds and wants; ``UploadTracker`` (``edge_agent.upload``) decides which chunks
@@ -37,26 +37,28 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any, Final, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from cctv_common.chunk_ranges import InvalidRanges
-from cctv_common.hub_signing import HubVerifier
-from cctv_common.payloads import ClipAck, InvalidPayload, Job, JobProgress
+from cctv_common.clock import utc_now
+from cctv_common.evidence.verify import CLIP_NAME
+from cctv_common.mqtt.bridge import BridgeError
 from cctv_common.refusals import Refusals
-from cctv_common.topics import (
+from cctv_common.wire.chunk_ranges import InvalidRanges
+from cctv_common.wire.hub_signing import HubVerifier
+from cctv_common.wire.job_state import JobState
+from cctv_common.wire.payloads import ClipAck, InvalidPayload, Job, JobProgress
+from cctv_common.wire.topics import (
     AckTopic,
-    InvalidTopic,
     JobTopic,
     LiveTopic,
+    Topic,
     chunk_topic,
     manifest_topic,
-    parse_topic,
     progress_topic,
 )
-from cctv_common.verify import CLIP_NAME
 from edge_agent.camera_facts import facts_from_config
 from edge_agent.config import AgentConfig
 from edge_agent.cut_plan import CutRefused
@@ -65,7 +67,6 @@ from edge_agent.evidence_clip import OutputExists, make_evidence_clip, new_clip_
 from edge_agent.outbox import ClipRecord, JobRecord, NewClip, Outbox, OutboxError
 from edge_agent.segment_index import IndexWriteFailed, SegmentIndex
 from edge_agent.segments import Pin
-from edge_agent.uplink import UplinkError
 from edge_agent.upload import (
     DEFAULT_WINDOW,
     REOFFER_AFTER_SECONDS,
@@ -76,6 +77,9 @@ from edge_agent.upload import (
 
 log = logging.getLogger(__name__)
 
+# Jobs the agent still works on after a restart, and states in which a job names its clip.
+OPEN_STATES: Final = (JobState.QUEUED, JobState.CUTTING, JobState.UPLOADING)
+WITH_CLIP: Final = frozenset({JobState.UPLOADING, JobState.STORED, JobState.FAILED})
 # Publish cutting progress only in steps of this many percent (a cut reports up to 100 times).
 CUT_PERCENT_STEP: Final = 5
 # Wait before retrying an upload whose clip file cannot be read (a disk error, a missing file).
@@ -197,13 +201,13 @@ class JobRunner:
 
     async def _resume(self) -> None:
         outbox = self._outbox
-        open_jobs = await asyncio.to_thread(outbox.jobs, ("queued", "cutting", "uploading"))
+        open_jobs = await asyncio.to_thread(outbox.jobs, OPEN_STATES)
         for record in open_jobs:
             await self._pin(record)
         for record in open_jobs:
-            if record.state == "cutting":
+            if record.state is JobState.CUTTING:
                 record = await self._restart_cut(record)
-            if record.state == "queued":
+            if record.state is JobState.QUEUED:
                 self._enqueue(record)
         await self._finish_interrupted_endings()
         pending = await asyncio.to_thread(outbox.pending_clips)
@@ -265,25 +269,21 @@ class JobRunner:
 
     # Messages (on the loop).
 
-    def handle_message(self, topic: str, payload: bytes, retained: bool = False) -> None:
-        """A message from the uplink. Anything malformed is logged and ignored."""
+    def handle_message(self, topic: Topic, payload: bytes, retained: bool = False) -> None:
+        """A message from the uplink (its topic parsed there). Anything malformed is logged and
+        ignored."""
         if self._stopping:
             return
-        try:
-            parsed = parse_topic(topic)
-        except InvalidTopic as exc:
-            log.warning("site %s: message ignored: %s", self.site_id, exc)
-            return
-        if parsed.site != self.site_id:
+        if topic.site != self.site_id:
             log.warning(
-                "site %s: message for site %s ignored (topic %s)", self.site_id, parsed.site, topic
+                "site %s: message for site %s ignored (topic %s)", self.site_id, topic.site, topic
             )
             return
-        match parsed:
+        match topic:
             case JobTopic(job=job_id):
-                self._job_message(topic, job_id, payload, retained)
+                self._job_message(str(topic), job_id, payload, retained)
             case AckTopic(clip=clip_id):
-                self._ack_message(topic, clip_id, payload)
+                self._ack_message(str(topic), clip_id, payload)
             case LiveTopic():
                 log.debug("site %s: live message on %s not handled here", self.site_id, topic)
             case _:
@@ -438,16 +438,16 @@ class JobRunner:
         self._queue.put_nowait((-record.job.priority, record.arrival, record.job_id))
 
     def _publish_progress(self, record: JobRecord, percent: int | None = None) -> None:
-        if percent is None and record.state == "cutting":
+        if percent is None and record.state is JobState.CUTTING:
             percent = self._cut_percent.get(record.job_id)
-        clip_id = record.clip_id if record.state in ("uploading", "stored", "failed") else None
+        clip_id = record.clip_id if record.state in WITH_CLIP else None
         progress = JobProgress(
             job_id=record.job_id,
             state=record.state,
             percent=record.percent if percent is None else percent,
             clip_id=clip_id,
-            error=(record.error or "failed")[:1000] if record.state == "failed" else None,
-            sent_at=datetime.now(UTC),
+            error=(record.error or "failed")[:1000] if record.state is JobState.FAILED else None,
+            sent_at=utc_now(),
         )
         self._publish(
             progress_topic(self.site_id, record.job_id),
@@ -458,7 +458,7 @@ class JobRunner:
     def _publish(self, topic: str, payload: bytes, what: str) -> None:
         try:
             future = self._publisher.publish_nowait(topic, payload)
-        except UplinkError as exc:  # the uplink is stopping
+        except BridgeError as exc:  # the uplink is stopping
             log.warning("site %s: %s not published: %s", self.site_id, what, exc)
             return
 
@@ -481,7 +481,7 @@ class JobRunner:
             _, _, job_id = await self._queue.get()
             self._queued.discard(job_id)
             record = await asyncio.to_thread(self._outbox.job, job_id)
-            if record is None or record.state != "queued":
+            if record is None or record.state is not JobState.QUEUED:
                 continue
             try:
                 await self._cut(record)

@@ -104,7 +104,7 @@ class IceServerLike(Protocol):
 
 
 class LiveOfferLike(Protocol):
-    """What an offer must carry (``cctv_common.payloads.LiveOffer`` fits)."""
+    """What an offer must carry (``cctv_common.wire.payloads.LiveOffer`` fits)."""
 
     @property
     def session_id(self) -> str: ...

@@ -1,7 +1,7 @@
 """Live view signalling on the agent: MQTT live messages in, :class:`LiveService` calls out.
 
 The hub relays a viewer's offer on ``sites/{site}/live/{session}/offer``; the agent answers on
-``.../answer`` with a :class:`~cctv_common.payloads.LiveAnswer` that carries the SDP answer, or
+``.../answer`` with a :class:`~cctv_common.wire.payloads.LiveAnswer` that carries the SDP answer, or
 ``error`` with the reason live view was refused (unknown camera, H.265, viewer limit, camera
 unavailable). Candidates and closes from the hub are handed to the service. A malformed message
 is logged and dropped; nothing here can stop the uplink's message handling.
@@ -14,14 +14,14 @@ import logging
 from collections.abc import Awaitable, Coroutine
 from typing import Any, Final, Protocol
 
-from cctv_common.payloads import (
+from cctv_common.wire.payloads import (
     InvalidPayload,
     LiveAnswer,
     LiveCandidate,
     LiveClose,
     LiveOffer,
 )
-from cctv_common.topics import LiveTopic, live_topic
+from cctv_common.wire.topics import LiveTopic, live_topic
 from edge_agent.live import LiveError, LiveService, UnknownSession
 
 log = logging.getLogger(__name__)

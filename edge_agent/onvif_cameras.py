@@ -23,7 +23,7 @@ How the agent process (edge_agent/agent.py) uses it; nothing touches a camera be
   for camera cam-2 at 10.0.0.6:80 (...)"), which becomes the recorder's ``last_error``.
   A clock off by more than ``config.max_clock_offset_seconds`` is logged as a warning.
 - ``run_events(stop)``: one PullPoint subscription per ONVIF camera (see
-  ``edge_agent.onvif.events.EventStream``); motion and tamper notifications are stored with
+  ``cctv_onvif.events.EventStream``); motion and tamper notifications are stored with
   ``SegmentIndex.add_event`` at agent time (the camera's time minus its clock offset). A new
   subscription starts with an "Initialized" message of each property's current state; it is
   stored only when it differs from the state last stored for that property (looked up in the
@@ -49,12 +49,12 @@ import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from cctv_common.clock import utc_now
 from cctv_common.uris import with_credentials
-from edge_agent.config import AgentConfig, CameraConfig, OnvifCameraConfig
-from edge_agent.onvif import (
+from cctv_onvif import (
     AsyncOnvifClient,
     EventSettings,
     EventStream,
@@ -65,6 +65,7 @@ from edge_agent.onvif import (
     OnvifTarget,
     OnvifUnsupported,
 )
+from edge_agent.config import AgentConfig, CameraConfig, OnvifCameraConfig
 from edge_agent.recorder import CameraUnavailable, UrlProvider
 from edge_agent.segment_index import CameraEvent, IndexWriteFailed, SegmentIndex
 
@@ -73,10 +74,6 @@ log = logging.getLogger(__name__)
 STORED_KINDS = frozenset({"motion", "tamper"})
 # How far back the state last stored for a camera's property is looked up after a restart.
 STATE_MEMORY = timedelta(days=7)
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -103,7 +100,7 @@ class OnvifCameras:
         *,
         settings: OnvifSettings | None = None,
         event_settings: EventSettings | None = None,
-        now: Callable[[], datetime] = _utc_now,
+        now: Callable[[], datetime] = utc_now,
     ) -> None:
         self._config = config
         self._site = config.site_id

@@ -25,21 +25,20 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Final, Literal, get_args
 
 import sqlite_utils
 
-from cctv_common.chunk_ranges import Range, validate_ranges
-from cctv_common.ids import validate_id
-from cctv_common.payloads import ClipOffer, Job
+from cctv_common.clock import utc_now
+from cctv_common.wire.chunk_ranges import Range, validate_ranges
+from cctv_common.wire.ids import validate_id
+from cctv_common.wire.job_state import JobState, is_final
+from cctv_common.wire.payloads import ClipOffer, Job
 
-JobState = Literal["queued", "cutting", "uploading", "stored", "failed"]
 ClipState = Literal["offered", "uploading", "stored", "rejected"]
-JOB_STATES: Final[tuple[JobState, ...]] = get_args(JobState)
 CLIP_STATES: Final[tuple[ClipState, ...]] = get_args(ClipState)
-FINAL_JOB_STATES: Final[frozenset[JobState]] = frozenset({"stored", "failed"})
 FINAL_CLIP_STATES: Final[frozenset[ClipState]] = frozenset({"stored", "rejected"})
 PENDING_CLIP_STATES: Final[tuple[ClipState, ...]] = ("offered", "uploading")
 
@@ -75,7 +74,7 @@ class JobRecord:
 
     @property
     def final(self) -> bool:
-        return self.state in FINAL_JOB_STATES
+        return is_final(self.state)
 
 
 @dataclass(frozen=True)
@@ -136,7 +135,7 @@ class ClipRecord:
 
 
 def _now() -> str:
-    return datetime.now(UTC).isoformat()
+    return utc_now().isoformat()
 
 
 class Outbox:
@@ -256,8 +255,15 @@ class Outbox:
             arrival = next(iter(db.query("select coalesce(max(arrival), 0) + 1 as n from jobs")))
             db.execute(
                 "insert into jobs (job_id, payload, priority, arrival, state, percent, clip_id,"
-                " error, updated_at) values (?, ?, ?, ?, 'queued', 0, null, null, ?)",
-                [job.job_id, job.to_bytes().decode("utf-8"), job.priority, arrival["n"], _now()],
+                " error, updated_at) values (?, ?, ?, ?, ?, 0, null, null, ?)",
+                [
+                    job.job_id,
+                    job.to_bytes().decode("utf-8"),
+                    job.priority,
+                    arrival["n"],
+                    JobState.QUEUED,
+                    _now(),
+                ],
             )
             row = next(iter(db.query("select * from jobs where job_id = ?", [job.job_id])))
         return _job_from_row(row), True
@@ -294,7 +300,7 @@ class Outbox:
         validate_id("clip", clip_id)
         with self._writing() as db:
             return self._update_job(
-                db, job_id, state="cutting", percent=0, clip_id=clip_id, error=None
+                db, job_id, state=JobState.CUTTING, percent=0, clip_id=clip_id, error=None
             )
 
     def set_job_percent(self, job_id: str, percent: int) -> JobRecord:
@@ -304,7 +310,7 @@ class Outbox:
     def requeue_job(self, job_id: str) -> JobRecord:
         """Back to queued (a cut interrupted by a restart); its old clip id is forgotten."""
         with self._writing() as db:
-            return self._update_job(db, job_id, state="queued", percent=0, clip_id=None)
+            return self._update_job(db, job_id, state=JobState.QUEUED, percent=0, clip_id=None)
 
     def fail_job(self, job_id: str, error: str) -> JobRecord:
         """The job failed (refused or the cut failed); final. A final job is left as it is."""
@@ -315,7 +321,7 @@ class Outbox:
             current = _job_from_row(rows[0])
             if current.final:
                 return current
-            return self._update_job(db, job_id, state="failed", error=error)
+            return self._update_job(db, job_id, state=JobState.FAILED, error=error)
 
     # Clips.
 
@@ -348,7 +354,12 @@ class Outbox:
                 ],
             )
             self._update_job(
-                db, clip.job_id, state="uploading", percent=0, clip_id=clip.clip_id, error=None
+                db,
+                clip.job_id,
+                state=JobState.UPLOADING,
+                percent=0,
+                clip_id=clip.clip_id,
+                error=None,
             )
             row = next(iter(db.query("select * from clips where clip_id = ?", [clip.clip_id])))
         return _clip_from_row(row)
@@ -397,7 +408,7 @@ class Outbox:
                 return current
             ranges = validate_ranges(held, current.chunk_count)
             updated = self._update_clip(db, clip_id, state="uploading", hub_held=json.dumps(ranges))
-            self._update_job(db, current.job_id, state="uploading", percent=percent)
+            self._update_job(db, current.job_id, state=JobState.UPLOADING, percent=percent)
             return updated
 
     def clip_stored(self, clip_id: str) -> tuple[ClipRecord, JobRecord | None]:
@@ -413,7 +424,9 @@ class Outbox:
                 hub_held=json.dumps([[0, current.chunk_count - 1]]),
                 reason=None,
             )
-            job = self._update_job(db, current.job_id, state="stored", percent=100, error=None)
+            job = self._update_job(
+                db, current.job_id, state=JobState.STORED, percent=100, error=None
+            )
             return clip, job
 
     def clip_rejected(self, clip_id: str, reason: str) -> tuple[ClipRecord, JobRecord | None]:
@@ -424,7 +437,7 @@ class Outbox:
                 return current, self._job_in(db, current.job_id)
             clip = self._update_clip(db, clip_id, state="rejected", reason=reason)
             job = self._update_job(
-                db, current.job_id, state="failed", error=f"hub rejected the clip: {reason}"
+                db, current.job_id, state=JobState.FAILED, error=f"hub rejected the clip: {reason}"
             )
             return clip, job
 
@@ -440,7 +453,7 @@ class Outbox:
 def _job_from_row(row: dict[str, Any]) -> JobRecord:
     return JobRecord(
         job=Job.parse(row["payload"].encode("utf-8")),
-        state=row["state"],
+        state=JobState(row["state"]),
         percent=int(row["percent"]),
         clip_id=row["clip_id"],
         error=row["error"],

@@ -36,7 +36,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import av
@@ -44,7 +44,8 @@ import av.error
 from av.container import InputContainer
 from av.video.stream import VideoStream
 
-from cctv_common.manifest import GapCause
+from cctv_common.clock import utc_now
+from cctv_common.evidence.manifest import GapCause
 from cctv_common.uris import redact_uri
 from edge_agent.config import RecorderConfig
 from edge_agent.index_port import IndexUnreachable, IndexWriteFailed, RecordingSink
@@ -184,10 +185,6 @@ def input_options(settings: RecorderConfig) -> dict[str, str]:
     }
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 class CameraRecorder(threading.Thread):
     """Records one camera until ``stop()``; see the module docstring.
 
@@ -209,7 +206,7 @@ class CameraRecorder(threading.Thread):
         on_disk_full: Callable[[], None] | None = None,
         on_status: Callable[[CameraStatus], None] | None = None,
         on_alive: Callable[[], None] | None = None,
-        now: Callable[[], datetime] = _utc_now,
+        now: Callable[[], datetime] = utc_now,
     ) -> None:
         super().__init__(name=f"recorder-{camera_id}", daemon=True)
         self.camera_id = camera_id

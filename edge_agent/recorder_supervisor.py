@@ -40,7 +40,7 @@ from collections.abc import Callable, Mapping
 from multiprocessing.connection import Connection
 from typing import Any
 
-from cctv_common.manifest import GapCause
+from cctv_common.evidence.manifest import GapCause
 from edge_agent.config import AgentConfig, CameraConfig
 from edge_agent.janitor import Janitor
 from edge_agent.recorder import (

@@ -31,7 +31,7 @@ from typing import Any
 
 import av
 
-from cctv_common.manifest import GapCause
+from cctv_common.evidence.manifest import GapCause
 from edge_agent.config import RecorderConfig
 from edge_agent.index_port import IndexUnreachable, IndexWriteFailed, RecordingSink
 from edge_agent.nal_units import starts_picture

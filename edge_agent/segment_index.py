@@ -27,7 +27,8 @@ from typing import Any
 
 import sqlite_utils
 
-from cctv_common.manifest import GapCause
+from cctv_common.clock import utc_now
+from cctv_common.evidence.manifest import GapCause
 from edge_agent.index_port import IndexWriteFailed
 from edge_agent.segments import Gap, Pin, Segment
 
@@ -422,7 +423,7 @@ class SegmentIndex:
                     "camera_id": camera_id,
                     "identity": json.dumps(identity, sort_keys=True),
                     "clock_offset": clock_offset,
-                    "checked_us": to_us(datetime.now(UTC)),
+                    "checked_us": to_us(utc_now()),
                 },
                 pk="camera_id",
             )

@@ -25,6 +25,8 @@ from typing import Any
 import av
 import av.error
 
+from cctv_common.files import fsync_dir
+
 log = logging.getLogger(__name__)
 
 PART_SUFFIX = ".part"
@@ -153,7 +155,7 @@ class SegmentWriter:
             file.sync_and_close()
             final.parent.mkdir(parents=True, exist_ok=True)
             os.replace(self.part_path, final)
-            _fsync_dir(final.parent)
+            fsync_dir(final.parent)
         except (OSError, av.error.FFmpegError) as exc:
             self.discard()
             final.unlink(missing_ok=True)
@@ -194,11 +196,3 @@ def _joined(first: av.Packet, second: av.Packet) -> av.Packet:
     joined.time_base = first.time_base
     joined.is_keyframe = first.is_keyframe or second.is_keyframe
     return joined
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

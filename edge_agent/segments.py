@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from cctv_common.manifest import GapCause
+from cctv_common.evidence.manifest import GapCause
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ import asyncio
 import logging
 from typing import Protocol
 
-from cctv_common.payloads import InvalidPayload, SnapshotRequest
-from cctv_common.topics import SnapshotTopic, snapshot_reply_topic
+from cctv_common.wire.payloads import InvalidPayload, SnapshotRequest
+from cctv_common.wire.topics import SnapshotTopic, snapshot_reply_topic
 from edge_agent.snapshots import Snapshots
 
 log = logging.getLogger(__name__)

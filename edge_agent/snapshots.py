@@ -6,7 +6,7 @@ carries the messages (the uplink's ``snapshots/{request}/request`` topic, a test
 
 - ONVIF cameras: the camera's own JPEG (GetSnapshotUri, then an authenticated HTTP GET), through
   ``OnvifCameras.snapshot``; a PNG, GIF, BMP or WebP that some devices send instead is converted
-  to JPEG (``edge_agent.onvif.snapshot_image``). A camera without a snapshot URI, or whose
+  to JPEG (``cctv_onvif.snapshot_image``). A camera without a snapshot URI, or whose
   snapshot is no image that can be converted (an HTML login page, a TIFF), falls back to its
   stream, as below.
 - Plain RTSP cameras: one keyframe of the stream, decoded with PyAV and encoded as JPEG with
@@ -23,20 +23,21 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
 import av
 import av.error
 import cv2
 
-from cctv_common.payloads import (
+from cctv_common.clock import utc_now
+from cctv_common.wire.payloads import (
     MAX_SNAPSHOT_JPEG_BYTES,
     SnapshotReply,
     SnapshotRequest,
     SnapshotSource,
 )
+from cctv_onvif import OnvifBadSnapshot, OnvifError, OnvifUnsupported
 from edge_agent.config import AgentConfig, CameraConfig
-from edge_agent.onvif import OnvifBadSnapshot, OnvifError, OnvifUnsupported
 from edge_agent.onvif_cameras import OnvifCameras
 from edge_agent.recorder import CameraUnavailable, redact_text
 
@@ -49,10 +50,6 @@ JPEG_QUALITY = 85
 
 class SnapshotFailed(Exception):
     """No picture could be had; the message says why (without credentials)."""
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def keyframe_jpeg(url: str, timeout: float = RTSP_SNAPSHOT_SECONDS) -> bytes:
@@ -98,7 +95,7 @@ class Snapshots:
         cameras: OnvifCameras | None = None,
         *,
         rtsp_timeout: float = RTSP_SNAPSHOT_SECONDS,
-        now: Callable[[], datetime] = _utc_now,
+        now: Callable[[], datetime] = utc_now,
     ) -> None:
         self._config = config
         self._cameras = cameras

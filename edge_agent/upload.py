@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from cctv_common.chunk_ranges import check_count, validate_ranges
+from cctv_common.wire.chunk_ranges import check_count, validate_ranges
 
 DEFAULT_WINDOW: Final = 64
 # The protocol's silence rule: no ack for this long while waiting on the hub means re-offer.

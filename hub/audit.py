@@ -15,13 +15,14 @@ import hashlib
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Final
 
 from sqlite_utils import Database
 
-from cctv_common.manifest import canonical_json, iso_utc
+from cctv_common.clock import iso_utc, utc_now
+from cctv_common.evidence.manifest import canonical_json
 from hub.db import HubDatabase
 
 GENESIS_HASH: Final = "0" * 64
@@ -122,7 +123,7 @@ def append_in(
         raise AuditError(f"audit detail for {action} {subject} is over {MAX_DETAIL_BYTES} bytes")
     last = db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
     seq, prev_hash = (1, GENESIS_HASH) if last is None else (int(last[0]) + 1, str(last[1]))
-    when = iso_utc(at or datetime.now(UTC))
+    when = iso_utc(at or utc_now())
     digest = row_hash(seq, when, actor, action.value, subject, detail_dict, prev_hash)
     db.execute(
         "INSERT INTO audit (seq, at, actor, action, subject, detail, prev_hash, hash)"

@@ -28,7 +28,7 @@ from typing import Any, Final
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlite_utils import Database
 
-from cctv_common.signing import BadSignature
+from cctv_common.evidence.signing import BadSignature
 from hub.audit import GENESIS_HASH, AuditAction, row_hash
 from hub.checkpoints import Checkpoint, CheckpointFile
 from hub.db import HubDatabase

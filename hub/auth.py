@@ -32,12 +32,12 @@ from typing import Final
 
 from sqlite_utils import Database
 
+from cctv_common.clock import utc_now
 from hub import login_throttle as throttle
 from hub import repository as repo
 from hub.acl import Role
 from hub.audit import AuditAction, append_in
 from hub.db import HubDatabase
-from hub.jobs import utc_now
 from hub.login_throttle import FailureLog, ThrottlePolicy
 from hub.passwords import (
     SCRYPT_N,

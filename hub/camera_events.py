@@ -20,10 +20,10 @@ from typing import Any, Final
 
 from sqlite_utils import Database
 
-from cctv_common.payloads import CameraEventItem, CameraEvents, InvalidPayload
+from cctv_common.clock import utc_now
+from cctv_common.wire.payloads import CameraEventItem, CameraEvents, InvalidPayload
 from hub import repository as repo
 from hub.db import HubDatabase
-from hub.jobs import utc_now
 from hub.repository import db_time, parse_db_time
 
 log = logging.getLogger(__name__)

@@ -30,8 +30,10 @@ from typing import Any, Final
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlite_utils import Database
 
-from cctv_common.manifest import canonical_json, iso_utc
-from cctv_common.signing import BadSignature, key_id, sign, verify
+from cctv_common.clock import iso_utc
+from cctv_common.evidence.manifest import canonical_json
+from cctv_common.evidence.signing import BadSignature, key_id, sign, verify
+from cctv_common.files import fsync_dir
 from hub.db import HubDatabase
 
 log = logging.getLogger(__name__)
@@ -137,11 +139,7 @@ class CheckpointFile:
         finally:
             os.close(fd)
         if created:
-            folder = os.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY)
-            try:
-                os.fsync(folder)
-            finally:
-                os.close(folder)
+            fsync_dir(self.path.parent)
 
     def read(self) -> tuple[list[Checkpoint], list[str]]:
         """Every checkpoint in file order, and one problem line for each line that is not one."""

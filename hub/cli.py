@@ -13,16 +13,16 @@ import logging
 import socket
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
 import uvicorn
 
-from cctv_common.ids import InvalidId, validate_id
+from cctv_common.clock import utc_now
+from cctv_common.evidence.signing import KeyFileError, load_or_create_private_key, public_key_pem
 from cctv_common.sdnotify import SdNotify
-from cctv_common.signing import KeyFileError, load_or_create_private_key, public_key_pem
 from cctv_common.umask import private_umask
+from cctv_common.wire.ids import InvalidId, validate_id
 from hub.app import create_app
 from hub.cli_verify import checkpointer, verify_audit, verify_store
 from hub.db import DatabaseError, HubDatabase
@@ -187,22 +187,8 @@ class _NotifyingServer(uvicorn.Server):
 
 async def _serve(server: _NotifyingServer) -> None:
     """Serve until told to stop, pinging systemd's watchdog from the event loop meanwhile."""
-    watchdog = None
-    interval = server.notifier.watchdog_seconds
-    if interval:
-        watchdog = asyncio.create_task(_ping_watchdog(server.notifier, interval))
-    try:
+    async with server.notifier.watchdog_running():
         await server.serve()
-    finally:
-        if watchdog is not None:
-            watchdog.cancel()
-
-
-async def _ping_watchdog(notifier: SdNotify, interval: float) -> None:
-    # From the event loop, so a blocked loop stops the pings and systemd restarts the hub.
-    while True:
-        notifier.watchdog()
-        await asyncio.sleep(interval)
 
 
 # add-site
@@ -222,7 +208,7 @@ def _add_site(settings: HubSettings, site_id: str, key_path: Path, name: str) ->
     actor = f"cli:{getpass.getuser()}"
     database = HubDatabase(settings.db_path)
     try:
-        now = datetime.now(UTC)
+        now = utc_now()
         site = database.write(lambda db: register_in(db, site_id, name, pem, actor, now))
         checkpointer(settings, database).checkpoint()
     except SiteKeyError as exc:

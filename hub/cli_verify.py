@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import getpass
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from cctv_common.signing import (
+from cctv_common.clock import utc_now
+from cctv_common.evidence.signing import (
     KeyFileError,
     load_or_create_private_key,
     load_private_key,
@@ -34,10 +34,6 @@ EXIT_FAILED: Final = 1
 EXIT_USAGE: Final = 2
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def _open(settings: HubSettings) -> HubDatabase | None:
     if not settings.db_path.exists():
         print(f"cctv-hub: no database at {settings.db_path}", file=sys.stderr)
@@ -49,7 +45,7 @@ def checkpointer(settings: HubSettings, database: HubDatabase) -> Checkpointer:
     """The hub's checkpointer, for CLI commands that write custody rows (creates the hub key
     as the hub's first start would)."""
     key = load_or_create_private_key(settings.hub_key_path)
-    return Checkpointer(database, settings.checkpoint_path, key, settings.hub_id, now=_now)
+    return Checkpointer(database, settings.checkpoint_path, key, settings.hub_id, now=utc_now)
 
 
 # verify-store
@@ -76,7 +72,7 @@ def verify_store(settings: HubSettings, mb_per_second: float | None) -> int:
             actor=f"cli:{getpass.getuser()}",
             by="verify-store",
             limiter=limiter,
-            now=_now,
+            now=utc_now,
             progress=show,
         )
         checkpointer(settings, database).checkpoint()

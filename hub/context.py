@@ -6,10 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from cctv_common.clock import utc_now
 from hub.auth import Authenticator
 from hub.db import HubDatabase
 from hub.evidence_store import EvidenceStore
-from hub.jobs import utc_now
 from hub.playback import ViewSessions
 from hub.service import HubService
 from hub.settings import HubSettings

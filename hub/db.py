@@ -193,6 +193,36 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         )""",
         "CREATE INDEX login_throttle_age ON login_throttle (kind, last_failure)",
     ),
+    # 4: a job's state may only be one of cctv_common.wire.job_state.JobState (SQLite cannot add
+    # a CHECK to a column, so the table is rebuilt). The list is written out, not generated:
+    # a migration never changes once released; a test checks that it matches JobState.
+    (
+        """CREATE TABLE jobs_checked (
+            id TEXT PRIMARY KEY,
+            site_id TEXT NOT NULL REFERENCES sites(id),
+            camera_id TEXT NOT NULL,
+            start TEXT NOT NULL,
+            "end" TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            priority INTEGER NOT NULL DEFAULT 5,
+            requested_by TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN
+                ('dispatched', 'queued', 'cutting', 'uploading', 'stored', 'failed')),
+            percent INTEGER NOT NULL DEFAULT 0,
+            error TEXT,
+            clip_id TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )""",
+        """INSERT INTO jobs_checked (id, site_id, camera_id, start, "end", reason, priority,
+            requested_by, state, percent, error, clip_id, created_at, updated_at)
+        SELECT id, site_id, camera_id, start, "end", reason, priority, requested_by, state,
+            percent, error, clip_id, created_at, updated_at FROM jobs""",
+        "DROP TABLE jobs",
+        "ALTER TABLE jobs_checked RENAME TO jobs",
+        "CREATE INDEX jobs_requested_by ON jobs (requested_by, created_at)",
+        "CREATE INDEX jobs_state ON jobs (state)",
+    ),
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 

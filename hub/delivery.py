@@ -20,7 +20,8 @@ from typing import Any, Final
 
 from sqlite_utils import Database
 
-from cctv_common.manifest import GapCause
+from cctv_common.clock import NoTimeZone, parse_iso
+from cctv_common.evidence.manifest import GapCause
 from hub.delivery_rules import Delivery, GapFact, assess
 
 log = logging.getLogger(__name__)
@@ -44,12 +45,11 @@ def _time(value: Any, where: str) -> datetime:
     if not isinstance(value, str):
         raise UnreadableManifest(f"{where} is not a time")
     try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return parse_iso(value)
+    except NoTimeZone as exc:
+        raise UnreadableManifest(f"{where} has no time zone") from exc
     except ValueError as exc:
         raise UnreadableManifest(f"{where} is not a time: {value[:40]!r}") from exc
-    if moment.tzinfo is None:
-        raise UnreadableManifest(f"{where} has no time zone")
-    return moment
 
 
 def _window(value: Any, where: str) -> tuple[datetime, datetime]:

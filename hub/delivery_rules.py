@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
-from cctv_common.manifest import GapCause
+from cctv_common.evidence.manifest import GapCause
 
 # Shorter shortfalls at the window's edges are frame timing, not missing footage (a frame lasts
 # 40 ms at 25 fps; 0.25 s covers a slow 4 fps camera's frame as well).

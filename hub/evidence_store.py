@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, Final, Protocol
 
+from cctv_common.files import fsync_dir
+
 log = logging.getLogger(__name__)
 
 _KEY_RE: Final = re.compile(r"[0-9a-f]{64}")
@@ -106,7 +108,7 @@ class FilesystemEvidenceStore:
                 os.fsync(handle.fileno())
             os.chmod(temporary, FILE_MODE)
             os.replace(temporary, final)
-            _fsync_dir(folder)
+            fsync_dir(folder)
         except OSError as exc:
             with contextlib.suppress(OSError):
                 temporary.unlink(missing_ok=True)
@@ -148,13 +150,5 @@ class FilesystemEvidenceStore:
             path.unlink()
         except FileNotFoundError as exc:
             raise NotInStore(f"evidence {key} is not in the store") from exc
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
         log.info("evidence %s deleted from the store", key)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

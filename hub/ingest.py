@@ -41,10 +41,12 @@ from typing import Final
 
 from sqlite_utils import Database
 
-from cctv_common.hub_signing import HubSigner
-from cctv_common.manifest import InvalidManifest, Manifest
-from cctv_common.payloads import ClipOffer, InvalidPayload
+from cctv_common.clock import utc_now
+from cctv_common.evidence.manifest import InvalidManifest, Manifest
 from cctv_common.refusals import Refusals
+from cctv_common.wire.hub_signing import HubSigner
+from cctv_common.wire.job_state import JobState, can_move
+from cctv_common.wire.payloads import ClipOffer, InvalidPayload
 from hub import repository as repo
 from hub.audit import AuditAction, append_in
 from hub.clip_probe import ClipUnreadable, probe_clip
@@ -59,7 +61,7 @@ from hub.ingest_rules import (
     check_against_job,
     verify_offer,
 )
-from hub.jobs import JobService, Publisher, utc_now
+from hub.jobs import JobService, Publisher
 from hub.repository import EvidenceRecord, JobRecord, UploadRecord
 from hub.settings import HubSettings
 from hub.staging import bad_chunks, open_staging, sync_and_hash, verify_and_write
@@ -202,7 +204,11 @@ class IngestService:
                 job=job,
                 max_clip_bytes=self._limits.max_clip_bytes,
             )
-            if job is not None and job.state == "stored" and job.clip_id not in (None, clip_id):
+            if (
+                job is not None
+                and job.state is JobState.STORED
+                and job.clip_id not in (None, clip_id)
+            ):
                 raise OfferRejected(
                     f"job {job.id} is already answered by stored clip {job.clip_id}"
                 )
@@ -288,8 +294,8 @@ class IngestService:
             return repo.update_job(
                 db,
                 job.id,
-                state="uploading",
-                percent=current.percent if current.state == "uploading" else 0,
+                state=JobState.UPLOADING,
+                percent=current.percent if current.state is JobState.UPLOADING else 0,
                 error=None,
                 clip_id=clip_id,
                 now=now,
@@ -573,7 +579,13 @@ class IngestService:
             job_after = None
             if job is not None:
                 job_after = repo.update_job(
-                    db, job.id, state="stored", percent=100, error=None, clip_id=clip_id, now=now
+                    db,
+                    job.id,
+                    state=JobState.STORED,
+                    percent=100,
+                    error=None,
+                    clip_id=clip_id,
+                    now=now,
                 )
             append_in(
                 db,
@@ -624,12 +636,12 @@ class IngestService:
         def record(db: Database) -> JobRecord | None:
             failed = None
             job = None if job_id is None else repo.get_job(db, job_id)
-            if job is not None and job.site_id == site_id and job.state != "stored":
-                if job.state != "failed" or job.error != reason:
+            if job is not None and job.site_id == site_id and can_move(job.state, JobState.FAILED):
+                if job.state is not JobState.FAILED or job.error != reason:
                     failed = repo.update_job(
                         db,
                         job.id,
-                        state="failed",
+                        state=JobState.FAILED,
                         percent=100,
                         error=reason,
                         clip_id=clip_id,
@@ -778,7 +790,13 @@ class IngestService:
             if job is None or job.is_terminal:
                 return None
             return repo.update_job(
-                db, job_id, state="failed", percent=100, error=reason, clip_id=job.clip_id, now=now
+                db,
+                job_id,
+                state=JobState.FAILED,
+                percent=100,
+                error=reason,
+                clip_id=job.clip_id,
+                now=now,
             )
 
         if await self._database.awrite(fail) is not None:

@@ -2,9 +2,9 @@
 
 Every ack names the offer it answers (``offer_sha256``, the SHA-256 of the offer payload as the
 hub received it), so that an agent acts only on answers to an offer it sent itself, and is sealed
-with the hub's key for ``sites/{site}/clips/{clip}/ack`` (``cctv_common.hub_signing``), so that a
-genuine ack cannot be moved to another site or clip. An agent deletes its copy of a clip only on
-a verified ``stored`` ack naming the clip's SHA-256.
+with the hub's key for ``sites/{site}/clips/{clip}/ack`` (``cctv_common.wire.hub_signing``), so
+that a genuine ack cannot be moved to another site or clip. An agent deletes its copy of a clip
+only on a verified ``stored`` ack naming the clip's SHA-256.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
-from cctv_common.chunk_ranges import Range
-from cctv_common.hub_signing import HubSigner
-from cctv_common.payloads import ClipAck
-from cctv_common.topics import ack_topic
+from cctv_common.wire.chunk_ranges import Range
+from cctv_common.wire.hub_signing import HubSigner
+from cctv_common.wire.payloads import ClipAck
+from cctv_common.wire.topics import ack_topic
 from hub.jobs import Publisher
 
 

@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Final
 
-from cctv_common.chunk_ranges import Range, validate_ranges
-from cctv_common.manifest import Manifest, iso_utc
-from cctv_common.payloads import ClipOffer
-from cctv_common.signing import KeyFileError, load_public_key
-from cctv_common.verify import EvidenceMismatch, verify_signed_manifest
+from cctv_common.clock import iso_utc
+from cctv_common.evidence.manifest import Manifest
+from cctv_common.evidence.signing import KeyFileError, load_public_key
+from cctv_common.evidence.verify import EvidenceMismatch, verify_signed_manifest
+from cctv_common.wire.chunk_ranges import Range, validate_ranges
+from cctv_common.wire.payloads import ClipOffer
 from hub.repository import JobRecord
 
 MAX_REASON_CHARS: Final = 500

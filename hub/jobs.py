@@ -2,8 +2,8 @@
 
 ``check_window`` and ``progress_update`` are pure. ``JobService`` stores a job and its audit row
 in one transaction, publishes the ``Job`` retained on ``sites/{site}/jobs/{job}``, signed with the
-hub's key for that topic (``cctv_common.hub_signing``: an agent acts on no job it cannot verify),
-clears that retained message when the job ends, and re-publishes every open job after each
+hub's key for that topic (``cctv_common.wire.hub_signing``: an agent acts on no job it cannot
+verify), clears that retained message when the job ends, and re-publishes every open job after each
 (re)connect, so a job created while the broker was away still reaches its site.
 """
 
@@ -18,11 +18,12 @@ from typing import Final, Protocol
 
 from sqlite_utils import Database
 
-from cctv_common.hub_signing import HubSigner
-from cctv_common.manifest import iso_utc
-from cctv_common.payloads import MAX_JOB_WINDOW, InvalidPayload, Job, JobProgress
+from cctv_common.clock import iso_utc, utc_now
 from cctv_common.refusals import Refusals
-from cctv_common.topics import InvalidTopic, job_topic
+from cctv_common.wire.hub_signing import HubSigner
+from cctv_common.wire.job_state import JobState, can_move
+from cctv_common.wire.payloads import MAX_JOB_WINDOW, InvalidPayload, Job, JobProgress
+from cctv_common.wire.topics import InvalidTopic, job_topic
 from hub import repository as repo
 from hub.audit import AuditAction, append_in
 from hub.db import HubDatabase
@@ -43,10 +44,6 @@ class Publisher(Protocol):
 
 def no_publish(topic: str, payload: bytes, *, retain: bool = False) -> None:
     """The publisher of a hub without a broker: nothing leaves (jobs go out on connect)."""
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class JobRequestError(Exception):
@@ -99,7 +96,7 @@ def check_window(
 
 @dataclass(frozen=True)
 class JobUpdate:
-    state: str
+    state: JobState
     percent: int
     error: str | None
     clip_id: str | None
@@ -108,15 +105,19 @@ class JobUpdate:
 def progress_update(job: JobRecord, progress: JobProgress) -> JobUpdate | None:
     """What an agent's progress report changes, or None to ignore it.
 
-    A job that has ended stays ended. "stored" is the hub's own decision (after it verified and
+    A job that has ended stays ended, and a job moves only as ``JobState``'s table allows (an
+    upload never goes back to cutting). "stored" is the hub's own decision (after it verified and
     stored the clip), so an agent's "stored" is never taken on its word.
     """
-    if job.is_terminal or progress.state == "stored":
+    if job.is_terminal or progress.state is JobState.STORED:
         return None
+    if not can_move(job.state, progress.state):
+        return None
+    failed = progress.state is JobState.FAILED
     update = JobUpdate(
         state=progress.state,
-        percent=100 if progress.state == "failed" else progress.percent,
-        error=progress.error if progress.state == "failed" else None,
+        percent=100 if failed else progress.percent,
+        error=progress.error if failed else None,
         clip_id=progress.clip_id or job.clip_id,
     )
     if (update.state, update.percent, update.error, update.clip_id) == (
@@ -201,7 +202,7 @@ class JobService:
                 reason=reason,
                 priority=priority,
                 requested_by=requested_by,
-                state="dispatched",
+                state=JobState.DISPATCHED,
                 percent=0,
                 error=None,
                 clip_id=None,

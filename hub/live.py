@@ -20,7 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
-from cctv_common.payloads import (
+from cctv_common.refusals import Refusals
+from cctv_common.wire.payloads import (
     IceServer,
     InvalidPayload,
     LiveAnswer,
@@ -28,8 +29,7 @@ from cctv_common.payloads import (
     LiveClose,
     LiveOffer,
 )
-from cctv_common.refusals import Refusals
-from cctv_common.topics import LiveKind, live_topic
+from cctv_common.wire.topics import LiveKind, live_topic
 from hub.audit import AuditAction, AuditLog
 from hub.db import HubDatabase
 from hub.settings import LiveSettings

@@ -15,12 +15,12 @@ from typing import Any, Final
 
 from sqlite_utils import Database
 
-from cctv_common.chunk_ranges import Range
-from cctv_common.payloads import SiteStatus
-from cctv_common.signing import key_id, load_public_key
+from cctv_common.evidence.signing import key_id, load_public_key
+from cctv_common.wire.chunk_ranges import Range
+from cctv_common.wire.job_state import FINAL_STATES, JobState, is_final
+from cctv_common.wire.payloads import SiteStatus
 from hub.acl import Role
 
-JOB_TERMINAL_STATES: Final = frozenset({"stored", "failed", "cancelled"})
 DEFAULT_LIST_LIMIT: Final = 500
 
 
@@ -206,7 +206,7 @@ class JobRecord:
     reason: str
     priority: int
     requested_by: str
-    state: str
+    state: JobState
     percent: int
     error: str | None
     clip_id: str | None
@@ -215,7 +215,7 @@ class JobRecord:
 
     @property
     def is_terminal(self) -> bool:
-        return self.state in JOB_TERMINAL_STATES
+        return is_final(self.state)
 
 
 def _job(row: Mapping[str, Any]) -> JobRecord:
@@ -228,7 +228,7 @@ def _job(row: Mapping[str, Any]) -> JobRecord:
         reason=row["reason"],
         priority=row["priority"],
         requested_by=row["requested_by"],
-        state=row["state"],
+        state=JobState(row["state"]),
         percent=row["percent"],
         error=row["error"],
         clip_id=row["clip_id"],
@@ -281,7 +281,7 @@ def list_jobs(
 
 
 def open_jobs(db: Database) -> list[JobRecord]:
-    states = sorted(JOB_TERMINAL_STATES)
+    states = sorted(FINAL_STATES)
     rows = db.query(
         f"SELECT * FROM jobs WHERE state NOT IN ({', '.join('?' * len(states))})"  # noqa: S608
         " ORDER BY created_at",
@@ -291,7 +291,7 @@ def open_jobs(db: Database) -> list[JobRecord]:
 
 
 def jobs_ended_since(db: Database, since: datetime) -> list[JobRecord]:
-    states = sorted(JOB_TERMINAL_STATES)
+    states = sorted(FINAL_STATES)
     rows = db.query(
         f"SELECT * FROM jobs WHERE state IN ({', '.join('?' * len(states))})"  # noqa: S608
         " AND updated_at >= ? ORDER BY updated_at",
@@ -304,7 +304,7 @@ def update_job(
     db: Database,
     job_id: str,
     *,
-    state: str,
+    state: JobState,
     percent: int,
     error: str | None,
     clip_id: str | None,

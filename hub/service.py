@@ -17,19 +17,27 @@ from typing import Final
 
 from sqlite_utils import Database
 
-from cctv_common.hub_signing import HubSigner
+from cctv_common.clock import utc_now
+from cctv_common.evidence.signing import load_or_create_private_key
+from cctv_common.mqtt.events import (
+    BridgeEvent,
+    Connected,
+    Disconnected,
+    EventQueue,
+    Inbound,
+    UnknownTopic,
+)
 from cctv_common.refusals import Refusals
-from cctv_common.signing import load_or_create_private_key
-from cctv_common.topics import (
+from cctv_common.wire.hub_signing import HubSigner
+from cctv_common.wire.topics import (
     ChunkTopic,
     EventsTopic,
-    InvalidTopic,
     LiveTopic,
     ManifestTopic,
     ProgressTopic,
     SnapshotTopic,
     StatusTopic,
-    parse_topic,
+    Topic,
 )
 from hub import repository as repo
 from hub.audit import AuditLog
@@ -39,9 +47,9 @@ from hub.db import HubDatabase
 from hub.evidence_store import EvidenceStore
 from hub.ingest import IngestService
 from hub.integrity import IntegrityService
-from hub.jobs import JobService, utc_now
+from hub.jobs import JobService
 from hub.live import LiveBridge
-from hub.mqtt import Connected, Disconnected, EventQueue, HubMqtt, Inbound, LinkEvent, MqttLink
+from hub.mqtt import HubMqtt, MqttLink
 from hub.settings import HubSettings
 from hub.sites import SiteService, register_in
 from hub.snapshots import SnapshotBridge
@@ -49,7 +57,6 @@ from hub.snapshots import SnapshotBridge
 log = logging.getLogger(__name__)
 
 MAINTENANCE_INTERVAL: Final = timedelta(minutes=10)
-_SHOWN_TOPIC: Final = 200
 
 
 class HubService:
@@ -208,7 +215,7 @@ class HubService:
                 events.done(event)
                 self.handled += 1
 
-    async def handle(self, event: LinkEvent) -> None:
+    async def handle(self, event: BridgeEvent) -> None:
         """Route one event from the link (public so tests can inject events)."""
         match event:
             case Connected():
@@ -217,15 +224,12 @@ class HubService:
                 await self.ingest.announce()
             case Disconnected():
                 pass
-            case Inbound(topic=text, payload=payload):
-                await self._route(text, payload)
+            case Inbound(topic=topic, payload=payload):
+                await self._route(topic, payload)
+            case UnknownTopic(reason=reason):
+                self.refusals.refuse("topic", "dropped a message on an unknown topic: %s", reason)
 
-    async def _route(self, text: str, payload: bytes) -> None:
-        try:
-            topic = parse_topic(text)
-        except InvalidTopic as exc:
-            self.refusals.refuse("topic", "dropped a message on an unknown topic: %s", exc)
-            return
+    async def _route(self, topic: Topic, payload: bytes) -> None:
         match topic:
             case StatusTopic(site=site):
                 await self.sites.apply_status(site, payload)
@@ -242,7 +246,7 @@ class HubService:
             case EventsTopic(site=site):
                 await self.camera_events.apply(site, payload)
             case _:
-                log.debug("ignored a message on %s (sent by the hub)", text[:_SHOWN_TOPIC])
+                log.debug("ignored a message on %s (sent by the hub)", topic)
 
     async def _maintain(self) -> None:
         while True:

@@ -22,8 +22,8 @@ from pydantic import (
     model_validator,
 )
 
-from cctv_common.ids import ID_PATTERN, SiteId
-from cctv_common.signing import KeyFileError, load_public_key
+from cctv_common.evidence.signing import KeyFileError, load_public_key
+from cctv_common.wire.ids import ID_PATTERN, SiteId
 from hub.acl import Role
 from hub.evidence_store_settings import (
     CredentialsError,

@@ -14,13 +14,13 @@ from typing import Final
 
 from sqlite_utils import Database
 
-from cctv_common.payloads import InvalidPayload, SiteStatus
+from cctv_common.clock import utc_now
+from cctv_common.evidence.signing import KeyFileError, load_public_key
 from cctv_common.refusals import Refusals
-from cctv_common.signing import KeyFileError, load_public_key
+from cctv_common.wire.payloads import InvalidPayload, SiteStatus
 from hub import repository as repo
 from hub.audit import AuditAction, append_in
 from hub.db import HubDatabase
-from hub.jobs import utc_now
 from hub.repository import SiteRecord
 
 log = logging.getLogger(__name__)

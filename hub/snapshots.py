@@ -15,9 +15,9 @@ import secrets
 from dataclasses import dataclass
 from typing import Final
 
-from cctv_common.payloads import InvalidPayload, SnapshotReply, SnapshotRequest
 from cctv_common.refusals import Refusals
-from cctv_common.topics import SnapshotKind, snapshot_request_topic
+from cctv_common.wire.payloads import InvalidPayload, SnapshotReply, SnapshotRequest
+from cctv_common.wire.topics import SnapshotKind, snapshot_request_topic
 from hub.audit import AuditAction, AuditLog
 from hub.db import HubDatabase
 from hub.live import Publish

@@ -21,7 +21,7 @@ from typing import Any
 
 import tomli_w
 
-from cctv_common.ids import is_valid_id
+from cctv_common.wire.ids import is_valid_id
 from edge_agent.config import AgentConfig, ConfigError, parse_config
 
 

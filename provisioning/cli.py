@@ -23,12 +23,12 @@ import os
 import shutil
 import stat
 import sys
-import tempfile
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from cctv_common.files import atomic_write
 from edge_agent.config import ConfigError, load_config
 from provisioning.agent_config_edit import ConfigEdit, ConfigEditRefused, NewCamera, edit_config
 from provisioning.discovery import DEFAULT_TIMEOUT, DiscoveredDevice, DiscoveryError, probe
@@ -303,23 +303,8 @@ def write_atomically(path: Path, text: str) -> Path:
     """Replace `path` by `text` (same permissions), keeping the old file as `path`.bak."""
     backup = path.with_name(path.name + ".bak")
     mode = stat.S_IMODE(path.stat().st_mode)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, mode)
-        shutil.copy2(path, backup)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    shutil.copy2(path, backup)
+    atomic_write(path, text, mode=mode)
     return backup
 
 

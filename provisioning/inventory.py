@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from cctv_common.files import atomic_write
 from cctv_common.uris import redact_uri
-from edge_agent.onvif import (
+from cctv_onvif import (
     MediaProfile,
     OnvifAuthError,
     OnvifClient,
@@ -255,9 +256,7 @@ def _save_snapshot(
         return replace(device, snapshot_error=str(exc))
     path = folder / snapshot_file_name(device)
     try:
-        partial = path.with_suffix(".jpg.part")
-        partial.write_bytes(image)
-        partial.replace(path)
+        atomic_write(path, image)
     except OSError as exc:
         return replace(device, snapshot_error=f"cannot write {path}: {exc.strerror or exc}")
     return replace(device, snapshot_path=str(path))

@@ -12,7 +12,7 @@ from typing import Annotated, Final
 
 from fastapi import Depends, HTTPException, Request, status
 
-from cctv_common.ids import InvalidId, validate_id
+from cctv_common.wire.ids import InvalidId, validate_id
 from hub import acl
 from hub.acl import Permission
 from hub.auth import COOKIE_NAME, LoginRefused, LoginThrottled, Principal

@@ -12,8 +12,9 @@ from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from cctv_common.ids import CameraId, SiteId
-from cctv_common.payloads import MAX_JOB_WINDOW
+from cctv_common.wire.ids import CameraId, SiteId
+from cctv_common.wire.job_state import JobState
+from cctv_common.wire.payloads import MAX_JOB_WINDOW
 from hub import delivery as deliveries
 from hub.audit import AuditRow
 from hub.camera_events import CameraEventRecord
@@ -205,8 +206,9 @@ class JobOut(_Out):
     reason: str
     priority: int
     requested_by: str
-    state: str = Field(
-        description="dispatched, queued, cutting, uploading, stored, failed or cancelled"
+    state: JobState = Field(description="Where the job is (cctv_common.wire.job_state)")
+    ended: bool = Field(
+        description="Stored or failed: the job has ended and its percent no longer moves"
     )
     percent: int = Field(description="Progress of the current state, 0..100")
     error: str | None = Field(description="Why it failed")
@@ -230,6 +232,7 @@ class JobOut(_Out):
             priority=job.priority,
             requested_by=job.requested_by,
             state=job.state,
+            ended=job.is_terminal,
             percent=job.percent,
             error=job.error,
             clip_id=job.clip_id,

@@ -273,7 +273,7 @@ function progressCell(job) {
   } else {
     cell.append(el("span", { class: "state state-" + job.state }, job.state));
   }
-  if (!["stored", "failed", "cancelled"].includes(job.state)) {
+  if (!job.ended) {
     cell.append(" ", el("progress", { max: 100, value: job.percent }), " " + job.percent + "%");
   }
   if (job.error) cell.append(el("div", { class: "error" }, job.error));

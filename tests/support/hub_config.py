@@ -10,17 +10,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import tomli_w
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 
-from cctv_common.signing import public_key_pem
+from cctv_common.evidence.signing import public_key_pem
+from devkit.configs import hub_toml, write_toml
 from hub.app import create_app
 from hub.context import HubContext
 from hub.db import HubDatabase
 from hub.repository import EvidenceRecord
 from hub.settings import HubSettings, load_settings
-from tests.test_hub_testkit import (
+from tests.support.hub_kit import (
     SITE,
     RecordingLink,
     insert_evidence,
@@ -43,15 +43,14 @@ class HubFiles:
 def write_hub_config(folder: Path, **sections: Any) -> HubFiles:
     """``hub.toml`` in ``folder`` with the test users and site; ``sections`` add or replace."""
     key = Ed25519PrivateKey.generate()
-    data: dict[str, Any] = {
-        "hub_id": "test-hub",
-        "data_dir": "data",
-        "sites": [{"site_id": SITE, "name": "Site A", "public_key_pem": public_key_pem(key)}],
-        "users": [user.model_dump(mode="json") for user in user_settings()],
-    }
-    data.update(sections)
-    config = folder / "hub.toml"
-    config.write_text(tomli_w.dumps(data), encoding="utf-8")
+    data = hub_toml(
+        hub_id="test-hub",
+        data_dir="data",
+        sites=[{"site_id": SITE, "name": "Site A", "public_key_pem": public_key_pem(key)}],
+        users=[user.model_dump(mode="json") for user in user_settings()],
+        **sections,
+    )
+    config = write_toml(folder / "hub.toml", data)
     return HubFiles(config, load_settings(config), key)
 
 

@@ -24,7 +24,8 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from cctv_common.local_broker import HUB_USER, MosquittoBroker
+from devkit.deploy_broker import DeployConfigBroker
+from devkit.local_broker import HUB_USER, MosquittoBroker
 
 SITE_A: Final = "site-a"
 SITE_B: Final = "site-b"
@@ -257,3 +258,12 @@ def mqtt_client(mosquitto_broker: MosquittoBroker) -> Iterator[MqttClientFactory
     yield make
     for client in made:
         client.disconnect()
+
+
+def tls_client(
+    broker: DeployConfigBroker, user: str, *, client_id: str = "", password: str | None = None
+) -> MqttTestClient:
+    """A test client (not yet connected) for the deploy broker's TLS listener."""
+    client = MqttTestClient(broker, user, password, client_id=client_id)
+    client.paho.tls_set(ca_certs=str(broker.certs / "ca.crt"))
+    return client

@@ -35,15 +35,16 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from string import Template
 from typing import Literal
 from urllib.parse import quote
 from xml.sax.saxutils import escape
 
+from tests.support.paths import FIXTURES as TEST_FIXTURES
+
 log = logging.getLogger(__name__)
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "onvif"
+FIXTURES = TEST_FIXTURES / "onvif"
 
 SOAP_ENV = "http://www.w3.org/2003/05/soap-envelope"
 WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from edge_agent.testcam import TestCamera
+from devkit.testcam import TestCamera
 
 CameraFactory = Callable[..., TestCamera]
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Final
 import pytest
 from botocore.exceptions import BotoCoreError, ClientError
 
-from cctv_common.local_broker import LOOPBACK, free_loopback_port
+from devkit.local_broker import LOOPBACK, free_loopback_port
 from hub.evidence_store_settings import S3StoreSettings, read_credentials, write_credentials
 from hub.s3_evidence_store import S3EvidenceStore, make_client
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 
-from cctv_common.signing import public_key_pem
+from cctv_common.evidence.signing import public_key_pem
 from hub import acl
 from hub.acl import Permission
 from hub.api.deps import CurrentUser, Hub, require

@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response,
 from fastapi.responses import StreamingResponse
 from sqlite_utils import Database
 
-from cctv_common.manifest import iso_utc
+from cctv_common.clock import iso_utc
 from hub import acl
 from hub import evidence_checks as checks
 from hub import repository as repo

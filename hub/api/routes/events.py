@@ -13,7 +13,7 @@ from typing import Annotated, Final
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 from sqlite_utils import Database
 
-from cctv_common.manifest import iso_utc
+from cctv_common.clock import iso_utc
 from hub import camera_events
 from hub import repository as repo
 from hub.acl import Permission

@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 from sqlite_utils import Database
 
+from cctv_common.wire.job_state import JobState
 from hub import acl
 from hub import delivery as deliveries
 from hub import repository as repo
@@ -86,9 +87,11 @@ async def get_job(job_id: JobIdPath, database: Db, user: JobReader) -> JobOut:
 
 def _with_delivery(db: Database, jobs: list[JobRecord]) -> list[JobOut]:
     stored = deliveries.for_clips(
-        db, (job.clip_id for job in jobs if job.state == "stored" and job.clip_id)
+        db, (job.clip_id for job in jobs if job.state is JobState.STORED and job.clip_id)
     )
     return [
-        JobOut.of(job, stored.get(job.clip_id) if job.state == "stored" and job.clip_id else None)
+        JobOut.of(
+            job, stored.get(job.clip_id) if job.state is JobState.STORED and job.clip_id else None
+        )
         for job in jobs
     ]

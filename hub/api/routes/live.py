@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel, Field
 
-from cctv_common.payloads import MAX_SDP_CHARS
+from cctv_common.wire.payloads import MAX_SDP_CHARS
 from hub.acl import Permission, Role
 from hub.api.deps import Hub, SiteIdPath, checked_id, require
 from hub.auth import Principal

@@ -1,0 +1,76 @@
+"""Site status (agent -> hub on ``sites/{site}/status``, retained; also the agent's last will)."""
+
+from __future__ import annotations
+
+from typing import Literal, Self
+
+from pydantic import Field, field_validator, model_validator
+
+from cctv_common.wire.ids import CameraId
+from cctv_common.wire.payloads.base import (
+    MAX_STORED_INT,
+    ClockOffset,
+    Codec,
+    Payload,
+    PayloadPart,
+    Pixels,
+    UtcTime,
+)
+
+
+class CameraStatus(PayloadPart):
+    camera_id: CameraId = Field(description="Camera id within the site")
+    state: Literal["recording", "reconnecting", "stopped", "error"] = Field(
+        description="What the camera's recorder is doing"
+    )
+    buffer_start: UtcTime | None = Field(default=None, description="Oldest recorded footage")
+    buffer_end: UtcTime | None = Field(default=None, description="Newest recorded footage")
+    codec: Codec | None = Field(default=None, description="Recorded video codec")
+    width: Pixels | None = Field(default=None, description="Frame width in pixels")
+    height: Pixels | None = Field(default=None, description="Frame height in pixels")
+    clock_offset_seconds: ClockOffset | None = Field(
+        default=None, description="Camera clock minus agent clock, in seconds"
+    )
+    last_error: str | None = Field(
+        default=None, max_length=1000, description="Most recent error, without credentials"
+    )
+    live_codec: Codec | None = Field(default=None, description="Codec offered for live view")
+
+    @model_validator(mode="after")
+    def _buffer_order(self) -> Self:
+        if self.buffer_start and self.buffer_end and self.buffer_end < self.buffer_start:
+            raise ValueError("buffer_end is before buffer_start")
+        return self
+
+
+class SiteStatus(Payload):
+    """Everything but ``state`` is optional, so the last will ``{"state":"offline"}`` parses."""
+
+    state: Literal["online", "offline"] = Field(description="Whether the agent is connected")
+    version: str | None = Field(default=None, max_length=50, description="Agent software version")
+    sent_at: UtcTime | None = Field(default=None, description="When the agent sent this")
+    cameras: tuple[CameraStatus, ...] = Field(
+        default=(), max_length=512, description="One entry per configured camera"
+    )
+    disk_free_bytes: int | None = Field(
+        default=None, ge=0, le=MAX_STORED_INT, description="Free bytes for footage"
+    )
+    disk_used_bytes: int | None = Field(
+        default=None, ge=0, le=MAX_STORED_INT, description="Bytes used by footage"
+    )
+    clock_offset_seconds: ClockOffset | None = Field(
+        default=None, description="Agent clock minus NTP reference, when known"
+    )
+
+    @field_validator("cameras")
+    @classmethod
+    def _unique_cameras(cls, cameras: tuple[CameraStatus, ...]) -> tuple[CameraStatus, ...]:
+        ids = [camera.camera_id for camera in cameras]
+        if len(set(ids)) != len(ids):
+            raise ValueError("a camera id appears more than once")
+        return cameras
+
+
+def offline_status(site_version: str | None = None) -> bytes:
+    """The retained last will. No ``sent_at``: it is registered at connect but sent much later."""
+    return SiteStatus(state="offline", version=site_version).to_bytes()
