@@ -18,6 +18,7 @@ from hub.evidence_store_settings import (
     write_credentials,
 )
 from hub.settings import SettingsError, load_settings, parse_settings
+from tests.support.paths import REPO
 
 MINIMAL = 'hub_id = "hub-1"\ndata_dir = "data"\n'
 S3 = '[evidence_store]\nbackend = "s3"\nbucket = "council-evidence"\n'
@@ -126,7 +127,7 @@ def test_the_credentials_file_is_checked_at_start(tmp_path: Path) -> None:
 
 
 def test_the_deploy_example_parses_as_filesystem_and_with_its_s3_lines_uncommented() -> None:
-    example = Path(__file__).resolve().parents[1] / "deploy" / "hub.example.toml"
+    example = REPO / "deploy" / "hub.example.toml"
     text = example.read_text(encoding="utf-8")
     assert parse_settings(text, "example").evidence_store == FilesystemStoreSettings()
     lines, inside = [], False
