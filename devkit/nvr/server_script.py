@@ -86,9 +86,10 @@ class Feeder:
         self.caps = Gst.Caps.from_string(CAPS[recording.codec])
         appsrc.connect("need-data", self._need_data)
         appsrc.connect("seek-data", self._seek_data)
-        appsrc.get_static_pad("src").add_probe(
-            Gst.PadProbeType.EVENT_UPSTREAM, self._upstream_event
-        )
+        pad = appsrc.get_static_pad("src")
+        pad.add_probe(Gst.PadProbeType.EVENT_UPSTREAM, self._upstream_event)
+        if onvif:
+            pad.add_probe(Gst.PadProbeType.BUFFER, self._mark_hole)
         self.thread = threading.Thread(target=self._run, name="nvr-feeder", daemon=True)
         self.thread.start()
 
@@ -117,6 +118,19 @@ class Feeder:
                 else:
                     offset = max(start, 0)
                     self.pending = (self.window[0] + offset, self.window[1])
+        return self.Gst.PadProbeReturn.OK
+
+    def _mark_hole(self, pad, info):
+        """Before the first frame after a hole, tell rtponviftimestamp (in the streaming thread,
+        so in order) that the stretch ended: E on the frame before, D on this one."""
+        buffer = info.get_buffer()
+        if buffer is not None and buffer.has_flags(self.Gst.BufferFlags.DISCONT):
+            structure = self.Gst.Structure.new_from_string(
+                "GstOnvifTimestamp, ntp-offset=(guint64)0, discont=(boolean)true"
+            )
+            pad.get_peer().send_event(
+                self.Gst.Event.new_custom(self.Gst.EventType.CUSTOM_DOWNSTREAM, structure)
+            )
         return self.Gst.PadProbeReturn.OK
 
     def _seek_data(self, _src, _offset) -> bool:
@@ -163,14 +177,7 @@ class Feeder:
                 if not unit.key:
                     buffer.set_flags(Gst.BufferFlags.DELTA_UNIT)
                 if previous_span is not None and span is not previous_span:
-                    buffer.set_flags(Gst.BufferFlags.DISCONT)
-                    if self.onvif:  # E bit on the frame before the hole (queued in order)
-                        structure = Gst.Structure.new_from_string(
-                            "GstOnvifTimestamp, ntp-offset=(guint64)0, discont=(boolean)true"
-                        )
-                        self.appsrc.send_event(
-                            Gst.Event.new_custom(Gst.EventType.CUSTOM_DOWNSTREAM, structure)
-                        )
+                    buffer.set_flags(Gst.BufferFlags.DISCONT)  # see _mark_hole
                 previous_span = span
                 with self.lock:
                     if self.generation != generation or self.stopping:

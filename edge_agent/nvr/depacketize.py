@@ -6,7 +6,8 @@ NVRs send). H.265: single NAL unit packets, aggregation packets (AP) and fragmen
 H.265 with DONL) and PACI packets give a ``DepacketizeError`` naming them.
 
 An access unit is complete at the packet with the marker bit, or when a packet with a new RTP
-timestamp arrives. Its ONVIF replay extension is the first one its packets carry. A lost packet
+timestamp arrives. Its ONVIF replay time is the first one its packets carry, its C/E/D/T flags
+those of all its packets. A lost packet
 (a jump in sequence numbers) loses the access unit it belongs to: it is dropped whole, never
 passed on damaged, and counted with its time so that the clip's manifest can list it.
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -78,6 +80,20 @@ class _Pending:
     fragment: bytearray | None = None
     replay: ReplayExtension | None = None
     damaged: int = 0  # packets known missing
+
+
+def _merged(first: ReplayExtension | None, later: ReplayExtension) -> ReplayExtension:
+    """An access unit's extension: the time of its first packet that has one, the flags of all
+    (a sender marks E and T on the last packet it sends of the unit, D on the first)."""
+    if first is None:
+        return later
+    return dataclasses.replace(
+        first,
+        clean_point=first.clean_point or later.clean_point,
+        end_of_section=first.end_of_section or later.end_of_section,
+        discontinuity=first.discontinuity or later.discontinuity,
+        terminal=first.terminal or later.terminal,
+    )
 
 
 def nal_type(codec: Codec, unit: bytes) -> int:
@@ -141,8 +157,8 @@ class Depacketizer:
         pending.damaged += missing
         if missing and pending.fragment is not None:
             pending.fragment = None
-        if pending.replay is None and packet.replay is not None:
-            pending.replay = packet.replay
+        if packet.replay is not None:
+            pending.replay = _merged(pending.replay, packet.replay)
         self._payload(pending, packet.payload)
         if packet.marker:
             done.extend(self._finish())
