@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.support.rtsp_fixtures",
     "tests.support.mosquitto_fixtures",
     "tests.support.onvif_fixtures",
+    "tests.support.nvr_fixtures",
 ]
