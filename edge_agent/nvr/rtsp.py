@@ -458,6 +458,11 @@ class InterleavedParser:
     def _message(self, position: int) -> int:
         """Bytes of one whole RTSP message at ``position`` (0 if it is not all here yet)."""
         buffer = self._buffer
+        rest = bytes(buffer[position : position + 5])
+        if len(rest) < 5 and b"RTSP/".startswith(rest):
+            return 0  # the start of a status line: wait for more
+        if b"\r\n" not in buffer[position : position + MAX_LINE] and len(buffer) - position < 64:
+            return 0  # perhaps a request line, not all here yet
         if not buffer.startswith(b"RTSP/", position) and not _looks_like_request(buffer, position):
             raise RtspProtocolError(
                 f"NVR at {self.where} sent neither an interleaved frame nor an RTSP message:"
