@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -191,6 +192,8 @@ def cmd_nvr_cut(args: argparse.Namespace) -> int:
     config = _load(args.config)
     start = parse_utc(args.start, "start")
     end = parse_utc(args.end, "end")
+    if args.frames is not None and not re.fullmatch(r"intra(/\d{1,7})?|predicted", args.frames):
+        raise Refused(f"--frames {args.frames!r} is not intra, intra/<ms> or predicted")
     nvr = _nvr_for(config, args.nvr, args.camera)[0]
     key = load_or_create_private_key(config.resolved_key_file)
     try:

@@ -38,6 +38,13 @@ log = logging.getLogger(__name__)
 
 TimeSource = Literal["onvif-rtp-extension", "request-start-plus-rtp-clock"]
 KEEPALIVE_SECONDS = 20.0
+# A replay never takes longer than the window in real time plus this (an NVR that paces at
+# real time anyway, or one that dribbles), and never brings more than MAX_BYTES_PER_SECOND of
+# footage per second of window (100 Mbit/s, over any camera's bit rate) plus MAX_BYTES_MARGIN:
+# an NVR whose frame times stop advancing cannot fill the disk.
+DEADLINE_MARGIN_SECONDS = 120.0
+MAX_BYTES_PER_SECOND = 12_500_000
+MAX_BYTES_MARGIN = 64 * 1024 * 1024
 
 
 class ReplayFailed(Exception):
@@ -134,8 +141,11 @@ class _Timing:
 
 async def replay(request: ReplayRequest, spool: Path) -> ReplayResult:
     """Run one replay session into ``spool`` (created; the caller deletes it)."""
-    url = RtspUrl.parse(request.uri, request.user, request.password)
-    connection = await RtspConnection.open(url, request.timeout)
+    try:
+        url = RtspUrl.parse(request.uri, request.user, request.password)
+        connection = await RtspConnection.open(url, request.timeout)
+    except RtspError as exc:
+        raise ReplayFailed(str(exc)) from exc
     try:
         with spool.open("wb") as sink:
             return await _session(connection, url, request, spool, sink)
@@ -184,6 +194,9 @@ async def _session(
     units: list[SpooledUnit] = []
     offset = 0
     terminal = False
+    window = (request.end - request.start).total_seconds()
+    deadline = started + window * 1.5 + DEADLINE_MARGIN_SECONDS
+    max_bytes = int(window * MAX_BYTES_PER_SECOND) + MAX_BYTES_MARGIN
     next_keepalive = time.monotonic() + KEEPALIVE_SECONDS
     try:
         async for frames in connection.frames(request.idle_seconds):
@@ -228,6 +241,16 @@ async def _session(
                     break
             if finished:
                 break
+            if offset > max_bytes:
+                raise ReplayFailed(
+                    f"NVR at {url.where} sent over {max_bytes} bytes for a {window:g} s window"
+                    " (its frame times do not advance?); stopped"
+                )
+            if time.monotonic() > deadline:
+                raise ReplayFailed(
+                    f"NVR at {url.where} took over {deadline - started:.0f} s to replay a"
+                    f" {window:g} s window; stopped"
+                )
             if time.monotonic() >= next_keepalive:
                 connection.send_keepalive(base)
                 next_keepalive = time.monotonic() + KEEPALIVE_SECONDS
