@@ -15,7 +15,13 @@ from pathlib import Path
 
 from cctv_common.signing import KeyFileError, load_or_create_private_key, public_key_pem
 from cctv_common.umask import private_umask
-from edge_agent.config import AgentConfig, ConfigError, NvrConfig, load_config
+from edge_agent.config import (
+    AgentConfig,
+    ConfigError,
+    NvrConfig,
+    NvrPasswordError,
+    load_config,
+)
 
 EXIT_FAILED = 1
 EXIT_REFUSED = 2
@@ -57,6 +63,11 @@ def cmd_validate_config(args: argparse.Namespace) -> int:
         return EXIT_REFUSED
     enabled = sum(1 for camera in config.cameras if camera.enabled)
     print(f"OK: site {config.site_id}, {len(config.cameras)} camera(s), {enabled} enabled")
+    for nvr in config.nvrs:
+        try:
+            nvr.password()
+        except NvrPasswordError as exc:
+            print(f"{args.config}: warning: {exc}", file=sys.stderr)
     if config.uplink.hub_public_key_file is None:
         print(
             f"{args.config}: warning: uplink.hub_public_key_file is not set, so no job or ack"
@@ -144,7 +155,6 @@ def _nvr_for(config: AgentConfig, nvr_id: str | None, camera: str | None) -> lis
 def cmd_nvr_search(args: argparse.Namespace) -> int:
     import asyncio
 
-    from edge_agent.config import NvrPasswordError
     from edge_agent.nvr.retrieve import NvrRetrievalFailed, search_nvr
 
     config = _load(args.config)
@@ -184,7 +194,6 @@ def cmd_nvr_search(args: argparse.Namespace) -> int:
 def cmd_nvr_cut(args: argparse.Namespace) -> int:
     import asyncio
 
-    from edge_agent.config import NvrPasswordError
     from edge_agent.cut_plan import CutRefused
     from edge_agent.evidence_clip import OutputExists
     from edge_agent.nvr.retrieve import NoSuchRecording, NvrRetrievalFailed, retrieve_from_nvr

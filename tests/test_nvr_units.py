@@ -3,6 +3,7 @@ authentication, SDP, decode times, gaps, channel matching, vendor URLs and confi
 
 from __future__ import annotations
 
+import re
 import struct
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -278,3 +279,19 @@ channel = 1
     missing = nvr.model_copy(update={"password_file": tmp_path / "none"})
     with pytest.raises(NvrPasswordError, match="cannot read password_file"):
         missing.password()
+
+
+def test_the_deploy_example_documents_every_nvr_field(tmp_path: Path) -> None:
+    example = Path(__file__).resolve().parents[1] / "deploy" / "agent.example.toml"
+    text = example.read_text(encoding="utf-8")
+    block = text[text.index("# [[nvrs]]") :]
+    uncommented = "\n".join(
+        line.removeprefix("# ") if re.match(r"# (\[|[a-z_]+ = )", line) else line
+        for line in block.splitlines()
+    )
+    config = parse_config(text.replace(block, uncommented))
+    nvr = config.nvrs[0]
+    for name, field in [*NvrConfig.model_fields.items(), *NvrChannelConfig.model_fields.items()]:
+        assert f"{name} =" in block or name == "channels", f"{name} is not in the example"
+        assert field.description or name in ("id", "name", "channels")
+    assert nvr.channels[0].camera == "cam-1" and nvr.protocol == "onvif"
