@@ -14,12 +14,12 @@ from cctv_common.manifest import GapCause
 from edge_agent.config import NvrChannelConfig, NvrConfig, NvrPasswordError, parse_config
 from edge_agent.nvr.depacketize import DepacketizeError, Depacketizer
 from edge_agent.nvr.gaps import replay_gaps
+from edge_agent.nvr.interleaved import InterleavedParser
 from edge_agent.nvr.mux import decode_ticks
 from edge_agent.nvr.replay import SpooledUnit, clock_range
 from edge_agent.nvr.retrieve import match_recording, vendor_uri
 from edge_agent.nvr.rtp import RtpError, parse_rtp, rtcp_has_bye
-from edge_agent.nvr.rtsp import (
-    InterleavedParser,
+from edge_agent.nvr.rtsp_messages import (
     RtspProtocolError,
     RtspUrl,
     digest_authorization,

@@ -31,7 +31,8 @@ from edge_agent.nvr.depacketize import (
     parameter_sets_from_sdp,
 )
 from edge_agent.nvr.rtp import RtpError, is_rtcp, parse_rtp, rtcp_has_bye
-from edge_agent.nvr.rtsp import RtspConnection, RtspError, RtspUrl
+from edge_agent.nvr.rtsp import RtspConnection
+from edge_agent.nvr.rtsp_messages import RtspError, RtspUrl
 from edge_agent.nvr.sdp import SdpError, VideoTrack, parse_sdp
 
 log = logging.getLogger(__name__)

@@ -282,16 +282,7 @@ def _write_clip(
     facts: _Facts,
 ) -> tuple[MuxResult, Manifest, bytes, str]:
     """Blocking: mux the spool, make and sign the manifest, write the three files."""
-    nvr, channel, camera, start, end = (
-        facts.nvr,
-        facts.channel,
-        facts.camera,
-        facts.start,
-        facts.end,
-    )
-    uri, recording, identity, offset = facts.uri, facts.recording, facts.identity, facts.offset
-    clip_id, job_id, site_id = facts.clip_id, facts.job_id, facts.site_id
-    request_rate_control = facts.rate_control
+    nvr, channel, recording, uri = facts.nvr, facts.channel, facts.recording, facts.uri
     muxed = mux_access_units(result.spool, result.units, result.codec, parts[0])
     track = recording.video_tracks[0] if recording and recording.video_tracks else None
     recorded = None
@@ -299,7 +290,7 @@ def _write_clip(
         recorded = (recording.earliest, recording.latest)
     frame_ns = round(1e9 / muxed.fps) if muxed.fps else 40_000_000
     gaps = replay_gaps(
-        (start, end),
+        (facts.start, facts.end),
         result.units,
         result.lost,
         recorded,
@@ -314,14 +305,16 @@ def _write_clip(
         if a.end_of_section or b.discontinuity
     )
     manifest = Manifest(
-        clip_id=clip_id,
-        job_id=job_id,
-        site_id=site_id,
-        camera=CameraIdentity(id=camera, name=channel.name, stream_uri=redact_uri(uri), **identity),
-        requested=Window(start=start, end=end),
+        clip_id=facts.clip_id,
+        job_id=facts.job_id,
+        site_id=facts.site_id,
+        camera=CameraIdentity(
+            id=facts.camera, name=channel.name, stream_uri=redact_uri(uri), **facts.identity
+        ),
+        requested=Window(start=facts.start, end=facts.end),
         delivered=Window(start=first, end=delivered_end),
         gaps=tuple(gaps),
-        clock_offset_seconds=offset,
+        clock_offset_seconds=facts.offset,
         codec=muxed.codec,
         width=muxed.width,
         height=muxed.height,
@@ -343,10 +336,10 @@ def _write_clip(
             last_frame=datetime.fromtimestamp(result.units[-1].time_ns / 1e9, UTC),
             sections=sections,
             lost_packets=result.lost_packets,
-            rate_control=request_rate_control,
-            clock_offset_seconds=offset,
+            rate_control=facts.rate_control,
+            clock_offset_seconds=facts.offset,
             server=result.server[:200],
-            **identity,
+            **facts.identity,
         ),
         software=Software(name=SOFTWARE_NAME, version=__version__),
         created_at=datetime.now(UTC),

@@ -15,171 +15,29 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
 import logging
-import secrets
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
-from urllib.parse import urlsplit, urlunsplit
+
+from edge_agent.nvr.interleaved import InterleavedParser
+from edge_agent.nvr.rtsp_messages import (
+    MAX_BODY,
+    MAX_HEADER_LINES,
+    MAX_LINE,
+    OptionNotSupported,
+    RtspAuthError,
+    RtspError,
+    RtspProtocolError,
+    RtspResponse,
+    RtspStatusError,
+    RtspUrl,
+    digest_authorization,
+    parse_challenges,
+)
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PORT = 554
-MAX_HEADER_LINES = 100
-MAX_LINE = 8 * 1024
-MAX_BODY = 256 * 1024
 READ_SIZE = 256 * 1024
 USER_AGENT = "cctv-evidence-agent"
-
-
-class RtspError(Exception):
-    """Talking RTSP to the server failed; the message says how."""
-
-
-class RtspProtocolError(RtspError):
-    """The server sent something that is not RTSP as RFC 2326 defines it, or too much of it."""
-
-
-class RtspStatusError(RtspError):
-    """The server answered a request with a status other than 2xx."""
-
-    def __init__(self, message: str, status: int, headers: Mapping[str, str]) -> None:
-        super().__init__(message)
-        self.status = status
-        self.headers = dict(headers)
-
-
-class RtspAuthError(RtspStatusError):
-    """The server refused the user name or password (401 after authenticating, or 403)."""
-
-
-class OptionNotSupported(RtspStatusError):
-    """551 Option not supported: the server does not do what a Require header asked."""
-
-
-@dataclass(frozen=True)
-class RtspResponse:
-    status: int
-    reason: str
-    headers: dict[str, str]  # lower-case names; repeated headers joined with ", "
-    body: bytes = b""
-    challenges: tuple[str, ...] = ()  # every WWW-Authenticate header
-
-    def header(self, name: str, default: str = "") -> str:
-        return self.headers.get(name.lower(), default)
-
-
-@dataclass(frozen=True)
-class RtspUrl:
-    """An rtsp:// URL split into what is sent and the credentials (never sent in the URL)."""
-
-    url: str  # without user info
-    host: str
-    port: int
-    user: str = ""
-    password: str = field(default="", repr=False)
-
-    @classmethod
-    def parse(cls, url: str, user: str = "", password: str = "") -> RtspUrl:
-        parts = urlsplit(url)
-        if parts.scheme.lower() != "rtsp" or not parts.hostname:
-            raise RtspError(f"not an rtsp:// URL: {redacted(url)}")
-        try:
-            port = parts.port or DEFAULT_PORT
-        except ValueError as exc:
-            raise RtspError(f"bad port in {redacted(url)}") from exc
-        host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-        netloc = host if parts.port is None else f"{host}:{port}"
-        clean = urlunsplit(("rtsp", netloc, parts.path or "/", parts.query, ""))
-        return cls(
-            clean,
-            parts.hostname,
-            port,
-            user or (parts.username or ""),
-            password or (parts.password or ""),
-        )
-
-    @property
-    def where(self) -> str:
-        return f"{self.host}:{self.port}"
-
-
-def redacted(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = host if parts.port is None else f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-
-
-def parse_challenges(values: tuple[str, ...]) -> dict[str, dict[str, str]]:
-    """WWW-Authenticate headers by scheme (lower case) with their parameters."""
-    found: dict[str, dict[str, str]] = {}
-    for value in values:
-        scheme, _, rest = value.strip().partition(" ")
-        found[scheme.lower()] = _auth_params(rest)
-    return found
-
-
-def _auth_params(text: str) -> dict[str, str]:
-    params: dict[str, str] = {}
-    position = 0
-    while position < len(text):
-        while position < len(text) and text[position] in " ,":
-            position += 1
-        equals = text.find("=", position)
-        if equals < 0:
-            break
-        name = text[position:equals].strip().lower()
-        position = equals + 1
-        if position < len(text) and text[position] == '"':
-            end = text.find('"', position + 1)
-            end = len(text) if end < 0 else end
-            params[name] = text[position + 1 : end]
-            position = end + 1
-        else:
-            end = text.find(",", position)
-            end = len(text) if end < 0 else end
-            params[name] = text[position:end].strip()
-            position = end
-    return params
-
-
-def digest_authorization(
-    challenge: Mapping[str, str],
-    method: str,
-    uri: str,
-    user: str,
-    password: str,
-    nonce_count: int = 1,
-    cnonce: str | None = None,
-) -> str:
-    """The Authorization header answering a Digest challenge (MD5; qop=auth when offered)."""
-    algorithm = challenge.get("algorithm", "MD5")
-    if algorithm.upper() != "MD5":
-        raise RtspError(f"the server asks for Digest algorithm {algorithm}; only MD5 is supported")
-    realm, nonce = challenge.get("realm", ""), challenge.get("nonce", "")
-
-    def md5(text: str) -> str:
-        return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
-
-    ha1, ha2 = md5(f"{user}:{realm}:{password}"), md5(f"{method}:{uri}")
-    fields = [f'username="{user}"', f'realm="{realm}"', f'nonce="{nonce}"', f'uri="{uri}"']
-    qops = [q.strip() for q in challenge.get("qop", "").split(",") if q.strip()]
-    if "auth" in qops:
-        cnonce = cnonce or secrets.token_hex(8)
-        count = f"{nonce_count:08x}"
-        response = md5(f"{ha1}:{nonce}:{count}:{cnonce}:auth:{ha2}")
-        fields += ["qop=auth", f"nc={count}", f'cnonce="{cnonce}"']
-    else:
-        response = md5(f"{ha1}:{nonce}:{ha2}")
-    fields.append(f'response="{response}"')
-    if "opaque" in challenge:
-        fields.append(f'opaque="{challenge["opaque"]}"')
-    if "algorithm" in challenge:
-        fields.append(f"algorithm={algorithm}")
-    return "Digest " + ", ".join(fields)
 
 
 class RtspConnection:
@@ -421,78 +279,3 @@ class RtspConnection:
                 f"NVR at {self.url.where} sent a body of {length} bytes (at most {MAX_BODY})"
             )
         return await self._reader.readexactly(length) if length else b""
-
-
-class InterleavedParser:
-    """Splits the byte stream after PLAY into interleaved frames and RTSP messages. Pure."""
-
-    def __init__(self, where: str) -> None:
-        self.where = where
-        self.messages: list[RtspResponse] = []
-        self._buffer = bytearray()
-
-    def feed(self, data: bytes) -> list[tuple[int, bytes]]:
-        buffer = self._buffer
-        buffer += data
-        frames: list[tuple[int, bytes]] = []
-        position = 0
-        size = len(buffer)
-        while position < size:
-            if buffer[position] == 0x24:  # "$"
-                if position + 4 > size:
-                    break
-                length = (buffer[position + 2] << 8) | buffer[position + 3]
-                end = position + 4 + length
-                if end > size:
-                    break
-                frames.append((buffer[position + 1], bytes(buffer[position + 4 : end])))
-                position = end
-                continue
-            consumed = self._message(position)
-            if consumed == 0:
-                break
-            position += consumed
-        del buffer[:position]
-        return frames
-
-    def _message(self, position: int) -> int:
-        """Bytes of one whole RTSP message at ``position`` (0 if it is not all here yet)."""
-        buffer = self._buffer
-        rest = bytes(buffer[position : position + 5])
-        if len(rest) < 5 and b"RTSP/".startswith(rest):
-            return 0  # the start of a status line: wait for more
-        if b"\r\n" not in buffer[position : position + MAX_LINE] and len(buffer) - position < 64:
-            return 0  # perhaps a request line, not all here yet
-        if not buffer.startswith(b"RTSP/", position) and not _looks_like_request(buffer, position):
-            raise RtspProtocolError(
-                f"NVR at {self.where} sent neither an interleaved frame nor an RTSP message:"
-                f" {bytes(buffer[position : position + 40])!r}"
-            )
-        end = buffer.find(b"\r\n\r\n", position)
-        if end < 0:
-            if len(buffer) - position > MAX_HEADER_LINES * 100:
-                raise RtspProtocolError(f"NVR at {self.where} sent an endless RTSP header")
-            return 0
-        head = bytes(buffer[position:end]).decode("latin-1").split("\r\n")
-        headers: dict[str, str] = {}
-        for line in head[1:]:
-            name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip()
-        try:
-            length = int(headers.get("content-length", "0") or 0)
-        except ValueError:
-            raise RtspProtocolError(f"NVR at {self.where} sent a bad Content-Length") from None
-        if not 0 <= length <= MAX_BODY:
-            raise RtspProtocolError(f"NVR at {self.where} sent a body of {length} bytes")
-        total = end + 4 - position + length
-        if position + total > len(buffer):
-            return 0
-        first = head[0].split(" ", 2)
-        status = int(first[1]) if first[0].startswith("RTSP/") and first[1].isdigit() else 0
-        self.messages.append(RtspResponse(status, first[-1], headers))
-        return total
-
-
-def _looks_like_request(buffer: bytearray, position: int) -> bool:
-    line_end = buffer.find(b"\r\n", position, position + MAX_LINE)
-    return line_end > position and bytes(buffer[position:line_end]).endswith(b"RTSP/1.0")
