@@ -22,6 +22,7 @@ from edge_agent.cli import main as agent_main
 from edge_agent.config import NvrChannelConfig, NvrConfig
 from edge_agent.nvr.retrieve import NvrRetrievalFailed, retrieve_from_nvr, search_nvr
 from edge_agent.onvif import OnvifClient, OnvifTarget, SearchSettings
+from hub.clip_probe import probe_clip
 from tests.support.nvr_fixtures import HOLE, T0
 
 pytestmark = pytest.mark.slow
@@ -149,6 +150,9 @@ def test_replayed_clip_is_the_nvrs_bitstream_with_its_frame_times(
     assert manifest.delivered.end == end
     assert manifest.gaps == ()
     assert assert_identical(nvr_recordings, "REC-CH1", clip.clip_path, "h264", manifest) == 150
+    # The hub's ingest probe (decodes the first and last GOP) takes it like a ring-buffer clip.
+    probed = probe_clip(clip.clip_path, "h264", 640, 360)
+    assert (probed.packets, probed.first_gop_frames) == (150, 25)
     assert "password" not in json.dumps(json.loads(clip.manifest_bytes))
     assert test_nvr.password not in clip.manifest_bytes.decode()
     assert verify_main([str(out), "--public-key", str(out / "key.pem")]) == 0

@@ -205,7 +205,9 @@ async def retrieve_from_nvr(
         )
     else:
         uri = vendor_uri(nvr, channel.channel, start, end)
-        request = ReplayRequest(uri, start, end, nvr.user, password, onvif=False)
+        # The URL names whole seconds: its start is where the NVR's frame times begin.
+        url_start = start.astimezone(UTC).replace(microsecond=0)
+        request = ReplayRequest(uri, url_start, end, nvr.user, password, onvif=False)
     created_dir = not await asyncio.to_thread(out_dir.exists)
     await asyncio.to_thread(out_dir.mkdir, parents=True, exist_ok=True)
     spool = out_dir / f".nvr-spool-{clip_id}.es"
