@@ -197,9 +197,11 @@ def test_a_server_without_replay_support_gives_a_clear_error(
         assert not out.exists()  # nothing half-written
 
 
-def test_wrong_rtsp_password_is_named(nvr_recordings: Path, tmp_path: Path) -> None:
+def test_basic_auth_and_a_wrong_password(nvr_recordings: Path, tmp_path: Path) -> None:
     with TestNvr(nvr_recordings, rtsp_auth="basic") as nvr:
         config = nvr_config(nvr, tmp_path, protocol="hikvision")
+        clip = retrieve(config, "cam-1", T0, T0 + timedelta(seconds=2), tmp_path / "basic")
+        assert clip.manifest.frames == 50
         assert config.password_file is not None
         config.password_file.write_text("wrong\n")
         with pytest.raises(NvrRetrievalFailed, match="refused the user name or password"):
