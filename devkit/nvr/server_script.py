@@ -82,6 +82,7 @@ class Feeder:
         self.changed = threading.Condition(self.lock)
         self.generation = 0
         self.started = False
+        self.awaiting_flush = False
         self.stopping = False
         self.caps = Gst.Caps.from_string(CAPS[recording.codec])
         appsrc.connect("need-data", self._need_data)
@@ -97,27 +98,29 @@ class Feeder:
 
     def _need_data(self, _src, _length) -> None:
         with self.lock:
-            if not self.started:
+            if not self.started or self.awaiting_flush:
                 self.started = True
+                self.awaiting_flush = False
                 self.changed.notify_all()
 
     def _upstream_event(self, _pad, info):
+        """Note a seek's range; ``_seek_data`` applies it. Never takes the lock: the feeder may
+        hold it while blocked in a push that only this seek's flush releases."""
         event = info.get_event()
         if event is not None and event.type == self.Gst.EventType.SEEK:
             _rate, _fmt, flags, _st, start, _et, stop = event.parse_seek()
-            with self.lock:
-                self.keyframes_only = bool(flags & self.Gst.SeekFlags.TRICKMODE_KEY_UNITS)
-                if self.onvif:
-                    begin = start - NTP_UNIX_OFFSET_NS if start >= 0 else self.recording.start_ns
-                    end = (
-                        stop - NTP_UNIX_OFFSET_NS
-                        if stop not in (-1, self.Gst.CLOCK_TIME_NONE) and stop > 0
-                        else self.recording.end_ns
-                    )
-                    self.pending = (begin, end)
-                else:
-                    offset = max(start, 0)
-                    self.pending = (self.window[0] + offset, self.window[1])
+            keyframes_only = bool(flags & self.Gst.SeekFlags.TRICKMODE_KEY_UNITS)
+            if self.onvif:
+                begin = start - NTP_UNIX_OFFSET_NS if start >= 0 else self.recording.start_ns
+                end = (
+                    stop - NTP_UNIX_OFFSET_NS
+                    if stop not in (-1, self.Gst.CLOCK_TIME_NONE) and stop > 0
+                    else self.recording.end_ns
+                )
+                self.pending = (begin, end, keyframes_only)
+            else:
+                offset = max(start, 0)
+                self.pending = (self.window[0] + offset, self.window[1], keyframes_only)
         return self.Gst.PadProbeReturn.OK
 
     def _mark_hole(self, pad, info):
@@ -135,9 +138,13 @@ class Feeder:
 
     def _seek_data(self, _src, _offset) -> bool:
         with self.lock:
-            self.window = getattr(self, "pending", self.window)
+            pending = getattr(self, "pending", None)
+            if pending is not None:
+                self.window, self.keyframes_only = pending[:2], pending[2]
             self.generation += 1
-            self.started = True
+            # appsrc flushes its queue after this returns: feed the new range only once it asks
+            # for data again (need-data), or the flush throws the range's first frames away.
+            self.awaiting_flush = True
             self.changed.notify_all()
         return True
 
@@ -155,7 +162,12 @@ class Feeder:
         done = [-1]  # the generation fed last
         while True:
             with self.lock:
-                self.changed.wait_for(lambda: self.stopping or self.generation != done[0])
+                self.changed.wait_for(
+                    lambda: (
+                        self.stopping
+                        or (self.generation != done[0] and self.started and not self.awaiting_flush)
+                    )
+                )
                 if self.stopping:
                     return
                 generation, (start, end) = self.generation, self.window
@@ -180,7 +192,7 @@ class Feeder:
                     buffer.set_flags(Gst.BufferFlags.DISCONT)  # see _mark_hole
                 previous_span = span
                 with self.lock:
-                    if self.generation != generation or self.stopping:
+                    if self.generation != generation or self.stopping or self.awaiting_flush:
                         interrupted = True
                         break
                     result = self.appsrc.push_sample(

@@ -62,7 +62,7 @@ class ReplayRequest:
     onvif: bool = True
     rate_control: bool = False
     frames: str | None = None  # "intra", "intra/<ms>" or "predicted"
-    timeout: float = 10.0  # one RTSP exchange
+    timeout: float = 30.0  # one RTSP exchange (NVRs can take seconds to prepare playback)
     idle_seconds: float = 30.0  # silence during the replay
 
 
