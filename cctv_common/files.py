@@ -30,6 +30,15 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def write_synced(path: Path, data: bytes) -> None:
+    """Write ``data`` to a new file at ``path`` and fsync it (for one part of a set of files that
+    are renamed into place together; the caller renames and then ``fsync_dir``s)."""
+    with path.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
 def atomic_write(path: Path, data: bytes | str, *, mode: int | None = None) -> None:
     """Replace ``path`` by ``data`` (str is written as UTF-8) in one durable step.
 

@@ -17,6 +17,9 @@ from cctv_onvif.types import (
     OnvifSettings,
     OnvifTarget,
     OnvifUnreachable,
+    RecordingInfo,
+    RecordingSummary,
+    SearchSettings,
     ServiceInfo,
     StreamUri,
 )
@@ -84,6 +87,19 @@ class AsyncOnvifClient:
 
     async def fetch_snapshot(self, profile: str = "main") -> bytes:
         return await self._run(4, self.sync.fetch_snapshot, profile)
+
+    async def get_recording_summary(self) -> RecordingSummary:
+        return await self._run(1, self.sync.get_recording_summary)
+
+    async def find_recordings(self, settings: SearchSettings | None = None) -> list[RecordingInfo]:
+        pages = (settings or SearchSettings()).max_pages
+        return await self._run(pages + 2, self.sync.find_recordings, settings)
+
+    async def get_recording_information(self, token: str) -> RecordingInfo:
+        return await self._run(1, self.sync.get_recording_information, token)
+
+    async def get_replay_uri(self, recording_token: str) -> str:
+        return await self._run(1, self.sync.get_replay_uri, recording_token)
 
     def events(self, settings: EventSettings | None = None) -> EventStream:
         return EventStream(self.sync, settings)

@@ -24,6 +24,10 @@ from cctv_onvif.parse import (
     parse_device_information,
     parse_media_uri,
     parse_profiles,
+    parse_recording_information,
+    parse_recording_search_results,
+    parse_recording_summary,
+    parse_recordings,
     parse_services,
     parse_system_date_and_time,
     text,
@@ -36,12 +40,16 @@ from cctv_onvif.types import (
     MediaProfile,
     OnvifAuthError,
     OnvifBadSnapshot,
+    OnvifError,
     OnvifFault,
     OnvifProfileError,
     OnvifProtocolError,
     OnvifSettings,
     OnvifTarget,
     OnvifUnsupported,
+    RecordingInfo,
+    RecordingSummary,
+    SearchSettings,
     ServiceInfo,
     StreamUri,
     UnexpectedAnswer,
@@ -228,3 +236,91 @@ class OnvifClient:
         if kind != "JPEG":
             log.info("%s: snapshot sent as %s, converted to JPEG", self.target.where, kind)
         return jpeg
+
+    # -- recordings (Profile G) -----------------------------------------------------------
+
+    def get_recording_summary(self) -> RecordingSummary:
+        self.connect()
+        answer = self.soap.call("search", "GetRecordingSummary")
+        return self.parse(parse_recording_summary, answer, "GetRecordingSummary")
+
+    def find_recordings(self, settings: SearchSettings | None = None) -> list[RecordingInfo]:
+        """Every recording, by FindRecordings and GetRecordingSearchResults page by page (each
+        page held at most ``wait_seconds`` by the device), ending the search if it is left
+        unfinished. A device without the search service: GetRecordings (no times)."""
+        settings = settings or SearchSettings()
+        self.connect()
+        try:
+            answer = self.soap.call(
+                "search",
+                "FindRecordings",
+                Scope={},
+                MaxMatches=settings.max_recordings,
+                KeepAliveTime=timedelta(seconds=settings.keep_alive_seconds),
+            )
+        except OnvifUnsupported:
+            return self.get_recordings()
+        token = text(answer if not isinstance(answer, dict) else answer.get("SearchToken"))
+        if not token:
+            raise OnvifProtocolError(
+                f"{self.target.where} gave no SearchToken for FindRecordings",
+                self.target.camera_id,
+            )
+        found: dict[str, RecordingInfo] = {}
+        completed = False
+        try:
+            for _page in range(settings.max_pages):
+                answer = self.soap.call(
+                    "search",
+                    "GetRecordingSearchResults",
+                    SearchToken=token,
+                    MinResults=1,
+                    MaxResults=settings.page_size,
+                    WaitTime=timedelta(seconds=settings.wait_seconds),
+                )
+                state, page = self.parse(
+                    parse_recording_search_results, answer, "GetRecordingSearchResults"
+                )
+                for recording in page:
+                    found.setdefault(recording.token, recording)
+                if state == "Completed" or len(found) >= settings.max_recordings:
+                    completed = state == "Completed"
+                    break
+            else:
+                log.warning(
+                    "%s: recording search not completed after %d pages; using %d recordings",
+                    self.target.where,
+                    settings.max_pages,
+                    len(found),
+                )
+        finally:
+            if not completed:
+                try:
+                    self.soap.call("search", "EndSearch", SearchToken=token)
+                except OnvifError as exc:
+                    log.debug("%s: EndSearch failed: %s", self.target.where, exc)
+        return list(found.values())
+
+    def get_recordings(self) -> list[RecordingInfo]:
+        """The recording service's GetRecordings: tokens, sources and tracks, without times."""
+        self.connect()
+        answer = self.soap.call("recording", "GetRecordings") or []
+        return self.parse(parse_recordings, answer, "GetRecordings")
+
+    def get_recording_information(self, token: str) -> RecordingInfo:
+        self.connect()
+        answer = self.soap.call("search", "GetRecordingInformation", RecordingToken=token)
+        return self.parse(parse_recording_information, answer, "GetRecordingInformation")
+
+    def get_replay_uri(self, recording_token: str) -> str:
+        """The RTSP URI that replays one recording (RTP unicast over RTSP)."""
+        self.connect()
+        answer = self.soap.call(
+            "replay", "GetReplayUri", StreamSetup=RTSP_UNICAST, RecordingToken=recording_token
+        )
+        uri = text(answer if not isinstance(answer, dict) else answer.get("Uri"))
+        if not uri:
+            raise OnvifProtocolError(
+                f"{self.target.where} gave no URI for GetReplayUri", self.target.camera_id
+            )
+        return uri

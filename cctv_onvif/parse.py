@@ -22,6 +22,9 @@ from cctv_onvif.types import (
     MediaProfile,
     OnvifEvent,
     PullBatch,
+    RecordingInfo,
+    RecordingSummary,
+    RecordingTrack,
     ServiceInfo,
     UnexpectedAnswer,
 )
@@ -298,3 +301,110 @@ def parse_pull_messages_xml(data: bytes) -> PullBatch:
     except etree.XMLSyntaxError as exc:
         raise UnexpectedAnswer(f"not XML: {exc}") from exc
     return parse_pull_messages(root)
+
+
+# -- recordings (search service) -----------------------------------------------------------------
+
+
+def _moment(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    return parse_time(text(value)) if value else None
+
+
+def parse_recording_summary(answer: Any) -> RecordingSummary:
+    summary = get_path(answer, "Summary") if get_path(answer, "Summary") is not None else answer
+    if not isinstance(summary, Mapping):
+        raise UnexpectedAnswer("GetRecordingSummary gives no summary")
+    try:
+        count = int(summary.get("NumberRecordings") or 0)
+    except (TypeError, ValueError) as exc:
+        raise UnexpectedAnswer("GetRecordingSummary: NumberRecordings is not a number") from exc
+    return RecordingSummary(
+        _moment(summary.get("DataFrom")), _moment(summary.get("DataUntil")), count
+    )
+
+
+def parse_recording_information(item: Any) -> RecordingInfo:
+    token = text(get_path(item, "RecordingToken"))
+    if not token:
+        raise UnexpectedAnswer("a recording without a RecordingToken")
+    tracks = []
+    for track in get_path(item, "Track") or []:
+        track_token = text(get_path(track, "TrackToken"))
+        if not track_token:
+            raise UnexpectedAnswer(f"recording {token} lists a track without a TrackToken")
+        tracks.append(
+            RecordingTrack(
+                track_token,
+                text(get_path(track, "TrackType")),
+                text(get_path(track, "Description")),
+                _moment(get_path(track, "DataFrom")),
+                _moment(get_path(track, "DataTo")),
+            )
+        )
+    source = get_path(item, "Source")
+    return RecordingInfo(
+        token=token,
+        source_id=text(get_path(source, "SourceId")),
+        source_name=text(get_path(source, "Name")),
+        location=text(get_path(source, "Location")),
+        description=text(get_path(source, "Description")),
+        address=text(get_path(source, "Address")),
+        earliest=_moment(get_path(item, "EarliestRecording")),
+        latest=_moment(get_path(item, "LatestRecording")),
+        content=text(get_path(item, "Content")),
+        tracks=tuple(tracks),
+        status=text(get_path(item, "RecordingStatus")),
+    )
+
+
+def parse_recording_search_results(answer: Any) -> tuple[str, list[RecordingInfo]]:
+    """(SearchState, recordings) of one GetRecordingSearchResults page."""
+    results = (
+        get_path(answer, "ResultList") if get_path(answer, "ResultList") is not None else answer
+    )
+    if not isinstance(results, Mapping):
+        raise UnexpectedAnswer("GetRecordingSearchResults gives no ResultList")
+    state = text(results.get("SearchState"))
+    if not state:
+        raise UnexpectedAnswer("GetRecordingSearchResults gives no SearchState")
+    items = results.get("RecordingInformation") or []
+    return state, [parse_recording_information(item) for item in items]
+
+
+def parse_recordings(answer: Any) -> list[RecordingInfo]:
+    """The recording service's GetRecordings (configuration and tracks, no times)."""
+    if not isinstance(answer, list):
+        raise UnexpectedAnswer("GetRecordings did not answer with a list of recordings")
+    recordings = []
+    for item in answer:
+        token = text(get_path(item, "RecordingToken"))
+        if not token:
+            raise UnexpectedAnswer("GetRecordings lists a recording without a token")
+        source = get_path(item, "Configuration", "Source")
+        tracks = tuple(
+            RecordingTrack(
+                text(get_path(track, "TrackToken")),
+                text(get_path(track, "Configuration", "TrackType")),
+                text(get_path(track, "Configuration", "Description")),
+                None,
+                None,
+            )
+            for track in get_path(item, "Tracks", "Track") or []
+        )
+        recordings.append(
+            RecordingInfo(
+                token=token,
+                source_id=text(get_path(source, "SourceId")),
+                source_name=text(get_path(source, "Name")),
+                location=text(get_path(source, "Location")),
+                description=text(get_path(source, "Description")),
+                address=text(get_path(source, "Address")),
+                earliest=None,
+                latest=None,
+                content=text(get_path(item, "Configuration", "Content")),
+                tracks=tracks,
+            )
+        )
+    return recordings

@@ -222,3 +222,54 @@ class PullBatch:
     current_time: datetime | None
     termination_time: datetime | None
     problems: tuple[str, ...] = ()  # notifications skipped because they could not be read
+
+
+# -- recordings (Profile G: recording, search and replay services) ---------------------------
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """Paging of FindRecordings / GetRecordingSearchResults."""
+
+    page_size: int = 100  # MaxResults per GetRecordingSearchResults
+    wait_seconds: float = 2.0  # WaitTime: how long the device may hold one page
+    keep_alive_seconds: float = 10.0  # KeepAliveTime of the search session
+    max_pages: int = 100  # a device that never says Completed stops here
+    max_recordings: int = 10_000
+
+
+@dataclass(frozen=True)
+class RecordingSummary:
+    data_from: datetime | None
+    data_until: datetime | None
+    recordings: int
+
+
+@dataclass(frozen=True)
+class RecordingTrack:
+    token: str
+    kind: str  # Video, Audio, Metadata, Extended
+    description: str
+    data_from: datetime | None
+    data_to: datetime | None
+
+
+@dataclass(frozen=True)
+class RecordingInfo:
+    """One recording as the search service describes it (times on the NVR's clock)."""
+
+    token: str
+    source_id: str
+    source_name: str
+    location: str
+    description: str
+    address: str
+    earliest: datetime | None
+    latest: datetime | None
+    content: str
+    tracks: tuple[RecordingTrack, ...]
+    status: str = ""
+
+    @property
+    def video_tracks(self) -> tuple[RecordingTrack, ...]:
+        return tuple(track for track in self.tracks if track.kind.lower() == "video")

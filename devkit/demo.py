@@ -37,7 +37,7 @@ from devkit.testcam import TestCamera, TestCameraUnavailable
 SITE_ID = "demo-site"
 CAMERA_ID = "cam-1"
 CLIP_SECONDS = 20
-DEMO_PASSWORD = "demo"  # noqa: S105 - the demo's own loopback users, printed for the browser
+DEMO_PASSWORD = "demo"
 USERS = {"operator": "operator", "police": "police", "supervisor": "supervisor"}
 
 

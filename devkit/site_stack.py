@@ -35,7 +35,7 @@ from cctv_common.wire.job_state import is_final
 from devkit.configs import BrokerAccount, write_site
 from devkit.local_broker import HUB_USER, MosquittoBroker, free_loopback_port
 
-PASSWORD: Final = "e2e-password"  # noqa: S105 - the test users' password on loopback
+PASSWORD: Final = "e2e-password"
 USERS: Final = {"operator": "operator", "supervisor": "supervisor"}
 # Safety limits for waits; nothing asserts on how long anything took.
 START_TIMEOUT_SECONDS: Final = 30.0

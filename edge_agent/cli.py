@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -15,7 +16,13 @@ from pathlib import Path
 from cctv_common.clock import NoTimeZone, parse_iso
 from cctv_common.evidence.signing import KeyFileError, load_or_create_private_key, public_key_pem
 from cctv_common.umask import private_umask
-from edge_agent.config import AgentConfig, ConfigError, load_config
+from edge_agent.config import (
+    AgentConfig,
+    ConfigError,
+    NvrConfig,
+    NvrPasswordError,
+    load_config,
+)
 
 EXIT_FAILED = 1
 EXIT_REFUSED = 2
@@ -56,6 +63,11 @@ def cmd_validate_config(args: argparse.Namespace) -> int:
         return EXIT_REFUSED
     enabled = sum(1 for camera in config.cameras if camera.enabled)
     print(f"OK: site {config.site_id}, {len(config.cameras)} camera(s), {enabled} enabled")
+    for nvr in config.nvrs:
+        try:
+            nvr.password()
+        except NvrPasswordError as exc:
+            print(f"{args.config}: warning: {exc}", file=sys.stderr)
     if config.uplink.hub_public_key_file is None:
         print(
             f"{args.config}: warning: uplink.hub_public_key_file is not set, so no job or ack"
@@ -128,6 +140,100 @@ def cmd_cut(args: argparse.Namespace) -> int:
     return 0
 
 
+def _nvr_for(config: AgentConfig, nvr_id: str | None, camera: str | None) -> list[NvrConfig]:
+    if not config.nvrs:
+        raise Refused("no [[nvrs]] in the config")
+    nvrs = [n for n in config.nvrs if nvr_id in (None, n.id)]
+    if camera is not None:
+        nvrs = [n for n in nvrs if any(c.camera == camera for c in n.channels)]
+    if not nvrs:
+        which = f"NVR {nvr_id!r}" if nvr_id else "no NVR"
+        raise Refused(f"{which} records camera {camera!r}" if camera else f"unknown {which}")
+    return nvrs
+
+
+def cmd_nvr_search(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from edge_agent.nvr.retrieve import NvrRetrievalFailed, search_nvr
+
+    config = _load(args.config)
+    start = parse_utc(args.start, "start") if args.start else None
+    end = parse_utc(args.end, "end") if args.end else None
+    failed = False
+    for nvr in _nvr_for(config, args.nvr, args.camera):
+        try:
+            found = asyncio.run(search_nvr(nvr))
+        except (NvrRetrievalFailed, NvrPasswordError) as exc:
+            print(f"cctv-agent nvr-search: NVR {nvr.id}: {exc}", file=sys.stderr)
+            failed = True
+            continue
+        print(f"NVR {nvr.id} ({nvr.host}:{nvr.port}): {len(found)} recording(s)")
+        for item in found:
+            if args.camera and item.camera != args.camera:
+                continue
+            recording = item.recording
+            mapped = f"camera {item.camera} (channel {item.channel})" if item.camera else "unmapped"
+            print(f"  {recording.token}  source {recording.source_id or '-'}  -> {mapped}")
+            for track in recording.video_tracks or recording.tracks:
+                span_start, span_end = (
+                    track.data_from or recording.earliest,
+                    track.data_to or (recording.latest),
+                )
+                if span_start is None or span_end is None:
+                    print(f"    track {track.token}: times not given by the NVR")
+                    continue
+                if (start and span_end <= start) or (end and span_start >= end):
+                    continue
+                print(
+                    f"    track {track.token}: {span_start.isoformat()} to {span_end.isoformat()}"
+                )
+    return EXIT_FAILED if failed else 0
+
+
+def cmd_nvr_cut(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from edge_agent.cut_plan import CutRefused
+    from edge_agent.evidence_clip import OutputExists
+    from edge_agent.nvr.retrieve import NoSuchRecording, NvrRetrievalFailed, retrieve_from_nvr
+
+    config = _load(args.config)
+    start = parse_utc(args.start, "start")
+    end = parse_utc(args.end, "end")
+    if args.frames is not None and not re.fullmatch(r"intra(/\d{1,7})?|predicted", args.frames):
+        raise Refused(f"--frames {args.frames!r} is not intra, intra/<ms> or predicted")
+    nvr = _nvr_for(config, args.nvr, args.camera)[0]
+    key = load_or_create_private_key(config.resolved_key_file)
+    try:
+        clip = asyncio.run(
+            retrieve_from_nvr(
+                nvr, args.camera, start, end, args.out, key, config.site_id, frames=args.frames
+            )
+        )
+    except (OutputExists, CutRefused, NoSuchRecording, NvrPasswordError) as exc:
+        raise Refused(str(exc)) from exc
+    except NvrRetrievalFailed as exc:
+        print(f"cctv-agent nvr-cut: failed: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    (args.out / "agent_public_key.pem").write_text(public_key_pem(key), encoding="ascii")
+    manifest = clip.manifest
+    assert manifest.nvr is not None
+    print(f"clip:      {clip.clip_path} (from NVR {nvr.id}, {manifest.nvr.method})")
+    print(f"manifest:  {clip.directory / 'manifest.json'} (signed: manifest.sig)")
+    print(
+        f"delivered: {manifest.delivered.start.isoformat()} to {manifest.delivered.end.isoformat()}"
+        f" ({manifest.frames} frames, times from {manifest.nvr.time_source})"
+    )
+    print(f"sha256:    {manifest.sha256}")
+    for gap in manifest.gaps:
+        print(f"gap:       {gap.start.isoformat()} to {gap.end.isoformat()} ({gap.reason})")
+    print(
+        f"verify:    cctv-verify {clip.directory} --public-key {args.out / 'agent_public_key.pem'}"
+    )
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from edge_agent.agent import HubKeyError, run_agent
 
@@ -166,6 +272,26 @@ def build_parser() -> argparse.ArgumentParser:
     cut.add_argument("--end", required=True, help="UTC end, at most 24 h after the start")
     cut.add_argument("--out", type=Path, required=True, help="empty or new output folder")
     cut.set_defaults(handler=cmd_cut)
+
+    search = sub.add_parser("nvr-search", help="list the recordings of the configured NVRs")
+    search.add_argument("--config", type=Path, required=True, help="agent.toml")
+    search.add_argument("--nvr", help="only this NVR id")
+    search.add_argument("--camera", help="only the recordings of this camera")
+    search.add_argument("--start", help="only spans that end after this UTC time")
+    search.add_argument("--end", help="only spans that start before this UTC time")
+    search.set_defaults(handler=cmd_nvr_search)
+
+    nvr_cut = sub.add_parser("nvr-cut", help="retrieve a signed clip from an NVR to a folder")
+    nvr_cut.add_argument("--config", type=Path, required=True, help="agent.toml")
+    nvr_cut.add_argument("--camera", required=True, help="camera id (mapped in [[nvrs.channels]])")
+    nvr_cut.add_argument("--nvr", help="NVR id, if more than one records the camera")
+    nvr_cut.add_argument("--start", required=True, help="UTC start, e.g. 2026-11-23T10:00:00Z")
+    nvr_cut.add_argument("--end", required=True, help="UTC end, at most 24 h after the start")
+    nvr_cut.add_argument("--out", type=Path, required=True, help="empty or new output folder")
+    nvr_cut.add_argument(
+        "--frames", help='ONVIF "Frames:" header, e.g. intra (keyframes only) or intra/1000'
+    )
+    nvr_cut.set_defaults(handler=cmd_nvr_cut)
 
     key = sub.add_parser("public-key", help="print the agent's public key (creates the key pair)")
     key.add_argument("--config", type=Path, required=True, help="agent.toml")

@@ -28,7 +28,7 @@ from cctv_common.evidence.manifest import (
 )
 from cctv_common.evidence.signing import key_id, sign
 from cctv_common.evidence.verify import CLIP_NAME, MANIFEST_NAME, SIGNATURE_NAME
-from cctv_common.files import fsync_dir
+from cctv_common.files import fsync_dir, write_synced
 from edge_agent.camera_facts import CameraFacts
 from edge_agent.cut_plan import CutPlan, WindowOutsideBuffer, check_window, plan_cut
 from edge_agent.cutter import cut_clip
@@ -151,8 +151,8 @@ def make_evidence_clip(
         )
         manifest_bytes = manifest.canonical_bytes()
         signature = sign(key, manifest_bytes)
-        _write_synced(parts[1], manifest_bytes)
-        _write_synced(parts[2], signature.encode("ascii") + b"\n")
+        write_synced(parts[1], manifest_bytes)
+        write_synced(parts[2], signature.encode("ascii") + b"\n")
         for part, target in zip(parts, targets, strict=True):
             os.replace(part, target)
         fsync_dir(out_dir)
@@ -201,13 +201,6 @@ def _process_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def _write_synced(path: Path, data: bytes) -> None:
-    with path.open("wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
 
 
 def _iso(moment: datetime) -> str:

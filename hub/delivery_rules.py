@@ -41,6 +41,8 @@ CAUSE_WORDS: Final[dict[GapCause, str]] = {
     GapCause.AGENT_STOPPED: "recording agent stopped",
     GapCause.BEFORE_BUFFER: "before the oldest footage the site held",
     GapCause.RETENTION: "footage already deleted by retention",
+    GapCause.NVR_NOT_RECORDED: "the NVR holds no recording of this time",
+    GapCause.NVR_REPLAY_LOST: "lost in replay from the NVR",
 }
 BEFORE_CLIP_WORDS: Final = "no footage before the clip's first frame"
 AFTER_CLIP_WORDS: Final = "no footage after the clip's last frame"

@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.support.mosquitto_fixtures",
     "tests.support.onvif_fixtures",
     "tests.support.seaweedfs",
+    "tests.support.nvr_fixtures",
 ]

@@ -68,6 +68,8 @@ class GapCause(StrEnum):
     AGENT_STOPPED = "agent_stopped"
     BEFORE_BUFFER = "before_buffer"
     RETENTION = "retention"
+    NVR_NOT_RECORDED = "nvr_not_recorded"  # the NVR holds no recording of this time
+    NVR_REPLAY_LOST = "nvr_replay_lost"  # frames the NVR sent that were lost on the way
 
 
 class ManifestGap(_Part):
@@ -104,6 +106,40 @@ class Software(_Part):
     version: str = Field(max_length=50)
 
 
+class NvrReplay(_Part):
+    """Where a clip retrieved from an NVR came from. Absent for a clip of the agent's own buffer.
+
+    ``time_source`` says where the frame times come from: ``onvif-rtp-extension`` is the NVR's
+    own time of every frame (ONVIF replay, RTP header extension 0xABAC); with
+    ``request-start-plus-rtp-clock`` (vendor playback URLs) the first frame is taken to be at
+    the requested start and later ones follow the RTP clock, which can be off by up to a
+    keyframe interval.
+    """
+
+    method: Literal["onvif-replay", "hikvision-playback", "dahua-playback"]
+    nvr_id: str = Field(max_length=64)
+    address: str = Field(max_length=300, description="host:port of the NVR's ONVIF service")
+    manufacturer: str = Field(default="", max_length=200)
+    model: str = Field(default="", max_length=200)
+    serial: str = Field(default="", max_length=200)
+    firmware: str = Field(default="", max_length=200)
+    recording_token: str = Field(default="", max_length=200)
+    track_token: str = Field(default="", max_length=200)
+    source_id: str = Field(default="", max_length=500)
+    channel: int | None = Field(default=None, ge=0, le=10000)
+    replay_uri: str = Field(max_length=2000, description="Without credentials")
+    time_source: Literal["onvif-rtp-extension", "request-start-plus-rtp-clock"]
+    first_frame: UtcTime
+    last_frame: UtcTime
+    sections: int = Field(ge=0, description="Contiguous stretches of recording in the clip")
+    lost_packets: int = Field(default=0, ge=0)
+    rate_control: bool = Field(description="Asked for real-time pacing (false: as fast as sent)")
+    clock_offset_seconds: float | None = Field(
+        default=None, description="NVR clock minus agent clock when the clip was retrieved"
+    )
+    server: str = Field(default="", max_length=200, description="The RTSP Server header")
+
+
 class Manifest(_Part):
     format_version: Literal[1] = 1
     clip_id: str = Field(max_length=64)
@@ -128,6 +164,9 @@ class Manifest(_Part):
     source_segments: tuple[SourceSegment, ...] = ()
     derived_from_sha256: Sha256 | None = Field(
         default=None, description="For a derived item (redacted, transcoded, still): its source"
+    )
+    nvr: NvrReplay | None = Field(
+        default=None, description="Set when the clip was retrieved from an NVR by replay"
     )
     software: Software
     method: Literal["stream-copy", "derived"] = "stream-copy"
