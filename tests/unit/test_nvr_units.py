@@ -27,6 +27,7 @@ from edge_agent.nvr.rtsp_messages import (
     parse_challenges,
 )
 from edge_agent.nvr.sdp import SdpError, parse_sdp
+from tests.support.paths import REPO
 
 T0 = datetime(2026, 1, 10, 10, 0, tzinfo=UTC)
 NTP_T0 = (int(T0.timestamp()) + 2_208_988_800) << 32
@@ -282,7 +283,7 @@ channel = 1
 
 
 def test_the_deploy_example_documents_every_nvr_field(tmp_path: Path) -> None:
-    example = Path(__file__).resolve().parents[1] / "deploy" / "agent.example.toml"
+    example = REPO / "deploy" / "agent.example.toml"
     text = example.read_text(encoding="utf-8")
     block = text[text.index("# [[nvrs]]") :]
     uncommented = "\n".join(
