@@ -18,7 +18,7 @@ lint:
 	$(VENV)/bin/ruff format --check .
 
 typecheck:
-	$(VENV)/bin/mypy edge_agent hub provisioning cctv_common tests bench
+	$(VENV)/bin/mypy edge_agent hub provisioning cctv_common devkit tests bench
 
 # Fast pure tests only (no RTSP server, broker or browser).
 unit: deps

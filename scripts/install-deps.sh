@@ -11,6 +11,8 @@ APT_PACKAGES=(
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly
   gstreamer1.0-plugins-bad gstreamer1.0-x
   chromium
+  # the shaped site link of the tests and bench/link.py (devkit/netlink): tc, nft, ethtool
+  iproute2 nftables ethtool
 )
 
 missing=()

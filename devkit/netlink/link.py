@@ -189,6 +189,19 @@ class ShapedLink:
             run_in(end_ns, ["ip", "link", "set", end_if, "up"], f"{end_if} up")
             if self.congestion_control is not None:
                 self._set_congestion_control(end_ns, self.congestion_control)
+        # Each end knows the other's MAC for good: no ARP rides the link, as over a routed WAN
+        # hop, so an outage is silence (timeouts), never a local "no route to host".
+        site_mac = _mac(self.site_ns, SITE_IF)
+        hub_mac = _mac(self.hub_ns, HUB_IF)
+        for end_ns, end_if, peer, mac in (
+            (self.site_ns, SITE_IF, self.hub_address, hub_mac),
+            (self.hub_ns, HUB_IF, self.site_address, site_mac),
+        ):
+            run_in(
+                end_ns,
+                ["ip", "neigh", "replace", peer, "lladdr", mac, "dev", end_if, "nud", "permanent"],
+                f"static neighbour on {end_if}",
+            )
         profile = self.profile
         run_in(
             self.mid_ns,
@@ -349,6 +362,14 @@ class ShapedLink:
         except json.JSONDecodeError as exc:
             raise LinkError(f"the relay answered {line!r}") from exc
         return {"up": stats["left_to_right"], "down": stats["right_to_left"]}
+
+
+def _mac(name: str, interface: str) -> str:
+    out = namespaces.run_in(name, ["ip", "-j", "link", "show", interface], f"MAC of {interface}")
+    try:
+        return str(json.loads(out)[0]["address"])
+    except (ValueError, LookupError) as exc:
+        raise LinkError(f"no MAC address for {interface} in {name}: {out!r}") from exc
 
 
 def _readline(stream: IO[str] | None, timeout: float) -> str:
