@@ -157,13 +157,13 @@ def run_profile(profile: LinkProfile, args: argparse.Namespace, work: Path) -> P
     source = cached_file(args.mib or clip_mib(profile, args.seconds))
     size = source.stat().st_size
     nominal = profile.transfer_seconds(size)
-    with ShapedLink(profile, seed=15) as link:
+    with ShapedLink(profile, seed=15, congestion_control=args.default_cc) as link:
         trips = m.round_trips(link.site_ns, link.hub_ns, link.hub_address, count=40)
         result = ProfileResult(profile, size, trips.median_ms, link.default_congestion_control())
         say(
             f"{profile.name}: {profile.description}; measured RTT {trips.median_ms:.1f} ms;"
             f" clip {size / 1e6:.1f} MB ({nominal:.1f} s at the up rate);"
-            f" TCP {result.congestion_control} (the namespace default)"
+            f" TCP {result.congestion_control} (the namespaces' default)"
         )
         folder = work / profile.name
         (folder / "http").mkdir(parents=True)
@@ -257,6 +257,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--mib", type=int, default=0, help="clip size in MiB (overrides --seconds)")
     parser.add_argument("--no-mqtt", action="store_true", help="the HTTP baseline only")
+    parser.add_argument(
+        "--default-cc",
+        default=None,
+        help="TCP congestion control both namespaces default to, for MQTT and HTTP alike"
+        " (default: the host's; a namespace may only default to one listed in"
+        " net.ipv4.tcp_allowed_congestion_control, e.g. reno or bbr)",
+    )
     parser.add_argument(
         "--compare-cc", action="store_true", help="also HTTP with CUBIC and with BBR on each link"
     )
