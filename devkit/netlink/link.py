@@ -345,6 +345,8 @@ class ShapedLink:
         timer = threading.Timer(seconds, self.outage_end)
         timer.daemon = True
         with self._outage_lock:
+            if self._outage_timer is not None:
+                self._outage_timer.cancel()  # the later end wins
             self._outage_timer = timer
         timer.start()
 
