@@ -31,6 +31,7 @@ import multiprocessing
 import os
 import secrets
 import shutil
+import socket
 import statistics
 import struct
 import subprocess
@@ -160,18 +161,19 @@ def _sink_app(folder: str) -> Callable[..., Awaitable[None]]:
     return app
 
 
-def _serve_sink(folder: str, port: int) -> None:
-    uvicorn.run(_sink_app(folder), host="127.0.0.1", port=port, log_level="warning")
+def _serve_sink(folder: str, port: int, host: str) -> None:
+    uvicorn.run(_sink_app(folder), host=host, port=port, log_level="warning")
 
 
 @contextlib.contextmanager
-def http_sink(folder: Path) -> Iterator[str]:
+def http_sink(folder: Path, host: str = "127.0.0.1") -> Iterator[str]:
+    """A uvicorn sink in a child process listening on ``host``; yields its upload URL."""
     port = free_loopback_port()
     process = multiprocessing.get_context("spawn").Process(
-        target=_serve_sink, args=(str(folder), port), daemon=True
+        target=_serve_sink, args=(str(folder), port, host), daemon=True
     )
     process.start()
-    url = f"http://127.0.0.1:{port}/upload"
+    url = f"http://{host}:{port}/upload"
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -188,14 +190,22 @@ def http_sink(folder: Path) -> Iterator[str]:
         process.join(10)
 
 
-def http_upload(url: str, path: Path) -> float:
+def http_upload(url: str, path: Path, congestion_control: str | None = None) -> float:
+    """Seconds to POST ``path``; ``congestion_control`` is set on the socket (TCP_CONGESTION)."""
+
     def blocks() -> Iterator[bytes]:
         with path.open("rb") as handle:
             while block := handle.read(HTTP_BLOCK):
                 yield block
 
     size = path.stat().st_size
-    with httpx.Client(timeout=120) as client:
+    options = (
+        []
+        if congestion_control is None
+        else [(socket.IPPROTO_TCP, socket.TCP_CONGESTION, congestion_control.encode())]
+    )
+    transport = httpx.HTTPTransport(socket_options=options)
+    with httpx.Client(timeout=120, transport=transport) as client:
         started = time.perf_counter()
         response = client.post(url, content=blocks(), headers={"content-length": str(size)})
         elapsed = time.perf_counter() - started

@@ -14,6 +14,8 @@ APT_PACKAGES=(
   # The hub's PostgreSQL backend is tested against a real server (issue 16); see
   # scripts/setup-test-postgres.sh. CCTV_SKIP_POSTGRES=1 leaves PostgreSQL out.
   postgresql postgresql-contrib
+  # the shaped site link of the tests and bench/link.py (devkit/netlink): tc, nft, ethtool
+  iproute2 nftables ethtool
 )
 if [ "${CCTV_SKIP_POSTGRES:-0}" = 1 ]; then
   APT_PACKAGES=("${APT_PACKAGES[@]/postgresql*/}")
