@@ -46,7 +46,7 @@ class RoundTrips:
 
 
 @dataclass(frozen=True)
-class Delivery:
+class UdpDelivery:
     """A one-way UDP stream: what the receiver got and over how long."""
 
     sent: int
@@ -137,7 +137,7 @@ def udp_stream(
     bits_per_second: float,
     seconds: float,
     payload_bytes: int = 1200,
-) -> Delivery:
+) -> UdpDelivery:
     """UDP from the site at ``bits_per_second`` (frame bits) for ``seconds``; count arrivals."""
     frame_bits = (payload_bytes + UDP_FRAME_OVERHEAD) * 8
     with _udp_server(hub_ns, hub_address) as server:
@@ -181,7 +181,7 @@ def udp_stream(
         done.set()
         receiver.join(SERVER_SECONDS)
     span = arrivals[-1] - arrivals[0] if len(arrivals) > 1 else 0.0
-    return Delivery(sent, len(arrivals), payload_bytes, span)
+    return UdpDelivery(sent, len(arrivals), payload_bytes, span)
 
 
 def tcp_upload(

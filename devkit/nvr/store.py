@@ -24,7 +24,7 @@ META_NAME = "recording.json"
 
 
 @dataclass(frozen=True)
-class AccessUnit:
+class RecordedFrame:
     offset: int
     size: int
     time_ns: int  # UTC, ns since 1970
@@ -34,7 +34,7 @@ class AccessUnit:
 @dataclass(frozen=True)
 class Span:
     number: int
-    units: tuple[AccessUnit, ...]
+    units: tuple[RecordedFrame, ...]
     frame_ns: int  # one frame's duration
 
     @property
@@ -81,16 +81,16 @@ class Recording:
     def data_path(self, span: Span) -> Path:
         return self.folder / f"span-{span.number}.es"
 
-    def read(self, span: Span, unit: AccessUnit) -> bytes:
+    def read(self, span: Span, unit: RecordedFrame) -> bytes:
         with self.data_path(span).open("rb") as handle:
             handle.seek(unit.offset)
             return handle.read(unit.size)
 
-    def units_between(self, start_ns: int, end_ns: int) -> list[tuple[Span, AccessUnit]]:
+    def units_between(self, start_ns: int, end_ns: int) -> list[tuple[Span, RecordedFrame]]:
         """Every access unit a replay of [start, end) sends: from the keyframe at or before the
         start (of the span the start falls in, or the next span) to the last frame before the
         end."""
-        found: list[tuple[Span, AccessUnit]] = []
+        found: list[tuple[Span, RecordedFrame]] = []
         for span in self.spans:
             if span.end_ns <= start_ns or span.start_ns >= end_ns:
                 continue
@@ -137,7 +137,7 @@ def load_recording(folder: Path) -> Recording:
         units = []
         for line in (folder / f"span-{number}.idx").read_text(encoding="ascii").splitlines():
             offset, size, time_ns, key = (int(field) for field in line.split())
-            units.append(AccessUnit(offset, size, time_ns, bool(key)))
+            units.append(RecordedFrame(offset, size, time_ns, bool(key)))
         if units:
             spans.append(Span(number, tuple(units), frame_ns))
     return Recording(
