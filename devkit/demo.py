@@ -280,7 +280,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     port = args.port or _default_port()
+    # Ctrl-C, or SIGTERM from a service manager or `kill`, stops the demo and everything it
+    # started; SIGINT is set even when the shell started us with it ignored (in the background).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _stop)
     return run(args.workdir.resolve(), args.once, port)
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _default_port() -> int:
