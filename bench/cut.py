@@ -32,10 +32,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edge_agent.cut_plan import CutPlan, plan_cut
-from edge_agent.cutter import CutResult, cut_clip
-from edge_agent.segment_probe import segment_from_file, sha256_of
-from edge_agent.segments import Segment
+from edge_agent.clips.cut_plan import CutPlan, plan_cut
+from edge_agent.clips.cutter import CutResult, cut_clip
+from edge_agent.recording.segment_probe import segment_from_file, sha256_of
+from edge_agent.recording.segments import Segment
 
 CACHE = Path(__file__).resolve().parent / ".cache"
 CAMERA = "bench-cam"

@@ -66,7 +66,7 @@ class _Agent:
 class _ForwardingAgent(_Agent):
     def __init__(self, url: str) -> None:
         from edge_agent.config import AgentConfig, CameraConfig
-        from edge_agent.live import LiveService
+        from edge_agent.live.service import LiveService
 
         config = AgentConfig(
             site_id=SITE,
@@ -109,7 +109,7 @@ class _ReencodingAgent(_Agent):
     async def offer(self, session_id: str, sdp: str) -> str:
         from aiortc.contrib.media import MediaPlayer, MediaRelay
 
-        from edge_agent.live_track import prefer_h264
+        from edge_agent.live.track import prefer_h264
 
         if self.player is None:
             self.player = MediaPlayer(

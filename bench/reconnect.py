@@ -36,8 +36,8 @@ if str(ROOT) not in sys.path:
 from cctv_common.evidence.manifest import GapCause  # noqa: E402
 from devkit.testcam import TestCamera  # noqa: E402
 from edge_agent.config import AgentConfig  # noqa: E402
-from edge_agent.recorder_supervisor import Recorders  # noqa: E402
-from edge_agent.segment_index import SegmentIndex  # noqa: E402
+from edge_agent.recording.recorder_supervisor import Recorders  # noqa: E402
+from edge_agent.store.segment_index import SegmentIndex  # noqa: E402
 
 TARGET_SECONDS = 2.0
 

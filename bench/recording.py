@@ -40,9 +40,9 @@ if str(ROOT) not in sys.path:
 
 from devkit.testcam import TestCamera  # noqa: E402
 from edge_agent.config import AgentConfig  # noqa: E402
-from edge_agent.recorder import RecorderState  # noqa: E402
-from edge_agent.recorder_supervisor import Recorders  # noqa: E402
-from edge_agent.segment_index import SegmentIndex  # noqa: E402
+from edge_agent.recording.recorder import RecorderState  # noqa: E402
+from edge_agent.recording.recorder_supervisor import Recorders  # noqa: E402
+from edge_agent.store.segment_index import SegmentIndex  # noqa: E402
 from tests.support.frame_reference import (  # noqa: E402
     Comparison,
     ReferenceCapture,

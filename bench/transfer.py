@@ -58,11 +58,11 @@ from devkit.local_broker import HUB_USER, MosquittoBroker, free_loopback_port
 from devkit.site_stack import SiteStack
 from edge_agent.agent import hub_verifier
 from edge_agent.config import load_config
-from edge_agent.job_runner import JobRunner
-from edge_agent.outbox import NewClip, Outbox
-from edge_agent.segment_index import SegmentIndex
-from edge_agent.uplink import Uplink
-from edge_agent.upload import chunk_hashes
+from edge_agent.jobs.runner import JobRunner
+from edge_agent.store.outbox import NewClip, Outbox
+from edge_agent.store.segment_index import SegmentIndex
+from edge_agent.uplink.connection import Uplink
+from edge_agent.uplink.upload import chunk_hashes
 
 CACHE: Final = Path(__file__).resolve().parent / ".cache"
 SITE_ID: Final = "bench-site"

@@ -43,7 +43,7 @@ from transfer import CAMERA_ID, SITE_ID, AgentSide, cached_file, check_stored
 from cctv_common.wire.topics import AckTopic, Topic
 from devkit.local_broker import HUB_USER, MosquittoBroker
 from devkit.site_stack import SiteStack
-from edge_agent.upload import read_chunk
+from edge_agent.uplink.upload import read_chunk
 from hub.clip_probe import probe_clip
 from hub.staging import open_staging, sync_and_hash, verify_and_write
 

@@ -28,22 +28,22 @@ from cctv_common.sdnotify import SdNotify
 from cctv_common.wire.hub_signing import HubVerifier
 from cctv_common.wire.payloads import SiteStatus
 from cctv_common.wire.topics import LiveTopic, SnapshotTopic, Topic, agent_subscriptions
+from edge_agent.cameras.onvif_cameras import OnvifCameras
+from edge_agent.clips.evidence_clip import release_stale_cut_pins
 from edge_agent.config import AgentConfig, CameraConfig
-from edge_agent.event_uplink import STATE_FILE, EventUplink, stop_task
-from edge_agent.evidence_clip import release_stale_cut_pins
-from edge_agent.janitor import Janitor
-from edge_agent.job_runner import JobRunner
-from edge_agent.live import LiveService, UrlResolver
-from edge_agent.live_signalling import LiveSignalling
-from edge_agent.live_source import CameraUnavailable as LiveCameraUnavailable
-from edge_agent.onvif_cameras import OnvifCameras
-from edge_agent.outbox import Outbox
-from edge_agent.recorder import CameraUnavailable as RecorderCameraUnavailable
-from edge_agent.recorder_supervisor import Recorders
-from edge_agent.segment_index import SegmentIndex
-from edge_agent.snapshot_signalling import SnapshotSignalling
-from edge_agent.snapshots import Snapshots
-from edge_agent.uplink import Uplink, build_site_status
+from edge_agent.jobs.runner import JobRunner
+from edge_agent.live.service import LiveService, UrlResolver
+from edge_agent.live.signalling import LiveSignalling
+from edge_agent.live.source import CameraUnavailable as LiveCameraUnavailable
+from edge_agent.recording.janitor import Janitor
+from edge_agent.recording.recorder import CameraUnavailable as RecorderCameraUnavailable
+from edge_agent.recording.recorder_supervisor import Recorders
+from edge_agent.snapshots.service import Snapshots
+from edge_agent.snapshots.signalling import SnapshotSignalling
+from edge_agent.store.outbox import Outbox
+from edge_agent.store.segment_index import SegmentIndex
+from edge_agent.uplink.connection import Uplink, build_site_status
+from edge_agent.uplink.events import STATE_FILE, EventUplink, stop_task
 
 log = logging.getLogger(__name__)
 

@@ -78,11 +78,11 @@ def cmd_validate_config(args: argparse.Namespace) -> int:
 
 
 def cmd_cut(args: argparse.Namespace) -> int:
-    from edge_agent.camera_facts import facts_from_config
-    from edge_agent.cut_plan import CutRefused
-    from edge_agent.cutter import CutFailed
-    from edge_agent.evidence_clip import OutputExists, make_evidence_clip, plan_for
-    from edge_agent.segment_index import SegmentIndex
+    from edge_agent.cameras.camera_facts import facts_from_config
+    from edge_agent.clips.cut_errors import CutFailed
+    from edge_agent.clips.cut_plan import CutRefused
+    from edge_agent.clips.evidence_clip import OutputExists, make_evidence_clip, plan_for
+    from edge_agent.store.segment_index import SegmentIndex
 
     config = _load(args.config)
     start = parse_utc(args.start, "start")
@@ -194,8 +194,8 @@ def cmd_nvr_search(args: argparse.Namespace) -> int:
 def cmd_nvr_cut(args: argparse.Namespace) -> int:
     import asyncio
 
-    from edge_agent.cut_plan import CutRefused
-    from edge_agent.evidence_clip import OutputExists
+    from edge_agent.clips.cut_plan import CutRefused
+    from edge_agent.clips.evidence_clip import OutputExists
     from edge_agent.nvr.retrieve import NoSuchRecording, NvrRetrievalFailed, retrieve_from_nvr
 
     config = _load(args.config)

@@ -28,7 +28,7 @@ import av.error
 
 from edge_agent.nvr.depacketize import Codec, nal_type
 from edge_agent.nvr.replay import SpooledUnit
-from edge_agent.segment_probe import sha256_of
+from edge_agent.recording.segment_probe import sha256_of
 
 log = logging.getLogger(__name__)
 

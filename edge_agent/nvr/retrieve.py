@@ -34,13 +34,13 @@ from cctv_common.evidence.verify import CLIP_NAME, MANIFEST_NAME, SIGNATURE_NAME
 from cctv_common.files import fsync_dir, write_synced
 from cctv_common.uris import redact_uri
 from cctv_onvif import AsyncOnvifClient, OnvifError, OnvifTarget, RecordingInfo
-from edge_agent.config import NvrChannelConfig, NvrConfig
-from edge_agent.cut_plan import check_window
-from edge_agent.evidence_clip import (
+from edge_agent.clips.cut_plan import check_window
+from edge_agent.clips.evidence_clip import (
     SOFTWARE_NAME,
     EvidenceClip,
     OutputExists,
 )
+from edge_agent.config import NvrChannelConfig, NvrConfig
 from edge_agent.nvr.gaps import replay_gaps
 from edge_agent.nvr.mux import MuxFailed, MuxResult, mux_access_units
 from edge_agent.nvr.replay import ReplayFailed, ReplayRequest, ReplayResult, replay

@@ -24,7 +24,7 @@ from pydantic import BaseModel
 from cctv_common.wire.payloads import LiveOffer
 from devkit.testcam import TestCamera
 from edge_agent.config import AgentConfig, CameraConfig, LiveConfig, OnvifCameraConfig
-from edge_agent.live import (
+from edge_agent.live.service import (
     CameraUnavailable,
     CodecNotPlayable,
     LiveError,
@@ -36,7 +36,7 @@ from edge_agent.live import (
     ViewerLimitReached,
     defer_mdns_candidates,
 )
-from edge_agent.live_source import (
+from edge_agent.live.source import (
     NAL_IDR,
     NAL_PPS,
     NAL_SPS,
@@ -51,7 +51,7 @@ from edge_agent.live_source import (
     parameter_sets_from_avcc,
     with_parameter_sets,
 )
-from edge_agent.live_track import h264_capabilities
+from edge_agent.live.track import h264_capabilities
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, chromium_installed
 from tests.support.paths import REPO
 from tests.support.webrtc_viewer import Viewer as BaseViewer

@@ -23,7 +23,9 @@ from cctv_common.wire.topics import events_topic
 from devkit.local_broker import HUB_USER, MosquittoBroker
 from devkit.waiting import until
 from edge_agent.config import UplinkConfig
-from edge_agent.event_uplink import (
+from edge_agent.store.segment_index import CameraEvent, SegmentIndex
+from edge_agent.uplink.connection import Uplink
+from edge_agent.uplink.events import (
     Cursor,
     EventUplink,
     batches,
@@ -33,8 +35,6 @@ from edge_agent.event_uplink import (
     stop_task,
     to_item,
 )
-from edge_agent.segment_index import CameraEvent, SegmentIndex
-from edge_agent.uplink import Uplink
 from tests.support.mosquitto_fixtures import SITE_A, MqttClientFactory, MqttTestClient
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

@@ -15,12 +15,12 @@ import pytest
 from devkit.testcam import TestCamera
 from devkit.waiting import wait_until
 from edge_agent.config import RecorderConfig, RetentionConfig
-from edge_agent.janitor import Janitor
-from edge_agent.recorder import CameraRecorder, RecorderState
-from edge_agent.recording_session import segment_relative_path
-from edge_agent.segment_index import IndexWriteFailed, SegmentIndex
-from edge_agent.segment_writer import HashingFile
-from edge_agent.segments import Pin, Segment
+from edge_agent.recording.janitor import Janitor
+from edge_agent.recording.recorder import CameraRecorder, RecorderState
+from edge_agent.recording.recording_session import segment_relative_path
+from edge_agent.recording.segment_writer import HashingFile
+from edge_agent.recording.segments import Pin, Segment
+from edge_agent.store.segment_index import IndexWriteFailed, SegmentIndex
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 MIB = 1024**2

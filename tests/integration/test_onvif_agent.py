@@ -22,12 +22,12 @@ import pytest
 from cctv_common.evidence.manifest import Manifest
 from cctv_onvif import EventSettings, OnvifSettings
 from devkit.testcam import TestCamera
+from edge_agent.cameras.onvif_cameras import OnvifCameras
 from edge_agent.cli import main as agent_main
 from edge_agent.config import AgentConfig, load_config
-from edge_agent.onvif_cameras import OnvifCameras
-from edge_agent.recorder import CameraUnavailable, RecorderState
-from edge_agent.recorder_supervisor import Recorders
-from edge_agent.segment_index import SegmentIndex
+from edge_agent.recording.recorder import CameraUnavailable, RecorderState
+from edge_agent.recording.recorder_supervisor import Recorders
+from edge_agent.store.segment_index import SegmentIndex
 from provisioning.cli import main as provision_main
 from tests.support.onvif_device import FakeOnvifDevice
 

@@ -22,9 +22,9 @@ from pathlib import Path
 from cctv_onvif import EventSettings, OnvifClient, OnvifSettings, OnvifTarget
 from cctv_onvif.events import PullPoint
 from devkit.waiting import until
+from edge_agent.cameras.onvif_cameras import OnvifCameras
 from edge_agent.config import AgentConfig
-from edge_agent.onvif_cameras import OnvifCameras
-from edge_agent.segment_index import CameraEvent, SegmentIndex
+from edge_agent.store.segment_index import CameraEvent, SegmentIndex
 from tests.support.onvif_device import WSA_ACTIONS, FakeOnvifDevice
 
 FAST = OnvifSettings(timeout=2.0)

@@ -19,21 +19,21 @@ from pathlib import Path
 import av
 import pytest
 
-import edge_agent.nal_units
-import edge_agent.recorder
-import edge_agent.recorder_process
-import edge_agent.recorder_supervisor
-import edge_agent.recording_session
-import edge_agent.segment_timing
-import edge_agent.segment_writer
-import edge_agent.stream_time
+import edge_agent.recording.nal_units
+import edge_agent.recording.recorder
+import edge_agent.recording.recorder_process
+import edge_agent.recording.recorder_supervisor
+import edge_agent.recording.recording_session
+import edge_agent.recording.segment_timing
+import edge_agent.recording.segment_writer
+import edge_agent.recording.stream_time
 from devkit.testcam import TestCamera, TestCameraUnavailable
 from devkit.waiting import wait_until
 from edge_agent.config import AgentConfig, RecorderConfig
-from edge_agent.recorder import CameraRecorder, CameraStatus, RecorderState
-from edge_agent.recorder_supervisor import Recorders
-from edge_agent.segment_index import SegmentIndex
-from edge_agent.segments import Gap, Segment
+from edge_agent.recording.recorder import CameraRecorder, CameraStatus, RecorderState
+from edge_agent.recording.recorder_supervisor import Recorders
+from edge_agent.recording.segments import Gap, Segment
+from edge_agent.store.segment_index import SegmentIndex
 
 SETTINGS = RecorderConfig(
     segment_seconds=2.0,
@@ -211,14 +211,14 @@ def test_a_segment_cut_in_half_still_demuxes(recording: Recording, tmp_path: Pat
 
 def test_recorder_code_never_decodes_or_encodes() -> None:
     modules = [
-        edge_agent.recorder,
-        edge_agent.recorder_process,
-        edge_agent.recorder_supervisor,
-        edge_agent.recording_session,
-        edge_agent.segment_writer,
-        edge_agent.segment_timing,
-        edge_agent.stream_time,
-        edge_agent.nal_units,
+        edge_agent.recording.recorder,
+        edge_agent.recording.recorder_process,
+        edge_agent.recording.recorder_supervisor,
+        edge_agent.recording.recording_session,
+        edge_agent.recording.segment_writer,
+        edge_agent.recording.segment_timing,
+        edge_agent.recording.stream_time,
+        edge_agent.recording.nal_units,
     ]
     for module in modules:
         assert module.__file__ is not None
@@ -344,12 +344,15 @@ def test_a_recorder_process_never_has_the_password_in_its_arguments_or_logs(
         seen = {name: Path(f"/proc/{pid}/{name}").read_bytes() for name in ("cmdline", "environ")}
     finally:
         assert recorders.stop_all(timeout=30) == []
-    assert b"edge_agent.recorder_process" in seen["cmdline"] and b"cam2" in seen["cmdline"]
+    assert (
+        b"edge_agent.recording.recorder_process" in seen["cmdline"] and b"cam2" in seen["cmdline"]
+    )
     assert all(b"s3cret" not in value for value in seen.values())
     status = recorders.status("cam2")
     assert "Connection refused" in (status.last_error or "")
     assert "s3cret" not in (status.last_error or "") and "s3cret" not in caplog.text
     # The process's log lines reach the agent's log, under their own names.
     assert any(
-        r.name == "edge_agent.recorder" and "camera cam2" in r.getMessage() for r in caplog.records
+        r.name == "edge_agent.recording.recorder" and "camera cam2" in r.getMessage()
+        for r in caplog.records
     )

@@ -35,14 +35,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cctv_common.evidence.manifest import GapCause
 from devkit.testcam import TestCamera
 from devkit.waiting import wait_until
-from edge_agent.camera_facts import facts_from_config
+from edge_agent.cameras.camera_facts import facts_from_config
+from edge_agent.clips.evidence_clip import make_evidence_clip, plan_for
 from edge_agent.config import AgentConfig
-from edge_agent.evidence_clip import make_evidence_clip, plan_for
-from edge_agent.recorder import RecorderState
-from edge_agent.recorder_supervisor import Recorders
-from edge_agent.segment_index import SegmentIndex
-from edge_agent.segments import Segment
-from edge_agent.snapshots import keyframe_jpeg
+from edge_agent.recording.recorder import RecorderState
+from edge_agent.recording.recorder_supervisor import Recorders
+from edge_agent.recording.segments import Segment
+from edge_agent.snapshots.service import keyframe_jpeg
+from edge_agent.store.segment_index import SegmentIndex
 from tests.support.frame_reference import ReferenceCapture, compare, recorded_frames
 
 pytestmark = pytest.mark.slow

@@ -16,10 +16,10 @@ import pytest
 from cctv_common.wire.payloads import SnapshotReply, SnapshotRequest
 from cctv_onvif import OnvifSettings
 from devkit.testcam import TestCamera
+from edge_agent.cameras.onvif_cameras import OnvifCameras
 from edge_agent.config import AgentConfig
-from edge_agent.onvif_cameras import OnvifCameras
-from edge_agent.segment_index import SegmentIndex
-from edge_agent.snapshots import Snapshots
+from edge_agent.snapshots.service import Snapshots
+from edge_agent.store.segment_index import SegmentIndex
 from tests.support.onvif_device import FakeOnvifDevice
 
 FAST = OnvifSettings(timeout=2.0)

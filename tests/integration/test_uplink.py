@@ -61,11 +61,11 @@ from devkit.local_broker import MosquittoBroker
 from devkit.testcam import TestCamera
 from devkit.waiting import until, wait_until
 from edge_agent.config import AgentConfig
-from edge_agent.job_runner import JobRunner
-from edge_agent.outbox import NewClip, Outbox
-from edge_agent.segment_index import SegmentIndex
-from edge_agent.segments import Pin
-from edge_agent.upload import chunk_hashes
+from edge_agent.jobs.runner import JobRunner
+from edge_agent.recording.segments import Pin
+from edge_agent.store.outbox import NewClip, Outbox
+from edge_agent.store.segment_index import SegmentIndex
+from edge_agent.uplink.upload import chunk_hashes
 from tests.support.agent_process import CHUNK, HUB_KEY, WAIT, AgentProcess, write_config
 from tests.support.mosquitto_fixtures import OBSERVER, SITE_A, MqttClientFactory, MqttTestClient
 

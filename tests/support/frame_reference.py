@@ -1,9 +1,9 @@
 """What a camera sent against what the recorder kept, frame by frame, by the pictures' own bytes.
 
 - ``ReferenceCapture(url)``: an independent RTSP client (PyAV, TCP, in a thread) that notes the
-  SHA-1 of every frame's slice NAL units (``edge_agent.nal_units.slice_payloads``: the picture
-  without the parameter sets a server may repeat per client) and every backward step of its own
-  timestamps (a shared mount restarting them when another client joins).
+  SHA-1 of every frame's slice NAL units (``edge_agent.recording.nal_units.slice_payloads``: the
+  picture without the parameter sets a server may repeat per client) and every backward step of its
+  own timestamps (a shared mount restarting them when another client joins).
 - ``recorded_frames(segments_dir, segments)``: the same digests from the recorder's segments.
 - ``compare(reference, recorded)``: the reference's frames from the recorder's first frame to its
   last, and how many of them the recorder has, in order.
@@ -23,8 +23,8 @@ from pathlib import Path
 import av
 import av.error
 
-from edge_agent.nal_units import slice_payloads, starts_picture
-from edge_agent.segments import Segment
+from edge_agent.recording.nal_units import slice_payloads, starts_picture
+from edge_agent.recording.segments import Segment
 
 OPTIONS = {
     "rtsp_transport": "tcp",

@@ -7,8 +7,8 @@ import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from edge_agent.segment_probe import segment_from_file
-from edge_agent.segments import Segment
+from edge_agent.recording.segment_probe import segment_from_file
+from edge_agent.recording.segments import Segment
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 CAMERA = "cam-1"

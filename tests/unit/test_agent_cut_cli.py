@@ -7,7 +7,7 @@ import pytest
 
 from cctv_common.evidence import verify
 from edge_agent.cli import main
-from edge_agent.segment_index import SegmentIndex
+from edge_agent.store.segment_index import SegmentIndex
 from tests.support.segment_files import CAMERA, index_rows, make_segments
 
 

@@ -5,14 +5,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from cctv_common.evidence.manifest import GapCause
-from edge_agent.cut_plan import (
+from edge_agent.clips.cut_plan import (
     MAX_WINDOW,
     InvalidWindow,
     PlannedPart,
     WindowOutsideBuffer,
     plan_cut,
 )
-from edge_agent.segments import Gap, Segment
+from edge_agent.recording.segments import Gap, Segment
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 KEYFRAMES = (0.0, 2.0, 4.0, 6.0, 8.0)

@@ -19,16 +19,16 @@ from pathlib import Path
 import av
 import pytest
 
-from edge_agent import cutter
-from edge_agent.cut_plan import CutPlan, plan_cut
-from edge_agent.cutter import (
+from edge_agent.clips import remux
+from edge_agent.clips.cut_errors import (
     CutFailed,
     IncompatibleSegments,
     SegmentCorrupt,
     SegmentUnavailable,
-    cut_clip,
 )
-from edge_agent.segment_probe import probe_segment, segment_from_file
+from edge_agent.clips.cut_plan import CutPlan, plan_cut
+from edge_agent.clips.cutter import cut_clip
+from edge_agent.recording.segment_probe import probe_segment, segment_from_file
 from tests.support.segment_files import CAMERA, T0, index_rows, make_segments
 
 
@@ -312,7 +312,7 @@ def test_progress_rises_to_one(h264_dir: Path, tmp_path: Path) -> None:
 def test_more_frames_than_reserved_for_moov_falls_back_to_faststart(
     h264_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(cutter, "_moov_reserve", lambda plan, extradata_bytes: 64)
+    monkeypatch.setattr(remux, "_moov_reserve", lambda plan, extradata_bytes: 64)
     plan = plan_cut(CAMERA, index_rows(h264_dir), at(0), at(6))
 
     result = cut_clip(plan, h264_dir, tmp_path / "clip.mp4")
@@ -325,7 +325,7 @@ def test_more_frames_than_reserved_for_moov_falls_back_to_faststart(
 def test_moov_reservation_bounds_the_sample_tables(h264_dir: Path) -> None:
     plan = plan_cut(CAMERA, index_rows(h264_dir), at(0), at(12))
     # 300 frames at 48 bytes each at most, plus the fixed boxes.
-    assert cutter._moov_reserve(plan, 40) >= 300 * 48 + 1024
+    assert remux._moov_reserve(plan, 40) >= 300 * 48 + 1024
 
 
 # Refusals: nothing is left behind

@@ -22,24 +22,23 @@ KNOWN_OVERSIZED: Final = frozenset(
     {
         "hub/ingest.py",
         "hub/repository.py",
-        "edge_agent/job_runner.py",
-        "edge_agent/cutter.py",
-        "edge_agent/live.py",
-        "edge_agent/live_source.py",
+        "edge_agent/jobs/runner.py",
+        "edge_agent/live/service.py",
+        "edge_agent/live/source.py",
     }
 )
 # Class name -> the modules that share it today.
 KNOWN_DUPLICATES: Final = frozenset(
     {
-        "CameraStatus",  # edge_agent/recorder.py, cctv_common/wire/payloads/status.py
-        "CameraUnavailable",  # edge_agent/live_source.py, edge_agent/recorder.py
-        "JobRecord",  # hub/repository.py, edge_agent/outbox.py
-        "OfferRejected",  # hub/ingest_rules.py, edge_agent/live_source.py
+        "CameraStatus",  # edge_agent/recording/recorder.py, cctv_common/wire/payloads/status.py
+        "CameraUnavailable",  # edge_agent/live/source.py, edge_agent/recording/recorder.py
+        "JobRecord",  # hub/repository.py, edge_agent/store/outbox.py
+        "OfferRejected",  # hub/ingest_rules.py, edge_agent/live/source.py
         "Publisher",  # hub/jobs.py, edge_agent/{event_uplink,job_runner,snapshot_signalling}.py
-        "Subscription",  # edge_agent/live_source.py, cctv_common/wire/topics.py
-        "UnknownCamera",  # hub/jobs.py, edge_agent/live_source.py
+        "Subscription",  # edge_agent/live/source.py, cctv_common/wire/topics.py
+        "UnknownCamera",  # hub/jobs.py, edge_agent/live/source.py
         "_Strict",  # hub/settings.py, edge_agent/config.py
-        "_Upload",  # hub/ingest.py, edge_agent/job_runner.py
+        "_Upload",  # hub/ingest.py, edge_agent/jobs/runner.py
     }
 )
 

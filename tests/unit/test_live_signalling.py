@@ -11,8 +11,8 @@ from cctv_common.wire.payloads import LiveAnswer, LiveOffer
 from cctv_common.wire.topics import JobTopic, LiveTopic, Topic, live_topic
 from edge_agent.agent import route_messages
 from edge_agent.config import AgentConfig, CameraConfig
-from edge_agent.live import LiveService
-from edge_agent.live_signalling import LiveSignalling
+from edge_agent.live.service import LiveService
+from edge_agent.live.signalling import LiveSignalling
 from hub.live import status_for_error
 
 SITE = "site-1"

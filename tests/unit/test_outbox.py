@@ -12,7 +12,7 @@ import pytest
 
 from cctv_common.wire.job_state import JobState
 from cctv_common.wire.payloads import Job
-from edge_agent.outbox import NewClip, Outbox, UnknownClip, UnknownJob
+from edge_agent.store.outbox import NewClip, Outbox, UnknownClip, UnknownJob
 
 START = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 

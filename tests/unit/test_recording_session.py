@@ -19,13 +19,13 @@ import av
 import pytest
 
 from cctv_common.evidence.manifest import GapCause
+from edge_agent.clips.cut_plan import plan_cut
+from edge_agent.clips.cutter import cut_clip
 from edge_agent.config import RecorderConfig
-from edge_agent.cut_plan import plan_cut
-from edge_agent.cutter import cut_clip
-from edge_agent.nal_units import slice_payloads
-from edge_agent.recording_session import RecordingSession, StreamFacts
-from edge_agent.segment_index import SegmentIndex
-from edge_agent.segments import Segment
+from edge_agent.recording.nal_units import slice_payloads
+from edge_agent.recording.recording_session import RecordingSession, StreamFacts
+from edge_agent.recording.segments import Segment
+from edge_agent.store.segment_index import SegmentIndex
 
 SECONDS = 20
 FPS = 25

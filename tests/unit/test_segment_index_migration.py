@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from cctv_common.evidence.manifest import GapCause
-from edge_agent.segment_index import SCHEMA_VERSION, SegmentIndex
-from edge_agent.segments import Gap, Segment
+from edge_agent.recording.segments import Gap, Segment
+from edge_agent.store.segment_index import SCHEMA_VERSION, SegmentIndex
 from tests.support.paths import FIXTURES
 
 FIXTURE = FIXTURES / "index" / "index_v0.sql"

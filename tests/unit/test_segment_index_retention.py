@@ -3,9 +3,9 @@
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from edge_agent.retention import plan_retention
-from edge_agent.segment_index import CameraEvent, SegmentIndex
-from edge_agent.segments import Gap, Pin, Segment
+from edge_agent.recording.segments import Gap, Pin, Segment
+from edge_agent.store.retention import plan_retention
+from edge_agent.store.segment_index import CameraEvent, SegmentIndex
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
@@ -89,7 +89,7 @@ def test_retention_never_deletes_pinned_segments() -> None:
 
 
 def test_stale_cut_pins_of_dead_processes_are_released() -> None:
-    from edge_agent.evidence_clip import cut_pin_owner, release_stale_cut_pins
+    from edge_agent.clips.evidence_clip import cut_pin_owner, release_stale_cut_pins
 
     index = SegmentIndex(None)
     mine = cut_pin_owner("clip1")

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 
-from edge_agent.recorder import Backoff, redact_text
-from edge_agent.recording_session import parse_segment_start, segment_relative_path
-from edge_agent.segment_timing import (
+from edge_agent.recording.recorder import Backoff, redact_text
+from edge_agent.recording.recording_session import parse_segment_start, segment_relative_path
+from edge_agent.recording.segment_timing import (
     SegmentTimeline,
     SessionClock,
     fill_missing_timestamps,

@@ -9,7 +9,7 @@ from fractions import Fraction
 
 import pytest
 
-from edge_agent.stream_time import (
+from edge_agent.recording.stream_time import (
     JUMP_TOLERANCE_SECONDS,
     PacketKind,
     Placed,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from cctv_common.wire.chunk_ranges import InvalidRanges
-from edge_agent.upload import (
+from edge_agent.uplink.upload import (
     UploadTracker,
     chunk_hashes,
     read_chunk,

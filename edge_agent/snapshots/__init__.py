@@ -1,0 +1,1 @@
+"""Snapshots for the hub's camera picker (never evidence), and their MQTT signalling."""
