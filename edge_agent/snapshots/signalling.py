@@ -8,21 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Protocol
 
 from cctv_common.wire.payloads import InvalidPayload, SnapshotRequest
 from cctv_common.wire.topics import SnapshotTopic, snapshot_reply_topic
 from edge_agent.snapshots.service import Snapshots
+from edge_agent.uplink.port import UplinkPort
 
 log = logging.getLogger(__name__)
 
 
-class Publisher(Protocol):
-    async def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None: ...
-
-
 class SnapshotSignalling:
-    def __init__(self, site_id: str, snapshots: Snapshots, publisher: Publisher) -> None:
+    def __init__(self, site_id: str, snapshots: Snapshots, publisher: UplinkPort) -> None:
         self._site = site_id
         self._snapshots = snapshots
         self._publisher = publisher

@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Final, Protocol
+from typing import Final
 
 from pydantic import ValidationError
 
@@ -48,6 +48,7 @@ from cctv_common.wire.payloads import (
 )
 from cctv_common.wire.topics import events_topic
 from edge_agent.store.segment_index import CameraEvent, SegmentIndex, to_us
+from edge_agent.uplink.port import UplinkPort
 
 log = logging.getLogger(__name__)
 
@@ -59,12 +60,6 @@ POLL_SECONDS: Final = 1.0
 RETRY_INITIAL_SECONDS: Final = 2.0
 RETRY_MAX_SECONDS: Final = 60.0
 _KEY = re.compile(EVENT_KEY_PATTERN)
-
-
-class Publisher(Protocol):
-    async def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
-        """Resolve once the broker has the message (QoS 1 PUBACK); raise if it refuses."""
-        ...
 
 
 # Pure parts.
@@ -161,7 +156,7 @@ class EventUplink:
         self,
         site_id: str,
         index: SegmentIndex,
-        publisher: Publisher,
+        publisher: UplinkPort,
         state_path: Path,
         *,
         poll_seconds: float = POLL_SECONDS,

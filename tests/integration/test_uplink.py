@@ -709,6 +709,9 @@ class RecordingPublisher:
         future.set_result(None)
         return future
 
+    async def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
+        await self.publish_nowait(topic, payload, retain=retain)
+
     def progress(self) -> list[JobProgress]:
         return [JobProgress.parse(p) for t, p in self.messages if t.endswith("/progress")]
 

@@ -22,7 +22,6 @@ KNOWN_OVERSIZED: Final = frozenset(
     {
         "hub/ingest.py",
         "hub/repository.py",
-        "edge_agent/jobs/runner.py",
         "edge_agent/live/service.py",
         "edge_agent/live/source.py",
     }
@@ -34,11 +33,9 @@ KNOWN_DUPLICATES: Final = frozenset(
         "CameraUnavailable",  # edge_agent/live/source.py, edge_agent/recording/recorder.py
         "JobRecord",  # hub/repository.py, edge_agent/store/outbox.py
         "OfferRejected",  # hub/ingest_rules.py, edge_agent/live/source.py
-        "Publisher",  # hub/jobs.py, edge_agent/{event_uplink,job_runner,snapshot_signalling}.py
         "Subscription",  # edge_agent/live/source.py, cctv_common/wire/topics.py
         "UnknownCamera",  # hub/jobs.py, edge_agent/live/source.py
         "_Strict",  # hub/settings.py, edge_agent/config.py
-        "_Upload",  # hub/ingest.py, edge_agent/jobs/runner.py
     }
 )
 
