@@ -20,8 +20,6 @@ MAX_LINES: Final = 500
 # Split by issue 10's hub (10b) and agent (10c) steps.
 KNOWN_OVERSIZED: Final = frozenset(
     {
-        "hub/ingest.py",
-        "hub/repository.py",
         "edge_agent/job_runner.py",
         "edge_agent/cutter.py",
         "edge_agent/live.py",
@@ -33,13 +31,8 @@ KNOWN_DUPLICATES: Final = frozenset(
     {
         "CameraStatus",  # edge_agent/recorder.py, cctv_common/wire/payloads/status.py
         "CameraUnavailable",  # edge_agent/live_source.py, edge_agent/recorder.py
-        "JobRecord",  # hub/repository.py, edge_agent/outbox.py
-        "OfferRejected",  # hub/ingest_rules.py, edge_agent/live_source.py
-        "Publisher",  # hub/jobs.py, edge_agent/{event_uplink,job_runner,snapshot_signalling}.py
+        "Publisher",  # edge_agent/{event_uplink,job_runner,snapshot_signalling}.py
         "Subscription",  # edge_agent/live_source.py, cctv_common/wire/topics.py
-        "UnknownCamera",  # hub/jobs.py, edge_agent/live_source.py
-        "_Strict",  # hub/settings.py, edge_agent/config.py
-        "_Upload",  # hub/ingest.py, edge_agent/job_runner.py
     }
 )
 
