@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hub.s3_objects import MIB, object_key
+from hub.storage.evidence.s3_objects import MIB, object_key
 from tests.support.seaweedfs import PLAIN_BUCKET, SeaweedS3
 
 

@@ -44,8 +44,8 @@ from cctv_common.wire.topics import AckTopic, Topic
 from devkit.local_broker import HUB_USER, MosquittoBroker
 from devkit.site_stack import SiteStack
 from edge_agent.uplink.upload import read_chunk
-from hub.clip_probe import probe_clip
-from hub.staging import open_staging, sync_and_hash, verify_and_write
+from hub.services.ingest.clip_probe import probe_clip
+from hub.services.ingest.staging import open_staging, sync_and_hash, verify_and_write
 
 TICKS: Final = os.sysconf("SC_CLK_TCK")
 TOP: Final = 25

@@ -22,7 +22,7 @@ import tomli_w
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cctv_common.evidence.signing import load_or_create_private_key, public_key_pem
-from hub.passwords import hash_password
+from hub.services.passwords import hash_password
 
 
 def write_toml(path: Path, data: Mapping[str, Any]) -> Path:

@@ -22,9 +22,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cctv_common import __version__
 from hub.api.routes import (
-    audit,
     clip_changes,
     clips,
+    custody,
     events,
     health,
     jobs,
@@ -33,14 +33,14 @@ from hub.api.routes import (
     sites,
     snapshots,
 )
-from hub.auth import Authenticator, load_session_secret
 from hub.context import HubContext
-from hub.db import HubDatabase
-from hub.evidence_backends import open_evidence_store
-from hub.evidence_store import EvidenceStore, StoreUnavailable
 from hub.mqtt import HubMqtt, MqttLink
 from hub.service import HubService
+from hub.services.auth import Authenticator, load_session_secret
 from hub.settings import HubSettings
+from hub.storage.evidence.backends import open_evidence_store
+from hub.storage.evidence.store import EvidenceStore, StoreUnavailable
+from hub.storage.sqlite.database import HubDatabase
 from hub.ui import CONTENT_SECURITY_POLICY, STATIC_DIR
 from hub.ui import router as ui_router
 
@@ -132,7 +132,7 @@ def create_app(
         jobs,
         clips,
         clip_changes,
-        audit,
+        custody,
         live,
     ):
         app.include_router(module.router)

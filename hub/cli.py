@@ -25,10 +25,10 @@ from cctv_common.umask import private_umask
 from cctv_common.wire.ids import InvalidId, validate_id
 from hub.app import create_app
 from hub.cli_verify import checkpointer, verify_audit, verify_store
-from hub.db import DatabaseError, HubDatabase
-from hub.passwords import hash_password
+from hub.services.passwords import hash_password
+from hub.services.sites import SiteKeyError, register_in
 from hub.settings import HubSettings, SettingsError, load_settings
-from hub.sites import SiteKeyError, register_in
+from hub.storage.sqlite.database import DatabaseError, HubDatabase
 
 log = logging.getLogger("hub")
 

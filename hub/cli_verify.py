@@ -20,14 +20,14 @@ from cctv_common.evidence.signing import (
     load_private_key,
     load_public_key,
 )
-from hub.audit_check import audit_report
-from hub.checkpoints import Checkpointer
-from hub.db import HubDatabase
-from hub.evidence_backends import open_evidence_store
-from hub.evidence_checks import StoredObject
-from hub.integrity import verify_store_sync
+from hub.services.checkpoints import Checkpointer
+from hub.services.custody_checks import custody_report
+from hub.services.evidence_checks import StoredObject
+from hub.services.integrity import verify_store_sync
 from hub.settings import HubSettings
-from hub.store_verify import MB, ObjectCheck, RateLimiter
+from hub.storage.evidence.backends import open_evidence_store
+from hub.storage.evidence.verify import MB, ObjectCheck, RateLimiter
+from hub.storage.sqlite.database import HubDatabase
 
 EXIT_OK: Final = 0
 EXIT_FAILED: Final = 1
@@ -127,7 +127,7 @@ def verify_audit(settings: HubSettings, public_key_file: Path | None) -> int:
     if database is None:
         return EXIT_USAGE
     try:
-        report = audit_report(database, settings.checkpoint_path, public_key)
+        report = custody_report(database, settings.checkpoint_path, public_key)
     finally:
         database.close()
     if not report.chain_ok:

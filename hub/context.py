@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from cctv_common.clock import utc_now
-from hub.auth import Authenticator
-from hub.db import HubDatabase
-from hub.evidence_store import EvidenceStore
-from hub.playback import ViewSessions
 from hub.service import HubService
+from hub.services.auth import Authenticator
+from hub.services.playback import ViewSessions
 from hub.settings import HubSettings
+from hub.storage.evidence.store import EvidenceStore
+from hub.storage.sqlite.database import HubDatabase
 
 
 @dataclass

@@ -39,20 +39,20 @@ from cctv_common.wire.topics import (
     StatusTopic,
     Topic,
 )
-from hub import repository as repo
-from hub.audit import AuditLog
-from hub.camera_events import CameraEventService
-from hub.checkpoints import Checkpointer
-from hub.db import HubDatabase
-from hub.evidence_store import EvidenceStore
-from hub.ingest import IngestService
-from hub.integrity import IntegrityService
-from hub.jobs import JobService
-from hub.live import LiveBridge
 from hub.mqtt import HubMqtt, MqttLink
+from hub.services.camera_events import CameraEventService
+from hub.services.checkpoints import Checkpointer
+from hub.services.custody import CustodyLog
+from hub.services.ingest.service import IngestService
+from hub.services.integrity import IntegrityService
+from hub.services.jobs import JobService
+from hub.services.live import LiveBridge
+from hub.services.sites import SiteService, register_in
+from hub.services.snapshots import SnapshotBridge
 from hub.settings import HubSettings
-from hub.sites import SiteService, register_in
-from hub.snapshots import SnapshotBridge
+from hub.storage.evidence.store import EvidenceStore
+from hub.storage.sqlite import repository as repo
+from hub.storage.sqlite.database import HubDatabase
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ class HubService:
         # Malformed, unverified and misrouted messages: counted, logged at most once a minute
         # per kind, and never a custody row.
         self.refusals = Refusals(log)
-        self.audit = AuditLog(database)
+        self.audit = CustodyLog(database)
         self.actor = f"hub:{settings.hub_id}"
         self.integrity = IntegrityService(
             settings.evidence, database, store, actor=self.actor, now=now

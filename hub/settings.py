@@ -24,8 +24,8 @@ from pydantic import (
 
 from cctv_common.evidence.signing import KeyFileError, load_public_key
 from cctv_common.wire.ids import ID_PATTERN, SiteId
-from hub.acl import Role
-from hub.evidence_store_settings import (
+from hub.domain.acl import Role
+from hub.storage.evidence.settings import (
     CredentialsError,
     EvidenceStoreSettings,
     FilesystemStoreSettings,
@@ -44,11 +44,11 @@ Username = Annotated[
 ]
 
 
-class _Strict(BaseModel):
+class _StrictSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class HttpSettings(_Strict):
+class HttpSettings(_StrictSettings):
     host: str = Field(
         default="127.0.0.1", min_length=1, max_length=253, description="Address to listen on"
     )
@@ -75,7 +75,7 @@ class HttpSettings(_Strict):
     )
 
 
-class BrokerSettings(_Strict):
+class BrokerSettings(_StrictSettings):
     host: str = Field(default="127.0.0.1", min_length=1, max_length=253, description="MQTT broker")
     port: int = Field(default=8883, ge=1, le=65535, description="MQTT broker port")
     username: str = Field(default="hub", min_length=1, max_length=128, description="Broker user")
@@ -124,7 +124,7 @@ class BrokerSettings(_Strict):
         return None
 
 
-class SiteSettings(_Strict):
+class SiteSettings(_StrictSettings):
     """A site registered in the config, with the public key its agent signs manifests with."""
 
     site_id: SiteId
@@ -162,7 +162,7 @@ class SiteSettings(_Strict):
         return pem
 
 
-class UserSettings(_Strict):
+class UserSettings(_StrictSettings):
     username: Username
     role: Role = Field(description="police, operator, supervisor, engineer or auditor")
     password_hash: str = Field(
@@ -172,7 +172,7 @@ class UserSettings(_Strict):
     )
 
 
-class IngestSettings(_Strict):
+class IngestSettings(_StrictSettings):
     max_clip_bytes: int = Field(
         default=8 * GIB, ge=1024, le=1024 * GIB, description="Largest clip the hub accepts"
     )
@@ -202,7 +202,7 @@ class IngestSettings(_Strict):
     )
 
 
-class IceServerSettings(_Strict):
+class IceServerSettings(_StrictSettings):
     """A STUN or TURN server for live view, given to the site's agent and to the browser."""
 
     urls: tuple[Annotated[str, Field(pattern=r"^(stun|turn|turns):", max_length=500)], ...] = Field(
@@ -216,7 +216,7 @@ class IceServerSettings(_Strict):
     )
 
 
-class LiveSettings(_Strict):
+class LiveSettings(_StrictSettings):
     ice_servers: tuple[IceServerSettings, ...] = Field(
         default=(), max_length=10, description="STUN/TURN servers for live view (none on a LAN)"
     )
@@ -225,7 +225,7 @@ class LiveSettings(_Strict):
     )
 
 
-class EvidenceSettings(_Strict):
+class EvidenceSettings(_StrictSettings):
     """Re-verification of stored evidence (see README, "Evidence integrity")."""
 
     scrub: bool = Field(
@@ -253,7 +253,7 @@ class EvidenceSettings(_Strict):
     )
 
 
-class AuditSettings(_Strict):
+class CustodySettings(_StrictSettings):
     """The custody log's signed checkpoints (see README, "Custody log")."""
 
     checkpoint_path: Path | None = Field(
@@ -269,7 +269,7 @@ class AuditSettings(_Strict):
     )
 
 
-class LoginSettings(_Strict):
+class LoginSettings(_StrictSettings):
     """Login throttling: an exponential delay per client address and per user name."""
 
     free_failures: int = Field(
@@ -292,7 +292,7 @@ class LoginSettings(_Strict):
     )
 
 
-class HubSettings(_Strict):
+class HubSettings(_StrictSettings):
     hub_id: Annotated[str, Field(pattern=ID_PATTERN, description="This hub's id (MQTT client id)")]
     data_dir: Path = Field(description="Database, evidence store, staging files and secrets")
     http: HttpSettings = Field(default_factory=HttpSettings)
@@ -306,7 +306,7 @@ class HubSettings(_Strict):
         default_factory=FilesystemStoreSettings,
         description="Where evidence is kept: data_dir/evidence (default) or an S3 bucket",
     )
-    audit: AuditSettings = Field(default_factory=AuditSettings)
+    audit: CustodySettings = Field(default_factory=CustodySettings)
     login: LoginSettings = Field(default_factory=LoginSettings)
     sites: tuple[SiteSettings, ...] = Field(
         default=(), max_length=10_000, description="Sites registered by config"

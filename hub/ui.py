@@ -23,7 +23,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 
 from hub.api.deps import Hub, client_address
 from hub.api.routes.session import set_session_cookie
-from hub.auth import COOKIE_NAME, LoginRefused, LoginThrottled
+from hub.services.auth import COOKIE_NAME, LoginRefused, LoginThrottled
 
 log = logging.getLogger(__name__)
 

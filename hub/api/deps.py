@@ -1,7 +1,8 @@
 """Dependencies shared by the routes, as ``Annotated`` aliases.
 
 ``CurrentUser`` is whoever the session cookie or HTTP Basic names (401 otherwise).
-``require(permission)`` also checks the role against ``hub.acl`` (403 when the role may not use
+``require(permission)`` also checks the role against ``hub.domain.acl`` (403 when the role may not
+use
 that permission at all; per-item ownership is checked by the route with ``acl.may_access``).
 """
 
@@ -13,11 +14,11 @@ from typing import Annotated, Final
 from fastapi import Depends, HTTPException, Request, status
 
 from cctv_common.wire.ids import InvalidId, validate_id
-from hub import acl
-from hub.acl import Permission
-from hub.auth import COOKIE_NAME, LoginRefused, LoginThrottled, Principal
 from hub.context import HubContext
-from hub.db import HubDatabase
+from hub.domain import acl
+from hub.domain.acl import Permission
+from hub.services.auth import COOKIE_NAME, LoginRefused, LoginThrottled, Principal
+from hub.storage.sqlite.database import HubDatabase
 
 UI_HEADER: Final = "x-requested-with"
 _SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})

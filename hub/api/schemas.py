@@ -15,12 +15,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from cctv_common.wire.ids import CameraId, SiteId
 from cctv_common.wire.job_state import JobState
 from cctv_common.wire.payloads import MAX_JOB_WINDOW
-from hub import delivery as deliveries
-from hub.audit import AuditRow
-from hub.camera_events import CameraEventRecord
-from hub.delivery_rules import Delivery, gap_text
-from hub.evidence_checks import EvidenceCheck
-from hub.repository import CameraRecord, EvidenceRecord, JobRecord, SiteRecord
+from hub.domain.delivery_rules import Delivery, gap_text
+from hub.domain.records import CameraRecord, ClipJob, EvidenceItem, SiteRecord
+from hub.services import delivery as deliveries
+from hub.services.camera_events import CameraEventRecord
+from hub.services.custody import CustodyEvent
+from hub.services.evidence_checks import EvidenceCheck
 
 
 class _In(BaseModel):
@@ -221,7 +221,7 @@ class JobOut(_Out):
     updated_at: datetime
 
     @classmethod
-    def of(cls, job: JobRecord, delivery: Delivery | None = None) -> Self:
+    def of(cls, job: ClipJob, delivery: Delivery | None = None) -> Self:
         return cls(
             job_id=job.id,
             site_id=job.site_id,
@@ -245,7 +245,7 @@ class JobOut(_Out):
 # Clips.
 
 
-class AuditRowOut(_Out):
+class CustodyEventOut(_Out):
     seq: int
     at: str
     actor: str
@@ -256,7 +256,7 @@ class AuditRowOut(_Out):
     hash: str
 
     @classmethod
-    def of(cls, row: AuditRow) -> Self:
+    def of(cls, row: CustodyEvent) -> Self:
         return cls(**row.as_dict())
 
 
@@ -294,7 +294,7 @@ class ClipOut(_Out):
     deleted_by: str | None = None
 
     @classmethod
-    def of(cls, item: EvidenceRecord, check: EvidenceCheck | None = None) -> Self:
+    def of(cls, item: EvidenceItem, check: EvidenceCheck | None = None) -> Self:
         delivery = deliveries.of_item(item.clip_id, item.sha256, item.job_id, item.manifest)
         return cls(
             integrity="unchecked" if check is None else "verified" if check.ok else "damaged",
@@ -326,18 +326,20 @@ class ClipOut(_Out):
 class ClipDetail(ClipOut):
     manifest: dict[str, Any] = Field(description="The signed manifest, parsed")
     signature: str = Field(description="Base64 Ed25519 signature over manifest.json's exact bytes")
-    custody: list[AuditRowOut] = Field(description="Custody log rows about this clip and its job")
+    custody: list[CustodyEventOut] = Field(
+        description="Custody log rows about this clip and its job"
+    )
 
     @classmethod
     def with_custody(
-        cls, item: EvidenceRecord, custody: list[AuditRow], check: EvidenceCheck | None = None
+        cls, item: EvidenceItem, custody: list[CustodyEvent], check: EvidenceCheck | None = None
     ) -> Self:
         base = ClipOut.of(item, check).model_dump()
         return cls(
             **base,
             manifest=json.loads(item.manifest),
             signature=item.signature,
-            custody=[AuditRowOut.of(row) for row in custody],
+            custody=[CustodyEventOut.of(row) for row in custody],
         )
 
 
@@ -412,7 +414,7 @@ class CheckpointOut(_Out):
     public_key_pem: str = Field(description="The hub's public key, to check the signature")
 
 
-class AuditVerifyOut(_Out):
+class CustodyVerifyOut(_Out):
     ok: bool = Field(description="Whether every row's hash and link to the previous row hold")
     first_bad_seq: int | None = Field(description="The first row that does not, if any")
     problems: list[str] = Field(

@@ -25,8 +25,8 @@ from devkit.local_broker import free_loopback_port
 from devkit.testcam import TestCamera
 from devkit.waiting import wait_until
 from hub.app import create_app
-from hub.db import HubDatabase
 from hub.settings import HubSettings
+from hub.storage.sqlite.database import HubDatabase
 from tests.support.agent_process import AgentProcess, write_config
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.support.hub_kit import CAMERA, SITE, USERS, broker_settings, make_settings

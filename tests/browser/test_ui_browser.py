@@ -25,10 +25,10 @@ from sqlite_utils import Database
 from cctv_common.wire.job_state import JobState
 from devkit.local_broker import free_loopback_port
 from devkit.waiting import wait_until
-from hub import repository as repo
 from hub.app import create_app
-from hub.db import HubDatabase
-from hub.repository import EvidenceRecord
+from hub.domain.records import EvidenceItem
+from hub.storage.sqlite import repository as repo
+from hub.storage.sqlite.database import HubDatabase
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.support.hub_kit import (
     USERS,
@@ -62,7 +62,7 @@ def wait_js(page: Page, function: str, what: str) -> None:
 class ServedHub:
     url: str
     database: HubDatabase
-    clip: EvidenceRecord
+    clip: EvidenceItem
 
 
 @pytest.fixture

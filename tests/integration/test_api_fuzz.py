@@ -27,7 +27,7 @@ import uvicorn
 
 from devkit.waiting import wait_until
 from hub.app import create_app
-from hub.db import HubDatabase
+from hub.storage.sqlite.database import HubDatabase
 from tests.support.hub_config import RunningHub, running_hub, write_hub_config
 from tests.support.hub_kit import USERS, auth, insert_evidence, report_status
 from tests.support.paths import FIXTURES

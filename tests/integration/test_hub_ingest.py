@@ -40,15 +40,15 @@ from cctv_common.wire.topics import (
 )
 from devkit.local_broker import MosquittoBroker
 from devkit.waiting import wait_until
-from hub import repository as repo
 from hub.app import create_app
-from hub.db import HubDatabase
-from hub.evidence_store import FilesystemEvidenceStore
-from hub.ingest import IngestService
-from hub.ingest_rules import ChunkBook, ChunkVerdict, OfferRejected, check_offer
-from hub.repository import JobRecord
+from hub.domain.ingest_rules import ChunkBook, ChunkVerdict, UploadOfferRefused, check_offer
+from hub.domain.records import ClipJob
 from hub.service import HubService
+from hub.services.ingest.service import IngestService
 from hub.settings import HubSettings, IngestSettings
+from hub.storage.evidence.store import FilesystemEvidenceStore
+from hub.storage.sqlite import repository as repo
+from hub.storage.sqlite.database import HubDatabase
 from tests.support.hub_kit import (
     CAMERA,
     SITE,
@@ -139,10 +139,10 @@ def test_a_book_refuses_hashes_that_do_not_fit_the_size() -> None:
 # check_offer (pure).
 
 
-def job_record(site: str = SITE, camera: str = CAMERA, job_id: str = "job-1") -> JobRecord:
+def job_record(site: str = SITE, camera: str = CAMERA, job_id: str = "job-1") -> ClipJob:
     now = datetime.now(UTC)
     start = now - timedelta(minutes=5)
-    return JobRecord(
+    return ClipJob(
         job_id,
         site,
         camera,
@@ -202,14 +202,14 @@ def test_bad_offers_are_refused_with_a_reason(case: str, reason: str) -> None:
         site_id="site-b" if case == "other site in manifest" else SITE,
         start=datetime(2001, 6, 1, tzinfo=UTC) if case == "window of 2001" else None,
     )
-    job: JobRecord | None = job_record()
+    job: ClipJob | None = job_record()
     if case == "unknown job":
         job = None
     elif case == "job of another site":
         job = job_record(site="site-b")
     elif case == "job of another camera":
         job = job_record(camera="cam-9")
-    with pytest.raises(OfferRejected, match=reason):
+    with pytest.raises(UploadOfferRefused, match=reason):
         check_offer(
             site_id=SITE,
             clip_id="clip-other" if case == "topic clip" else clip.clip_id,

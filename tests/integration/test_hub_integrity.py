@@ -22,9 +22,9 @@ import uvicorn
 
 from devkit.waiting import wait_until
 from hub.cli import main
-from hub.evidence_checks import get_check
-from hub.evidence_store import FilesystemEvidenceStore
-from hub.store_verify import RateLimiter, ScrubCancelled, check_object
+from hub.services.evidence_checks import get_check
+from hub.storage.evidence.store import FilesystemEvidenceStore
+from hub.storage.evidence.verify import RateLimiter, ScrubCancelled, check_object
 from tests.support.hub_config import HubFiles, RunningHub, running_hub, write_hub_config
 from tests.support.hub_kit import auth
 
@@ -131,7 +131,7 @@ def test_the_scheduled_scrub_finds_damage_and_raises_the_alarm(
     files = write_hub_config(
         tmp_path, evidence={"scrub_interval_hours": 0.0001, "scrub_mb_per_second": 100}
     )
-    caplog.set_level(logging.ERROR, logger="hub.integrity")
+    caplog.set_level(logging.ERROR, logger="hub.services.integrity")
     with running_hub(files) as hub:
         item, _ = hub.evidence("pc-one")
         service = hub.context.service

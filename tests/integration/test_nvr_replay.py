@@ -22,7 +22,7 @@ from devkit.nvr.store import load_recordings
 from edge_agent.cli import main as agent_main
 from edge_agent.config import NvrChannelConfig, NvrConfig
 from edge_agent.nvr.retrieve import NvrRetrievalFailed, retrieve_from_nvr, search_nvr
-from hub.clip_probe import probe_clip
+from hub.services.ingest.clip_probe import probe_clip
 from tests.support.nvr_fixtures import HOLE, T0
 
 pytestmark = pytest.mark.slow

@@ -19,9 +19,7 @@ import pytest
 from botocore.exceptions import ClientError
 from urllib3.exceptions import ProtocolError
 
-from hub.evidence_store import StoreError
-from hub.s3_evidence_store import S3EvidenceStore
-from hub.s3_objects import (
+from hub.storage.evidence.s3_objects import (
     MIB,
     ObjectDamaged,
     StoreUnavailable,
@@ -32,7 +30,9 @@ from hub.s3_objects import (
     part_size,
     verified_blocks,
 )
-from hub.store_verify import check_object
+from hub.storage.evidence.s3_store import S3EvidenceStore
+from hub.storage.evidence.store import StoreError
+from hub.storage.evidence.verify import check_object
 from tests.support.seaweedfs import LOCKED_BUCKET, PLAIN_BUCKET, SeaweedS3
 
 
@@ -203,7 +203,7 @@ def test_object_lock_keeps_the_version_the_hub_wrote(
     assert until <= datetime.now(UTC) + timedelta(days=1, minutes=5)
     # A later upload under the same name, then a plain DELETE (a delete marker): the store
     # still reads the first, locked version, and says what else it found.
-    caplog.set_level(logging.WARNING, logger="hub.s3_evidence_store")
+    caplog.set_level(logging.WARNING, logger="hub.storage.evidence.s3_store")
     replace_in_bucket(seaweed, store, sha, os.urandom(300_000))
     client.delete_object(Bucket=LOCKED_BUCKET, Key=name_of(store, sha))
     fresh = seaweed.store(

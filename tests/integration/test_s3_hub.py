@@ -18,12 +18,12 @@ from typing import Any
 import pytest
 
 from hub.cli import main
-from hub.db import HubDatabase
-from hub.evidence_backends import open_evidence_store
-from hub.evidence_store_settings import CredentialsError, read_credentials, write_credentials
-from hub.s3_evidence_store import S3EvidenceStore
-from hub.s3_objects import object_key
 from hub.settings import SettingsError
+from hub.storage.evidence.backends import open_evidence_store
+from hub.storage.evidence.s3_objects import object_key
+from hub.storage.evidence.s3_store import S3EvidenceStore
+from hub.storage.evidence.settings import CredentialsError, read_credentials, write_credentials
+from hub.storage.sqlite.database import HubDatabase
 from tests.support.hub_config import HubFiles, RunningHub, running_hub, write_hub_config
 from tests.support.hub_kit import auth
 from tests.support.seaweedfs import PLAIN_BUCKET, SeaweedS3

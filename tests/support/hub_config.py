@@ -17,9 +17,9 @@ from cctv_common.evidence.signing import public_key_pem
 from devkit.configs import hub_toml, write_toml
 from hub.app import create_app
 from hub.context import HubContext
-from hub.db import HubDatabase
-from hub.repository import EvidenceRecord
+from hub.domain.records import EvidenceItem
 from hub.settings import HubSettings, load_settings
+from hub.storage.sqlite.database import HubDatabase
 from tests.support.hub_kit import (
     SITE,
     RecordingLink,
@@ -35,7 +35,7 @@ class HubFiles:
     settings: HubSettings
     site_key: Ed25519PrivateKey
 
-    def stored_file(self, item: EvidenceRecord) -> Path:
+    def stored_file(self, item: EvidenceItem) -> Path:
         key = item.store_key
         return self.settings.evidence_dir / key[:2] / key[2:4] / f"{key}.mp4"
 
@@ -65,7 +65,7 @@ class RunningHub:
         context: HubContext = self.client.app.state.hub  # type: ignore[attr-defined]
         return context
 
-    def evidence(self, requested_by: str, size: int = 100_000) -> tuple[EvidenceRecord, bytes]:
+    def evidence(self, requested_by: str, size: int = 100_000) -> tuple[EvidenceItem, bytes]:
         data = secrets.token_bytes(size)
         item = insert_evidence(
             self.files.settings, self.database, self.files.site_key, data, requested_by=requested_by

@@ -33,14 +33,14 @@ from cctv_common.wire.job_state import JobState
 from cctv_common.wire.payloads import CameraStatus, ClipAck, ClipOffer, HubSigned, SiteStatus
 from cctv_common.wire.topics import ack_topic
 from devkit.local_broker import HUB_USER, MosquittoBroker
-from hub import repository as repo
-from hub.acl import Role
-from hub.audit import AuditAction, append_in
-from hub.db import HubDatabase
-from hub.evidence_backends import open_evidence_store
-from hub.passwords import hash_password
-from hub.repository import EvidenceRecord, JobRecord
+from hub.domain.acl import Role
+from hub.domain.records import ClipJob, EvidenceItem
+from hub.services.custody import CustodyAction, append_in
+from hub.services.passwords import hash_password
 from hub.settings import BrokerSettings, HubSettings, SiteSettings, UserSettings
+from hub.storage.evidence.backends import open_evidence_store
+from hub.storage.sqlite import repository as repo
+from hub.storage.sqlite.database import HubDatabase
 
 SITE: Final = "site-a"
 CAMERA: Final = "cam-1"
@@ -256,11 +256,11 @@ def insert_job(
     camera_id: str = CAMERA,
     state: str = "dispatched",
     window: tuple[datetime, datetime] | None = None,
-) -> JobRecord:
+) -> ClipJob:
     """A job row; its window is the minute that ended a minute ago unless ``window`` is given."""
     now = datetime.now(UTC)
     start, end = window or (now - timedelta(minutes=2), now - timedelta(minutes=1))
-    job = JobRecord(
+    job = ClipJob(
         id=f"job-{uuid.uuid4().hex}",
         site_id=site_id,
         camera_id=camera_id,
@@ -291,7 +291,7 @@ def insert_evidence(
     delivered: Window | None = None,
     gaps: Sequence[ManifestGap] = (),
     frames: int | None = None,
-) -> EvidenceRecord:
+) -> EvidenceItem:
     """A verified evidence item, as ingest would have left it (store file, row, custody rows:
     the job's ``dispatch`` by its requester and the clip's ``stored``).
 
@@ -299,7 +299,7 @@ def insert_evidence(
     ``frames`` describe what the clip holds (default: exactly the window, no gaps).
     """
     job = insert_job(db, requested_by=requested_by, state="stored", window=window)
-    db.write(lambda d: append_in(d, requested_by, AuditAction.DISPATCH, f"job:{job.id}", {}))
+    db.write(lambda d: append_in(d, requested_by, CustodyAction.DISPATCH, f"job:{job.id}", {}))
     clip = signed_clip(
         key,
         data,
@@ -315,7 +315,7 @@ def insert_evidence(
     staging.write_bytes(data)
     store_key = store.put_file(staging, clip.sha256)
     now = datetime.now(UTC)
-    item = EvidenceRecord(
+    item = EvidenceItem(
         clip_id=clip.clip_id,
         sha256=clip.sha256,
         store_key=store_key,
@@ -349,7 +349,7 @@ def insert_evidence(
         append_in(
             d,
             "hub:test",
-            AuditAction.STORED,
+            CustodyAction.STORED,
             f"clip:{clip.clip_id}",
             {"site_id": SITE, "job_id": job.id, "sha256": clip.sha256, "bytes": len(data)},
         )

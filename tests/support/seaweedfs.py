@@ -26,8 +26,8 @@ import pytest
 from botocore.exceptions import BotoCoreError, ClientError
 
 from devkit.local_broker import LOOPBACK, free_loopback_port
-from hub.evidence_store_settings import S3StoreSettings, read_credentials, write_credentials
-from hub.s3_evidence_store import S3EvidenceStore, make_client
+from hub.storage.evidence.s3_store import S3EvidenceStore, make_client
+from hub.storage.evidence.settings import S3StoreSettings, read_credentials, write_credentials
 
 if TYPE_CHECKING:
     from types_boto3_s3.client import S3Client

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.clip_probe import ClipUnreadable, probe_clip
+from hub.services.ingest.clip_probe import ClipUnreadable, probe_clip
 from tests.support.hub_kit import make_h264_mp4, video_bytes
 
 

@@ -1,4 +1,4 @@
-"""Coverage arithmetic of a stored clip against its requested window (hub.delivery_rules)."""
+"""Coverage arithmetic of a stored clip against its requested window (hub.domain.delivery_rules)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from cctv_common.evidence.manifest import GapCause
-from hub.delivery_rules import (
+from hub.domain.delivery_rules import (
     AFTER_CLIP_WORDS,
     BEFORE_CLIP_WORDS,
     GapFact,

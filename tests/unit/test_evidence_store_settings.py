@@ -8,16 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from hub.evidence_backends import open_evidence_store
-from hub.evidence_store import FilesystemEvidenceStore
-from hub.evidence_store_settings import (
+from hub.settings import SettingsError, load_settings, parse_settings
+from hub.storage.evidence.backends import open_evidence_store
+from hub.storage.evidence.settings import (
     CredentialsError,
     FilesystemStoreSettings,
     S3StoreSettings,
     read_credentials,
     write_credentials,
 )
-from hub.settings import SettingsError, load_settings, parse_settings
+from hub.storage.evidence.store import FilesystemEvidenceStore
 from tests.support.paths import REPO
 
 MINIMAL = 'hub_id = "hub-1"\ndata_dir = "data"\n'

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hub.acl import TABLE, Permission, Role, Scope, may, may_access, permissions, scope
+from hub.domain.acl import TABLE, Permission, Role, Scope, may, may_access, permissions, scope
 
 FOOTAGE = (Permission.CLIPS_READ, Permission.FOOTAGE_VIEW, Permission.FOOTAGE_DOWNLOAD)
 

@@ -17,9 +17,9 @@ from cctv_common.evidence.signing import key_id, public_key_pem
 from cctv_common.wire.payloads import Job
 from cctv_common.wire.topics import job_topic
 from hub.app import create_app
-from hub.db import HubDatabase
-from hub.repository import EvidenceRecord
+from hub.domain.records import EvidenceItem
 from hub.settings import HubSettings
+from hub.storage.sqlite.database import HubDatabase
 from tests.support.hub_kit import (
     CAMERA,
     SITE,
@@ -41,7 +41,7 @@ class Hub:
     link: RecordingLink
     key: Ed25519PrivateKey
 
-    def evidence(self, requested_by: str, size: int = 100_000) -> tuple[EvidenceRecord, bytes]:
+    def evidence(self, requested_by: str, size: int = 100_000) -> tuple[EvidenceItem, bytes]:
         data = secrets.token_bytes(size)
         item = insert_evidence(
             self.settings, self.database, self.key, data, requested_by=requested_by

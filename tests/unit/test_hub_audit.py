@@ -9,16 +9,16 @@ from collections.abc import Iterator
 import pytest
 from sqlite_utils import Database
 
-from hub.audit import (
+from hub.services.custody import (
     GENESIS_HASH,
-    AuditAction,
-    AuditError,
-    AuditLog,
+    CustodyAction,
+    CustodyLog,
+    CustodyLogError,
     append_in,
     row_hash,
     verify_rows,
 )
-from hub.db import HubDatabase
+from hub.storage.sqlite.database import HubDatabase
 
 
 @pytest.fixture
@@ -28,9 +28,9 @@ def database() -> Iterator[HubDatabase]:
     db.close()
 
 
-def fill(log: AuditLog, rows: int = 5) -> None:
+def fill(log: CustodyLog, rows: int = 5) -> None:
     for n in range(rows):
-        log.append(f"user-{n}", AuditAction.VIEW, f"clip:c{n}", {"n": n, "note": "é"})
+        log.append(f"user-{n}", CustodyAction.VIEW, f"clip:c{n}", {"n": n, "note": "é"})
 
 
 def drop_guards(database: HubDatabase) -> None:
@@ -44,9 +44,9 @@ def drop_guards(database: HubDatabase) -> None:
 
 
 def test_rows_chain_each_to_the_one_before(database: HubDatabase) -> None:
-    log = AuditLog(database)
-    first = log.append("pc-1", AuditAction.DISPATCH, "job:j1", {"site_id": "site-a"})
-    second = log.append("hub:h", AuditAction.STORED, "clip:c1", {"sha256": "ab" * 32})
+    log = CustodyLog(database)
+    first = log.append("pc-1", CustodyAction.DISPATCH, "job:j1", {"site_id": "site-a"})
+    second = log.append("hub:h", CustodyAction.STORED, "clip:c1", {"sha256": "ab" * 32})
     assert (first.seq, second.seq) == (1, 2)
     assert first.prev_hash == GENESIS_HASH
     assert second.prev_hash == first.hash
@@ -62,7 +62,7 @@ def test_an_empty_log_verifies() -> None:
 
 
 def test_sqlite_refuses_updates_and_deletes(database: HubDatabase) -> None:
-    log = AuditLog(database)
+    log = CustodyLog(database)
     fill(log, 2)
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):
         database.write(lambda db: db.execute("UPDATE audit SET actor = 'x' WHERE seq = 1"))
@@ -72,7 +72,7 @@ def test_sqlite_refuses_updates_and_deletes(database: HubDatabase) -> None:
 
 
 def test_a_changed_detail_is_found_at_its_row(database: HubDatabase) -> None:
-    log = AuditLog(database)
+    log = CustodyLog(database)
     fill(log)
     drop_guards(database)
     database.write(
@@ -82,7 +82,7 @@ def test_a_changed_detail_is_found_at_its_row(database: HubDatabase) -> None:
 
 
 def test_a_rehashed_forgery_breaks_the_link_to_the_next_row(database: HubDatabase) -> None:
-    log = AuditLog(database)
+    log = CustodyLog(database)
     fill(log)
     drop_guards(database)
     row = log.rows(subjects=["clip:c2"])[0]
@@ -98,7 +98,7 @@ def test_a_rehashed_forgery_breaks_the_link_to_the_next_row(database: HubDatabas
 
 
 def test_a_deleted_row_is_found(database: HubDatabase) -> None:
-    log = AuditLog(database)
+    log = CustodyLog(database)
     fill(log)
     drop_guards(database)
     database.write(lambda db: db.execute("DELETE FROM audit WHERE seq = 2"))
@@ -106,11 +106,11 @@ def test_a_deleted_row_is_found(database: HubDatabase) -> None:
 
 
 def test_rows_are_appended_only_inside_a_write_transaction(database: HubDatabase) -> None:
-    with pytest.raises(AuditError, match="inside a write transaction"):
-        database.read(lambda db: append_in(db, "x", AuditAction.VIEW, "clip:c", {}))
+    with pytest.raises(CustodyLogError, match="inside a write transaction"):
+        database.read(lambda db: append_in(db, "x", CustodyAction.VIEW, "clip:c", {}))
 
 
 def test_detail_must_be_json(database: HubDatabase) -> None:
-    with pytest.raises(AuditError, match="not JSON"):
-        AuditLog(database).append("x", AuditAction.VIEW, "clip:c", {"when": object()})
-    assert AuditLog(database).verify_chain() == (True, None)
+    with pytest.raises(CustodyLogError, match="not JSON"):
+        CustodyLog(database).append("x", CustodyAction.VIEW, "clip:c", {"when": object()})
+    assert CustodyLog(database).verify_chain() == (True, None)

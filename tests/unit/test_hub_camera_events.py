@@ -22,7 +22,7 @@ from cctv_common.mqtt.events import inbound
 from cctv_common.wire.payloads import CameraEventItem, CameraEvents
 from cctv_common.wire.topics import events_topic
 from hub.app import create_app
-from hub.db import HubDatabase
+from hub.storage.sqlite.database import HubDatabase
 from tests.support.hub_kit import CAMERA, SITE, RecordingLink, auth, make_settings, report_status
 
 NOW = datetime.now(UTC).replace(microsecond=0)

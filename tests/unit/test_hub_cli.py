@@ -11,8 +11,8 @@ from sqlite_utils import Database
 
 from cctv_common.evidence.signing import key_id, public_key_pem
 from hub.cli import main
-from hub.db import HubDatabase
-from hub.passwords import verify_password
+from hub.services.passwords import verify_password
+from hub.storage.sqlite.database import HubDatabase
 
 
 @pytest.fixture

@@ -18,10 +18,10 @@ import pytest
 from sqlite_utils import Database
 
 from cctv_common.evidence.signing import key_id, load_public_key, verify
-from hub.audit import row_hash
-from hub.checkpoints import Checkpoint
 from hub.cli import main
-from hub.db import HubDatabase
+from hub.services.checkpoints import Checkpoint
+from hub.services.custody import row_hash
+from hub.storage.sqlite.database import HubDatabase
 from tests.support.hub_config import HubFiles, RunningHub, running_hub, write_hub_config
 from tests.support.hub_kit import auth
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlite_utils import Database
 
-from hub.db import SCHEMA_VERSION, DatabaseError, HubDatabase
+from hub.storage.sqlite.database import SCHEMA_VERSION, DatabaseError, HubDatabase
 
 
 def test_a_file_database_is_in_wal_mode_and_at_the_latest_schema(tmp_path: Path) -> None:

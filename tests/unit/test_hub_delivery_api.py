@@ -18,9 +18,9 @@ from fastapi.testclient import TestClient
 
 from cctv_common.evidence.manifest import GapCause, ManifestGap, Window
 from hub.app import create_app
-from hub.db import HubDatabase
-from hub.repository import EvidenceRecord
+from hub.domain.records import EvidenceItem
 from hub.settings import HubSettings
+from hub.storage.sqlite.database import HubDatabase
 from tests.support.hub_kit import (
     RecordingLink,
     auth,
@@ -38,7 +38,7 @@ class Hub:
     settings: HubSettings
     key: Ed25519PrivateKey
 
-    def evidence(self, **manifest: Any) -> EvidenceRecord:
+    def evidence(self, **manifest: Any) -> EvidenceItem:
         return insert_evidence(
             self.settings,
             self.database,
@@ -71,7 +71,7 @@ START = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
 WINDOW = (START, START + timedelta(seconds=60))
 
 
-def _gapped(hub: Hub) -> EvidenceRecord:
+def _gapped(hub: Hub) -> EvidenceItem:
     """A 60 s request whose clip misses the first 8 s (before the buffer) and 12 s mid-way."""
     start = START
     gaps = (

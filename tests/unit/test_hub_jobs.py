@@ -15,12 +15,12 @@ from cctv_common.wire.hub_signing import HubVerifier
 from cctv_common.wire.job_state import JobState
 from cctv_common.wire.payloads import Job, JobProgress
 from cctv_common.wire.topics import job_topic, progress_topic
-from hub import repository as repo
-from hub.db import HubDatabase
-from hub.evidence_store import FilesystemEvidenceStore
-from hub.jobs import BadWindow, check_window, progress_update
-from hub.repository import CameraRecord, JobRecord
+from hub.domain.job_rules import BadWindow, check_window, progress_update
+from hub.domain.records import CameraRecord, ClipJob
 from hub.service import HubService
+from hub.storage.evidence.store import FilesystemEvidenceStore
+from hub.storage.sqlite import repository as repo
+from hub.storage.sqlite.database import HubDatabase
 from tests.support.hub_kit import SITE, RecordingLink, insert_job, make_settings
 
 NOW = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
@@ -54,8 +54,8 @@ def test_a_window_within_the_buffer_and_clock_slack_is_fine() -> None:
     check_window(NOW - timedelta(seconds=20), NOW + timedelta(seconds=30), NOW, camera(None))
 
 
-def job(state: str, percent: int = 0, error: str | None = None) -> JobRecord:
-    return JobRecord(
+def job(state: str, percent: int = 0, error: str | None = None) -> ClipJob:
+    return ClipJob(
         "job-1",
         SITE,
         "cam-1",
@@ -120,7 +120,7 @@ def test_on_connect_open_jobs_are_published_and_ended_ones_cleared(tmp_path: Pat
     database = HubDatabase(settings.db_path)
     link = RecordingLink()
     store = FilesystemEvidenceStore(settings.evidence_dir)
-    jobs: list[JobRecord] = []
+    jobs: list[ClipJob] = []
     on_connect: list[tuple[str, bytes, bool]] = []
 
     async def scenario() -> None:

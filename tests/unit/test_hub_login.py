@@ -16,8 +16,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from devkit.waiting import wait_until
-from hub.auth import LoginRefused
-from hub.login_throttle import FailureLog, ThrottlePolicy, address_key
+from hub.services.auth import LoginRefused
+from hub.services.login_throttle import FailureLog, ThrottlePolicy, address_key
 from hub.settings import LoginSettings
 from tests.support.hub_config import HubFiles, RunningHub, running_hub, write_hub_config
 from tests.support.hub_kit import USERS, auth

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hub.http_range import ByteRange, RangeNotSatisfiable, parse_range
+from hub.domain.http_range import ByteRange, RangeNotSatisfiable, parse_range
 
 SIZE = 1000
 

@@ -8,7 +8,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cctv_common.evidence.signing import public_key_pem
-from hub.passwords import InvalidPasswordHash, hash_password, parse_hash, verify_password
+from hub.services.passwords import InvalidPasswordHash, hash_password, parse_hash, verify_password
 from hub.settings import SettingsError, load_settings, parse_settings
 
 MINIMAL = 'hub_id = "hub-1"\ndata_dir = "data"\n'

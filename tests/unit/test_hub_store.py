@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.evidence_store import (
+from hub.storage.evidence.store import (
     EvidenceStore,
     FilesystemEvidenceStore,
     InvalidKey,

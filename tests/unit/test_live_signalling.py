@@ -13,7 +13,7 @@ from edge_agent.agent import route_messages
 from edge_agent.config import AgentConfig, CameraConfig
 from edge_agent.live.service import LiveService
 from edge_agent.live.signalling import LiveSignalling
-from hub.live import status_for_error
+from hub.services.live import status_for_error
 
 SITE = "site-1"
 

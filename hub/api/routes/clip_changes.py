@@ -1,5 +1,5 @@
 """Changing an evidence item (supervisor): legal hold, owner, deletion. Each change and its
-custody row are one transaction (``hub.evidence_items``)."""
+custody row are one transaction (``hub.services.evidence_items``)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException
 
-from hub.acl import Permission
 from hub.api.deps import ClipIdPath, Hub, require
 from hub.api.schemas import ClipOut, HoldIn, ReasonIn, ReassignIn
-from hub.auth import Principal
-from hub.evidence_items import ItemChangeError, delete_in, reassign_in, set_hold_in
-from hub.evidence_store import StoreError
+from hub.domain.acl import Permission
+from hub.services.auth import Principal
+from hub.services.evidence_items import ItemChangeError, delete_in, reassign_in, set_hold_in
+from hub.storage.evidence.store import StoreError
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,8 @@
 
 Only rows of ``evidence_items`` are served, and a row exists only for a clip whose signature,
 chunk hashes and whole-file SHA-256 were verified at ingest; its bytes are re-checked
-(``hub.integrity``) and a damaged or deleted item is refused with the reason (409, 410). The
+(``hub.services.integrity``) and a damaged or deleted item is refused with the reason (409, 410).
+The
 video supports HTTP Range so a ``<video>`` element can seek. Playing writes one ``view`` row per
 playback session; every download request (``?download=1``, or the manifest) writes a
 ``download`` row.
@@ -20,19 +21,19 @@ from fastapi.responses import StreamingResponse
 from sqlite_utils import Database
 
 from cctv_common.clock import iso_utc
-from hub import acl
-from hub import evidence_checks as checks
-from hub import repository as repo
-from hub.acl import Permission, Scope
 from hub.api.deps import ClipIdPath, CurrentUser, Db, Hub, require
 from hub.api.schemas import ClipDetail, ClipOut
-from hub.audit import AuditAction
-from hub.auth import Principal
-from hub.evidence_checks import EvidenceCheck
-from hub.evidence_store import NotInStore
-from hub.http_range import RangeNotSatisfiable, parse_range
-from hub.repository import EvidenceRecord
-from hub.store_verify import ObjectCheck, hashed_download
+from hub.domain import acl
+from hub.domain.acl import Permission, Scope
+from hub.domain.http_range import RangeNotSatisfiable, parse_range
+from hub.domain.records import EvidenceItem
+from hub.services import evidence_checks as checks
+from hub.services.auth import Principal
+from hub.services.custody import CustodyAction
+from hub.services.evidence_checks import EvidenceCheck
+from hub.storage.evidence.store import NotInStore
+from hub.storage.evidence.verify import ObjectCheck, hashed_download
+from hub.storage.sqlite import repository as repo
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ ClipReader = Annotated[Principal, Depends(require(Permission.CLIPS_READ))]
 VIDEO_TYPE: Final = "video/mp4"
 
 
-async def _item(hub: Hub, clip_id: str, user: Principal, permission: Permission) -> EvidenceRecord:
+async def _item(hub: Hub, clip_id: str, user: Principal, permission: Permission) -> EvidenceItem:
     """The evidence item if this user may use ``permission`` on it; else 403/404."""
     if not acl.may(user.role, permission):
         raise HTTPException(
@@ -90,7 +91,7 @@ async def get_clip(clip_id: ClipIdPath, hub: Hub, user: CurrentUser) -> ClipDeta
 async def get_manifest(clip_id: ClipIdPath, hub: Hub, user: CurrentUser) -> Response:
     item = await _item(hub, clip_id, user, Permission.FOOTAGE_DOWNLOAD)
     await hub.service.audit.aappend(
-        user.username, AuditAction.DOWNLOAD, f"clip:{clip_id}", {"what": "manifest"}
+        user.username, CustodyAction.DOWNLOAD, f"clip:{clip_id}", {"what": "manifest"}
     )
     return Response(
         content=item.manifest.encode("utf-8"),
@@ -174,7 +175,7 @@ async def get_video(
     )
 
 
-def _damaged_message(item: EvidenceRecord, check: EvidenceCheck) -> str:
+def _damaged_message(item: EvidenceItem, check: EvidenceCheck) -> str:
     return (
         f"evidence item {item.clip_id} failed its integrity check at"
         f" {iso_utc(check.checked_at)}: {check.problem}. It is not served as evidence; a"
@@ -182,7 +183,7 @@ def _damaged_message(item: EvidenceRecord, check: EvidenceCheck) -> str:
     )
 
 
-async def _refuse_unservable(hub: Hub, user: Principal, item: EvidenceRecord) -> None:
+async def _refuse_unservable(hub: Hub, user: Principal, item: EvidenceItem) -> None:
     """410 for a deleted item, 409 for one whose bytes are damaged or missing."""
     if item.deleted_at is not None:
         await _refuse(
@@ -217,20 +218,20 @@ async def _refuse_unservable(hub: Hub, user: Principal, item: EvidenceRecord) ->
 async def _refuse(
     hub: Hub,
     user: Principal,
-    item: EvidenceRecord,
+    item: EvidenceItem,
     message: str,
     code: int = status.HTTP_409_CONFLICT,
 ) -> NoReturn:
     """Refuse with ``message``; one ``refused`` custody row per login session and item."""
     if hub.refusals.is_new_view(user.session_key, item.clip_id, hub.now()):
         await hub.service.audit.aappend(
-            user.username, AuditAction.REFUSED, f"clip:{item.clip_id}", {"reason": message}
+            user.username, CustodyAction.REFUSED, f"clip:{item.clip_id}", {"reason": message}
         )
     raise HTTPException(code, message)
 
 
 async def _hashed(
-    hub: Hub, user: Principal, item: EvidenceRecord, blocks: Iterator[bytes]
+    hub: Hub, user: Principal, item: EvidenceItem, blocks: Iterator[bytes]
 ) -> AsyncIterator[bytes]:
     async def damaged(problem: str) -> None:
         await hub.service.integrity.record(
@@ -251,7 +252,7 @@ async def _hashed(
 
 
 async def _record_access(
-    hub: Hub, user: Principal, item: EvidenceRecord, *, download: bool, start: int, length: int
+    hub: Hub, user: Principal, item: EvidenceItem, *, download: bool, start: int, length: int
 ) -> None:
     """A ``download`` row for every download request (each range too); a ``view`` row for each
     playback session (one viewer on one clip, requests no further apart than its window)."""
@@ -259,7 +260,7 @@ async def _record_access(
     if download:
         await hub.service.audit.aappend(
             user.username,
-            AuditAction.DOWNLOAD,
+            CustodyAction.DOWNLOAD,
             subject,
             {"what": "video", "first_byte": start, "bytes": length, "whole": length == item.bytes},
         )
@@ -274,6 +275,6 @@ async def _record_access(
         return
     if hub.views.is_new_view(user.session_key, item.clip_id, hub.now()):
         await hub.service.audit.aappend(
-            user.username, AuditAction.VIEW, subject, {"sha256": item.sha256}
+            user.username, CustodyAction.VIEW, subject, {"sha256": item.sha256}
         )
         log.info("clip %s: %s (%s) started viewing", item.clip_id, user.username, user.role.value)

@@ -14,12 +14,12 @@ from fastapi import APIRouter, Depends, HTTPException, Query, status
 from sqlite_utils import Database
 
 from cctv_common.clock import iso_utc
-from hub import camera_events
-from hub import repository as repo
-from hub.acl import Permission
 from hub.api.deps import Hub, SiteIdPath, checked_id, require
 from hub.api.schemas import CameraEventOut, CameraEventsOut
-from hub.auth import Principal
+from hub.domain.acl import Permission
+from hub.services import camera_events
+from hub.services.auth import Principal
+from hub.storage.sqlite import repository as repo
 
 router = APIRouter(prefix="/api/sites", tags=["events"])
 

@@ -1,7 +1,8 @@
 """Clip jobs: dispatch one, list them with their progress, read one.
 
 A job whose clip is stored carries its ``delivery``: how much of the window the clip holds and
-the gaps in it (``hub.delivery``), so that nobody reads "stored" as "all of it" when it is not.
+the gaps in it (``hub.services.delivery``), so that nobody reads "stored" as "all of it" when it is
+not.
 """
 
 from __future__ import annotations
@@ -12,15 +13,15 @@ from fastapi import APIRouter, Depends, HTTPException, Query, status
 from sqlite_utils import Database
 
 from cctv_common.wire.job_state import JobState
-from hub import acl
-from hub import delivery as deliveries
-from hub import repository as repo
-from hub.acl import Permission, Scope
 from hub.api.deps import Db, Hub, JobIdPath, require
 from hub.api.schemas import JobCreate, JobOut
-from hub.auth import Principal
-from hub.jobs import JobRequestError
-from hub.repository import JobRecord
+from hub.domain import acl
+from hub.domain.acl import Permission, Scope
+from hub.domain.job_rules import JobRequestError
+from hub.domain.records import ClipJob
+from hub.services import delivery as deliveries
+from hub.services.auth import Principal
+from hub.storage.sqlite import repository as repo
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
 
@@ -85,7 +86,7 @@ async def get_job(job_id: JobIdPath, database: Db, user: JobReader) -> JobOut:
     return found
 
 
-def _with_delivery(db: Database, jobs: list[JobRecord]) -> list[JobOut]:
+def _with_delivery(db: Database, jobs: list[ClipJob]) -> list[JobOut]:
     stored = deliveries.for_clips(
         db, (job.clip_id for job in jobs if job.state is JobState.STORED and job.clip_id)
     )

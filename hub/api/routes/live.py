@@ -1,4 +1,4 @@
-"""Live view signalling for the browser (``hub/static/live.js``); see ``hub.live``.
+"""Live view signalling for the browser (``hub/static/live.js``); see ``hub.services.live``.
 
 ``POST /api/live/{site}/{camera}/offer`` with ``{sdp}`` returns ``{session_id, sdp}`` once the
 site answered, or an error whose ``detail`` says why: site offline (503), unknown camera (404),
@@ -13,10 +13,10 @@ from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel, Field
 
 from cctv_common.wire.payloads import MAX_SDP_CHARS
-from hub.acl import Permission, Role
 from hub.api.deps import Hub, SiteIdPath, checked_id, require
-from hub.auth import Principal
-from hub.live import LiveRequestError, LiveSession
+from hub.domain.acl import Permission, Role
+from hub.services.auth import Principal
+from hub.services.live import LiveRequestError, LiveSession
 
 router = APIRouter(prefix="/api/live", tags=["live"])
 

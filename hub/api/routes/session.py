@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
 
-from hub import acl
 from hub.api.deps import CurrentUser, Hub, client_address, throttled
 from hub.api.schemas import LoginIn, MeOut
-from hub.auth import COOKIE_NAME, LoginRefused, LoginThrottled
+from hub.domain import acl
+from hub.services.auth import COOKIE_NAME, LoginRefused, LoginThrottled
 
 router = APIRouter(prefix="/api", tags=["session"])
 

@@ -7,12 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, status
 from sqlite_utils import Database
 
-from hub import repository as repo
-from hub.acl import Permission
 from hub.api.deps import Db, Hub, SiteIdPath, require
 from hub.api.schemas import SiteOut, SiteRegister
-from hub.auth import Principal
-from hub.sites import SiteKeyError
+from hub.domain.acl import Permission
+from hub.services.auth import Principal
+from hub.services.sites import SiteKeyError
+from hub.storage.sqlite import repository as repo
 
 router = APIRouter(prefix="/api/sites", tags=["sites"])
 

@@ -11,10 +11,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import Response
 
-from hub.acl import Permission
 from hub.api.deps import Hub, SiteIdPath, checked_id, require
-from hub.auth import Principal
-from hub.site_requests import SiteRequestError
+from hub.domain.acl import Permission
+from hub.services.auth import Principal
+from hub.services.site_requests import SiteRequestError
 
 router = APIRouter(prefix="/api/sites", tags=["sites"])
 

@@ -1,0 +1,119 @@
+"""The hub's records in domain terms: what storage returns and workflow code reads.
+
+Plain frozen dataclasses with no I/O; ``hub.storage`` maps them to and from its rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from cctv_common.wire.chunk_ranges import Range
+from cctv_common.wire.job_state import JobState, is_final
+from hub.domain.acl import Role
+
+
+class NotFound(LookupError):
+    """No row with this id."""
+
+
+@dataclass(frozen=True)
+class SiteRecord:
+    id: str
+    name: str
+    public_key_pem: str
+    key_id: str
+    state: str
+    status: dict[str, Any] | None
+    last_seen: datetime | None
+    registered_at: datetime
+    registered_by: str
+
+
+@dataclass(frozen=True)
+class CameraRecord:
+    site_id: str
+    camera_id: str
+    state: str
+    status: dict[str, Any]
+    buffer_start: datetime | None
+    buffer_end: datetime | None
+    codec: str | None
+    width: int | None
+    height: int | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class ClipJob:
+    id: str
+    site_id: str
+    camera_id: str
+    start: datetime
+    end: datetime
+    reason: str
+    priority: int
+    requested_by: str
+    state: JobState
+    percent: int
+    error: str | None
+    clip_id: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def is_terminal(self) -> bool:
+        return is_final(self.state)
+
+
+@dataclass(frozen=True)
+class UploadRecord:
+    clip_id: str
+    site_id: str
+    job_id: str
+    offer: str  # the ClipOffer payload as received (JSON text)
+    clip_sha256: str
+    clip_bytes: int
+    chunk_count: int
+    chunk_size: int
+    held: tuple[Range, ...]
+    state: str
+    reason: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class EvidenceItem:
+    clip_id: str
+    sha256: str
+    store_key: str
+    site_id: str
+    camera_id: str
+    job_id: str
+    requested_by: str
+    manifest: str  # the exact signed bytes, decoded as UTF-8
+    signature: str
+    key_id: str
+    bytes: int
+    delivered_start: datetime
+    delivered_end: datetime
+    codec: str
+    width: int
+    height: int
+    stored_at: datetime
+    category: str = "unclassified"
+    retention_until: datetime | None = None
+    legal_hold: bool = False
+    deleted_at: datetime | None = None  # a deleted item keeps its row; its bytes are gone
+    deleted_by: str | None = None
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    username: str
+    role: Role
+    password_hash: str
+    source: str
+    disabled: bool

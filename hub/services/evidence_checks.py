@@ -1,0 +1,127 @@
+"""The last integrity check of each stored object, and the SQL that reads and writes it.
+
+One row per store key (content-addressed, so items with the same bytes share it): when it was
+last hashed against its SHA-256, whether it matched, and what was wrong if not. A row with
+``ok = 0`` marks the object damaged: nothing serves it as evidence until a later check passes.
+Functions run inside ``HubDatabase.read``/``write`` like those of ``hub.storage.sqlite.repository``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+from sqlite_utils import Database
+
+from hub.storage.sqlite.rows import db_time, parse_db_time
+
+MAX_PROBLEM_CHARS: Final = 500
+
+
+@dataclass(frozen=True)
+class EvidenceCheck:
+    store_key: str
+    checked_at: datetime
+    ok: bool
+    problem: str | None
+    checked_by: str
+
+    def fresh(self, now: datetime, max_age_seconds: float) -> bool:
+        """A passed check recent enough to serve on (a failed one is never fresh)."""
+        return self.ok and (now - self.checked_at).total_seconds() <= max_age_seconds
+
+
+def _check(row: Mapping[str, Any]) -> EvidenceCheck:
+    return EvidenceCheck(
+        store_key=row["store_key"],
+        checked_at=parse_db_time(row["checked_at"]),
+        ok=bool(row["ok"]),
+        problem=row["problem"],
+        checked_by=row["checked_by"],
+    )
+
+
+def get_check(db: Database, store_key: str) -> EvidenceCheck | None:
+    rows = list(db.query("SELECT * FROM evidence_checks WHERE store_key = ?", [store_key]))
+    return _check(rows[0]) if rows else None
+
+
+def checks_for(db: Database, store_keys: Iterable[str]) -> dict[str, EvidenceCheck]:
+    keys = sorted(set(store_keys))
+    found: dict[str, EvidenceCheck] = {}
+    for start in range(0, len(keys), 500):  # SQLite's limit on bound parameters
+        part = keys[start : start + 500]
+        marks = ", ".join("?" * len(part))
+        query = f"SELECT * FROM evidence_checks WHERE store_key IN ({marks})"  # noqa: S608
+        for row in db.query(query, part):
+            found[row["store_key"]] = _check(row)
+    return found
+
+
+def put_check(db: Database, check: EvidenceCheck) -> EvidenceCheck | None:
+    """Record a check; returns the one it replaces (so the caller sees a change of state)."""
+    previous = get_check(db, check.store_key)
+    db.execute(
+        "INSERT INTO evidence_checks (store_key, checked_at, ok, problem, checked_by)"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (store_key) DO UPDATE SET"
+        " checked_at = excluded.checked_at, ok = excluded.ok, problem = excluded.problem,"
+        " checked_by = excluded.checked_by",
+        [
+            check.store_key,
+            db_time(check.checked_at),
+            int(check.ok),
+            None if check.problem is None else check.problem[:MAX_PROBLEM_CHARS],
+            check.checked_by,
+        ],
+    )
+    return previous
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """One object in the store, with the items (clips) that are its bytes."""
+
+    store_key: str
+    sha256: str
+    bytes: int
+    clip_ids: tuple[str, ...]
+    checked_at: datetime | None
+
+
+def objects_to_check(db: Database, *, checked_before: datetime | None = None) -> list[StoredObject]:
+    """Every object of a live (not deleted) item, least recently checked first.
+
+    ``checked_before``: only objects never checked, or last checked before then.
+    """
+    rows = db.query(
+        "SELECT e.store_key, e.sha256, e.bytes, group_concat(e.clip_id, ' ') AS clips,"
+        " c.checked_at FROM evidence_items e LEFT JOIN evidence_checks c"
+        " ON c.store_key = e.store_key WHERE e.deleted_at IS NULL"
+        " GROUP BY e.store_key, e.sha256, e.bytes ORDER BY c.checked_at IS NOT NULL, c.checked_at"
+    )
+    out = []
+    for row in rows:
+        checked = None if row["checked_at"] is None else parse_db_time(row["checked_at"])
+        if checked_before is not None and checked is not None and checked >= checked_before:
+            continue
+        out.append(
+            StoredObject(
+                store_key=row["store_key"],
+                sha256=row["sha256"],
+                bytes=row["bytes"],
+                clip_ids=tuple(sorted(str(row["clips"]).split())),
+                checked_at=checked,
+            )
+        )
+    return out
+
+
+def live_clips_with_key(db: Database, store_key: str) -> list[str]:
+    rows = db.query(
+        "SELECT clip_id FROM evidence_items WHERE store_key = ? AND deleted_at IS NULL"
+        " ORDER BY clip_id",
+        [store_key],
+    )
+    return [row["clip_id"] for row in rows]

@@ -1,0 +1,116 @@
+"""The end of an upload: the staging file checked, probed, moved into the store and recorded."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from functools import partial
+
+from hub.services.ingest.clip_probe import ClipUnreadable, probe_clip
+from hub.services.ingest.core import IngestCore
+from hub.services.ingest.session import UploadSession, close_staging
+from hub.services.ingest.staging import bad_chunks, sync_and_hash
+from hub.services.ingest.transitions import (
+    record_stored_in,
+)
+from hub.storage.evidence.store import StoreError
+
+log = logging.getLogger(__name__)
+
+
+class IngestCompletion(IngestCore):
+    # Completion.
+
+    async def _finalize(self, upload: UploadSession) -> None:
+        async with upload.lock:
+            if self._uploads.get(upload.clip_id) is not upload:
+                return
+            upload.finalizing = True
+            self._cancel_timer(upload)
+            try:
+                await self._store_clip(upload)
+            except (StoreError, OSError, sqlite3.Error) as exc:
+                # Keep the upload: the agent's next offer tries again.
+                log.error(
+                    "site %s clip %s: could not store: %s", upload.site_id, upload.clip_id, exc
+                )
+                upload.finalizing = False
+
+    async def _store_clip(self, upload: UploadSession) -> None:
+        site_id, clip_id, offer = upload.site_id, upload.clip_id, upload.offer
+        expected = offer.clip_sha256
+        if upload.staging.exists():
+            digest, size = await asyncio.to_thread(sync_and_hash, upload.fd)
+            if digest != expected or size != offer.clip_bytes:
+                bad = await asyncio.to_thread(bad_chunks, upload.fd, upload.book)
+                if bad:
+                    log.warning(
+                        "site %s clip %s: %s chunk(s) on disk do not match; asking again: %s",
+                        site_id,
+                        clip_id,
+                        len(bad),
+                        bad[:20],
+                    )
+                    for index in bad:
+                        upload.book.drop(index)
+                    upload.persisted_held = -1
+                    upload.finalizing = False
+                    self._spawn(self._ack_receiving(upload))
+                    return
+                await self._reject(
+                    site_id,
+                    clip_id,
+                    f"every chunk matches the offer, but the clip's SHA-256 is {digest}, not the"
+                    f" {expected} the manifest names",
+                    job_id=upload.job.id,
+                    offer_sha256=upload.offer_sha256,
+                )
+                return
+            manifest = upload.manifest
+            try:
+                await asyncio.to_thread(
+                    probe_clip, upload.staging, manifest.codec, manifest.width, manifest.height
+                )
+            except ClipUnreadable as exc:
+                await self._reject(
+                    site_id,
+                    clip_id,
+                    f"the clip is not the video its manifest declares: {exc}",
+                    job_id=upload.job.id,
+                    offer_sha256=upload.offer_sha256,
+                )
+                return
+            close_staging(upload)
+            key = await asyncio.to_thread(self._store.put_file, upload.staging, expected)
+        elif await asyncio.to_thread(self._store.exists, expected):
+            # Moved into the store just before a crash; the record was not written yet.
+            close_staging(upload)
+            key = expected
+        else:
+            log.warning("site %s clip %s: staging file is gone; starting again", site_id, clip_id)
+            await self._discard(upload, "receiving", None)
+            return
+        await self._record_stored(upload, key)
+
+    async def _record_stored(self, upload: UploadSession, key: str) -> None:
+        site_id, clip_id, offer = upload.site_id, upload.clip_id, upload.offer
+        now = self._now()
+        record = partial(record_stored_in, actor=self._actor, upload=upload, key=key, now=now)
+
+        job, created = await self._database.awrite(record)
+        self._uploads.pop(clip_id, None)
+        if created:
+            log.info(
+                "site %s clip %s: verified and stored, SHA-256 %s (%s bytes) for job %s",
+                site_id,
+                clip_id,
+                offer.clip_sha256,
+                offer.clip_bytes,
+                upload.job.id,
+            )
+        self.acks.stored(
+            site_id, clip_id, upload.offer_sha256, offer.chunk_count, offer.clip_sha256
+        )
+        if job is not None:
+            self._jobs.clear(job.site_id, job.id)

@@ -1,0 +1,205 @@
+"""The state every part of the hub's ingest shares: uploads in progress, acks, rejection.
+
+``IngestCore`` holds the uploads this process is receiving, sends the signed acks and records
+rejections; ``completion``, ``recovery`` and ``service`` build on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+from collections.abc import Callable
+from datetime import datetime
+from functools import partial
+from pathlib import Path
+from typing import Final
+
+from cctv_common.clock import utc_now
+from cctv_common.refusals import Refusals
+from cctv_common.wire.hub_signing import HubSigner
+from hub.services.ingest.acks import AckSender
+from hub.services.ingest.session import UploadSession, close_staging, writes_done
+from hub.services.ingest.transitions import (
+    fail_job_in,
+    record_rejection_in,
+)
+from hub.services.jobs import JobService, MessagePublisher
+from hub.settings import HubSettings
+from hub.storage.evidence.store import EvidenceStore
+from hub.storage.sqlite import repository as repo
+from hub.storage.sqlite.database import HubDatabase
+
+log = logging.getLogger(__name__)
+
+# Chunks for no upload in progress are logged once per clip id; this many ids are remembered.
+MAX_REMEMBERED_UNKNOWN: Final = 10_000
+
+
+class IngestCore:
+    def __init__(
+        self,
+        *,
+        database: HubDatabase,
+        store: EvidenceStore,
+        settings: HubSettings,
+        jobs: JobService,
+        publish: MessagePublisher,
+        signer: HubSigner,
+        now: Callable[[], datetime] = utc_now,
+        refusals: Refusals | None = None,
+    ) -> None:
+        self._database = database
+        self._store = store
+        self._settings = settings
+        self._limits = settings.ingest
+        self._jobs = jobs
+        self.acks = AckSender(publish, signer)
+        self._refusals = refusals or Refusals(log)
+        self._now = now
+        self._actor = f"hub:{settings.hub_id}"
+        self._uploads: dict[str, UploadSession] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._unknown_logged: set[str] = set()
+        settings.staging_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    def _refuse(self, site_id: str, clip_id: str, offer_sha256: str, reason: str) -> None:
+        """An offer that is not provably the site's: answered and counted, never a custody row."""
+        self._refusals.refuse(
+            "offer", "site %s clip %s: unverified offer refused: %s", site_id, clip_id, reason
+        )
+        self.acks.rejected(site_id, clip_id, offer_sha256, reason)
+
+    def _room_for(self, clip_bytes: int) -> bool:
+        free = shutil.disk_usage(self._settings.staging_dir).free
+        return free - clip_bytes >= self._limits.min_free_bytes
+
+    # Acks.
+
+    def _arm_timer(self, upload: UploadSession) -> None:
+        self._cancel_timer(upload)
+        loop = asyncio.get_running_loop()
+        upload.timer = loop.call_later(
+            self._limits.ack_delay_seconds, lambda: self._spawn(self._ack_receiving(upload))
+        )
+
+    @staticmethod
+    def _cancel_timer(upload: UploadSession) -> None:
+        if upload.timer is not None:
+            upload.timer.cancel()
+            upload.timer = None
+
+    async def _ack_receiving(self, upload: UploadSession) -> None:
+        """Tell the agent what is held and missing, then record the held ranges.
+
+        The ack goes out first: it only steers what the agent sends (the agent keeps its clip
+        until "stored"), so it must not wait for SQLite. A hub that crashes before the record is
+        written resumes holding a little less, and the agent sends that part again.
+        """
+        if upload.finalizing or self._uploads.get(upload.clip_id) is not upload:
+            return
+        book = upload.book
+        book.note_acked()
+        self.acks.receiving(
+            upload.site_id,
+            upload.clip_id,
+            upload.offer_sha256,
+            book.held_ranges(),
+            book.missing_ranges(),
+        )
+        log.debug(
+            "site %s clip %s: holding %s/%s chunks",
+            upload.site_id,
+            upload.clip_id,
+            book.held_count,
+            book.chunk_count,
+        )
+        async with upload.lock:
+            if not upload.finalizing and self._uploads.get(upload.clip_id) is upload:
+                await self._persist_held(upload)
+
+    async def _persist_held(self, upload: UploadSession) -> None:
+        book = upload.book
+        if book.held_count == upload.persisted_held:
+            return
+        held_count = book.held_count
+        held = book.held_ranges()
+        # No fsync of the staging file here: after a power cut a "held" chunk may not be on disk,
+        # but completion re-reads and hashes the whole file and asks again for any chunk whose
+        # bytes on disk are wrong. Syncing every 16 chunks would stall ingest for nothing.
+        now = self._now()
+        await self._database.awrite(lambda db: repo.set_upload_held(db, upload.clip_id, held, now))
+        upload.persisted_held = held_count
+
+    async def announce(self) -> None:
+        """After a (re)connect: tell each agent with an upload in progress what the hub holds."""
+        for upload in list(self._uploads.values()):
+            if not upload.finalizing:
+                await self._ack_receiving(upload)
+
+    # Rejection and discarding.
+
+    async def _reject(
+        self, site_id: str, clip_id: str, reason: str, *, job_id: str | None, offer_sha256: str
+    ) -> None:
+        """A real rejection (the offer is the site's): custody row, job failed, signed ack."""
+        reason = reason[:500]
+        log.warning("site %s clip %s: rejected: %s", site_id, clip_id, reason)
+        active = self._uploads.get(clip_id)
+        if active is not None and active.site_id == site_id:
+            await self._discard(active, "rejected", reason)
+        now = self._now()
+
+        record = partial(
+            record_rejection_in,
+            actor=self._actor,
+            site_id=site_id,
+            clip_id=clip_id,
+            job_id=job_id,
+            reason=reason,
+            now=now,
+        )
+
+        failed = await self._database.awrite(record)
+        self.acks.rejected(site_id, clip_id, offer_sha256, reason)
+        if failed is not None:
+            self._jobs.clear(failed.site_id, failed.id)
+
+    async def _discard(self, upload: UploadSession, state: str, reason: str | None) -> None:
+        """Forget an upload and delete its staging file (the record keeps ``state``)."""
+        self._cancel_timer(upload)
+        upload.finalizing = True
+        if self._uploads.get(upload.clip_id) is upload:
+            del self._uploads[upload.clip_id]
+        await writes_done(upload)
+        close_staging(upload)
+        await asyncio.to_thread(upload.staging.unlink, True)
+        now = self._now()
+        if state != "receiving":
+            await self._database.awrite(
+                lambda db: repo.set_upload_state(db, upload.clip_id, state, reason, now)
+            )
+
+    async def _fail_job(self, site_id: str, job_id: str, reason: str) -> None:
+        now = self._now()
+
+        fail = partial(fail_job_in, job_id=job_id, reason=reason, now=now)
+
+        if await self._database.awrite(fail) is not None:
+            self._jobs.clear(site_id, job_id)
+
+    # Helpers.
+
+    def _staging_path(self, clip_id: str) -> Path:
+        return self._settings.staging_dir / f"{clip_id}.part"
+
+    def _spawn(self, coroutine: object) -> None:
+        assert asyncio.iscoroutine(coroutine)
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("ingest task failed", exc_info=task.exception())

@@ -1,0 +1,147 @@
+"""Uploads across restarts: resumed at start, expired when stale, persisted at shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from functools import partial
+
+from cctv_common.evidence.manifest import InvalidManifest, Manifest
+from cctv_common.wire.payloads import ClipOffer, InvalidPayload
+from hub.domain.ingest_rules import (
+    ChunkBook,
+)
+from hub.domain.records import UploadRecord
+from hub.services.ingest.acks import offer_digest
+from hub.services.ingest.completion import IngestCompletion
+from hub.services.ingest.session import UploadSession, close_staging, writes_done
+from hub.services.ingest.staging import open_staging
+from hub.storage.evidence.store import StoreError
+from hub.storage.sqlite import repository as repo
+
+log = logging.getLogger(__name__)
+
+
+class IngestRecovery(IngestCompletion):
+    # Start, stop, expiry.
+
+    async def resume(self) -> int:
+        """Reload unfinished uploads after a restart; returns how many."""
+        records = await self._database.aread(lambda db: repo.uploads_in_state(db, "receiving"))
+        resumed = 0
+        for record in records:
+            if record.clip_id in self._uploads:
+                continue
+            try:
+                upload = await self._reload(record)
+            except (InvalidPayload, InvalidManifest, OSError, ValueError, StoreError) as exc:
+                # StoreError: the evidence store (S3) is unreachable; the upload stays "receiving"
+                # and the agent's next offer resumes it.
+                log.error(
+                    "site %s clip %s: cannot resume upload: %s", record.site_id, record.clip_id, exc
+                )
+                continue
+            if upload is None:
+                continue
+            resumed += 1
+            if upload.book.is_complete:
+                upload.finalizing = True
+                self._spawn(self._finalize(upload))
+        if resumed:
+            log.info("resumed %s unfinished upload(s)", resumed)
+        return resumed
+
+    async def _reload(self, record: UploadRecord) -> UploadSession | None:
+        offer = ClipOffer.parse(record.offer.encode("utf-8"))
+        manifest = Manifest.parse(offer.manifest_bytes())
+        job = await self._database.aread(lambda db: repo.get_job(db, record.job_id))
+        if job is None:
+            log.error(
+                "site %s clip %s: job %s is gone", record.site_id, record.clip_id, record.job_id
+            )
+            return None
+        staging = self._staging_path(record.clip_id)
+        held: tuple[tuple[int, int], ...] = record.held
+        exists = await asyncio.to_thread(staging.exists)
+        if not exists:
+            in_store = await asyncio.to_thread(self._store.exists, record.clip_sha256)
+            held = ((0, record.chunk_count - 1),) if in_store else ()
+        fd = await asyncio.to_thread(open_staging, staging, record.clip_bytes, not exists)
+        book = ChunkBook.for_offer(offer, held=held, ack_every=self._limits.ack_every_chunks)
+        upload = UploadSession(
+            site_id=record.site_id,
+            clip_id=record.clip_id,
+            offer=offer,
+            offer_json=record.offer,
+            offer_sha256=offer_digest(record.offer),
+            manifest=manifest,
+            job=job,
+            book=book,
+            staging=staging,
+            fd=fd,
+            persisted_held=book.held_count,
+        )
+        if not exists and held:
+            close_staging(upload)
+            await asyncio.to_thread(staging.unlink, True)
+        self._uploads[record.clip_id] = upload
+        log.info(
+            "site %s clip %s: resuming with %s/%s chunks held",
+            record.site_id,
+            record.clip_id,
+            book.held_count,
+            book.chunk_count,
+        )
+        return upload
+
+    async def expire_stale(self) -> int:
+        """Discard uploads untouched for ``stale_upload_hours``; their jobs fail with the reason."""
+        cutoff = self._now() - timedelta(hours=self._limits.stale_upload_hours)
+        records = await self._database.aread(lambda db: repo.uploads_in_state(db, "receiving"))
+        expired = 0
+        for record in records:
+            if record.updated_at >= cutoff:
+                continue
+            upload = self._uploads.get(record.clip_id)
+            if upload is not None and upload.finalizing:
+                continue
+            reason = (
+                f"upload of clip {record.clip_id} did not complete within"
+                f" {self._limits.stale_upload_hours:g} h"
+            )
+            if upload is not None:
+                await self._discard(upload, "expired", reason)
+            else:
+                await asyncio.to_thread(self._staging_path(record.clip_id).unlink, True)
+                now = self._now()
+                await self._database.awrite(
+                    partial(
+                        repo.set_upload_state,
+                        clip_id=record.clip_id,
+                        state="expired",
+                        reason=reason,
+                        now=now,
+                    )
+                )
+            await self._fail_job(record.site_id, record.job_id, reason)
+            log.warning("site %s clip %s: %s; discarded", record.site_id, record.clip_id, reason)
+            expired += 1
+        return expired
+
+    async def close(self) -> None:
+        """Stop timers and tasks, persist what is held, close staging files."""
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        for upload in list(self._uploads.values()):
+            self._cancel_timer(upload)
+            await writes_done(upload)
+            if upload.fd >= 0 and not upload.finalizing:
+                try:
+                    await self._persist_held(upload)
+                except OSError as exc:
+                    log.error("clip %s: cannot persist held chunks: %s", upload.clip_id, exc)
+            close_staging(upload)
+        self._uploads.clear()

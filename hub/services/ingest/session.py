@@ -1,0 +1,57 @@
+"""One clip upload being received by this hub process: its offer, chunk book and staging file."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cctv_common.evidence.manifest import Manifest
+from cctv_common.wire.payloads import ClipOffer
+from hub.domain.ingest_rules import ChunkBook
+from hub.domain.records import ClipJob
+
+
+@dataclass
+class UploadSession:
+    """One clip being received (in memory; ``uploads`` in the database is the durable copy)."""
+
+    site_id: str
+    clip_id: str
+    offer: ClipOffer
+    offer_json: str
+    # SHA-256 of the offer payload last received for this upload: every ack names it.
+    offer_sha256: str
+    manifest: Manifest
+    job: ClipJob
+    book: ChunkBook
+    staging: Path
+    fd: int
+    persisted_held: int = 0
+    timer: asyncio.TimerHandle | None = None
+    finalizing: bool = False
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # Chunk writes running in worker threads: the staging fd is closed only once they are done,
+    # so a write can never land in whatever file reuses the fd number.
+    writes: set[asyncio.Future[str]] = field(default_factory=set)
+
+    def same_offer(self, offer: ClipOffer) -> bool:
+        return (
+            offer.manifest == self.offer.manifest
+            and offer.signature == self.offer.signature
+            and offer.clip_sha256 == self.offer.clip_sha256
+            and offer.chunk_size == self.offer.chunk_size
+            and offer.chunk_sha256 == self.offer.chunk_sha256
+        )
+
+
+async def writes_done(upload: UploadSession) -> None:
+    if upload.writes:
+        await asyncio.gather(*upload.writes, return_exceptions=True)
+
+
+def close_staging(upload: UploadSession) -> None:
+    if upload.fd >= 0:
+        os.close(upload.fd)
+        upload.fd = -1

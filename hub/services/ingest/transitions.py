@@ -1,0 +1,148 @@
+"""What an upload does to its clip job and the custody log, one transaction each.
+
+Each function runs inside ``HubDatabase.awrite`` (the caller's transaction): the upload's record,
+the job's move (``cctv_common.wire.job_state``) and the custody row land together or not at all.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlite_utils import Database
+
+from cctv_common.wire.job_state import JobState, can_move
+from hub.domain.records import ClipJob, EvidenceItem, UploadRecord
+from hub.services.custody import CustodyAction, append_in
+from hub.services.ingest.session import UploadSession
+from hub.storage.sqlite import repository as repo
+
+
+def begin_upload_in(db: Database, *, record: UploadRecord, job: ClipJob, now: datetime) -> ClipJob:
+    """Record a new upload; its job moves to ``uploading`` unless it has ended."""
+    clip_id = record.clip_id
+    repo.put_upload(db, record)
+    current = repo.get_job(db, job.id)
+    if current is None or current.is_terminal:
+        return current or job
+    return repo.update_job(
+        db,
+        job.id,
+        state=JobState.UPLOADING,
+        percent=current.percent if current.state is JobState.UPLOADING else 0,
+        error=None,
+        clip_id=clip_id,
+        now=now,
+    )
+
+
+def record_stored_in(
+    db: Database, *, actor: str, upload: UploadSession, key: str, now: datetime
+) -> tuple[ClipJob | None, bool]:
+    """The evidence item, the upload ``stored``, the job ``stored`` and the custody row; the job
+    after and whether the item is new."""
+    site_id, clip_id = upload.site_id, upload.clip_id
+    manifest, offer = upload.manifest, upload.offer
+    if repo.get_evidence(db, clip_id) is not None:
+        return repo.get_job(db, upload.job.id), False
+    job = repo.get_job(db, upload.job.id)
+    requested_by = job.requested_by if job is not None else upload.job.requested_by
+    repo.insert_evidence(
+        db,
+        EvidenceItem(
+            clip_id=clip_id,
+            sha256=offer.clip_sha256,
+            store_key=key,
+            site_id=site_id,
+            camera_id=manifest.camera.id,
+            job_id=upload.job.id,
+            requested_by=requested_by,
+            manifest=offer.manifest,
+            signature=offer.signature,
+            key_id=manifest.key_id,
+            bytes=offer.clip_bytes,
+            delivered_start=manifest.delivered.start,
+            delivered_end=manifest.delivered.end,
+            codec=manifest.codec,
+            width=manifest.width,
+            height=manifest.height,
+            stored_at=now,
+        ),
+    )
+    repo.set_upload_state(db, clip_id, "stored", None, now)
+    job_after = None
+    if job is not None:
+        job_after = repo.update_job(
+            db,
+            job.id,
+            state=JobState.STORED,
+            percent=100,
+            error=None,
+            clip_id=clip_id,
+            now=now,
+        )
+    append_in(
+        db,
+        actor,
+        CustodyAction.STORED,
+        f"clip:{clip_id}",
+        {
+            "site_id": site_id,
+            "job_id": upload.job.id,
+            "sha256": offer.clip_sha256,
+            "bytes": offer.clip_bytes,
+            "key_id": manifest.key_id,
+        },
+        at=now,
+    )
+    return job_after, True
+
+
+def record_rejection_in(
+    db: Database,
+    *,
+    actor: str,
+    site_id: str,
+    clip_id: str,
+    job_id: str | None,
+    reason: str,
+    now: datetime,
+) -> ClipJob | None:
+    """A custody row for the rejection, and the job failed if it may still fail; the failed job."""
+    failed = None
+    job = None if job_id is None else repo.get_job(db, job_id)
+    if job is not None and job.site_id == site_id and can_move(job.state, JobState.FAILED):
+        if job.state is not JobState.FAILED or job.error != reason:
+            failed = repo.update_job(
+                db,
+                job.id,
+                state=JobState.FAILED,
+                percent=100,
+                error=reason,
+                clip_id=clip_id,
+                now=now,
+            )
+    append_in(
+        db,
+        actor,
+        CustodyAction.REJECTED,
+        f"clip:{clip_id}",
+        {"site_id": site_id, "job_id": job_id, "reason": reason},
+        at=now,
+    )
+    return failed
+
+
+def fail_job_in(db: Database, *, job_id: str, reason: str, now: datetime) -> ClipJob | None:
+    """The job failed with ``reason`` unless it has ended; the failed job."""
+    job = repo.get_job(db, job_id)
+    if job is None or job.is_terminal:
+        return None
+    return repo.update_job(
+        db,
+        job_id,
+        state=JobState.FAILED,
+        percent=100,
+        error=reason,
+        clip_id=job.clip_id,
+        now=now,
+    )

@@ -1,0 +1,272 @@
+"""Live view signalling on the hub: a browser's WebRTC offer goes to the site over MQTT.
+
+The site's box is behind NAT, so the hub relays: :meth:`LiveBridge.offer` checks the site and
+camera, publishes a ``LiveOffer`` on ``sites/{site}/live/{session}/offer`` with the hub's
+STUN/TURN servers and waits for the agent's ``LiveAnswer`` on ``.../answer``. Candidates and
+closes go the same way. The media itself flows browser <-> agent; the hub never sees it.
+
+Every session is in the custody log: ``live_start`` when the site answered (who, which camera),
+``live_end`` when it ended (closed by the viewer, or the hub stopping). Refusals are errors with
+an HTTP status (:class:`LiveRequestError`), mapped from the agent's error text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Final
+
+from cctv_common.refusals import Refusals
+from cctv_common.wire.payloads import (
+    IceServer,
+    InvalidPayload,
+    LiveAnswer,
+    LiveCandidate,
+    LiveClose,
+    LiveOffer,
+)
+from cctv_common.wire.topics import LiveKind, live_topic
+from hub.services.custody import CustodyAction, CustodyLog
+from hub.services.site_requests import LinkReady, SiteRequestError, check_site_camera
+from hub.settings import LiveSettings
+from hub.storage.sqlite.database import HubDatabase
+
+log = logging.getLogger(__name__)
+
+Publish = Callable[..., None]  # (topic, payload, *, retain=False)
+
+# The agent's refusals, by what their text says (the MQTT answer carries text only).
+_ERROR_STATUS: Final[tuple[tuple[str, int], ...]] = (
+    ("has no camera", 404),
+    ("H.265", 415),
+    ("cannot play", 415),
+    ("live view forwards the camera's H.264 only", 415),
+    ("live viewers", 429),
+    ("did not open its stream", 502),
+    ("cannot be reached", 502),
+    ("ONVIF camera", 501),
+    ("SDP offer", 400),
+    ("does not offer H.264", 400),
+    ("ICE candidate", 400),
+)
+
+
+LiveRequestError = SiteRequestError  # a live request that cannot be served, with its status
+
+
+def status_for_error(text: str) -> int:
+    """The HTTP status for an agent's refusal text (502 when it says nothing we know)."""
+    for needle, status in _ERROR_STATUS:
+        if needle in text:
+            return status
+    return 502
+
+
+@dataclass
+class LiveSession:
+    session_id: str
+    site_id: str
+    camera_id: str
+    username: str
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def subject(self) -> str:
+        return f"camera:{self.site_id}/{self.camera_id}"
+
+
+class LiveBridge:
+    """The hub's live sessions and the answers it is waiting for. Use on the hub's loop."""
+
+    def __init__(
+        self,
+        settings: LiveSettings,
+        database: HubDatabase,
+        audit: CustodyLog,
+        publish: Publish,
+        link_ready: LinkReady,
+        refusals: Refusals | None = None,
+    ) -> None:
+        self._settings = settings
+        self._database = database
+        self._audit = audit
+        self._publish = publish
+        self._link_ready = link_ready
+        self._refusals = refusals or Refusals(log)
+        self._waiting: dict[str, tuple[str, asyncio.Future[LiveAnswer]]] = {}
+        self._sessions: dict[str, LiveSession] = {}
+
+    @property
+    def sessions(self) -> list[LiveSession]:
+        return list(self._sessions.values())
+
+    def session(self, session_id: str) -> LiveSession | None:
+        return self._sessions.get(session_id)
+
+    @property
+    def ice_servers(self) -> tuple[IceServer, ...]:
+        return tuple(
+            IceServer(urls=s.urls, username=s.username, credential=s.credential)
+            for s in self._settings.ice_servers
+        )
+
+    # -- from the browser ------------------------------------------------------------------------
+
+    async def offer(
+        self, username: str, site_id: str, camera_id: str, sdp: str
+    ) -> tuple[LiveSession, str]:
+        """Relay an offer to the site; the session and the site's SDP answer."""
+        await self._check_site(site_id, camera_id)
+        session_id = secrets.token_hex(16)
+        try:
+            offer = LiveOffer(
+                session_id=session_id, camera_id=camera_id, sdp=sdp, ice_servers=self.ice_servers
+            )
+        except ValueError as exc:
+            raise LiveRequestError(400, f"the SDP offer cannot be sent: {exc}") from exc
+        future: asyncio.Future[LiveAnswer] = asyncio.get_running_loop().create_future()
+        self._waiting[session_id] = (site_id, future)
+        log.info(
+            "site=%s camera=%s session=%s live offer from %s sent to the site",
+            site_id,
+            camera_id,
+            session_id,
+            username,
+        )
+        try:
+            self._publish(live_topic(site_id, session_id, "offer"), offer.to_bytes())
+            timeout = self._settings.answer_timeout_seconds
+            try:
+                answer = await asyncio.wait_for(asyncio.shield(future), timeout)
+            except TimeoutError:
+                # The site may still answer later: tell it to drop the session.
+                self._send(site_id, session_id, "close", _close(session_id, "hub gave up"))
+                log.warning(
+                    "site=%s camera=%s session=%s no live answer within %.0f s",
+                    site_id,
+                    camera_id,
+                    session_id,
+                    timeout,
+                )
+                raise LiveRequestError(
+                    504, f"site {site_id} did not answer in time ({timeout:.0f} s)"
+                ) from None
+        finally:
+            self._waiting.pop(session_id, None)
+        if answer.error is not None:
+            log.info(
+                "site=%s camera=%s session=%s live view refused by the site: %s",
+                site_id,
+                camera_id,
+                session_id,
+                answer.error,
+            )
+            raise LiveRequestError(status_for_error(answer.error), answer.error)
+        assert answer.sdp is not None  # LiveAnswer carries sdp or error
+        session = LiveSession(session_id, site_id, camera_id, username)
+        self._sessions[session_id] = session
+        await self._audit.aappend(
+            username,
+            CustodyAction.LIVE_START,
+            session.subject,
+            {"session_id": session_id, "site_id": site_id, "camera_id": camera_id},
+        )
+        log.info(
+            "site=%s camera=%s session=%s live session started", site_id, camera_id, session_id
+        )
+        return session, answer.sdp
+
+    async def candidate(
+        self,
+        session: LiveSession,
+        candidate: str,
+        sdp_mid: str | None,
+        sdp_mline_index: int | None,
+    ) -> None:
+        try:
+            payload = LiveCandidate(
+                session_id=session.session_id,
+                candidate=candidate,
+                sdp_mid=sdp_mid,
+                sdp_mline_index=sdp_mline_index,
+            ).to_bytes()
+        except ValueError as exc:
+            raise LiveRequestError(400, f"the ICE candidate cannot be sent: {exc}") from exc
+        self._send(session.site_id, session.session_id, "candidate", payload)
+
+    async def end(self, session: LiveSession, actor: str, reason: str) -> None:
+        """End ``session``: tell the site and write the ``live_end`` row (once)."""
+        if self._sessions.pop(session.session_id, None) is None:
+            return
+        self._send(session.site_id, session.session_id, "close", _close(session.session_id, reason))
+        seconds = round(time.monotonic() - session.started, 1)
+        await self._audit.aappend(
+            actor,
+            CustodyAction.LIVE_END,
+            session.subject,
+            {
+                "session_id": session.session_id,
+                "site_id": session.site_id,
+                "camera_id": session.camera_id,
+                "viewer": session.username,
+                "reason": reason,
+                "seconds": seconds,
+            },
+        )
+        log.info(
+            "site=%s camera=%s session=%s live session ended after %.1f s (%s)",
+            session.site_id,
+            session.camera_id,
+            session.session_id,
+            seconds,
+            reason,
+        )
+
+    async def close_all(self, actor: str, reason: str) -> None:
+        for session in list(self._sessions.values()):
+            await self.end(session, actor, reason)
+        for _site, future in self._waiting.values():
+            if not future.done():
+                future.cancel()
+
+    # -- from the site ---------------------------------------------------------------------------
+
+    async def handle(self, site_id: str, session_id: str, kind: LiveKind, payload: bytes) -> None:
+        """A live message a site sent (``answer``; the agent sends no candidates or closes)."""
+        if kind != "answer":
+            log.debug("site=%s session=%s live %s from the site ignored", site_id, session_id, kind)
+            return
+        try:
+            answer = LiveAnswer.parse(payload)
+        except InvalidPayload as exc:
+            self._refusals.refuse(
+                "live", "site=%s session=%s malformed live answer: %s", site_id, session_id, exc
+            )
+            return
+        waiting = self._waiting.get(session_id)
+        if answer.session_id != session_id or waiting is None or waiting[0] != site_id:
+            log.info(
+                "site=%s session=%s live answer for no waiting offer ignored", site_id, session_id
+            )
+            if answer.sdp is not None and session_id not in self._sessions:
+                # An answer that came too late: the site holds a session nobody will use.
+                self._send(site_id, session_id, "close", _close(session_id, "answered too late"))
+            return
+        if not waiting[1].done():
+            waiting[1].set_result(answer)
+
+    # -- inside ----------------------------------------------------------------------------------
+
+    async def _check_site(self, site_id: str, camera_id: str) -> None:
+        await check_site_camera(self._database, self._link_ready, site_id, camera_id, "live view")
+
+    def _send(self, site_id: str, session_id: str, kind: LiveKind, payload: bytes) -> None:
+        self._publish(live_topic(site_id, session_id, kind), payload)
+
+
+def _close(session_id: str, reason: str) -> bytes:
+    return LiveClose(session_id=session_id, reason=reason).to_bytes()

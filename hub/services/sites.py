@@ -1,0 +1,103 @@
+"""Sites: registration (config, CLI or API) and the status each agent reports.
+
+A status message is trusted for the site in its topic only: the broker's ACL lets a site's login
+publish under its own id and nowhere else. Status from a site that is not registered is dropped
+(logged once per site), so an unknown box cannot fill the hub's tables.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Final
+
+from sqlite_utils import Database
+
+from cctv_common.clock import utc_now
+from cctv_common.evidence.signing import KeyFileError, load_public_key
+from cctv_common.refusals import Refusals
+from cctv_common.wire.payloads import InvalidPayload, SiteStatus
+from hub.domain.records import SiteRecord
+from hub.services.custody import CustodyAction, append_in
+from hub.storage.sqlite import repository as repo
+from hub.storage.sqlite.database import HubDatabase
+
+log = logging.getLogger(__name__)
+
+MAX_REMEMBERED_UNKNOWN: Final = 10_000
+
+
+class SiteKeyError(ValueError):
+    """The public key given for a site is not an Ed25519 public key in PEM."""
+
+
+def register_in(
+    db: Database, site_id: str, name: str, public_key_pem: str, actor: str, now: datetime
+) -> SiteRecord:
+    """Register (or re-key) a site inside a write transaction, with its custody row if changed."""
+    try:
+        load_public_key(public_key_pem)
+    except KeyFileError as exc:
+        raise SiteKeyError(f"site {site_id}: {exc}") from exc
+    previous = repo.get_site(db, site_id)
+    site, changed = repo.register_site(db, site_id, name, public_key_pem, actor, now)
+    if changed:
+        detail = {"name": name, "key_id": site.key_id}
+        if previous is not None and previous.key_id != site.key_id:
+            detail["previous_key_id"] = previous.key_id
+        append_in(db, actor, CustodyAction.REGISTER_SITE, f"site:{site_id}", detail, at=now)
+    return site
+
+
+class SiteService:
+    def __init__(
+        self,
+        database: HubDatabase,
+        *,
+        now: Callable[[], datetime] = utc_now,
+        refusals: Refusals | None = None,
+    ) -> None:
+        self._database = database
+        self._now = now
+        self._refusals = refusals or Refusals(log)
+        self._unknown_logged: set[str] = set()
+
+    async def register(
+        self, site_id: str, name: str, public_key_pem: str, actor: str
+    ) -> SiteRecord:
+        now = self._now()
+        site = await self._database.awrite(
+            lambda db: register_in(db, site_id, name, public_key_pem, actor, now)
+        )
+        self._unknown_logged.discard(site_id)
+        log.info("site %s registered by %s with key %s", site_id, actor, site.key_id)
+        return site
+
+    async def apply_status(self, site_id: str, payload: bytes) -> None:
+        try:
+            status = SiteStatus.parse(payload)
+        except InvalidPayload as exc:
+            self._refusals.refuse("status", "site %s: status dropped: %s", site_id, exc)
+            return
+        now = self._now()
+
+        def apply(db: Database) -> tuple[bool, str | None]:
+            site = repo.get_site(db, site_id)
+            if site is None:
+                return False, None
+            repo.apply_site_status(db, site_id, status, now)
+            return True, site.state
+
+        known, previous = await self._database.awrite(apply)
+        if not known:
+            if site_id not in self._unknown_logged:
+                if len(self._unknown_logged) >= MAX_REMEMBERED_UNKNOWN:
+                    self._unknown_logged.clear()
+                self._unknown_logged.add(site_id)
+                log.warning("site %s is not registered; its status is ignored", site_id)
+            return
+        if previous != status.state:
+            log.info(
+                "site %s is %s (%s camera(s) reported)", site_id, status.state, len(status.cameras)
+            )

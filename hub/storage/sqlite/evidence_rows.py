@@ -1,0 +1,92 @@
+"""Evidence items in SQLite."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlite_utils import Database
+
+from hub.domain.records import EvidenceItem
+from hub.storage.sqlite.rows import DEFAULT_LIST_LIMIT, db_time, opt_time, parse_db_time
+
+
+def _evidence(row: Mapping[str, Any]) -> EvidenceItem:
+    return EvidenceItem(
+        clip_id=row["clip_id"],
+        sha256=row["sha256"],
+        store_key=row["store_key"],
+        site_id=row["site_id"],
+        camera_id=row["camera_id"],
+        job_id=row["job_id"],
+        requested_by=row["requested_by"],
+        manifest=row["manifest"],
+        signature=row["signature"],
+        key_id=row["key_id"],
+        bytes=row["bytes"],
+        delivered_start=parse_db_time(row["delivered_start"]),
+        delivered_end=parse_db_time(row["delivered_end"]),
+        codec=row["codec"],
+        width=row["width"],
+        height=row["height"],
+        stored_at=parse_db_time(row["stored_at"]),
+        category=row["category"],
+        retention_until=opt_time(row["retention_until"]),
+        legal_hold=bool(row["legal_hold"]),
+        deleted_at=opt_time(row.get("deleted_at")),
+        deleted_by=row.get("deleted_by"),
+    )
+
+
+def insert_evidence(db: Database, item: EvidenceItem) -> None:
+    db.execute(
+        "INSERT INTO evidence_items (clip_id, sha256, store_key, site_id, camera_id, job_id,"
+        " requested_by, manifest, signature, key_id, bytes, delivered_start, delivered_end, codec,"
+        " width, height, stored_at, category, retention_until, legal_hold)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            item.clip_id,
+            item.sha256,
+            item.store_key,
+            item.site_id,
+            item.camera_id,
+            item.job_id,
+            item.requested_by,
+            item.manifest,
+            item.signature,
+            item.key_id,
+            item.bytes,
+            db_time(item.delivered_start),
+            db_time(item.delivered_end),
+            item.codec,
+            item.width,
+            item.height,
+            db_time(item.stored_at),
+            item.category,
+            None if item.retention_until is None else db_time(item.retention_until),
+            int(item.legal_hold),
+        ],
+    )
+
+
+def get_evidence(db: Database, clip_id: str) -> EvidenceItem | None:
+    rows = list(db.query("SELECT * FROM evidence_items WHERE clip_id = ?", [clip_id]))
+    return _evidence(rows[0]) if rows else None
+
+
+def evidence_for_job(db: Database, job_id: str) -> list[EvidenceItem]:
+    rows = db.query("SELECT * FROM evidence_items WHERE job_id = ? ORDER BY stored_at", [job_id])
+    return [_evidence(row) for row in rows]
+
+
+def list_evidence(
+    db: Database, *, requested_by: str | None = None, limit: int = DEFAULT_LIST_LIMIT
+) -> list[EvidenceItem]:
+    if requested_by is None:
+        rows = db.query("SELECT * FROM evidence_items ORDER BY stored_at DESC LIMIT ?", [limit])
+    else:
+        rows = db.query(
+            "SELECT * FROM evidence_items WHERE requested_by = ? ORDER BY stored_at DESC LIMIT ?",
+            [requested_by, limit],
+        )
+    return [_evidence(row) for row in rows]

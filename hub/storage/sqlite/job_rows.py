@@ -1,0 +1,116 @@
+"""Clip jobs in SQLite."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlite_utils import Database
+
+from cctv_common.wire.job_state import FINAL_STATES, JobState
+from hub.domain.records import ClipJob, NotFound
+from hub.storage.sqlite.rows import DEFAULT_LIST_LIMIT, db_time, parse_db_time
+
+
+def _job(row: Mapping[str, Any]) -> ClipJob:
+    return ClipJob(
+        id=row["id"],
+        site_id=row["site_id"],
+        camera_id=row["camera_id"],
+        start=parse_db_time(row["start"]),
+        end=parse_db_time(row["end"]),
+        reason=row["reason"],
+        priority=row["priority"],
+        requested_by=row["requested_by"],
+        state=JobState(row["state"]),
+        percent=row["percent"],
+        error=row["error"],
+        clip_id=row["clip_id"],
+        created_at=parse_db_time(row["created_at"]),
+        updated_at=parse_db_time(row["updated_at"]),
+    )
+
+
+def insert_job(db: Database, job: ClipJob) -> ClipJob:
+    db.execute(
+        'INSERT INTO jobs (id, site_id, camera_id, start, "end", reason, priority, requested_by,'
+        " state, percent, error, clip_id, created_at, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            job.id,
+            job.site_id,
+            job.camera_id,
+            db_time(job.start),
+            db_time(job.end),
+            job.reason,
+            job.priority,
+            job.requested_by,
+            job.state,
+            job.percent,
+            job.error,
+            job.clip_id,
+            db_time(job.created_at),
+            db_time(job.updated_at),
+        ],
+    )
+    return job
+
+
+def get_job(db: Database, job_id: str) -> ClipJob | None:
+    rows = list(db.query("SELECT * FROM jobs WHERE id = ?", [job_id]))
+    return _job(rows[0]) if rows else None
+
+
+def list_jobs(
+    db: Database, *, requested_by: str | None = None, limit: int = DEFAULT_LIST_LIMIT
+) -> list[ClipJob]:
+    if requested_by is None:
+        rows = db.query("SELECT * FROM jobs ORDER BY created_at DESC LIMIT ?", [limit])
+    else:
+        rows = db.query(
+            "SELECT * FROM jobs WHERE requested_by = ? ORDER BY created_at DESC LIMIT ?",
+            [requested_by, limit],
+        )
+    return [_job(row) for row in rows]
+
+
+def open_jobs(db: Database) -> list[ClipJob]:
+    states = sorted(FINAL_STATES)
+    rows = db.query(
+        f"SELECT * FROM jobs WHERE state NOT IN ({', '.join('?' * len(states))})"  # noqa: S608
+        " ORDER BY created_at",
+        states,
+    )
+    return [_job(row) for row in rows]
+
+
+def jobs_ended_since(db: Database, since: datetime) -> list[ClipJob]:
+    states = sorted(FINAL_STATES)
+    rows = db.query(
+        f"SELECT * FROM jobs WHERE state IN ({', '.join('?' * len(states))})"  # noqa: S608
+        " AND updated_at >= ? ORDER BY updated_at",
+        [*states, db_time(since)],
+    )
+    return [_job(row) for row in rows]
+
+
+def update_job(
+    db: Database,
+    job_id: str,
+    *,
+    state: JobState,
+    percent: int,
+    error: str | None,
+    clip_id: str | None,
+    now: datetime,
+) -> ClipJob:
+    db.execute(
+        "UPDATE jobs SET state = ?, percent = ?, error = ?, clip_id = ?, updated_at = ?"
+        " WHERE id = ?",
+        [state, percent, error, clip_id, db_time(now), job_id],
+    )
+    job = get_job(db, job_id)
+    if job is None:
+        raise NotFound(f"job {job_id} does not exist")
+    return job

@@ -1,0 +1,82 @@
+"""Uploads in progress (and how each ended) in SQLite."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlite_utils import Database
+
+from cctv_common.wire.chunk_ranges import Range
+from hub.domain.records import UploadRecord
+from hub.storage.sqlite.rows import db_time, json_text, parse_db_time
+
+
+def _upload(row: Mapping[str, Any]) -> UploadRecord:
+    return UploadRecord(
+        clip_id=row["clip_id"],
+        site_id=row["site_id"],
+        job_id=row["job_id"],
+        offer=row["offer"],
+        clip_sha256=row["clip_sha256"],
+        clip_bytes=row["clip_bytes"],
+        chunk_count=row["chunk_count"],
+        chunk_size=row["chunk_size"],
+        held=tuple((int(a), int(b)) for a, b in json.loads(row["held"])),
+        state=row["state"],
+        reason=row["reason"],
+        created_at=parse_db_time(row["created_at"]),
+        updated_at=parse_db_time(row["updated_at"]),
+    )
+
+
+def put_upload(db: Database, upload: UploadRecord) -> None:
+    """Insert an upload or replace the one with the same clip id."""
+    db.execute(
+        "INSERT OR REPLACE INTO uploads (clip_id, site_id, job_id, offer, clip_sha256, clip_bytes,"
+        " chunk_count, chunk_size, held, state, reason, created_at, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            upload.clip_id,
+            upload.site_id,
+            upload.job_id,
+            upload.offer,
+            upload.clip_sha256,
+            upload.clip_bytes,
+            upload.chunk_count,
+            upload.chunk_size,
+            json_text([list(r) for r in upload.held]),
+            upload.state,
+            upload.reason,
+            db_time(upload.created_at),
+            db_time(upload.updated_at),
+        ],
+    )
+
+
+def get_upload(db: Database, clip_id: str) -> UploadRecord | None:
+    rows = list(db.query("SELECT * FROM uploads WHERE clip_id = ?", [clip_id]))
+    return _upload(rows[0]) if rows else None
+
+
+def uploads_in_state(db: Database, state: str) -> list[UploadRecord]:
+    rows = db.query("SELECT * FROM uploads WHERE state = ? ORDER BY created_at", [state])
+    return [_upload(row) for row in rows]
+
+
+def set_upload_held(db: Database, clip_id: str, held: Sequence[Range], now: datetime) -> None:
+    db.execute(
+        "UPDATE uploads SET held = ?, updated_at = ? WHERE clip_id = ? AND state = 'receiving'",
+        [json_text([list(r) for r in held]), db_time(now), clip_id],
+    )
+
+
+def set_upload_state(
+    db: Database, clip_id: str, state: str, reason: str | None, now: datetime
+) -> None:
+    db.execute(
+        "UPDATE uploads SET state = ?, reason = ?, updated_at = ? WHERE clip_id = ?",
+        [state, reason, db_time(now), clip_id],
+    )
