@@ -84,7 +84,7 @@ def _paragraph(value: str, limit: int = 2000) -> str:
 
 def _headline(step: NotificationStep, facts: MailFacts) -> tuple[str, str]:
     """(subject words, first paragraph) for ``step``."""
-    ref = facts.reference
+    ref = _one_line(facts.reference, 20)
     if step is NotificationStep.RECEIVED:
         return "received", (
             f"Your request {ref} has been received and is awaiting a data controller's decision."
