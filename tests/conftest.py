@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.support.onvif_fixtures",
     "tests.support.seaweedfs",
     "tests.support.nvr_fixtures",
+    "tests.support.smtp_server",
 ]

@@ -69,10 +69,6 @@ _EXPECTED: Final = {
     _S.SUBMITTED: "new",
 }
 
-# Decisions are taken once; the states a request can be in once a decision has been made.
-DECIDED: Final = frozenset(
-    {_S.APPROVED, _S.PARTLY_APPROVED, _S.FULFILLING, _S.READY, _S.RELEASED, _S.CLOSED, _S.EXPIRED}
-)
 FINAL: Final = frozenset(state for state, nexts in TRANSITIONS.items() if not nexts)
 
 
