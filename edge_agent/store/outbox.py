@@ -59,7 +59,7 @@ class UnknownClip(OutboxError):
 
 
 @dataclass(frozen=True)
-class JobRecord:
+class OutboxJob:
     job: Job
     state: JobState
     percent: int
@@ -246,7 +246,7 @@ class Outbox:
 
     # Jobs.
 
-    def add_job(self, job: Job) -> tuple[JobRecord, bool]:
+    def add_job(self, job: Job) -> tuple[OutboxJob, bool]:
         """Record a job as queued; a job already known is returned unchanged, with False."""
         with self._writing() as db:
             rows = list(db.query("select * from jobs where job_id = ?", [job.job_id]))
@@ -268,11 +268,11 @@ class Outbox:
             row = next(iter(db.query("select * from jobs where job_id = ?", [job.job_id])))
         return _job_from_row(row), True
 
-    def job(self, job_id: str) -> JobRecord | None:
+    def job(self, job_id: str) -> OutboxJob | None:
         rows = self._rows("select * from jobs where job_id = ?", [job_id])
         return _job_from_row(rows[0]) if rows else None
 
-    def jobs(self, states: Iterable[JobState] | None = None) -> list[JobRecord]:
+    def jobs(self, states: Iterable[JobState] | None = None) -> list[OutboxJob]:
         """Jobs in ``states`` (all when None), most urgent first, then in order of arrival."""
         order = " order by priority desc, arrival"
         if states is None:
@@ -283,7 +283,7 @@ class Outbox:
             rows = self._rows(f"select * from jobs where state in ({marks})" + order, wanted)  # noqa: S608
         return [_job_from_row(row) for row in rows]
 
-    def _update_job(self, db: sqlite_utils.Database, job_id: str, **values: Any) -> JobRecord:
+    def _update_job(self, db: sqlite_utils.Database, job_id: str, **values: Any) -> OutboxJob:
         values["updated_at"] = _now()
         assignments = ", ".join(f"{name} = :{name}" for name in values)
         cursor = db.execute(
@@ -295,7 +295,7 @@ class Outbox:
         row = next(iter(db.query("select * from jobs where job_id = ?", [job_id])))
         return _job_from_row(row)
 
-    def start_cut(self, job_id: str, clip_id: str) -> JobRecord:
+    def start_cut(self, job_id: str, clip_id: str) -> OutboxJob:
         """The job is being cut into ``clip_id``'s folder (so a restart can remove that folder)."""
         validate_id("clip", clip_id)
         with self._writing() as db:
@@ -303,16 +303,16 @@ class Outbox:
                 db, job_id, state=JobState.CUTTING, percent=0, clip_id=clip_id, error=None
             )
 
-    def set_job_percent(self, job_id: str, percent: int) -> JobRecord:
+    def set_job_percent(self, job_id: str, percent: int) -> OutboxJob:
         with self._writing() as db:
             return self._update_job(db, job_id, percent=max(0, min(100, percent)))
 
-    def requeue_job(self, job_id: str) -> JobRecord:
+    def requeue_job(self, job_id: str) -> OutboxJob:
         """Back to queued (a cut interrupted by a restart); its old clip id is forgotten."""
         with self._writing() as db:
             return self._update_job(db, job_id, state=JobState.QUEUED, percent=0, clip_id=None)
 
-    def fail_job(self, job_id: str, error: str) -> JobRecord:
+    def fail_job(self, job_id: str, error: str) -> OutboxJob:
         """The job failed (refused or the cut failed); final. A final job is left as it is."""
         with self._writing() as db:
             rows = list(db.query("select * from jobs where job_id = ?", [job_id]))
@@ -411,7 +411,7 @@ class Outbox:
             self._update_job(db, current.job_id, state=JobState.UPLOADING, percent=percent)
             return updated
 
-    def clip_stored(self, clip_id: str) -> tuple[ClipRecord, JobRecord | None]:
+    def clip_stored(self, clip_id: str) -> tuple[ClipRecord, OutboxJob | None]:
         """The hub has stored the clip: the clip and its job are done. Idempotent; final."""
         with self._writing() as db:
             current = self._current_clip(db, clip_id)
@@ -429,7 +429,7 @@ class Outbox:
             )
             return clip, job
 
-    def clip_rejected(self, clip_id: str, reason: str) -> tuple[ClipRecord, JobRecord | None]:
+    def clip_rejected(self, clip_id: str, reason: str) -> tuple[ClipRecord, OutboxJob | None]:
         """The hub rejected the clip: kept on disk for investigation, its job failed. Final."""
         with self._writing() as db:
             current = self._current_clip(db, clip_id)
@@ -441,7 +441,7 @@ class Outbox:
             )
             return clip, job
 
-    def _job_in(self, db: sqlite_utils.Database, job_id: str) -> JobRecord | None:
+    def _job_in(self, db: sqlite_utils.Database, job_id: str) -> OutboxJob | None:
         rows = list(db.query("select * from jobs where job_id = ?", [job_id]))
         return _job_from_row(rows[0]) if rows else None
 
@@ -450,8 +450,8 @@ class Outbox:
             self._db.conn.close()
 
 
-def _job_from_row(row: dict[str, Any]) -> JobRecord:
-    return JobRecord(
+def _job_from_row(row: dict[str, Any]) -> OutboxJob:
+    return OutboxJob(
         job=Job.parse(row["payload"].encode("utf-8")),
         state=JobState(row["state"]),
         percent=int(row["percent"]),
