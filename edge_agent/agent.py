@@ -32,11 +32,11 @@ from edge_agent.cameras.onvif_cameras import OnvifCameras
 from edge_agent.clips.evidence_clip import release_stale_cut_pins
 from edge_agent.config import AgentConfig, CameraConfig
 from edge_agent.jobs.runner import JobRunner
+from edge_agent.live.errors import LiveCameraUnavailable
 from edge_agent.live.service import LiveService, UrlResolver
 from edge_agent.live.signalling import LiveSignalling
-from edge_agent.live.source import CameraUnavailable as LiveCameraUnavailable
 from edge_agent.recording.janitor import Janitor
-from edge_agent.recording.recorder import CameraUnavailable as RecorderCameraUnavailable
+from edge_agent.recording.recorder import CameraUnreachable
 from edge_agent.recording.recorder_supervisor import Recorders
 from edge_agent.snapshots.service import Snapshots
 from edge_agent.snapshots.signalling import SnapshotSignalling
@@ -106,7 +106,7 @@ def live_resolver(cameras: OnvifCameras) -> UrlResolver:
     async def resolve(camera: CameraConfig) -> str:
         try:
             return await cameras.live_url(camera)
-        except RecorderCameraUnavailable as exc:
+        except CameraUnreachable as exc:
             raise LiveCameraUnavailable(str(exc)) from exc
 
     return resolve

@@ -33,11 +33,11 @@ CameraId = Annotated[
 ]
 
 
-class _Strict(BaseModel):
+class _ConfigSection(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class OnvifCameraConfig(_Strict):
+class OnvifCameraConfig(_ConfigSection):
     """An ONVIF device whose stream URI the agent resolves at start and on every reconnect."""
 
     host: str = Field(min_length=1, max_length=253, description="Device host name or IP address")
@@ -59,7 +59,7 @@ class OnvifCameraConfig(_Strict):
     )
 
 
-class CameraConfig(_Strict):
+class CameraConfig(_ConfigSection):
     """One camera: a plain RTSP URL or an ONVIF device, never both."""
 
     id: CameraId
@@ -91,7 +91,7 @@ class CameraConfig(_Strict):
 MAX_RECONNECT_SECONDS = 2.0
 
 
-class RecorderConfig(_Strict):
+class RecorderConfig(_ConfigSection):
     segment_seconds: float = Field(
         default=10.0, ge=2.0, le=60.0, description="Target segment length; cut on the next keyframe"
     )
@@ -168,7 +168,7 @@ class RecorderConfig(_Strict):
         return max(30.0, 2 * self.stall_timeout_seconds + 2)
 
 
-class RetentionConfig(_Strict):
+class RetentionConfig(_ConfigSection):
     max_days: float = Field(default=31.0, gt=0, le=3650, description="Oldest footage kept, in days")
     max_disk_bytes: int = Field(
         default=500 * 1024**3,
@@ -185,7 +185,7 @@ class RetentionConfig(_Strict):
     )
 
 
-class UplinkConfig(_Strict):
+class UplinkConfig(_ConfigSection):
     host: str = Field(default="127.0.0.1", min_length=1, max_length=253, description="MQTT broker")
     port: int = Field(default=8883, ge=1, le=65535, description="MQTT broker port")
     username: str | None = Field(default=None, max_length=128, description="Defaults to site_id")
@@ -208,20 +208,20 @@ class UplinkConfig(_Strict):
     )
 
 
-class IceServerConfig(_Strict):
+class IceServerConfig(_ConfigSection):
     urls: list[str] = Field(min_length=1, description="stun: or turn: URLs")
     username: str | None = Field(default=None, description="TURN user name")
     credential: str | None = Field(default=None, description="TURN password (never logged)")
 
 
-class LiveConfig(_Strict):
+class LiveConfig(_ConfigSection):
     ice_servers: list[IceServerConfig] = Field(
         default_factory=list, description="STUN/TURN servers for live view (none on a LAN)"
     )
     max_viewers_per_camera: int = Field(default=8, ge=1, le=64, description="Viewer limit")
 
 
-class NvrChannelConfig(_Strict):
+class NvrChannelConfig(_ConfigSection):
     """One NVR channel and the site camera it records."""
 
     camera: CameraId = Field(
@@ -240,7 +240,7 @@ class NvrChannelConfig(_Strict):
     )
 
 
-class NvrConfig(_Strict):
+class NvrConfig(_ConfigSection):
     """An NVR the agent can retrieve recordings from (ONVIF Profile G, or a vendor URL)."""
 
     id: CameraId = Field(description="NVR id: letters, digits, _ and -, at most 64")
@@ -290,7 +290,7 @@ class NvrPasswordError(Exception):
     """An NVR's password file cannot be read."""
 
 
-class AgentConfig(_Strict):
+class AgentConfig(_ConfigSection):
     site_id: Annotated[str, Field(pattern=ID_PATTERN, description="This site's id")]
     data_dir: Path = Field(description="Where segments, the index, the outbox and the key live")
     key_file: Path | None = Field(

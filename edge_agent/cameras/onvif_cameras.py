@@ -19,7 +19,7 @@ How the agent process (edge_agent/agent.py) uses it; nothing touches a camera be
   or a token) and saves identity (manufacturer, model, serial, firmware, the stream URI without
   credentials) and clock offset with ``SegmentIndex.save_camera_facts`` for the manifests. It
   returns the URI with the camera's credentials added for RTSP digest auth. An ONVIF failure
-  raises ``recorder.CameraUnavailable`` with the readable ONVIF message ("wrong user or password
+  raises ``recorder.CameraUnreachable`` with the readable ONVIF message ("wrong user or password
   for camera cam-2 at 10.0.0.6:80 (...)"), which becomes the recorder's ``last_error``.
   A clock off by more than ``config.max_clock_offset_seconds`` is logged as a warning.
 - ``run_events(stop)``: one PullPoint subscription per ONVIF camera (see
@@ -31,7 +31,7 @@ How the agent process (edge_agent/agent.py) uses it; nothing touches a camera be
   a network drop or an agent restart does not store the same motion twice, and motion that ended
   unheard is stored as ended.
 - ``live_url(camera)``: the live-view stream URI (``live_profile``, else ``profile``) with
-  credentials, for ``LiveService(url_resolver=...)``; raises ``recorder.CameraUnavailable``.
+  credentials, for ``LiveService(url_resolver=...)``; raises ``recorder.CameraUnreachable``.
 - ``snapshot(camera_id)``: the camera's JPEG (GetSnapshotUri, then an authenticated GET).
 
 One ``OnvifClient`` per camera is shared by the recorder thread, the event task and live view
@@ -66,7 +66,7 @@ from cctv_onvif import (
     OnvifUnsupported,
 )
 from edge_agent.config import AgentConfig, CameraConfig, OnvifCameraConfig
-from edge_agent.recording.recorder import CameraUnavailable, UrlProvider
+from edge_agent.recording.recorder import CameraUnreachable, UrlProvider
 from edge_agent.store.segment_index import CameraEvent, IndexWriteFailed, SegmentIndex
 
 log = logging.getLogger(__name__)
@@ -177,7 +177,7 @@ class OnvifCameras:
 
     def resolve_stream(self, camera_id: str) -> str:
         """Blocking: connect, save identity and clock offset, return the stream URI with
-        credentials. Raises CameraUnavailable with the ONVIF message."""
+        credentials. Raises CameraUnreachable with the ONVIF message."""
         onvif = self._onvif(camera_id)
         client = self.client(camera_id)
         try:
@@ -187,7 +187,7 @@ class OnvifCameras:
             stream = client.get_stream_uri(onvif.profile)
         except OnvifError as exc:
             self._update(camera_id, connected=False, last_error=str(exc), checked_at=self._now())
-            raise CameraUnavailable(str(exc)) from exc
+            raise CameraUnreachable(str(exc)) from exc
         offset = round(clock.offset_seconds, 3)
         identity = {
             "manufacturer": info.manufacturer,
@@ -242,7 +242,7 @@ class OnvifCameras:
         if camera.onvif is None or camera.id not in self._cameras:
             url = camera.live_rtsp_url or camera.rtsp_url
             if url is None:
-                raise CameraUnavailable(f"{self._label(camera.id)} has no stream to show")
+                raise CameraUnreachable(f"{self._label(camera.id)} has no stream to show")
             return url
         onvif = camera.onvif
         client = self.client(camera.id)
@@ -250,7 +250,7 @@ class OnvifCameras:
         try:
             stream = await aio.get_stream_uri(onvif.live_profile or onvif.profile)
         except OnvifError as exc:
-            raise CameraUnavailable(str(exc)) from exc
+            raise CameraUnreachable(str(exc)) from exc
         return with_credentials(stream.uri, onvif.user, onvif.password)
 
     async def snapshot(self, camera_id: str, profile: str | None = None) -> bytes:

@@ -19,7 +19,7 @@ from cctv_common.wire.payloads import JobProgress
 from cctv_common.wire.topics import progress_topic
 from edge_agent.config import AgentConfig
 from edge_agent.recording.segments import Pin
-from edge_agent.store.outbox import JobRecord, Outbox
+from edge_agent.store.outbox import Outbox, OutboxJob
 from edge_agent.store.segment_index import IndexWriteFailed, SegmentIndex
 from edge_agent.uplink.port import UplinkPort
 
@@ -65,7 +65,7 @@ class JobContext:
 
         future.add_done_callback(check)
 
-    def publish_progress(self, record: JobRecord, percent: int | None = None) -> None:
+    def publish_progress(self, record: OutboxJob, percent: int | None = None) -> None:
         if percent is None and record.state is JobState.CUTTING:
             percent = self.cut_percent.get(record.job_id)
         clip_id = record.clip_id if record.state in WITH_CLIP else None
@@ -85,7 +85,7 @@ class JobContext:
 
     # The job's window in the index, and its end.
 
-    async def pin(self, record: JobRecord) -> None:
+    async def pin(self, record: OutboxJob) -> None:
         job = record.job
         try:
             await asyncio.to_thread(

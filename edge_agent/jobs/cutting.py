@@ -26,7 +26,7 @@ from edge_agent.clips.cut_errors import CutFailed
 from edge_agent.clips.cut_plan import CutRefused
 from edge_agent.clips.evidence_clip import OutputExists, make_evidence_clip, new_clip_id, plan_for
 from edge_agent.jobs.context import JobContext
-from edge_agent.store.outbox import ClipRecord, JobRecord, NewClip, OutboxError
+from edge_agent.store.outbox import ClipRecord, NewClip, OutboxError, OutboxJob
 from edge_agent.store.segment_index import IndexWriteFailed
 from edge_agent.uplink.upload import chunk_hashes
 
@@ -84,7 +84,7 @@ class CutWorker:
             with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
                 await asyncio.wait_for(asyncio.shield(self._cut_future), CUT_STOP_TIMEOUT_SECONDS)
 
-    def enqueue(self, record: JobRecord) -> None:
+    def enqueue(self, record: OutboxJob) -> None:
         if record.job_id in self._queued:
             return
         self._queued.add(record.job_id)
@@ -103,7 +103,7 @@ class CutWorker:
             except OutboxError as exc:
                 log.error("site %s job %s: outbox write failed: %s", context.site_id, job_id, exc)
 
-    async def _cut(self, record: JobRecord) -> None:
+    async def _cut(self, record: OutboxJob) -> None:
         context = self._context
         config = context.config
         site_id = context.site_id
@@ -204,7 +204,7 @@ class CutWorker:
             context.publish_progress(job_record)
         self._on_clip(stored)
 
-    def _progress_callback(self, record: JobRecord) -> Callable[[float], None]:
+    def _progress_callback(self, record: OutboxJob) -> Callable[[float], None]:
         """Called in the cut's thread: hands the percent to the loop, or stops the cut."""
         loop = self._loop
         assert loop is not None
@@ -222,6 +222,6 @@ class CutWorker:
 
         return progress
 
-    def _progress(self, record: JobRecord, percent: int) -> None:
+    def _progress(self, record: OutboxJob, percent: int) -> None:
         self._context.cut_percent[record.job_id] = percent
         self._context.publish_progress(record, percent)

@@ -37,7 +37,7 @@ from edge_agent.config import AgentConfig
 from edge_agent.jobs.context import JobContext
 from edge_agent.jobs.cutting import CutWorker
 from edge_agent.jobs.uploads import ClipUploads
-from edge_agent.store.outbox import JobRecord, Outbox
+from edge_agent.store.outbox import Outbox, OutboxJob
 from edge_agent.store.segment_index import SegmentIndex
 from edge_agent.uplink.port import UplinkPort
 from edge_agent.uplink.upload import DEFAULT_WINDOW, REOFFER_AFTER_SECONDS
@@ -152,7 +152,7 @@ class JobRunner:
             if record is None or record.final:
                 await context.unpin(pin.owner.removeprefix("job-"))
 
-    async def _restart_cut(self, record: JobRecord) -> JobRecord:
+    async def _restart_cut(self, record: OutboxJob) -> OutboxJob:
         """A cut interrupted by a stop or crash: remove its half-written folder, queue again."""
         outbox = self._context.outbox
         if record.clip_id is not None:

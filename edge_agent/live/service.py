@@ -24,54 +24,36 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 from aiortc import (
     RTCConfiguration,
-    RTCIceCandidate,
     RTCIceServer,
     RTCPeerConnection,
     RTCRtpTransceiver,
     RTCSessionDescription,
 )
 from aiortc.exceptions import InternalError, InvalidAccessError, InvalidStateError, OperationError
-from aiortc.sdp import candidate_from_sdp
 
 from edge_agent.config import AgentConfig, CameraConfig
-from edge_agent.live.source import (
-    CameraUnavailable,
-    CodecNotPlayable,
+from edge_agent.live.errors import (
     LiveError,
+    LiveOfferRejected,
     LiveRefused,
-    LiveSource,
-    OfferRejected,
-    SourceOptions,
-    StreamInfo,
-    UnknownCamera,
+    UnknownLiveCamera,
+    UnknownSession,
     ViewerLimitReached,
 )
+from edge_agent.live.sdp import (
+    DeferredCandidate,
+    IceServerLike,
+    LiveOfferLike,
+    defer_mdns_candidates,
+    parse_candidate,
+)
+from edge_agent.live.source import LiveSource, SourceOptions
 from edge_agent.live.track import ForwardingTrack, prefer_h264
-
-__all__ = [
-    "CLOSE_WAIT_SECONDS",
-    "CONNECT_TIMEOUT_SECONDS",
-    "CameraUnavailable",
-    "CodecNotPlayable",
-    "DeferredCandidate",
-    "IceServerLike",
-    "LiveError",
-    "LiveOfferLike",
-    "LiveRefused",
-    "LiveService",
-    "OfferRejected",
-    "UnknownCamera",
-    "UnknownSession",
-    "UrlResolver",
-    "ViewerLimitReached",
-    "defer_mdns_candidates",
-    "live_url",
-    "parse_candidate",
-]
+from edge_agent.live.viewer_queue import StreamInfo
 
 logger = logging.getLogger(__name__)
 
@@ -85,115 +67,8 @@ CONNECT_TIMEOUT_SECONDS: Final = 30.0
 CLOSE_WAIT_SECONDS: Final = 2.0
 
 
-class UnknownSession(LiveRefused):
-    code = "unknown_session"
-
-
-class IceServerLike(Protocol):
-    """A STUN/TURN server: ``IceServerConfig`` from the agent config or ``IceServer`` from a
-    live offer payload."""
-
-    @property
-    def urls(self) -> Sequence[str]: ...
-
-    @property
-    def username(self) -> str | None: ...
-
-    @property
-    def credential(self) -> str | None: ...
-
-
-class LiveOfferLike(Protocol):
-    """What an offer must carry (``cctv_common.wire.payloads.LiveOffer`` fits)."""
-
-    @property
-    def session_id(self) -> str: ...
-
-    @property
-    def camera_id(self) -> str: ...
-
-    @property
-    def sdp(self) -> str: ...
-
-    @property
-    def ice_servers(self) -> Sequence[IceServerLike]: ...
-
-
 # Given a camera without a plain RTSP URL for live view (an ONVIF camera), returns one.
 UrlResolver = Callable[[CameraConfig], Awaitable[str]]
-
-
-@dataclass(frozen=True)
-class DeferredCandidate:
-    """An ICE candidate taken out of an offer to be added after the answer is made."""
-
-    line: str  # "candidate:..." without "a="
-    sdp_mid: str | None
-    sdp_mline_index: int
-
-
-def defer_mdns_candidates(sdp: str) -> tuple[str, list[DeferredCandidate], list[int]]:
-    """Take the viewer's mDNS (``*.local``) host candidates out of an SDP offer.
-
-    Browsers hide their local addresses behind mDNS names; aioice resolves each one in
-    ``setRemoteDescription``, which waits up to a second per name when nobody on the agent's LAN
-    answers (the usual case: the viewer is elsewhere). The connection does not need them (the
-    viewer's checks reach the agent and become peer-reflexive candidates), so they are added after
-    the answer is made, where resolving them costs nothing. Returns the SDP without them (and
-    without the ``a=end-of-candidates`` of those sections), the candidates, and the m-line indexes
-    whose end-of-candidates must be signalled after them.
-    """
-    lines = sdp.splitlines()
-    kept: list[str] = []
-    deferred: list[DeferredCandidate] = []
-    ended: list[int] = []
-    index = -1
-    mid: str | None = None
-    section_end: list[bool] = []
-    for line in lines:
-        if line.startswith("m="):
-            index += 1
-            mid = None
-            section_end.append(False)
-        elif line.startswith("a=mid:"):
-            mid = line[len("a=mid:") :].strip()
-        if index >= 0 and line.startswith("a=candidate:"):
-            fields = line.split()
-            if len(fields) > 4 and fields[4].lower().endswith(".local"):
-                deferred.append(DeferredCandidate(line[2:], mid, index))
-                continue
-        if index >= 0 and line.strip() == "a=end-of-candidates":
-            section_end[index] = True
-        kept.append(line)
-    with_deferred = {c.sdp_mline_index for c in deferred}
-    if with_deferred:
-        kept = _drop_end_of_candidates(kept, with_deferred)
-        ended = [i for i in sorted(with_deferred) if section_end[i]]
-    return "\r\n".join(kept) + "\r\n", deferred, ended
-
-
-def _drop_end_of_candidates(lines: list[str], sections: set[int]) -> list[str]:
-    out: list[str] = []
-    index = -1
-    for line in lines:
-        if line.startswith("m="):
-            index += 1
-        if index in sections and line.strip() == "a=end-of-candidates":
-            continue
-        out.append(line)
-    return out
-
-
-def parse_candidate(line: str) -> RTCIceCandidate:
-    """An ICE candidate from its SDP text (without ``a=candidate:``); OfferRejected if malformed."""
-    fields = line.split()
-    # foundation component transport priority address port "typ" type [...]
-    if len(fields) < 8 or fields[6] != "typ" or not fields[1].isdigit():
-        raise OfferRejected(f"ICE candidate cannot be read: {line[:200]!r}")
-    try:
-        return candidate_from_sdp(line)
-    except (ValueError, IndexError) as exc:
-        raise OfferRejected(f"ICE candidate cannot be read: {exc}") from exc
 
 
 def live_url(camera: CameraConfig) -> str | None:
@@ -274,7 +149,7 @@ class LiveService:
         """Answer a viewer's SDP offer; returns the SDP answer with the agent's ICE candidates.
 
         Raises :class:`LiveRefused` (unknown camera, viewer limit, H.265 camera, unusable offer)
-        or :class:`CameraUnavailable` (the camera's stream did not open).
+        or :class:`LiveCameraUnavailable` (the camera's stream did not open).
         """
         session_id, camera_id = offer.session_id, offer.camera_id
         existing = self._sessions.get(session_id)
@@ -283,7 +158,7 @@ class LiveService:
                 # The same offer delivered twice (MQTT QoS 1), even while the first is being
                 # answered: the same answer (or the same error), not a second session.
                 return await asyncio.shield(existing.answer)
-            raise OfferRejected(f"live session {session_id} already exists")
+            raise LiveOfferRejected(f"live session {session_id} already exists")
         camera = self._camera(camera_id)
         limit = self._config.live.max_viewers_per_camera
         if self.viewers(camera_id) >= limit:
@@ -334,7 +209,7 @@ class LiveService:
         try:
             await session.pc.addIceCandidate(parsed)
         except (ValueError, InvalidStateError) as exc:
-            raise OfferRejected(f"ICE candidate not accepted: {exc}") from exc
+            raise LiveOfferRejected(f"ICE candidate not accepted: {exc}") from exc
         self._log(logging.DEBUG, session, "remote ICE candidate added")
 
     async def close(self, session_id: str, reason: str = "closed by viewer") -> bool:
@@ -364,7 +239,7 @@ class LiveService:
         try:
             return self._config.camera(camera_id)
         except KeyError:
-            raise UnknownCamera(f"site {self._site} has no camera {camera_id}") from None
+            raise UnknownLiveCamera(f"site {self._site} has no camera {camera_id}") from None
 
     async def _url_for(self, camera: CameraConfig) -> str:
         url = live_url(camera)
@@ -433,12 +308,12 @@ class LiveService:
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=usable_sdp, type="offer"))
         except OperationError as exc:
-            raise OfferRejected(
+            raise LiveOfferRejected(
                 "the viewer does not offer H.264 (packetization-mode 1), the only video this "
                 f"site sends live ({exc})"
             ) from exc
         except (ValueError, KeyError, IndexError, InternalError, InvalidAccessError) as exc:
-            raise OfferRejected(f"the SDP offer cannot be used: {exc}") from exc
+            raise LiveOfferRejected(f"the SDP offer cannot be used: {exc}") from exc
         await pc.setLocalDescription(await pc.createAnswer())
         self._check_direction(transceiver)
         if deferred or ended:
@@ -467,7 +342,7 @@ class LiveService:
                 parsed.sdpMid = candidate.sdp_mid
                 parsed.sdpMLineIndex = candidate.sdp_mline_index
                 await session.pc.addIceCandidate(parsed)
-            except (OfferRejected, ValueError, InvalidStateError) as exc:
+            except (LiveOfferRejected, ValueError, InvalidStateError) as exc:
                 self._log(logging.DEBUG, session, "mDNS candidate not used: %s", exc)
         if ended:  # aiortc applies end-of-candidates to every section at once
             with contextlib.suppress(ValueError, InvalidStateError):
@@ -476,9 +351,9 @@ class LiveService:
     @staticmethod
     def _check_direction(transceiver: RTCRtpTransceiver) -> None:
         if transceiver.mid is None:
-            raise OfferRejected("the SDP offer has no video section")
+            raise LiveOfferRejected("the SDP offer has no video section")
         if transceiver.currentDirection not in ("sendonly", "sendrecv"):
-            raise OfferRejected(
+            raise LiveOfferRejected(
                 "the SDP offer does not receive video (make its video transceiver recvonly)"
             )
 

@@ -1,9 +1,9 @@
 """One shared, forwarding-only connection per camera for live view.
 
 A :class:`LiveSource` owns a worker thread that opens the camera's stream with PyAV (RTSP over TCP),
-demuxes H.264 packets and hands them to the event loop, which fans them out to the viewers'
-:class:`Subscription` queues. Nothing here decodes or encodes: the camera's own bitstream goes to
-the browser.
+demuxes H.264 packets and hands them to the event loop, which fans them out to the viewers' queues
+(:class:`~edge_agent.live.viewer_queue.ViewerQueue`). Nothing here decodes or encodes: the
+camera's own bitstream goes to the browser.
 
 What the thread guarantees about every packet it hands out:
 
@@ -20,8 +20,8 @@ rather than waiting up to a whole keyframe interval; the cached packets are re-s
 so the viewer's jitter buffer does not take the burst as a delay to keep. A viewer that falls
 behind loses its queue and waits for the next keyframe instead of growing memory.
 
-The pure helpers (NAL scanning, parameter sets, the timeline) are separate from the thread so they
-can be tested on bytes.
+The pure helpers (NAL scanning, parameter sets, the timeline) are in ``edge_agent.live.bitstream``,
+separate from the thread, so they can be tested on bytes.
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import Final
 
 import av
@@ -41,291 +40,31 @@ import av.bitstream
 from av.container import InputContainer
 from av.video.stream import VideoStream
 
+from edge_agent.live.bitstream import (
+    NAL_IDR,
+    NAL_PPS,
+    NAL_SPS,
+    VIDEO_CLOCK,
+    VIDEO_TIME_BASE,
+    Timeline,
+    is_annexb,
+    nal_unit_types,
+    parameter_sets,
+    refusal_for_codec,
+    to_ticks,
+    with_parameter_sets,
+)
+from edge_agent.live.errors import CodecNotPlayable, LiveCameraUnavailable, LiveError
+from edge_agent.live.viewer_queue import LivePacket, StreamInfo, ViewerQueue, restamped
+
 logger = logging.getLogger(__name__)
 
-VIDEO_CLOCK: Final = 90_000
-VIDEO_TIME_BASE: Final = Fraction(1, VIDEO_CLOCK)
-# Stamp used between two connections and for packets without a pts, when the stream gives no rate.
-DEFAULT_FRAME_TICKS: Final = VIDEO_CLOCK // 25
 # Spacing of the re-stamped cached GOP: 1 tick is 11 us, so a viewer shows the burst at once.
 BURST_TICKS: Final = 1
 # The cached GOP is dropped (and late joiners wait for the next keyframe) past either bound:
 # 300 packets is 12 s at 25 fps; 4 MiB is a 2 s GOP at 16 Mbit/s, beyond any live stream we forward.
 GOP_CACHE_MAX_PACKETS: Final = 300
 GOP_CACHE_MAX_BYTES: Final = 4 * 1024 * 1024
-# How far (in packets, on top of the GOP burst) a viewer may lag before it is cut back to the next
-# keyframe: 50 packets is 2 s at 25 fps; a live view further behind than that is no longer live.
-VIEWER_LAG_PACKETS: Final = 50
-
-NAL_IDR: Final = 5
-NAL_SPS: Final = 7
-NAL_PPS: Final = 8
-NAL_AUD: Final = 9
-START_CODE: Final = b"\x00\x00\x00\x01"
-
-# Codec names as FFmpeg spells them -> why live view refuses them.
-_H265_REASON: Final = (
-    "streams H.265 (HEVC), which browsers cannot play over WebRTC; for live view give the camera's "
-    'H.264 sub stream (live_rtsp_url, or an ONVIF live_profile such as "sub")'
-)
-REFUSED_CODECS: Final[dict[str, str]] = {"hevc": _H265_REASON, "h265": _H265_REASON}
-
-
-class LiveError(Exception):
-    """Base of every live view error.
-
-    ``code`` is a stable word that the signalling maps to its own status (HTTP, MQTT error text).
-    """
-
-    code = "live_error"
-
-
-class LiveRefused(LiveError):
-    """The request cannot be served as asked (unknown camera, limit, codec, bad offer)."""
-
-    code = "refused"
-
-
-class UnknownCamera(LiveRefused):
-    code = "unknown_camera"
-
-
-class ViewerLimitReached(LiveRefused):
-    code = "viewer_limit"
-
-
-class CodecNotPlayable(LiveRefused):
-    code = "codec_not_playable"
-
-
-class OfferRejected(LiveRefused):
-    code = "bad_offer"
-
-
-class CameraUnavailable(LiveError):
-    """The camera's stream could not be opened or read in time."""
-
-    code = "camera_unavailable"
-
-
-# ---------------------------------------------------------------------------------------------
-# Pure helpers over H.264 bytes.
-
-
-def nal_unit_types(data: bytes) -> list[int]:
-    """Types of the NAL units of an Annex-B buffer, in order (emulation prevention keeps 00 00 01
-    out of NAL payloads, so every occurrence is a start code)."""
-    types = []
-    i = data.find(b"\x00\x00\x01")
-    while i != -1 and i + 3 < len(data):
-        types.append(data[i + 3] & 0x1F)
-        i = data.find(b"\x00\x00\x01", i + 3)
-    return types
-
-
-def split_annexb(data: bytes) -> list[bytes]:
-    """The NAL units of an Annex-B buffer, without their start codes."""
-    units = []
-    i = data.find(b"\x00\x00\x01")
-    while i != -1:
-        start = i + 3
-        i = data.find(b"\x00\x00\x01", start)
-        end = len(data) if i == -1 else i
-        # A 4-byte start code leaves its leading zero at the end of the previous unit.
-        unit = data[start:end].rstrip(b"\x00") if i != -1 else data[start:end]
-        if unit:
-            units.append(unit)
-    return units
-
-
-def is_annexb(data: bytes) -> bool:
-    return data.startswith((b"\x00\x00\x01", b"\x00\x00\x00\x01"))
-
-
-def parameter_sets_from_avcc(extradata: bytes) -> bytes:
-    """SPS and PPS of an ISO/IEC 14496-15 ``avcC`` record, as Annex-B; b"" when malformed."""
-    if len(extradata) < 7 or extradata[0] != 1:
-        return b""
-    out = bytearray()
-    pos = 5
-    try:
-        for count_mask in (0x1F, 0xFF):  # numOfSequenceParameterSets, numOfPictureParameterSets
-            count = extradata[pos] & count_mask
-            pos += 1
-            for _ in range(count):
-                length = int.from_bytes(extradata[pos : pos + 2], "big")
-                pos += 2
-                unit = extradata[pos : pos + length]
-                if len(unit) != length:
-                    return b""
-                out += START_CODE + unit
-                pos += length
-    except IndexError:
-        return b""
-    return bytes(out)
-
-
-def parameter_sets(data: bytes) -> bytes:
-    """The SPS and PPS found in an Annex-B buffer (or an avcC record), as Annex-B."""
-    if not is_annexb(data):
-        return parameter_sets_from_avcc(data)
-    units = [u for u in split_annexb(data) if u[0] & 0x1F in (NAL_SPS, NAL_PPS)]
-    types = {u[0] & 0x1F for u in units}
-    if types != {NAL_SPS, NAL_PPS}:
-        return b""
-    return b"".join(START_CODE + u for u in units)
-
-
-def with_parameter_sets(data: bytes, types: list[int], sets: bytes) -> bytes:
-    """``data`` with ``sets`` put in front of the IDR slice when it lacks an SPS or a PPS.
-
-    An access unit delimiter must stay first, so the sets go right after a leading one.
-    """
-    if NAL_IDR not in types or (NAL_SPS in types and NAL_PPS in types) or not sets:
-        return data
-    if types and types[0] == NAL_AUD:
-        second = data.find(b"\x00\x00\x01", data.find(b"\x00\x00\x01") + 3)
-        if second != -1:
-            if data[second - 1] == 0:
-                second -= 1
-            return data[:second] + sets + data[second:]
-    return sets + data
-
-
-class Timeline:
-    """Maps each connection's timestamps onto one continuous 90 kHz timeline.
-
-    The first stamped packet of a connection follows the previous connection's last one by one
-    frame; a packet without a timestamp follows the previous packet by one frame.
-    """
-
-    def __init__(self) -> None:
-        self._offset: int | None = None
-        self._last: int | None = None
-        self.frame_ticks = DEFAULT_FRAME_TICKS
-
-    def new_connection(self, frame_ticks: int | None = None) -> None:
-        self._offset = None
-        if frame_ticks is not None and frame_ticks > 0:
-            self.frame_ticks = frame_ticks
-
-    def stamp(self, ticks: int | None) -> int:
-        follow = 0 if self._last is None else self._last + self.frame_ticks
-        if ticks is None:
-            out = follow
-        else:
-            if self._offset is None:
-                self._offset = follow - ticks
-            out = ticks + self._offset
-        self._last = out
-        return out
-
-
-def to_ticks(value: int | None, time_base: Fraction | None) -> int | None:
-    if value is None or time_base is None:
-        return value
-    if time_base == VIDEO_TIME_BASE:
-        return value
-    return round(value * time_base * VIDEO_CLOCK)
-
-
-def refusal_for_codec(codec: str) -> str | None:
-    """Why live view cannot forward ``codec`` (FFmpeg's name), or None for H.264."""
-    if codec == "h264":
-        return None
-    return REFUSED_CODECS.get(codec, f"streams {codec}; live view forwards the camera's H.264 only")
-
-
-# ---------------------------------------------------------------------------------------------
-# Loop side: packets, subscriptions and the GOP cache.
-
-
-@dataclass(frozen=True, slots=True)
-class LivePacket:
-    """One access unit ready to send: Annex-B, pts/dts/time_base in 90 kHz."""
-
-    packet: av.Packet
-    keyframe: bool  # starts with a decodable IDR (parameter sets included)
-    size: int
-
-
-@dataclass(frozen=True, slots=True)
-class StreamInfo:
-    codec: str
-    width: int
-    height: int
-    profile: str | None
-
-
-def restamped(item: LivePacket, pts: int) -> LivePacket:
-    packet = av.Packet(bytes(item.packet))
-    packet.pts = pts
-    packet.dts = pts
-    packet.time_base = VIDEO_TIME_BASE
-    return LivePacket(packet, item.keyframe, item.size)
-
-
-class Subscription:
-    """One viewer's bounded queue of packets. Lives on the event loop."""
-
-    def __init__(self, source: LiveSource, burst: list[LivePacket]) -> None:
-        self._source = source
-        self._queue: asyncio.Queue[LivePacket | None] = asyncio.Queue(
-            maxsize=len(burst) + VIEWER_LAG_PACKETS
-        )
-        self._waiting_for_keyframe = not burst
-        self.closed = False
-        self.dropped = 0
-        self.received = 0
-        for item in burst:
-            self._queue.put_nowait(item)
-
-    def offer(self, item: LivePacket) -> None:
-        if self.closed:
-            return
-        if self._waiting_for_keyframe:
-            if not item.keyframe:
-                self.dropped += 1
-                return
-            self._waiting_for_keyframe = False
-        if self._queue.full():
-            self.dropped += self._drain()
-            if not item.keyframe:
-                self._waiting_for_keyframe = True
-                self.dropped += 1
-                return
-        self._queue.put_nowait(item)
-
-    def end(self) -> None:
-        """The source is gone: the viewer's next :meth:`get` returns None."""
-        if self.closed:
-            return
-        self.closed = True
-        self._drain()
-        self._queue.put_nowait(None)
-
-    async def get(self) -> av.Packet | None:
-        """The next packet to send; None once the source has ended or the viewer left."""
-        if self.closed and self._queue.empty():
-            return None
-        item = await self._queue.get()
-        if item is None:
-            return None
-        self.received += 1
-        return item.packet
-
-    def close(self) -> None:
-        """The viewer left."""
-        if not self.closed:
-            self.end()
-        self._source.unsubscribe(self)
-
-    def _drain(self) -> int:
-        count = 0
-        while not self._queue.empty():
-            if self._queue.get_nowait() is not None:
-                count += 1
-        return count
 
 
 @dataclass(frozen=True)
@@ -361,7 +100,7 @@ class LiveSource:
         self._thread: threading.Thread | None = None
         self._ready: asyncio.Future[StreamInfo] = loop.create_future()
         self._closed: asyncio.Future[None] = loop.create_future()
-        self._subscriptions: list[Subscription] = []
+        self._subscriptions: list[ViewerQueue] = []
         self._gop: list[LivePacket] = []
         self._gop_bytes = 0
         self._gop_valid = False
@@ -388,7 +127,7 @@ class LiveSource:
         try:
             return await asyncio.wait_for(asyncio.shield(self._ready), within)
         except TimeoutError as exc:
-            raise CameraUnavailable(
+            raise LiveCameraUnavailable(
                 f"camera {self.camera_id} did not open its stream within {within:.0f} s"
             ) from exc
 
@@ -401,7 +140,7 @@ class LiveSource:
     def subscriber_count(self) -> int:
         return len(self._subscriptions)
 
-    def subscribe(self) -> Subscription:
+    def subscribe(self) -> ViewerQueue:
         """A new viewer: it gets the cached GOP (re-stamped) or waits for the next keyframe."""
         burst: list[LivePacket] = []
         if self._gop_valid and self._gop:
@@ -411,11 +150,11 @@ class LiveSource:
                 restamped(item, last - (count - 1 - i) * BURST_TICKS)
                 for i, item in enumerate(self._gop)
             ]
-        subscription = Subscription(self, burst)
+        subscription = ViewerQueue(burst, self.unsubscribe)
         self._subscriptions.append(subscription)
         return subscription
 
-    def unsubscribe(self, subscription: Subscription) -> None:
+    def unsubscribe(self, subscription: ViewerQueue) -> None:
         with contextlib.suppress(ValueError):
             self._subscriptions.remove(subscription)
 
@@ -466,7 +205,9 @@ class LiveSource:
             subscription.end()
         if not self._ready.done():
             self._ready.set_exception(
-                CameraUnavailable(f"camera {self.camera_id}: live source stopped before opening")
+                LiveCameraUnavailable(
+                    f"camera {self.camera_id}: live source stopped before opening"
+                )
             )
             self._ready.exception()
         if not self._closed.done():
@@ -498,7 +239,7 @@ class LiveSource:
                     if not opened_once:
                         self._post(
                             self._failed,
-                            CameraUnavailable(
+                            LiveCameraUnavailable(
                                 f"camera {self.camera_id} cannot be opened for live view: {exc}"
                             ),
                         )

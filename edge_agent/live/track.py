@@ -26,7 +26,7 @@ from aiortc import RTCRtpSender, RTCRtpTransceiver
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 
-from edge_agent.live.source import Subscription
+from edge_agent.live.source import ViewerQueue
 
 # Most preferred first: what every browser offers for H.264.
 PREFERRED_PROFILES: Final = ("42e01f", "42001f")
@@ -62,7 +62,7 @@ class ForwardingTrack(MediaStreamTrack):
 
     kind = "video"
 
-    def __init__(self, subscription: Subscription) -> None:
+    def __init__(self, subscription: ViewerQueue) -> None:
         super().__init__()
         self._subscription = subscription
 

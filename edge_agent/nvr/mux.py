@@ -17,7 +17,6 @@ from __future__ import annotations
 import io
 import itertools
 import logging
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -26,6 +25,7 @@ from pathlib import Path
 import av
 import av.error
 
+from cctv_common.files import fsync_file
 from edge_agent.nvr.depacketize import Codec, nal_type
 from edge_agent.nvr.replay import SpooledUnit
 from edge_agent.recording.segment_probe import sha256_of
@@ -148,11 +148,7 @@ def mux_access_units(
         except (av.error.FFmpegError, OSError, IndexError) as exc:
             out_path.unlink(missing_ok=True)
             raise MuxFailed(f"writing the MP4 failed: {exc}") from exc
-    fd = os.open(out_path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_file(out_path)
     digest, size = sha256_of(out_path)
     end_ns = units[-1].time_ns + frame_ticks * 1_000_000_000 // TIME_BASE.denominator
     fps = round(TIME_BASE.denominator / frame_ticks, 3) if intervals else None

@@ -28,6 +28,7 @@ from typing import Literal
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cctv_common import __version__
+from cctv_common.clock import utc_now
 from cctv_common.evidence.manifest import CameraIdentity, Manifest, NvrReplay, Software, Window
 from cctv_common.evidence.signing import key_id, sign
 from cctv_common.evidence.verify import CLIP_NAME, MANIFEST_NAME, SIGNATURE_NAME
@@ -343,7 +344,7 @@ def _write_clip(
             **facts.identity,
         ),
         software=Software(name=SOFTWARE_NAME, version=__version__),
-        created_at=datetime.now(UTC),
+        created_at=utc_now(),
         key_id=key_id(key),
     )
     manifest_bytes = manifest.canonical_bytes()

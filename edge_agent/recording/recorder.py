@@ -15,7 +15,7 @@ one line a minute while it lasts, and one line when recording resumes.
 
 When a connection ends, a gap is opened in the index at the end of the last segment with the
 cause (camera unreachable, stream stalled, disk full, agent stopped); the first segment after the
-reconnect ends it. The recorder's state is published through a ``CameraStatus`` snapshot (and
+reconnect ends it. The recorder's state is published through a ``RecorderHealth`` snapshot (and
 ``on_status`` on every change).
 
 Why these timeouts: PyAV's read timeout bounds every ``av_read_frame``. When a camera stalls, the
@@ -69,7 +69,7 @@ OUTAGE_LOG_SECONDS = 60.0
 ALIVE_SECONDS = 1.0
 
 
-class CameraUnavailable(Exception):
+class CameraUnreachable(Exception):
     """The camera's stream URL cannot be had now (e.g. its ONVIF device does not answer)."""
 
 
@@ -82,7 +82,7 @@ class RecorderState(enum.StrEnum):
 
 
 @dataclass(frozen=True)
-class CameraStatus:
+class RecorderHealth:
     camera_id: str
     state: RecorderState = RecorderState.STARTING
     last_error: str | None = None
@@ -205,7 +205,7 @@ class CameraRecorder(threading.Thread):
         *,
         site_id: str = "",
         on_disk_full: Callable[[], None] | None = None,
-        on_status: Callable[[CameraStatus], None] | None = None,
+        on_status: Callable[[RecorderHealth], None] | None = None,
         on_alive: Callable[[], None] | None = None,
         now: Callable[[], datetime] = utc_now,
     ) -> None:
@@ -222,12 +222,12 @@ class CameraRecorder(threading.Thread):
         self._label = f"site {site_id} camera {camera_id}" if site_id else f"camera {camera_id}"
         self._stop_event = threading.Event()
         self._status_lock = threading.Lock()
-        self._status = CameraStatus(camera_id=camera_id)
+        self._status = RecorderHealth(camera_id=camera_id)
         self._outage = OutageLog(self._label)
         self._alive_at = 0.0
 
     @property
-    def status(self) -> CameraStatus:
+    def status(self) -> RecorderHealth:
         with self._status_lock:
             return self._status
 
@@ -307,7 +307,7 @@ class CameraRecorder(threading.Thread):
     ) -> SessionEnd:
         try:
             url = self._url_provider()
-        except (CameraUnavailable, OSError) as exc:
+        except (CameraUnreachable, OSError) as exc:
             return SessionEnd(reason=f"no stream URL: {redact_text(str(exc))}")
         settings = self._settings
         if self._outage.down:

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_agent.config import RecorderConfig
-from edge_agent.recording.recorder import CameraRecorder, CameraStatus, CameraUnavailable
+from edge_agent.recording.recorder import CameraRecorder, CameraUnreachable, RecorderHealth
 from edge_agent.recording.segments import Gap, Segment
 from edge_agent.store.index_port import IndexUnreachable, IndexWriteFailed
 
@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 # Messages (tuples, the first item names them).
 CALL = "call"  # child -> parent: ("call", id, method, args)
 REPLY = "reply"  # parent -> child: ("reply", id, ok, value or error text)
-STATUS = "status"  # child -> parent: ("status", CameraStatus)
+STATUS = "status"  # child -> parent: ("status", RecorderHealth)
 ALIVE = "alive"  # child -> parent: ("alive",)
 LOG = "log"  # child -> parent: ("log", levelno, logger name, message)
 DISK_FULL = "disk_full"  # child -> parent: ("disk_full",)
@@ -118,8 +118,8 @@ class ParentLink:
             kind, text = value
             if kind == "IndexWriteFailed":
                 raise IndexWriteFailed(text)
-            if kind == "CameraUnavailable":
-                raise CameraUnavailable(text)
+            if kind == "CameraUnreachable":
+                raise CameraUnreachable(text)
             raise ParentGone(f"{method} failed in the agent: {text}")
 
     def _read(self) -> None:
@@ -215,10 +215,10 @@ def run(conn: Connection) -> int:
         try:
             value: str = link.call(URL)
         except ParentGone as exc:
-            raise CameraUnavailable(str(exc)) from exc
+            raise CameraUnreachable(str(exc)) from exc
         return value
 
-    def on_status(status: CameraStatus) -> None:
+    def on_status(status: RecorderHealth) -> None:
         link.send((STATUS, status))
 
     recorder = CameraRecorder(

@@ -44,8 +44,8 @@ from cctv_common.evidence.manifest import GapCause
 from edge_agent.config import AgentConfig, CameraConfig
 from edge_agent.recording.janitor import Janitor
 from edge_agent.recording.recorder import (
-    CameraStatus,
-    CameraUnavailable,
+    CameraUnreachable,
+    RecorderHealth,
     RecorderState,
     UrlProvider,
     redact_text,
@@ -110,15 +110,15 @@ class CameraSupervisor(threading.Thread):
         self._stopping = threading.Event()
         self._stop_deadline: float | None = None
         self._lock = threading.Lock()
-        self._status = CameraStatus(camera_id=camera_id)
-        self._base = CameraStatus(camera_id=camera_id)  # counts of the processes before
+        self._status = RecorderHealth(camera_id=camera_id)
+        self._base = RecorderHealth(camera_id=camera_id)  # counts of the processes before
         self._process: subprocess.Popen[bytes] | None = None
         self.restarts = 0
 
     # What the agent sees
 
     @property
-    def status(self) -> CameraStatus:
+    def status(self) -> RecorderHealth:
         with self._lock:
             return self._status
 
@@ -260,11 +260,11 @@ class CameraSupervisor(threading.Thread):
         if method == URL:
             try:
                 return True, self._url_provider()
-            except (CameraUnavailable, OSError) as exc:
-                return False, ("CameraUnavailable", str(exc))
+            except (CameraUnreachable, OSError) as exc:
+                return False, ("CameraUnreachable", str(exc))
             except Exception as exc:  # the provider (ONVIF) failed in a way nobody foresaw
                 log.exception("%s: stream URL provider failed", self._label)
-                return False, ("CameraUnavailable", redact_text(f"stream URL provider: {exc!r}"))
+                return False, ("CameraUnreachable", redact_text(f"stream URL provider: {exc!r}"))
         if method in SINK_METHODS:
             try:
                 return True, getattr(self._index, method)(*args)
@@ -275,7 +275,7 @@ class CameraSupervisor(threading.Thread):
                 return False, ("IndexWriteFailed", f"{method}: {exc!r}")
         return False, ("ValueError", f"unknown call {method!r}")
 
-    def _child_status(self, status: CameraStatus) -> None:
+    def _child_status(self, status: RecorderHealth) -> None:
         base = self._base
         with self._lock:
             self._status = dataclasses.replace(
@@ -386,10 +386,10 @@ class Recorders:
             log.error("site %s camera %s: recorder did not stop", self._config.site_id, camera_id)
         return stuck
 
-    def statuses(self) -> list[CameraStatus]:
+    def statuses(self) -> list[RecorderHealth]:
         return [worker.status for worker in self._workers.values()]
 
-    def status(self, camera_id: str) -> CameraStatus:
+    def status(self, camera_id: str) -> RecorderHealth:
         return self._workers[camera_id].status
 
     def pid(self, camera_id: str) -> int | None:
@@ -404,6 +404,6 @@ class Recorders:
             return lambda: url
 
         def unresolved() -> str:
-            raise CameraUnavailable("no stream URL provider for this ONVIF camera")
+            raise CameraUnreachable("no stream URL provider for this ONVIF camera")
 
         return unresolved

@@ -39,7 +39,7 @@ from cctv_common.wire.payloads import (
 from cctv_onvif import OnvifBadSnapshot, OnvifError, OnvifUnsupported
 from edge_agent.cameras.onvif_cameras import OnvifCameras
 from edge_agent.config import AgentConfig, CameraConfig
-from edge_agent.recording.recorder import CameraUnavailable, redact_text
+from edge_agent.recording.recorder import CameraUnreachable, redact_text
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +146,7 @@ class Snapshots:
                 raise SnapshotFailed(str(exc)) from exc
             try:
                 url = await cameras.live_url(camera)
-            except CameraUnavailable as exc:
+            except CameraUnreachable as exc:
                 raise SnapshotFailed(str(exc)) from exc
         else:
             url = camera.live_rtsp_url or camera.rtsp_url or ""

@@ -1,6 +1,8 @@
 """The agent's outbox: every clip job and every cut clip, kept in SQLite until the hub has it.
 
-``data_dir/outbox.db`` (WAL, ``synchronous=FULL``) holds two tables:
+``data_dir/outbox.db``, on the store's one SQLite helper (``edge_agent.store.database``: WAL,
+``synchronous=FULL``, one transaction per change, times as integer microseconds UTC), holds two
+tables:
 
 - ``jobs``: the hub's job payload as received, its state (queued, cutting, uploading, stored,
   failed), percent, the clip it produced and why it failed.
@@ -14,6 +16,14 @@ Inserts are idempotent on ``job_id`` and ``clip_id``; ``stored`` and ``rejected`
 replayed ack cannot move a clip out of them. The files of a clip are deleted by the job runner only
 after ``clip_stored`` has committed.
 
+Schema versions (``PRAGMA user_version``; an older outbox is migrated in place when opened, so
+jobs and clips waiting for the hub survive an upgrade):
+
+- 1: the tables of the first agents (``jobs``, ``clips``; created where missing), with times as
+  ISO-8601 text (``updated_at``).
+- 2: times as integer microseconds UTC like the rest of the store (``updated_us``, converted from
+  ``updated_at``, which is dropped).
+
 The methods block (SQLite): call them from a worker thread, e.g. ``asyncio.to_thread``.
 """
 
@@ -21,21 +31,25 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final, Literal, get_args
-
-import sqlite_utils
 
 from cctv_common.clock import utc_now
 from cctv_common.wire.chunk_ranges import Range, validate_ranges
 from cctv_common.wire.ids import validate_id
 from cctv_common.wire.job_state import JobState, is_final
 from cctv_common.wire.payloads import ClipOffer, Job
+from edge_agent.store.database import (
+    Migration,
+    StoreDatabase,
+    columns,
+    from_us,
+    rows_in,
+    to_us,
+)
 
 ClipState = Literal["offered", "uploading", "stored", "rejected"]
 CLIP_STATES: Final[tuple[ClipState, ...]] = get_args(ClipState)
@@ -59,7 +73,7 @@ class UnknownClip(OutboxError):
 
 
 @dataclass(frozen=True)
-class JobRecord:
+class OutboxJob:
     job: Job
     state: JobState
     percent: int
@@ -134,8 +148,45 @@ class ClipRecord:
         )
 
 
-def _now() -> str:
-    return utc_now().isoformat()
+def _now() -> int:
+    return to_us(utc_now())
+
+
+def _version_1(conn: sqlite3.Connection) -> None:
+    """The tables as the first agents made them (where missing), times as ISO text."""
+    conn.execute(
+        "create table if not exists jobs (job_id text primary key, payload text not null,"
+        " priority integer not null, arrival integer not null, state text not null,"
+        " percent integer not null, clip_id text, error text, updated_at text not null)"
+    )
+    conn.execute("create index if not exists idx_jobs_state on jobs (state)")
+    conn.execute(
+        "create table if not exists clips (clip_id text primary key, job_id text not null,"
+        " directory text not null, manifest blob not null, signature text not null,"
+        " key_id text not null, clip_bytes integer not null, sha256 text not null,"
+        " chunk_size integer not null, chunk_sha256 text not null, state text not null,"
+        " hub_held text not null, reason text, updated_at text not null)"
+    )
+    conn.execute("create index if not exists idx_clips_state on clips (state)")
+    conn.execute("create index if not exists idx_clips_job_id on clips (job_id)")
+
+
+def _version_2(conn: sqlite3.Connection) -> None:
+    """Times as integer microseconds UTC: ``updated_at`` (ISO text) becomes ``updated_us``."""
+    for table, key in (("jobs", "job_id"), ("clips", "clip_id")):
+        if "updated_us" not in columns(conn, table):
+            conn.execute(f"alter table {table} add column updated_us integer not null default 0")
+        if "updated_at" in columns(conn, table):
+            for row in rows_in(conn, f"select {key}, updated_at from {table}"):  # noqa: S608
+                conn.execute(
+                    f"update {table} set updated_us = ? where {key} = ?",  # noqa: S608
+                    [to_us(datetime.fromisoformat(row["updated_at"])), row[key]],
+                )
+            conn.execute(f"alter table {table} drop column updated_at")
+
+
+MIGRATIONS: Final[tuple[Migration, ...]] = (_version_1, _version_2)
+SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 
 class Outbox:
@@ -147,97 +198,15 @@ class Outbox:
         self.path = data_dir / DB_NAME
         self.clips_dir = data_dir / CLIPS_DIR_NAME
         self.clips_dir.mkdir(exist_ok=True)
-        connection = sqlite3.connect(
-            str(self.path), check_same_thread=False, timeout=30, isolation_level=None
-        )
-        self._db = sqlite_utils.Database(connection)
-        self._lock = threading.RLock()
-        self._db.enable_wal()
-        # FULL: a committed state change survives a power cut, not only a SIGKILL.
-        self._db.execute("pragma synchronous = full")
-        self._create_schema()
+        self._store = StoreDatabase(self.path, migrations=MIGRATIONS, write_error=OutboxError)
+        self._writing = self._store.writing
 
-    def _create_schema(self) -> None:
-        # sqlite-utils commits each CREATE itself; "if not exists" makes a reopen a no-op.
-        with self._lock:
-            db = self._db
-            db.table("jobs").create(
-                {
-                    "job_id": str,
-                    "payload": str,
-                    "priority": int,
-                    "arrival": int,
-                    "state": str,
-                    "percent": int,
-                    "clip_id": str,
-                    "error": str,
-                    "updated_at": str,
-                },
-                pk="job_id",
-                not_null={"payload", "priority", "arrival", "state", "percent", "updated_at"},
-                if_not_exists=True,
-            )
-            db.table("jobs").create_index(["state"], if_not_exists=True)
-            db.table("clips").create(
-                {
-                    "clip_id": str,
-                    "job_id": str,
-                    "directory": str,
-                    "manifest": bytes,
-                    "signature": str,
-                    "key_id": str,
-                    "clip_bytes": int,
-                    "sha256": str,
-                    "chunk_size": int,
-                    "chunk_sha256": str,
-                    "state": str,
-                    "hub_held": str,
-                    "reason": str,
-                    "updated_at": str,
-                },
-                pk="clip_id",
-                not_null={
-                    "job_id",
-                    "directory",
-                    "manifest",
-                    "signature",
-                    "key_id",
-                    "clip_bytes",
-                    "sha256",
-                    "chunk_size",
-                    "chunk_sha256",
-                    "state",
-                    "hub_held",
-                    "updated_at",
-                },
-                if_not_exists=True,
-            )
-            db.table("clips").create_index(["state"], if_not_exists=True)
-            db.table("clips").create_index(["job_id"], if_not_exists=True)
-
-    @contextmanager
-    def _writing(self) -> Iterator[sqlite_utils.Database]:
-        """One transaction (``BEGIN IMMEDIATE`` .. ``COMMIT``), rolled back on any error."""
-        with self._lock:
-            conn = self._db.conn
-            try:
-                conn.execute("begin immediate")
-            except sqlite3.Error as exc:
-                raise OutboxError(f"outbox {self.path}: cannot start a write: {exc}") from exc
-            try:
-                yield self._db
-            except BaseException:
-                conn.execute("rollback")
-                raise
-            try:
-                conn.execute("commit")
-            except sqlite3.Error as exc:
-                conn.execute("rollback")
-                raise OutboxError(f"outbox {self.path}: write failed: {exc}") from exc
+    @property
+    def schema_version(self) -> int:
+        return self._store.schema_version
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        with self._lock:
-            return list(self._db.query(sql, params))
+        return self._store.rows(sql, params)
 
     def clip_dir(self, clip_id: str) -> Path:
         """The folder of a clip: ``data_dir/outbox/{clip_id}`` (the id is checked first)."""
@@ -246,16 +215,16 @@ class Outbox:
 
     # Jobs.
 
-    def add_job(self, job: Job) -> tuple[JobRecord, bool]:
+    def add_job(self, job: Job) -> tuple[OutboxJob, bool]:
         """Record a job as queued; a job already known is returned unchanged, with False."""
         with self._writing() as db:
-            rows = list(db.query("select * from jobs where job_id = ?", [job.job_id]))
+            rows = rows_in(db, "select * from jobs where job_id = ?", [job.job_id])
             if rows:
                 return _job_from_row(rows[0]), False
-            arrival = next(iter(db.query("select coalesce(max(arrival), 0) + 1 as n from jobs")))
+            arrival = rows_in(db, "select coalesce(max(arrival), 0) + 1 as n from jobs")[0]
             db.execute(
                 "insert into jobs (job_id, payload, priority, arrival, state, percent, clip_id,"
-                " error, updated_at) values (?, ?, ?, ?, ?, 0, null, null, ?)",
+                " error, updated_us) values (?, ?, ?, ?, ?, 0, null, null, ?)",
                 [
                     job.job_id,
                     job.to_bytes().decode("utf-8"),
@@ -265,14 +234,14 @@ class Outbox:
                     _now(),
                 ],
             )
-            row = next(iter(db.query("select * from jobs where job_id = ?", [job.job_id])))
+            row = rows_in(db, "select * from jobs where job_id = ?", [job.job_id])[0]
         return _job_from_row(row), True
 
-    def job(self, job_id: str) -> JobRecord | None:
+    def job(self, job_id: str) -> OutboxJob | None:
         rows = self._rows("select * from jobs where job_id = ?", [job_id])
         return _job_from_row(rows[0]) if rows else None
 
-    def jobs(self, states: Iterable[JobState] | None = None) -> list[JobRecord]:
+    def jobs(self, states: Iterable[JobState] | None = None) -> list[OutboxJob]:
         """Jobs in ``states`` (all when None), most urgent first, then in order of arrival."""
         order = " order by priority desc, arrival"
         if states is None:
@@ -283,8 +252,8 @@ class Outbox:
             rows = self._rows(f"select * from jobs where state in ({marks})" + order, wanted)  # noqa: S608
         return [_job_from_row(row) for row in rows]
 
-    def _update_job(self, db: sqlite_utils.Database, job_id: str, **values: Any) -> JobRecord:
-        values["updated_at"] = _now()
+    def _update_job(self, db: sqlite3.Connection, job_id: str, **values: Any) -> OutboxJob:
+        values["updated_us"] = _now()
         assignments = ", ".join(f"{name} = :{name}" for name in values)
         cursor = db.execute(
             f"update jobs set {assignments} where job_id = :job_id",  # noqa: S608
@@ -292,10 +261,10 @@ class Outbox:
         )
         if cursor.rowcount != 1:
             raise UnknownJob(f"job {job_id} is not in the outbox")
-        row = next(iter(db.query("select * from jobs where job_id = ?", [job_id])))
+        row = rows_in(db, "select * from jobs where job_id = ?", [job_id])[0]
         return _job_from_row(row)
 
-    def start_cut(self, job_id: str, clip_id: str) -> JobRecord:
+    def start_cut(self, job_id: str, clip_id: str) -> OutboxJob:
         """The job is being cut into ``clip_id``'s folder (so a restart can remove that folder)."""
         validate_id("clip", clip_id)
         with self._writing() as db:
@@ -303,19 +272,19 @@ class Outbox:
                 db, job_id, state=JobState.CUTTING, percent=0, clip_id=clip_id, error=None
             )
 
-    def set_job_percent(self, job_id: str, percent: int) -> JobRecord:
+    def set_job_percent(self, job_id: str, percent: int) -> OutboxJob:
         with self._writing() as db:
             return self._update_job(db, job_id, percent=max(0, min(100, percent)))
 
-    def requeue_job(self, job_id: str) -> JobRecord:
+    def requeue_job(self, job_id: str) -> OutboxJob:
         """Back to queued (a cut interrupted by a restart); its old clip id is forgotten."""
         with self._writing() as db:
             return self._update_job(db, job_id, state=JobState.QUEUED, percent=0, clip_id=None)
 
-    def fail_job(self, job_id: str, error: str) -> JobRecord:
+    def fail_job(self, job_id: str, error: str) -> OutboxJob:
         """The job failed (refused or the cut failed); final. A final job is left as it is."""
         with self._writing() as db:
-            rows = list(db.query("select * from jobs where job_id = ?", [job_id]))
+            rows = rows_in(db, "select * from jobs where job_id = ?", [job_id])
             if not rows:
                 raise UnknownJob(f"job {job_id} is not in the outbox")
             current = _job_from_row(rows[0])
@@ -332,13 +301,13 @@ class Outbox:
         """
         validate_id("clip", clip.clip_id)
         with self._writing() as db:
-            existing = list(db.query("select * from clips where clip_id = ?", [clip.clip_id]))
+            existing = rows_in(db, "select * from clips where clip_id = ?", [clip.clip_id])
             if existing:
                 return _clip_from_row(existing[0])
             db.execute(
                 "insert into clips (clip_id, job_id, directory, manifest, signature, key_id,"
                 " clip_bytes, sha256, chunk_size, chunk_sha256, state, hub_held, reason,"
-                " updated_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'offered', '[]', null, ?)",
+                " updated_us) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'offered', '[]', null, ?)",
                 [
                     clip.clip_id,
                     clip.job_id,
@@ -361,7 +330,7 @@ class Outbox:
                 clip_id=clip.clip_id,
                 error=None,
             )
-            row = next(iter(db.query("select * from clips where clip_id = ?", [clip.clip_id])))
+            row = rows_in(db, "select * from clips where clip_id = ?", [clip.clip_id])[0]
         return _clip_from_row(row)
 
     def clip(self, clip_id: str) -> ClipRecord | None:
@@ -385,14 +354,14 @@ class Outbox:
         """Clips the hub has not yet stored or rejected: these are (re-)offered."""
         return self.clips(PENDING_CLIP_STATES)
 
-    def _current_clip(self, db: sqlite_utils.Database, clip_id: str) -> ClipRecord:
-        rows = list(db.query("select * from clips where clip_id = ?", [clip_id]))
+    def _current_clip(self, db: sqlite3.Connection, clip_id: str) -> ClipRecord:
+        rows = rows_in(db, "select * from clips where clip_id = ?", [clip_id])
         if not rows:
             raise UnknownClip(f"clip {clip_id} is not in the outbox")
         return _clip_from_row(rows[0])
 
-    def _update_clip(self, db: sqlite_utils.Database, clip_id: str, **values: Any) -> ClipRecord:
-        values["updated_at"] = _now()
+    def _update_clip(self, db: sqlite3.Connection, clip_id: str, **values: Any) -> ClipRecord:
+        values["updated_us"] = _now()
         assignments = ", ".join(f"{name} = :{name}" for name in values)
         db.execute(
             f"update clips set {assignments} where clip_id = :clip_id",  # noqa: S608
@@ -411,7 +380,7 @@ class Outbox:
             self._update_job(db, current.job_id, state=JobState.UPLOADING, percent=percent)
             return updated
 
-    def clip_stored(self, clip_id: str) -> tuple[ClipRecord, JobRecord | None]:
+    def clip_stored(self, clip_id: str) -> tuple[ClipRecord, OutboxJob | None]:
         """The hub has stored the clip: the clip and its job are done. Idempotent; final."""
         with self._writing() as db:
             current = self._current_clip(db, clip_id)
@@ -429,7 +398,7 @@ class Outbox:
             )
             return clip, job
 
-    def clip_rejected(self, clip_id: str, reason: str) -> tuple[ClipRecord, JobRecord | None]:
+    def clip_rejected(self, clip_id: str, reason: str) -> tuple[ClipRecord, OutboxJob | None]:
         """The hub rejected the clip: kept on disk for investigation, its job failed. Final."""
         with self._writing() as db:
             current = self._current_clip(db, clip_id)
@@ -441,24 +410,23 @@ class Outbox:
             )
             return clip, job
 
-    def _job_in(self, db: sqlite_utils.Database, job_id: str) -> JobRecord | None:
-        rows = list(db.query("select * from jobs where job_id = ?", [job_id]))
+    def _job_in(self, db: sqlite3.Connection, job_id: str) -> OutboxJob | None:
+        rows = rows_in(db, "select * from jobs where job_id = ?", [job_id])
         return _job_from_row(rows[0]) if rows else None
 
     def close(self) -> None:
-        with self._lock:
-            self._db.conn.close()
+        self._store.close()
 
 
-def _job_from_row(row: dict[str, Any]) -> JobRecord:
-    return JobRecord(
+def _job_from_row(row: dict[str, Any]) -> OutboxJob:
+    return OutboxJob(
         job=Job.parse(row["payload"].encode("utf-8")),
         state=JobState(row["state"]),
         percent=int(row["percent"]),
         clip_id=row["clip_id"],
         error=row["error"],
         arrival=int(row["arrival"]),
-        updated_at=datetime.fromisoformat(row["updated_at"]),
+        updated_at=from_us(row["updated_us"]),
     )
 
 
@@ -477,5 +445,5 @@ def _clip_from_row(row: dict[str, Any]) -> ClipRecord:
         state=row["state"],
         hub_held=tuple((int(a), int(b)) for a, b in json.loads(row["hub_held"])),
         reason=row["reason"],
-        updated_at=datetime.fromisoformat(row["updated_at"]),
+        updated_at=from_us(row["updated_us"]),
     )

@@ -1,15 +1,18 @@
 """The agent's local SQLite index of recorded segments, gaps, pins and camera events.
 
-Times are stored as integer microseconds since the Unix epoch (UTC) so that range queries are
-plain integer comparisons. One connection guarded by a lock serves the agent's threads; every
-write is one transaction, so a full disk fails the write, never the file. Only the agent's main
-process opens the index for writing: the recorder processes send their segments and gaps to it
+``data_dir/index.db``, on the store's one SQLite helper (``edge_agent.store.database``): times are
+integer microseconds since the Unix epoch (UTC), every write is one transaction, so a full disk
+fails the write (``IndexWriteFailed``), never the file. Only the agent's main process opens the
+index for writing: the recorder processes send their segments and gaps to it
 (``edge_agent.recording.recorder_supervisor``), so SQLite never sees two writers.
 
-The schema is versioned with ``PRAGMA user_version`` and migrated in place when an older index is
-opened (a site box in the field keeps its buffer across an upgrade): version 1 added the frame
-accounting of segments, the cause of gaps, open gaps (``end_us`` NULL while the camera is still
-down) and the retention horizon (how far retention has deleted each camera's footage).
+Schema versions (``PRAGMA user_version``; an older index is migrated in place when opened, so a
+site box in the field keeps its buffer across an upgrade):
+
+- 1: the tables of the first agents (segments, gaps, pins, events, camera facts; created where
+  missing), plus the frame accounting of segments, the cause of gaps, open gaps (``end_us`` NULL
+  while the camera is still down) and the retention horizon (how far retention has deleted each
+  camera's footage). Rows of version 0 stay valid as they are (the new columns are nullable).
 """
 
 from __future__ import annotations
@@ -17,46 +20,88 @@ from __future__ import annotations
 import dataclasses
 import json
 import sqlite3
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
-from typing import Any
-
-import sqlite_utils
+from typing import Any, Final
 
 from cctv_common.clock import utc_now
 from cctv_common.evidence.manifest import GapCause
 from edge_agent.recording.segments import Gap, Pin, Segment
+from edge_agent.store.database import (
+    Migration,
+    StoreDatabase,
+    columns,
+    from_us,
+    rows_in,
+    to_us,
+)
 from edge_agent.store.index_port import IndexWriteFailed
 
 __all__ = ["CameraEvent", "IndexWriteFailed", "SegmentIndex"]
 
-SCHEMA_VERSION = 1
-# New columns of version 1 (nullable, so rows of version 0 stay valid as they are).
-_V1_COLUMNS: dict[str, dict[str, type]] = {
-    "segments": {
-        "frames": int,
-        "frames_received": int,
-        "frames_dropped": str,
-        "clock_jumps": str,
-    },
-    "gaps": {"cause": str},
-}
 _OPEN_END_US = 2**62
 
 
-def to_us(moment: datetime) -> int:
-    return round(moment.timestamp() * 1_000_000)
+def _version_1(conn: sqlite3.Connection) -> None:
+    """The tables as the first agents made them (where missing), and version 1's columns."""
+    conn.execute(
+        "create table if not exists segments (id integer primary key, camera_id text not null,"
+        " path text not null, start_us integer not null, end_us integer not null,"
+        " bytes integer not null, sha256 text not null, keyframes text, codec text,"
+        " width integer, height integer, fps real)"
+    )
+    conn.execute("create unique index if not exists idx_segments_path on segments (path)")
+    conn.execute(
+        "create index if not exists idx_segments_camera_id_start_us"
+        " on segments (camera_id, start_us)"
+    )
+    conn.execute(
+        "create table if not exists gaps (id integer primary key, camera_id text,"
+        " start_us integer, end_us integer, reason text)"
+    )
+    conn.execute(
+        "create index if not exists idx_gaps_camera_id_start_us on gaps (camera_id, start_us)"
+    )
+    conn.execute(
+        "create table if not exists pins (owner text primary key, camera_id text,"
+        " start_us integer, end_us integer)"
+    )
+    conn.execute(
+        "create table if not exists events (id integer primary key, camera_id text,"
+        " at_us integer, kind text, active integer, topic text, data text)"
+    )
+    conn.execute(
+        "create index if not exists idx_events_camera_id_at_us on events (camera_id, at_us)"
+    )
+    conn.execute(
+        "create table if not exists camera_facts (camera_id text primary key, identity text,"
+        " clock_offset real, checked_us integer)"
+    )
+    conn.execute(
+        "create table if not exists retention_horizon (camera_id text primary key,"
+        " deleted_until_us integer)"
+    )
+    new_columns = {
+        "segments": {
+            "frames": "integer",
+            "frames_received": "integer",
+            "frames_dropped": "text",
+            "clock_jumps": "text",
+        },
+        "gaps": {"cause": "text"},
+    }
+    for table, wanted in new_columns.items():
+        have = columns(conn, table)
+        for name, kind in wanted.items():
+            if name not in have:
+                conn.execute(f"alter table {table} add column {name} {kind}")
 
 
-def from_us(value: int) -> datetime:
-    return datetime.fromtimestamp(value / 1_000_000, tz=UTC)
+MIGRATIONS: Final[tuple[Migration, ...]] = (_version_1,)
+SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class CameraEvent:
     """An ONVIF event (motion, tamper) stored beside the segments so operators can jump to it."""
 
@@ -70,104 +115,13 @@ class CameraEvent:
 
 class SegmentIndex:
     def __init__(self, path: Path | None) -> None:
-        if path is None:
-            connection = sqlite3.connect(":memory:", check_same_thread=False)
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            connection = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
-        self._db = sqlite_utils.Database(connection)
-        self._lock = threading.RLock()
-        if path is not None:
-            self._db.enable_wal()
-        self._create_schema()
-        self._migrate()
+        self._store = StoreDatabase(path, migrations=MIGRATIONS, write_error=IndexWriteFailed)
+        self._writing = self._store.writing
+        self._rows = self._store.rows
 
     @property
     def schema_version(self) -> int:
-        with self._lock:
-            return int(self._db.execute("pragma user_version").fetchone()[0])
-
-    def _migrate(self) -> None:
-        """Bring an index of an older version up to ``SCHEMA_VERSION``, keeping every row."""
-        with self._lock, self._db.conn:
-            if self.schema_version >= SCHEMA_VERSION:
-                return
-            for table, columns in _V1_COLUMNS.items():
-                have = set(self._db.table(table).columns_dict)
-                for name, kind in columns.items():
-                    if name not in have:
-                        self._db.table(table).add_column(name, kind)
-            self._db.execute(f"pragma user_version = {SCHEMA_VERSION}")
-
-    def _create_schema(self) -> None:
-        db = self._db
-        db.table("segments").create(
-            {
-                "id": int,
-                "camera_id": str,
-                "path": str,
-                "start_us": int,
-                "end_us": int,
-                "bytes": int,
-                "sha256": str,
-                "keyframes": str,
-                "codec": str,
-                "width": int,
-                "height": int,
-                "fps": float,
-            },
-            pk="id",
-            not_null={"camera_id", "path", "start_us", "end_us", "bytes", "sha256"},
-            if_not_exists=True,
-        )
-        db.table("segments").create_index(["path"], unique=True, if_not_exists=True)
-        db.table("segments").create_index(["camera_id", "start_us"], if_not_exists=True)
-        db.table("gaps").create(
-            {"id": int, "camera_id": str, "start_us": int, "end_us": int, "reason": str},
-            pk="id",
-            if_not_exists=True,
-        )
-        db.table("gaps").create_index(["camera_id", "start_us"], if_not_exists=True)
-        db.table("retention_horizon").create(
-            {"camera_id": str, "deleted_until_us": int}, pk="camera_id", if_not_exists=True
-        )
-        db.table("pins").create(
-            {"owner": str, "camera_id": str, "start_us": int, "end_us": int},
-            pk="owner",
-            if_not_exists=True,
-        )
-        db.table("events").create(
-            {
-                "id": int,
-                "camera_id": str,
-                "at_us": int,
-                "kind": str,
-                "active": int,
-                "topic": str,
-                "data": str,
-            },
-            pk="id",
-            if_not_exists=True,
-        )
-        db.table("events").create_index(["camera_id", "at_us"], if_not_exists=True)
-        db.table("camera_facts").create(
-            {"camera_id": str, "identity": str, "clock_offset": float, "checked_us": int},
-            pk="camera_id",
-            if_not_exists=True,
-        )
-
-    @contextmanager
-    def _writing(self) -> Iterator[sqlite_utils.Database]:
-        with self._lock:
-            try:
-                with self._db.conn:
-                    yield self._db
-            except sqlite3.OperationalError as exc:
-                raise IndexWriteFailed(str(exc)) from exc
-
-    def _rows(self, sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
-        with self._lock:
-            return list(self._db.query(sql, params))
+        return self._store.schema_version
 
     # Segments
 
@@ -268,14 +222,14 @@ class SegmentIndex:
     def add_gap(self, camera_id: str, gap: Gap) -> None:
         """Record a gap that has ended (e.g. a stall inside a segment)."""
         with self._writing() as db:
-            db.table("gaps").insert(_gap_row(camera_id, gap, gap.end))
+            _insert_gap(db, _gap_row(camera_id, gap, gap.end))
 
     def open_gap(self, camera_id: str, gap: Gap) -> None:
         """The camera's footage stops at ``gap.start`` for ``gap.cause``; a no-op while a gap of
         the camera is open already (the first cause is what began it)."""
         with self._writing() as db:
             if self._open_gap_row(db, camera_id) is None:
-                db.table("gaps").insert(_gap_row(camera_id, gap, None))
+                _insert_gap(db, _gap_row(camera_id, gap, None))
 
     def close_gap(self, camera_id: str, gap: Gap, tolerance: float) -> Gap | None:
         """Footage of the camera resumes at ``gap.end``; return the gap this leaves, if any.
@@ -301,17 +255,16 @@ class SegmentIndex:
                 return ended
             if gap.seconds <= tolerance:
                 return None
-            db.table("gaps").insert(_gap_row(camera_id, gap, gap.end))
+            _insert_gap(db, _gap_row(camera_id, gap, gap.end))
             return gap
 
     @staticmethod
-    def _open_gap_row(db: sqlite_utils.Database, camera_id: str) -> dict[str, Any] | None:
-        rows = list(
-            db.query(
-                "select * from gaps where camera_id = ? and end_us is null"
-                " order by start_us desc limit 1",
-                [camera_id],
-            )
+    def _open_gap_row(db: sqlite3.Connection, camera_id: str) -> dict[str, Any] | None:
+        rows = rows_in(
+            db,
+            "select * from gaps where camera_id = ? and end_us is null"
+            " order by start_us desc limit 1",
+            [camera_id],
         )
         return rows[0] if rows else None
 
@@ -339,14 +292,11 @@ class SegmentIndex:
 
     def pin(self, pin: Pin) -> None:
         with self._writing() as db:
-            db.table("pins").upsert(
-                {
-                    "owner": pin.owner,
-                    "camera_id": pin.camera_id,
-                    "start_us": to_us(pin.start),
-                    "end_us": to_us(pin.end),
-                },
-                pk="owner",
+            db.execute(
+                "insert into pins (owner, camera_id, start_us, end_us) values (?, ?, ?, ?)"
+                " on conflict(owner) do update set camera_id = excluded.camera_id,"
+                " start_us = excluded.start_us, end_us = excluded.end_us",
+                [pin.owner, pin.camera_id, to_us(pin.start), to_us(pin.end)],
             )
 
     def unpin(self, owner: str) -> None:
@@ -363,15 +313,17 @@ class SegmentIndex:
 
     def add_event(self, event: CameraEvent) -> None:
         with self._writing() as db:
-            db.table("events").insert(
-                {
-                    "camera_id": event.camera_id,
-                    "at_us": to_us(event.at),
-                    "kind": event.kind,
-                    "active": int(event.active),
-                    "topic": event.topic,
-                    "data": json.dumps(event.data, sort_keys=True),
-                }
+            db.execute(
+                "insert into events (camera_id, at_us, kind, active, topic, data)"
+                " values (?, ?, ?, ?, ?, ?)",
+                [
+                    event.camera_id,
+                    to_us(event.at),
+                    event.kind,
+                    int(event.active),
+                    event.topic,
+                    json.dumps(event.data, sort_keys=True),
+                ],
             )
 
     def events_between(self, camera_id: str, start: datetime, end: datetime) -> list[CameraEvent]:
@@ -418,14 +370,12 @@ class SegmentIndex:
         self, camera_id: str, identity: dict[str, str], clock_offset: float | None
     ) -> None:
         with self._writing() as db:
-            db.table("camera_facts").upsert(
-                {
-                    "camera_id": camera_id,
-                    "identity": json.dumps(identity, sort_keys=True),
-                    "clock_offset": clock_offset,
-                    "checked_us": to_us(utc_now()),
-                },
-                pk="camera_id",
+            db.execute(
+                "insert into camera_facts (camera_id, identity, clock_offset, checked_us)"
+                " values (?, ?, ?, ?) on conflict(camera_id) do update set"
+                " identity = excluded.identity, clock_offset = excluded.clock_offset,"
+                " checked_us = excluded.checked_us",
+                [camera_id, json.dumps(identity, sort_keys=True), clock_offset, to_us(utc_now())],
             )
 
     def camera_facts(self, camera_id: str) -> tuple[dict[str, str], float | None] | None:
@@ -435,8 +385,15 @@ class SegmentIndex:
         return json.loads(rows[0]["identity"]), rows[0]["clock_offset"]
 
     def close(self) -> None:
-        with self._lock:
-            self._db.conn.close()
+        self._store.close()
+
+
+def _insert_gap(db: sqlite3.Connection, row: dict[str, Any]) -> None:
+    db.execute(
+        "insert into gaps (camera_id, start_us, end_us, reason, cause)"
+        " values (:camera_id, :start_us, :end_us, :reason, :cause)",
+        row,
+    )
 
 
 def _gap_row(camera_id: str, gap: Gap, end: datetime | None) -> dict[str, Any]:

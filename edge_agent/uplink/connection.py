@@ -269,7 +269,7 @@ class Uplink:
 
 class CameraState(Protocol):
     """What the heartbeat needs of a recorder's status
-    (``edge_agent.recording.recorder.CameraStatus``)."""
+    (``edge_agent.recording.recorder.RecorderHealth``)."""
 
     @property
     def camera_id(self) -> str: ...

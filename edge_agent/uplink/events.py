@@ -47,7 +47,8 @@ from cctv_common.wire.payloads import (
     CameraEvents,
 )
 from cctv_common.wire.topics import events_topic
-from edge_agent.store.segment_index import CameraEvent, SegmentIndex, to_us
+from edge_agent.store.database import to_us
+from edge_agent.store.segment_index import CameraEvent, SegmentIndex
 from edge_agent.uplink.port import UplinkPort
 
 log = logging.getLogger(__name__)

@@ -24,34 +24,32 @@ from pydantic import BaseModel
 from cctv_common.wire.payloads import LiveOffer
 from devkit.testcam import TestCamera
 from edge_agent.config import AgentConfig, CameraConfig, LiveConfig, OnvifCameraConfig
-from edge_agent.live.service import (
-    CameraUnavailable,
-    CodecNotPlayable,
-    LiveError,
-    LiveRefused,
-    LiveService,
-    OfferRejected,
-    UnknownCamera,
-    UnknownSession,
-    ViewerLimitReached,
-    defer_mdns_candidates,
-)
-from edge_agent.live.source import (
+from edge_agent.live.bitstream import (
     NAL_IDR,
     NAL_PPS,
     NAL_SPS,
     VIDEO_TIME_BASE,
-    VIEWER_LAG_PACKETS,
-    LivePacket,
-    LiveSource,
-    Subscription,
     Timeline,
     nal_unit_types,
     parameter_sets,
     parameter_sets_from_avcc,
     with_parameter_sets,
 )
+from edge_agent.live.errors import (
+    CodecNotPlayable,
+    LiveCameraUnavailable,
+    LiveError,
+    LiveOfferRejected,
+    LiveRefused,
+    UnknownLiveCamera,
+    UnknownSession,
+    ViewerLimitReached,
+)
+from edge_agent.live.sdp import defer_mdns_candidates
+from edge_agent.live.service import LiveService
+from edge_agent.live.source import LiveSource
 from edge_agent.live.track import h264_capabilities
+from edge_agent.live.viewer_queue import VIEWER_LAG_PACKETS, LivePacket, ViewerQueue
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, chromium_installed
 from tests.support.paths import REPO
 from tests.support.webrtc_viewer import Viewer as BaseViewer
@@ -223,7 +221,7 @@ def test_session_that_never_connects_is_given_up(rtsp_camera: TestCamera, tmp_pa
             viewer.session_id, "a=candidate:1 1 udp 2122260223 192.0.2.1 9 typ host", "0", 0
         )
         await service.add_candidate(viewer.session_id, "")
-        with pytest.raises(OfferRejected):
+        with pytest.raises(LiveOfferRejected):
             await service.add_candidate(viewer.session_id, "candidate:garbage", "0", 0)
         await eventually(lambda: service.viewers("gate") == 0, "unconnected session dropped")
         await eventually(lambda: service.open_sources == 0, "camera connection closed")
@@ -274,7 +272,7 @@ def test_unknown_camera_is_refused(tmp_path: Path) -> None:
     async def scenario() -> None:
         service = LiveService(agent_config(tmp_path, ("gate", "rtsp://127.0.0.1:9/none")))
         viewer = Viewer()
-        with pytest.raises(UnknownCamera, match=f"site {SITE} has no camera yard") as caught:
+        with pytest.raises(UnknownLiveCamera, match=f"site {SITE} has no camera yard") as caught:
             await service.handle_offer(await viewer.offer("yard"))
         assert isinstance(caught.value, LiveRefused)
         assert caught.value.code == "unknown_camera"
@@ -292,9 +290,11 @@ def test_camera_that_cannot_be_reached_is_reported(tmp_path: Path) -> None:
         # Port 9 (discard) refuses at once: nothing listens there on loopback.
         service = LiveService(agent_config(tmp_path, ("gate", "rtsp://127.0.0.1:9/cam")))
         viewer = Viewer()
-        with pytest.raises(CameraUnavailable, match="camera gate cannot be opened for live view"):
+        with pytest.raises(
+            LiveCameraUnavailable, match="camera gate cannot be opened for live view"
+        ):
             await service.handle_offer(await viewer.offer("gate"))
-        assert not isinstance(CameraUnavailable("x"), LiveRefused)
+        assert not isinstance(LiveCameraUnavailable("x"), LiveRefused)
         assert service.session_ids() == []
         await eventually(lambda: service.open_sources == 0, "camera connection closed")
         await viewer.close()
@@ -316,7 +316,7 @@ def test_onvif_camera_needs_a_resolver(tmp_path: Path) -> None:
         offer = await viewer.offer("dome")
         with pytest.raises(LiveRefused, match="live_rtsp_url"):
             await LiveService(config).handle_offer(offer)
-        with pytest.raises(CameraUnavailable):
+        with pytest.raises(LiveCameraUnavailable):
             await LiveService(config, url_resolver=resolve).handle_offer(offer)
         assert asked == ["dome"]
         await viewer.close()
@@ -370,7 +370,7 @@ def test_offer_without_h264_is_rejected(rtsp_camera: TestCamera, tmp_path: Path)
     async def scenario() -> None:
         service = LiveService(agent_config(tmp_path, ("gate", rtsp_camera.url)))
         viewer = Viewer(codecs="vp8")
-        with pytest.raises(OfferRejected, match=r"does not offer H\.264"):
+        with pytest.raises(LiveOfferRejected, match=r"does not offer H\.264"):
             await service.handle_offer(await viewer.offer("gate"))
         assert service.session_ids() == []
         await eventually(lambda: service.open_sources == 0, "camera connection closed")
@@ -505,7 +505,7 @@ def test_a_late_viewer_gets_the_current_gop_restamped() -> None:
         source._dispatch(_item(True, 3600))
         for i in range(2, 6):
             source._dispatch(_item(False, 3600 * i))
-        late: Subscription = source.subscribe()
+        late: ViewerQueue = source.subscribe()
         got = [await late.get() for _ in range(5)]
         assert [nal_unit_types(bytes(p))[0] for p in got if p is not None] == [5, 1, 1, 1, 1]
         # A tick apart, ending at the newest packet's time, so it is shown at once.

@@ -25,7 +25,7 @@ from devkit.testcam import TestCamera
 from edge_agent.cameras.onvif_cameras import OnvifCameras
 from edge_agent.cli import main as agent_main
 from edge_agent.config import AgentConfig, load_config
-from edge_agent.recording.recorder import CameraUnavailable, RecorderState
+from edge_agent.recording.recorder import CameraUnreachable, RecorderState
 from edge_agent.recording.recorder_supervisor import Recorders
 from edge_agent.store.segment_index import SegmentIndex
 from provisioning.cli import main as provision_main
@@ -267,7 +267,7 @@ def test_url_provider_turns_onvif_errors_into_camera_unavailable(
     cameras = OnvifCameras(config, index, settings=FAST)
     assert cameras.camera_ids == ["dome"]
     provide = cameras.url_provider("dome")
-    with pytest.raises(CameraUnavailable, match="wrong user or password for camera dome"):
+    with pytest.raises(CameraUnreachable, match="wrong user or password for camera dome"):
         provide()
     status = cameras.status("dome")
     assert status.connected is False and status.last_error is not None

@@ -30,7 +30,7 @@ import edge_agent.recording.stream_time
 from devkit.testcam import TestCamera, TestCameraUnavailable
 from devkit.waiting import wait_until
 from edge_agent.config import AgentConfig, RecorderConfig
-from edge_agent.recording.recorder import CameraRecorder, CameraStatus, RecorderState
+from edge_agent.recording.recorder import CameraRecorder, RecorderHealth, RecorderState
 from edge_agent.recording.recorder_supervisor import Recorders
 from edge_agent.recording.segments import Gap, Segment
 from edge_agent.store.segment_index import SegmentIndex
@@ -50,7 +50,7 @@ class Recording:
     segments_dir: Path
     segments: list[Segment]
     gaps: list[Gap]
-    status: CameraStatus
+    status: RecorderHealth
     segments_before_restart: int
     segments_before_stall: int
 

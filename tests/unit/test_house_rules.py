@@ -20,16 +20,11 @@ MAX_LINES: Final = 500
 # Split by issue 10's hub (10b) and agent (10c) steps.
 KNOWN_OVERSIZED: Final = frozenset(
     {
-        "edge_agent/live/service.py",
-        "edge_agent/live/source.py",
     }
 )
 # Class name -> the modules that share it today.
 KNOWN_DUPLICATES: Final = frozenset(
     {
-        "CameraStatus",  # edge_agent/recording/recorder.py, cctv_common/wire/payloads/status.py
-        "CameraUnavailable",  # edge_agent/live/source.py, edge_agent/recording/recorder.py
-        "Subscription",  # edge_agent/live/source.py, cctv_common/wire/topics.py
     }
 )
 

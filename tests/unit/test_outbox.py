@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -54,7 +55,9 @@ def outbox(tmp_path: Path) -> Iterator[Outbox]:
 def test_creates_database_in_wal_mode(tmp_path: Path, outbox: Outbox) -> None:
     assert (tmp_path / "outbox.db").exists()
     assert outbox.clips_dir == tmp_path / "outbox"
-    mode = outbox._db.execute("pragma journal_mode").fetchone()[0]
+    connection = sqlite3.connect(tmp_path / "outbox.db")
+    mode = connection.execute("pragma journal_mode").fetchone()[0]
+    connection.close()
     assert mode == "wal"
 
 
