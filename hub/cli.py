@@ -29,6 +29,7 @@ from hub.services.passwords import hash_password
 from hub.services.sites import SiteKeyError, register_in
 from hub.settings import HubSettings, SettingsError, load_settings
 from hub.storage.sqlite.database import DatabaseError, HubDatabase
+from hub.storage.sqlite.unit_of_work import SqliteStorage
 
 log = logging.getLogger("hub")
 
@@ -209,7 +210,9 @@ def _add_site(settings: HubSettings, site_id: str, key_path: Path, name: str) ->
     database = HubDatabase(settings.db_path)
     try:
         now = utc_now()
-        site = database.write(lambda db: register_in(db, site_id, name, pem, actor, now))
+        site = SqliteStorage(database).write(
+            lambda uow: register_in(uow, site_id, name, pem, actor, now)
+        )
         checkpointer(settings, database).checkpoint()
     except SiteKeyError as exc:
         print(f"cctv-hub: {exc}", file=sys.stderr)

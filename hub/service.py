@@ -15,8 +15,6 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Final
 
-from sqlite_utils import Database
-
 from cctv_common.clock import utc_now
 from cctv_common.evidence.signing import load_or_create_private_key
 from cctv_common.mqtt.events import (
@@ -51,8 +49,9 @@ from hub.services.sites import SiteService, register_in
 from hub.services.snapshots import SnapshotBridge
 from hub.settings import HubSettings
 from hub.storage.evidence.store import EvidenceStore
-from hub.storage.sqlite import repository as repo
+from hub.storage.ports import UnitOfWork
 from hub.storage.sqlite.database import HubDatabase
+from hub.storage.sqlite.unit_of_work import SqliteStorage
 
 log = logging.getLogger(__name__)
 
@@ -74,13 +73,14 @@ class HubService:
         self.hub_key = load_or_create_private_key(settings.hub_key_path)
         self.signer = HubSigner(self.hub_key)
         self.database = database
+        self.storage = SqliteStorage(database)
         self.store = store
         self.link = link
         self._now = now
         # Malformed, unverified and misrouted messages: counted, logged at most once a minute
         # per kind, and never a custody row.
         self.refusals = Refusals(log)
-        self.audit = CustodyLog(database)
+        self.custody = CustodyLog(self.storage)
         self.actor = f"hub:{settings.hub_id}"
         self.integrity = IntegrityService(
             settings.evidence, database, store, actor=self.actor, now=now
@@ -89,12 +89,12 @@ class HubService:
             database, settings.checkpoint_path, self.hub_key, settings.hub_id, now=now
         )
         self.jobs = JobService(
-            database, self.publish, signer=self.signer, now=now, refusals=self.refusals
+            self.storage, self.publish, signer=self.signer, now=now, refusals=self.refusals
         )
-        self.sites = SiteService(database, now=now, refusals=self.refusals)
+        self.sites = SiteService(self.storage, now=now, refusals=self.refusals)
         self.camera_events = CameraEventService(database, now=now)
         self.ingest = IngestService(
-            database=database,
+            storage=self.storage,
             store=store,
             settings=settings,
             jobs=self.jobs,
@@ -106,14 +106,14 @@ class HubService:
         self.live = LiveBridge(
             settings.live,
             database,
-            self.audit,
+            self.custody,
             self.publish,
             lambda: None if self.link is None else self.link.is_ready,
             refusals=self.refusals,
         )
         self.snapshots = SnapshotBridge(
             database,
-            self.audit,
+            self.custody,
             self.publish,
             lambda: None if self.link is None else self.link.is_ready,
             refusals=self.refusals,
@@ -192,12 +192,12 @@ class HubService:
         users = [(u.username, u.role, u.password_hash) for u in self.settings.users]
         now = self._now()
 
-        def sync(db: Database) -> None:
+        def sync(uow: UnitOfWork) -> None:
             for site_id, name, pem in sites:
-                register_in(db, site_id, name, pem, "config", now)
-            repo.sync_config_users(db, users, now)
+                register_in(uow, site_id, name, pem, "config", now)
+            uow.users.sync_config(users, now)
 
-        await self.database.awrite(sync)
+        await self.storage.awrite(sync)
 
     # Consuming events.
 

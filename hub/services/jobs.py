@@ -14,8 +14,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Final, Protocol
 
-from sqlite_utils import Database
-
 from cctv_common.clock import iso_utc, utc_now
 from cctv_common.refusals import Refusals
 from cctv_common.wire.hub_signing import HubSigner
@@ -32,9 +30,8 @@ from hub.domain.job_rules import (
     progress_update,
 )
 from hub.domain.records import ClipJob
-from hub.services.custody import CustodyAction, append_in
-from hub.storage.sqlite import repository as repo
-from hub.storage.sqlite.database import HubDatabase
+from hub.services.custody import CustodyAction
+from hub.storage.ports import HubStorage, UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -53,14 +50,14 @@ def no_publish(topic: str, payload: bytes, *, retain: bool = False) -> None:
 class JobService:
     def __init__(
         self,
-        database: HubDatabase,
+        storage: HubStorage,
         publish: MessagePublisher = no_publish,
         *,
         signer: HubSigner,
         now: Callable[[], datetime] = utc_now,
         refusals: Refusals | None = None,
     ) -> None:
-        self._database = database
+        self._storage = storage
         self.publish: MessagePublisher = publish
         self._signer = signer
         self._now = now
@@ -85,13 +82,13 @@ class JobService:
         now = self._now()
         start, end = start.astimezone(UTC), end.astimezone(UTC)
 
-        def insert(db: Database) -> ClipJob:
-            site = repo.get_site(db, site_id)
+        def insert(uow: UnitOfWork) -> ClipJob:
+            site = uow.sites.get(site_id)
             if site is None:
                 raise UnknownSite(f"site {site_id} is not registered at this hub")
-            camera = repo.get_camera(db, site_id, camera_id)
+            camera = uow.sites.camera(site_id, camera_id)
             if camera is None:
-                known = [c.camera_id for c in repo.list_cameras(db, site_id)]
+                known = [c.camera_id for c in uow.sites.cameras(site_id)]
                 listed = ", ".join(known) if known else "none yet (it has not reported status)"
                 raise CameraNotOnSite(
                     f"site {site_id} has not reported a camera {camera_id}; its cameras: {listed}"
@@ -113,9 +110,8 @@ class JobService:
                 created_at=now,
                 updated_at=now,
             )
-            repo.insert_job(db, job)
-            append_in(
-                db,
+            uow.jobs.add(job)
+            uow.custody.append(
                 requested_by,
                 CustodyAction.DISPATCH,
                 f"job:{job.id}",
@@ -130,7 +126,7 @@ class JobService:
             )
             return job
 
-        job = await self._database.awrite(insert)
+        job = await self._storage.awrite(insert)
         log.info(
             "job %s dispatched to site %s camera %s (%s to %s) by %s",
             job.id,
@@ -162,15 +158,14 @@ class JobService:
             return
         now = self._now()
 
-        def apply(db: Database) -> tuple[ClipJob | None, ClipJob | None]:
-            job = repo.get_job(db, job_id)
+        def apply(uow: UnitOfWork) -> tuple[ClipJob | None, ClipJob | None]:
+            job = uow.jobs.get(job_id)
             if job is None or job.site_id != site_id:
                 return None, None
             update = progress_update(job, progress)
             if update is None:
                 return job, None
-            return job, repo.update_job(
-                db,
+            return job, uow.jobs.move(
                 job_id,
                 state=update.state,
                 percent=update.percent,
@@ -179,7 +174,7 @@ class JobService:
                 now=now,
             )
 
-        before, after = await self._database.awrite(apply)
+        before, after = await self._storage.awrite(apply)
         if before is None:
             log.warning("site %s: progress for unknown job %s dropped", site_id, job_id)
             return
@@ -214,14 +209,14 @@ class JobService:
         Clearing twice is harmless, so every (re)connect clears what ended within ``within``.
         """
         since = self._now() - within
-        jobs = await self._database.aread(lambda db: repo.jobs_ended_since(db, since))
+        jobs = await self._storage.aread(lambda uow: uow.jobs.ended_since(since))
         for job in jobs:
             self.clear(job.site_id, job.id)
         return len(jobs)
 
     async def republish_open(self) -> int:
         """Publish every open job again (retained); agents ignore jobs they already know."""
-        jobs = await self._database.aread(repo.open_jobs)
+        jobs = await self._storage.aread(lambda uow: uow.jobs.open())
         for job in jobs:
             self._publish_job(job)
         if jobs:

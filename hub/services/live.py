@@ -86,14 +86,14 @@ class LiveBridge:
         self,
         settings: LiveSettings,
         database: HubDatabase,
-        audit: CustodyLog,
+        custody: CustodyLog,
         publish: Publish,
         link_ready: LinkReady,
         refusals: Refusals | None = None,
     ) -> None:
         self._settings = settings
         self._database = database
-        self._audit = audit
+        self._custody = custody
         self._publish = publish
         self._link_ready = link_ready
         self._refusals = refusals or Refusals(log)
@@ -169,7 +169,7 @@ class LiveBridge:
         assert answer.sdp is not None  # LiveAnswer carries sdp or error
         session = LiveSession(session_id, site_id, camera_id, username)
         self._sessions[session_id] = session
-        await self._audit.aappend(
+        await self._custody.aappend(
             username,
             CustodyAction.LIVE_START,
             session.subject,
@@ -204,7 +204,7 @@ class LiveBridge:
             return
         self._send(session.site_id, session.session_id, "close", _close(session.session_id, reason))
         seconds = round(time.monotonic() - session.started, 1)
-        await self._audit.aappend(
+        await self._custody.aappend(
             actor,
             CustodyAction.LIVE_END,
             session.subject,

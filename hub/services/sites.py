@@ -12,16 +12,13 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Final
 
-from sqlite_utils import Database
-
 from cctv_common.clock import utc_now
 from cctv_common.evidence.signing import KeyFileError, load_public_key
 from cctv_common.refusals import Refusals
 from cctv_common.wire.payloads import InvalidPayload, SiteStatus
 from hub.domain.records import SiteRecord
-from hub.services.custody import CustodyAction, append_in
-from hub.storage.sqlite import repository as repo
-from hub.storage.sqlite.database import HubDatabase
+from hub.services.custody import CustodyAction
+from hub.storage.ports import HubStorage, UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -33,32 +30,32 @@ class SiteKeyError(ValueError):
 
 
 def register_in(
-    db: Database, site_id: str, name: str, public_key_pem: str, actor: str, now: datetime
+    uow: UnitOfWork, site_id: str, name: str, public_key_pem: str, actor: str, now: datetime
 ) -> SiteRecord:
     """Register (or re-key) a site inside a write transaction, with its custody row if changed."""
     try:
         load_public_key(public_key_pem)
     except KeyFileError as exc:
         raise SiteKeyError(f"site {site_id}: {exc}") from exc
-    previous = repo.get_site(db, site_id)
-    site, changed = repo.register_site(db, site_id, name, public_key_pem, actor, now)
+    previous = uow.sites.get(site_id)
+    site, changed = uow.sites.register(site_id, name, public_key_pem, actor, now)
     if changed:
         detail = {"name": name, "key_id": site.key_id}
         if previous is not None and previous.key_id != site.key_id:
             detail["previous_key_id"] = previous.key_id
-        append_in(db, actor, CustodyAction.REGISTER_SITE, f"site:{site_id}", detail, at=now)
+        uow.custody.append(actor, CustodyAction.REGISTER_SITE, f"site:{site_id}", detail, at=now)
     return site
 
 
 class SiteService:
     def __init__(
         self,
-        database: HubDatabase,
+        storage: HubStorage,
         *,
         now: Callable[[], datetime] = utc_now,
         refusals: Refusals | None = None,
     ) -> None:
-        self._database = database
+        self._storage = storage
         self._now = now
         self._refusals = refusals or Refusals(log)
         self._unknown_logged: set[str] = set()
@@ -67,8 +64,8 @@ class SiteService:
         self, site_id: str, name: str, public_key_pem: str, actor: str
     ) -> SiteRecord:
         now = self._now()
-        site = await self._database.awrite(
-            lambda db: register_in(db, site_id, name, public_key_pem, actor, now)
+        site = await self._storage.awrite(
+            lambda uow: register_in(uow, site_id, name, public_key_pem, actor, now)
         )
         self._unknown_logged.discard(site_id)
         log.info("site %s registered by %s with key %s", site_id, actor, site.key_id)
@@ -82,14 +79,14 @@ class SiteService:
             return
         now = self._now()
 
-        def apply(db: Database) -> tuple[bool, str | None]:
-            site = repo.get_site(db, site_id)
+        def apply(uow: UnitOfWork) -> tuple[bool, str | None]:
+            site = uow.sites.get(site_id)
             if site is None:
                 return False, None
-            repo.apply_site_status(db, site_id, status, now)
+            uow.sites.apply_status(site_id, status, now)
             return True, site.state
 
-        known, previous = await self._database.awrite(apply)
+        known, previous = await self._storage.awrite(apply)
         if not known:
             if site_id not in self._unknown_logged:
                 if len(self._unknown_logged) >= MAX_REMEMBERED_UNKNOWN:

@@ -40,14 +40,14 @@ class SnapshotBridge:
     def __init__(
         self,
         database: HubDatabase,
-        audit: CustodyLog,
+        custody: CustodyLog,
         publish: Publish,
         link_ready: LinkReady,
         timeout: float = REPLY_TIMEOUT_SECONDS,
         refusals: Refusals | None = None,
     ) -> None:
         self._database = database
-        self._audit = audit
+        self._custody = custody
         self._publish = publish
         self._link_ready = link_ready
         self._refusals = refusals or Refusals(log)
@@ -83,7 +83,7 @@ class SnapshotBridge:
             reason = reply.error or "no picture"
             log.info("site=%s camera=%s snapshot refused: %s", site_id, camera_id, reason)
             raise SiteRequestError(502, f"camera {camera_id} gave no snapshot: {reason}")
-        await self._audit.aappend(
+        await self._custody.aappend(
             username,
             CustodyAction.SNAPSHOT,
             f"camera:{site_id}/{camera_id}",

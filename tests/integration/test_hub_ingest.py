@@ -474,7 +474,7 @@ def test_rejected_offers_store_nothing_and_only_real_ones_are_custody_events(
         assert acks[0].offer_sha256 == sha(payload)  # it answers exactly that offer
         job_after = await database.aread(lambda db: repo.get_job(db, job.id))
         assert job_after is not None
-        rows = await service.audit.arows(subjects=[f"clip:{clip.clip_id}"])
+        rows = await service.custody.arows(subjects=[f"clip:{clip.clip_id}"])
         if real:
             assert job_after.state == "failed" and reason in (job_after.error or "")
             assert [row.action for row in rows] == ["rejected"]
@@ -522,7 +522,7 @@ def test_a_signed_clip_that_is_not_its_declared_video_is_rejected(
         assert reason in (ack.reason or "")
         job_after = await database.aread(lambda db: repo.get_job(db, job.id))
         assert job_after is not None and job_after.state == "failed"
-        rows = await service.audit.arows(subjects=[f"clip:{clip.clip_id}"])
+        rows = await service.custody.arows(subjects=[f"clip:{clip.clip_id}"])
         assert [row.action for row in rows] == ["rejected"]
         assert await evidence_count(database) == 0
 

@@ -19,6 +19,7 @@ from hub.services.custody import (
     verify_rows,
 )
 from hub.storage.sqlite.database import HubDatabase
+from hub.storage.sqlite.unit_of_work import SqliteStorage
 
 
 @pytest.fixture
@@ -44,7 +45,7 @@ def drop_guards(database: HubDatabase) -> None:
 
 
 def test_rows_chain_each_to_the_one_before(database: HubDatabase) -> None:
-    log = CustodyLog(database)
+    log = CustodyLog(SqliteStorage(database))
     first = log.append("pc-1", CustodyAction.DISPATCH, "job:j1", {"site_id": "site-a"})
     second = log.append("hub:h", CustodyAction.STORED, "clip:c1", {"sha256": "ab" * 32})
     assert (first.seq, second.seq) == (1, 2)
@@ -62,7 +63,7 @@ def test_an_empty_log_verifies() -> None:
 
 
 def test_sqlite_refuses_updates_and_deletes(database: HubDatabase) -> None:
-    log = CustodyLog(database)
+    log = CustodyLog(SqliteStorage(database))
     fill(log, 2)
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):
         database.write(lambda db: db.execute("UPDATE audit SET actor = 'x' WHERE seq = 1"))
@@ -72,7 +73,7 @@ def test_sqlite_refuses_updates_and_deletes(database: HubDatabase) -> None:
 
 
 def test_a_changed_detail_is_found_at_its_row(database: HubDatabase) -> None:
-    log = CustodyLog(database)
+    log = CustodyLog(SqliteStorage(database))
     fill(log)
     drop_guards(database)
     database.write(
@@ -82,7 +83,7 @@ def test_a_changed_detail_is_found_at_its_row(database: HubDatabase) -> None:
 
 
 def test_a_rehashed_forgery_breaks_the_link_to_the_next_row(database: HubDatabase) -> None:
-    log = CustodyLog(database)
+    log = CustodyLog(SqliteStorage(database))
     fill(log)
     drop_guards(database)
     row = log.rows(subjects=["clip:c2"])[0]
@@ -98,7 +99,7 @@ def test_a_rehashed_forgery_breaks_the_link_to_the_next_row(database: HubDatabas
 
 
 def test_a_deleted_row_is_found(database: HubDatabase) -> None:
-    log = CustodyLog(database)
+    log = CustodyLog(SqliteStorage(database))
     fill(log)
     drop_guards(database)
     database.write(lambda db: db.execute("DELETE FROM audit WHERE seq = 2"))
@@ -112,5 +113,7 @@ def test_rows_are_appended_only_inside_a_write_transaction(database: HubDatabase
 
 def test_detail_must_be_json(database: HubDatabase) -> None:
     with pytest.raises(CustodyLogError, match="not JSON"):
-        CustodyLog(database).append("x", CustodyAction.VIEW, "clip:c", {"when": object()})
-    assert CustodyLog(database).verify_chain() == (True, None)
+        CustodyLog(SqliteStorage(database)).append(
+            "x", CustodyAction.VIEW, "clip:c", {"when": object()}
+        )
+    assert CustodyLog(SqliteStorage(database)).verify_chain() == (True, None)

@@ -77,7 +77,7 @@ async def list_clips(
 @router.get("/{clip_id}", response_model=ClipDetail, summary="Manifest, signature, custody rows")
 async def get_clip(clip_id: ClipIdPath, hub: Hub, user: CurrentUser) -> ClipDetail:
     item = await _item(hub, clip_id, user, Permission.CLIPS_READ)
-    custody = await hub.service.audit.arows(subjects=[f"clip:{clip_id}", f"job:{item.job_id}"])
+    custody = await hub.service.custody.arows(subjects=[f"clip:{clip_id}", f"job:{item.job_id}"])
     check = await hub.service.integrity.last_check(item.store_key)
     return ClipDetail.with_custody(item, custody, check)
 
@@ -90,7 +90,7 @@ async def get_clip(clip_id: ClipIdPath, hub: Hub, user: CurrentUser) -> ClipDeta
 )
 async def get_manifest(clip_id: ClipIdPath, hub: Hub, user: CurrentUser) -> Response:
     item = await _item(hub, clip_id, user, Permission.FOOTAGE_DOWNLOAD)
-    await hub.service.audit.aappend(
+    await hub.service.custody.aappend(
         user.username, CustodyAction.DOWNLOAD, f"clip:{clip_id}", {"what": "manifest"}
     )
     return Response(
@@ -224,7 +224,7 @@ async def _refuse(
 ) -> NoReturn:
     """Refuse with ``message``; one ``refused`` custody row per login session and item."""
     if hub.refusals.is_new_view(user.session_key, item.clip_id, hub.now()):
-        await hub.service.audit.aappend(
+        await hub.service.custody.aappend(
             user.username, CustodyAction.REFUSED, f"clip:{item.clip_id}", {"reason": message}
         )
     raise HTTPException(code, message)
@@ -258,7 +258,7 @@ async def _record_access(
     playback session (one viewer on one clip, requests no further apart than its window)."""
     subject = f"clip:{item.clip_id}"
     if download:
-        await hub.service.audit.aappend(
+        await hub.service.custody.aappend(
             user.username,
             CustodyAction.DOWNLOAD,
             subject,
@@ -274,7 +274,7 @@ async def _record_access(
         )
         return
     if hub.views.is_new_view(user.session_key, item.clip_id, hub.now()):
-        await hub.service.audit.aappend(
+        await hub.service.custody.aappend(
             user.username, CustodyAction.VIEW, subject, {"sha256": item.sha256}
         )
         log.info("clip %s: %s (%s) started viewing", item.clip_id, user.username, user.role.value)

@@ -32,7 +32,7 @@ async def list_audit(
         str | None, Query(max_length=80, description="Only rows about this, e.g. clip:ID")
     ] = None,
 ) -> list[CustodyEventOut]:
-    rows = await hub.service.audit.arows(
+    rows = await hub.service.custody.arows(
         subjects=() if subject is None else (subject,), after_seq=after_seq, limit=limit
     )
     return [CustodyEventOut.of(row) for row in rows]

@@ -98,7 +98,7 @@ class IngestCompletion(IngestCore):
         now = self._now()
         record = partial(record_stored_in, actor=self._actor, upload=upload, key=key, now=now)
 
-        job, created = await self._database.awrite(record)
+        job, created = await self._storage.awrite(record)
         self._uploads.pop(clip_id, None)
         if created:
             log.info(

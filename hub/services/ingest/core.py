@@ -27,8 +27,7 @@ from hub.services.ingest.transitions import (
 from hub.services.jobs import JobService, MessagePublisher
 from hub.settings import HubSettings
 from hub.storage.evidence.store import EvidenceStore
-from hub.storage.sqlite import repository as repo
-from hub.storage.sqlite.database import HubDatabase
+from hub.storage.ports import HubStorage
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +39,7 @@ class IngestCore:
     def __init__(
         self,
         *,
-        database: HubDatabase,
+        storage: HubStorage,
         store: EvidenceStore,
         settings: HubSettings,
         jobs: JobService,
@@ -49,7 +48,7 @@ class IngestCore:
         now: Callable[[], datetime] = utc_now,
         refusals: Refusals | None = None,
     ) -> None:
-        self._database = database
+        self._storage = storage
         self._store = store
         self._settings = settings
         self._limits = settings.ingest
@@ -128,7 +127,7 @@ class IngestCore:
         # but completion re-reads and hashes the whole file and asks again for any chunk whose
         # bytes on disk are wrong. Syncing every 16 chunks would stall ingest for nothing.
         now = self._now()
-        await self._database.awrite(lambda db: repo.set_upload_held(db, upload.clip_id, held, now))
+        await self._storage.awrite(lambda uow: uow.uploads.set_held(upload.clip_id, held, now))
         upload.persisted_held = held_count
 
     async def announce(self) -> None:
@@ -160,7 +159,7 @@ class IngestCore:
             now=now,
         )
 
-        failed = await self._database.awrite(record)
+        failed = await self._storage.awrite(record)
         self.acks.rejected(site_id, clip_id, offer_sha256, reason)
         if failed is not None:
             self._jobs.clear(failed.site_id, failed.id)
@@ -176,8 +175,8 @@ class IngestCore:
         await asyncio.to_thread(upload.staging.unlink, True)
         now = self._now()
         if state != "receiving":
-            await self._database.awrite(
-                lambda db: repo.set_upload_state(db, upload.clip_id, state, reason, now)
+            await self._storage.awrite(
+                lambda uow: uow.uploads.set_state(upload.clip_id, state, reason, now)
             )
 
     async def _fail_job(self, site_id: str, job_id: str, reason: str) -> None:
@@ -185,7 +184,7 @@ class IngestCore:
 
         fail = partial(fail_job_in, job_id=job_id, reason=reason, now=now)
 
-        if await self._database.awrite(fail) is not None:
+        if await self._storage.awrite(fail) is not None:
             self._jobs.clear(site_id, job_id)
 
     # Helpers.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 
 from cctv_common.evidence.manifest import InvalidManifest, Manifest
@@ -18,7 +18,7 @@ from hub.services.ingest.completion import IngestCompletion
 from hub.services.ingest.session import UploadSession, close_staging, writes_done
 from hub.services.ingest.staging import open_staging
 from hub.storage.evidence.store import StoreError
-from hub.storage.sqlite import repository as repo
+from hub.storage.ports import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ class IngestRecovery(IngestCompletion):
 
     async def resume(self) -> int:
         """Reload unfinished uploads after a restart; returns how many."""
-        records = await self._database.aread(lambda db: repo.uploads_in_state(db, "receiving"))
+        records = await self._storage.aread(lambda uow: uow.uploads.in_state("receiving"))
         resumed = 0
         for record in records:
             if record.clip_id in self._uploads:
@@ -55,7 +55,7 @@ class IngestRecovery(IngestCompletion):
     async def _reload(self, record: UploadRecord) -> UploadSession | None:
         offer = ClipOffer.parse(record.offer.encode("utf-8"))
         manifest = Manifest.parse(offer.manifest_bytes())
-        job = await self._database.aread(lambda db: repo.get_job(db, record.job_id))
+        job = await self._storage.aread(lambda uow: uow.jobs.get(record.job_id))
         if job is None:
             log.error(
                 "site %s clip %s: job %s is gone", record.site_id, record.clip_id, record.job_id
@@ -98,7 +98,7 @@ class IngestRecovery(IngestCompletion):
     async def expire_stale(self) -> int:
         """Discard uploads untouched for ``stale_upload_hours``; their jobs fail with the reason."""
         cutoff = self._now() - timedelta(hours=self._limits.stale_upload_hours)
-        records = await self._database.aread(lambda db: repo.uploads_in_state(db, "receiving"))
+        records = await self._storage.aread(lambda uow: uow.uploads.in_state("receiving"))
         expired = 0
         for record in records:
             if record.updated_at >= cutoff:
@@ -115,14 +115,8 @@ class IngestRecovery(IngestCompletion):
             else:
                 await asyncio.to_thread(self._staging_path(record.clip_id).unlink, True)
                 now = self._now()
-                await self._database.awrite(
-                    partial(
-                        repo.set_upload_state,
-                        clip_id=record.clip_id,
-                        state="expired",
-                        reason=reason,
-                        now=now,
-                    )
+                await self._storage.awrite(
+                    partial(_expire_in, clip_id=record.clip_id, reason=reason, now=now)
                 )
             await self._fail_job(record.site_id, record.job_id, reason)
             log.warning("site %s clip %s: %s; discarded", record.site_id, record.clip_id, reason)
@@ -145,3 +139,7 @@ class IngestRecovery(IngestCompletion):
                     log.error("clip %s: cannot persist held chunks: %s", upload.clip_id, exc)
             close_staging(upload)
         self._uploads.clear()
+
+
+def _expire_in(uow: UnitOfWork, *, clip_id: str, reason: str, now: datetime) -> None:
+    uow.uploads.set_state(clip_id, "expired", reason, now)

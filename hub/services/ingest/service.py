@@ -33,8 +33,6 @@ import logging
 import os
 from functools import partial
 
-from sqlite_utils import Database
-
 from cctv_common.evidence.manifest import Manifest
 from cctv_common.wire.job_state import JobState
 from cctv_common.wire.payloads import ClipOffer, InvalidPayload
@@ -46,7 +44,7 @@ from hub.domain.ingest_rules import (
     check_against_job,
     verify_offer,
 )
-from hub.domain.records import ClipJob, EvidenceItem, UploadRecord
+from hub.domain.records import ClipJob, EvidenceItem, SiteRecord, UploadRecord
 from hub.services.ingest.acks import offer_digest
 from hub.services.ingest.core import MAX_REMEMBERED_UNKNOWN
 from hub.services.ingest.recovery import IngestRecovery
@@ -55,7 +53,7 @@ from hub.services.ingest.staging import open_staging, verify_and_write
 from hub.services.ingest.transitions import (
     begin_upload_in,
 )
-from hub.storage.sqlite import repository as repo
+from hub.storage.ports import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -78,15 +76,15 @@ class IngestService(IngestRecovery):
             return
 
         def load(
-            db: Database,
-        ) -> tuple[repo.SiteRecord | None, ClipJob | None, EvidenceItem | None]:
+            uow: UnitOfWork,
+        ) -> tuple[SiteRecord | None, ClipJob | None, EvidenceItem | None]:
             return (
-                repo.get_site(db, site_id),
-                repo.get_job(db, offer.job_id),
-                repo.get_evidence(db, clip_id),
+                uow.sites.get(site_id),
+                uow.jobs.get(offer.job_id),
+                uow.evidence.get(clip_id),
             )
 
-        site, job, stored = await self._database.aread(load)
+        site, job, stored = await self._storage.aread(load)
         try:
             manifest = verify_offer(
                 site_id=site_id,
@@ -207,7 +205,7 @@ class IngestService(IngestRecovery):
         save = partial(begin_upload_in, record=record, job=job, now=now)
 
         try:
-            job = await self._database.awrite(save)
+            job = await self._storage.awrite(save)
         except BaseException:
             os.close(fd)
             raise

@@ -8,24 +8,23 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlite_utils import Database
-
 from cctv_common.wire.job_state import JobState, can_move
 from hub.domain.records import ClipJob, EvidenceItem, UploadRecord
-from hub.services.custody import CustodyAction, append_in
+from hub.services.custody import CustodyAction
 from hub.services.ingest.session import UploadSession
-from hub.storage.sqlite import repository as repo
+from hub.storage.ports import UnitOfWork
 
 
-def begin_upload_in(db: Database, *, record: UploadRecord, job: ClipJob, now: datetime) -> ClipJob:
+def begin_upload_in(
+    uow: UnitOfWork, *, record: UploadRecord, job: ClipJob, now: datetime
+) -> ClipJob:
     """Record a new upload; its job moves to ``uploading`` unless it has ended."""
     clip_id = record.clip_id
-    repo.put_upload(db, record)
-    current = repo.get_job(db, job.id)
+    uow.uploads.put(record)
+    current = uow.jobs.get(job.id)
     if current is None or current.is_terminal:
         return current or job
-    return repo.update_job(
-        db,
+    return uow.jobs.move(
         job.id,
         state=JobState.UPLOADING,
         percent=current.percent if current.state is JobState.UPLOADING else 0,
@@ -36,18 +35,17 @@ def begin_upload_in(db: Database, *, record: UploadRecord, job: ClipJob, now: da
 
 
 def record_stored_in(
-    db: Database, *, actor: str, upload: UploadSession, key: str, now: datetime
+    uow: UnitOfWork, *, actor: str, upload: UploadSession, key: str, now: datetime
 ) -> tuple[ClipJob | None, bool]:
     """The evidence item, the upload ``stored``, the job ``stored`` and the custody row; the job
     after and whether the item is new."""
     site_id, clip_id = upload.site_id, upload.clip_id
     manifest, offer = upload.manifest, upload.offer
-    if repo.get_evidence(db, clip_id) is not None:
-        return repo.get_job(db, upload.job.id), False
-    job = repo.get_job(db, upload.job.id)
+    if uow.evidence.get(clip_id) is not None:
+        return uow.jobs.get(upload.job.id), False
+    job = uow.jobs.get(upload.job.id)
     requested_by = job.requested_by if job is not None else upload.job.requested_by
-    repo.insert_evidence(
-        db,
+    uow.evidence.add(
         EvidenceItem(
             clip_id=clip_id,
             sha256=offer.clip_sha256,
@@ -68,11 +66,10 @@ def record_stored_in(
             stored_at=now,
         ),
     )
-    repo.set_upload_state(db, clip_id, "stored", None, now)
+    uow.uploads.set_state(clip_id, "stored", None, now)
     job_after = None
     if job is not None:
-        job_after = repo.update_job(
-            db,
+        job_after = uow.jobs.move(
             job.id,
             state=JobState.STORED,
             percent=100,
@@ -80,8 +77,7 @@ def record_stored_in(
             clip_id=clip_id,
             now=now,
         )
-    append_in(
-        db,
+    uow.custody.append(
         actor,
         CustodyAction.STORED,
         f"clip:{clip_id}",
@@ -98,7 +94,7 @@ def record_stored_in(
 
 
 def record_rejection_in(
-    db: Database,
+    uow: UnitOfWork,
     *,
     actor: str,
     site_id: str,
@@ -109,11 +105,10 @@ def record_rejection_in(
 ) -> ClipJob | None:
     """A custody row for the rejection, and the job failed if it may still fail; the failed job."""
     failed = None
-    job = None if job_id is None else repo.get_job(db, job_id)
+    job = None if job_id is None else uow.jobs.get(job_id)
     if job is not None and job.site_id == site_id and can_move(job.state, JobState.FAILED):
         if job.state is not JobState.FAILED or job.error != reason:
-            failed = repo.update_job(
-                db,
+            failed = uow.jobs.move(
                 job.id,
                 state=JobState.FAILED,
                 percent=100,
@@ -121,8 +116,7 @@ def record_rejection_in(
                 clip_id=clip_id,
                 now=now,
             )
-    append_in(
-        db,
+    uow.custody.append(
         actor,
         CustodyAction.REJECTED,
         f"clip:{clip_id}",
@@ -132,13 +126,12 @@ def record_rejection_in(
     return failed
 
 
-def fail_job_in(db: Database, *, job_id: str, reason: str, now: datetime) -> ClipJob | None:
+def fail_job_in(uow: UnitOfWork, *, job_id: str, reason: str, now: datetime) -> ClipJob | None:
     """The job failed with ``reason`` unless it has ended; the failed job."""
-    job = repo.get_job(db, job_id)
+    job = uow.jobs.get(job_id)
     if job is None or job.is_terminal:
         return None
-    return repo.update_job(
-        db,
+    return uow.jobs.move(
         job_id,
         state=JobState.FAILED,
         percent=100,

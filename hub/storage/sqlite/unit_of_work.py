@@ -1,0 +1,201 @@
+"""The SQLite implementation of ``hub.storage.ports``: each port is a thin object over the row
+functions of one table family, all on the connection of the running transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlite_utils import Database
+
+from cctv_common.wire.chunk_ranges import Range
+from cctv_common.wire.job_state import JobState
+from cctv_common.wire.payloads import SiteStatus
+from hub.domain.acl import Role
+from hub.domain.custody import CustodyAction, CustodyEvent
+from hub.domain.records import (
+    CameraRecord,
+    ClipJob,
+    EvidenceItem,
+    SiteRecord,
+    UploadRecord,
+    UserRecord,
+)
+from hub.storage.sqlite import (
+    custody_rows,
+    evidence_rows,
+    job_rows,
+    site_rows,
+    upload_rows,
+    user_rows,
+)
+from hub.storage.sqlite.database import HubDatabase
+from hub.storage.sqlite.rows import DEFAULT_LIST_LIMIT
+
+T = TypeVar("T")
+
+
+class _Rows:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+
+class SqliteClipJobs(_Rows):
+    def get(self, job_id: str) -> ClipJob | None:
+        return job_rows.get_job(self._db, job_id)
+
+    def add(self, job: ClipJob) -> ClipJob:
+        return job_rows.insert_job(self._db, job)
+
+    def recent(
+        self, *, requested_by: str | None = None, limit: int = DEFAULT_LIST_LIMIT
+    ) -> list[ClipJob]:
+        return job_rows.list_jobs(self._db, requested_by=requested_by, limit=limit)
+
+    def open(self) -> list[ClipJob]:
+        return job_rows.open_jobs(self._db)
+
+    def ended_since(self, since: datetime) -> list[ClipJob]:
+        return job_rows.jobs_ended_since(self._db, since)
+
+    def move(
+        self,
+        job_id: str,
+        *,
+        state: JobState,
+        percent: int,
+        error: str | None,
+        clip_id: str | None,
+        now: datetime,
+    ) -> ClipJob:
+        return job_rows.update_job(
+            self._db, job_id, state=state, percent=percent, error=error, clip_id=clip_id, now=now
+        )
+
+
+class SqliteSites(_Rows):
+    def get(self, site_id: str) -> SiteRecord | None:
+        return site_rows.get_site(self._db, site_id)
+
+    def all(self) -> list[SiteRecord]:
+        return site_rows.list_sites(self._db)
+
+    def register(
+        self, site_id: str, name: str, public_key_pem: str, registered_by: str, now: datetime
+    ) -> tuple[SiteRecord, bool]:
+        return site_rows.register_site(self._db, site_id, name, public_key_pem, registered_by, now)
+
+    def apply_status(self, site_id: str, status: SiteStatus, now: datetime) -> None:
+        site_rows.apply_site_status(self._db, site_id, status, now)
+
+    def cameras(self, site_id: str | None = None) -> list[CameraRecord]:
+        return site_rows.list_cameras(self._db, site_id)
+
+    def camera(self, site_id: str, camera_id: str) -> CameraRecord | None:
+        return site_rows.get_camera(self._db, site_id, camera_id)
+
+
+class SqliteUploadSessions(_Rows):
+    def put(self, upload: UploadRecord) -> None:
+        upload_rows.put_upload(self._db, upload)
+
+    def get(self, clip_id: str) -> UploadRecord | None:
+        return upload_rows.get_upload(self._db, clip_id)
+
+    def in_state(self, state: str) -> list[UploadRecord]:
+        return upload_rows.uploads_in_state(self._db, state)
+
+    def set_held(self, clip_id: str, held: Sequence[Range], now: datetime) -> None:
+        upload_rows.set_upload_held(self._db, clip_id, held, now)
+
+    def set_state(self, clip_id: str, state: str, reason: str | None, now: datetime) -> None:
+        upload_rows.set_upload_state(self._db, clip_id, state, reason, now)
+
+
+class SqliteEvidenceItems(_Rows):
+    def get(self, clip_id: str) -> EvidenceItem | None:
+        return evidence_rows.get_evidence(self._db, clip_id)
+
+    def add(self, item: EvidenceItem) -> None:
+        evidence_rows.insert_evidence(self._db, item)
+
+    def for_job(self, job_id: str) -> list[EvidenceItem]:
+        return evidence_rows.evidence_for_job(self._db, job_id)
+
+    def recent(
+        self, *, requested_by: str | None = None, limit: int = DEFAULT_LIST_LIMIT
+    ) -> list[EvidenceItem]:
+        return evidence_rows.list_evidence(self._db, requested_by=requested_by, limit=limit)
+
+
+class SqliteCustodyEvents(_Rows):
+    def append(
+        self,
+        actor: str,
+        action: CustodyAction,
+        subject: str,
+        detail: Mapping[str, Any] | None = None,
+        *,
+        at: datetime | None = None,
+    ) -> CustodyEvent:
+        return custody_rows.append_in(self._db, actor, action, subject, detail, at=at)
+
+    def after(self, subjects: Iterable[str], after_seq: int, limit: int) -> list[CustodyEvent]:
+        return custody_rows.rows_in(self._db, subjects, after_seq, limit)
+
+    def raw(self) -> Iterator[dict[str, Any]]:
+        return custody_rows.raw_rows(self._db)
+
+
+class SqliteUsers(_Rows):
+    def get(self, username: str) -> UserRecord | None:
+        return user_rows.get_user(self._db, username)
+
+    def sync_config(self, users: Iterable[tuple[str, Role, str]], now: datetime) -> None:
+        user_rows.sync_config_users(self._db, users, now)
+
+
+class SqliteSessions(_Rows):
+    def create(self, token_hash: str, username: str, now: datetime, expires_at: datetime) -> None:
+        user_rows.create_session(self._db, token_hash, username, now, expires_at)
+
+    def user(self, token_hash: str, now: datetime) -> UserRecord | None:
+        return user_rows.session_user(self._db, token_hash, now)
+
+    def delete(self, token_hash: str) -> None:
+        user_rows.delete_session(self._db, token_hash)
+
+
+class SqliteUnitOfWork:
+    """The ports over one SQLite connection, inside the transaction ``SqliteStorage`` opened."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.jobs = SqliteClipJobs(db)
+        self.sites = SqliteSites(db)
+        self.uploads = SqliteUploadSessions(db)
+        self.evidence = SqliteEvidenceItems(db)
+        self.custody = SqliteCustodyEvents(db)
+        self.users = SqliteUsers(db)
+        self.sessions = SqliteSessions(db)
+
+
+class SqliteStorage:
+    """``hub.storage.ports.HubStorage`` on a ``HubDatabase``: one writer thread, one
+    ``BEGIN IMMEDIATE`` transaction per unit of work, reads on WAL snapshots."""
+
+    def __init__(self, database: HubDatabase) -> None:
+        self.database = database
+
+    async def awrite(self, work: Callable[[SqliteUnitOfWork], T]) -> T:
+        return await self.database.awrite(lambda db: work(SqliteUnitOfWork(db)))
+
+    async def aread(self, work: Callable[[SqliteUnitOfWork], T]) -> T:
+        return await self.database.aread(lambda db: work(SqliteUnitOfWork(db)))
+
+    def write(self, work: Callable[[SqliteUnitOfWork], T]) -> T:
+        return self.database.write(lambda db: work(SqliteUnitOfWork(db)))
+
+    def read(self, work: Callable[[SqliteUnitOfWork], T]) -> T:
+        return self.database.read(lambda db: work(SqliteUnitOfWork(db)))
