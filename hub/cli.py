@@ -26,6 +26,7 @@ from cctv_common.wire.ids import InvalidId, validate_id
 from hub.app import create_app
 from hub.cli_verify import checkpointer, verify_audit, verify_store
 from hub.db import DatabaseError, HubDatabase
+from hub.exhibits.cli import add_exhibit_commands, run_exhibit
 from hub.passwords import hash_password
 from hub.settings import HubSettings, SettingsError, load_settings
 from hub.sites import SiteKeyError, register_in
@@ -95,6 +96,7 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="read at most this many MB per second (default: as fast as the disk goes)",
     )
+    add_exhibit_commands(commands)
     return parser
 
 
@@ -121,6 +123,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return verify_store(_settings(args.config), args.mb_per_second)
             case "public-key":
                 return _public_key(_settings(args.config))
+            case "exhibit":
+                return run_exhibit(_settings(args.config), args)
     except SettingsError as exc:
         print(f"cctv-hub: settings in {exc.source} cannot be used:", file=sys.stderr)
         for line in exc.errors:
