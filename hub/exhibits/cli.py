@@ -26,6 +26,15 @@ from hub.cli_verify import checkpointer
 from hub.db import HubDatabase
 from hub.evidence_backends import open_evidence_store
 from hub.evidence_store import EvidenceStore
+from hub.exhibits.derive.operations import OPERATIONS, DeriveJob, derive
+from hub.exhibits.derive.redaction import (
+    FixedBox,
+    FollowingBox,
+    RedactionError,
+    RedactionPlan,
+    parse_box,
+)
+from hub.exhibits.derive.video_pass import DeriveError
 from hub.exhibits.inputs import DerivedExhibit, ExportError, MasterExhibit, PackageRequest
 from hub.exhibits.package import build_package, new_package_id
 from hub.settings import HubSettings
@@ -33,7 +42,6 @@ from hub.settings import HubSettings
 EXIT_OK: Final = 0
 EXIT_FAILED: Final = 1
 EXIT_USAGE: Final = 2
-OPERATIONS: Final = ("h264", "timestamp", "redact")
 _MAX_CUSTODY_ROWS: Final = 100_000
 
 
@@ -226,5 +234,56 @@ def _export(settings: HubSettings, args: argparse.Namespace) -> int:
 def run_exhibit(settings: HubSettings, args: argparse.Namespace) -> int:
     if args.exhibit_command == "export":
         return _export(settings, args)
-    print("cctv-hub: exhibit derive is not built yet", file=sys.stderr)
-    return EXIT_USAGE
+    return _derive(settings, args)
+
+
+def _plan(args: argparse.Namespace) -> RedactionPlan:
+    fixed, following = [], []
+    for text in args.box:
+        box, start, end = parse_box(text)
+        fixed.append(FixedBox(box, start or 0.0, end))
+    for text in args.follow:
+        box, at, _ = parse_box(text)
+        following.append(FollowingBox(box, at or 0.0))
+    return RedactionPlan(faces=not args.no_faces, fixed=tuple(fixed), following=tuple(following))
+
+
+def _derive(settings: HubSettings, args: argparse.Namespace) -> int:
+    actor = _actor(args.as_user)
+    database = HubDatabase(settings.db_path)
+    try:
+        plan = _plan(args)
+        item = _load_item(settings, database, args.item, actor)
+        store: EvidenceStore = open_evidence_store(settings)
+        with store.open(item.record.store_key) as source:
+            result = derive(
+                DeriveJob(
+                    operation=args.op,
+                    source=source,
+                    source_manifest_bytes=item.record.manifest.encode("utf-8"),
+                    out_dir=args.out,
+                    hub_id=settings.hub_id,
+                    hub_key=load_or_create_private_key(settings.hub_key_path),
+                    created_by=actor,
+                    created_at=utc_now(),
+                    redaction=plan,
+                )
+            )
+        detail = {
+            "derived_item": result.signed.item_id,
+            "operation": args.op,
+            "sha256": result.sha256,
+            "source_sha256": item.record.sha256,
+            **result.stats,
+        }
+        _record_custody(settings, database, actor, [(f"clip:{args.item}", detail)])
+    except (ItemUnavailable, DeriveError, RedactionError, KeyFileError, OSError) as exc:
+        print(f"cctv-hub: derive failed, nothing written: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        database.close()
+    print(
+        f"derived item {result.signed.item_id} ({args.op}) of {args.item} written to {args.out}:"
+        f" {result.frames} frames, SHA-256 {result.sha256}"
+    )
+    return EXIT_OK
