@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
@@ -97,7 +98,7 @@ def _folders(request: PackageRequest) -> dict[str, str]:
 
 
 def _add_master(
-    out: PackageZip, item: MasterExhibit, manifest: Manifest, folder: str
+    out: PackageZip, item: MasterExhibit, manifest: Manifest, folder: str, trail: Future[bytes]
 ) -> dict[str, Any]:
     with item.open() as source:
         digest, size = out.add_stream(f"{folder}/clip.mp4", source)
@@ -110,8 +111,7 @@ def _add_master(
     out.add_bytes(f"{folder}/manifest.sig", item.signature.encode("ascii") + b"\n")
     out.add_bytes(f"{folder}/site_key.pem", item.site_public_key_pem.encode("ascii"))
     out.add_bytes(f"{folder}/custody.jsonl", custody_jsonl(tuple(item.custody_rows)))
-    trail = audit_trail(item.reference, f"clip:{manifest.clip_id}", digest, item.custody_rows)
-    out.add_bytes(f"{folder}/audit_trail.pdf", trail)
+    out.add_bytes(f"{folder}/audit_trail.pdf", trail.result())
     return {
         "reference": item.reference,
         "kind": "master",
@@ -166,18 +166,31 @@ def build_package(request: PackageRequest, destination: Path) -> PackageSummary:
             )
     hub_key_id = key_id(request.hub_key)
     exhibits: list[dict[str, Any]] = []
-    with package_zip(destination, request.package_id, request.created_at) as out:
+    # The PDFs (pure Python, CPU) are drawn in a worker thread while the masters are copied
+    # (I/O and hashing, which release the GIL); a PDF is only written once its master matched.
+    with (
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-pdf") as pdfs,
+        package_zip(destination, request.package_id, request.created_at) as out,
+    ):
+        trails = {
+            m.reference: pdfs.submit(
+                audit_trail,
+                m.reference,
+                f"clip:{masters[m.reference].clip_id}",
+                masters[m.reference].sha256,
+                m.custody_rows,
+            )
+            for m in request.masters
+        }
+        statement = pdfs.submit(continuity_statement, request, masters, hub_key_id)
         out.add_bytes(HUB_KEY_FILE, public_key_pem(request.hub_key).encode("ascii"))
         for master in request.masters:
-            exhibits.append(
-                _add_master(out, master, masters[master.reference], folders[master.reference])
-            )
+            ref = master.reference
+            exhibits.append(_add_master(out, master, masters[ref], folders[ref], trails[ref]))
         for derived in request.derived:
             exhibits.append(_add_derived(out, derived, folders[derived.reference]))
         out.add_bytes("disclosure.json", canonical_json(dict(request.disclosure)) + b"\n")
-        out.add_bytes(
-            "continuity_statement.pdf", continuity_statement(request, masters, hub_key_id)
-        )
+        out.add_bytes("continuity_statement.pdf", statement.result())
         out.add_bytes("verify.py", _verifier_source())
         out.add_bytes("verify.html", _asset("verify.html"))
         out.add_bytes("VERIFY.txt", verify_text(request, exhibits, hub_key_id).encode("utf-8"))
