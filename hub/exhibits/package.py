@@ -28,10 +28,19 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Final
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from cctv_common.clock import iso_utc
 from cctv_common.evidence import offline_verify
 from cctv_common.evidence.manifest import Manifest, canonical_json
-from cctv_common.evidence.signing import key_id, load_public_key, public_key_pem, sign
+from cctv_common.evidence.signing import (
+    BadSignature,
+    key_id,
+    load_public_key,
+    public_key_pem,
+    sign,
+    verify,
+)
 from cctv_common.evidence.verify import EvidenceMismatch, verify_signed_manifest
 from hub.exhibits.continuity import audit_trail, continuity_statement
 from hub.exhibits.inputs import (
@@ -125,6 +134,15 @@ def _add_master(
     }
 
 
+def _check_derived(item: DerivedExhibit, hub_key: Ed25519PrivateKey) -> None:
+    """The derived item's manifest must be one this hub signed."""
+    try:
+        verify(hub_key.public_key(), item.manifest_bytes, item.signature)
+        offline_verify.json_object(item.manifest_bytes, "its manifest")
+    except (BadSignature, offline_verify.CheckFailed) as exc:
+        raise ExportError(f"exhibit {item.reference}: {exc} (hub key {key_id(hub_key)})") from exc
+
+
 def _add_derived(out: PackageZip, item: DerivedExhibit, folder: str) -> dict[str, Any]:
     info = offline_verify.json_object(item.manifest_bytes, f"exhibit {item.reference} manifest")
     with item.open() as source:
@@ -159,6 +177,7 @@ def build_package(request: PackageRequest, destination: Path) -> PackageSummary:
     folders = _folders(request)
     masters = {m.reference: _check_master(m) for m in request.masters}
     for derived in request.derived:
+        _check_derived(derived, request.hub_key)
         if derived.derived_from not in masters:
             raise ExportError(
                 f"exhibit {derived.reference} is derived from {derived.derived_from},"

@@ -183,3 +183,8 @@ def test_cli_redacts_a_stored_item_and_exports_it_with_the_master(tmp_path: Path
     result = run_packaged_verifier(folder)
     assert result.returncode == 1
     assert "FAIL  exhibit AB/1/R1: exhibits/AB-1-R1/manifest.json: signature" in result.stdout
+    flip_byte(out_dir / "manifest.json", 30)  # a derived item the hub did not sign as it is
+    refused = tmp_path / "refused.zip"
+    assert export(files, items, refused, "--derived", str(out_dir)) == 1
+    assert not refused.exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".part")] == []
