@@ -25,6 +25,7 @@ from cctv_common.umask import private_umask
 from cctv_common.wire.ids import InvalidId, validate_id
 from hub.app import create_app
 from hub.cli_verify import checkpointer, verify_audit, verify_store
+from hub.exhibits.cli import add_exhibit_commands, run_exhibit
 from hub.services.passwords import hash_password
 from hub.services.sites import SiteKeyError, register_in
 from hub.settings import HubSettings, SettingsError, load_settings
@@ -96,6 +97,7 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="read at most this many MB per second (default: as fast as the disk goes)",
     )
+    add_exhibit_commands(commands)
     return parser
 
 
@@ -122,6 +124,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return verify_store(_settings(args.config), args.mb_per_second)
             case "public-key":
                 return _public_key(_settings(args.config))
+            case "exhibit":
+                return run_exhibit(_settings(args.config), args)
     except SettingsError as exc:
         print(f"cctv-hub: settings in {exc.source} cannot be used:", file=sys.stderr)
         for line in exc.errors:

@@ -1,4 +1,8 @@
-"""Offline verification of an evidence item: ``cctv-verify DIR --public-key KEY``.
+"""Offline verification of an evidence item (``cctv-verify DIR --public-key KEY``) or package.
+
+``cctv-verify PACKAGE`` (an export package's zip, or the folder it unzips to) runs the checks of
+``cctv_common.evidence.offline_verify``, the verifier copied into every package; there
+``--public-key`` is optional and, when given, is the hub key the package must be signed with.
 
 A directory holds ``clip.mp4``, ``manifest.json`` (the exact bytes that were signed) and
 ``manifest.sig`` (base64 Ed25519 signature). Verification checks, in order: the signature over the
@@ -16,6 +20,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from cctv_common.evidence import offline_verify
 from cctv_common.evidence.manifest import InvalidManifest, Manifest
 from cctv_common.evidence.signing import BadSignature, KeyFileError, key_id, load_public_key, verify
 
@@ -84,16 +89,55 @@ def verify_evidence_dir(directory: Path, public_key: Ed25519PublicKey) -> Verifi
     return VerifiedEvidence(manifest, manifest_bytes, signature)
 
 
+def is_package(path: Path) -> bool:
+    """A package zip, or a folder holding ``package.json`` (itself or its only subfolder)."""
+    if path.is_file():
+        return True
+    try:
+        offline_verify.open_package(path)
+    except (offline_verify.CheckFailed, OSError):
+        return False
+    return True
+
+
+def _verify_package(path: Path, hub_key_path: Path | None) -> int:
+    pinned: str | None = None
+    if hub_key_path is not None:
+        try:
+            pinned = key_id(load_public_key(hub_key_path.read_bytes()))
+        except (OSError, KeyFileError) as exc:
+            print(f"cctv-verify: cannot use public key {hub_key_path}: {exc}", file=sys.stderr)
+            return 2
+    try:
+        report = offline_verify.verify_package(path, pinned)
+    except (offline_verify.CheckFailed, OSError) as exc:
+        print(f"FAILED: cannot read {path}: {exc}", file=sys.stderr)
+        return 1
+    offline_verify.print_report(report, sys.stdout)
+    return 0 if report.ok else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="cctv-verify",
-        description="Check an evidence item offline: signature, key id, clip size and SHA-256.",
+        description="Check an evidence item offline (signature, key id, clip size and SHA-256),"
+        " or a whole export package (its zip or folder).",
     )
-    parser.add_argument("directory", type=Path, help="folder with clip.mp4, manifest.json, .sig")
     parser.add_argument(
-        "--public-key", required=True, type=Path, help="the site's Ed25519 public key (PEM)"
+        "directory",
+        type=Path,
+        help="folder with clip.mp4, manifest.json, manifest.sig; or an export package",
+    )
+    parser.add_argument(
+        "--public-key",
+        type=Path,
+        help="the site's Ed25519 public key (PEM); for a package, the hub key to expect",
     )
     args = parser.parse_args(argv)
+    if is_package(args.directory):
+        return _verify_package(args.directory, args.public_key)
+    if args.public_key is None:
+        parser.error("--public-key is needed to check a single evidence item")
     try:
         public_key = load_public_key(args.public_key.read_bytes())
     except (OSError, KeyFileError) as exc:

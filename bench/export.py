@@ -1,0 +1,214 @@
+"""Benchmark: an export package of 4 clips of 5 min at 1080p 4 Mbit/s against ``zip -0`` of the
+same files in the same run, and redaction (and H.264 copy) speed in frames per second at 1080p.
+
+Run from the repository root: ``.venv/bin/python bench/export.py [--minutes 5] [--runs 3]``.
+
+The clips are real H.264 (ffmpeg testsrc2, 1080p25, 4 Mbit/s: 30 s encoded, then stream-copied
+to the length asked), each made distinct by an MP4 ``free`` box of random bytes. Each round,
+interleaved so both see the same machine and page cache: ``build_package`` (every master hashed
+as copied and checked against its signed manifest, PDFs, verifiers, signed package manifest,
+fsync and rename) vs ``zip -0 -q`` of the four clips, and ``zip -0`` followed by ``sync`` of its
+file (the package is fsynced; plain zip is not). Target: export <= 1.3x ``zip -0``.
+
+Redaction: 10 s of 1080p25 with two drawn faces (tests/support/face_video.py) through the hub's
+redactor and libx264 (veryfast, crf 18); reported in frames per second (realtime is 25).
+A measurement, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import secrets
+import shutil
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from cctv_common.evidence.manifest import CameraIdentity, Manifest, Software, Window
+from cctv_common.evidence.signing import key_id, public_key_pem, sign
+from hub.domain.custody import GENESIS_HASH, row_hash
+from hub.exhibits.derive.operations import DeriveJob, derive
+from hub.exhibits.inputs import MasterExhibit, PackageRequest, opener_for
+from hub.exhibits.package import build_package
+
+
+def _ffmpeg(*args: str) -> None:
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", *args], check=True)
+
+
+def make_clips(folder: Path, minutes: float, count: int) -> list[Path]:
+    piece = folder / "piece.mp4"
+    _ffmpeg(
+        "-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=25:duration=30",
+        "-c:v", "libx264", "-preset", "ultrafast", "-b:v", "4M", "-maxrate", "4M",
+        "-bufsize", "8M", "-g", "50", "-pix_fmt", "yuv420p", str(piece),
+    )  # fmt: skip
+    repeats = max(1, round(minutes * 60 / 30))
+    listing = folder / "list.txt"
+    listing.write_text("".join(f"file '{piece}'\n" for _ in range(repeats)))
+    long = folder / "long.mp4"
+    _ffmpeg("-f", "concat", "-safe", "0", "-i", str(listing), "-c", "copy", str(long))
+    clips = []
+    for n in range(count):
+        clip = folder / f"clip-{n}.mp4"
+        shutil.copyfile(long, clip)
+        with clip.open("ab") as handle:  # a free box of random bytes: another clip, same video
+            handle.write(struct.pack(">I", 4096 + 8) + b"free" + secrets.token_bytes(4096))
+        clips.append(clip)
+    return clips
+
+
+def _custody(clip_id: str, start_seq: int, prev: str) -> tuple[list[dict[str, object]], str]:
+    rows = []
+    for n, action in enumerate(("dispatch", "stored", "view", "download")):
+        seq = start_seq + n
+        at = (datetime.now(UTC) + timedelta(seconds=n)).isoformat()
+        body = {"seq": seq, "at": at, "actor": "pc-one", "action": action}
+        detail = {"clip": clip_id}
+        digest = row_hash(seq, at, "pc-one", action, f"clip:{clip_id}", detail, prev)
+        rows.append(
+            {
+                **body,
+                "subject": f"clip:{clip_id}",
+                "detail": detail,
+                "prev_hash": prev,
+                "hash": digest,
+            }
+        )
+        prev = digest
+    return rows, prev
+
+
+def masters(clips: list[Path], site_key: Ed25519PrivateKey) -> list[MasterExhibit]:
+    out, prev, seq = [], GENESIS_HASH, 1
+    start = datetime.now(UTC) - timedelta(hours=1)
+    for n, clip in enumerate(clips):
+        digest = hashlib.sha256(clip.read_bytes()).hexdigest()
+        window = Window(start=start, end=start + timedelta(minutes=5))
+        manifest = Manifest(
+            clip_id=f"clip-{n}", site_id="site-a",
+            camera=CameraIdentity(id=f"cam-{n}", name="Bench camera"),
+            requested=window, delivered=window, codec="h264", width=1920, height=1080,
+            fps=25.0, bytes=clip.stat().st_size, sha256=digest,
+            software=Software(name="bench", version="0"), created_at=datetime.now(UTC),
+            key_id=key_id(site_key),
+        )  # fmt: skip
+        data = manifest.canonical_bytes()
+        rows, prev = _custody(f"clip-{n}", seq, prev)
+        seq += len(rows)
+        out.append(
+            MasterExhibit(
+                reference=f"BN/{n + 1}", open=opener_for(clip), manifest_bytes=data,
+                signature=sign(site_key, data), site_public_key_pem=public_key_pem(site_key),
+                custody_rows=rows,
+            )
+        )  # fmt: skip
+    return out
+
+
+def time_export(items: list[MasterExhibit], hub_key: Ed25519PrivateKey, out: Path) -> float:
+    now = datetime.now(UTC)
+    request = PackageRequest(
+        package_id=f"EXP-bench-{secrets.token_hex(3)}", created_by="pc-one", created_at=now,
+        hub_id="bench-hub", hub_key=hub_key, masters=items,
+        disclosure={"request": "REQ-1", "disclosed_to": "CPS"},
+    )  # fmt: skip
+    began = time.perf_counter()
+    build_package(request, out)
+    return time.perf_counter() - began
+
+
+def time_zip(clips: list[Path], out: Path, sync: bool) -> float:
+    began = time.perf_counter()
+    subprocess.run(["zip", "-0", "-q", "-j", str(out), *map(str, clips)], check=True)
+    if sync:
+        with out.open("rb") as handle:
+            os.fsync(handle.fileno())
+    return time.perf_counter() - began
+
+
+def redaction_fps(folder: Path, seconds: int, operation: str) -> tuple[float, int]:
+    from tests.support.face_video import face_frames, write_video
+
+    frames = face_frames(1920, 1080, seconds * 25)
+    source = folder / "faces.mp4"
+    data = write_video(source, [p for p, _ in frames])
+    site_key = Ed25519PrivateKey.generate()
+    window = Window(start=datetime.now(UTC), end=datetime.now(UTC) + timedelta(seconds=seconds))
+    manifest = Manifest(
+        clip_id="faces", site_id="site-a", camera=CameraIdentity(id="cam-1"), requested=window,
+        delivered=window, codec="h264", width=1920, height=1080, fps=25.0, bytes=len(data),
+        sha256=hashlib.sha256(data).hexdigest(), software=Software(name="bench", version="0"),
+        created_at=datetime.now(UTC), key_id=key_id(site_key),
+    )  # fmt: skip
+    out_dir = folder / f"derived-{operation}-{secrets.token_hex(3)}"
+    job = DeriveJob(
+        operation=operation, source=source, source_manifest_bytes=manifest.canonical_bytes(),
+        out_dir=out_dir, hub_id="bench-hub", hub_key=Ed25519PrivateKey.generate(),
+        created_by="bench", created_at=datetime.now(UTC),
+    )  # fmt: skip
+    began = time.perf_counter()
+    result = derive(job)
+    elapsed = time.perf_counter() - began
+    return result.frames / elapsed, result.stats.get("face_frames", 0)
+
+
+def _runs(values: list[float]) -> str:
+    return ", ".join(f"{v:.2f}" for v in values)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=5.0)
+    parser.add_argument("--clips", type=int, default=4)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--redact-seconds", type=int, default=10)
+    parser.add_argument("--workdir", type=Path, default=None, help="default: a temporary folder")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(dir=args.workdir) as name:
+        folder = Path(name)
+        began = time.perf_counter()
+        clips = make_clips(folder, args.minutes, args.clips)
+        total = sum(c.stat().st_size for c in clips)
+        print(
+            f"{len(clips)} clips of {args.minutes:g} min 1080p: {total / 1e6:.0f} MB"
+            f" (made in {time.perf_counter() - began:.0f} s)"
+        )
+        items = masters(clips, Ed25519PrivateKey.generate())
+        hub_key = Ed25519PrivateKey.generate()
+        exports, zips, zips_synced = [], [], []
+        for run in range(args.runs):
+            for path in folder.glob("*.zip"):
+                path.unlink()
+            exports.append(time_export(items, hub_key, folder / f"package-{run}.zip"))
+            zips.append(time_zip(clips, folder / f"plain-{run}.zip", sync=False))
+            zips_synced.append(time_zip(clips, folder / f"synced-{run}.zip", sync=True))
+        export_s, zip_s, synced_s = map(statistics.median, (exports, zips, zips_synced))
+        rate = total / export_s / 1e6
+        print(f"export package:    {export_s:6.2f} s ({rate:.0f} MB/s), runs {_runs(exports)}")
+        print(f"zip -0:            {zip_s:6.2f} s, runs {_runs(zips)}")
+        print(f"zip -0 then fsync: {synced_s:6.2f} s, runs {_runs(zips_synced)}")
+        print(f"export / zip -0 = {export_s / zip_s:.2f}x (target <= 1.3x);"
+              f" export / (zip -0 + fsync) = {export_s / synced_s:.2f}x")  # fmt: skip
+        for path in folder.glob("*.zip"):
+            path.unlink()
+        for operation in ("redact", "h264"):
+            fps, face_frames = redaction_fps(folder, args.redact_seconds, operation)
+            extra = f", faces blurred on {face_frames} frames" if operation == "redact" else ""
+            print(f"{operation} at 1080p: {fps:.1f} frames/s (realtime 25){extra}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

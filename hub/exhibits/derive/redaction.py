@@ -1,0 +1,205 @@
+"""Redaction: faces found by OpenCV's Haar cascade (shipped in opencv-python-headless) and
+tracked across frames, boxes that stay fixed for a time, and boxes that follow what they were
+drawn around; each region is pixelated and blurred so that it cannot be recovered.
+
+Faces are looked for on a grey copy scaled to ``detect_width`` every ``detect_every`` frames. A
+face's track keeps its box until it has not been seen for ``hold_frames`` frames, so a frame on
+which the detector misses a face (turned head, motion blur) is still covered. A following box is
+tracked forward from the time it was drawn by template matching near its last place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import cv2
+import numpy as np
+
+Box = tuple[int, int, int, int]  # x, y, width, height in source pixels
+_CASCADE: Final = "haarcascade_frontalface_default.xml"
+BLOCKS_ACROSS: Final = 4
+_Array = np.ndarray[Any, Any]
+
+
+class RedactionError(ValueError):
+    """The redaction cannot be made as asked (a bad box, no face detector)."""
+
+
+@dataclass(frozen=True)
+class FixedBox:
+    box: Box
+    start: float = 0.0  # seconds from the clip's first frame
+    end: float | None = None  # None: to the end
+
+
+@dataclass(frozen=True)
+class FollowingBox:
+    box: Box
+    at: float = 0.0  # seconds from the first frame: where the box was drawn
+
+
+@dataclass(frozen=True)
+class RedactionPlan:
+    faces: bool = True
+    fixed: tuple[FixedBox, ...] = ()
+    following: tuple[FollowingBox, ...] = ()
+    detect_width: int = 640
+    detect_every: int = 3
+    hold_frames: int = 12
+    margin: float = 0.25
+
+    def parameters(self) -> dict[str, Any]:
+        return {
+            "faces": self.faces,
+            "face_detector": f"OpenCV {cv2.__version__} {_CASCADE}" if self.faces else None,
+            "fixed_boxes": [[*b.box, b.start, b.end] for b in self.fixed],
+            "following_boxes": [[*b.box, b.at] for b in self.following],
+            "detect_width": self.detect_width,
+            "detect_every": self.detect_every,
+            "hold_frames": self.hold_frames,
+            "margin": self.margin,
+            "method": f"averaged to {BLOCKS_ACROSS} blocks across, smoothed back up (bilinear)",
+        }
+
+
+def parse_box(text: str) -> tuple[Box, float | None, float | None]:
+    """``X,Y,W,H`` optionally ``@FROM-TO`` or ``@AT`` (seconds)."""
+    try:
+        coords, _, when = text.partition("@")
+        x, y, w, h = (int(v) for v in coords.split(","))
+        start, _, end = when.partition("-")
+        first = float(start) if start else None
+        last = float(end) if end else None
+    except ValueError as exc:
+        raise RedactionError(f"box {text!r} is not X,Y,W,H[@FROM-TO]") from exc
+    if w <= 0 or h <= 0 or x < 0 or y < 0:
+        raise RedactionError(f"box {text!r} must have a positive size inside the picture")
+    return (x, y, w, h), first, last
+
+
+def obscure(picture: _Array, box: Box) -> None:
+    """Average ``box`` of ``picture`` down to a few blocks, in place (clipped to the picture)."""
+    height, width = picture.shape[:2]
+    x, y, w, h = box
+    x0, y0, x1, y1 = max(0, x), max(0, y), min(width, x + w), min(height, y + h)
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return
+    region = picture[y0:y1, x0:x1]
+    block = max(4, min(x1 - x0, y1 - y0) // BLOCKS_ACROSS)  # about 4 blocks across: no features
+    small = cv2.resize(
+        region,
+        (max(1, round((x1 - x0) / block)), max(1, round((y1 - y0) / block))),
+        interpolation=cv2.INTER_AREA,
+    )
+    # Smoothed back up: no block edges, and nothing finer than the blocks survives.
+    picture[y0:y1, x0:x1] = cv2.resize(small, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
+
+
+def _iou(a: Box, b: Box) -> float:
+    ax1, ay1, bx1, by1 = a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]
+    iw = max(0, min(ax1, bx1) - max(a[0], b[0]))
+    ih = max(0, min(ay1, by1) - max(a[1], b[1]))
+    inter = iw * ih
+    union = a[2] * a[3] + b[2] * b[3] - inter
+    return inter / union if union else 0.0
+
+
+@dataclass
+class _Track:
+    box: Box
+    last_seen: int
+
+
+@dataclass
+class _Follow:
+    box: Box
+    at: float
+    template: _Array | None = None
+
+
+@dataclass
+class Redactor:
+    """Called on each frame in order (a ``FrameChange``); counts what it covered."""
+
+    plan: RedactionPlan
+    tracks: list[_Track] = field(default_factory=list)
+    follows: list[_Follow] = field(default_factory=list)
+    face_frames: int = 0  # frames on which at least one face region was blurred
+    faces_detected: int = 0
+    _detector: Any = None
+
+    def __post_init__(self) -> None:
+        if self.plan.faces:
+            self._detector = cv2.CascadeClassifier(
+                cv2.data.haarcascades + _CASCADE  # type: ignore[attr-defined]
+            )
+            if self._detector.empty():
+                raise RedactionError(f"OpenCV's {_CASCADE} cannot be loaded")
+        self.follows = [_Follow(f.box, f.at) for f in self.plan.following]
+
+    def __call__(self, picture: _Array, index: int, seconds: float) -> _Array:
+        height, width = picture.shape[:2]
+        scale = min(1.0, self.plan.detect_width / width)
+        grey = cv2.cvtColor(
+            cv2.resize(picture, (int(width * scale), int(height * scale)))
+            if scale < 1
+            else picture,
+            cv2.COLOR_BGR2GRAY,
+        )
+        boxes: list[Box] = []
+        if self._detector is not None:
+            if index % self.plan.detect_every == 0:
+                self._detect(grey, scale, index)
+            self.tracks = [t for t in self.tracks if index - t.last_seen <= self.plan.hold_frames]
+            boxes += [self._grow(t.box) for t in self.tracks]
+            if self.tracks:
+                self.face_frames += 1
+        for fixed in self.plan.fixed:
+            if seconds >= fixed.start and (fixed.end is None or seconds <= fixed.end):
+                boxes.append(fixed.box)
+        for follow in self.follows:
+            if seconds >= follow.at:
+                boxes.append(self._follow(follow, grey, scale))
+        for box in boxes:
+            obscure(picture, box)
+        return picture
+
+    def _grow(self, box: Box) -> Box:
+        x, y, w, h = box
+        dx, dy = int(w * self.plan.margin), int(h * self.plan.margin)
+        return (x - dx, y - dy, w + 2 * dx, h + 2 * dy)
+
+    def _detect(self, grey: _Array, scale: float, index: int) -> None:
+        found = self._detector.detectMultiScale(
+            grey, scaleFactor=1.15, minNeighbors=4, minSize=(20, 20)
+        )
+        for fx, fy, fw, fh in found:
+            box = (int(fx / scale), int(fy / scale), int(fw / scale), int(fh / scale))
+            self.faces_detected += 1
+            match = max(self.tracks, key=lambda t: _iou(t.box, box), default=None)
+            if match is not None and _iou(match.box, box) > 0.1:
+                match.box, match.last_seen = box, index
+            else:
+                self.tracks.append(_Track(box, index))
+
+    def _follow(self, follow: _Follow, grey: _Array, scale: float) -> Box:
+        x, y, w, h = (int(v * scale) for v in follow.box)
+        if w < 4 or h < 4:
+            return follow.box
+        if follow.template is None:
+            follow.template = grey[y : y + h, x : x + w].copy()
+            return follow.box
+        gh, gw = grey.shape[:2]
+        sx0, sy0 = max(0, x - w), max(0, y - h)
+        sx1, sy1 = min(gw, x + 2 * w), min(gh, y + 2 * h)
+        window = grey[sy0:sy1, sx0:sx1]
+        if window.shape[0] < h or window.shape[1] < w:
+            return follow.box
+        scores = cv2.matchTemplate(window, follow.template, cv2.TM_CCOEFF_NORMED)
+        _, best, _, (bx, by) = cv2.minMaxLoc(scores)
+        if best >= 0.4:  # else: lost, the box stays where it was last seen
+            nx, ny = sx0 + bx, sy0 + by
+            follow.box = (int(nx / scale), int(ny / scale), follow.box[2], follow.box[3])
+            follow.template = grey[ny : ny + h, nx : nx + w].copy()
+        return follow.box

@@ -1,0 +1,124 @@
+"""One pass over a clip with PyAV: decode every frame, optionally change its picture, encode
+H.264 (libx264, yuv420p, +faststart) into a new MP4 with the source's frame times.
+
+The source is only read. The output is written to a temporary file beside the destination and
+renamed when complete; a failure removes it. Audio is not carried over (CCTV clips have none).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, BinaryIO, Final
+
+import av
+import numpy as np
+
+from hub.exhibits.derive.derived_manifest import VideoFacts
+
+# (picture as BGR array, frame index, seconds since the first frame) -> new picture
+FrameChange = Callable[[np.ndarray[Any, Any], int, float], np.ndarray[Any, Any]]
+DEFAULT_CRF: Final = 18  # visually lossless for a court copy
+DEFAULT_PRESET: Final = "veryfast"
+
+
+class DeriveError(Exception):
+    """The source cannot be read as video, or the copy cannot be written."""
+
+
+@dataclass(frozen=True)
+class EncodeSettings:
+    crf: int = DEFAULT_CRF
+    preset: str = DEFAULT_PRESET
+    threads: int = 0  # 0: as many as libx264 likes
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(4 * 1024 * 1024):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def video_pass(
+    source: BinaryIO | Path,
+    destination: Path,
+    change: FrameChange | None = None,
+    settings: EncodeSettings = EncodeSettings(),
+) -> VideoFacts:
+    """Write the new clip to ``destination``; its facts (size, SHA-256, frames)."""
+    temporary = destination.with_name(f".{destination.name}.{os.getpid()}.part")
+    try:
+        facts = _encode(source, temporary, change, settings)
+        os.replace(temporary, destination)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return VideoFacts(
+        codec="h264",
+        width=facts[0],
+        height=facts[1],
+        fps=facts[2],
+        frames=facts[3],
+        bytes=destination.stat().st_size,
+        sha256=_sha256(destination),
+    )
+
+
+def _encode(
+    source: BinaryIO | Path,
+    out_path: Path,
+    change: FrameChange | None,
+    settings: EncodeSettings,
+) -> tuple[int, int, float | None, int]:
+    try:
+        inp = av.open(str(source) if isinstance(source, Path) else source, mode="r")
+    except (av.FFmpegError, OSError) as exc:
+        raise DeriveError(f"the source cannot be read as video: {exc}") from exc
+    with inp:
+        if not inp.streams.video:
+            raise DeriveError("the source has no video stream")
+        vin = inp.streams.video[0]
+        vin.thread_type = "AUTO"
+        rate = vin.average_rate or Fraction(25)
+        time_base = vin.time_base or Fraction(1, 90000)
+        with av.open(
+            str(out_path), mode="w", format="mp4", options={"movflags": "+faststart"}
+        ) as out:
+            vout = out.add_stream("libx264", rate=rate)
+            vout.width = vin.codec_context.width
+            vout.height = vin.codec_context.height
+            vout.pix_fmt = "yuv420p"
+            vout.time_base = time_base
+            vout.codec_context.time_base = time_base
+            vout.options = {"crf": str(settings.crf), "preset": settings.preset}
+            if settings.threads:
+                vout.codec_context.thread_count = settings.threads
+            frames, first_pts = 0, None
+            try:
+                for frame in inp.decode(vin):
+                    pts = frame.pts if frame.pts is not None else frames
+                    first_pts = pts if first_pts is None else first_pts
+                    seconds = float((pts - first_pts) * time_base)
+                    if change is not None:
+                        picture = change(frame.to_ndarray(format="bgr24"), frames, seconds)
+                        new = av.VideoFrame.from_ndarray(picture, format="bgr24")
+                    else:
+                        new = frame.reformat(format="yuv420p")
+                    new.pts = pts - first_pts
+                    new.time_base = time_base
+                    for packet in vout.encode(new):
+                        out.mux(packet)
+                    frames += 1
+                for packet in vout.encode(None):
+                    out.mux(packet)
+            except av.FFmpegError as exc:
+                raise DeriveError(f"the source cannot be decoded: {exc}") from exc
+            if frames == 0:
+                raise DeriveError("the source holds no video frames")
+    return vout.width, vout.height, float(rate) if rate else None, frames
