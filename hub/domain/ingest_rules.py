@@ -264,6 +264,14 @@ class ChunkBook:
             self._held[index] = 1
             self._held_count += 1
 
+    def merge(self, ranges: Iterable[Sequence[int]]) -> int:
+        """Count as held the chunks another hub process recorded; how many were new here."""
+        before = self._held_count
+        for first, last in ranges:
+            for index in range(max(first, 0), min(last, self.chunk_count - 1) + 1):
+                self.mark_held(index)
+        return self._held_count - before
+
     def drop(self, index: int) -> None:
         """Forget a chunk (its bytes on disk turned out to be wrong); it is asked for again."""
         if 0 <= index < self.chunk_count and self._held[index]:
@@ -313,3 +321,11 @@ class ChunkBook:
 
     def note_acked(self) -> None:
         self._since_ack = 0
+
+
+def upload_percent(held: int, chunk_count: int) -> int:
+    """A clip job's percent while its clip uploads, from the chunks the hub holds: 100 only once
+    the clip is verified and stored, so at most 99 here."""
+    if chunk_count <= 0:
+        return 0
+    return min(99, held * 100 // chunk_count)

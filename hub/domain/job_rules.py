@@ -87,9 +87,17 @@ def progress_update(job: ClipJob, progress: JobProgress) -> JobUpdate | None:
     if not can_move(job.state, progress.state):
         return None
     failed = progress.state is JobState.FAILED
+    if failed:
+        percent = 100
+    elif progress.state is JobState.UPLOADING:
+        # The hub counts the chunks it holds (hub.services.ingest); an agent's percent is not
+        # taken.
+        percent = job.percent if job.state is JobState.UPLOADING else 0
+    else:
+        percent = progress.percent
     update = JobUpdate(
         state=progress.state,
-        percent=100 if failed else progress.percent,
+        percent=percent,
         error=progress.error if failed else None,
         clip_id=progress.clip_id or job.clip_id,
     )

@@ -87,6 +87,13 @@ class UploadSessions(Protocol):
 
     def set_held(self, clip_id: str, held: Sequence[Range], now: datetime) -> None: ...
 
+    def merge_held(
+        self, clip_id: str, held: Sequence[Range], now: datetime
+    ) -> tuple[Range, ...] | None:
+        """Union ``held`` into the record (chunks taken by any hub process); the union, or
+        None when the upload is no longer receiving."""
+        ...
+
     def set_state(self, clip_id: str, state: str, reason: str | None, now: datetime) -> None: ...
 
 

@@ -29,7 +29,7 @@ from cctv_common.mqtt.events import inbound
 from cctv_common.wire.chunk_ranges import from_ranges
 from cctv_common.wire.hub_signing import HubVerifier
 from cctv_common.wire.job_state import JobState
-from cctv_common.wire.payloads import ClipAck, Job
+from cctv_common.wire.payloads import ClipAck, Job, JobProgress
 from cctv_common.wire.topics import (
     ack_topic,
     chunk_topic,
@@ -388,6 +388,119 @@ def test_a_hub_restart_resumes_from_the_persisted_ranges(tmp_path: Path) -> None
     run_hub(settings, first_half)
     run_hub(settings, second_half)
     assert stored_files(settings)[0].read_bytes() == data
+
+
+def test_two_hub_processes_on_one_database_share_an_upload(tmp_path: Path) -> None:
+    """Any hub process takes any chunk: the upload's state is in the database, not in memory.
+
+    Two HubServices, each with its own connection to one database file (as two processes would
+    be), share the staging folder. One takes the offer and the first chunks; the other takes a
+    replayed offer and middle chunks from the database record; the first takes the last chunks
+    and completes the clip from what both hold. It is stored once and verifies, and the acks and
+    the job's percent count the chunks held by both.
+    """
+    key = Ed25519PrivateKey.generate()
+    settings = fast_settings(tmp_path, key, ack_every_chunks=4)
+    data = video_bytes(12 * CHUNK + 77)
+
+    db_a, db_b = HubDatabase(settings.db_path), HubDatabase(settings.db_path)
+
+    async def main() -> None:
+        link_a, link_b = RecordingLink(), RecordingLink()
+        store = FilesystemEvidenceStore(settings.evidence_dir)
+        hub_a = HubService(settings, db_a, store, link_a)
+        hub_b = HubService(settings, db_b, store, link_b)
+        await hub_a.start()
+        await hub_b.start()
+        try:
+            job = await asyncio.to_thread(insert_job, db_a, requested_by="op")
+            clip = signed_clip(key, data, job_id=job.id)
+            await offer(hub_a, clip)
+            await send(hub_a, clip, range(0, 8))
+            await eventually(lambda: link_a.acks(clip.clip_id)[-1].held == ((0, 7),), "A's ack")
+
+            async def held() -> object:
+                upload = await db_a.aread(lambda db: repo.get_upload(db, clip.clip_id))
+                return None if upload is None else upload.held
+
+            # An ack goes out before its record is written: wait for the record.
+            await until_equal(held, ((0, 7),), "A's chunks recorded")
+
+            # The other process has never seen the offer: it takes the upload from the database.
+            await offer(hub_b, clip)
+            ack = link_b.acks(clip.clip_id)[-1]
+            assert ack.state == "receiving" and ack.held == ((0, 7),) and ack.missing == ((8, 12),)
+
+            async def percent() -> object:
+                found = await db_a.aread(lambda db: repo.get_job(db, job.id))
+                return None if found is None else (found.state, found.percent)
+
+            # The hub's own count: 8 of 13 chunks held.
+            await until_equal(percent, (JobState.UPLOADING, 8 * 100 // 13), "percent from chunks")
+            await send(hub_b, clip, range(8, 11))
+
+            await until_equal(held, ((0, 10),), "B's chunks recorded with A's")
+            # The last chunks go to the first hub, which never saw 8..10 itself: it completes
+            # the clip from the chunks both hold.
+            await send(hub_a, clip, range(11, 13))
+            await eventually(
+                lambda: any(a.state == "stored" for a in link_a.acks(clip.clip_id)),
+                "stored ack from the first hub",
+            )
+            await until_equal(percent, (JobState.STORED, 100), "job stored")
+            assert await evidence_count(db_a) == 1
+            # A late chunk to the first hub finds nothing left to do.
+            await send(hub_a, clip, [3])
+            stored_acks = [
+                a
+                for a in link_a.acks(clip.clip_id) + link_b.acks(clip.clip_id)
+                if a.state == "stored"
+            ]
+            assert stored_acks and all(a.evidence_sha256 == clip.sha256 for a in stored_acks)
+        finally:
+            await hub_b.stop()
+            await hub_a.stop()
+
+    try:
+        asyncio.run(main())
+    finally:
+        db_b.close()
+        db_a.close()
+    files = stored_files(settings)
+    assert len(files) == 1 and files[0].read_bytes() == data
+    assert not any(settings.staging_dir.iterdir())
+
+
+def test_an_agents_upload_percent_is_not_taken(tmp_path: Path) -> None:
+    """The hub's percent comes from the chunks it holds; a progress report saying otherwise, or
+    saying "stored", changes nothing."""
+    key = Ed25519PrivateKey.generate()
+    settings = fast_settings(tmp_path, key, ack_every_chunks=2)
+    data = video_bytes(4 * CHUNK)
+
+    async def scenario(service: HubService, link: RecordingLink, database: HubDatabase) -> None:
+        job = await asyncio.to_thread(insert_job, database, requested_by="op")
+        clip = signed_clip(key, data, job_id=job.id)
+        await offer(service, clip)
+        await send(service, clip, [0, 1])
+
+        async def percent() -> object:
+            found = await database.aread(lambda db: repo.get_job(db, job.id))
+            return None if found is None else (found.state, found.percent)
+
+        await until_equal(percent, (JobState.UPLOADING, 50), "percent from chunks held")
+        for state, value in ((JobState.UPLOADING, 90), (JobState.STORED, 100)):
+            report = JobProgress(
+                job_id=job.id,
+                state=state,
+                percent=value,
+                clip_id=clip.clip_id,
+                sent_at=datetime.now(UTC),
+            )
+            await service.handle(inbound(progress_topic(SITE, job.id), report.to_bytes()))
+        assert await percent() == (JobState.UPLOADING, 50)
+
+    run_hub(settings, scenario)
 
 
 def test_a_corrupt_chunk_on_disk_is_found_at_the_end_and_asked_for_again(tmp_path: Path) -> None:

@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 class IngestCompletion(IngestCore):
     # Completion.
 
+    def _completed(self, upload: UploadSession) -> None:
+        self._spawn(self._finalize(upload))
+
     async def _finalize(self, upload: UploadSession) -> None:
         async with upload.lock:
             if self._uploads.get(upload.clip_id) is not upload:

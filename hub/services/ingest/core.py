@@ -17,11 +17,13 @@ from typing import Final
 
 from cctv_common.clock import utc_now
 from cctv_common.refusals import Refusals
+from cctv_common.wire.chunk_ranges import held_count
 from cctv_common.wire.hub_signing import HubSigner
 from hub.services.ingest.acks import AckSender
 from hub.services.ingest.session import UploadSession, close_staging, writes_done
 from hub.services.ingest.transitions import (
     fail_job_in,
+    record_held_in,
     record_rejection_in,
 )
 from hub.services.jobs import JobService, MessagePublisher
@@ -118,17 +120,63 @@ class IngestCore:
                 await self._persist_held(upload)
 
     async def _persist_held(self, upload: UploadSession) -> None:
+        """Record what this process holds and take in what other hub processes hold.
+
+        The record is the upload's shared state: every process unions its chunks into it, so
+        the last one to record sees the whole clip and completes it. The job's percent is the
+        hub's own count of chunks held (an agent's percent is not taken).
+        """
         book = upload.book
         if book.held_count == upload.persisted_held:
             return
-        held_count = book.held_count
-        held = book.held_ranges()
         # No fsync of the staging file here: after a power cut a "held" chunk may not be on disk,
         # but completion re-reads and hashes the whole file and asks again for any chunk whose
         # bytes on disk are wrong. Syncing every 16 chunks would stall ingest for nothing.
         now = self._now()
-        await self._storage.awrite(lambda uow: uow.uploads.set_held(upload.clip_id, held, now))
-        upload.persisted_held = held_count
+        merged = await self._storage.awrite(
+            partial(
+                record_held_in,
+                clip_id=upload.clip_id,
+                job_id=upload.job.id,
+                held=book.held_ranges(),
+                chunk_count=book.chunk_count,
+                replace=upload.persisted_held < 0,
+                now=now,
+            )
+        )
+        if merged is None:
+            log.info(
+                "site %s clip %s: upload ended by another hub process; forgotten here",
+                upload.site_id,
+                upload.clip_id,
+            )
+            await self._forget(upload)
+            return
+        if book.merge(merged):
+            log.debug(
+                "clip %s: %s/%s chunks held by all",
+                upload.clip_id,
+                book.held_count,
+                book.chunk_count,
+            )
+        # What the record holds; chunks that arrived while it was written are recorded next time.
+        upload.persisted_held = held_count(merged)
+        if book.is_complete and not upload.finalizing:
+            upload.finalizing = True
+            self._completed(upload)
+
+    def _completed(self, upload: UploadSession) -> None:
+        """Every chunk is held (here or by another process): ``IngestCompletion`` stores it."""
+        raise NotImplementedError
+
+    async def _forget(self, upload: UploadSession) -> None:
+        """Drop this process's session of an upload another process ended (its file is theirs)."""
+        self._cancel_timer(upload)
+        upload.finalizing = True
+        if self._uploads.get(upload.clip_id) is upload:
+            del self._uploads[upload.clip_id]
+        await writes_done(upload)
+        close_staging(upload)
 
     async def announce(self) -> None:
         """After a (re)connect: tell each agent with an upload in progress what the hub holds."""

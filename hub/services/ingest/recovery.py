@@ -52,6 +52,18 @@ class IngestRecovery(IngestCompletion):
             log.info("resumed %s unfinished upload(s)", resumed)
         return resumed
 
+    async def _adopt(self, clip_id: str) -> UploadSession | None:
+        """An upload in progress that this process has no session of (another hub process took
+        its offer, or took it before a restart): its session built from the database record."""
+        record = await self._storage.aread(lambda uow: uow.uploads.get(clip_id))
+        if record is None or record.state != "receiving" or clip_id in self._uploads:
+            return self._uploads.get(clip_id)
+        try:
+            return await self._reload(record)
+        except (InvalidPayload, InvalidManifest, OSError, ValueError, StoreError) as exc:
+            log.error("site %s clip %s: cannot take up upload: %s", record.site_id, clip_id, exc)
+            return None
+
     async def _reload(self, record: UploadRecord) -> UploadSession | None:
         offer = ClipOffer.parse(record.offer.encode("utf-8"))
         manifest = Manifest.parse(offer.manifest_bytes())

@@ -109,7 +109,7 @@ class IngestService(IngestRecovery):
                 )
             await self._reject(site_id, clip_id, reason, job_id=None, offer_sha256=digest)
             return
-        active = self._uploads.get(clip_id)
+        active = self._uploads.get(clip_id) or await self._adopt(clip_id)
         if active is not None and active.site_id != site_id:
             await self._reject(
                 site_id,
@@ -238,7 +238,7 @@ class IngestService(IngestRecovery):
     # Chunks.
 
     async def handle_chunk(self, site_id: str, clip_id: str, index: int, data: bytes) -> None:
-        upload = self._uploads.get(clip_id)
+        upload = self._uploads.get(clip_id) or await self._adopt(clip_id)
         if upload is None or upload.site_id != site_id:
             if clip_id not in self._unknown_logged:
                 if len(self._unknown_logged) >= MAX_REMEMBERED_UNKNOWN:
@@ -253,6 +253,9 @@ class IngestService(IngestRecovery):
                 )
             return
         if upload.finalizing:
+            return
+        if upload.book.is_complete:  # taken up complete: another process held every chunk
+            await self._answer_again(upload)
             return
         book = upload.book
         check = book.precheck(index, len(data))

@@ -6,9 +6,12 @@ the job's move (``cctv_common.wire.job_state``) and the custody row land togethe
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
+from cctv_common.wire.chunk_ranges import Range, held_count
 from cctv_common.wire.job_state import JobState, can_move
+from hub.domain.ingest_rules import upload_percent
 from hub.domain.records import ClipJob, EvidenceItem, UploadRecord
 from hub.services.custody import CustodyAction
 from hub.services.ingest.session import UploadSession
@@ -139,3 +142,45 @@ def fail_job_in(uow: UnitOfWork, *, job_id: str, reason: str, now: datetime) -> 
         clip_id=job.clip_id,
         now=now,
     )
+
+
+def record_held_in(
+    uow: UnitOfWork,
+    *,
+    clip_id: str,
+    job_id: str,
+    held: Sequence[Range],
+    chunk_count: int,
+    replace: bool,
+    now: datetime,
+) -> tuple[Range, ...] | None:
+    """Record the chunks this process holds and set the job's percent from all chunks held.
+
+    ``replace`` after chunks were found bad on disk (they must not come back from the record);
+    otherwise the record keeps the union of what every hub process received. None when the
+    upload has ended (another process stored, rejected or expired it).
+    """
+    merged: tuple[Range, ...] | None
+    if replace:
+        record = uow.uploads.get(clip_id)
+        if record is None or record.state != "receiving":
+            return None
+        uow.uploads.set_held(clip_id, held, now)
+        merged = tuple(held)
+    else:
+        merged = uow.uploads.merge_held(clip_id, held, now)
+        if merged is None:
+            return None
+    job = uow.jobs.get(job_id)
+    if job is not None and job.state is JobState.UPLOADING:
+        percent = upload_percent(held_count(merged), chunk_count)
+        if percent != job.percent:
+            uow.jobs.move(
+                job_id,
+                state=JobState.UPLOADING,
+                percent=percent,
+                error=None,
+                clip_id=job.clip_id,
+                now=now,
+            )
+    return merged

@@ -109,6 +109,11 @@ class SqliteUploadSessions(_Rows):
     def set_held(self, clip_id: str, held: Sequence[Range], now: datetime) -> None:
         upload_rows.set_upload_held(self._db, clip_id, held, now)
 
+    def merge_held(
+        self, clip_id: str, held: Sequence[Range], now: datetime
+    ) -> tuple[Range, ...] | None:
+        return upload_rows.merge_upload_held(self._db, clip_id, held, now)
+
     def set_state(self, clip_id: str, state: str, reason: str | None, now: datetime) -> None:
         upload_rows.set_upload_state(self._db, clip_id, state, reason, now)
 

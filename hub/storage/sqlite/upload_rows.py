@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from cctv_common.wire.chunk_ranges import Range
+from cctv_common.wire.chunk_ranges import Range, from_ranges, to_ranges
 from hub.domain.records import UploadRecord
 from hub.storage.sqlite.rows import db_time, json_text, parse_db_time
 
@@ -80,3 +80,17 @@ def set_upload_state(
         "UPDATE uploads SET state = ?, reason = ?, updated_at = ? WHERE clip_id = ?",
         [state, reason, db_time(now), clip_id],
     )
+
+
+def merge_upload_held(
+    db: Database, clip_id: str, held: Sequence[Range], now: datetime
+) -> tuple[Range, ...] | None:
+    """Add ``held`` to what the upload's record holds (chunks any hub process received); the
+    union, or None when the upload is no longer receiving."""
+    upload = get_upload(db, clip_id)
+    if upload is None or upload.state != "receiving":
+        return None
+    union = tuple(to_ranges(from_ranges(upload.held) | from_ranges(held), upload.chunk_count))
+    if union != upload.held:
+        set_upload_held(db, clip_id, union, now)
+    return union
