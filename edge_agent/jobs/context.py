@@ -66,6 +66,10 @@ class JobContext:
         future.add_done_callback(check)
 
     def publish_progress(self, record: OutboxJob, percent: int | None = None) -> None:
+        """``JobProgress`` for where the job is at the agent. "stored" is the hub's own decision,
+        so it is never reported back; while uploading the percent is the hub's to work out."""
+        if record.state is JobState.STORED:
+            return
         if percent is None and record.state is JobState.CUTTING:
             percent = self.cut_percent.get(record.job_id)
         clip_id = record.clip_id if record.state in WITH_CLIP else None

@@ -3,12 +3,13 @@
 The ``ClipOffer`` goes on ``clips/{clip}/manifest``; the hub answers with the chunks it holds and
 wants; ``UploadTracker`` (``edge_agent.uplink.upload``) decides which chunks to send within the
 window, which ones were lost, and when silence means re-offer. Chunks are read from disk in a
-worker thread. ``ClipAck(stored)`` ends it: outbox state stored, ``JobProgress(stored)``, the
-window unpinned, and only then the folder deleted. ``ClipAck(rejected)`` fails the job with the
-hub's reason and keeps the folder for investigation. An ack counts only if it names the SHA-256
-of the offer this agent sent (``offer_sha256``); a ``stored`` ack must also name the clip's
-SHA-256. Anything else is refused and changes nothing. On every reconnect each upload re-offers,
-and the hub answers with what it holds.
+worker thread. ``ClipAck(stored)`` ends it: outbox state stored, the window unpinned, and only
+then the folder deleted; nothing is published back (the hub decided "stored" itself, and it works
+out the upload percent from the chunks it holds: the agent sends no percent while uploading).
+``ClipAck(rejected)`` fails the job with the hub's reason and keeps the folder for investigation. An
+ack counts only if it names the SHA-256 of the offer this agent sent (``offer_sha256``); a
+``stored`` ack must also name the clip's SHA-256. Anything else is refused and changes nothing. On
+every reconnect each upload re-offers, and the hub answers with what it holds.
 """
 
 from __future__ import annotations
@@ -283,6 +284,7 @@ class ClipUploads:
                         exc,
                     )
                     continue
+            # The hub's held ranges are kept at most once per percent of the clip.
             if acks and tracker.answered and tracker.percent != last_percent:
                 last_percent = tracker.percent
                 await self._receiving(upload)
@@ -293,12 +295,7 @@ class ClipUploads:
         context = self._context
         clip = upload.clip
         tracker = upload.tracker
-        await asyncio.to_thread(
-            context.outbox.clip_receiving, clip.clip_id, tracker.held_ranges(), tracker.percent
-        )
-        job = await asyncio.to_thread(context.outbox.job, clip.job_id)
-        if job is not None and not job.final:
-            context.publish_progress(job)
+        await asyncio.to_thread(context.outbox.clip_receiving, clip.clip_id, tracker.held_ranges())
         log.debug(
             "site %s job %s clip %s: hub holds %d of %d chunks (%d sent, %d resent)",
             context.site_id,
@@ -320,9 +317,8 @@ class ClipUploads:
                 f" {clip.sha256}",
             )
             return
-        _, job = await asyncio.to_thread(context.outbox.clip_stored, clip.clip_id)
-        if job is not None:
-            context.publish_progress(job)
+        # The hub decided "stored" itself: nothing is published back.
+        await asyncio.to_thread(context.outbox.clip_stored, clip.clip_id)
         await context.unpin(clip.job_id)
         await asyncio.to_thread(self.delete_clip_files, clip)
         log.info(

@@ -5,7 +5,7 @@
 tables:
 
 - ``jobs``: the hub's job payload as received, its state (queued, cutting, uploading, stored,
-  failed), percent, the clip it produced and why it failed.
+  failed), its cutting percent, the clip it produced and why it failed.
 - ``clips``: a cut clip's folder (``data_dir/outbox/{clip_id}/``), its signed manifest, signature,
   size, SHA-256, chunk size and chunk hashes (everything a ``ClipOffer`` needs), its upload state
   (offered, uploading, stored, rejected), the chunk ranges the hub last said it holds, and the
@@ -369,16 +369,16 @@ class Outbox:
         )
         return self._current_clip(db, clip_id)
 
-    def clip_receiving(self, clip_id: str, held: Sequence[Range], percent: int) -> ClipRecord:
-        """The hub holds ``held``: remember it, and the job's upload percent. No-op when final."""
+    def clip_receiving(self, clip_id: str, held: Sequence[Range]) -> ClipRecord:
+        """The hub holds ``held``: remember it (for the log after a restart). No-op when final.
+
+        No upload percent is kept: the hub works it out from the chunks it holds."""
         with self._writing() as db:
             current = self._current_clip(db, clip_id)
             if current.final:
                 return current
             ranges = validate_ranges(held, current.chunk_count)
-            updated = self._update_clip(db, clip_id, state="uploading", hub_held=json.dumps(ranges))
-            self._update_job(db, current.job_id, state=JobState.UPLOADING, percent=percent)
-            return updated
+            return self._update_clip(db, clip_id, state="uploading", hub_held=json.dumps(ranges))
 
     def clip_stored(self, clip_id: str) -> tuple[ClipRecord, OutboxJob | None]:
         """The hub has stored the clip: the clip and its job are done. Idempotent; final."""
