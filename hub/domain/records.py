@@ -117,3 +117,16 @@ class UserRecord:
     password_hash: str
     source: str
     disabled: bool
+
+
+@dataclass(frozen=True)
+class CameraEventRecord:
+    site_id: str
+    event_id: str
+    camera_id: str
+    at: datetime
+    kind: str
+    active: bool
+    topic: str
+    data: dict[str, str]
+    received_at: datetime

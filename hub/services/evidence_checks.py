@@ -15,6 +15,7 @@ from typing import Any, Final
 
 from sqlite_utils import Database
 
+from hub.storage.sqlite.evidence_rows import live_clips_with_key as live_clips_with_key
 from hub.storage.sqlite.rows import db_time, parse_db_time
 
 MAX_PROBLEM_CHARS: Final = 500
@@ -116,12 +117,3 @@ def objects_to_check(db: Database, *, checked_before: datetime | None = None) ->
             )
         )
     return out
-
-
-def live_clips_with_key(db: Database, store_key: str) -> list[str]:
-    rows = db.query(
-        "SELECT clip_id FROM evidence_items WHERE store_key = ? AND deleted_at IS NULL"
-        " ORDER BY clip_id",
-        [store_key],
-    )
-    return [row["clip_id"] for row in rows]

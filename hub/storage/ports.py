@@ -20,10 +20,11 @@ from typing import Any, Protocol, TypeVar
 
 from cctv_common.wire.chunk_ranges import Range
 from cctv_common.wire.job_state import JobState
-from cctv_common.wire.payloads import SiteStatus
+from cctv_common.wire.payloads import CameraEventItem, SiteStatus
 from hub.domain.acl import Role
 from hub.domain.custody import CustodyAction, CustodyEvent
 from hub.domain.records import (
+    CameraEventRecord,
     CameraRecord,
     ClipJob,
     EvidenceItem,
@@ -108,6 +109,18 @@ class EvidenceItems(Protocol):
         self, *, requested_by: str | None = None, limit: int = 500
     ) -> list[EvidenceItem]: ...
 
+    def set_owner(self, clip_id: str, owner: str) -> None: ...
+
+    def set_hold(self, clip_id: str, hold: bool) -> None: ...
+
+    def mark_deleted(self, clip_id: str, actor: str, now: datetime) -> None:
+        """The row stays as a tombstone (who, when); the caller removes the bytes."""
+        ...
+
+    def live_clips_with_key(self, store_key: str) -> list[str]:
+        """The items not deleted whose bytes are ``store_key`` (identical clips share it)."""
+        ...
+
 
 class CustodyEvents(Protocol):
     """The append-only custody log; an append commits with the rest of the unit of work."""
@@ -127,6 +140,18 @@ class CustodyEvents(Protocol):
     def raw(self) -> Iterator[dict[str, Any]]:
         """Every row as stored, in ``seq`` order (for checking the chain)."""
         ...
+
+
+class CameraEventLog(Protocol):
+    """Motion and tamper events the sites report, one per (site, event id)."""
+
+    def add(self, site_id: str, events: Iterable[CameraEventItem], now: datetime) -> int:
+        """Store each event not stored yet; how many were new."""
+        ...
+
+    def between(
+        self, site_id: str, camera_id: str, start: datetime, end: datetime, limit: int
+    ) -> list[CameraEventRecord]: ...
 
 
 class Users(Protocol):
@@ -162,6 +187,9 @@ class UnitOfWork(Protocol):
 
     @property
     def custody(self) -> CustodyEvents: ...
+
+    @property
+    def camera_events(self) -> CameraEventLog: ...
 
     @property
     def users(self) -> Users: ...

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from sqlite_utils import Database
@@ -90,3 +91,27 @@ def list_evidence(
             [requested_by, limit],
         )
     return [_evidence(row) for row in rows]
+
+
+def set_evidence_owner(db: Database, clip_id: str, owner: str) -> None:
+    db.execute("UPDATE evidence_items SET requested_by = ? WHERE clip_id = ?", [owner, clip_id])
+
+
+def set_evidence_hold(db: Database, clip_id: str, hold: bool) -> None:
+    db.execute("UPDATE evidence_items SET legal_hold = ? WHERE clip_id = ?", [int(hold), clip_id])
+
+
+def mark_evidence_deleted(db: Database, clip_id: str, actor: str, now: datetime) -> None:
+    db.execute(
+        "UPDATE evidence_items SET deleted_at = ?, deleted_by = ? WHERE clip_id = ?",
+        [db_time(now), actor, clip_id],
+    )
+
+
+def live_clips_with_key(db: Database, store_key: str) -> list[str]:
+    rows = db.query(
+        "SELECT clip_id FROM evidence_items WHERE store_key = ? AND deleted_at IS NULL"
+        " ORDER BY clip_id",
+        [store_key],
+    )
+    return [row["clip_id"] for row in rows]

@@ -11,10 +11,11 @@ from sqlite_utils import Database
 
 from cctv_common.wire.chunk_ranges import Range
 from cctv_common.wire.job_state import JobState
-from cctv_common.wire.payloads import SiteStatus
+from cctv_common.wire.payloads import CameraEventItem, SiteStatus
 from hub.domain.acl import Role
 from hub.domain.custody import CustodyAction, CustodyEvent
 from hub.domain.records import (
+    CameraEventRecord,
     CameraRecord,
     ClipJob,
     EvidenceItem,
@@ -23,6 +24,7 @@ from hub.domain.records import (
     UserRecord,
 )
 from hub.storage.sqlite import (
+    camera_event_rows,
     custody_rows,
     evidence_rows,
     job_rows,
@@ -133,6 +135,18 @@ class SqliteEvidenceItems(_Rows):
     ) -> list[EvidenceItem]:
         return evidence_rows.list_evidence(self._db, requested_by=requested_by, limit=limit)
 
+    def set_owner(self, clip_id: str, owner: str) -> None:
+        evidence_rows.set_evidence_owner(self._db, clip_id, owner)
+
+    def set_hold(self, clip_id: str, hold: bool) -> None:
+        evidence_rows.set_evidence_hold(self._db, clip_id, hold)
+
+    def mark_deleted(self, clip_id: str, actor: str, now: datetime) -> None:
+        evidence_rows.mark_evidence_deleted(self._db, clip_id, actor, now)
+
+    def live_clips_with_key(self, store_key: str) -> list[str]:
+        return evidence_rows.live_clips_with_key(self._db, store_key)
+
 
 class SqliteCustodyEvents(_Rows):
     def append(
@@ -151,6 +165,16 @@ class SqliteCustodyEvents(_Rows):
 
     def raw(self) -> Iterator[dict[str, Any]]:
         return custody_rows.raw_rows(self._db)
+
+
+class SqliteCameraEventLog(_Rows):
+    def add(self, site_id: str, events: Iterable[CameraEventItem], now: datetime) -> int:
+        return camera_event_rows.insert_events(self._db, site_id, events, now)
+
+    def between(
+        self, site_id: str, camera_id: str, start: datetime, end: datetime, limit: int
+    ) -> list[CameraEventRecord]:
+        return camera_event_rows.events_between(self._db, site_id, camera_id, start, end, limit)
 
 
 class SqliteUsers(_Rows):
@@ -182,6 +206,7 @@ class SqliteUnitOfWork:
         self.uploads = SqliteUploadSessions(db)
         self.evidence = SqliteEvidenceItems(db)
         self.custody = SqliteCustodyEvents(db)
+        self.camera_events = SqliteCameraEventLog(db)
         self.users = SqliteUsers(db)
         self.sessions = SqliteSessions(db)
 
