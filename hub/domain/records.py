@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from cctv_common.wire.chunk_ranges import Range
 from cctv_common.wire.job_state import JobState, is_final
@@ -130,3 +130,22 @@ class CameraEventRecord:
     topic: str
     data: dict[str, str]
     received_at: datetime
+
+
+class StoredClipKey(NamedTuple):
+    """What identifies a stored clip's bytes and job (a delivery is worked out once per key)."""
+
+    clip_id: str
+    sha256: str
+    job_id: str
+
+
+@dataclass(frozen=True)
+class DeliveryFacts:
+    """The parts of a stored clip's signed manifest its delivery is worked out from (JSON)."""
+
+    clip_id: str
+    requested: Any
+    delivered: Any
+    gaps: Any
+    frames: Any

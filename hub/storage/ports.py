@@ -27,8 +27,10 @@ from hub.domain.records import (
     CameraEventRecord,
     CameraRecord,
     ClipJob,
+    DeliveryFacts,
     EvidenceItem,
     SiteRecord,
+    StoredClipKey,
     UploadRecord,
     UserRecord,
 )
@@ -116,6 +118,10 @@ class EvidenceItems(Protocol):
     def mark_deleted(self, clip_id: str, actor: str, now: datetime) -> None:
         """The row stays as a tombstone (who, when); the caller removes the bytes."""
         ...
+
+    def stored_keys(self, clip_ids: Sequence[str]) -> list[StoredClipKey]: ...
+
+    def delivery_facts(self, clip_ids: Sequence[str]) -> list[DeliveryFacts]: ...
 
     def live_clips_with_key(self, store_key: str) -> list[str]:
         """The items not deleted whose bytes are ``store_key`` (identical clips share it)."""

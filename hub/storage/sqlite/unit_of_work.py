@@ -18,8 +18,10 @@ from hub.domain.records import (
     CameraEventRecord,
     CameraRecord,
     ClipJob,
+    DeliveryFacts,
     EvidenceItem,
     SiteRecord,
+    StoredClipKey,
     UploadRecord,
     UserRecord,
 )
@@ -143,6 +145,12 @@ class SqliteEvidenceItems(_Rows):
 
     def mark_deleted(self, clip_id: str, actor: str, now: datetime) -> None:
         evidence_rows.mark_evidence_deleted(self._db, clip_id, actor, now)
+
+    def stored_keys(self, clip_ids: Sequence[str]) -> list[StoredClipKey]:
+        return evidence_rows.stored_keys(self._db, clip_ids)
+
+    def delivery_facts(self, clip_ids: Sequence[str]) -> list[DeliveryFacts]:
+        return evidence_rows.delivery_facts(self._db, clip_ids)
 
     def live_clips_with_key(self, store_key: str) -> list[str]:
         return evidence_rows.live_clips_with_key(self._db, store_key)
