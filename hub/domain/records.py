@@ -149,3 +149,36 @@ class DeliveryFacts:
     delivered: Any
     gaps: Any
     frames: Any
+
+
+@dataclass(frozen=True)
+class EvidenceCheck:
+    store_key: str
+    checked_at: datetime
+    ok: bool
+    problem: str | None
+    checked_by: str
+
+    def fresh(self, now: datetime, max_age_seconds: float) -> bool:
+        """A passed check recent enough to serve on (a failed one is never fresh)."""
+        return self.ok and (now - self.checked_at).total_seconds() <= max_age_seconds
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """One object in the store, with the items (clips) that are its bytes."""
+
+    store_key: str
+    sha256: str
+    bytes: int
+    clip_ids: tuple[str, ...]
+    checked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ThrottleEntry:
+    kind: str  # "address" or "user"
+    key: str
+    failures: int
+    last_failure: datetime
+    next_allowed: datetime

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from cctv_common.clock import iso_utc
 from hub.domain.custody import CustodyAction
-from hub.domain.records import EvidenceItem
+from hub.domain.records import EvidenceCheck, EvidenceItem
 from hub.storage.ports import HubStorage, UnitOfWork
 
 
@@ -109,11 +109,26 @@ def delete_in(
     return changed, not uow.evidence.live_clips_with_key(item.store_key)
 
 
-class EvidenceItemChanges:
-    """The changes above, each in one unit of work, for the API."""
+class EvidenceItemService:
+    """Evidence items for the API: reads, and the changes above, each in one unit of work."""
 
     def __init__(self, storage: HubStorage) -> None:
         self._storage = storage
+
+    async def get(self, clip_id: str) -> EvidenceItem | None:
+        return await self._storage.aread(lambda uow: uow.evidence.get(clip_id))
+
+    async def recent_with_checks(
+        self, *, requested_by: str | None, limit: int
+    ) -> list[tuple[EvidenceItem, EvidenceCheck | None]]:
+        """The newest items, each with the last integrity check of its bytes."""
+
+        def read(uow: UnitOfWork) -> list[tuple[EvidenceItem, EvidenceCheck | None]]:
+            items = uow.evidence.recent(requested_by=requested_by, limit=limit)
+            found = uow.checks.for_keys(item.store_key for item in items)
+            return [(item, found.get(item.store_key)) for item in items]
+
+        return await self._storage.aread(read)
 
     async def set_hold(
         self, clip_id: str, hold: bool, actor: str, reason: str, now: datetime

@@ -160,3 +160,14 @@ def delivery_facts(db: Database, clip_ids: Sequence[str]) -> list[DeliveryFacts]
             for row in rows
         )
     return found
+
+
+def custody_fields(db: Database) -> list[dict[str, Any]]:
+    """Every item's fields the custody log speaks for, as stored."""
+    return [
+        dict(row)
+        for row in db.query(
+            "SELECT clip_id, job_id, sha256, bytes, requested_by, legal_hold, deleted_at"
+            " FROM evidence_items"
+        )
+    ]
