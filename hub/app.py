@@ -99,7 +99,7 @@ def create_app(
         link = HubMqtt(settings.broker, settings.hub_id)
     service = HubService(settings, db, evidence, link)
     auth = Authenticator(
-        db,
+        service.storage,
         load_session_secret(settings),
         session_lifetime=timedelta(hours=settings.http.session_hours),
         login=settings.login,

@@ -20,14 +20,15 @@ from cctv_common.evidence.signing import (
     load_private_key,
     load_public_key,
 )
+from hub.domain.records import StoredObject
 from hub.services.checkpoints import Checkpointer
 from hub.services.custody_checks import custody_report
-from hub.services.evidence_checks import StoredObject
 from hub.services.integrity import verify_store_sync
 from hub.settings import HubSettings
 from hub.storage.evidence.backends import open_evidence_store
 from hub.storage.evidence.verify import MB, ObjectCheck, RateLimiter
 from hub.storage.sqlite.database import HubDatabase
+from hub.storage.sqlite.unit_of_work import SqliteStorage
 
 EXIT_OK: Final = 0
 EXIT_FAILED: Final = 1
@@ -45,7 +46,9 @@ def checkpointer(settings: HubSettings, database: HubDatabase) -> Checkpointer:
     """The hub's checkpointer, for CLI commands that write custody rows (creates the hub key
     as the hub's first start would)."""
     key = load_or_create_private_key(settings.hub_key_path)
-    return Checkpointer(database, settings.checkpoint_path, key, settings.hub_id, now=utc_now)
+    return Checkpointer(
+        SqliteStorage(database), settings.checkpoint_path, key, settings.hub_id, now=utc_now
+    )
 
 
 # verify-store
@@ -67,7 +70,7 @@ def verify_store(settings: HubSettings, mb_per_second: float | None) -> int:
 
     try:
         report = verify_store_sync(
-            database,
+            SqliteStorage(database),
             store,
             actor=f"cli:{getpass.getuser()}",
             by="verify-store",
@@ -127,7 +130,7 @@ def verify_audit(settings: HubSettings, public_key_file: Path | None) -> int:
     if database is None:
         return EXIT_USAGE
     try:
-        report = custody_report(database, settings.checkpoint_path, public_key)
+        report = custody_report(SqliteStorage(database), settings.checkpoint_path, public_key)
     finally:
         database.close()
     if not report.chain_ok:

@@ -41,6 +41,7 @@ from hub.mqtt import HubMqtt, MqttLink
 from hub.services.camera_events import CameraEventService
 from hub.services.checkpoints import Checkpointer
 from hub.services.custody import CustodyLog
+from hub.services.evidence_items import EvidenceItemService
 from hub.services.ingest.service import IngestService
 from hub.services.integrity import IntegrityService
 from hub.services.jobs import JobService
@@ -83,16 +84,17 @@ class HubService:
         self.custody = CustodyLog(self.storage)
         self.actor = f"hub:{settings.hub_id}"
         self.integrity = IntegrityService(
-            settings.evidence, database, store, actor=self.actor, now=now
+            settings.evidence, self.storage, store, actor=self.actor, now=now
         )
         self.checkpoints = Checkpointer(
-            database, settings.checkpoint_path, self.hub_key, settings.hub_id, now=now
+            self.storage, settings.checkpoint_path, self.hub_key, settings.hub_id, now=now
         )
         self.jobs = JobService(
             self.storage, self.publish, signer=self.signer, now=now, refusals=self.refusals
         )
         self.sites = SiteService(self.storage, now=now, refusals=self.refusals)
-        self.camera_events = CameraEventService(database, now=now)
+        self.camera_events = CameraEventService(self.storage, now=now)
+        self.evidence_items = EvidenceItemService(self.storage)
         self.ingest = IngestService(
             storage=self.storage,
             store=store,
@@ -105,14 +107,14 @@ class HubService:
         )
         self.live = LiveBridge(
             settings.live,
-            database,
+            self.storage,
             self.custody,
             self.publish,
             lambda: None if self.link is None else self.link.is_ready,
             refusals=self.refusals,
         )
         self.snapshots = SnapshotBridge(
-            database,
+            self.storage,
             self.custody,
             self.publish,
             lambda: None if self.link is None else self.link.is_ready,

@@ -18,7 +18,6 @@ from hub.context import HubContext
 from hub.domain import acl
 from hub.domain.acl import Permission
 from hub.services.auth import COOKIE_NAME, LoginRefused, LoginThrottled, Principal
-from hub.storage.sqlite.database import HubDatabase
 
 UI_HEADER: Final = "x-requested-with"
 _SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -30,13 +29,6 @@ def get_hub(request: Request) -> HubContext:
 
 
 Hub = Annotated[HubContext, Depends(get_hub)]
-
-
-def get_database(hub: Hub) -> HubDatabase:
-    return hub.database
-
-
-Db = Annotated[HubDatabase, Depends(get_database)]
 
 
 def _unauthorized(request: Request, message: str) -> HTTPException:

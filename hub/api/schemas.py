@@ -16,11 +16,16 @@ from cctv_common.wire.ids import CameraId, SiteId
 from cctv_common.wire.job_state import JobState
 from cctv_common.wire.payloads import MAX_JOB_WINDOW
 from hub.domain.delivery_rules import Delivery, gap_text
-from hub.domain.records import CameraRecord, ClipJob, EvidenceItem, SiteRecord
+from hub.domain.records import (
+    CameraEventRecord,
+    CameraRecord,
+    ClipJob,
+    EvidenceCheck,
+    EvidenceItem,
+    SiteRecord,
+)
 from hub.services import delivery as deliveries
-from hub.services.camera_events import CameraEventRecord
 from hub.services.custody import CustodyEvent
-from hub.services.evidence_checks import EvidenceCheck
 
 
 class _In(BaseModel):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from cctv_common.wire.chunk_ranges import Range
 from cctv_common.wire.job_state import JobState, is_final
@@ -117,3 +117,68 @@ class UserRecord:
     password_hash: str
     source: str
     disabled: bool
+
+
+@dataclass(frozen=True)
+class CameraEventRecord:
+    site_id: str
+    event_id: str
+    camera_id: str
+    at: datetime
+    kind: str
+    active: bool
+    topic: str
+    data: dict[str, str]
+    received_at: datetime
+
+
+class StoredClipKey(NamedTuple):
+    """What identifies a stored clip's bytes and job (a delivery is worked out once per key)."""
+
+    clip_id: str
+    sha256: str
+    job_id: str
+
+
+@dataclass(frozen=True)
+class DeliveryFacts:
+    """The parts of a stored clip's signed manifest its delivery is worked out from (JSON)."""
+
+    clip_id: str
+    requested: Any
+    delivered: Any
+    gaps: Any
+    frames: Any
+
+
+@dataclass(frozen=True)
+class EvidenceCheck:
+    store_key: str
+    checked_at: datetime
+    ok: bool
+    problem: str | None
+    checked_by: str
+
+    def fresh(self, now: datetime, max_age_seconds: float) -> bool:
+        """A passed check recent enough to serve on (a failed one is never fresh)."""
+        return self.ok and (now - self.checked_at).total_seconds() <= max_age_seconds
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """One object in the store, with the items (clips) that are its bytes."""
+
+    store_key: str
+    sha256: str
+    bytes: int
+    clip_ids: tuple[str, ...]
+    checked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ThrottleEntry:
+    kind: str  # "address" or "user"
+    key: str
+    failures: int
+    last_failure: datetime
+    next_allowed: datetime

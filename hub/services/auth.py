@@ -31,13 +31,11 @@ from functools import cache
 from pathlib import Path
 from typing import Final
 
-from sqlite_utils import Database
-
 from cctv_common.clock import utc_now
 from hub.domain.acl import Role
 from hub.domain.records import UserRecord
 from hub.services import login_throttle as throttle
-from hub.services.custody import CustodyAction, append_in
+from hub.services.custody import CustodyAction
 from hub.services.login_throttle import FailureLog, ThrottlePolicy
 from hub.services.passwords import (
     SCRYPT_N,
@@ -50,8 +48,7 @@ from hub.services.passwords import (
 )
 from hub.services.playback import ViewSessions
 from hub.settings import HubSettings, LoginSettings
-from hub.storage.sqlite import repository as repo
-from hub.storage.sqlite.database import HubDatabase
+from hub.storage.ports import HubStorage, UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -119,12 +116,12 @@ def _dummy_hash(n: int, r: int, p: int) -> str:
     return hash_password(secrets.token_urlsafe(16), n=n, r=r, p=p)
 
 
-def _cost_of(db: Database) -> tuple[int, int, int]:
+def _cost_of(uow: UnitOfWork) -> tuple[int, int, int]:
     """The scrypt cost of an active user's hash (the default when there is none)."""
-    row = db.execute("SELECT password_hash FROM users WHERE disabled = 0 LIMIT 1").fetchone()
-    if row is not None:
+    found = uow.users.some_active_password_hash()
+    if found is not None:
         try:
-            n, r, p, _salt, _digest = parse_hash(str(row[0]))
+            n, r, p, _salt, _digest = parse_hash(found)
             return n, r, p
         except InvalidPasswordHash:
             pass
@@ -138,14 +135,14 @@ def _token_hash(token: str) -> str:
 class Authenticator:
     def __init__(
         self,
-        database: HubDatabase,
+        storage: HubStorage,
         secret: bytes,
         *,
         session_lifetime: timedelta,
         login: LoginSettings | None = None,
         now: Callable[[], datetime] = utc_now,
     ) -> None:
-        self._database = database
+        self._storage = storage
         self._secret = secret
         self._lifetime = session_lifetime
         self._now = now
@@ -179,15 +176,17 @@ class Authenticator:
         where = throttle.address_key(address)
         name = username[:64]
 
-        def look(db: Database) -> tuple[UserRecord | None, timedelta | None, tuple[int, ...], bool]:
-            found = repo.get_user(db, name)
-            user_entry = None if found is None else throttle.get_entry(db, "user", name)
-            address_entry = throttle.get_entry(db, "address", where)
-            cost = _cost_of(db) if found is None or found.disabled else ()
+        def look(
+            uow: UnitOfWork,
+        ) -> tuple[UserRecord | None, timedelta | None, tuple[int, ...], bool]:
+            found = uow.users.get(name)
+            user_entry = None if found is None else uow.login_failures.get("user", name)
+            address_entry = uow.login_failures.get("address", where)
+            cost = _cost_of(uow) if found is None or found.disabled else ()
             wait = throttle.refusal(self._policy, address_entry, user_entry, now)
             return found, wait, cost, user_entry is not None or address_entry is not None
 
-        user, wait, cost, on_record = await self._database.aread(look)
+        user, wait, cost, on_record = await self._storage.aread(look)
         if wait is not None:
             self._failures.refused()
             log.warning("login for %s from %s refused: delayed %s", name, where, wait)
@@ -203,36 +202,37 @@ class Authenticator:
             ok = False
         if not ok or user is None or user.disabled:
             known = user is not None
-            await self._database.awrite(lambda db: self._failed_in(db, name, known, where, now))
+            await self._storage.awrite(lambda uow: self._failed_in(uow, name, known, where, now))
             log.warning("login failed for %s from %s", name if known else "(unknown name)", where)
             raise LoginRefused("wrong user name or password")
 
-        def succeeded(db: Database) -> None:
-            throttle.clear_entry(db, "address", where)
-            throttle.clear_entry(db, "user", name)
+        def succeeded(uow: UnitOfWork) -> None:
+            uow.login_failures.clear("address", where)
+            uow.login_failures.clear("user", name)
 
         if on_record:  # most logins (every HTTP Basic request) have nothing to clear: no write
-            await self._database.awrite(succeeded)
+            await self._storage.awrite(succeeded)
         return user
 
-    def _failed_in(self, db: Database, name: str, known: bool, where: str, now: datetime) -> None:
+    def _failed_in(
+        self, uow: UnitOfWork, name: str, known: bool, where: str, now: datetime
+    ) -> None:
         """Count a failure against the address (and the user, if the name is a user's)."""
         address_entry = self._policy.after_failure(
-            throttle.get_entry(db, "address", where), "address", where, now
+            uow.login_failures.get("address", where), "address", where, now
         )
-        throttle.put_entry(db, address_entry)
-        throttle.bound_addresses(db, self._policy.max_tracked_addresses)
+        uow.login_failures.put(address_entry)
+        uow.login_failures.bound_addresses(self._policy.max_tracked_addresses)
         user_failures = None
         if known:
             user_entry = self._policy.after_failure(
-                throttle.get_entry(db, "user", name), "user", name, now
+                uow.login_failures.get("user", name), "user", name, now
             )
-            throttle.put_entry(db, user_entry)
+            uow.login_failures.put(user_entry)
             user_failures = user_entry.failures
         if self._failures.should_record(address_entry.failures, user_failures, now):
             # Unknown names are not written down: a mistyped password is often typed as one.
-            append_in(
-                db,
+            uow.custody.append(
                 "anonymous",
                 CustodyAction.LOGIN_FAILED,
                 f"user:{name}" if known else f"address:{where}",
@@ -255,10 +255,9 @@ class Authenticator:
         now = self._now()
         where = throttle.address_key(address)
 
-        def open_session(db: Database) -> None:
-            repo.create_session(db, _token_hash(token), user.username, now, now + self._lifetime)
-            append_in(
-                db,
+        def open_session(uow: UnitOfWork) -> None:
+            uow.sessions.create(_token_hash(token), user.username, now, now + self._lifetime)
+            uow.custody.append(
                 user.username,
                 CustodyAction.LOGIN,
                 f"user:{user.username}",
@@ -266,7 +265,7 @@ class Authenticator:
                 at=now,
             )
 
-        await self._database.awrite(open_session)
+        await self._storage.awrite(open_session)
         log.info("%s (%s) logged in from %s", user.username, user.role.value, where)
         return f"{token}.{self._sign(token)}", user
 
@@ -277,13 +276,15 @@ class Authenticator:
         digest = _token_hash(token)
         now = self._now()
 
-        def close(db: Database) -> None:
-            user = repo.session_user(db, digest, now)
-            repo.delete_session(db, digest)
+        def close(uow: UnitOfWork) -> None:
+            user = uow.sessions.user(digest, now)
+            uow.sessions.delete(digest)
             if user is not None:
-                append_in(db, user.username, CustodyAction.LOGOUT, f"user:{user.username}", at=now)
+                uow.custody.append(
+                    user.username, CustodyAction.LOGOUT, f"user:{user.username}", at=now
+                )
 
-        await self._database.awrite(close)
+        await self._storage.awrite(close)
 
     async def from_cookie(self, cookie: str) -> Principal | None:
         token = self._unsign(cookie)
@@ -291,7 +292,7 @@ class Authenticator:
             return None
         digest = _token_hash(token)
         now = self._now()
-        user = await self._database.aread(lambda db: repo.session_user(db, digest, now))
+        user = await self._storage.aread(lambda uow: uow.sessions.user(digest, now))
         if user is None:
             return None
         return Principal(user.username, user.role, f"cookie:{digest[:16]}", via_cookie=True)
@@ -313,9 +314,8 @@ class Authenticator:
         now = self._now()
         if self._basic_logins.is_new_view(user.username, where, now):
             # One custody row per user and address per half hour of Basic use, not per request.
-            await self._database.awrite(
-                lambda db: append_in(
-                    db,
+            await self._storage.awrite(
+                lambda uow: uow.custody.append(
                     user.username,
                     CustodyAction.LOGIN,
                     f"user:{user.username}",

@@ -28,13 +28,12 @@ from pathlib import Path
 from typing import Any, Final
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlite_utils import Database
 
 from cctv_common.clock import iso_utc
 from cctv_common.evidence.manifest import canonical_json
 from cctv_common.evidence.signing import BadSignature, key_id, sign, verify
 from cctv_common.files import fsync_dir
-from hub.storage.sqlite.database import HubDatabase
+from hub.storage.ports import HubStorage
 
 log = logging.getLogger(__name__)
 
@@ -173,24 +172,19 @@ class CheckpointFile:
         return None
 
 
-def chain_head(db: Database) -> tuple[int, str] | None:
-    row = db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-    return None if row is None else (int(row[0]), str(row[1]))
-
-
 class Checkpointer:
     """Signs the chain head and appends it to the file, when it has moved since the last one."""
 
     def __init__(
         self,
-        database: HubDatabase,
+        storage: HubStorage,
         path: Path,
         key: Ed25519PrivateKey,
         hub_id: str,
         *,
         now: Callable[[], datetime],
     ) -> None:
-        self._database = database
+        self._storage = storage
         self.file = CheckpointFile(path)
         self._key = key
         self._hub_id = hub_id
@@ -230,10 +224,10 @@ class Checkpointer:
 
     def checkpoint(self) -> Checkpoint | None:
         """Sign and append the current head if it moved (blocking); the newest checkpoint."""
-        return self._write(self._database.read(chain_head))
+        return self._write(self._storage.read(lambda uow: uow.custody.head()))
 
     async def acheckpoint(self) -> Checkpoint | None:
-        head = await self._database.aread(chain_head)
+        head = await self._storage.aread(lambda uow: uow.custody.head())
         return await asyncio.to_thread(self._write, head)
 
     async def run(self, interval_seconds: float) -> None:

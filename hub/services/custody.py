@@ -24,7 +24,6 @@ from hub.domain.custody import (
     verify_rows,
 )
 from hub.storage.ports import HubStorage
-from hub.storage.sqlite.custody_rows import append_in, rows_in
 
 __all__ = [
     "GENESIS_HASH",
@@ -33,9 +32,7 @@ __all__ = [
     "CustodyEvent",
     "CustodyLog",
     "CustodyLogError",
-    "append_in",
     "row_hash",
-    "rows_in",
     "verify_rows",
 ]
 

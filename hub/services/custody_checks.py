@@ -20,18 +20,17 @@ One pass over the custody log, in ``seq`` order, does three things:
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlite_utils import Database
 
 from cctv_common.evidence.signing import BadSignature
 from hub.services.checkpoints import Checkpoint, CheckpointFile
 from hub.services.custody import GENESIS_HASH, CustodyAction, row_hash
-from hub.storage.sqlite.database import HubDatabase
+from hub.storage.ports import HubStorage, UnitOfWork
 
 MAX_PROBLEMS: Final = 200
 _READ_BATCH: Final = 5000
@@ -259,20 +258,8 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _rows(db: Database) -> Iterator[dict[str, Any]]:
-    after = 0
-    while True:
-        batch = list(
-            db.query("SELECT * FROM audit WHERE seq > ? ORDER BY seq LIMIT ?", [after, _READ_BATCH])
-        )
-        yield from batch
-        if len(batch) < _READ_BATCH:
-            return
-        after = int(batch[-1]["seq"])
-
-
 def custody_report(
-    database: HubDatabase,
+    storage: HubStorage,
     checkpoints_path: Path,
     public_key: Ed25519PublicKey,
 ) -> CustodyReport:
@@ -282,18 +269,13 @@ def custody_report(
     if checkpoints_path.exists():
         found, problems = CheckpointFile(checkpoints_path).read()
 
-    def run(db: Database) -> CustodyReport:
+    def run(uow: UnitOfWork) -> CustodyReport:
         replay = ChainReplay(found, public_key)
-        for raw in _rows(db):
+        for raw in uow.custody.raw():
             replay.feed(raw)
-        items = db.query(
-            "SELECT clip_id, job_id, sha256, bytes, requested_by, legal_hold, deleted_at"
-            " FROM evidence_items"
-        )
-        jobs = db.query("SELECT id, requested_by FROM jobs")
-        return replay.finish(items, jobs)
+        return replay.finish(uow.evidence.custody_fields(), uow.jobs.owners())
 
-    report = database.read(run)
+    report = storage.read(run)
     for problem in problems:
         report.problem(problem)
     if report.rows and report.checkpoints == 0:

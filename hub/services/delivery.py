@@ -2,7 +2,7 @@
 
 Evidence rows hold the manifest exactly as signed and verified at ingest. For one item the
 manifest is parsed (``of_manifest_text``); for a list of jobs, which the UI polls every second,
-SQLite's ``json_extract`` reads only the windows, gaps and frame count of each manifest
+storage reads only the windows, gaps and frame count of each manifest
 (``for_clips``), so a 24-hour clip's list of thousands of source segments is not parsed in Python
 every second. A stored manifest never changes, so each clip's delivery is worked out once and
 kept (``_CACHE``, bounded); later lists only check that the clip is still stored.
@@ -18,23 +18,13 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, Final
 
-from sqlite_utils import Database
-
 from cctv_common.clock import NoTimeZone, parse_iso
 from cctv_common.evidence.manifest import GapCause
 from hub.domain.delivery_rules import Delivery, GapFact, assess
+from hub.domain.records import StoredClipKey
+from hub.storage.ports import UnitOfWork
 
 log = logging.getLogger(__name__)
-
-# SQLite's default limit on host parameters is far higher; lists of jobs are at most 1000 long.
-_BATCH: Final = 500
-_KEYS_SQL: Final = "SELECT clip_id, sha256, job_id FROM evidence_items"
-_FACTS_SQL: Final = (
-    "SELECT clip_id, json_extract(manifest, '$.requested') AS requested,"
-    " json_extract(manifest, '$.delivered') AS delivered,"
-    " json_extract(manifest, '$.gaps') AS gaps,"
-    " json_extract(manifest, '$.frames') AS frames FROM evidence_items"
-)
 
 
 class UnreadableManifest(ValueError):
@@ -83,7 +73,7 @@ def of_fields(requested: Any, delivered: Any, gaps: Any, frames: Any) -> Deliver
 
 def of_item(clip_id: str, sha256: str, job_id: str, manifest: str) -> Delivery | None:
     """The delivery of one evidence item, from the cache or its manifest (None if unreadable)."""
-    key = (clip_id, sha256, job_id)
+    key = StoredClipKey(clip_id, sha256, job_id)
     cached = _CACHE.get(key)
     if cached is not None:
         return cached
@@ -109,7 +99,7 @@ def of_manifest_text(manifest: str) -> Delivery | None:
 
 # (clip id, clip SHA-256, job id): the columns stored before the manifest, so reading them does
 # not walk through a large manifest's pages.
-_Key = tuple[str, str, str]
+_Key = StoredClipKey
 
 
 class _Cache:
@@ -139,44 +129,24 @@ class _Cache:
 _CACHE: Final = _Cache(20_000)
 
 
-def _stored(db: Database, clip_ids: list[str]) -> list[_Key]:
-    found: list[_Key] = []
-    for first in range(0, len(clip_ids), _BATCH):
-        batch = clip_ids[first : first + _BATCH]
-        marks = ", ".join("?" * len(batch))
-        rows = db.query(f"{_KEYS_SQL} WHERE clip_id IN ({marks})", batch)
-        found.extend((row["clip_id"], row["sha256"], row["job_id"]) for row in rows)
-    return found
-
-
-def for_clips(db: Database, clip_ids: Iterable[str]) -> dict[str, Delivery]:
+def for_clips(uow: UnitOfWork, clip_ids: Iterable[str]) -> dict[str, Delivery]:
     """The delivery of each stored clip among ``clip_ids`` (clips not stored are left out)."""
     found: dict[str, Delivery] = {}
     missing: dict[str, _Key] = {}
-    for key in _stored(db, sorted(set(clip_ids))):
+    for key in uow.evidence.stored_keys(sorted(set(clip_ids))):
         cached = _CACHE.get(key)
         if cached is None:
-            missing[key[0]] = key
+            missing[key.clip_id] = key
         else:
-            found[key[0]] = cached
-    waiting = sorted(missing)
-    for first in range(0, len(waiting), _BATCH):
-        batch = waiting[first : first + _BATCH]
-        marks = ", ".join("?" * len(batch))
-        rows = db.query(f"{_FACTS_SQL} WHERE clip_id IN ({marks})", batch)
-        for row in rows:
-            try:
-                delivery = of_fields(
-                    json.loads(row["requested"] or "null"),
-                    json.loads(row["delivered"] or "null"),
-                    json.loads(row["gaps"] or "[]"),
-                    row["frames"],
-                )
-            except (ValueError, UnreadableManifest) as exc:
-                log.error(
-                    "clip %s: the stored manifest has no readable delivery: %s", row["clip_id"], exc
-                )
-                continue
-            _CACHE.put(missing[row["clip_id"]], delivery)
-            found[row["clip_id"]] = delivery
+            found[key.clip_id] = cached
+    for facts in uow.evidence.delivery_facts(sorted(missing)):
+        try:
+            delivery = of_fields(facts.requested, facts.delivered, facts.gaps, facts.frames)
+        except (ValueError, UnreadableManifest) as exc:
+            log.error(
+                "clip %s: the stored manifest has no readable delivery: %s", facts.clip_id, exc
+            )
+            continue
+        _CACHE.put(missing[facts.clip_id], delivery)
+        found[facts.clip_id] = delivery
     return found

@@ -12,13 +12,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlite_utils import Database
-
-from hub.domain.records import EvidenceItem
-from hub.services.custody import CustodyAction, append_in
-from hub.services.evidence_checks import live_clips_with_key
-from hub.storage.sqlite import repository as repo
-from hub.storage.sqlite.rows import db_time
+from cctv_common.clock import iso_utc
+from hub.domain.custody import CustodyAction
+from hub.domain.records import EvidenceCheck, EvidenceItem
+from hub.storage.ports import HubStorage, UnitOfWork
 
 
 class ItemChangeError(Exception):
@@ -39,80 +36,116 @@ class NoSuchUser(ItemChangeError):
     status = 422
 
 
-def _live(db: Database, clip_id: str) -> EvidenceItem:
-    item = repo.get_evidence(db, clip_id)
+def _live(uow: UnitOfWork, clip_id: str) -> EvidenceItem:
+    item = uow.evidence.get(clip_id)
     if item is None:
         raise ItemNotFound(f"no evidence item {clip_id}")
     if item.deleted_at is not None:
         raise ItemChangeError(
-            f"evidence item {clip_id} was deleted at {db_time(item.deleted_at)} by"
+            f"evidence item {clip_id} was deleted at {iso_utc(item.deleted_at)} by"
             f" {item.deleted_by}"
         )
     return item
 
 
 def reassign_in(
-    db: Database, clip_id: str, new_owner: str, actor: str, reason: str, now: datetime
+    uow: UnitOfWork, clip_id: str, new_owner: str, actor: str, reason: str, now: datetime
 ) -> EvidenceItem:
-    item = _live(db, clip_id)
-    user = repo.get_user(db, new_owner)
+    item = _live(uow, clip_id)
+    user = uow.users.get(new_owner)
     if user is None or user.disabled:
         raise NoSuchUser(f"there is no active user {new_owner!r} to give evidence item to")
     if item.requested_by == new_owner:
         return item
-    db.execute("UPDATE evidence_items SET requested_by = ? WHERE clip_id = ?", [new_owner, clip_id])
-    append_in(
-        db,
+    uow.evidence.set_owner(clip_id, new_owner)
+    uow.custody.append(
         actor,
         CustodyAction.REASSIGN,
         f"clip:{clip_id}",
         {"from": item.requested_by, "to": new_owner, "reason": reason},
         at=now,
     )
-    changed = repo.get_evidence(db, clip_id)
+    changed = uow.evidence.get(clip_id)
     assert changed is not None
     return changed
 
 
 def set_hold_in(
-    db: Database, clip_id: str, hold: bool, actor: str, reason: str, now: datetime
+    uow: UnitOfWork, clip_id: str, hold: bool, actor: str, reason: str, now: datetime
 ) -> EvidenceItem:
-    item = _live(db, clip_id)
+    item = _live(uow, clip_id)
     if item.legal_hold == hold:
         return item
-    db.execute("UPDATE evidence_items SET legal_hold = ? WHERE clip_id = ?", [int(hold), clip_id])
-    append_in(
-        db,
+    uow.evidence.set_hold(clip_id, hold)
+    uow.custody.append(
         actor,
         CustodyAction.HOLD if hold else CustodyAction.RELEASE,
         f"clip:{clip_id}",
         {"legal_hold": hold, "reason": reason},
         at=now,
     )
-    changed = repo.get_evidence(db, clip_id)
+    changed = uow.evidence.get(clip_id)
     assert changed is not None
     return changed
 
 
 def delete_in(
-    db: Database, clip_id: str, actor: str, reason: str, now: datetime
+    uow: UnitOfWork, clip_id: str, actor: str, reason: str, now: datetime
 ) -> tuple[EvidenceItem, bool]:
     """Mark the item deleted; returns it and whether its stored bytes are now unused."""
-    item = _live(db, clip_id)
+    item = _live(uow, clip_id)
     if item.legal_hold:
         raise ItemChangeError(f"evidence item {clip_id} is under legal hold: release it first")
-    db.execute(
-        "UPDATE evidence_items SET deleted_at = ?, deleted_by = ? WHERE clip_id = ?",
-        [db_time(now), actor, clip_id],
-    )
-    append_in(
-        db,
+    uow.evidence.mark_deleted(clip_id, actor, now)
+    uow.custody.append(
         actor,
         CustodyAction.DELETE,
         f"clip:{clip_id}",
         {"sha256": item.sha256, "bytes": item.bytes, "reason": reason},
         at=now,
     )
-    changed = repo.get_evidence(db, clip_id)
+    changed = uow.evidence.get(clip_id)
     assert changed is not None
-    return changed, not live_clips_with_key(db, item.store_key)
+    return changed, not uow.evidence.live_clips_with_key(item.store_key)
+
+
+class EvidenceItemService:
+    """Evidence items for the API: reads, and the changes above, each in one unit of work."""
+
+    def __init__(self, storage: HubStorage) -> None:
+        self._storage = storage
+
+    async def get(self, clip_id: str) -> EvidenceItem | None:
+        return await self._storage.aread(lambda uow: uow.evidence.get(clip_id))
+
+    async def recent_with_checks(
+        self, *, requested_by: str | None, limit: int
+    ) -> list[tuple[EvidenceItem, EvidenceCheck | None]]:
+        """The newest items, each with the last integrity check of its bytes."""
+
+        def read(uow: UnitOfWork) -> list[tuple[EvidenceItem, EvidenceCheck | None]]:
+            items = uow.evidence.recent(requested_by=requested_by, limit=limit)
+            found = uow.checks.for_keys(item.store_key for item in items)
+            return [(item, found.get(item.store_key)) for item in items]
+
+        return await self._storage.aread(read)
+
+    async def set_hold(
+        self, clip_id: str, hold: bool, actor: str, reason: str, now: datetime
+    ) -> EvidenceItem:
+        return await self._storage.awrite(
+            lambda uow: set_hold_in(uow, clip_id, hold, actor, reason, now)
+        )
+
+    async def reassign(
+        self, clip_id: str, new_owner: str, actor: str, reason: str, now: datetime
+    ) -> EvidenceItem:
+        return await self._storage.awrite(
+            lambda uow: reassign_in(uow, clip_id, new_owner, actor, reason, now)
+        )
+
+    async def delete(
+        self, clip_id: str, actor: str, reason: str, now: datetime
+    ) -> tuple[EvidenceItem, bool]:
+        """Mark the item deleted; it and whether its stored bytes are now unused."""
+        return await self._storage.awrite(lambda uow: delete_in(uow, clip_id, actor, reason, now))

@@ -20,16 +20,12 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Final
 
-from sqlite_utils import Database
-
-from hub.domain.records import EvidenceItem
-from hub.services import evidence_checks as checks
-from hub.services.custody import CustodyAction, append_in
-from hub.services.evidence_checks import EvidenceCheck, StoredObject
+from hub.domain.records import EvidenceCheck, EvidenceItem, StoredObject
+from hub.services.custody import CustodyAction
 from hub.settings import EvidenceSettings
 from hub.storage.evidence.store import EvidenceStore, StoreUnavailable
 from hub.storage.evidence.verify import MB, ObjectCheck, RateLimiter, ScrubCancelled, check_object
-from hub.storage.sqlite.database import HubDatabase
+from hub.storage.ports import HubStorage, UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -40,16 +36,15 @@ SCRUB_POLL: Final = timedelta(minutes=10)
 
 
 def record_check_in(
-    db: Database, store_key: str, result: ObjectCheck, by: str, actor: str, now: datetime
+    uow: UnitOfWork, store_key: str, result: ObjectCheck, by: str, actor: str, now: datetime
 ) -> EvidenceCheck:
     """Store a check's result and its custody rows (inside the caller's write transaction)."""
     check = EvidenceCheck(store_key, now, result.ok, result.problem, by)
-    previous = checks.put_check(db, check)
-    clips = checks.live_clips_with_key(db, store_key)
+    previous = uow.checks.put(check)
+    clips = uow.evidence.live_clips_with_key(store_key)
     if not result.ok:
         for clip_id in clips:
-            append_in(
-                db,
+            uow.custody.append(
                 actor,
                 CustodyAction.INTEGRITY_FAILED,
                 f"clip:{clip_id}",
@@ -58,8 +53,7 @@ def record_check_in(
             )
     elif previous is not None and not previous.ok:
         for clip_id in clips:
-            append_in(
-                db,
+            uow.custody.append(
                 actor,
                 CustodyAction.INTEGRITY_RESTORED,
                 f"clip:{clip_id}",
@@ -82,9 +76,9 @@ def log_result(result: ObjectCheck, clips: tuple[str, ...] | list[str], by: str)
 
 
 def _record(
-    db: Database, *, result: ObjectCheck, by: str, actor: str, now: datetime
+    uow: UnitOfWork, *, result: ObjectCheck, by: str, actor: str, now: datetime
 ) -> EvidenceCheck:
-    return record_check_in(db, result.store_key, result, by, actor, now)
+    return record_check_in(uow, result.store_key, result, by, actor, now)
 
 
 @dataclass(frozen=True)
@@ -97,7 +91,7 @@ class ScrubReport:
 
 
 def verify_store_sync(
-    database: HubDatabase,
+    storage: HubStorage,
     store: EvidenceStore,
     *,
     actor: str,
@@ -110,7 +104,7 @@ def verify_store_sync(
     damaged = []
     unavailable = []
     read = 0
-    objects = database.read(checks.objects_to_check)
+    objects = storage.read(lambda uow: uow.checks.objects_to_check())
     for obj in objects:
         try:
             result = check_object(store, obj.store_key, obj.sha256, obj.bytes, limiter=limiter)
@@ -119,7 +113,7 @@ def verify_store_sync(
             unavailable.append((obj, str(exc)))
             continue
         read += result.bytes_read
-        database.write(partial(_record, result=result, by=by, actor=actor, now=now()))
+        storage.write(partial(_record, result=result, by=by, actor=actor, now=now()))
         log_result(result, obj.clip_ids, by)
         if not result.ok:
             damaged.append((obj, result))
@@ -134,14 +128,14 @@ class IntegrityService:
     def __init__(
         self,
         settings: EvidenceSettings,
-        database: HubDatabase,
+        storage: HubStorage,
         store: EvidenceStore,
         *,
         actor: str,
         now: Callable[[], datetime],
     ) -> None:
         self.settings = settings
-        self._database = database
+        self._storage = storage
         self._store = store
         self._actor = actor
         self._now = now
@@ -152,7 +146,7 @@ class IntegrityService:
     # Reads.
 
     async def last_check(self, store_key: str) -> EvidenceCheck | None:
-        return await self._database.aread(lambda db: checks.get_check(db, store_key))
+        return await self._storage.aread(lambda uow: uow.checks.get(store_key))
 
     async def fresh_check(self, item: EvidenceItem) -> EvidenceCheck:
         """A check of the item's bytes that may be served on: the last one if recent enough,
@@ -190,8 +184,8 @@ class IntegrityService:
         self, result: ObjectCheck, *, by: str, clips: list[str] | tuple[str, ...]
     ) -> EvidenceCheck:
         now = self._now()
-        check = await self._database.awrite(
-            lambda db: record_check_in(db, result.store_key, result, by, self._actor, now)
+        check = await self._storage.awrite(
+            lambda uow: record_check_in(uow, result.store_key, result, by, self._actor, now)
         )
         log_result(result, clips, by)
         return check
@@ -201,8 +195,8 @@ class IntegrityService:
     async def scrub_once(self) -> ScrubReport:
         """Check every object not checked within the interval, oldest first, rate-limited."""
         due_before = self._now() - timedelta(hours=self.settings.scrub_interval_hours)
-        objects = await self._database.aread(
-            lambda db: checks.objects_to_check(db, checked_before=due_before)
+        objects = await self._storage.aread(
+            lambda uow: uow.checks.objects_to_check(checked_before=due_before)
         )
         limiter = RateLimiter(self.settings.scrub_mb_per_second * MB)
         damaged = []

@@ -20,6 +20,7 @@ from cctv_common.wire.hub_signing import HubSigner
 from cctv_common.wire.job_state import JobState
 from cctv_common.wire.payloads import InvalidPayload, JobProgress
 from cctv_common.wire.topics import InvalidTopic, job_topic
+from hub.domain.delivery_rules import Delivery
 from hub.domain.job_rules import (
     DEFAULT_PRIORITY,
     CameraNotOnSite,
@@ -30,6 +31,7 @@ from hub.domain.job_rules import (
     progress_update,
 )
 from hub.domain.records import ClipJob
+from hub.services import delivery as deliveries
 from hub.services.custody import CustodyAction
 from hub.storage.ports import HubStorage, UnitOfWork
 
@@ -139,6 +141,23 @@ class JobService:
         self._publish_job(job)
         return job
 
+    # Reads, for the API: each job with the delivery of its stored clip.
+
+    async def recent_with_delivery(
+        self, *, requested_by: str | None, limit: int
+    ) -> list[tuple[ClipJob, Delivery | None]]:
+        def read(uow: UnitOfWork) -> list[tuple[ClipJob, Delivery | None]]:
+            return _with_delivery(uow, uow.jobs.recent(requested_by=requested_by, limit=limit))
+
+        return await self._storage.aread(read)
+
+    async def one_with_delivery(self, job_id: str) -> tuple[ClipJob, Delivery | None] | None:
+        def read(uow: UnitOfWork) -> tuple[ClipJob, Delivery | None] | None:
+            job = uow.jobs.get(job_id)
+            return None if job is None else _with_delivery(uow, [job])[0]
+
+        return await self._storage.aread(read)
+
     async def apply_progress(self, site_id: str, job_id: str, payload: bytes) -> None:
         try:
             progress = JobProgress.parse(payload)
@@ -222,3 +241,13 @@ class JobService:
         if jobs:
             log.info("re-published %s open job(s)", len(jobs))
         return len(jobs)
+
+
+def _with_delivery(uow: UnitOfWork, jobs: list[ClipJob]) -> list[tuple[ClipJob, Delivery | None]]:
+    stored = deliveries.for_clips(
+        uow, (job.clip_id for job in jobs if job.state is JobState.STORED and job.clip_id)
+    )
+    return [
+        (job, stored.get(job.clip_id) if job.state is JobState.STORED and job.clip_id else None)
+        for job in jobs
+    ]

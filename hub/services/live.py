@@ -33,7 +33,7 @@ from cctv_common.wire.topics import LiveKind, live_topic
 from hub.services.custody import CustodyAction, CustodyLog
 from hub.services.site_requests import LinkReady, SiteRequestError, check_site_camera
 from hub.settings import LiveSettings
-from hub.storage.sqlite.database import HubDatabase
+from hub.storage.ports import HubStorage
 
 log = logging.getLogger(__name__)
 
@@ -85,14 +85,14 @@ class LiveBridge:
     def __init__(
         self,
         settings: LiveSettings,
-        database: HubDatabase,
+        storage: HubStorage,
         custody: CustodyLog,
         publish: Publish,
         link_ready: LinkReady,
         refusals: Refusals | None = None,
     ) -> None:
         self._settings = settings
-        self._database = database
+        self._storage = storage
         self._custody = custody
         self._publish = publish
         self._link_ready = link_ready
@@ -262,7 +262,7 @@ class LiveBridge:
     # -- inside ----------------------------------------------------------------------------------
 
     async def _check_site(self, site_id: str, camera_id: str) -> None:
-        await check_site_camera(self._database, self._link_ready, site_id, camera_id, "live view")
+        await check_site_camera(self._storage, self._link_ready, site_id, camera_id, "live view")
 
     def _send(self, site_id: str, session_id: str, kind: LiveKind, payload: bytes) -> None:
         self._publish(live_topic(site_id, session_id, kind), payload)

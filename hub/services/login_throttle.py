@@ -27,30 +27,18 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Final
 
-from sqlite_utils import Database
-
+from hub.domain.records import ThrottleEntry
 from hub.settings import LoginSettings
-from hub.storage.sqlite.rows import db_time, parse_db_time
 
 log = logging.getLogger(__name__)
 
 MAX_FAILURE_ROWS_PER_HOUR: Final = 120
 UNKNOWN_ADDRESS: Final = "unknown"
 MAX_KEY_CHARS: Final = 64
-
-
-@dataclass(frozen=True)
-class ThrottleEntry:
-    kind: str  # "address" or "user"
-    key: str
-    failures: int
-    last_failure: datetime
-    next_allowed: datetime
 
 
 @dataclass(frozen=True)
@@ -127,60 +115,6 @@ def address_key(host: str | None) -> str:
 
 def is_power_of_two(number: int) -> bool:
     return number > 0 and number & (number - 1) == 0
-
-
-# Storage (inside HubDatabase.read/write).
-
-
-def _entry(row: Mapping[str, Any]) -> ThrottleEntry:
-    return ThrottleEntry(
-        kind=row["kind"],
-        key=row["key"],
-        failures=int(row["failures"]),
-        last_failure=parse_db_time(row["last_failure"]),
-        next_allowed=parse_db_time(row["next_allowed"]),
-    )
-
-
-def get_entry(db: Database, kind: str, key: str) -> ThrottleEntry | None:
-    rows = list(db.query("SELECT * FROM login_throttle WHERE kind = ? AND key = ?", [kind, key]))
-    return _entry(rows[0]) if rows else None
-
-
-def put_entry(db: Database, entry: ThrottleEntry) -> None:
-    db.execute(
-        "INSERT INTO login_throttle (kind, key, failures, last_failure, next_allowed)"
-        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (kind, key) DO UPDATE SET"
-        " failures = excluded.failures, last_failure = excluded.last_failure,"
-        " next_allowed = excluded.next_allowed",
-        [
-            entry.kind,
-            entry.key,
-            entry.failures,
-            db_time(entry.last_failure),
-            db_time(entry.next_allowed),
-        ],
-    )
-
-
-def clear_entry(db: Database, kind: str, key: str) -> None:
-    db.execute("DELETE FROM login_throttle WHERE kind = ? AND key = ?", [kind, key])
-
-
-def bound_addresses(db: Database, limit: int) -> int:
-    """Forget the longest-idle address rows beyond ``limit``; returns how many were dropped."""
-    count = int(
-        db.execute("SELECT COUNT(*) FROM login_throttle WHERE kind = 'address'").fetchone()[0]
-    )
-    excess = count - limit
-    if excess <= 0:
-        return 0
-    db.execute(
-        "DELETE FROM login_throttle WHERE kind = 'address' AND key IN (SELECT key FROM"
-        " login_throttle WHERE kind = 'address' ORDER BY last_failure LIMIT ?)",
-        [excess],
-    )
-    return excess
 
 
 class FailureLog:

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlite_utils import Database
-
-from hub.storage.sqlite import repository as repo
-from hub.storage.sqlite.database import HubDatabase
+from hub.domain.records import CameraRecord, SiteRecord
+from hub.storage.ports import HubStorage, UnitOfWork
 
 LinkReady = Callable[[], bool | None]  # True/False: the broker link's state; None: no broker
 
@@ -26,14 +24,14 @@ class SiteRequestError(Exception):
 
 
 async def check_site_camera(
-    database: HubDatabase, link_ready: LinkReady, site_id: str, camera_id: str, purpose: str
+    storage: HubStorage, link_ready: LinkReady, site_id: str, camera_id: str, purpose: str
 ) -> None:
     """Refuse unless ``site_id`` is registered, online and has ``camera_id``, with the reason."""
 
-    def look(db: Database) -> tuple[repo.SiteRecord | None, repo.CameraRecord | None]:
-        return repo.get_site(db, site_id), repo.get_camera(db, site_id, camera_id)
+    def look(uow: UnitOfWork) -> tuple[SiteRecord | None, CameraRecord | None]:
+        return uow.sites.get(site_id), uow.sites.camera(site_id, camera_id)
 
-    site, camera = await database.aread(look)
+    site, camera = await storage.aread(look)
     if site is None:
         raise SiteRequestError(404, f"site {site_id} is not registered")
     ready = link_ready()

@@ -16,7 +16,7 @@ from cctv_common.clock import utc_now
 from cctv_common.evidence.signing import KeyFileError, load_public_key
 from cctv_common.refusals import Refusals
 from cctv_common.wire.payloads import InvalidPayload, SiteStatus
-from hub.domain.records import SiteRecord
+from hub.domain.records import CameraRecord, SiteRecord
 from hub.services.custody import CustodyAction
 from hub.storage.ports import HubStorage, UnitOfWork
 
@@ -59,6 +59,26 @@ class SiteService:
         self._now = now
         self._refusals = refusals or Refusals(log)
         self._unknown_logged: set[str] = set()
+
+    # Reads, for the API.
+
+    async def all_with_cameras(self) -> list[tuple[SiteRecord, list[CameraRecord]]]:
+        """Every site with the cameras it last reported."""
+
+        def read(uow: UnitOfWork) -> list[tuple[SiteRecord, list[CameraRecord]]]:
+            cameras = uow.sites.cameras()
+            return [(s, [c for c in cameras if c.site_id == s.id]) for s in uow.sites.all()]
+
+        return await self._storage.aread(read)
+
+    async def with_cameras(self, site_id: str) -> tuple[SiteRecord, list[CameraRecord]] | None:
+        """One site with its cameras, or None when it is not registered."""
+
+        def read(uow: UnitOfWork) -> tuple[SiteRecord, list[CameraRecord]] | None:
+            site = uow.sites.get(site_id)
+            return None if site is None else (site, uow.sites.cameras(site_id))
+
+        return await self._storage.aread(read)
 
     async def register(
         self, site_id: str, name: str, public_key_pem: str, actor: str

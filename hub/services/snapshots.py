@@ -21,7 +21,7 @@ from cctv_common.wire.topics import SnapshotKind, snapshot_request_topic
 from hub.services.custody import CustodyAction, CustodyLog
 from hub.services.live import Publish
 from hub.services.site_requests import LinkReady, SiteRequestError, check_site_camera
-from hub.storage.sqlite.database import HubDatabase
+from hub.storage.ports import HubStorage
 
 log = logging.getLogger(__name__)
 
@@ -39,14 +39,14 @@ class SnapshotBridge:
 
     def __init__(
         self,
-        database: HubDatabase,
+        storage: HubStorage,
         custody: CustodyLog,
         publish: Publish,
         link_ready: LinkReady,
         timeout: float = REPLY_TIMEOUT_SECONDS,
         refusals: Refusals | None = None,
     ) -> None:
-        self._database = database
+        self._storage = storage
         self._custody = custody
         self._publish = publish
         self._link_ready = link_ready
@@ -56,7 +56,7 @@ class SnapshotBridge:
 
     async def take(self, username: str, site_id: str, camera_id: str) -> Snapshot:
         await check_site_camera(
-            self._database, self._link_ready, site_id, camera_id, "a camera snapshot"
+            self._storage, self._link_ready, site_id, camera_id, "a camera snapshot"
         )
         request_id = secrets.token_hex(16)
         future: asyncio.Future[SnapshotReply] = asyncio.get_running_loop().create_future()

@@ -20,19 +20,30 @@ from typing import Any, Protocol, TypeVar
 
 from cctv_common.wire.chunk_ranges import Range
 from cctv_common.wire.job_state import JobState
-from cctv_common.wire.payloads import SiteStatus
+from cctv_common.wire.payloads import CameraEventItem, SiteStatus
 from hub.domain.acl import Role
 from hub.domain.custody import CustodyAction, CustodyEvent
 from hub.domain.records import (
+    CameraEventRecord,
     CameraRecord,
     ClipJob,
+    DeliveryFacts,
+    EvidenceCheck,
     EvidenceItem,
     SiteRecord,
+    StoredClipKey,
+    StoredObject,
+    ThrottleEntry,
     UploadRecord,
     UserRecord,
 )
 
 T = TypeVar("T")
+
+
+class StorageFailure(Exception):
+    """The storage could not run a unit of work (disk full, locked too long, ...); nothing of it
+    was committed."""
 
 
 class ClipJobs(Protocol):
@@ -45,6 +56,10 @@ class ClipJobs(Protocol):
     def open(self) -> list[ClipJob]: ...
 
     def ended_since(self, since: datetime) -> list[ClipJob]: ...
+
+    def owners(self) -> list[dict[str, Any]]:
+        """Every job's ``id`` and ``requested_by`` as stored (for the custody check)."""
+        ...
 
     def move(
         self,
@@ -108,6 +123,26 @@ class EvidenceItems(Protocol):
         self, *, requested_by: str | None = None, limit: int = 500
     ) -> list[EvidenceItem]: ...
 
+    def set_owner(self, clip_id: str, owner: str) -> None: ...
+
+    def set_hold(self, clip_id: str, hold: bool) -> None: ...
+
+    def mark_deleted(self, clip_id: str, actor: str, now: datetime) -> None:
+        """The row stays as a tombstone (who, when); the caller removes the bytes."""
+        ...
+
+    def stored_keys(self, clip_ids: Sequence[str]) -> list[StoredClipKey]: ...
+
+    def custody_fields(self) -> list[dict[str, Any]]:
+        """Every item's fields the custody log speaks for (owner, hold, deletion...), as stored."""
+        ...
+
+    def delivery_facts(self, clip_ids: Sequence[str]) -> list[DeliveryFacts]: ...
+
+    def live_clips_with_key(self, store_key: str) -> list[str]:
+        """The items not deleted whose bytes are ``store_key`` (identical clips share it)."""
+        ...
+
 
 class CustodyEvents(Protocol):
     """The append-only custody log; an append commits with the rest of the unit of work."""
@@ -128,11 +163,59 @@ class CustodyEvents(Protocol):
         """Every row as stored, in ``seq`` order (for checking the chain)."""
         ...
 
+    def head(self) -> tuple[int, str] | None:
+        """The last row's ``seq`` and hash (what a checkpoint signs), or None when empty."""
+        ...
+
+
+class EvidenceChecks(Protocol):
+    """The last integrity check of each stored object (one per store key)."""
+
+    def get(self, store_key: str) -> EvidenceCheck | None: ...
+
+    def for_keys(self, store_keys: Iterable[str]) -> dict[str, EvidenceCheck]: ...
+
+    def put(self, check: EvidenceCheck) -> EvidenceCheck | None:
+        """Record a check; the one it replaces."""
+        ...
+
+    def objects_to_check(self, *, checked_before: datetime | None = None) -> list[StoredObject]:
+        """Every object of a live item, least recently checked first."""
+        ...
+
+
+class CameraEventLog(Protocol):
+    """Motion and tamper events the sites report, one per (site, event id)."""
+
+    def add(self, site_id: str, events: Iterable[CameraEventItem], now: datetime) -> int:
+        """Store each event not stored yet; how many were new."""
+        ...
+
+    def between(
+        self, site_id: str, camera_id: str, start: datetime, end: datetime, limit: int
+    ) -> list[CameraEventRecord]: ...
+
 
 class Users(Protocol):
     def get(self, username: str) -> UserRecord | None: ...
 
     def sync_config(self, users: Iterable[tuple[str, Role, str]], now: datetime) -> None: ...
+
+    def some_active_password_hash(self) -> str | None: ...
+
+
+class LoginFailures(Protocol):
+    """Failed logins per client address and per known user (``hub.services.login_throttle``)."""
+
+    def get(self, kind: str, key: str) -> ThrottleEntry | None: ...
+
+    def put(self, entry: ThrottleEntry) -> None: ...
+
+    def clear(self, kind: str, key: str) -> None: ...
+
+    def bound_addresses(self, limit: int) -> int:
+        """Forget the longest-idle address rows beyond ``limit``; how many were dropped."""
+        ...
 
 
 class Sessions(Protocol):
@@ -164,10 +247,19 @@ class UnitOfWork(Protocol):
     def custody(self) -> CustodyEvents: ...
 
     @property
+    def checks(self) -> EvidenceChecks: ...
+
+    @property
+    def camera_events(self) -> CameraEventLog: ...
+
+    @property
     def users(self) -> Users: ...
 
     @property
     def sessions(self) -> Sessions: ...
+
+    @property
+    def login_failures(self) -> LoginFailures: ...
 
 
 class HubStorage(Protocol):

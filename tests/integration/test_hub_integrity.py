@@ -22,9 +22,9 @@ import uvicorn
 
 from devkit.waiting import wait_until
 from hub.cli import main
-from hub.services.evidence_checks import get_check
 from hub.storage.evidence.store import FilesystemEvidenceStore
 from hub.storage.evidence.verify import RateLimiter, ScrubCancelled, check_object
+from hub.storage.sqlite.check_rows import get_check
 from tests.support.hub_config import HubFiles, RunningHub, running_hub, write_hub_config
 from tests.support.hub_kit import auth
 

@@ -34,12 +34,13 @@ from cctv_common.wire.payloads import CameraStatus, ClipAck, ClipOffer, HubSigne
 from cctv_common.wire.topics import ack_topic
 from devkit.local_broker import HUB_USER, MosquittoBroker
 from hub.domain.acl import Role
+from hub.domain.custody import CustodyAction
 from hub.domain.records import ClipJob, EvidenceItem
-from hub.services.custody import CustodyAction, append_in
 from hub.services.passwords import hash_password
 from hub.settings import BrokerSettings, HubSettings, SiteSettings, UserSettings
 from hub.storage.evidence.backends import open_evidence_store
 from hub.storage.sqlite import repository as repo
+from hub.storage.sqlite.custody_rows import append_in
 from hub.storage.sqlite.database import HubDatabase
 
 SITE: Final = "site-a"

@@ -14,10 +14,10 @@ from hub.services.custody import (
     CustodyAction,
     CustodyLog,
     CustodyLogError,
-    append_in,
     row_hash,
     verify_rows,
 )
+from hub.storage.sqlite.custody_rows import append_in
 from hub.storage.sqlite.database import HubDatabase
 from hub.storage.sqlite.unit_of_work import SqliteStorage
 

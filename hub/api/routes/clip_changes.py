@@ -13,7 +13,7 @@ from hub.api.deps import ClipIdPath, Hub, require
 from hub.api.schemas import ClipOut, HoldIn, ReasonIn, ReassignIn
 from hub.domain.acl import Permission
 from hub.services.auth import Principal
-from hub.services.evidence_items import ItemChangeError, delete_in, reassign_in, set_hold_in
+from hub.services.evidence_items import ItemChangeError
 from hub.storage.evidence.store import StoreError
 
 log = logging.getLogger(__name__)
@@ -40,8 +40,8 @@ def _refused(exc: ItemChangeError) -> HTTPException:
 async def set_hold(clip_id: ClipIdPath, body: HoldIn, hub: Hub, user: Manager) -> ClipOut:
     now = hub.now()
     try:
-        item = await hub.database.awrite(
-            lambda db: set_hold_in(db, clip_id, body.legal_hold, user.username, body.reason, now)
+        item = await hub.service.evidence_items.set_hold(
+            clip_id, body.legal_hold, user.username, body.reason, now
         )
     except ItemChangeError as exc:
         raise _refused(exc) from exc
@@ -58,8 +58,8 @@ async def set_hold(clip_id: ClipIdPath, body: HoldIn, hub: Hub, user: Manager) -
 async def reassign(clip_id: ClipIdPath, body: ReassignIn, hub: Hub, user: Manager) -> ClipOut:
     now = hub.now()
     try:
-        item = await hub.database.awrite(
-            lambda db: reassign_in(db, clip_id, body.owner, user.username, body.reason, now)
+        item = await hub.service.evidence_items.reassign(
+            clip_id, body.owner, user.username, body.reason, now
         )
     except ItemChangeError as exc:
         raise _refused(exc) from exc
@@ -76,8 +76,8 @@ async def reassign(clip_id: ClipIdPath, body: ReassignIn, hub: Hub, user: Manage
 async def delete(clip_id: ClipIdPath, body: ReasonIn, hub: Hub, user: Manager) -> ClipOut:
     now = hub.now()
     try:
-        item, unused = await hub.database.awrite(
-            lambda db: delete_in(db, clip_id, user.username, body.reason, now)
+        item, unused = await hub.service.evidence_items.delete(
+            clip_id, user.username, body.reason, now
         )
     except ItemChangeError as exc:
         raise _refused(exc) from exc

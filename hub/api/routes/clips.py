@@ -18,22 +18,18 @@ from typing import Annotated, Final, NoReturn
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
-from sqlite_utils import Database
 
 from cctv_common.clock import iso_utc
-from hub.api.deps import ClipIdPath, CurrentUser, Db, Hub, require
+from hub.api.deps import ClipIdPath, CurrentUser, Hub, require
 from hub.api.schemas import ClipDetail, ClipOut
 from hub.domain import acl
 from hub.domain.acl import Permission, Scope
 from hub.domain.http_range import RangeNotSatisfiable, parse_range
-from hub.domain.records import EvidenceItem
-from hub.services import evidence_checks as checks
+from hub.domain.records import EvidenceCheck, EvidenceItem
 from hub.services.auth import Principal
 from hub.services.custody import CustodyAction
-from hub.services.evidence_checks import EvidenceCheck
 from hub.storage.evidence.store import NotInStore
 from hub.storage.evidence.verify import ObjectCheck, hashed_download
-from hub.storage.sqlite import repository as repo
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +45,7 @@ async def _item(hub: Hub, clip_id: str, user: Principal, permission: Permission)
         raise HTTPException(
             status.HTTP_403_FORBIDDEN, f"the {user.role.value} role may not use {permission.value}"
         )
-    item = await hub.database.aread(lambda db: repo.get_evidence(db, clip_id))
+    item = await hub.service.evidence_items.get(clip_id)
     if item is None or not acl.may_access(
         user.role, permission, user=user.username, owner=item.requested_by
     ):
@@ -62,16 +58,13 @@ async def _item(hub: Hub, clip_id: str, user: Principal, permission: Permission)
 
 @router.get("", response_model=list[ClipOut], summary="Evidence items, newest first")
 async def list_clips(
-    database: Db, user: ClipReader, limit: Annotated[int, Query(ge=1, le=1000)] = 200
+    hub: Hub, user: ClipReader, limit: Annotated[int, Query(ge=1, le=1000)] = 200
 ) -> list[ClipOut]:
     own = acl.scope(user.role, Permission.CLIPS_READ) is Scope.OWN
-
-    def read(db: Database) -> list[ClipOut]:
-        items = repo.list_evidence(db, requested_by=user.username if own else None, limit=limit)
-        found = checks.checks_for(db, (item.store_key for item in items))
-        return [ClipOut.of(item, found.get(item.store_key)) for item in items]
-
-    return await database.aread(read)
+    items = await hub.service.evidence_items.recent_with_checks(
+        requested_by=user.username if own else None, limit=limit
+    )
+    return [ClipOut.of(item, check) for item, check in items]
 
 
 @router.get("/{clip_id}", response_model=ClipDetail, summary="Manifest, signature, custody rows")

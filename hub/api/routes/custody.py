@@ -47,7 +47,7 @@ async def verify_audit(hub: Hub, user: AuditReader) -> CustodyVerifyOut:
     service = hub.service
     await service.checkpoints.acheckpoint()  # anchor the head first: the hub wrote it
     report = await asyncio.to_thread(
-        custody_report, hub.database, hub.settings.checkpoint_path, service.hub_key.public_key()
+        custody_report, service.storage, hub.settings.checkpoint_path, service.hub_key.public_key()
     )
     return CustodyVerifyOut(
         ok=report.ok, first_bad_seq=report.first_bad_seq, problems=report.problems

@@ -11,7 +11,6 @@ from datetime import datetime, timedelta
 from typing import Annotated, Final
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
-from sqlite_utils import Database
 
 from cctv_common.clock import iso_utc
 from hub.api.deps import Hub, SiteIdPath, checked_id, require
@@ -19,7 +18,6 @@ from hub.api.schemas import CameraEventOut, CameraEventsOut
 from hub.domain.acl import Permission
 from hub.services import camera_events
 from hub.services.auth import Principal
-from hub.storage.sqlite import repository as repo
 
 router = APIRouter(prefix="/api/sites", tags=["events"])
 
@@ -75,12 +73,7 @@ async def list_events(
 ) -> CameraEventsOut:
     start, end = _window(start, end, hub.now())
 
-    def read(db: Database) -> list[camera_events.CameraEventRecord] | None:
-        if repo.get_site(db, site_id) is None:
-            return None
-        return camera_events.events_between(db, site_id, camera_id, start, end, limit + 1)
-
-    found = await hub.database.aread(read)
+    found = await hub.service.camera_events.between(site_id, camera_id, start, end, limit + 1)
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"site {site_id} is not registered")
     return CameraEventsOut(

@@ -10,18 +10,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
-from sqlite_utils import Database
 
-from cctv_common.wire.job_state import JobState
-from hub.api.deps import Db, Hub, JobIdPath, require
+from hub.api.deps import Hub, JobIdPath, require
 from hub.api.schemas import JobCreate, JobOut
 from hub.domain import acl
 from hub.domain.acl import Permission, Scope
 from hub.domain.job_rules import JobRequestError
-from hub.domain.records import ClipJob
-from hub.services import delivery as deliveries
 from hub.services.auth import Principal
-from hub.storage.sqlite import repository as repo
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
 
@@ -57,42 +52,22 @@ async def create_job(body: JobCreate, hub: Hub, user: JobCreator) -> JobOut:
 
 @router.get("", response_model=list[JobOut], summary="Jobs, newest first, with their progress")
 async def list_jobs(
-    database: Db,
+    hub: Hub,
     user: JobReader,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[JobOut]:
     own = acl.scope(user.role, Permission.JOBS_READ) is Scope.OWN
-
-    def read(db: Database) -> list[JobOut]:
-        jobs = repo.list_jobs(db, requested_by=user.username if own else None, limit=limit)
-        return _with_delivery(db, jobs)
-
-    return await database.aread(read)
+    jobs = await hub.service.jobs.recent_with_delivery(
+        requested_by=user.username if own else None, limit=limit
+    )
+    return [JobOut.of(job, delivery) for job, delivery in jobs]
 
 
 @router.get("/{job_id}", response_model=JobOut, summary="One job")
-async def get_job(job_id: JobIdPath, database: Db, user: JobReader) -> JobOut:
-    def read(db: Database) -> JobOut | None:
-        job = repo.get_job(db, job_id)
-        if job is None or not acl.may_access(
-            user.role, Permission.JOBS_READ, user=user.username, owner=job.requested_by
-        ):
-            return None
-        return _with_delivery(db, [job])[0]
-
-    found = await database.aread(read)
-    if found is None:
+async def get_job(job_id: JobIdPath, hub: Hub, user: JobReader) -> JobOut:
+    found = await hub.service.jobs.one_with_delivery(job_id)
+    if found is None or not acl.may_access(
+        user.role, Permission.JOBS_READ, user=user.username, owner=found[0].requested_by
+    ):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no job {job_id} that you may see")
-    return found
-
-
-def _with_delivery(db: Database, jobs: list[ClipJob]) -> list[JobOut]:
-    stored = deliveries.for_clips(
-        db, (job.clip_id for job in jobs if job.state is JobState.STORED and job.clip_id)
-    )
-    return [
-        JobOut.of(
-            job, stored.get(job.clip_id) if job.state is JobState.STORED and job.clip_id else None
-        )
-        for job in jobs
-    ]
+    return JobOut.of(*found)

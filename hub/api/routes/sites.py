@@ -5,14 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, status
-from sqlite_utils import Database
 
-from hub.api.deps import Db, Hub, SiteIdPath, require
+from hub.api.deps import Hub, SiteIdPath, require
 from hub.api.schemas import SiteOut, SiteRegister
 from hub.domain.acl import Permission
 from hub.services.auth import Principal
 from hub.services.sites import SiteKeyError
-from hub.storage.sqlite import repository as repo
 
 router = APIRouter(prefix="/api/sites", tags=["sites"])
 
@@ -20,29 +18,19 @@ SitesReader = Annotated[Principal, Depends(require(Permission.SITES_READ))]
 SitesRegistrar = Annotated[Principal, Depends(require(Permission.SITES_REGISTER))]
 
 
-def _all_sites(db: Database) -> list[SiteOut]:
-    cameras = repo.list_cameras(db)
+@router.get("", response_model=list[SiteOut], summary="Sites, their state and cameras")
+async def list_sites(hub: Hub, user: SitesReader) -> list[SiteOut]:
     return [
-        SiteOut.of(site, [c for c in cameras if c.site_id == site.id])
-        for site in repo.list_sites(db)
+        SiteOut.of(site, cameras) for site, cameras in await hub.service.sites.all_with_cameras()
     ]
 
 
-@router.get("", response_model=list[SiteOut], summary="Sites, their state and cameras")
-async def list_sites(database: Db, user: SitesReader) -> list[SiteOut]:
-    return await database.aread(_all_sites)
-
-
 @router.get("/{site_id}", response_model=SiteOut, summary="One site")
-async def get_site(site_id: SiteIdPath, database: Db, user: SitesReader) -> SiteOut:
-    def one(db: Database) -> SiteOut | None:
-        site = repo.get_site(db, site_id)
-        return None if site is None else SiteOut.of(site, repo.list_cameras(db, site_id))
-
-    found = await database.aread(one)
+async def get_site(site_id: SiteIdPath, hub: Hub, user: SitesReader) -> SiteOut:
+    found = await hub.service.sites.with_cameras(site_id)
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"site {site_id} is not registered")
-    return found
+    return SiteOut.of(*found)
 
 
 @router.post(
@@ -58,5 +46,5 @@ async def register_site(body: SiteRegister, hub: Hub, user: SitesRegistrar) -> S
         )
     except SiteKeyError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
-    cameras = await hub.database.aread(lambda db: repo.list_cameras(db, site.id))
-    return SiteOut.of(site, cameras)
+    found = await hub.service.sites.with_cameras(site.id)
+    return SiteOut.of(site, [] if found is None else found[1])

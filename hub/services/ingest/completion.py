@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 from functools import partial
 
 from hub.services.ingest.clip_probe import ClipUnreadable, probe_clip
@@ -15,6 +14,7 @@ from hub.services.ingest.transitions import (
     record_stored_in,
 )
 from hub.storage.evidence.store import StoreError
+from hub.storage.ports import StorageFailure
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ class IngestCompletion(IngestCore):
             self._cancel_timer(upload)
             try:
                 await self._store_clip(upload)
-            except (StoreError, OSError, sqlite3.Error) as exc:
+            except (StoreError, OSError, StorageFailure) as exc:
                 # Keep the upload: the agent's next offer tries again.
                 log.error(
                     "site %s clip %s: could not store: %s", upload.site_id, upload.clip_id, exc

@@ -102,3 +102,8 @@ def raw_rows(db: Database) -> Iterator[dict[str, Any]]:
         if len(batch) < _VERIFY_BATCH:
             return
         after = int(batch[-1]["seq"])
+
+
+def chain_head(db: Database) -> tuple[int, str] | None:
+    row = db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+    return None if row is None else (int(row[0]), str(row[1]))

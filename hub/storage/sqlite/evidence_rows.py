@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any, Final
 
 from sqlite_utils import Database
 
-from hub.domain.records import EvidenceItem
+from hub.domain.records import DeliveryFacts, EvidenceItem, StoredClipKey
 from hub.storage.sqlite.rows import DEFAULT_LIST_LIMIT, db_time, opt_time, parse_db_time
 
 
@@ -90,3 +92,82 @@ def list_evidence(
             [requested_by, limit],
         )
     return [_evidence(row) for row in rows]
+
+
+def set_evidence_owner(db: Database, clip_id: str, owner: str) -> None:
+    db.execute("UPDATE evidence_items SET requested_by = ? WHERE clip_id = ?", [owner, clip_id])
+
+
+def set_evidence_hold(db: Database, clip_id: str, hold: bool) -> None:
+    db.execute("UPDATE evidence_items SET legal_hold = ? WHERE clip_id = ?", [int(hold), clip_id])
+
+
+def mark_evidence_deleted(db: Database, clip_id: str, actor: str, now: datetime) -> None:
+    db.execute(
+        "UPDATE evidence_items SET deleted_at = ?, deleted_by = ? WHERE clip_id = ?",
+        [db_time(now), actor, clip_id],
+    )
+
+
+def live_clips_with_key(db: Database, store_key: str) -> list[str]:
+    rows = db.query(
+        "SELECT clip_id FROM evidence_items WHERE store_key = ? AND deleted_at IS NULL"
+        " ORDER BY clip_id",
+        [store_key],
+    )
+    return [row["clip_id"] for row in rows]
+
+
+# SQLite's default limit on host parameters is far higher; lists of jobs are at most 1000 long.
+_BATCH: Final = 500
+_KEYS_SQL: Final = "SELECT clip_id, sha256, job_id FROM evidence_items"
+_FACTS_SQL: Final = (
+    "SELECT clip_id, json_extract(manifest, '$.requested') AS requested,"
+    " json_extract(manifest, '$.delivered') AS delivered,"
+    " json_extract(manifest, '$.gaps') AS gaps,"
+    " json_extract(manifest, '$.frames') AS frames FROM evidence_items"
+)
+
+
+def _batches(clip_ids: Sequence[str]) -> Iterator[tuple[str, list[str]]]:
+    for first in range(0, len(clip_ids), _BATCH):
+        batch = list(clip_ids[first : first + _BATCH])
+        yield ", ".join("?" * len(batch)), batch
+
+
+def stored_keys(db: Database, clip_ids: Sequence[str]) -> list[StoredClipKey]:
+    found: list[StoredClipKey] = []
+    for marks, batch in _batches(clip_ids):
+        rows = db.query(f"{_KEYS_SQL} WHERE clip_id IN ({marks})", batch)
+        found.extend(StoredClipKey(row["clip_id"], row["sha256"], row["job_id"]) for row in rows)
+    return found
+
+
+def delivery_facts(db: Database, clip_ids: Sequence[str]) -> list[DeliveryFacts]:
+    """What a delivery is worked out from, read by SQLite's ``json_extract`` so that a long
+    manifest's list of source segments is not parsed for it."""
+    found: list[DeliveryFacts] = []
+    for marks, batch in _batches(clip_ids):
+        rows = db.query(f"{_FACTS_SQL} WHERE clip_id IN ({marks})", batch)
+        found.extend(
+            DeliveryFacts(
+                clip_id=row["clip_id"],
+                requested=json.loads(row["requested"] or "null"),
+                delivered=json.loads(row["delivered"] or "null"),
+                gaps=json.loads(row["gaps"] or "[]"),
+                frames=row["frames"],
+            )
+            for row in rows
+        )
+    return found
+
+
+def custody_fields(db: Database) -> list[dict[str, Any]]:
+    """Every item's fields the custody log speaks for, as stored."""
+    return [
+        dict(row)
+        for row in db.query(
+            "SELECT clip_id, job_id, sha256, bytes, requested_by, legal_hold, deleted_at"
+            " FROM evidence_items"
+        )
+    ]

@@ -114,3 +114,8 @@ def update_job(
     if job is None:
         raise NotFound(f"job {job_id} does not exist")
     return job
+
+
+def job_owners(db: Database) -> list[dict[str, Any]]:
+    """Every job's id and requester, as stored (for the custody check)."""
+    return [dict(row) for row in db.query("SELECT id, requested_by FROM jobs")]

@@ -3,6 +3,7 @@ functions of one table family, all on the connection of the running transaction.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
@@ -11,22 +12,32 @@ from sqlite_utils import Database
 
 from cctv_common.wire.chunk_ranges import Range
 from cctv_common.wire.job_state import JobState
-from cctv_common.wire.payloads import SiteStatus
+from cctv_common.wire.payloads import CameraEventItem, SiteStatus
 from hub.domain.acl import Role
 from hub.domain.custody import CustodyAction, CustodyEvent
 from hub.domain.records import (
+    CameraEventRecord,
     CameraRecord,
     ClipJob,
+    DeliveryFacts,
+    EvidenceCheck,
     EvidenceItem,
     SiteRecord,
+    StoredClipKey,
+    StoredObject,
+    ThrottleEntry,
     UploadRecord,
     UserRecord,
 )
+from hub.storage.ports import StorageFailure
 from hub.storage.sqlite import (
+    camera_event_rows,
+    check_rows,
     custody_rows,
     evidence_rows,
     job_rows,
     site_rows,
+    throttle_rows,
     upload_rows,
     user_rows,
 )
@@ -58,6 +69,9 @@ class SqliteClipJobs(_Rows):
 
     def ended_since(self, since: datetime) -> list[ClipJob]:
         return job_rows.jobs_ended_since(self._db, since)
+
+    def owners(self) -> list[dict[str, Any]]:
+        return job_rows.job_owners(self._db)
 
     def move(
         self,
@@ -133,6 +147,27 @@ class SqliteEvidenceItems(_Rows):
     ) -> list[EvidenceItem]:
         return evidence_rows.list_evidence(self._db, requested_by=requested_by, limit=limit)
 
+    def set_owner(self, clip_id: str, owner: str) -> None:
+        evidence_rows.set_evidence_owner(self._db, clip_id, owner)
+
+    def set_hold(self, clip_id: str, hold: bool) -> None:
+        evidence_rows.set_evidence_hold(self._db, clip_id, hold)
+
+    def mark_deleted(self, clip_id: str, actor: str, now: datetime) -> None:
+        evidence_rows.mark_evidence_deleted(self._db, clip_id, actor, now)
+
+    def custody_fields(self) -> list[dict[str, Any]]:
+        return evidence_rows.custody_fields(self._db)
+
+    def stored_keys(self, clip_ids: Sequence[str]) -> list[StoredClipKey]:
+        return evidence_rows.stored_keys(self._db, clip_ids)
+
+    def delivery_facts(self, clip_ids: Sequence[str]) -> list[DeliveryFacts]:
+        return evidence_rows.delivery_facts(self._db, clip_ids)
+
+    def live_clips_with_key(self, store_key: str) -> list[str]:
+        return evidence_rows.live_clips_with_key(self._db, store_key)
+
 
 class SqliteCustodyEvents(_Rows):
     def append(
@@ -152,6 +187,33 @@ class SqliteCustodyEvents(_Rows):
     def raw(self) -> Iterator[dict[str, Any]]:
         return custody_rows.raw_rows(self._db)
 
+    def head(self) -> tuple[int, str] | None:
+        return custody_rows.chain_head(self._db)
+
+
+class SqliteEvidenceChecks(_Rows):
+    def get(self, store_key: str) -> EvidenceCheck | None:
+        return check_rows.get_check(self._db, store_key)
+
+    def for_keys(self, store_keys: Iterable[str]) -> dict[str, EvidenceCheck]:
+        return check_rows.checks_for(self._db, store_keys)
+
+    def put(self, check: EvidenceCheck) -> EvidenceCheck | None:
+        return check_rows.put_check(self._db, check)
+
+    def objects_to_check(self, *, checked_before: datetime | None = None) -> list[StoredObject]:
+        return check_rows.objects_to_check(self._db, checked_before=checked_before)
+
+
+class SqliteCameraEventLog(_Rows):
+    def add(self, site_id: str, events: Iterable[CameraEventItem], now: datetime) -> int:
+        return camera_event_rows.insert_events(self._db, site_id, events, now)
+
+    def between(
+        self, site_id: str, camera_id: str, start: datetime, end: datetime, limit: int
+    ) -> list[CameraEventRecord]:
+        return camera_event_rows.events_between(self._db, site_id, camera_id, start, end, limit)
+
 
 class SqliteUsers(_Rows):
     def get(self, username: str) -> UserRecord | None:
@@ -159,6 +221,23 @@ class SqliteUsers(_Rows):
 
     def sync_config(self, users: Iterable[tuple[str, Role, str]], now: datetime) -> None:
         user_rows.sync_config_users(self._db, users, now)
+
+    def some_active_password_hash(self) -> str | None:
+        return user_rows.some_active_password_hash(self._db)
+
+
+class SqliteLoginFailures(_Rows):
+    def get(self, kind: str, key: str) -> ThrottleEntry | None:
+        return throttle_rows.get_entry(self._db, kind, key)
+
+    def put(self, entry: ThrottleEntry) -> None:
+        throttle_rows.put_entry(self._db, entry)
+
+    def clear(self, kind: str, key: str) -> None:
+        throttle_rows.clear_entry(self._db, kind, key)
+
+    def bound_addresses(self, limit: int) -> int:
+        return throttle_rows.bound_addresses(self._db, limit)
 
 
 class SqliteSessions(_Rows):
@@ -182,25 +261,45 @@ class SqliteUnitOfWork:
         self.uploads = SqliteUploadSessions(db)
         self.evidence = SqliteEvidenceItems(db)
         self.custody = SqliteCustodyEvents(db)
+        self.checks = SqliteEvidenceChecks(db)
+        self.camera_events = SqliteCameraEventLog(db)
         self.users = SqliteUsers(db)
         self.sessions = SqliteSessions(db)
+        self.login_failures = SqliteLoginFailures(db)
 
 
 class SqliteStorage:
     """``hub.storage.ports.HubStorage`` on a ``HubDatabase``: one writer thread, one
-    ``BEGIN IMMEDIATE`` transaction per unit of work, reads on WAL snapshots."""
+    ``BEGIN IMMEDIATE`` transaction per unit of work, reads on WAL snapshots. SQLite's own
+    errors come out as ``StorageFailure``."""
 
     def __init__(self, database: HubDatabase) -> None:
         self.database = database
 
     async def awrite(self, work: Callable[[SqliteUnitOfWork], T]) -> T:
-        return await self.database.awrite(lambda db: work(SqliteUnitOfWork(db)))
+        try:
+            return await self.database.awrite(lambda db: work(SqliteUnitOfWork(db)))
+        except sqlite3.Error as exc:
+            raise StorageFailure(f"database {self._name}: {exc}") from exc
 
     async def aread(self, work: Callable[[SqliteUnitOfWork], T]) -> T:
-        return await self.database.aread(lambda db: work(SqliteUnitOfWork(db)))
+        try:
+            return await self.database.aread(lambda db: work(SqliteUnitOfWork(db)))
+        except sqlite3.Error as exc:
+            raise StorageFailure(f"database {self._name}: {exc}") from exc
 
     def write(self, work: Callable[[SqliteUnitOfWork], T]) -> T:
-        return self.database.write(lambda db: work(SqliteUnitOfWork(db)))
+        try:
+            return self.database.write(lambda db: work(SqliteUnitOfWork(db)))
+        except sqlite3.Error as exc:
+            raise StorageFailure(f"database {self._name}: {exc}") from exc
 
     def read(self, work: Callable[[SqliteUnitOfWork], T]) -> T:
-        return self.database.read(lambda db: work(SqliteUnitOfWork(db)))
+        try:
+            return self.database.read(lambda db: work(SqliteUnitOfWork(db)))
+        except sqlite3.Error as exc:
+            raise StorageFailure(f"database {self._name}: {exc}") from exc
+
+    @property
+    def _name(self) -> str:
+        return "(in memory)" if self.database.path is None else str(self.database.path)

@@ -71,3 +71,9 @@ def session_user(db: Database, token_hash: str, now: datetime) -> UserRecord | N
 
 def delete_session(db: Database, token_hash: str) -> None:
     db.execute("DELETE FROM sessions WHERE token_hash = ?", [token_hash])
+
+
+def some_active_password_hash(db: Database) -> str | None:
+    """The password hash of one active user (its scrypt cost is the users' cost), or None."""
+    row = db.execute("SELECT password_hash FROM users WHERE disabled = 0 LIMIT 1").fetchone()
+    return None if row is None else str(row[0])

@@ -1,36 +1,22 @@
-"""The last integrity check of each stored object, and the SQL that reads and writes it.
+"""The last integrity check of each stored object in SQLite (``evidence_checks``).
 
 One row per store key (content-addressed, so items with the same bytes share it): when it was
 last hashed against its SHA-256, whether it matched, and what was wrong if not. A row with
 ``ok = 0`` marks the object damaged: nothing serves it as evidence until a later check passes.
-Functions run inside ``HubDatabase.read``/``write`` like those of ``hub.storage.sqlite.repository``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
 from sqlite_utils import Database
 
+from hub.domain.records import EvidenceCheck, StoredObject
 from hub.storage.sqlite.rows import db_time, parse_db_time
 
 MAX_PROBLEM_CHARS: Final = 500
-
-
-@dataclass(frozen=True)
-class EvidenceCheck:
-    store_key: str
-    checked_at: datetime
-    ok: bool
-    problem: str | None
-    checked_by: str
-
-    def fresh(self, now: datetime, max_age_seconds: float) -> bool:
-        """A passed check recent enough to serve on (a failed one is never fresh)."""
-        return self.ok and (now - self.checked_at).total_seconds() <= max_age_seconds
 
 
 def _check(row: Mapping[str, Any]) -> EvidenceCheck:
@@ -79,17 +65,6 @@ def put_check(db: Database, check: EvidenceCheck) -> EvidenceCheck | None:
     return previous
 
 
-@dataclass(frozen=True)
-class StoredObject:
-    """One object in the store, with the items (clips) that are its bytes."""
-
-    store_key: str
-    sha256: str
-    bytes: int
-    clip_ids: tuple[str, ...]
-    checked_at: datetime | None
-
-
 def objects_to_check(db: Database, *, checked_before: datetime | None = None) -> list[StoredObject]:
     """Every object of a live (not deleted) item, least recently checked first.
 
@@ -116,12 +91,3 @@ def objects_to_check(db: Database, *, checked_before: datetime | None = None) ->
             )
         )
     return out
-
-
-def live_clips_with_key(db: Database, store_key: str) -> list[str]:
-    rows = db.query(
-        "SELECT clip_id FROM evidence_items WHERE store_key = ? AND deleted_at IS NULL"
-        " ORDER BY clip_id",
-        [store_key],
-    )
-    return [row["clip_id"] for row in rows]
