@@ -117,3 +117,7 @@ class UserRecord:
     password_hash: str
     source: str
     disabled: bool
+    display_name: str = ""
+    email: str = ""
+    force: str = ""
+    collar_number: str = ""

@@ -12,7 +12,6 @@ from sqlite_utils import Database
 from cctv_common.wire.chunk_ranges import Range
 from cctv_common.wire.job_state import JobState
 from cctv_common.wire.payloads import SiteStatus
-from hub.domain.acl import Role
 from hub.domain.custody import CustodyAction, CustodyEvent
 from hub.domain.records import (
     CameraRecord,
@@ -31,6 +30,12 @@ from hub.storage.sqlite import (
     user_rows,
 )
 from hub.storage.sqlite.database import HubDatabase
+from hub.storage.sqlite.request_ports import (
+    SqliteDisclosures,
+    SqliteFootageRequests,
+    SqliteHolds,
+    SqliteUsers,
+)
 from hub.storage.sqlite.rows import DEFAULT_LIST_LIMIT
 
 T = TypeVar("T")
@@ -148,14 +153,6 @@ class SqliteCustodyEvents(_Rows):
         return custody_rows.raw_rows(self._db)
 
 
-class SqliteUsers(_Rows):
-    def get(self, username: str) -> UserRecord | None:
-        return user_rows.get_user(self._db, username)
-
-    def sync_config(self, users: Iterable[tuple[str, Role, str]], now: datetime) -> None:
-        user_rows.sync_config_users(self._db, users, now)
-
-
 class SqliteSessions(_Rows):
     def create(self, token_hash: str, username: str, now: datetime, expires_at: datetime) -> None:
         user_rows.create_session(self._db, token_hash, username, now, expires_at)
@@ -179,6 +176,9 @@ class SqliteUnitOfWork:
         self.custody = SqliteCustodyEvents(db)
         self.users = SqliteUsers(db)
         self.sessions = SqliteSessions(db)
+        self.requests = SqliteFootageRequests(db)
+        self.holds = SqliteHolds(db)
+        self.disclosures = SqliteDisclosures(db)
 
 
 class SqliteStorage:
