@@ -45,7 +45,9 @@ from hub.services.ingest.service import IngestService
 from hub.services.integrity import IntegrityService
 from hub.services.jobs import JobService
 from hub.services.live import LiveBridge
+from hub.services.requests.service import RequestService
 from hub.services.sites import SiteService, register_in
+from hub.services.users import UserAdmin
 from hub.services.snapshots import SnapshotBridge
 from hub.settings import HubSettings
 from hub.storage.evidence.store import EvidenceStore
@@ -92,6 +94,18 @@ class HubService:
             self.storage, self.publish, signer=self.signer, now=now, refusals=self.refusals
         )
         self.sites = SiteService(self.storage, now=now, refusals=self.refusals)
+        self.requests = RequestService(
+            settings,
+            storage=self.storage,
+            database=database,
+            store=store,
+            jobs=self.jobs,
+            publish=self.publish,
+            signer=self.signer,
+            now=now,
+            actor=self.actor,
+        )
+        self.users = UserAdmin(self.storage, now=now)
         self.camera_events = CameraEventService(database, now=now)
         self.ingest = IngestService(
             storage=self.storage,
@@ -160,6 +174,7 @@ class HubService:
                 name="hub-custody-checkpoints",
             )
         )
+        self._tasks += self.requests.start(loop)
         if self.settings.evidence.scrub:
             self._tasks.append(loop.create_task(self.integrity.run_scrub(), name="hub-scrub"))
         if self.link is not None:
@@ -176,6 +191,7 @@ class HubService:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        self.requests.close()
         await self.ingest.close()
         try:
             # The last rows of this run are anchored before the hub goes.
@@ -220,6 +236,7 @@ class HubService:
         match event:
             case Connected():
                 await self.jobs.republish_open()
+                await self.requests.republish_holds()
                 await self.jobs.clear_recently_ended()
                 await self.ingest.announce()
             case Disconnected():

@@ -32,12 +32,12 @@ from hub.storage.sqlite import (
 from hub.storage.sqlite.rows import DEFAULT_LIST_LIMIT
 
 
-class _Rows:
+class _RequestRows:
     def __init__(self, db: Database) -> None:
         self._db = db
 
 
-class SqliteUsers(_Rows):
+class SqliteUsers(_RequestRows):
     def get(self, username: str) -> UserRecord | None:
         return user_rows.get_user(self._db, username)
 
@@ -57,7 +57,7 @@ class SqliteUsers(_Rows):
         user_admin_rows.set_user_password(self._db, username, password_hash, now)
 
 
-class SqliteFootageRequests(_Rows):
+class SqliteFootageRequests(_RequestRows):
     def next_reference(self, year: int) -> str:
         return request_rows.next_reference(self._db, year)
 
@@ -117,7 +117,7 @@ class SqliteFootageRequests(_Rows):
         return request_rows.request_of_job(self._db, job_id)
 
 
-class SqliteHolds(_Rows):
+class SqliteHolds(_RequestRows):
     def add(self, hold: HoldRecord) -> None:
         hold_rows.insert_hold(self._db, hold)
 
@@ -134,7 +134,7 @@ class SqliteHolds(_Rows):
         return hold_rows.lift_hold(self._db, hold_id, lifted_by, now)
 
 
-class SqliteDisclosures(_Rows):
+class SqliteDisclosures(_RequestRows):
     def last_number(self) -> int:
         return disclosure_rows.last_disclosure_number(self._db)
 
