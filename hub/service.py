@@ -47,8 +47,8 @@ from hub.services.jobs import JobService
 from hub.services.live import LiveBridge
 from hub.services.requests.service import RequestService
 from hub.services.sites import SiteService, register_in
-from hub.services.users import UserAdmin
 from hub.services.snapshots import SnapshotBridge
+from hub.services.users import UserAdmin
 from hub.settings import HubSettings
 from hub.storage.evidence.store import EvidenceStore
 from hub.storage.ports import UnitOfWork

@@ -50,8 +50,12 @@ async def _item(hub: Hub, clip_id: str, user: Principal, permission: Permission)
             status.HTTP_403_FORBIDDEN, f"the {user.role.value} role may not use {permission.value}"
         )
     item = await hub.database.aread(lambda db: repo.get_evidence(db, clip_id))
-    if item is None or not acl.may_access(
-        user.role, permission, user=user.username, owner=item.requested_by
+    if item is None or not (
+        acl.may_access(user.role, permission, user=user.username, owner=item.requested_by)
+        or (
+            acl.scope(user.role, permission) is Scope.OWN
+            and await hub.service.requests.reports.may_view_item(user.username, item)
+        )
     ):
         # Not "forbidden": whether someone else's clip exists is not for this user to learn.
         raise HTTPException(
@@ -62,12 +66,15 @@ async def _item(hub: Hub, clip_id: str, user: Principal, permission: Permission)
 
 @router.get("", response_model=list[ClipOut], summary="Evidence items, newest first")
 async def list_clips(
-    database: Db, user: ClipReader, limit: Annotated[int, Query(ge=1, le=1000)] = 200
+    hub: Hub, database: Db, user: ClipReader, limit: Annotated[int, Query(ge=1, le=1000)] = 200
 ) -> list[ClipOut]:
     own = acl.scope(user.role, Permission.CLIPS_READ) is Scope.OWN
+    # Police also see the items of footage requests released to them.
+    released = await hub.service.requests.reports.released_items(user.username) if own else []
 
     def read(db: Database) -> list[ClipOut]:
         items = repo.list_evidence(db, requested_by=user.username if own else None, limit=limit)
+        items += [item for item in released if item.clip_id not in {i.clip_id for i in items}]
         found = checks.checks_for(db, (item.store_key for item in items))
         return [ClipOut.of(item, found.get(item.store_key)) for item in items]
 

@@ -3,6 +3,7 @@ retention list, the partners' dashboard, and who may watch a released request's 
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -12,6 +13,7 @@ from hub.domain.custody import CustodyEvent
 from hub.domain.delivery_rules import Delivery
 from hub.domain.records import ClipJob, EvidenceItem
 from hub.domain.request_records import HoldRecord, RequestRecord
+from hub.domain.requests import wording
 from hub.domain.requests.dashboard import DashboardFigures, Outcome, RequestFacts, dashboard
 from hub.domain.requests.decision import DecisionKind
 from hub.domain.requests.disclosure import DisclosureEntry
@@ -112,7 +114,10 @@ class RequestReports:
     async def disclosures(self) -> list[DisclosureEntry]:
         return await self._flow.storage.aread(lambda uow: uow.disclosures.entries())
 
-    async def dashboard(self, start: datetime | None, end: datetime | None) -> DashboardFigures:
+    async def dashboard(
+        self, start: datetime | None, end: datetime | None
+    ) -> tuple[DashboardFigures, dict[str, int], dict[str, int]]:
+        """The figures, and per UK-local month how many were released and declined."""
         records = await self._flow.storage.aread(lambda uow: uow.requests.find(limit=1_000_000))
         facts = []
         for record in records:
@@ -141,7 +146,15 @@ class RequestReports:
                     ripa=record.request.ripa,
                 )
             )
-        return dashboard(facts)
+        released: Counter[str] = Counter()
+        declined: Counter[str] = Counter()
+        for fact in facts:
+            month = wording.local(fact.received_at).strftime("%Y-%m")
+            if fact.released_at is not None:
+                released[month] += 1
+            if fact.declined_reason is not None:
+                declined[month] += 1
+        return dashboard(facts), dict(released), dict(declined)
 
     async def retention_due(self, at: datetime | None = None) -> DailyRetentionList:
         """The daily list as of now (or as of ``at``: what will be due by then)."""
