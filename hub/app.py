@@ -25,13 +25,18 @@ from hub.api.routes import (
     clip_changes,
     clips,
     custody,
+    custody_search,
+    disclosures,
     events,
     health,
     jobs,
     live,
+    requests,
+    retention,
     session,
     sites,
     snapshots,
+    users,
 )
 from hub.context import HubContext
 from hub.mqtt import HubMqtt, MqttLink
@@ -133,7 +138,12 @@ def create_app(
         clips,
         clip_changes,
         custody,
+        custody_search,
         live,
+        requests,
+        retention,
+        disclosures,
+        users,
     ):
         app.include_router(module.router)
     app.include_router(ui_router)

@@ -46,8 +46,10 @@ from hub.services.ingest.service import IngestService
 from hub.services.integrity import IntegrityService
 from hub.services.jobs import JobService
 from hub.services.live import LiveBridge
+from hub.services.requests.service import RequestService
 from hub.services.sites import SiteService, register_in
 from hub.services.snapshots import SnapshotBridge
+from hub.services.users import UserAdmin
 from hub.settings import HubSettings
 from hub.storage.evidence.store import EvidenceStore
 from hub.storage.ports import UnitOfWork
@@ -93,6 +95,17 @@ class HubService:
             self.storage, self.publish, signer=self.signer, now=now, refusals=self.refusals
         )
         self.sites = SiteService(self.storage, now=now, refusals=self.refusals)
+        self.requests = RequestService(
+            settings,
+            storage=self.storage,
+            store=store,
+            jobs=self.jobs,
+            publish=self.publish,
+            signer=self.signer,
+            now=now,
+            actor=self.actor,
+        )
+        self.users = UserAdmin(self.storage, now=now)
         self.camera_events = CameraEventService(self.storage, now=now)
         self.evidence_items = EvidenceItemService(self.storage)
         self.ingest = IngestService(
@@ -162,6 +175,7 @@ class HubService:
                 name="hub-custody-checkpoints",
             )
         )
+        self._tasks += self.requests.start(loop)
         if self.settings.evidence.scrub:
             self._tasks.append(loop.create_task(self.integrity.run_scrub(), name="hub-scrub"))
         if self.link is not None:
@@ -178,6 +192,7 @@ class HubService:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        self.requests.close()
         await self.ingest.close()
         try:
             # The last rows of this run are anchored before the hub goes.
@@ -222,6 +237,7 @@ class HubService:
         match event:
             case Connected():
                 await self.jobs.republish_open()
+                await self.requests.republish_holds()
                 await self.jobs.clear_recently_ended()
                 await self.ingest.announce()
             case Disconnected():

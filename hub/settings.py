@@ -25,6 +25,7 @@ from pydantic import (
 from cctv_common.evidence.signing import KeyFileError, load_public_key
 from cctv_common.wire.ids import ID_PATTERN, SiteId
 from hub.domain.acl import Role
+from hub.settings_requests import RequestSettings, SmtpSection
 from hub.storage.evidence.settings import (
     CredentialsError,
     EvidenceStoreSettings,
@@ -308,6 +309,8 @@ class HubSettings(_StrictSettings):
     )
     audit: CustodySettings = Field(default_factory=CustodySettings)
     login: LoginSettings = Field(default_factory=LoginSettings)
+    requests: RequestSettings = Field(default_factory=RequestSettings)
+    smtp: SmtpSection | None = Field(default=None, description="Mail relay; none: mail is logged")
     sites: tuple[SiteSettings, ...] = Field(
         default=(), max_length=10_000, description="Sites registered by config"
     )
@@ -412,6 +415,15 @@ def _relative_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
             if isinstance(broker.get(key), str):
                 broker[key] = str(_resolve(Path(broker[key]), base))
         out["broker"] = broker
+    smtp = out.get("smtp")
+    if isinstance(smtp, dict):
+        smtp = {
+            key: str(_resolve(Path(value), base))
+            if key in ("password_file", "ca_file") and isinstance(value, str)
+            else value
+            for key, value in smtp.items()
+        }
+        out["smtp"] = smtp
     audit = out.get("audit")
     if isinstance(audit, dict) and isinstance(audit.get("checkpoint_path"), str):
         audit = dict(audit)

@@ -192,6 +192,32 @@ def events_topic(site: str) -> str:
     return str(EventsTopic(site))
 
 
+@dataclass(frozen=True)
+class HoldTopic:
+    """``sites/{site}/holds/{hold}``: hub -> agent, retained, hub-signed: pin a camera's
+    footage over a window (a legal hold placed when a footage request is approved)."""
+
+    site: str
+    hold: str
+
+    def __post_init__(self) -> None:
+        _id("site", self.site)
+        _id("hold", self.hold)
+
+    def __str__(self) -> str:
+        return f"{SITES}/{self.site}/holds/{self.hold}"
+
+
+def hold_topic(site: str, hold: str) -> str:
+    return str(HoldTopic(site, hold))
+
+
+def agent_holds_filter(site: str) -> str:
+    """Legal holds for one site (``holds/+``)."""
+    _id("site", site)
+    return f"{SITES}/{site}/holds/+"
+
+
 Topic = (
     StatusTopic
     | JobTopic
@@ -202,6 +228,7 @@ Topic = (
     | LiveTopic
     | SnapshotTopic
     | EventsTopic
+    | HoldTopic
 )
 
 
@@ -293,6 +320,8 @@ def parse_topic(topic: str) -> Topic:
             return SnapshotTopic(site, request, kind)
         case ["events"]:
             return EventsTopic(site)
+        case ["holds", hold]:
+            return HoldTopic(site, hold)
     raise InvalidTopic(f"topic {_shown(topic)} is not a {PREFIX} topic this software knows")
 
 

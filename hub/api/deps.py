@@ -17,6 +17,7 @@ from cctv_common.wire.ids import InvalidId, validate_id
 from hub.context import HubContext
 from hub.domain import acl
 from hub.domain.acl import Permission
+from hub.domain.custody import CustodyAction
 from hub.services.auth import COOKIE_NAME, LoginRefused, LoginThrottled, Principal
 
 UI_HEADER: Final = "x-requested-with"
@@ -86,11 +87,23 @@ async def current_user(request: Request, hub: Hub) -> Principal:
 CurrentUser = Annotated[Principal, Depends(current_user)]
 
 
-def require(permission: Permission) -> Callable[[Principal], Awaitable[Principal]]:
+def require(
+    permission: Permission,
+) -> Callable[[Principal, HubContext, Request], Awaitable[Principal]]:
     """A dependency: the current user, if their role may use ``permission`` at all."""
 
-    async def check(user: CurrentUser) -> Principal:
+    async def check(user: CurrentUser, hub: Hub, request: Request) -> Principal:
         if not acl.may(user.role, permission):
+            await hub.service.custody.aappend(
+                user.username,
+                CustodyAction.FORBIDDEN,
+                f"user:{user.username}",
+                {
+                    "permission": permission.value,
+                    "method": request.method,
+                    "path": request.url.path[:200],
+                },
+            )
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN,
                 f"the {user.role.value} role may not use {permission.value}",

@@ -438,6 +438,8 @@ class MeOut(_Out):
     username: str
     role: str
     permissions: dict[str, str] = Field(description="Each permission and its scope: all, own, none")
+    user: str = Field(default="", description="The user name again (the issue 11 contract)")
+    landing: str = Field(default="", description="The page this role starts on, e.g. #requests")
 
 
 class HealthOut(_Out):

@@ -1,11 +1,15 @@
 """Who may do what: one table from (role, permission) to a scope. Pure; no I/O.
 
 ``OWN`` means "only items this user requested" (a job's ``requested_by``, and the clips that
-answer those jobs). Anything not in the table is refused. The roles follow DESIGN.md: police see
-what they asked for, operators dispatch and watch jobs, supervisors see everything, engineers see
-site health and never footage, auditors read the custody log. Police, operators and supervisors
-may watch cameras live (``LIVE_VIEW``); engineers and auditors may not. Only supervisors (the
-data controller) place and lift legal holds, reassign and delete evidence items.
+answer those jobs) and, for police, the footage requests they filed or are named on and the
+evidence items of those requests once released to them. Police file footage requests; they no
+longer dispatch clip jobs themselves (the data controller's approval does). Anything not in
+the table is refused. The roles follow DESIGN.md: police see what they asked for, operators
+dispatch and watch jobs and fulfil requests, supervisors (the data controller) see and decide
+everything, engineers see site health and never footage, auditors read the custody log, the
+disclosure log and the partners' dashboard. Police, operators and supervisors may watch cameras
+live (``LIVE_VIEW``); engineers and auditors may not. Only supervisors place and lift legal
+holds, reassign and delete evidence items, and manage users.
 """
 
 from __future__ import annotations
@@ -33,6 +37,13 @@ class Permission(StrEnum):
     AUDIT_READ = "audit.read"  # the whole custody log and its verification
     LIVE_VIEW = "live.view"  # watch a camera live (every watch is in the custody log)
     EVIDENCE_MANAGE = "evidence.manage"  # legal holds, reassigning and deleting evidence items
+    REQUESTS_CREATE = "requests.create"  # file a footage request (police: their own)
+    REQUESTS_READ = "requests.read"  # footage requests (police: theirs and naming them)
+    REQUESTS_DECIDE = "requests.decide"  # the data controller's decision
+    REQUESTS_FULFIL = "requests.fulfil"  # re-run or extend a request's clip job
+    REQUESTS_RELEASE = "requests.release"  # release to the requester (disclosure log entry)
+    USERS_MANAGE = "users.manage"  # add, disable, reset users
+    DASHBOARD_READ = "dashboard.read"  # the partners' dashboard and the disclosure log
 
 
 class Scope(StrEnum):
@@ -45,12 +56,18 @@ _N, _O, _A = Scope.NONE, Scope.OWN, Scope.ALL
 
 # fmt: off
 TABLE: Final[dict[Role, dict[Permission, Scope]]] = {
-    #     sites.read register jobs.create jobs.read clips.read view download audit live manage
-    Role.POLICE:     dict(zip(Permission, (_A, _N, _O, _O, _O, _O, _O, _N, _A, _N), strict=True)),
-    Role.OPERATOR:   dict(zip(Permission, (_A, _N, _A, _A, _A, _A, _N, _N, _A, _N), strict=True)),
-    Role.SUPERVISOR: dict(zip(Permission, (_A, _A, _A, _A, _A, _A, _A, _A, _A, _A), strict=True)),
-    Role.ENGINEER:   dict(zip(Permission, (_A, _N, _N, _N, _N, _N, _N, _N, _N, _N), strict=True)),
-    Role.AUDITOR:    dict(zip(Permission, (_N, _N, _N, _N, _N, _N, _N, _A, _N, _N), strict=True)),
+    # sites.read register jobs.create jobs.read clips.read view download audit live manage |
+    # requests: create read decide fulfil release | users.manage dashboard.read
+    Role.POLICE:     dict(zip(Permission, (_A, _N, _N, _O, _O, _O, _O, _N, _A, _N,
+                                           _O, _O, _N, _N, _N, _N, _N), strict=True)),
+    Role.OPERATOR:   dict(zip(Permission, (_A, _N, _A, _A, _A, _A, _N, _N, _A, _N,
+                                           _A, _A, _N, _A, _N, _N, _N), strict=True)),
+    Role.SUPERVISOR: dict(zip(Permission, (_A, _A, _A, _A, _A, _A, _A, _A, _A, _A,
+                                           _A, _A, _A, _A, _A, _A, _A), strict=True)),
+    Role.ENGINEER:   dict(zip(Permission, (_A, _N, _N, _N, _N, _N, _N, _N, _N, _N,
+                                           _N, _N, _N, _N, _N, _N, _N), strict=True)),
+    Role.AUDITOR:    dict(zip(Permission, (_N, _N, _N, _N, _N, _N, _N, _A, _N, _N,
+                                           _N, _N, _N, _N, _N, _N, _A), strict=True)),
 }
 # fmt: on
 

@@ -43,6 +43,18 @@ class CustodyAction(StrEnum):
     LOGIN = "login"  # someone logged in
     LOGIN_FAILED = "login_failed"  # failed logins, aggregated (see hub.services.login_throttle)
     LOGOUT = "logout"
+    # Footage requests (subject ``request:R-2026-0001``) and users (subject ``user:NAME``).
+    REQUEST_FILED = "request_filed"  # a footage request was filed (by the officer or for them)
+    DECIDE = "decide"  # approved, partly approved or declined, with the reason
+    DISPATCH_REFUSED = "dispatch_refused"  # an approved camera's clip job could not be made
+    HOLD_CONFIRMED = "hold_confirmed"  # the agent reported a legal hold in force at the edge
+    REQUEST_STATE = "request_state"  # the request moved on (fulfilling, ready, closed...)
+    DISCLOSE = "disclose"  # a release to a recipient: one disclosure log entry
+    OUTCOME = "outcome"  # the requester recorded what the footage led to
+    RETENTION = "retention"  # a retention category or date was set
+    USER_ADDED = "user_added"
+    USER_CHANGED = "user_changed"  # disabled, enabled, password reset (never the password)
+    FORBIDDEN = "forbidden"  # a logged-in user was refused an action their role may not do
 
 
 class CustodyLogError(Exception):

@@ -117,6 +117,10 @@ class UserRecord:
     password_hash: str
     source: str
     disabled: bool
+    display_name: str = ""
+    email: str = ""
+    force: str = ""
+    collar_number: str = ""
 
 
 @dataclass(frozen=True)

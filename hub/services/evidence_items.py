@@ -130,6 +130,17 @@ class EvidenceItemService:
 
         return await self._storage.aread(read)
 
+    async def with_checks(
+        self, items: list[EvidenceItem]
+    ) -> list[tuple[EvidenceItem, EvidenceCheck | None]]:
+        """``items``, each with the last integrity check of its bytes."""
+
+        def read(uow: UnitOfWork) -> list[tuple[EvidenceItem, EvidenceCheck | None]]:
+            found = uow.checks.for_keys(item.store_key for item in items)
+            return [(item, found.get(item.store_key)) for item in items]
+
+        return await self._storage.aread(read)
+
     async def set_hold(
         self, clip_id: str, hold: bool, actor: str, reason: str, now: datetime
     ) -> EvidenceItem:

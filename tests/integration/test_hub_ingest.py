@@ -772,7 +772,7 @@ def dispatch(client: TestClient, site: TestSite) -> str:
     end = datetime.now(UTC)
     response = client.post(
         "/api/jobs",
-        auth=auth("pc-one"),
+        auth=auth("supervisor"),
         json={
             "site_id": SITE,
             "camera_id": CAMERA,
@@ -817,11 +817,11 @@ def test_a_clip_offered_over_mqtt_is_stored_byte_identical_and_served(
         # The corrupt chunk was discarded and asked for again.
         assert any(ack.missing == ((2, 2),) for ack in site.acks_seen)
         assert site.sent.count(2) == 2
-        job = client.get(f"/api/jobs/{job_id}", auth=auth("pc-one")).json()
+        job = client.get(f"/api/jobs/{job_id}", auth=auth("supervisor")).json()
         assert (job["state"], job["clip_id"]) == ("stored", clip.clip_id)
-        video = client.get(f"/api/clips/{clip.clip_id}/video", auth=auth("pc-one"))
+        video = client.get(f"/api/clips/{clip.clip_id}/video", auth=auth("supervisor"))
         assert video.status_code == 200 and video.content == data
-        manifest = client.get(f"/api/clips/{clip.clip_id}/manifest.json", auth=auth("pc-one"))
+        manifest = client.get(f"/api/clips/{clip.clip_id}/manifest.json", auth=auth("supervisor"))
         assert manifest.content == clip.offer.manifest_bytes()
         rows = client.get("/api/audit", auth=auth("auditor")).json()
         actions = [row["action"] for row in rows if row["action"] != "login"]
@@ -850,7 +850,7 @@ def test_a_wrong_signature_is_rejected_and_never_served(
         assert video.status_code == 404
         # Nobody can be shown to have made that offer: the job stays open for the real clip,
         # and the custody log holds nothing about it.
-        job = client.get(f"/api/jobs/{job_id}", auth=auth("pc-one")).json()
+        job = client.get(f"/api/jobs/{job_id}", auth=auth("supervisor")).json()
         assert job["state"] == "dispatched"
         assert client.get("/api/clips", auth=auth("supervisor")).json() == []
         audit = client.get("/api/audit", auth=auth("auditor")).json()
@@ -888,7 +888,7 @@ def test_a_signed_offer_that_does_not_answer_its_job_is_rejected_over_mqtt(
         video = client.get(f"/api/clips/{clip.clip_id}/video", auth=auth("supervisor"))
         assert video.status_code == 404
         assert client.get("/api/clips", auth=auth("supervisor")).json() == []
-        job = client.get(f"/api/jobs/{job_id}", auth=auth("pc-one")).json()
+        job = client.get(f"/api/jobs/{job_id}", auth=auth("supervisor")).json()
         assert job["state"] == "failed" and job["error"] == final.reason
         audit = client.get("/api/audit", auth=auth("auditor")).json()
         rows = [row["action"] for row in audit if row["subject"] == f"clip:{clip.clip_id}"]

@@ -22,13 +22,22 @@ def test_supervisors_may_do_everything_on_every_item() -> None:
 
 
 def test_police_see_only_what_they_requested() -> None:
-    for permission in (Permission.JOBS_READ, Permission.JOBS_CREATE, *FOOTAGE):
+    for permission in (
+        Permission.JOBS_READ,
+        Permission.REQUESTS_CREATE,
+        Permission.REQUESTS_READ,
+        *FOOTAGE,
+    ):
         assert scope(Role.POLICE, permission) is Scope.OWN
         assert may_access(Role.POLICE, permission, user="pc-1", owner="pc-1")
         assert not may_access(Role.POLICE, permission, user="pc-1", owner="pc-2")
         assert not may_access(Role.POLICE, permission, user="pc-1", owner=None)
     assert not may(Role.POLICE, Permission.AUDIT_READ)
     assert not may(Role.POLICE, Permission.SITES_REGISTER)
+    # Police file footage requests; the data controller's approval makes the clip jobs.
+    assert not may(Role.POLICE, Permission.JOBS_CREATE)
+    for permission in (Permission.REQUESTS_DECIDE, Permission.REQUESTS_RELEASE):
+        assert not may(Role.POLICE, permission)
 
 
 def test_operators_dispatch_and_watch_jobs_and_play_clips() -> None:
@@ -40,14 +49,20 @@ def test_operators_dispatch_and_watch_jobs_and_play_clips() -> None:
 
 def test_engineers_see_site_health_and_never_footage() -> None:
     assert scope(Role.ENGINEER, Permission.SITES_READ) is Scope.ALL
-    for permission in (*FOOTAGE, Permission.JOBS_READ, Permission.JOBS_CREATE):
+    for permission in (
+        *FOOTAGE,
+        Permission.JOBS_READ,
+        Permission.JOBS_CREATE,
+        Permission.REQUESTS_READ,
+        Permission.REQUESTS_CREATE,
+    ):
         assert not may(Role.ENGINEER, permission)
         assert not may_access(Role.ENGINEER, permission, user="eng", owner="eng")
 
 
 def test_auditors_read_the_custody_log_only() -> None:
     allowed = [permission for permission in Permission if may(Role.AUDITOR, permission)]
-    assert allowed == [Permission.AUDIT_READ]
+    assert allowed == [Permission.AUDIT_READ, Permission.DASHBOARD_READ]
 
 
 @pytest.mark.parametrize("role", list(Role))

@@ -140,8 +140,8 @@ def test_windows_in_the_future_or_before_the_buffer_are_refused(hub: Hub) -> Non
 
 
 def test_police_see_only_their_own_jobs(hub: Hub) -> None:
-    mine = hub.client.post("/api/jobs", json=job_body(), auth=auth("pc-one")).json()
-    theirs = hub.client.post("/api/jobs", json=job_body(), auth=auth("pc-two")).json()
+    mine = {"job_id": insert_job(hub.database, requested_by="pc-one").id}
+    theirs = {"job_id": insert_job(hub.database, requested_by="pc-two").id}
     listed = hub.client.get("/api/jobs", auth=auth("pc-one")).json()
     assert [job["job_id"] for job in listed] == [mine["job_id"]]
     assert hub.client.get(f"/api/jobs/{theirs['job_id']}", auth=auth("pc-one")).status_code == 404
@@ -229,9 +229,10 @@ def test_login_form_cookie_session_and_logout(hub: Hub) -> None:
     me = hub.client.get("/api/me").json()
     assert me["role"] == "police" and me["permissions"]["jobs.read"] == "own"
     # A cookie riding along on a cross-site request cannot change anything.
-    cross = hub.client.post("/api/jobs", json=job_body(), headers={"Origin": "https://evil.test"})
+    cross = hub.client.post("/api/requests", json={}, headers={"Origin": "https://evil.test"})
     assert cross.status_code == 403
-    assert hub.client.post("/api/jobs", json=job_body()).status_code == 201
+    # Police file footage requests; they no longer dispatch clip jobs themselves.
+    assert hub.client.post("/api/jobs", json=job_body()).status_code == 403
     hub.client.post("/logout", follow_redirects=False)
     assert hub.client.get("/api/me").status_code == 401
 

@@ -34,6 +34,7 @@ from cctv_common.wire.payloads import (
     CameraEvents,
     ClipAck,
     ClipOffer,
+    HoldOrder,
     HubSigned,
     InvalidPayload,
     Job,
@@ -244,8 +245,32 @@ def site_statuses(draw: st.DrawFn) -> dict[str, Any]:
             "disk_free_bytes": draw(optional(st.integers(0, 2**63 - 1))),
             "disk_used_bytes": draw(optional(st.integers(0, 2**63 - 1))),
             "clock_offset_seconds": draw(optional(st.floats(-86400, 86400))),
+            "holds": draw(optional(st.lists(held_windows(), max_size=3))),
         }
     )
+
+
+@st.composite
+def held_windows(draw: st.DrawFn) -> dict[str, Any]:
+    start = draw(moments)
+    end = start + draw(st.timedeltas(timedelta(microseconds=1), timedelta(days=2)))
+    return {
+        "hold_id": draw(ids),
+        "camera_id": draw(ids),
+        "window_start": iso(start),
+        "window_end": iso(end),
+    }
+
+
+@st.composite
+def hold_orders(draw: st.DrawFn) -> dict[str, Any]:
+    held = draw(held_windows())
+    return {
+        **held,
+        "reason_ref": draw(st.text(max_size=100)),
+        "placed_at": iso(draw(moments)),
+        "lifted": draw(st.booleans()),
+    }
 
 
 @st.composite
@@ -437,6 +462,7 @@ VALID: Final[dict[type[Payload], st.SearchStrategy[dict[str, Any]]]] = {
     SnapshotReply: snapshot_replies(),
     HubSigned: hub_signed(),
     CameraEvents: camera_events(),
+    HoldOrder: hold_orders(),
 }
 
 

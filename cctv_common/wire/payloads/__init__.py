@@ -34,6 +34,7 @@ from cctv_common.wire.payloads.events import (
     CameraEventKind,
     CameraEvents,
 )
+from cctv_common.wire.payloads.holds import MAX_HELD_WINDOWS, HeldWindow, HoldOrder
 from cctv_common.wire.payloads.jobs import MAX_JOB_WINDOW, Job, JobProgress
 from cctv_common.wire.payloads.live import (
     MAX_SDP_CHARS,
@@ -62,6 +63,7 @@ __all__ = [
     "MAX_EVENT_DATA_ITEMS",
     "MAX_EVENT_KEY_CHARS",
     "MAX_EVENT_VALUE_CHARS",
+    "MAX_HELD_WINDOWS",
     "MAX_HUB_SIGNED_BYTES",
     "MAX_JOB_WINDOW",
     "MAX_PAYLOAD_BYTES",
@@ -79,6 +81,8 @@ __all__ = [
     "CameraStatus",
     "ClipAck",
     "ClipOffer",
+    "HeldWindow",
+    "HoldOrder",
     "HubSigned",
     "IceServer",
     "InvalidPayload",

@@ -7,6 +7,7 @@ from typing import Final
 from cctv_common.wire.payloads.base import InvalidPayload, Payload
 from cctv_common.wire.payloads.clips import ClipAck, ClipOffer
 from cctv_common.wire.payloads.events import CameraEvents
+from cctv_common.wire.payloads.holds import HoldOrder
 from cctv_common.wire.payloads.jobs import Job, JobProgress
 from cctv_common.wire.payloads.live import LiveAnswer, LiveCandidate, LiveClose, LiveOffer
 from cctv_common.wire.payloads.signed import HubSigned
@@ -16,6 +17,7 @@ from cctv_common.wire.topics import (
     AckTopic,
     ChunkTopic,
     EventsTopic,
+    HoldTopic,
     JobTopic,
     LiveTopic,
     ManifestTopic,
@@ -38,6 +40,7 @@ PAYLOAD_MODELS: Final[tuple[type[Payload], ...]] = (
     SnapshotRequest,
     SnapshotReply,
     CameraEvents,
+    HoldOrder,
     HubSigned,
 )
 
@@ -70,6 +73,8 @@ def model_for(topic: Topic) -> type[Payload] | None:
             return SnapshotReply
         case EventsTopic():
             return CameraEvents
+        case HoldTopic():
+            return HoldOrder
         case ChunkTopic():
             return None
     raise AssertionError(f"no payload model for {topic!r}")  # pragma: no cover

@@ -16,6 +16,7 @@ from cctv_common.wire.payloads.base import (
     Pixels,
     UtcTime,
 )
+from cctv_common.wire.payloads.holds import MAX_HELD_WINDOWS, HeldWindow
 
 
 class CameraStatus(PayloadPart):
@@ -60,6 +61,11 @@ class SiteStatus(Payload):
     )
     clock_offset_seconds: ClockOffset | None = Field(
         default=None, description="Agent clock minus NTP reference, when known"
+    )
+    holds: tuple[HeldWindow, ...] = Field(
+        default=(),
+        max_length=MAX_HELD_WINDOWS,
+        description="Legal holds the agent has pinned (absent from agents that predate holds)",
     )
 
     @field_validator("cameras")

@@ -46,8 +46,12 @@ async def _item(hub: Hub, clip_id: str, user: Principal, permission: Permission)
             status.HTTP_403_FORBIDDEN, f"the {user.role.value} role may not use {permission.value}"
         )
     item = await hub.service.evidence_items.get(clip_id)
-    if item is None or not acl.may_access(
-        user.role, permission, user=user.username, owner=item.requested_by
+    if item is None or not (
+        acl.may_access(user.role, permission, user=user.username, owner=item.requested_by)
+        or (
+            acl.scope(user.role, permission) is Scope.OWN
+            and await hub.service.requests.reports.may_view_item(user.username, item)
+        )
     ):
         # Not "forbidden": whether someone else's clip exists is not for this user to learn.
         raise HTTPException(
@@ -64,6 +68,12 @@ async def list_clips(
     items = await hub.service.evidence_items.recent_with_checks(
         requested_by=user.username if own else None, limit=limit
     )
+    if own:
+        # Police also see the items of footage requests released to them.
+        seen = {item.clip_id for item, _ in items}
+        released = await hub.service.requests.reports.released_items(user.username)
+        extra = [item for item in released if item.clip_id not in seen]
+        items += await hub.service.evidence_items.with_checks(extra)
     return [ClipOut.of(item, check) for item, check in items]
 
 

@@ -7,9 +7,30 @@ from fastapi import APIRouter, HTTPException, Request, Response, status
 from hub.api.deps import CurrentUser, Hub, client_address, throttled
 from hub.api.schemas import LoginIn, MeOut
 from hub.domain import acl
+from hub.domain.acl import Role
 from hub.services.auth import COOKIE_NAME, LoginRefused, LoginThrottled
 
 router = APIRouter(prefix="/api", tags=["session"])
+
+# Where each role starts: police their requests, supervisors what awaits a decision, operators
+# what is to fulfil, engineers site health (never footage), auditors the custody log.
+LANDING = {
+    Role.POLICE: "#requests",
+    Role.SUPERVISOR: "#decisions",
+    Role.OPERATOR: "#fulfil",
+    Role.ENGINEER: "#sites",
+    Role.AUDITOR: "#custody",
+}
+
+
+def me_out(username: str, role: Role) -> MeOut:
+    return MeOut(
+        username=username,
+        user=username,
+        role=role.value,
+        permissions=acl.permissions(role),
+        landing=LANDING[role],
+    )
 
 
 def set_session_cookie(response: Response, hub: Hub, value: str) -> None:
@@ -26,9 +47,12 @@ def set_session_cookie(response: Response, hub: Hub, value: str) -> None:
 
 @router.get("/me", response_model=MeOut, summary="The logged-in user and what their role may do")
 async def me(user: CurrentUser) -> MeOut:
-    return MeOut(
-        username=user.username, role=user.role.value, permissions=acl.permissions(user.role)
-    )
+    return me_out(user.username, user.role)
+
+
+@router.get("/session", response_model=MeOut, summary="The session's user, role and landing page")
+async def current_session(user: CurrentUser) -> MeOut:
+    return me_out(user.username, user.role)
 
 
 @router.post(
@@ -50,9 +74,7 @@ async def login(body: LoginIn, request: Request, response: Response, hub: Hub) -
     except LoginRefused as exc:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc)) from exc
     set_session_cookie(response, hub, cookie)
-    return MeOut(
-        username=user.username, role=user.role.value, permissions=acl.permissions(user.role)
-    )
+    return me_out(user.username, user.role)
 
 
 @router.delete("/session", status_code=status.HTTP_204_NO_CONTENT, summary="Log out")

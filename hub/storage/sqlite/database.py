@@ -224,6 +224,93 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         "CREATE INDEX jobs_requested_by ON jobs (requested_by, created_at)",
         "CREATE INDEX jobs_state ON jobs (state)",
     ),
+    # 5: footage requests (issue 11): the request, its decision, holds, clip jobs, the disclosure
+    # log, the requester's mail, and what a user is beyond a login (name, e-mail, force).
+    (
+        """CREATE TABLE request_numbers (
+            year INTEGER PRIMARY KEY,
+            last INTEGER NOT NULL
+        )""",
+        """CREATE TABLE requests (
+            id TEXT PRIMARY KEY,
+            state TEXT NOT NULL CHECK (state IN ('submitted', 'approved', 'partly_approved',
+                'declined', 'withdrawn', 'fulfilling', 'ready', 'released', 'closed',
+                'expired', 'deleted')),
+            requested_by TEXT NOT NULL,
+            filed_by TEXT NOT NULL,
+            urgency TEXT NOT NULL,
+            ripa INTEGER NOT NULL CHECK (ripa IN (0, 1)),
+            district TEXT NOT NULL,
+            body TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            decision TEXT,
+            decided_at TEXT,
+            released_at TEXT,
+            outcome TEXT,
+            outcome_note TEXT NOT NULL DEFAULT '',
+            retention_category TEXT NOT NULL DEFAULT 'no_further_action',
+            review_at TEXT,
+            case_closed_at TEXT,
+            updated_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX requests_state ON requests (state, received_at)",
+        "CREATE INDEX requests_requested_by ON requests (requested_by, received_at)",
+        """CREATE TABLE request_colleagues (
+            request_id TEXT NOT NULL REFERENCES requests(id),
+            username TEXT NOT NULL,
+            PRIMARY KEY (request_id, username)
+        )""",
+        "CREATE INDEX request_colleagues_user ON request_colleagues (username)",
+        """CREATE TABLE request_jobs (
+            job_id TEXT PRIMARY KEY REFERENCES jobs(id),
+            request_id TEXT NOT NULL REFERENCES requests(id),
+            site_id TEXT NOT NULL,
+            camera_id TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX request_jobs_request ON request_jobs (request_id)",
+        """CREATE TABLE holds (
+            id TEXT PRIMARY KEY,
+            request_id TEXT NOT NULL REFERENCES requests(id),
+            site_id TEXT NOT NULL,
+            camera_id TEXT NOT NULL,
+            window_start TEXT NOT NULL,
+            window_end TEXT NOT NULL,
+            placed_at TEXT NOT NULL,
+            placed_by TEXT NOT NULL,
+            edge_confirmed_at TEXT,
+            lifted_at TEXT,
+            lifted_by TEXT
+        )""",
+        "CREATE INDEX holds_request ON holds (request_id)",
+        "CREATE INDEX holds_site ON holds (site_id, lifted_at)",
+        # The disclosure log: numbered 1, 2, 3... with no gaps; rows are never changed.
+        """CREATE TABLE disclosures (
+            number INTEGER PRIMARY KEY,
+            request_id TEXT NOT NULL REFERENCES requests(id),
+            disclosed_at TEXT NOT NULL,
+            entry TEXT NOT NULL
+        )""",
+        """CREATE TRIGGER disclosures_no_update BEFORE UPDATE ON disclosures
+            BEGIN SELECT RAISE(ABORT, 'the disclosure log is append-only'); END""",
+        """CREATE TRIGGER disclosures_no_delete BEFORE DELETE ON disclosures
+            BEGIN SELECT RAISE(ABORT, 'the disclosure log is append-only'); END""",
+        """CREATE TABLE notification_outbox (
+            id INTEGER PRIMARY KEY,
+            request_id TEXT NOT NULL,
+            step TEXT NOT NULL,
+            recipients TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('queued', 'sent', 'logged', 'failed')),
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX notification_outbox_request ON notification_outbox (request_id, id)",
+        "ALTER TABLE users ADD COLUMN display_name TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE users ADD COLUMN email TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE users ADD COLUMN force TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE users ADD COLUMN collar_number TEXT NOT NULL DEFAULT ''",
+    ),
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 

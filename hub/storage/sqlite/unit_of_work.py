@@ -13,7 +13,6 @@ from sqlite_utils import Database
 from cctv_common.wire.chunk_ranges import Range
 from cctv_common.wire.job_state import JobState
 from cctv_common.wire.payloads import CameraEventItem, SiteStatus
-from hub.domain.acl import Role
 from hub.domain.custody import CustodyAction, CustodyEvent
 from hub.domain.records import (
     CameraEventRecord,
@@ -42,6 +41,12 @@ from hub.storage.sqlite import (
     user_rows,
 )
 from hub.storage.sqlite.database import HubDatabase
+from hub.storage.sqlite.request_ports import (
+    SqliteDisclosures,
+    SqliteFootageRequests,
+    SqliteHolds,
+    SqliteUsers,
+)
 from hub.storage.sqlite.rows import DEFAULT_LIST_LIMIT
 
 T = TypeVar("T")
@@ -215,17 +220,6 @@ class SqliteCameraEventLog(_Rows):
         return camera_event_rows.events_between(self._db, site_id, camera_id, start, end, limit)
 
 
-class SqliteUsers(_Rows):
-    def get(self, username: str) -> UserRecord | None:
-        return user_rows.get_user(self._db, username)
-
-    def sync_config(self, users: Iterable[tuple[str, Role, str]], now: datetime) -> None:
-        user_rows.sync_config_users(self._db, users, now)
-
-    def some_active_password_hash(self) -> str | None:
-        return user_rows.some_active_password_hash(self._db)
-
-
 class SqliteLoginFailures(_Rows):
     def get(self, kind: str, key: str) -> ThrottleEntry | None:
         return throttle_rows.get_entry(self._db, kind, key)
@@ -266,6 +260,9 @@ class SqliteUnitOfWork:
         self.users = SqliteUsers(db)
         self.sessions = SqliteSessions(db)
         self.login_failures = SqliteLoginFailures(db)
+        self.requests = SqliteFootageRequests(db)
+        self.holds = SqliteHolds(db)
+        self.disclosures = SqliteDisclosures(db)
 
 
 class SqliteStorage:

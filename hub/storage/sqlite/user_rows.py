@@ -13,13 +13,17 @@ from hub.domain.records import UserRecord
 from hub.storage.sqlite.rows import db_time
 
 
-def _user(row: Mapping[str, Any]) -> UserRecord:
+def user_of(row: Mapping[str, Any]) -> UserRecord:
     return UserRecord(
         username=row["username"],
         role=Role(row["role"]),
         password_hash=row["password_hash"],
         source=row["source"],
         disabled=bool(row["disabled"]),
+        display_name=row["display_name"],
+        email=row["email"],
+        force=row["force"],
+        collar_number=row["collar_number"],
     )
 
 
@@ -45,7 +49,7 @@ def sync_config_users(db: Database, users: Iterable[tuple[str, Role, str]], now:
 
 def get_user(db: Database, username: str) -> UserRecord | None:
     rows = list(db.query("SELECT * FROM users WHERE username = ?", [username]))
-    return _user(rows[0]) if rows else None
+    return user_of(rows[0]) if rows else None
 
 
 def create_session(
@@ -66,7 +70,7 @@ def session_user(db: Database, token_hash: str, now: datetime) -> UserRecord | N
             [token_hash, db_time(now)],
         )
     )
-    return _user(rows[0]) if rows else None
+    return user_of(rows[0]) if rows else None
 
 
 def delete_session(db: Database, token_hash: str) -> None:
