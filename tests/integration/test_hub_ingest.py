@@ -457,6 +457,9 @@ def test_two_hub_processes_on_one_database_share_an_upload(tmp_path: Path) -> No
                 if a.state == "stored"
             ]
             assert stored_acks and all(a.evidence_sha256 == clip.sha256 for a in stored_acks)
+            # The second hub learns at its next maintenance pass that the upload has ended.
+            await hub_b.ingest.expire_stale()
+            assert hub_b.ingest.active_uploads() == {}
         finally:
             await hub_b.stop()
             await hub_a.stop()

@@ -60,6 +60,7 @@ class IngestCore:
         self._now = now
         self._actor = f"hub:{settings.hub_id}"
         self._uploads: dict[str, UploadSession] = {}
+        self._closing = False  # set by close(): nothing new is started
         self._tasks: set[asyncio.Task[None]] = set()
         self._unknown_logged: set[str] = set()
         settings.staging_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -161,7 +162,7 @@ class IngestCore:
             )
         # What the record holds; chunks that arrived while it was written are recorded next time.
         upload.persisted_held = held_count(merged)
-        if book.is_complete and not upload.finalizing:
+        if book.is_complete and not upload.finalizing and not self._closing:
             upload.finalizing = True
             self._completed(upload)
 

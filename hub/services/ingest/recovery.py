@@ -133,10 +133,23 @@ class IngestRecovery(IngestCompletion):
             await self._fail_job(record.site_id, record.job_id, reason)
             log.warning("site %s clip %s: %s; discarded", record.site_id, record.clip_id, reason)
             expired += 1
+        await self._forget_ended({record.clip_id for record in records})
         return expired
+
+    async def _forget_ended(self, receiving: set[str]) -> None:
+        """Drop sessions of uploads another hub process stored, rejected or expired (this one
+        learns it only when it records chunks, and an idle session would keep its file open)."""
+        for upload in list(self._uploads.values()):
+            if upload.finalizing or upload.clip_id in receiving:
+                continue
+            record = await self._storage.aread(partial(_upload_in, clip_id=upload.clip_id))
+            if record is None or record.state != "receiving":
+                log.info("site %s clip %s: upload ended elsewhere", upload.site_id, upload.clip_id)
+                await self._forget(upload)
 
     async def close(self) -> None:
         """Stop timers and tasks, persist what is held, close staging files."""
+        self._closing = True
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
@@ -155,3 +168,7 @@ class IngestRecovery(IngestCompletion):
 
 def _expire_in(uow: UnitOfWork, *, clip_id: str, reason: str, now: datetime) -> None:
     uow.uploads.set_state(clip_id, "expired", reason, now)
+
+
+def _upload_in(uow: UnitOfWork, *, clip_id: str) -> UploadRecord | None:
+    return uow.uploads.get(clip_id)
