@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 
 from hub.api.deps import CurrentUser, Hub, JobIdPath, SiteIdPath, checked_id, require
 from hub.api.request_schemas import (
@@ -24,7 +24,6 @@ from hub.api.request_schemas import (
     detail_out,
     summary,
 )
-from hub.domain import acl
 from hub.domain.acl import Permission, Role
 from hub.domain.request_records import RequestOutcome
 from hub.domain.requests.decision import ControllerDecision, DecisionKind
@@ -184,15 +183,20 @@ async def extend(
     return await _extra_job(hub, reference, user, camera, window)
 
 
+async def _releaser(user: CurrentUser, hub: Hub, request: Request) -> Principal:
+    """Supervisors release; operators too when ``[requests] operator_may_release`` says so."""
+    if user.role is Role.OPERATOR and hub.settings.requests.operator_may_release:
+        return user
+    return await require(Permission.REQUESTS_RELEASE)(user, hub, request)
+
+
+Releaser = Annotated[Principal, Depends(_releaser)]
+
+
 @router.post("/{reference}/release", summary="Release to the requester: a disclosure log entry")
 async def release(
-    reference: Reference, body: ReleaseIn, hub: Hub, user: CurrentUser
+    reference: Reference, body: ReleaseIn, hub: Hub, user: Releaser
 ) -> dict[str, Any]:
-    allowed = acl.may(user.role, Permission.REQUESTS_RELEASE) or (
-        user.role is Role.OPERATOR and hub.settings.requests.operator_may_release
-    )
-    if not allowed:
-        raise HTTPException(403, f"the {user.role.value} role may not release footage")
     recipients = [Recipient(r.name, r.organisation, r.email) for r in body.recipients]
     try:
         await hub.service.requests.releasing.release(
