@@ -32,6 +32,7 @@ from hub.domain.requests.retention import RetentionCategory
 from hub.services.auth import Principal
 from hub.services.requests.context import RequestError
 from hub.services.requests.release import Recipient
+from hub.services.requests.reports import RequestDetail
 
 REFERENCE_PATTERN: Final = r"^R-[0-9]{4}-[0-9]{4,6}$"
 
@@ -133,20 +134,32 @@ async def decide(reference: Reference, body: DecisionIn, hub: Hub, user: Decider
     return await _detail(hub, reference, user)
 
 
+async def _found(hub: Hub, reference: str, user: Principal) -> RequestDetail:
+    try:
+        return await hub.service.requests.reports.detail(reference, user.username, user.role)
+    except RequestError as exc:
+        raise _refused(exc) from exc
+
+
 async def _extra_job(
     hub: Hub, reference: str, user: Principal, camera: CameraRef, window: IncidentWindow | None
 ) -> dict[str, Any]:
-    found = await hub.service.requests.reports.detail(reference, user.username, user.role)
+    found = await _found(hub, reference, user)
     decision = found.record.decision
     if decision is None or decision.window is None:
         raise HTTPException(409, f"request {reference} has not been approved")
     if camera not in decision.cameras:
         raise HTTPException(422, f"camera {camera.label} is not approved in request {reference}")
-    start, end = (
-        (window.start, window.end) if window else (decision.window.start, decision.window.end)
-    )
+    approved = decision.window
+    window = window or approved
+    if window.end <= window.start or not approved.contains(window):
+        raise HTTPException(
+            422, "the window must end after it starts and lie inside the approved window"
+        )
     try:
-        job_id = await hub.service.requests.deciding.extra_job(found.record, camera, start, end)
+        job_id = await hub.service.requests.deciding.extra_job(
+            found.record, camera, window.start, window.end
+        )
     except RequestError as exc:
         raise _refused(exc) from exc
     if job_id is None:
@@ -158,7 +171,7 @@ async def _extra_job(
 async def rerun(
     reference: Reference, job_id: JobIdPath, hub: Hub, user: Fulfiller
 ) -> dict[str, Any]:
-    found = await hub.service.requests.reports.detail(reference, user.username, user.role)
+    found = await _found(hub, reference, user)
     job = next((j for j in found.jobs if j.id == job_id), None)
     if job is None:
         raise HTTPException(404, f"request {reference} has no job {job_id}")
