@@ -2,9 +2,11 @@
 
 It starts a test camera (GStreamer RTSP server with a live test pattern), a Mosquitto broker with a
 generated config, the hub and one site agent, each as its own process, waits until the agent has
-recorded enough, dispatches a job for the last 20 seconds through the hub's API, follows its
-progress, downloads the stored clip and verifies it against the site's key, then prints where it
-plays. ``--once`` does the same headless and exits: 0 once the clip is verified and stored at the
+recorded enough, files a footage request for the last 20 seconds as the police user, approves it
+as the supervisor (the data controller: the approval holds the footage and dispatches the clip
+job), follows the job's progress, downloads the stored clip and verifies it against the site's
+key, releases it to the police user (a disclosure log entry), then prints where it plays.
+``--once`` does the same headless and exits: 0 once the clip is verified and stored at the
 hub, non-zero with the reason otherwise.
 """
 
@@ -38,7 +40,13 @@ SITE_ID = "demo-site"
 CAMERA_ID = "cam-1"
 CLIP_SECONDS = 20
 DEMO_PASSWORD = "demo"
-USERS = {"operator": "operator", "police": "police", "supervisor": "supervisor"}
+USERS = {
+    "operator": "operator",
+    "police": "police",
+    "supervisor": "supervisor",
+    "engineer": "engineer",
+    "auditor": "auditor",
+}
 
 
 class DemoFailed(Exception):
@@ -74,6 +82,7 @@ class Demo:
         self.auth = ("operator", DEMO_PASSWORD)
         # Operators dispatch and watch; downloading evidence is the data controller's right.
         self.supervisor = ("supervisor", DEMO_PASSWORD)
+        self.request_id = ""
 
     def start(self) -> None:
         say(f"working folder {self.workdir}")
@@ -177,27 +186,73 @@ class Demo:
             time.sleep(0.5)
         raise DemoFailed("the agent did not report enough footage within 90 s; see agent.log")
 
+    def _post(self, path: str, body: dict[str, Any], auth: tuple[str, str], ok: int) -> Any:
+        response = httpx.post(f"{self.base}{path}", auth=auth, timeout=30, json=body)
+        if response.status_code != ok:
+            raise DemoFailed(f"POST {path} answered {response.status_code}: {response.text[:300]}")
+        return response.json()
+
     def dispatch(self, buffer_end: datetime) -> str:
+        """File a request as police, approve it as the supervisor; the approval makes the job."""
         start = buffer_end - timedelta(seconds=CLIP_SECONDS)
-        response = httpx.post(
-            f"{self.base}/api/jobs",
-            auth=self.auth,
-            timeout=10,
-            json={
-                "site_id": SITE_ID,
-                "camera_id": CAMERA_ID,
-                "start": iso_utc(start),
-                "end": iso_utc(buffer_end),
-                "reason": "Demo: the last 20 seconds of the test camera",
+        police = ("police", DEMO_PASSWORD)
+        request = self._post(
+            "/api/requests",
+            {
+                "force": "Demo Police",
+                "officer_name": "Demo Officer",
+                "rank": "DC",
+                "collar_number": "1234",
+                "contact": "demo.officer@police.example",
+                "incident_log": "DEMO-1",
+                "offence": "Demo: the last 20 seconds of the test camera",
+                "lawful_basis": "dpa2018-part3-s35",
+                "urgency": "routine",
+                "window_start": iso_utc(start),
+                "window_end": iso_utc(buffer_end),
+                "cameras": [{"site_id": SITE_ID, "camera_id": CAMERA_ID}],
             },
+            police,
+            201,
         )
-        if response.status_code != 201:
-            raise DemoFailed(f"POST /api/jobs answered {response.status_code}: {response.text}")
-        job = response.json()
+        self.request_id = str(request["id"])
+        say(f"police filed footage request {self.request_id}")
+        approved = self._post(
+            f"/api/requests/{self.request_id}/decision",
+            {"outcome": "approve"},
+            self.supervisor,
+            200,
+        )
+        if not approved["jobs"]:
+            raise DemoFailed(
+                f"approving {self.request_id} made no clip job: {approved['unserved']}"
+            )
+        job = approved["jobs"][0]
+        say(f"supervisor approved {self.request_id}: footage held at the site and the hub")
         say(
             f"dispatched job {job['job_id']}: {CAMERA_ID} {iso_utc(start)} to {iso_utc(buffer_end)}"
         )
         return str(job["job_id"])
+
+    def release(self) -> None:
+        """Once the request is ready, release it to the police user (disclosure log entry)."""
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            state = self._get(f"/api/requests/{self.request_id}")["state"]
+            if state == "ready":
+                break
+            time.sleep(0.5)
+        released = self._post(
+            f"/api/requests/{self.request_id}/release",
+            {
+                "recipients": [{"name": "DC Demo Officer", "organisation": "Demo Police"}],
+                "purpose": "Demo: investigation DEMO-1",
+            },
+            self.supervisor,
+            200,
+        )
+        number = released["releases"][0]["disclosure_number"]
+        say(f"released {self.request_id} to the police user: disclosure log entry {number}")
 
     def follow(self, job_id: str) -> str:
         deadline = time.monotonic() + 120
@@ -252,11 +307,13 @@ def run(workdir: Path, once: bool, http_port: int) -> int:
             job_id = demo.dispatch(buffer_end)
             clip_id = demo.follow(job_id)
             demo.verify(clip_id)
+            demo.release()
         except (DemoFailed, TestCameraUnavailable) as exc:
             print(f"cctv-demo: FAILED: {exc}", file=sys.stderr)
             return 1
         say(f"the clip plays at {demo.base}/#clip-{clip_id}")
         say(f"  log in as operator / {DEMO_PASSWORD} (users police and supervisor exist too)")
+        say("  engineer and auditor users exist too, each landing on their own page")
         say(f"  video: {demo.base}/api/clips/{clip_id}/video  API docs: {demo.base}/docs")
         if once:
             return 0

@@ -36,7 +36,13 @@ from devkit.configs import BrokerAccount, write_site
 from devkit.local_broker import HUB_USER, MosquittoBroker, free_loopback_port
 
 PASSWORD: Final = "e2e-password"
-USERS: Final = {"operator": "operator", "supervisor": "supervisor"}
+USERS: Final = {
+    "operator": "operator",
+    "supervisor": "supervisor",
+    "police": "police",
+    "engineer": "engineer",
+    "auditor": "auditor",
+}
 # Safety limits for waits; nothing asserts on how long anything took.
 START_TIMEOUT_SECONDS: Final = 30.0
 STOP_TIMEOUT_SECONDS: Final = 20.0

@@ -23,6 +23,7 @@ from cctv_common.evidence.signing import KeyFileError, load_or_create_private_ke
 from cctv_common.sdnotify import SdNotify
 from cctv_common.umask import private_umask
 from cctv_common.wire.ids import InvalidId, validate_id
+from hub import cli_users
 from hub.app import create_app
 from hub.cli_verify import checkpointer, verify_audit, verify_store
 from hub.exhibits.cli import add_exhibit_commands, run_exhibit
@@ -98,6 +99,7 @@ def _parser() -> argparse.ArgumentParser:
         help="read at most this many MB per second (default: as fast as the disk goes)",
     )
     add_exhibit_commands(commands)
+    cli_users.add_parsers(commands)
     return parser
 
 
@@ -126,6 +128,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return _public_key(_settings(args.config))
             case "exhibit":
                 return run_exhibit(_settings(args.config), args)
+            case "users":
+                return cli_users.run_users(_settings(args.config), args)
+            case "retention":
+                return cli_users.run_retention(_settings(args.config))
     except SettingsError as exc:
         print(f"cctv-hub: settings in {exc.source} cannot be used:", file=sys.stderr)
         for line in exc.errors:

@@ -292,15 +292,18 @@ def insert_evidence(
     delivered: Window | None = None,
     gaps: Sequence[ManifestGap] = (),
     frames: int | None = None,
+    job: ClipJob | None = None,
 ) -> EvidenceItem:
     """A verified evidence item, as ingest would have left it (store file, row, custody rows:
-    the job's ``dispatch`` by its requester and the clip's ``stored``).
+    the job's ``dispatch`` by its requester and the clip's ``stored``). ``job``: answer this
+    job the hub already dispatched (with its own ``dispatch`` row) instead of a new one.
 
     The manifest asks for the job's window (``insert_job``'s); ``delivered``, ``gaps`` and
     ``frames`` describe what the clip holds (default: exactly the window, no gaps).
     """
-    job = insert_job(db, requested_by=requested_by, state="stored", window=window)
-    db.write(lambda d: append_in(d, requested_by, CustodyAction.DISPATCH, f"job:{job.id}", {}))
+    if job is None:
+        job = insert_job(db, requested_by=requested_by, state="stored", window=window)
+        db.write(lambda d: append_in(d, requested_by, CustodyAction.DISPATCH, f"job:{job.id}", {}))
     clip = signed_clip(
         key,
         data,
@@ -320,8 +323,8 @@ def insert_evidence(
         clip_id=clip.clip_id,
         sha256=clip.sha256,
         store_key=store_key,
-        site_id=SITE,
-        camera_id=CAMERA,
+        site_id=job.site_id,
+        camera_id=job.camera_id,
         job_id=job.id,
         requested_by=requested_by,
         manifest=clip.offer.manifest,

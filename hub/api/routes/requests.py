@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 
 from hub.api.deps import CurrentUser, Hub, JobIdPath, SiteIdPath, checked_id, require
 from hub.api.request_schemas import (
@@ -24,7 +24,6 @@ from hub.api.request_schemas import (
     detail_out,
     summary,
 )
-from hub.domain import acl
 from hub.domain.acl import Permission, Role
 from hub.domain.request_records import RequestOutcome
 from hub.domain.requests.decision import ControllerDecision, DecisionKind
@@ -33,6 +32,7 @@ from hub.domain.requests.retention import RetentionCategory
 from hub.services.auth import Principal
 from hub.services.requests.context import RequestError
 from hub.services.requests.release import Recipient
+from hub.services.requests.reports import RequestDetail
 
 REFERENCE_PATTERN: Final = r"^R-[0-9]{4}-[0-9]{4,6}$"
 
@@ -134,20 +134,32 @@ async def decide(reference: Reference, body: DecisionIn, hub: Hub, user: Decider
     return await _detail(hub, reference, user)
 
 
+async def _found(hub: Hub, reference: str, user: Principal) -> RequestDetail:
+    try:
+        return await hub.service.requests.reports.detail(reference, user.username, user.role)
+    except RequestError as exc:
+        raise _refused(exc) from exc
+
+
 async def _extra_job(
     hub: Hub, reference: str, user: Principal, camera: CameraRef, window: IncidentWindow | None
 ) -> dict[str, Any]:
-    found = await hub.service.requests.reports.detail(reference, user.username, user.role)
+    found = await _found(hub, reference, user)
     decision = found.record.decision
     if decision is None or decision.window is None:
         raise HTTPException(409, f"request {reference} has not been approved")
     if camera not in decision.cameras:
         raise HTTPException(422, f"camera {camera.label} is not approved in request {reference}")
-    start, end = (
-        (window.start, window.end) if window else (decision.window.start, decision.window.end)
-    )
+    approved = decision.window
+    window = window or approved
+    if window.end <= window.start or not approved.contains(window):
+        raise HTTPException(
+            422, "the window must end after it starts and lie inside the approved window"
+        )
     try:
-        job_id = await hub.service.requests.deciding.extra_job(found.record, camera, start, end)
+        job_id = await hub.service.requests.deciding.extra_job(
+            found.record, camera, window.start, window.end
+        )
     except RequestError as exc:
         raise _refused(exc) from exc
     if job_id is None:
@@ -159,7 +171,7 @@ async def _extra_job(
 async def rerun(
     reference: Reference, job_id: JobIdPath, hub: Hub, user: Fulfiller
 ) -> dict[str, Any]:
-    found = await hub.service.requests.reports.detail(reference, user.username, user.role)
+    found = await _found(hub, reference, user)
     job = next((j for j in found.jobs if j.id == job_id), None)
     if job is None:
         raise HTTPException(404, f"request {reference} has no job {job_id}")
@@ -184,15 +196,20 @@ async def extend(
     return await _extra_job(hub, reference, user, camera, window)
 
 
+async def _releaser(user: CurrentUser, hub: Hub, request: Request) -> Principal:
+    """Supervisors release; operators too when ``[requests] operator_may_release`` says so."""
+    if user.role is Role.OPERATOR and hub.settings.requests.operator_may_release:
+        return user
+    return await require(Permission.REQUESTS_RELEASE)(user, hub, request)
+
+
+Releaser = Annotated[Principal, Depends(_releaser)]
+
+
 @router.post("/{reference}/release", summary="Release to the requester: a disclosure log entry")
 async def release(
-    reference: Reference, body: ReleaseIn, hub: Hub, user: CurrentUser
+    reference: Reference, body: ReleaseIn, hub: Hub, user: Releaser
 ) -> dict[str, Any]:
-    allowed = acl.may(user.role, Permission.REQUESTS_RELEASE) or (
-        user.role is Role.OPERATOR and hub.settings.requests.operator_may_release
-    )
-    if not allowed:
-        raise HTTPException(403, f"the {user.role.value} role may not release footage")
     recipients = [Recipient(r.name, r.organisation, r.email) for r in body.recipients]
     try:
         await hub.service.requests.releasing.release(
