@@ -42,12 +42,14 @@ from tests.support.hub_kit import (
     make_settings,
     online_status,
 )
-from tests.support.requests_stub import RequestsStub, mount_stub
+from tests.support.requests_stub import RequestsStub, mount_stub, seed_examples
 
 pytestmark = pytest.mark.slow
 
 TIMEOUT_MS = int(WAIT_SECONDS * 1000)
 LONDON = ZoneInfo("Europe/London")
+# The browser's own zone is not London's: the pages must show and take UK time regardless.
+BROWSER_ZONE = "America/New_York"
 SHOTS = Path("/tmp/shots-i11d")
 WIDTHS = {"desktop": (1366, 900), "phone": (390, 844)}
 LANDINGS = {
@@ -135,7 +137,9 @@ def logged_in(
 ) -> Iterator[Page]:
     """``user`` logged in (one action: the browser fills in a saved password), on their page."""
     w, h = WIDTHS[width]
-    context = browser.new_context(viewport={"width": w, "height": h}, timezone_id="Europe/London")
+    context = browser.new_context(
+        viewport={"width": w, "height": h}, timezone_id=BROWSER_ZONE, locale="en-GB"
+    )
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
     try:
@@ -284,3 +288,72 @@ def test_the_whole_path_through_the_pages(hub: StubbedHub, browser: Browser) -> 
 
     print("human actions per role:", dict(acts.count), "and logins:", dict(acts.logins))
     assert all(n < 10 for n in acts.count.values()), acts.count
+
+
+# Every page each role may open, and the one seeded request to show as a status page.
+PAGES = {
+    "pc-one": ["requests", "new", "request/{released}", "evidence"],
+    "supervisor": [
+        "decisions",
+        "request/{first}",
+        "requests",
+        "fulfil",
+        "disclosures",
+        "dashboard",
+        "custody",
+        "users",
+        "sites",
+    ],
+    "operator": ["fulfil", "new", "request/{going}", "requests", "sites"],
+    "engineer": ["sites"],
+    "auditor": ["custody", "disclosures", "dashboard"],
+}
+LABELLED = """(() => Array.from(document.querySelectorAll(
+  'main input:not([type=hidden]), main select, main textarea, dialog input'))
+  .filter((f) => f.offsetParent !== null)
+  .filter((f) => !f.labels.length && !f.getAttribute('aria-label'))
+  .map((f) => f.name || f.id || f.outerHTML.slice(0, 60)))()"""
+
+
+def test_every_page_for_every_role_at_desktop_and_phone_width(
+    hub: StubbedHub, browser: Browser
+) -> None:
+    seed_examples(hub.stub, SITE, (CAMERA, "cam-2", "cam-3"))
+    ids = list(hub.stub.requests)
+    released = ids[3]  # the ready one: released here so the officer's page has footage
+    hub.stub.requests[released]["state"] = "released"
+    hub.stub.requests[released]["state_label"] = "released"
+    hub.stub.requests[released]["released_at"] = hub.stub.requests[released]["created_at"]
+    names = {"released": released, "first": ids[1], "going": ids[2]}
+    too_wide: list[tuple[str, str, str, int]] = []
+    for user, pages in PAGES.items():
+        for width in WIDTHS:
+            with logged_in(browser, hub, user, width) as page:
+                for target in pages:
+                    hash_ = target.format(**names)
+                    page.goto(f"{hub.url}/#{hash_}")
+                    page.wait_for_selector(f"body[data-page='{hash_.split('/')[0]}']")
+                    wait_until(
+                        lambda h=hash_: page.evaluate("location.hash") == "#" + h,
+                        f"{user} stays on #{hash_}",
+                    )
+                    page.wait_for_timeout(400)  # the page's first fetches
+                    if hash_ == "dashboard":
+                        page.wait_for_selector("#dash-months canvas")
+                    unlabelled = page.evaluate(LABELLED)
+                    assert unlabelled == [], (user, hash_, unlabelled)
+                    overflow = page.evaluate(
+                        "document.scrollingElement.scrollWidth - window.innerWidth"
+                    )
+                    if overflow > 0:
+                        too_wide.append((user, hash_, width, overflow))
+                    shot(page, f"{user}-{hash_.split('/')[0]}-{width}")
+                if user == "supervisor":
+                    page.goto(f"{hub.url}/#decisions")
+                    page.click("#decisions-list .card [data-action=part]")
+                    shot(page, f"supervisor-approve-part-{width}")
+                    page.click("#ready-list [data-action=release]")
+                    page.wait_for_selector("#release-dialog[open]")
+                    assert page.evaluate(LABELLED) == []
+                    shot(page, f"supervisor-release-dialog-{width}")
+    assert too_wide == [], too_wide

@@ -599,3 +599,106 @@ def mount_stub(app: FastAPI, stub: RequestsStub) -> None:
     app.include_router(build_router(stub))
     added = app.router.routes[before:]
     app.router.routes[:] = added + app.router.routes[:before]
+
+
+def seed_examples(stub: RequestsStub, site_id: str, cameras: tuple[str, ...]) -> None:
+    """Requests in every state a page shows, filed by pc-one, for screenshots."""
+    now = datetime.now(UTC)
+
+    def body(offence: str, urgency: str, hours_ago: float, *picked: str) -> Json:
+        start = now - timedelta(hours=hours_ago)
+        return {
+            "force": "Cleveland Police",
+            "officer_name": "Jane Smith",
+            "rank": "DC",
+            "collar_number": "4521",
+            "contact": "jane.smith@cleveland.police.uk",
+            "crime_reference": f"CR/0{int(hours_ago * 1000):05d}/26",
+            "offence": offence,
+            "lawful_basis": "dpa2018-part3-s35",
+            "urgency": urgency,
+            "window_start": iso(start),
+            "window_end": iso(start + timedelta(minutes=30)),
+            "cameras": [{"site_id": site_id, "camera_id": c} for c in picked],
+            "notes": "Male in a red jacket, outside the bank.",
+            "ripa": urgency == "priority",
+            "colleagues": ["pc-two"],
+        }
+
+    stub.file(body("Theft from a shop", "routine", 30, cameras[1]), "pc-one", "pc-one")
+    stub.file(
+        body(
+            "Missing person, last seen at the bus station",
+            "threat_to_life",
+            3,
+            cameras[0],
+            cameras[2],
+        ),
+        "pc-one",
+        "pc-one",
+    )
+    going = stub.file(
+        body("Criminal damage to a bus shelter", "priority", 20, cameras[0], cameras[1]),
+        "pc-one",
+        "operator",
+    )
+    stub.approve(going, "supervisor")
+    going["jobs"][0].update(percent=64, estimate_seconds_left=50)
+    going["jobs"][1].update(
+        state="failed",
+        ended=True,
+        percent=0,
+        estimate_seconds_left=None,
+        error="the site no longer holds this window: overwritten at 04:10",
+    )
+    ready = stub.file(
+        body("Assault occasioning ABH", "routine", 40, cameras[0]), "pc-one", "pc-one"
+    )
+    stub.approve(ready, "supervisor")
+    stub.finish(ready["id"])
+    robbery = stub.file(body("Robbery", "priority", 44, cameras[2]), "pc-two", "pc-two")
+    stub.approve(robbery, "supervisor")
+    stub.finish(robbery["id"])
+    declined = stub.file(body("Parking dispute", "routine", 50, cameras[1]), "pc-one", "pc-one")
+    declined["decision"] = {
+        "outcome": "decline",
+        "by": "supervisor",
+        "rule": None,
+        "reason": "A civil matter: no lawful basis for disclosure",
+    }
+    stub.set_state(declined, "declined")
+    stub.step(declined, "Declined: a civil matter", "supervisor")
+    stub.users.extend(
+        [
+            {
+                "username": "pc-one",
+                "role": "police",
+                "display_name": "Jane Smith",
+                "email": "jane.smith@cleveland.police.uk",
+                "force": "Cleveland Police",
+                "collar_number": "4521",
+                "disabled": False,
+            },
+            {
+                "username": "operator",
+                "role": "operator",
+                "display_name": "Sam Patel",
+                "email": "cctv.control@council.gov.uk",
+                "disabled": False,
+            },
+            {
+                "username": "supervisor",
+                "role": "supervisor",
+                "display_name": "Alex Jones (DPO)",
+                "email": "dpo@council.gov.uk",
+                "disabled": False,
+            },
+            {
+                "username": "old-op",
+                "role": "operator",
+                "display_name": "Former operator",
+                "email": "",
+                "disabled": True,
+            },
+        ]
+    )

@@ -29,6 +29,15 @@ const CLOCK = new Intl.DateTimeFormat("en-GB", {
   minute: "2-digit",
   hourCycle: "h23",
 });
+const BRIEF = new Intl.DateTimeFormat("en-GB", {
+  timeZone: ZONE,
+  weekday: "short",
+  day: "numeric",
+  month: "short",
+  hour: "2-digit",
+  minute: "2-digit",
+  hourCycle: "h23",
+});
 const DAY = new Intl.DateTimeFormat("en-GB", { timeZone: ZONE, day: "numeric", month: "short", year: "numeric" });
 
 function fields(date) {
@@ -49,6 +58,11 @@ export function shown(iso) {
   if (!iso) return "";
   const date = new Date(iso);
   return isNaN(date.getTime()) ? String(iso) : SHOWN.format(date);
+}
+
+// "Sat 2 Mar, 06:24" (UK time; for where the page already says so)
+export function brief(iso) {
+  return iso ? BRIEF.format(new Date(iso)).replace(",", "") : "";
 }
 
 // "06:24"

@@ -55,7 +55,8 @@ export function jobActions(request, job, onDone) {
   );
   extend.dataset.action = "extend";
   form.dataset.form = "extend";
-  const offer = job.ended || job.state === "failed" || job.state === "stored";
+  // A re-run for a camera that failed, or whose clip holds less than the window.
+  const offer = job.state === "failed" || (job.state === "stored" && job.delivery && !job.delivery.complete);
   return el("div", { class: "actions" }, offer ? rerun : null, extend, form, error);
 }
 

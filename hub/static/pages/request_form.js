@@ -5,7 +5,7 @@
 import { api, post } from "../lib/api.js";
 import { busy, byId, el, errorLine } from "../lib/dom.js";
 import { can, session } from "../lib/session.js";
-import { duration, fromInput, shown, toInput } from "../lib/time.js";
+import { brief, duration, fromInput, shown, toInput } from "../lib/time.js";
 
 const DEFAULT_MINUTES = 30;
 const OFFICER_FIELDS = ["force", "officer_name", "rank", "collar_number", "contact"];
@@ -127,9 +127,10 @@ function cameraCard(site, camera) {
   if (thumb.tagName === "IMG") {
     thumb.addEventListener("error", () => thumb.replaceWith(el("span", { class: "thumb thumb-none" }, "no picture")));
   }
+  const recent = camera.buffer_end && Date.now() - new Date(camera.buffer_end).getTime() < 10 * 60000;
   const held = camera.buffer_start
-    ? "holds " + shown(camera.buffer_start) + " → " + shown(camera.buffer_end)
-    : "has not said what it holds";
+    ? "footage from " + brief(camera.buffer_start) + (recent ? " to now" : " to " + brief(camera.buffer_end))
+    : "has not said what footage it holds";
   const warning = form.coverage[id];
   const card = el(
     "label",

@@ -91,7 +91,7 @@ function render(request) {
   const mine = request.requested_by === session.user || (request.colleagues || []).includes(session.user);
   const body = byId("request-body");
   byId("rs-title").textContent = "Request " + request.id;
-  body.replaceChildren(
+  body.replaceChildren(el("div", {},
     el("p", { class: "status-line" }, statePill(request), " ", urgencyPill(request.urgency),
       request.ripa ? el("span", { class: "pill pill-wait" }, "RIPA") : null, " ", el("span", { id: "rs-next" }, nextStep(request))),
     request.state === "submitted" && can("requests.decide") ? decisionPanel(request, reload) : null,
@@ -141,7 +141,7 @@ function render(request) {
     ]),
     el("h3", {}, "Timeline"),
     timelineList(request.timeline)
-  );
+  ));
 }
 
 async function reload() {
