@@ -333,10 +333,7 @@ def test_every_page_for_every_role_at_desktop_and_phone_width(
                     hash_ = target.format(**names)
                     page.goto(f"{hub.url}/#{hash_}")
                     page.wait_for_selector(f"body[data-page='{hash_.split('/')[0]}']")
-                    wait_until(
-                        lambda h=hash_: page.evaluate("location.hash") == "#" + h,
-                        f"{user} stays on #{hash_}",
-                    )
+                    assert page.evaluate("location.hash") == "#" + hash_, (user, hash_)
                     page.wait_for_timeout(400)  # the page's first fetches
                     if hash_ == "dashboard":
                         page.wait_for_selector("#dash-months canvas")
