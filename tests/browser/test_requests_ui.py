@@ -165,6 +165,30 @@ def test_each_role_lands_on_its_own_page(hub: StubbedHub, browser: Browser) -> N
             assert page.evaluate("location.hash") == "#" + landing, user
             assert page.get_attribute("body", "data-page") == landing
             assert page.get_attribute(f"#nav a[data-page='{landing}']", "aria-current") == "page"
+    # A mail's link to a request, followed while logged out, opens that request after login.
+    made = hub.stub.file(
+        {
+            "crime_reference": "CR/1",
+            "offence": "Theft",
+            "window_start": "2026-01-02T10:00:00Z",
+            "window_end": "2026-01-02T10:30:00Z",
+            "cameras": [{"site_id": SITE, "camera_id": CAMERA}],
+        },
+        "pc-one",
+        "pc-one",
+    )
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        page.goto(f"{hub.url}/#request/{made['id']}")
+        assert page.url == f"{hub.url}/login#request/{made['id']}"
+        page.fill("#username", "pc-one")
+        page.fill("#password", USERS["pc-one"][1])
+        page.click("button[type=submit]")
+        page.wait_for_selector(f"#rs-title:has-text('{made['id']}')")
+    finally:
+        context.close()
     with logged_in(browser, hub, "engineer") as page:
         menu = page.locator("#nav a").all_text_contents()
         assert menu == ["Site health"], menu  # never footage, requests or custody
