@@ -39,6 +39,8 @@ _LIVE_CONFIG = re.compile(
     r'(<script type="application/json" id="live-config">)(.*?)(</script>)', re.S
 )
 _STYLE = re.compile(r"<style>(.*?)</style>", re.S)
+# Where to go after logging in: a page of the hub's own ("#request/R-2026-0001"), nothing else.
+_NEXT_PAGE = re.compile(r"#[A-Za-z0-9/_-]{1,100}")
 
 router = APIRouter(include_in_schema=False)
 
@@ -115,6 +117,7 @@ async def login(request: Request, hub: Hub) -> Response:
         return _login_page("The form is too large.", status.HTTP_413_CONTENT_TOO_LARGE)
     fields = parse_qs(body.decode("utf-8", errors="replace"), max_num_fields=10)
     username = (fields.get("username") or [""])[0].strip()
+    next_page = (fields.get("next") or [""])[0]
     password = (fields.get("password") or [""])[0]
     if not username or not password:
         return _login_page("Give your user name and password.", status.HTTP_400_BAD_REQUEST)
@@ -126,7 +129,8 @@ async def login(request: Request, hub: Hub) -> Response:
         return page
     except LoginRefused as exc:
         return _login_page(f"Not logged in: {exc}.", status.HTTP_401_UNAUTHORIZED)
-    response = RedirectResponse("/", status_code=status.HTTP_303_SEE_OTHER)
+    target = "/" + next_page if _NEXT_PAGE.fullmatch(next_page) else "/"
+    response = RedirectResponse(target, status_code=status.HTTP_303_SEE_OTHER)
     set_session_cookie(response, hub, cookie)
     return response
 

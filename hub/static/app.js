@@ -1,5 +1,7 @@
-// The hub's first page: request a clip, watch jobs progress, play evidence. No libraries, no CDN.
-// Everything from the server is put into the page with textContent, never as HTML.
+// The clip job and evidence sections: a clip job without a request, jobs' progress, evidence and
+// its player, site health with live links. main.js (the pages and the menu) starts it with the
+// session and decides which sections a page shows. No libraries, no CDN. Everything from the
+// server is put into the page with textContent, never as HTML.
 "use strict";
 
 const POLL_MS = 1000;
@@ -432,39 +434,6 @@ async function play(clipId) {
   video.play().catch(() => {}); // autoplay may be refused; the controls are there
 }
 
-// Custody log (supervisors and auditors).
-
-async function refreshAudit() {
-  const rows = await api("/api/audit?limit=200");
-  document.getElementById("audit-body").replaceChildren(
-    ...rows
-      .slice()
-      .reverse()
-      .map((row) =>
-        el(
-          "tr",
-          {},
-          el("td", {}, row.seq),
-          el("td", {}, utcText(row.at)),
-          el("td", {}, row.actor),
-          el("td", {}, row.action),
-          el("td", {}, row.subject)
-        )
-      )
-  );
-  labelCells(document.getElementById("audit-body"));
-}
-
-async function verifyAudit() {
-  const result = await api("/api/audit/verify");
-  document.getElementById("audit-result").textContent = result.ok
-    ? "The chain is intact, anchored by the hub's signed checkpoints, and every item agrees."
-    : [
-        result.first_bad_seq === null ? "" : "The chain breaks at row " + result.first_bad_seq + ".",
-        ...(result.problems || []),
-      ].filter(Boolean).join(" ");
-}
-
 // Start.
 
 async function poll() {
@@ -478,14 +447,10 @@ async function poll() {
   }
 }
 
-async function start() {
-  state.me = await api("/api/me");
+// Called by main.js with the session ({user, role, permissions, ...}) once it is known.
+async function startWorkbench(session) {
+  state.me = { username: session.user, role: session.role, permissions: session.permissions };
   document.getElementById("who").textContent = state.me.username + " · " + state.me.role;
-  document.getElementById("request-section").hidden = !can("jobs.create");
-  document.getElementById("jobs-section").hidden = !can("jobs.read");
-  document.getElementById("clips-section").hidden = !can("clips.read");
-  document.getElementById("sites-section").hidden = !can("sites.read");
-  document.getElementById("audit-section").hidden = !can("audit.read");
 
   document.getElementById("job-site").addEventListener("change", fillCameraSelect);
   document.getElementById("job-camera").addEventListener("change", fillCameraSelect);
@@ -495,7 +460,6 @@ async function start() {
   for (const button of document.querySelectorAll("[data-last]")) {
     button.addEventListener("click", () => setLast(Number(button.dataset.last)));
   }
-  document.getElementById("audit-verify").addEventListener("click", verifyAudit);
 
   if (can("sites.read")) {
     await loadSites();
@@ -504,16 +468,12 @@ async function start() {
   if (can("sites.read")) await startTimeline(); // timeline.js
   if (can("jobs.create")) setLast(20);
   if (can("clips.read")) await refreshClips();
-  if (can("audit.read")) await refreshAudit();
   // A link such as /#clip-<id> (printed by cctv-demo) opens that clip in the player.
   const linked = location.hash.match(/^#clip-([A-Za-z0-9_-]{1,64})$/);
   if (linked && can("footage.view")) {
     play(linked[1]).catch((err) => showNotice("Clip " + linked[1] + ": " + err.message));
   }
-  document.body.dataset.ready = "true";
   poll();
 }
 
-document.addEventListener("DOMContentLoaded", () => {
-  start().catch((err) => showNotice("The page could not start: " + err.message));
-});
+window.startWorkbench = startWorkbench;

@@ -144,7 +144,6 @@ function useEvent(event) {
 }
 
 async function startTimeline() {
-  document.getElementById("timeline-section").hidden = false;
   document.getElementById("tl-prefill-controls").hidden = !can("jobs.create");
   fillTimelineSelects();
   const refresh = () => refreshTimeline().catch((err) => showNotice("Timeline: " + err.message));

@@ -237,6 +237,17 @@ def test_login_form_cookie_session_and_logout(hub: Hub) -> None:
     assert hub.client.get("/api/me").status_code == 401
 
 
+def test_the_login_form_goes_on_to_the_page_the_link_asked_for(hub: Hub) -> None:
+    # A mail's link (/#request/R-2026-0001) reaches /login with its "#..." carried in "next".
+    form = {"username": "pc-one", "password": "pw-police-one", "next": "#request/R-2026-0001"}
+    response = hub.client.post("/login", data=form, follow_redirects=False)
+    assert response.headers["location"] == "/#request/R-2026-0001"
+    for elsewhere in ("https://evil.test/", "//evil.test", "#a b", "/#x", "#" + "x" * 101):
+        form["next"] = elsewhere
+        response = hub.client.post("/login", data=form, follow_redirects=False)
+        assert response.headers["location"] == "/", elsewhere
+
+
 def test_a_forged_or_stale_cookie_is_refused(hub: Hub) -> None:
     hub.client.cookies.set("cctv_session", "token.0000")
     assert hub.client.get("/api/me").status_code == 401
