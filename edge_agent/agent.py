@@ -8,7 +8,8 @@ systemd once all of that runs; the watchdog is pinged from the event loop, so a 
 is restarted. SIGTERM or SIGINT stops everything in reverse: the running cut is abandoned (and
 redone at the next start), live sessions close, the site is marked offline, and each recorder
 finishes its segment. Live view offers, candidates and closes go to ``LiveSignalling``, snapshot
-requests to ``SnapshotSignalling``. Jobs and acks are acted on only when signed by the hub's key
+requests to ``SnapshotSignalling``, legal holds to ``HoldKeeper``. Jobs, holds and acks are acted
+on only when signed by the hub's key
 (``uplink.hub_public_key_file``; without it the agent records but trusts no job). ONVIF cameras
 (``OnvifCameras``) give the recorders their stream URLs before every (re)connect, live view its
 live-profile URL, and their motion and tamper events go into the index, from which
@@ -27,10 +28,17 @@ from cctv_common.evidence.signing import KeyFileError, load_or_create_private_ke
 from cctv_common.sdnotify import SdNotify
 from cctv_common.wire.hub_signing import HubVerifier
 from cctv_common.wire.payloads import SiteStatus
-from cctv_common.wire.topics import LiveTopic, SnapshotTopic, Topic, agent_subscriptions
+from cctv_common.wire.topics import (
+    HoldTopic,
+    LiveTopic,
+    SnapshotTopic,
+    Topic,
+    agent_subscriptions,
+)
 from edge_agent.cameras.onvif_cameras import OnvifCameras
 from edge_agent.clips.evidence_clip import release_stale_cut_pins
 from edge_agent.config import AgentConfig, CameraConfig
+from edge_agent.holds.keeper import HoldKeeper, held_windows
 from edge_agent.jobs.runner import JobRunner
 from edge_agent.live.errors import LiveCameraUnavailable
 from edge_agent.live.service import LiveService, UrlResolver
@@ -60,16 +68,19 @@ def route_messages(
     jobs: Callable[[Topic, bytes, bool], None],
     live: Callable[[LiveTopic, bytes, bool], None],
     snapshots: Callable[[SnapshotTopic, bytes, bool], None] | None = None,
+    holds: Callable[[HoldTopic, bytes, bool], None] | None = None,
 ) -> Callable[[Topic, bytes, bool], None]:
     """The uplink's message handler (topics arrive parsed): live signalling to ``live``, snapshot
-    requests to ``snapshots``, the rest (jobs, acks, and anything unexpected, which it logs) to
-    ``jobs``."""
+    requests to ``snapshots``, legal holds to ``holds`` (which refuses another site's), the rest
+    (jobs, acks, and anything unexpected, which it logs) to ``jobs``."""
 
     def route(topic: Topic, payload: bytes, retained: bool = False) -> None:
         if isinstance(topic, LiveTopic) and topic.site == site:
             live(topic, payload, retained)
         elif isinstance(topic, SnapshotTopic) and topic.site == site and snapshots is not None:
             snapshots(topic, payload, retained)
+        elif isinstance(topic, HoldTopic) and holds is not None:
+            holds(topic, payload, retained)
         else:
             jobs(topic, payload, retained)
 
@@ -146,6 +157,8 @@ async def _run(config: AgentConfig) -> int:
             index=index,
             segments_dir=config.segments_dir,
             version=__version__,
+            holds=held_windows(index.holds.in_force(), site),
+            retention_pressure=janitor.pressure,
         )
 
     uplink = Uplink(
@@ -158,12 +171,15 @@ async def _run(config: AgentConfig) -> int:
     runner = JobRunner(
         config=config, outbox=outbox, index=index, key=key, publisher=uplink, hub=hub
     )
+    holds = HoldKeeper(config=config, index=index, hub=hub, on_change=uplink.publish_status_now)
     loop = asyncio.get_running_loop()
     live_service = LiveService(config, loop, url_resolver=live_resolver(onvif_cameras))
     live = LiveSignalling(site, live_service, uplink)
     snapshots = SnapshotSignalling(site, Snapshots(config, onvif_cameras), uplink)
     uplink.set_handlers(
-        on_message=route_messages(site, runner.handle_message, live.handle, snapshots.handle),
+        on_message=route_messages(
+            site, runner.handle_message, live.handle, snapshots.handle, holds.handle
+        ),
         on_connect=runner.on_connected,
     )
 
@@ -189,6 +205,7 @@ async def _run(config: AgentConfig) -> int:
     finally:
         notifier.stopping()
         await runner.stop()
+        await holds.stop()
         await snapshots.stop()
         await live.stop()
         await stop_task(events_out)

@@ -7,4 +7,6 @@ pytest_plugins = [
     "tests.support.seaweedfs",
     "tests.support.nvr_fixtures",
     "tests.support.smtp_server",
+    "tests.support.agent_process",
+    "tests.support.hub_stand_in",
 ]

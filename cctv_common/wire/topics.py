@@ -393,11 +393,12 @@ def agent_snapshot_filter(site: str) -> str:
 
 
 def agent_subscriptions(site: str) -> tuple[Subscription, ...]:
-    """An agent's subscriptions: its jobs, acks for its clips, live offers, candidates, closes,
-    and snapshot requests."""
+    """An agent's subscriptions: its jobs, acks for its clips, legal holds, live offers,
+    candidates, closes, and snapshot requests."""
     return (
         Subscription(agent_jobs_filter(site)),
         Subscription(agent_acks_filter(site)),
+        Subscription(agent_holds_filter(site)),
         Subscription(agent_live_filter(site, "offer")),
         Subscription(agent_live_filter(site, "candidate"), no_local=True),
         Subscription(agent_live_filter(site, "close"), no_local=True),

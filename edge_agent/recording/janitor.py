@@ -35,12 +35,15 @@ from edge_agent.recording.recording_session import parse_segment_start
 from edge_agent.recording.segment_probe import SegmentProbeFailed, segment_from_file
 from edge_agent.recording.segment_writer import PART_SUFFIX, SEGMENT_SUFFIX
 from edge_agent.recording.segments import Gap, Segment
-from edge_agent.store.retention import plan_retention
+from edge_agent.store.holds import HOLD_PIN_PREFIX
+from edge_agent.store.retention import RetentionDecision, plan_retention, pressure_note
 from edge_agent.store.segment_index import IndexWriteFailed, SegmentIndex
 
 log = logging.getLogger(__name__)
 
 LEFTOVER_SUFFIXES = (SEGMENT_SUFFIX, SEGMENT_SUFFIX + PART_SUFFIX)
+# While pinned footage keeps retention from its bound, the warning is repeated this often.
+PRESSURE_LOG_SECONDS = 600.0
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,9 @@ class Janitor:
         self._stop_event = threading.Event()
         self._wake_event = threading.Event()
         self._thread: threading.Thread | None = None
+        # Why the last run could not meet its bound (pinned footage), for the site's status.
+        self.pressure: str | None = None
+        self._pressure_logged: tuple[str, datetime] | None = None
 
     # Crash leftovers
 
@@ -185,17 +191,16 @@ class Janitor:
         free = self._disk_free(self._segments_dir)
         to_free = max(0, settings.min_free_bytes - free)
         oldest = self._index.oldest_segments(1)
-        if not oldest:
-            return RetentionRun()
-        if (
+        if not oldest or (
             to_free == 0
             and oldest[0].end >= now - max_age
             and self._index.total_bytes() <= settings.max_disk_bytes
         ):
+            self._set_pressure(None, now)
             return RetentionRun()  # within every bound: no need to read the whole index
         decision = plan_retention(
             self._index.all_segments(),
-            self._index.pins(),
+            self._index.pins_in_force(),
             now,
             max_age,
             settings.max_disk_bytes,
@@ -220,7 +225,8 @@ class Janitor:
                 self._index.delete_segments(gone)
             except IndexWriteFailed as exc:
                 log.error("site %s: retention cannot update the index: %s", self._site, exc)
-        self._log_run(gone, decision.bound_met, decision.pinned_bytes_kept)
+        self._log_run(gone)
+        self._set_pressure(decision, now)
         self._prune_empty_folders(now)
         return RetentionRun(
             deleted=len(gone),
@@ -229,7 +235,7 @@ class Janitor:
             bound_met=decision.bound_met and len(gone) == len(decision.delete),
         )
 
-    def _log_run(self, gone: list[Segment], bound_met: bool, pinned_kept: int) -> None:
+    def _log_run(self, gone: list[Segment]) -> None:
         counts = Counter(segment.camera_id for segment in gone)
         sizes = Counter[str]()
         for segment in gone:
@@ -242,12 +248,26 @@ class Janitor:
                 count,
                 sizes[camera_id],
             )
-        if not bound_met:
-            log.warning(
-                "site %s: retention bound not met; %d bytes are pinned by jobs or holds",
-                self._site,
-                pinned_kept,
-            )
+
+    def _set_pressure(self, decision: RetentionDecision | None, now: datetime) -> None:
+        """Keep (and log, when it changes and every ``PRESSURE_LOG_SECONDS``) why retention
+        cannot meet its bound; the site's status reports it with the cameras it stops."""
+        note = None if decision is None else pressure_note(decision, HOLD_PIN_PREFIX)
+        previous = self.pressure
+        self.pressure = note
+        if note is None:
+            if previous is not None:
+                log.info("site %s: retention is within its bounds again", self._site)
+            self._pressure_logged = None
+            return
+        logged = self._pressure_logged
+        if (
+            logged is None
+            or logged[0] != note
+            or (now - logged[1]).total_seconds() >= PRESSURE_LOG_SECONDS
+        ):
+            log.warning("site %s: %s", self._site, note)
+            self._pressure_logged = (note, now)
 
     def _prune_empty_folders(self, now: datetime) -> None:
         # Only day folders older than yesterday: a recorder may be about to write into today's.

@@ -20,6 +20,8 @@ class RetentionDecision:
     bytes_freed: int
     pinned_bytes_kept: int
     bound_met: bool
+    # Owners of the pins that kept segments retention would otherwise have deleted.
+    kept_by: tuple[str, ...] = ()
 
 
 def plan_retention(
@@ -41,12 +43,15 @@ def plan_retention(
     chosen: list[Segment] = []
     freed = 0
     pinned_kept = 0
+    kept_by: dict[str, None] = {}
     for segment in oldest_first:
         expired = segment.end < cutoff
         if not expired and freed >= must_free:
             break
-        if any(pin.covers(segment) for pin in pins):
+        covering = [pin.owner for pin in pins if pin.covers(segment)]
+        if covering:
             pinned_kept += segment.bytes
+            kept_by.update(dict.fromkeys(covering))
             continue
         chosen.append(segment)
         freed += segment.bytes
@@ -55,4 +60,30 @@ def plan_retention(
         bytes_freed=freed,
         pinned_bytes_kept=pinned_kept,
         bound_met=freed >= must_free,
+        kept_by=tuple(kept_by),
+    )
+
+
+def pressure_note(decision: RetentionDecision, hold_prefix: str = "hold:") -> str | None:
+    """What the site's status and log say when retention cannot meet its bound (None when it
+    does). Pinned footage is never deleted: if the disk fills, new recording gives way."""
+    if decision.bound_met:
+        return None
+    holds = [o.removeprefix(hold_prefix) for o in decision.kept_by if o.startswith(hold_prefix)]
+    jobs = len(decision.kept_by) - len(holds)
+    if not decision.kept_by:
+        return (
+            "retention cannot free enough space: deleting every unpinned segment does not meet"
+            " the free-space floor (the disk is used by something else)"
+        )
+    parts = []
+    if holds:
+        shown = ", ".join(holds[:5]) + (f" and {len(holds) - 5} more" if len(holds) > 5 else "")
+        parts.append(f"{len(holds)} legal hold(s) ({shown})")
+    if jobs:
+        parts.append(f"{jobs} open clip job(s)")
+    return (
+        f"retention cannot free enough space: {decision.pinned_bytes_kept} bytes of footage are"
+        f" pinned by {' and '.join(parts)} and are never deleted; if the disk fills, recording"
+        " stops (a disk-full gap) before pinned footage is deleted"
     )

@@ -13,6 +13,8 @@ site box in the field keeps its buffer across an upgrade):
   missing), plus the frame accounting of segments, the cause of gaps, open gaps (``end_us`` NULL
   while the camera is still down) and the retention horizon (how far retention has deleted each
   camera's footage). Rows of version 0 stay valid as they are (the new columns are nullable).
+- 2: the legal holds the hub placed at this site (``holds``, see ``edge_agent.store.holds``);
+  nothing to move.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from edge_agent.store.database import (
     rows_in,
     to_us,
 )
+from edge_agent.store.holds import EdgeHolds, create_holds_table, hold_pins
 from edge_agent.store.index_port import IndexWriteFailed
 
 __all__ = ["CameraEvent", "IndexWriteFailed", "SegmentIndex"]
@@ -97,7 +100,7 @@ def _version_1(conn: sqlite3.Connection) -> None:
                 conn.execute(f"alter table {table} add column {name} {kind}")
 
 
-MIGRATIONS: Final[tuple[Migration, ...]] = (_version_1,)
+MIGRATIONS: Final[tuple[Migration, ...]] = (_version_1, create_holds_table)
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 
@@ -118,6 +121,8 @@ class SegmentIndex:
         self._store = StoreDatabase(path, migrations=MIGRATIONS, write_error=IndexWriteFailed)
         self._writing = self._store.writing
         self._rows = self._store.rows
+        # Legal holds placed by the hub (edge_agent.store.holds), in the same file.
+        self.holds = EdgeHolds(self._store)
 
     @property
     def schema_version(self) -> int:
@@ -304,10 +309,15 @@ class SegmentIndex:
             db.execute("delete from pins where owner = ?", [owner])
 
     def pins(self) -> list[Pin]:
+        """The pins of open jobs and running cuts (not holds: see ``pins_in_force``)."""
         return [
             Pin(r["owner"], r["camera_id"], from_us(r["start_us"]), from_us(r["end_us"]))
             for r in self._rows("select * from pins", ())
         ]
+
+    def pins_in_force(self) -> list[Pin]:
+        """Everything retention must keep: the pins of jobs and cuts and every hold in force."""
+        return [*self.pins(), *hold_pins(self.holds.in_force())]
 
     # Camera events
 

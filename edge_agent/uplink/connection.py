@@ -34,7 +34,7 @@ from cctv_common import __version__
 from cctv_common.clock import utc_now
 from cctv_common.mqtt.bridge import BridgeError, BrokerLogin, MqttBridge
 from cctv_common.mqtt.events import Connected, Disconnected, EventQueue, Inbound, UnknownTopic
-from cctv_common.wire.payloads import CameraStatus, SiteStatus, offline_status
+from cctv_common.wire.payloads import CameraStatus, HeldWindow, SiteStatus, offline_status
 from cctv_common.wire.topics import (
     Subscription,
     Topic,
@@ -316,24 +316,35 @@ def build_site_status(
     version: str = __version__,
     clock_offset_seconds: float | None = None,
     now: datetime | None = None,
+    holds: Sequence[HeldWindow] = (),
+    retention_pressure: str | None = None,
 ) -> SiteStatus:
-    """The retained online heartbeat: each camera's state and buffer, the disk, the clock.
+    """The retained online heartbeat: each camera's state and buffer, the disk, the clock, and
+    the legal holds in force (``holds``) so the hub can confirm them.
+
+    ``retention_pressure`` (the janitor's note when pinned footage keeps retention from its
+    bound) is added to the last error of every camera in error, so a recorder stopped by a disk
+    full of held footage says why in the status.
 
     Blocking (index queries, ``statvfs``): call from a worker thread.
     """
     reports = []
     for camera in cameras:
         extent = index.buffer_extent(camera.camera_id)
+        state = _STATES.get(str(camera.state), "error")
+        last_error = str(camera.last_error) if camera.last_error else None
+        if state == "error" and retention_pressure:
+            last_error = f"{last_error}; {retention_pressure}" if last_error else retention_pressure
         reports.append(
             CameraStatus(
                 camera_id=camera.camera_id,
-                state=_STATES.get(str(camera.state), "error"),
+                state=state,
                 buffer_start=extent[0] if extent else None,
                 buffer_end=extent[1] if extent else None,
                 codec=camera.codec or None,
                 width=camera.width or None,
                 height=camera.height or None,
-                last_error=(camera.last_error or None) and str(camera.last_error)[:1000],
+                last_error=last_error[:1000] if last_error else None,
             )
         )
     disk = footage_disk_usage(segments_dir, index)
@@ -345,4 +356,5 @@ def build_site_status(
         disk_free_bytes=disk.free_bytes,
         disk_used_bytes=disk.used_bytes,
         clock_offset_seconds=clock_offset_seconds,
+        holds=tuple(holds),
     )

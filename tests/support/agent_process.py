@@ -1,6 +1,6 @@
 """The agent as a separate process (``python -m edge_agent.cli run``), configured for site-a on a
 test broker and trusting ``HUB_KEY``: SIGKILL is a real crash and a restart is a new process on the
-same data_dir."""
+same data_dir. The ``agents`` fixture starts them and kills what is left at the end."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
+import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cctv_common.evidence.signing import public_key_pem
@@ -98,3 +99,17 @@ class AgentProcess:
             assert self.process is not None
             self.process.kill()
             self.process.wait(timeout=WAIT)
+
+
+@pytest.fixture
+def agents() -> Iterator[Callable[[Path, Path], AgentProcess]]:
+    started: list[AgentProcess] = []
+
+    def start(config: Path, log_path: Path) -> AgentProcess:
+        agent = AgentProcess(config, log_path).start()
+        started.append(agent)
+        return agent
+
+    yield start
+    for agent in started:
+        agent.stop_quietly()

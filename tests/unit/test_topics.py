@@ -32,6 +32,7 @@ from cctv_common.wire.topics import (
     agent_snapshot_filter,
     agent_subscriptions,
     chunk_topic,
+    hold_topic,
     job_topic,
     live_topic,
     manifest_topic,
@@ -270,6 +271,7 @@ def test_agent_filters_match_only_its_own_site() -> None:
     mine = [
         job_topic("site-a", "j"),
         ack_topic("site-a", "c"),
+        hold_topic("site-a", "h"),
         live_topic("site-a", "x", "offer"),
         live_topic("site-a", "x", "candidate"),
         live_topic("site-a", "x", "close"),
