@@ -226,6 +226,36 @@ class RequestsStub:
             self.set_state(request, "ready")
             self.step(request, "Ready: every clip stored and verified", "hub")
 
+    def release(self, request: Json, recipients: list[Json], purpose: str, by: str) -> None:
+        now = iso(datetime.now(UTC))
+        for recipient in recipients:
+            number = f"D-{datetime.now(UTC).year}-{len(self.disclosures) + 1:04d}"
+            self.disclosures.append(
+                {
+                    "number": number,
+                    "released_at": now,
+                    "request_id": request["id"],
+                    "recipient": recipient["name"],
+                    "organisation": recipient["organisation"],
+                    "purpose": purpose,
+                    "lawful_basis": request["lawful_basis"],
+                    "items": [
+                        {"clip_id": i["clip_id"], "sha256": i["sha256"]} for i in request["items"]
+                    ],
+                }
+            )
+            request["releases"].append(
+                {
+                    "disclosure_number": number,
+                    "recipient": recipient["name"],
+                    "organisation": recipient["organisation"],
+                    "released_at": now,
+                }
+            )
+        request["released_at"] = now
+        self.set_state(request, "released")
+        self.step(request, "Released", by)
+
 
 def _summary(request: Json) -> Json:
     keep = (
@@ -402,34 +432,7 @@ def build_router(stub: RequestsStub) -> APIRouter:
                 f"request {request_id} is {request['state_label']}: not every "
                 "item is stored and verified",
             )
-        now = iso(datetime.now(UTC))
-        for recipient in body["recipients"]:
-            number = f"D-{datetime.now(UTC).year}-{len(stub.disclosures) + 1:04d}"
-            stub.disclosures.append(
-                {
-                    "number": number,
-                    "released_at": now,
-                    "request_id": request_id,
-                    "recipient": recipient["name"],
-                    "organisation": recipient["organisation"],
-                    "purpose": body["purpose"],
-                    "lawful_basis": request["lawful_basis"],
-                    "items": [
-                        {"clip_id": i["clip_id"], "sha256": i["sha256"]} for i in request["items"]
-                    ],
-                }
-            )
-            request["releases"].append(
-                {
-                    "disclosure_number": number,
-                    "recipient": recipient["name"],
-                    "organisation": recipient["organisation"],
-                    "released_at": now,
-                }
-            )
-        request["released_at"] = now
-        stub.set_state(request, "released")
-        stub.step(request, "Released", user.username)
+        stub.release(request, body["recipients"], body["purpose"], user.username)
         return request
 
     @router.post("/api/requests/{request_id}/outcome")
@@ -656,6 +659,12 @@ def seed_examples(stub: RequestsStub, site_id: str, cameras: tuple[str, ...]) ->
     )
     stub.approve(ready, "supervisor")
     stub.finish(ready["id"])
+    stub.release(
+        ready,
+        [{"name": "DC Jane Smith 4521", "organisation": "Cleveland Police"}],
+        "Investigation of assault occasioning ABH (CR/040000/26)",
+        "supervisor",
+    )
     robbery = stub.file(body("Robbery", "priority", 44, cameras[2]), "pc-two", "pc-two")
     stub.approve(robbery, "supervisor")
     stub.finish(robbery["id"])

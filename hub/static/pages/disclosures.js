@@ -3,6 +3,7 @@
 
 import { api } from "../lib/api.js";
 import { byId, el, table } from "../lib/dom.js";
+import { can } from "../lib/session.js";
 import { shown } from "../lib/time.js";
 import { basisLabel } from "./request_bits.js";
 
@@ -16,7 +17,7 @@ export async function show() {
           [
             ["No.", (e) => e.number],
             ["Released", (e) => shown(e.released_at)],
-            ["Request", (e) => el("a", { href: "#request/" + encodeURIComponent(e.request_id) }, e.request_id)],
+            ["Request", (e) => (can("requests.read") ? el("a", { href: "#request/" + encodeURIComponent(e.request_id) }, e.request_id) : e.request_id)],
             ["Recipient", (e) => [e.recipient, el("br"), el("span", { class: "hint" }, e.organisation)]],
             ["Purpose", (e) => [e.purpose, el("br"), el("span", { class: "hint" }, basisLabel(e.lawful_basis))]],
             ["Items (SHA-256)", (e) => (e.items || []).map((i) => el("div", { class: "hash" }, i.clip_id + ": " + i.sha256))],
