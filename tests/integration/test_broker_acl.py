@@ -25,6 +25,7 @@ from cctv_common.wire.topics import (
     AclRule,
     ChunkTopic,
     EventsTopic,
+    HoldTopic,
     JobTopic,
     LiveTopic,
     ManifestTopic,
@@ -63,10 +64,10 @@ EXAMPLES: Final[dict[type, list[tuple[object, str]]]] = {
         (SnapshotTopic(SITE_A, "r1", "reply"), "site"),
     ],
     EventsTopic: [(EventsTopic(SITE_A), "site")],
+    HoldTopic: [(HoldTopic(SITE_A, "hold-1"), "hub")],
 }
 # Topics of the contract (DESIGN.md) that have no topic class yet.
 PLANNED: Final = [
-    (f"{SITES}/{SITE_A}/holds/hold-1", "hub"),
     (f"{SITES}/{SITE_A}/events/cam-1", "site"),
 ]
 
