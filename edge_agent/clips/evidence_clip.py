@@ -149,13 +149,7 @@ def make_evidence_clip(
             created_at=utc_now(),
             key_id=key_id(key),
         )
-        manifest_bytes = manifest.canonical_bytes()
-        signature = sign(key, manifest_bytes)
-        write_synced(parts[1], manifest_bytes)
-        write_synced(parts[2], signature.encode("ascii") + b"\n")
-        for part, target in zip(parts, targets, strict=True):
-            os.replace(part, target)
-        fsync_dir(out_dir)
+        manifest_bytes, signature = seal_evidence_files(manifest, key, parts, targets)
     except BaseException:
         for path in parts:
             path.unlink(missing_ok=True)
@@ -173,6 +167,22 @@ def make_evidence_clip(
         result.sha256,
     )
     return EvidenceClip(out_dir, targets[0], manifest, manifest_bytes, signature)
+
+
+def seal_evidence_files(
+    manifest: Manifest, key: Ed25519PrivateKey, parts: list[Path], targets: list[Path]
+) -> tuple[bytes, str]:
+    """Sign ``manifest``, write it and its signature beside the clip's ``.part`` file (``parts``:
+    clip, manifest, signature), and rename all three into ``targets`` together: an evidence item
+    appears whole or not at all. Returns the signed bytes and the signature."""
+    manifest_bytes = manifest.canonical_bytes()
+    signature = sign(key, manifest_bytes)
+    write_synced(parts[1], manifest_bytes)
+    write_synced(parts[2], signature.encode("ascii") + b"\n")
+    for part, target in zip(parts, targets, strict=True):
+        os.replace(part, target)
+    fsync_dir(targets[0].parent)
+    return manifest_bytes, signature
 
 
 def cut_pin_owner(clip_id: str) -> str:

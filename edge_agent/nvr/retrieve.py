@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import re
 import uuid
 from collections.abc import Sequence
@@ -30,9 +29,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cctv_common import __version__
 from cctv_common.clock import utc_now
 from cctv_common.evidence.manifest import CameraIdentity, Manifest, NvrReplay, Software, Window
-from cctv_common.evidence.signing import key_id, sign
+from cctv_common.evidence.signing import key_id
 from cctv_common.evidence.verify import CLIP_NAME, MANIFEST_NAME, SIGNATURE_NAME
-from cctv_common.files import fsync_dir, write_synced
 from cctv_common.uris import redact_uri
 from cctv_onvif import AsyncOnvifClient, OnvifError, OnvifTarget, RecordingInfo
 from edge_agent.clips.cut_plan import check_window
@@ -40,6 +38,7 @@ from edge_agent.clips.evidence_clip import (
     SOFTWARE_NAME,
     EvidenceClip,
     OutputExists,
+    seal_evidence_files,
 )
 from edge_agent.config import NvrChannelConfig, NvrConfig
 from edge_agent.nvr.gaps import replay_gaps
@@ -347,13 +346,7 @@ def _write_clip(
         created_at=utc_now(),
         key_id=key_id(key),
     )
-    manifest_bytes = manifest.canonical_bytes()
-    signature = sign(key, manifest_bytes)
-    write_synced(parts[1], manifest_bytes)
-    write_synced(parts[2], signature.encode("ascii") + b"\n")
-    for part, target in zip(parts, targets, strict=True):
-        os.replace(part, target)
-    fsync_dir(out_dir)
+    manifest_bytes, signature = seal_evidence_files(manifest, key, parts, targets)
     return muxed, manifest, manifest_bytes, signature
 
 

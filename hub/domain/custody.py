@@ -106,6 +106,20 @@ def row_hash(
     return hashlib.sha256(canonical_json(body)).hexdigest()
 
 
+def stored_row_hash(raw: Mapping[str, Any], detail: Mapping[str, Any], prev_hash: str) -> str:
+    """The hash a row read back from storage should carry, given its parsed ``detail`` and the
+    hash of the row before it."""
+    return row_hash(
+        int(raw["seq"]),
+        str(raw["at"]),
+        str(raw["actor"]),
+        str(raw["action"]),
+        str(raw["subject"]),
+        detail,
+        prev_hash,
+    )
+
+
 def verify_rows(rows: Iterable[Mapping[str, Any]]) -> tuple[bool, int | None]:
     """Check a chain given as raw rows in ``seq`` order; ``(True, None)`` or the first bad seq."""
     expected_seq, prev_hash = 1, GENESIS_HASH
@@ -120,15 +134,7 @@ def verify_rows(rows: Iterable[Mapping[str, Any]]) -> tuple[bool, int | None]:
             return False, seq
         if not isinstance(detail, dict) or raw.get("prev_hash") != prev_hash:
             return False, seq
-        digest = row_hash(
-            seq,
-            str(raw["at"]),
-            str(raw["actor"]),
-            str(raw["action"]),
-            str(raw["subject"]),
-            detail,
-            prev_hash,
-        )
+        digest = stored_row_hash(raw, detail, prev_hash)
         if raw.get("hash") != digest:
             return False, seq
         expected_seq, prev_hash = seq + 1, digest

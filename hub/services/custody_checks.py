@@ -28,8 +28,9 @@ from typing import Any, Final
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from cctv_common.evidence.signing import BadSignature
+from hub.domain.custody import stored_row_hash
 from hub.services.checkpoints import Checkpoint, CheckpointFile
-from hub.services.custody import GENESIS_HASH, CustodyAction, row_hash
+from hub.services.custody import GENESIS_HASH, CustodyAction
 from hub.storage.ports import HubStorage, UnitOfWork
 
 MAX_PROBLEMS: Final = 200
@@ -123,15 +124,7 @@ class ChainReplay:
             elif raw.get("prev_hash") != self._prev_hash:
                 self._break(seq)
             else:
-                digest = row_hash(
-                    seq,
-                    str(raw["at"]),
-                    str(raw["actor"]),
-                    str(raw["action"]),
-                    str(raw["subject"]),
-                    detail,
-                    self._prev_hash,
-                )
+                digest = stored_row_hash(raw, detail, self._prev_hash)
                 if raw.get("hash") != digest:
                     self._break(seq)
                 self._prev_hash = digest
