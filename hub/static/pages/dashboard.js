@@ -69,8 +69,8 @@ async function draw() {
   const districts = data.per_district || [];
   const turnaround = data.turnaround || {};
   const outcomes = Object.entries(data.outcomes || {});
-  const declined = data.declined || [];
-  const total = months.reduce((n, m) => n + m.requests, 0);
+  const declined = byReason(data.declined || []);
+  const total = data.total ?? months.reduce((n, m) => n + m.requests, 0);
   const released = months.reduce((n, m) => n + m.released, 0);
   const median = (turnaround.to_release || {}).median_h;
   byId("dash-tiles").replaceChildren(
@@ -117,6 +117,13 @@ async function draw() {
     data: { labels: declined.map((d) => d.reason), datasets: [{ label: "Declined", data: declined.map((d) => d.count), backgroundColor: COLOURS.red }] },
     options: { indexAxis: "y", plugins: { legend: { display: false } } },
   }, "declined, by reason", [["Reason", (d) => d.reason], ["Requests", (d) => d.count]], declined);
+}
+
+// The hub lists each decline with its reason; the chart counts them by reason, most first.
+function byReason(declines) {
+  const counts = new Map();
+  for (const d of declines) counts.set(d.reason, (counts.get(d.reason) || 0) + (d.count || 1));
+  return Array.from(counts, ([reason, count]) => ({ reason: reason, count: count })).sort((a, b) => b.count - a.count);
 }
 
 function tile(label, value) {

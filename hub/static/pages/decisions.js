@@ -100,15 +100,22 @@ async function showRetention() {
   byId("retention-list").replaceChildren(
     table(
       [
-        ["Item", (d) => (d.request_id ? el("a", { href: "#request/" + encodeURIComponent(d.request_id) }, d.label || d.item_id || d.request_id) : d.label || d.item_id)],
+        ["Item", (d) => dueItem(d)],
         ["Due", (d) => d.what],
-        ["Since", (d) => shown(d.due_at || d.delete_after || d.review_at)],
+        ["Since", (d) => shown(d.what === "due for review" ? d.review_on : d.delete_on)],
         ["Why", (d) => d.why || ""],
         ["", (d) => (d.what === "due for deletion" && can("evidence.manage") ? deleteDue(d) : "")],
       ],
       rows
     )
   );
+}
+
+// "R-2026-0001", or "clip-… of R-2026-0001" for one evidence item; linked to the request.
+function dueItem(due) {
+  const link = due.request_id ? el("a", { href: "#request/" + encodeURIComponent(due.request_id) }, due.request_id) : null;
+  if (!due.clip_id) return link || due.id;
+  return [el("span", { class: "hash" }, due.clip_id), link ? [" of ", link] : null];
 }
 
 // Delete what retention says is due: one evidence item, or every item of a request; with a reason.
