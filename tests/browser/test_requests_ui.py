@@ -391,3 +391,85 @@ def test_every_page_for_every_role_at_desktop_and_phone_width(
                     assert page.evaluate(LABELLED) == []
                     shot(page, SHOTS, f"supervisor-release-dialog-{width}")
     assert too_wide == [], too_wide
+
+
+def test_role_boundaries_in_the_pages(hub: LiveHub, browser: Browser) -> None:
+    """The engineer never sees footage or requests; police never see others' requests."""
+    start = datetime.now(UTC) - timedelta(hours=2)
+    mine = hub.call(OFFICER, "POST", "/api/requests", 201, json=request_body([CAMERA], start))
+    theirs = hub.call(
+        "pc-two",
+        "POST",
+        "/api/requests",
+        201,
+        json=request_body(["cam-2"], start, crime_reference="CR/999999/26", colleagues=[]),
+    )
+    named = hub.call(
+        "pc-two",
+        "POST",
+        "/api/requests",
+        201,
+        json=request_body(["cam-2"], start, crime_reference="CR/888888/26", colleagues=[OFFICER]),
+    )
+    for reference in (mine["id"], theirs["id"], named["id"]):
+        hub.call(
+            "supervisor", "POST", f"/api/requests/{reference}/decision", json={"outcome": "approve"}
+        )
+        hub.fulfil(reference)
+    hub.wait_state(theirs["id"], "ready")
+    hub.call(
+        "supervisor",
+        "POST",
+        f"/api/requests/{theirs['id']}/release",
+        json={
+            "recipients": [{"name": "PC Two", "organisation": "Cleveland Police"}],
+            "purpose": "Investigation",
+        },
+    )
+    their_clip = hub.request(theirs["id"])["items"][0]["clip_id"]
+
+    # Police: their own request and the one naming them; not another officer's, by any road.
+    with logged_in(browser, hub.url, OFFICER, PASSWORDS[OFFICER]) as page:
+        page.select_option("#requests-filter", "all")
+        page.wait_for_selector(f"#requests-list tr[data-request-id='{named['id']}']")
+        listed = page.locator("#requests-list tr[data-request-id]").evaluate_all(
+            "(rows) => rows.map((r) => r.dataset.requestId)"
+        )
+        assert sorted(listed) == sorted([mine["id"], named["id"]]), listed
+        page.goto(f"{hub.url}/#request/{theirs['id']}")
+        page.wait_for_selector(f"#notice:has-text('no request {theirs['id']}')")
+        assert theirs["id"] not in (page.text_content("#rs-title") or "")
+        assert "CR/999999/26" not in (page.text_content("main") or "")
+        page.goto(f"{hub.url}/#clip-{their_clip}")
+        page.wait_for_timeout(500)
+        assert page.evaluate("document.querySelector('#player-video').currentSrc") == ""
+        assert their_clip not in (page.text_content("#clips-section") or "")
+        for other in ("decisions", "fulfil", "custody", "users", "dashboard", "disclosures"):
+            page.goto(f"{hub.url}/#{other}")
+            wait_until(lambda: page.evaluate("location.hash") == "#requests", f"not #{other}")
+
+    # Engineer: site health only; every other page sends them back, and no footage, snapshot,
+    # request or custody row is even fetched.
+    with logged_in(browser, hub.url, "engineer", PASSWORDS["engineer"]) as page:
+        fetched: list[str] = []
+        page.on("request", lambda r: fetched.append(r.url))
+        targets = [
+            "requests",
+            f"request/{mine['id']}",
+            "new",
+            "fulfil",
+            "evidence",
+            f"clip-{their_clip}",
+            "decisions",
+            "custody",
+            "disclosures",
+            "dashboard",
+        ]
+        for target in targets:
+            page.goto(f"{hub.url}/#{target}")
+            wait_until(lambda: page.evaluate("location.hash") == "#sites", f"not #{target}")
+        page.wait_for_timeout(500)
+        assert page.locator("#nav a").all_text_contents() == ["Site health"]
+        assert page.locator("video[src], img[src*='snapshot']").count() == 0
+        refused = ("/api/clips", "/api/requests", "/snapshot", "/api/custody", "/video")
+        assert not [url for url in fetched if any(part in url for part in refused)], fetched
