@@ -354,6 +354,9 @@ def seed_examples(hub: LiveHub) -> dict[str, str]:
         urgency="threat_to_life",
     )
     hub.confirm_holds()
+    former = {"username": "old-op", "role": "operator", "display_name": "Former operator"}
+    hub.call("supervisor", "POST", "/api/users", 201, json=former | {"password": "x" * 16})
+    hub.call("supervisor", "POST", "/api/users/old-op/disable")
     return {"released": released, "first": first, "going": going}
 
 
