@@ -226,7 +226,8 @@ def test_chromium_plays_the_live_page_from_the_hub(live_rig: LiveRig) -> None:
             page.fill("#password", USERS["operator"][1])
             page.click("button[type=submit]")
             page.wait_for_selector("body[data-ready=true]")
-            # The main page links each camera to its live view.
+            # The sites page links each camera to its live view (operators land on #fulfil).
+            page.goto(rig.url + "/#sites")
             link = page.wait_for_selector(f"[data-camera-id='{CAMERA}'] a.live-link")
             assert link is not None
             assert link.get_attribute("href") == f"/live?site={SITE}&camera={CAMERA}"

@@ -320,6 +320,14 @@ def seed_examples(hub: LiveHub) -> dict[str, str]:
         f"/api/requests/{closed}/retention",
         json={"category": "charged", "case_closed_at": case_closed},
     )
+    due = hub.call("supervisor", "GET", "/api/retention/due")["due_for_deletion"]
+    assert {(d["kind"], d["request_id"]) for d in due} == {
+        ("request", closed),
+        ("evidence item", closed),
+    }, due
+    assert [d["clip_id"] for d in due if d["kind"] == "evidence item"] == [
+        hub.request(closed)["items"][0]["clip_id"]
+    ]
     released = file(OFFICER, 40, [CAMERA], offence="Assault occasioning ABH")
     approve(released)
     hub.fulfil(released)
