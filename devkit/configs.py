@@ -139,10 +139,12 @@ def write_site(
     users: Mapping[str, str],
     password: str,
     uplink: Mapping[str, Any] | None = None,
+    extra_cameras: Sequence[Mapping[str, Any]] = (),
     **agent_sections: Any,
 ) -> SiteFiles:
     """One site and its hub under ``workdir``: ``agent/agent.toml`` (data in ``agent/data``) and
-    ``hub/hub.toml`` (data in ``hub/data``, the site's public key in ``hub/sites/``)."""
+    ``hub/hub.toml`` (data in ``hub/data``, the site's public key in ``hub/sites/``). The agent
+    records ``camera`` and any ``extra_cameras``."""
     agent_dir, hub_dir = workdir / "agent", workdir / "hub"
     agent_data, hub_data = agent_dir / "data", hub_dir / "data"
     hub_key = load_or_create_private_key(hub_data / "hub_key.pem")
@@ -155,7 +157,7 @@ def write_site(
             site_id=site_id,
             data_dir=agent_data,
             broker=site_login,
-            cameras=[camera],
+            cameras=[camera, *extra_cameras],
             hub_public_key_file=hub_public,
             uplink=uplink,
             **agent_sections,

@@ -20,6 +20,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -224,10 +225,12 @@ class SiteStack:
         segment_seconds: float = 2.0,
         camera: dict[str, Any] | None = None,
         ca_file: Path | None = None,
+        extra_cameras: Sequence[Mapping[str, Any]] = (),
     ) -> None:
         """``camera`` replaces the agent's camera entry (e.g. an ``onvif`` camera); by default
-        it is ``camera_url`` as a plain RTSP camera. ``ca_file``: the broker speaks TLS with a
-        certificate from this CA (else plain TCP)."""
+        it is ``camera_url`` as a plain RTSP camera. ``extra_cameras``: more camera entries
+        (``{"id", "name", "rtsp_url"}``) the agent records too. ``ca_file``: the broker speaks
+        TLS with a certificate from this CA (else plain TCP)."""
         self.workdir = workdir
         self.broker = broker
         self.site_id = site_id
@@ -257,6 +260,7 @@ class SiteStack:
             password=PASSWORD,
             uplink=uplink,
             recorder={"segment_seconds": segment_seconds},
+            extra_cameras=extra_cameras,
         )
         self.agent_data = files.agent_data
         # The hub's own key, made up front so that the agent's config can name its public half.

@@ -41,6 +41,7 @@ _LIVE_CONFIG = re.compile(
 _STYLE = re.compile(r"<style>(.*?)</style>", re.S)
 # Where to go after logging in: a page of the hub's own ("#request/R-2026-0001"), nothing else.
 _NEXT_PAGE = re.compile(r"#[A-Za-z0-9/_-]{1,100}")
+_REFERENCE = re.compile(r"R-[0-9]{4}-[0-9]{4,6}")
 
 router = APIRouter(include_in_schema=False)
 
@@ -63,6 +64,16 @@ async def index(request: Request, hub: Hub) -> Response:
     if not cookie or await hub.auth.from_cookie(cookie) is None:
         return RedirectResponse("/login", status_code=status.HTTP_303_SEE_OTHER)
     return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
+
+
+@router.get("/requests/{reference}")
+async def request_link(reference: str) -> Response:
+    """The link in a requester's mail (``notifications.messages.status_url``): the request's
+    status page, ``/#request/R-2026-0001``. Logged out, ``/`` sends the browser to the login
+    form, which keeps the ``#request/...`` part and opens it after login."""
+    if not _REFERENCE.fullmatch(reference):
+        return RedirectResponse("/", status_code=status.HTTP_303_SEE_OTHER)
+    return RedirectResponse(f"/#request/{reference}", status_code=status.HTTP_303_SEE_OTHER)
 
 
 def live_page(ice_servers: list[dict[str, object]]) -> tuple[str, str]:

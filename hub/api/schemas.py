@@ -440,6 +440,10 @@ class MeOut(_Out):
     permissions: dict[str, str] = Field(description="Each permission and its scope: all, own, none")
     user: str = Field(default="", description="The user name again (the issue 11 contract)")
     landing: str = Field(default="", description="The page this role starts on, e.g. #requests")
+    display_name: str = Field(default="", description="The user's name, e.g. DC Jane Smith")
+    email: str = Field(default="", description="Where the hub mails them")
+    force: str = Field(default="", description="Police users: their force")
+    collar_number: str = Field(default="", description="Police users: their collar number")
 
 
 class HealthOut(_Out):

@@ -74,6 +74,9 @@ class UserAdmin:
     async def all(self) -> list[UserRecord]:
         return await self._storage.aread(lambda uow: uow.users.all())
 
+    async def get(self, username: str) -> UserRecord | None:
+        return await self._storage.aread(lambda uow: uow.users.get(username))
+
     def _hash(self, password: str) -> str:
         if problem := password_problem(password):
             raise UserChangeRefused(problem)

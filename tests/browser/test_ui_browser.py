@@ -123,6 +123,8 @@ def test_a_stored_clip_plays_in_the_page(served_hub: ServedHub, browser: Browser
     clip = served_hub.clip
     with logged_in(browser, served_hub, "pc-one") as (page, requested):
         assert page.text_content("#who") == "pc-one · police"
+        # Police land on their requests; their own jobs and clips are on #evidence.
+        page.goto(served_hub.url + "/#evidence")
         # The job that produced the clip is in the jobs list, stored.
         page.wait_for_selector(f"#jobs-body tr[data-job-id='{clip.job_id}'][data-state=stored]")
         page.click(f"#clips-body button[data-clip-id='{clip.clip_id}']")

@@ -4,8 +4,12 @@ networking)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Final
+
+from playwright.sync_api import Browser, sync_playwright
 
 CHROMIUM: Final = "/usr/bin/chromium"
 CHROMIUM_ARGS: Final = [
@@ -22,3 +26,14 @@ CHROMIUM_ARGS: Final = [
 
 def chromium_installed() -> bool:
     return Path(CHROMIUM).exists()
+
+
+@contextmanager
+def launched_chromium() -> Iterator[Browser]:
+    """Headless Chromium with the flags above, closed afterwards (a test's ``browser`` fixture)."""
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()

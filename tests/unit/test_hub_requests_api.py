@@ -379,6 +379,28 @@ def test_session_says_where_each_role_lands(hub: Hub) -> None:
         assert hub.get("/api/session", user)["landing"] == landing
 
 
+def test_session_carries_the_users_own_details_for_the_request_form(hub: Hub) -> None:
+    password = "a long enough passphrase"
+    profile = {
+        "display_name": "Jane Smith",
+        "email": "jane.smith@cleveland.police.uk",
+        "force": "Cleveland Police",
+        "collar_number": "4521",
+    }
+    body = {"username": "dc-smith", "role": "police", "password": password, **profile}
+    hub.post("/api/users", body, "supervisor", 201)
+    found = hub.client.get("/api/session", auth=("dc-smith", password)).json()
+    assert {key: found[key] for key in profile} == profile
+    assert hub.get("/api/session", "pc-one")["force"] == ""  # settings users have no details
+
+
+def test_the_link_in_a_mail_opens_the_requests_page(hub: Hub) -> None:
+    answer = hub.client.get("/requests/R-2026-0001", follow_redirects=False)
+    assert answer.status_code == 303 and answer.headers["location"] == "/#request/R-2026-0001"
+    odd = hub.client.get("/requests/..%2Fapi", follow_redirects=False)
+    assert odd.status_code in (303, 404) and "api" not in odd.headers.get("location", "")
+
+
 # Every new route and what each role gets: 403 for a role that may never use it; anything
 # else (2xx, 404 or 4xx about the body) for a role that may.
 ROUTES = [

@@ -91,7 +91,8 @@ async def file_request(body: RequestIn, hub: Hub, user: Filer) -> dict[str, Any]
 
 
 @router.post("/preview-coverage", summary="What each camera still holds of a window")
-async def preview_coverage(body: RequestIn, hub: Hub, user: Filer) -> dict[str, Any]:
+async def preview_coverage(body: RequestIn, hub: Hub, user: Reader) -> dict[str, Any]:
+    """For the officer filing, and for the data controller deciding (the same flags)."""
     window = _window(body.window_start, body.window_end)
     if window is None or window.end <= window.start:
         return {"cameras": []}

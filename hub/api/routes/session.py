@@ -50,9 +50,24 @@ async def me(user: CurrentUser) -> MeOut:
     return me_out(user.username, user.role)
 
 
-@router.get("/session", response_model=MeOut, summary="The session's user, role and landing page")
-async def current_session(user: CurrentUser) -> MeOut:
-    return me_out(user.username, user.role)
+@router.get(
+    "/session",
+    response_model=MeOut,
+    summary="The session's user, role, landing page and own details (name, e-mail, force)",
+)
+async def current_session(user: CurrentUser, hub: Hub) -> MeOut:
+    out = me_out(user.username, user.role)
+    record = await hub.service.users.get(user.username)
+    if record is None:  # a user from the settings file before the first sync
+        return out
+    return out.model_copy(
+        update={
+            "display_name": record.display_name,
+            "email": record.email,
+            "force": record.force,
+            "collar_number": record.collar_number,
+        }
+    )
 
 
 @router.post(

@@ -84,7 +84,7 @@ def retention_dates(item: RetainedItem, policy: RetentionPolicy) -> RetentionDat
         return RetentionDates(
             item.released_at + policy.no_further_action,
             item.review_date,
-            f"no further action: {days} days after release on {released}",
+            f"no further action: {_days(days)} after release on {released}",
         )
     if category is RetentionCategory.UNDER_INVESTIGATION:
         review = item.review_date or item.released_at + policy.review_after
@@ -97,7 +97,7 @@ def retention_dates(item: RetainedItem, policy: RetentionPolicy) -> RetentionDat
     return RetentionDates(
         item.case_ended_at + policy.after_case_ends,
         item.review_date,
-        f"charged: {days} days after the case ended on {ended}",
+        f"charged: {_days(days)} after the case ended on {ended}",
     )
 
 
@@ -183,3 +183,7 @@ def check_deletion(
     dates = retention_dates(item, policy or RetentionPolicy())
     early = dates.delete_on is None or now < dates.delete_on
     return DeletionDecision(item, deleted_by, now, cleaned, early)
+
+
+def _days(count: int) -> str:
+    return "1 day" if count == 1 else f"{count} days"

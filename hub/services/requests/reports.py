@@ -187,6 +187,20 @@ class RequestReports:
 
         return await flow.storage.aread(read)
 
+    async def requests_of_items(self, clip_ids: list[str]) -> dict[str, str]:
+        """The request each evidence item answers (clip id -> reference), where it has one."""
+
+        def read(uow: UnitOfWork) -> dict[str, str]:
+            found = {}
+            for clip_id in clip_ids:
+                item = uow.evidence.get(clip_id)
+                reference = None if item is None else uow.requests.of_job(item.job_id)
+                if reference is not None:
+                    found[clip_id] = reference
+            return found
+
+        return await self._flow.storage.aread(read)
+
     async def released_to(self, username: str) -> list[str]:
         """Request references released to ``username`` (the requester or a named colleague)."""
         records = await self._flow.storage.aread(

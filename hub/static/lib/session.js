@@ -13,20 +13,15 @@ const LANDING = {
 export const session = { user: "", role: "", permissions: {}, landing: "#requests" };
 
 export async function loadSession() {
-  let body;
-  try {
-    body = await api("/api/session");
-  } catch (err) {
-    if (err.status !== 404 && err.status !== 405) throw err;
-    body = await api("/api/me"); // a hub without GET /api/session
-  }
+  const body = await api("/api/session");
   session.user = body.user || body.username;
   session.role = body.role;
   session.permissions = body.permissions || {};
   session.landing = body.landing || LANDING[body.role] || "#requests";
-  // The user's own details, where the hub keeps them (pre-fill the officer on a request).
+  // The user's own details, where the hub keeps them (pre-fill the officer on a request). The hub
+  // keeps no rank: it is typed once and remembered on this browser.
   session.display_name = body.display_name || "";
-  session.profile = { force: body.force || "", collar_number: body.collar_number || "", contact: body.email || "", rank: body.rank || "" };
+  session.profile = { force: body.force || "", collar_number: body.collar_number || "", contact: body.email || "" };
   return session;
 }
 

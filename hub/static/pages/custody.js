@@ -39,14 +39,7 @@ function showError(err) {
 async function search() {
   byId("custody-error").hidden = true;
   const params = query();
-  let rows;
-  try {
-    const found = await api(withQuery("/api/custody", params));
-    rows = Array.isArray(found) ? found : found.events || found.rows || [];
-  } catch (err) {
-    if (err.status !== 404) throw err;
-    rows = (await api("/api/audit?limit=200")).slice().reverse(); // a hub without the search
-  }
+  const rows = (await api(withQuery("/api/custody", params))).rows || [];
   byId("custody-csv").href = withQuery("/api/custody.csv", params);
   byId("custody-count").textContent = rows.length + (rows.length === 1 ? " row" : " rows");
   const body = byId("audit-body");

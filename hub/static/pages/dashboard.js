@@ -69,8 +69,8 @@ async function draw() {
   const districts = data.per_district || [];
   const turnaround = data.turnaround || {};
   const outcomes = Object.entries(data.outcomes || {});
-  const declined = data.declined || [];
-  const total = months.reduce((n, m) => n + m.requests, 0);
+  const declined = byReason(data.declined || []);
+  const total = data.total ?? months.reduce((n, m) => n + m.requests, 0);
   const released = months.reduce((n, m) => n + m.released, 0);
   const median = (turnaround.to_release || {}).median_h;
   byId("dash-tiles").replaceChildren(
@@ -89,11 +89,12 @@ async function draw() {
         { label: "Declined", data: months.map((m) => m.declined), backgroundColor: COLOURS.red },
       ],
     },
+    options: whole("y"),
   }, "requests per month", [["Month", (m) => m.month], ["Requests", (m) => m.requests], ["Released", (m) => m.released], ["Declined", (m) => m.declined]], months);
   chart("dash-districts", {
     type: "bar",
     data: { labels: districts.map((d) => d.district), datasets: [{ label: "Requests", data: districts.map((d) => d.requests), backgroundColor: COLOURS.teal }] },
-    options: { indexAxis: "y", plugins: { legend: { display: false } } },
+    options: Object.assign(whole("x"), { indexAxis: "y", plugins: { legend: { display: false } } }),
   }, "requests per district or partner", [["District / partner", (d) => d.district], ["Requests", (d) => d.requests]], districts);
   const steps = [["Request to approval", turnaround.to_approval || {}], ["Request to release", turnaround.to_release || {}]];
   chart("dash-turnaround", {
@@ -110,13 +111,25 @@ async function draw() {
   chart("dash-outcomes", {
     type: "bar",
     data: { labels: outcomes.map(([k]) => k.replace(/_/g, " ")), datasets: [{ label: "Requests", data: outcomes.map(([, v]) => v), backgroundColor: COLOURS.green }] },
-    options: { plugins: { legend: { display: false } } },
+    options: Object.assign(whole("y"), { plugins: { legend: { display: false } } }),
   }, "what the footage led to", [["Outcome", ([k]) => k.replace(/_/g, " ")], ["Requests", ([, v]) => v]], outcomes);
   chart("dash-declined", {
     type: "bar",
     data: { labels: declined.map((d) => d.reason), datasets: [{ label: "Declined", data: declined.map((d) => d.count), backgroundColor: COLOURS.red }] },
-    options: { indexAxis: "y", plugins: { legend: { display: false } } },
+    options: Object.assign(whole("x"), { indexAxis: "y", plugins: { legend: { display: false } } }),
   }, "declined, by reason", [["Reason", (d) => d.reason], ["Requests", (d) => d.count]], declined);
+}
+
+// Counts are whole numbers: no "0.5 requests" on the value axis.
+function whole(axis) {
+  return { scales: { [axis]: { beginAtZero: true, ticks: { precision: 0 } } } };
+}
+
+// The hub lists each decline with its reason; the chart counts them by reason, most first.
+function byReason(declines) {
+  const counts = new Map();
+  for (const d of declines) counts.set(d.reason, (counts.get(d.reason) || 0) + (d.count || 1));
+  return Array.from(counts, ([reason, count]) => ({ reason: reason, count: count })).sort((a, b) => b.count - a.count);
 }
 
 function tile(label, value) {

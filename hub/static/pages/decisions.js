@@ -1,7 +1,7 @@
 // The data controller's page: requests awaiting a decision (threat to life first), requests
 // ready for release, and what retention says is due for deletion or review.
 
-import { api } from "../lib/api.js";
+import { api, post } from "../lib/api.js";
 import { busy, byId, el, table } from "../lib/dom.js";
 import { can } from "../lib/session.js";
 import { shown } from "../lib/time.js";
@@ -27,7 +27,7 @@ export async function refresh() {
   const busy = byId("decisions-list").contains(document.activeElement) && document.activeElement.matches("input, textarea");
   if (key === seen.key || (busy && seen.key)) return;
   seen.key = key;
-  const full = await Promise.all(waiting.map((r) => api("/api/requests/" + encodeURIComponent(r.id))));
+  const full = await Promise.all(waiting.map((r) => api("/api/requests/" + encodeURIComponent(r.id)).then(withCoverage)));
   byId("decisions-empty").hidden = full.length > 0;
   byId("decisions-list").replaceChildren(...full.map(card));
   byId("ready-empty").hidden = ready.length > 0;
@@ -46,6 +46,21 @@ export async function refresh() {
       : ""
   );
   await showRetention();
+}
+
+// What each camera still holds of the window, as the officer was told when filing.
+async function withCoverage(request) {
+  try {
+    const found = await post("/api/requests/preview-coverage", {
+      window_start: request.window_start,
+      window_end: request.window_end,
+      cameras: (request.cameras || []).map((c) => ({ site_id: c.site_id, camera_id: c.camera_id })),
+    });
+    request.coverage = found.cameras || [];
+  } catch {
+    request.coverage = [];
+  }
+  return request;
 }
 
 function card(request) {
@@ -100,15 +115,22 @@ async function showRetention() {
   byId("retention-list").replaceChildren(
     table(
       [
-        ["Item", (d) => (d.request_id ? el("a", { href: "#request/" + encodeURIComponent(d.request_id) }, d.label || d.item_id || d.request_id) : d.label || d.item_id)],
+        ["Item", (d) => dueItem(d)],
         ["Due", (d) => d.what],
-        ["Since", (d) => shown(d.due_at || d.delete_after || d.review_at)],
+        ["Since", (d) => shown(d.what === "due for review" ? d.review_on : d.delete_on)],
         ["Why", (d) => d.why || ""],
         ["", (d) => (d.what === "due for deletion" && can("evidence.manage") ? deleteDue(d) : "")],
       ],
       rows
     )
   );
+}
+
+// "R-2026-0001", or "clip-… of R-2026-0001" for one evidence item; linked to the request.
+function dueItem(due) {
+  const link = due.request_id ? el("a", { href: "#request/" + encodeURIComponent(due.request_id) }, due.request_id) : null;
+  if (!due.clip_id) return link || due.id;
+  return [el("span", { class: "hash" }, due.clip_id), link ? [" of ", link] : null];
 }
 
 // Delete what retention says is due: one evidence item, or every item of a request; with a reason.

@@ -30,7 +30,7 @@ export function openRelease(request, onDone) {
     )
   );
   byId("release-purpose").value = request.offence
-    ? "Investigation of " + request.offence + " (" + (request.crime_reference || request.id) + ")"
+    ? "Investigation of " + request.offence.charAt(0).toLowerCase() + request.offence.slice(1) + " (" + (request.crime_reference || request.id) + ")"
     : "";
   byId("release-error").hidden = true;
   if (!dialog.dataset.wired) wire(dialog);

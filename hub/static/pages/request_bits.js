@@ -96,12 +96,26 @@ export function jobProgress(job) {
   return box;
 }
 
+// "moved on: now ready", "hold placed: site-a/cam-1", "released: disclosure 3 to DC Jane Smith".
+export function stepText(step) {
+  const d = step.detail || {};
+  const camera = d.camera || (d.camera_id ? (d.site_id ? d.site_id + "/" : "") + d.camera_id : "");
+  const more = d.to ? "now " + String(d.to).replace(/_/g, " ")
+    : d.summary ? d.summary
+    : d.disclosure_number ? "disclosure " + d.disclosure_number + (d.recipient ? " to " + d.recipient : "")
+    : d.outcome ? String(d.outcome).replace(/_/g, " ")
+    : d.category ? String(d.category).replace(/_/g, " ")
+    : camera ? camera + (d.why ? ": " + d.why : "")
+    : "";
+  return step.what + (more ? ": " + more : "");
+}
+
 export function timelineList(timeline) {
   return el(
     "ol",
     { class: "timeline-steps" },
     (timeline || []).map((step) =>
-      el("li", {}, el("time", { dateTime: step.at }, shown(step.at)), " ", el("span", {}, step.what),
+      el("li", {}, el("time", { dateTime: step.at }, shown(step.at)), " ", el("span", {}, stepText(step)),
         step.by ? el("span", { class: "hint" }, " · " + step.by) : null)
     )
   );

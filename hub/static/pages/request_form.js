@@ -80,7 +80,7 @@ function restoreOfficer() {
   for (const name of OFFICER_FIELDS) {
     if (!field(name).value) field(name).value = saved[name] || profile[name] || "";
   }
-  const complete = ["force", "officer_name", "collar_number", "contact"].every((name) => field(name).value.trim()) &&
+  const complete = ["force", "officer_name", "rank", "collar_number", "contact"].every((name) => field(name).value.trim()) &&
     session.role === "police";
   byId("rq-officer").hidden = complete;
   byId("rq-officer-summary").hidden = !complete;
@@ -228,7 +228,7 @@ function problems(request) {
   const missing = [];
   if (session.role !== "police" && !request.on_behalf_of) missing.push("the police user it is for");
   for (const [name, words] of [
-    ["force", "the force"], ["officer_name", "the officer's name"], ["collar_number", "the collar number"],
+    ["force", "the force"], ["officer_name", "the officer's name"], ["rank", "the rank"], ["collar_number", "the collar number"],
     ["contact", "a contact e-mail"], ["crime_reference", "a crime reference or incident log number"],
     ["offence", "the offence or reason"],
   ]) {
@@ -246,7 +246,7 @@ async function submit(event) {
   const missing = problems(request);
   if (missing) {
     errorLine(error, missing);
-    if (!request.contact || !request.force) {
+    if (!request.contact || !request.force || !request.rank) {
       byId("rq-officer").hidden = false;
       byId("rq-officer-summary").hidden = true;
     }

@@ -41,8 +41,20 @@ async function refresh() {
 }
 
 function actions(user) {
-  if (user.disabled || user.username === session.user) return "";
+  if (user.username === session.user) return "";
+  // Users from the hub's settings file are changed there (the file wins at every start).
+  if (user.source === "config") return el("span", { class: "hint" }, "set in the hub's settings file");
   const error = el("p", { class: "error", role: "alert", hidden: true });
+  if (user.disabled) {
+    const enable = el("button", { type: "button", "data-action": "enable" }, "Enable");
+    enable.addEventListener("click", () =>
+      busy(enable, error, async () => {
+        await post("/api/users/" + encodeURIComponent(user.username) + "/enable");
+        await refresh();
+      })
+    );
+    return el("div", { class: "actions" }, enable, error);
+  }
   const disable = el("button", { type: "button", "data-action": "disable" }, "Disable");
   disable.addEventListener("click", () =>
     busy(disable, error, async () => {
