@@ -14,6 +14,7 @@ from typing import Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from hub.domain.requests.auto_approval import ApprovalRule, RuleConfigError, rules_from_data
+from hub.domain.requests.parts import DEFAULT_PART_MINUTES
 from hub.domain.requests.retention import RetentionPolicy
 from hub.domain.requests.validation import RequestLimits
 from hub.notifications.mailer import MailSettingsError, SmtpSecurity, SmtpSettings
@@ -34,6 +35,12 @@ class RequestSettings(_Strict):
     )
     max_window_hours: float = Field(
         default=24, gt=0, le=24, description="Longest window one request may ask for"
+    )
+    part_minutes: float = Field(
+        default=DEFAULT_PART_MINUTES,
+        ge=1,
+        le=24 * 60,
+        description="Each camera's window is cut, uploaded and stored in parts this long at most",
     )
     sweep_seconds: float = Field(
         default=2.0,
@@ -66,6 +73,10 @@ class RequestSettings(_Strict):
     @property
     def rules(self) -> tuple[ApprovalRule, ...]:
         return rules_from_data(list(self.auto_approval))
+
+    @property
+    def part(self) -> timedelta:
+        return timedelta(minutes=self.part_minutes)
 
     @property
     def limits(self) -> RequestLimits:

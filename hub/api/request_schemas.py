@@ -224,6 +224,18 @@ def detail_out(found: RequestDetail, now: datetime) -> dict[str, Any]:
         },
         "holds": [hold_out(h) for h in found.holds],
         "jobs": jobs,
+        "camera_progress": [
+            {
+                "site_id": site_id,
+                "camera_id": camera_id,
+                "parts_stored": parts.stored,
+                "parts_total": parts.total,
+                "percent": parts.percent,
+                "estimate_seconds_left": parts.estimate_seconds_left,
+                "complete": parts.complete,
+            }
+            for (site_id, camera_id), parts in found.parts.items()
+        ],
         "unserved": found.unserved,
         "items": [
             {

@@ -6,6 +6,7 @@ every new route."""
 
 from __future__ import annotations
 
+import itertools
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -450,3 +451,68 @@ def test_role_boundaries_on_every_new_route(hub: Hub, role: str) -> None:
     # Each refusal is a custody row naming the user and what they tried.
     refused = hub.get(f"/api/custody?action=forbidden&user={user}", "auditor")["rows"]
     assert bool(refused) == (role != "supervisor")
+
+
+def test_a_long_window_is_cut_in_parts_and_progress_counts_them(hub: Hub) -> None:
+    """A 2 h window on one camera at the default 30 min parts: 4 clip jobs in time order, each
+    stored on its own; the request shows 1/4 ... 4/4 and is ready (and releasable) only at 4/4."""
+    end = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
+    start = end - timedelta(hours=2)
+    hub.database.write(
+        lambda d: repo.apply_site_status(
+            d, SITE, online_status((CAMERA,), start - timedelta(hours=1), end), end
+        )
+    )
+    body = request_body(
+        window_start=start.isoformat(),
+        window_end=end.isoformat(),
+        cameras=[{"site_id": SITE, "camera_id": CAMERA}],
+    )
+    reference = hub.post("/api/requests", body, "pc-one", 201)["id"]
+    approved = hub.post(f"/api/requests/{reference}/decision", {"outcome": "approve"}, "supervisor")
+    jobs = approved["jobs"]
+    assert len(jobs) == 4 and len(hub.published(JobTopic)) == 4
+    assert [job["priority"] for job in jobs] == [jobs[0]["priority"]] * 4
+    windows = sorted(
+        (datetime.fromisoformat(job["start"]), datetime.fromisoformat(job["end"])) for job in jobs
+    )
+    assert windows[0][0] == start and windows[-1][1] == end
+    for (_, previous_end), (next_start, _) in itertools.pairwise(windows):
+        assert previous_end == next_start  # consecutive: nothing missed, nothing twice
+    [progress] = approved["camera_progress"]
+    assert (progress["parts_stored"], progress["parts_total"]) == (0, 4)
+    assert not progress["complete"]
+    confirm_holds_at_edge(hub, reference)
+    release = {
+        "recipients": [{"name": "DC Smith", "organisation": "Cleveland Police"}],
+        "purpose": "investigation",
+    }
+    by_start = sorted(jobs, key=lambda job: job["start"])
+    for stored, job_out in enumerate(by_start, start=1):
+        job = hub.database.read(partial(repo.get_job, job_id=job_out["job_id"]))
+        assert job is not None
+        insert_evidence(
+            hub.settings,
+            hub.database,
+            hub.key,
+            secrets.token_bytes(20_000),
+            requested_by=job.requested_by,
+            job=job,
+        )
+        hub.sweep()
+        detail = hub.get(f"/api/requests/{reference}")
+        [progress] = detail["camera_progress"]
+        assert (progress["parts_stored"], progress["parts_total"]) == (stored, 4)
+        assert progress["percent"] == (100 if stored == 4 else stored * 25)
+        if stored < 4:
+            assert detail["state"] == "fulfilling"
+            refused = hub.client.post(
+                f"/api/requests/{reference}/release", json=release, auth=auth("supervisor")
+            )
+            assert refused.status_code == 409 and f"{SITE}/{CAMERA}" in refused.json()["detail"]
+    assert detail["state"] == "ready" and progress["complete"]
+    assert progress["estimate_seconds_left"] is None
+    released = hub.post(f"/api/requests/{reference}/release", release, "supervisor")
+    assert released["state"] == "released"
+    entries = hub.get("/api/disclosures", "auditor")["entries"]
+    assert len(entries[0]["items"]) == 4

@@ -2,7 +2,8 @@
 
 Approval turns the request into what the hub then does, as data: hold specs (what to hold at the
 hub and pin at the edge, at once, so the 31-day overwrite cannot take the footage while the request
-is handled) and clip job specs, one per approved camera. A part approval names a subset of the
+is handled) and clip job specs, one per part of each approved camera's window (``parts``: at most
+``[requests] part_minutes`` each), in the order they go out. A part approval names a subset of the
 cameras and/or a narrower window inside the one asked; it needs a reason, like a decline does,
 and the reason is kept. Nobody decides a request they filed or that is theirs.
 """
@@ -10,11 +11,13 @@ and the reason is kept. Nobody decides a request they filed or that is theirs.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Final
 
 from hub.domain.requests import text, wording
+from hub.domain.requests.parts import split_window
+from hub.domain.requests.priority import by_priority
 from hub.domain.requests.request import CameraChoice, FootageRequest, IncidentWindow, Urgency
 from hub.domain.requests.states import RequestState, check_transition
 
@@ -139,14 +142,36 @@ def _approved_window(request: FootageRequest, decision: ControllerDecision) -> I
     return IncidentWindow(wording.as_utc(window.start), wording.as_utc(window.end))
 
 
+def clip_jobs(
+    reference: str,
+    request: FootageRequest,
+    cameras: tuple[CameraChoice, ...],
+    window: IncidentWindow,
+    part: timedelta | None,
+) -> tuple[ClipJobSpec, ...]:
+    """One job per part of each camera's ``window`` (the whole window when ``part`` is None), in
+    the order they go out: parts in time order, every camera's first part before any camera's
+    second; within a part the cameras by priority. Every part has the request's priority."""
+    ordered = by_priority(
+        ClipJobSpec(
+            reference, camera, window, request.urgency, request.received_at, request.requested_by
+        )
+        for camera in cameras
+    )
+    pieces = (window,) if part is None else split_window(window, part)
+    return tuple(replace(spec, window=piece) for piece in pieces for spec in ordered)
+
+
 def decide(
     reference: str,
     request: FootageRequest,
     current: RequestState,
     decision: ControllerDecision,
+    part: timedelta | None = None,
 ) -> DecisionOutcome:
     """What ``decision`` does to request ``reference``, or ``DecisionRefused`` /
-    ``IllegalTransition`` (a request not awaiting a decision) saying why not."""
+    ``IllegalTransition`` (a request not awaiting a decision) saying why not. ``part``: the
+    longest clip job (``[requests] part_minutes``); None for one job per camera."""
     if decision.rule is None:
         problem = text.username_problem("the deciding user", decision.decided_by)
         if problem:
@@ -170,10 +195,5 @@ def decide(
         for camera in cameras
         for place in (HoldPlace.EDGE, HoldPlace.HUB)
     )
-    jobs = tuple(
-        ClipJobSpec(
-            reference, camera, window, request.urgency, request.received_at, request.requested_by
-        )
-        for camera in cameras
-    )
+    jobs = clip_jobs(reference, request, cameras, window, part)
     return DecisionOutcome(state, replace(decision, reason=reason), cameras, window, holds, jobs)

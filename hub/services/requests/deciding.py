@@ -1,6 +1,7 @@
 """The data controller's decision and what approval sets going at once: legal holds at the hub
-and the edge (a hub-signed ``HoldOrder``, retained, per camera) and one clip job per camera in
-priority order (threat to life first; the job's priority says so to the agent)."""
+and the edge (a hub-signed ``HoldOrder``, retained, per camera) and one clip job per part of each
+camera's window (``[requests] part_minutes``), parts in time order, cameras in priority order
+(threat to life first; the job's priority says so to the agent)."""
 
 from __future__ import annotations
 
@@ -16,15 +17,14 @@ from hub.domain.request_records import DecisionRecord, HoldRecord, RequestJob, R
 from hub.domain.requests import wording
 from hub.domain.requests.auto_approval import auto_decision
 from hub.domain.requests.decision import (
-    ClipJobSpec,
     ControllerDecision,
     DecisionOutcome,
     DecisionRefused,
     HoldPlace,
+    clip_jobs,
     decide,
 )
-from hub.domain.requests.priority import by_priority
-from hub.domain.requests.request import CameraRef
+from hub.domain.requests.request import CameraRef, IncidentWindow
 from hub.domain.requests.states import IllegalTransition, RequestState, check_transition
 from hub.notifications.messages import NotificationStep
 from hub.services.custody import CustodyAction
@@ -86,7 +86,9 @@ class Deciding:
             if record is None:
                 raise RequestNotFound(f"there is no request {reference}")
             try:
-                outcome = decide(reference, record.request, record.state, decision)
+                outcome = decide(
+                    reference, record.request, record.state, decision, flow.settings.part
+                )
             except IllegalTransition as exc:
                 raise RequestError(str(exc)) from exc
             except DecisionRefused as exc:
@@ -165,19 +167,26 @@ class Deciding:
         return record
 
     async def dispatch(self, record: RequestRecord) -> RequestRecord:
-        """Make the clip job of every approved camera that has none yet, most urgent first, and
-        move the request to fulfilling. A camera whose job cannot be made is logged with why."""
+        """Make the clip job of every part of every approved camera that has none yet (parts in
+        time order, most urgent first) and move the request to fulfilling. A part whose job
+        cannot be made is logged with why."""
         flow = self._flow
         decision = record.decision
         if decision is None or decision.window is None:
             return record
         reference = record.reference
-        have = await flow.storage.aread(lambda uow: uow.requests.jobs(reference))
-        served = {(job.site_id, job.camera_id) for job in have}
-        for camera in by_priority_cameras(record, decision):
-            if not isinstance(camera, CameraRef) or (camera.site_id, camera.camera_id) in served:
+        have = await flow.storage.aread(lambda uow: jobs_of(uow, reference))
+        specs = clip_jobs(
+            reference, record.request, decision.cameras, decision.window, flow.settings.part
+        )
+        for spec in specs:
+            camera = spec.camera
+            if not isinstance(camera, CameraRef):
                 continue
-            await self._one_job(record, camera, decision.window.start, decision.window.end)
+            key = (camera.site_id, camera.camera_id)
+            if any(window.contains(spec.window) for window in have.get(key, [])):
+                continue
+            await self._one_job(record, camera, spec.window.start, spec.window.end)
         if record.state in (RequestState.APPROVED, RequestState.PARTLY_APPROVED):
             await self.move(reference, RequestState.FULFILLING, flow.actor)
         found = await flow.storage.aread(lambda uow: uow.requests.get(reference))
@@ -254,18 +263,13 @@ class Deciding:
         return await self._flow.storage.awrite(work)
 
 
-def by_priority_cameras(record: RequestRecord, decision: DecisionRecord) -> list[CameraRef]:
-    """The approved cameras in the order their jobs go out (``priority.by_priority``)."""
-    assert decision.window is not None
-    specs = [
-        ClipJobSpec(
-            record.reference,
-            camera,
-            decision.window,
-            record.request.urgency,
-            record.request.received_at,
-            record.request.requested_by,
-        )
-        for camera in decision.cameras
-    ]
-    return [spec.camera for spec in by_priority(specs) if isinstance(spec.camera, CameraRef)]
+def jobs_of(uow: UnitOfWork, reference: str) -> dict[tuple[str, str], list[IncidentWindow]]:
+    """The windows of the clip jobs request ``reference`` has, per (site, camera)."""
+    found: dict[tuple[str, str], list[IncidentWindow]] = {}
+    for link in uow.requests.jobs(reference):
+        job = uow.jobs.get(link.job_id)
+        if job is not None:
+            found.setdefault((job.site_id, job.camera_id), []).append(
+                IncidentWindow(job.start, job.end)
+            )
+    return found

@@ -6,8 +6,8 @@ Every few seconds (``[requests] sweep_seconds``) the hub
 - marks each hold the agent reports in force (``SiteStatus.holds``) as confirmed at the edge and,
   once all of a request's are, mails the requester that the footage is secured,
 - holds at the hub every evidence item stored for a request whose holds are in force,
-- moves a fulfilling request to ready when every approved camera has a stored, verified clip,
-  and mails the requester.
+- moves a fulfilling request to ready when every part of every approved camera's window has a
+  stored, verified clip, and mails the requester.
 """
 
 from __future__ import annotations
@@ -15,12 +15,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 
 from cctv_common.wire.job_state import JobState
 from hub.domain.records import ClipJob, EvidenceItem
-from hub.domain.request_records import HoldRecord, RequestRecord
+from hub.domain.request_records import DecisionRecord, HoldRecord, RequestRecord
+from hub.domain.requests.parts import CameraParts, PartJob, camera_parts, split_window
+from hub.domain.requests.request import IncidentWindow
 from hub.domain.requests.states import RequestState
 from hub.notifications.messages import NotificationStep
 from hub.services.custody import CustodyAction
@@ -50,14 +52,43 @@ class RequestProgress:
     items: dict[str, EvidenceItem] = field(default_factory=dict)  # job id -> its stored item
     holds: list[HoldRecord] = field(default_factory=list)
 
-    def cameras_ready(self) -> set[tuple[str, str]]:
-        return {
-            (job.site_id, job.camera_id)
-            for job in self.jobs
-            if job.state is JobState.STORED
-            and job.id in self.items
-            and self.items[job.id].deleted_at is None
-        }
+    def stored(self, job: ClipJob) -> bool:
+        item = self.items.get(job.id)
+        return job.state is JobState.STORED and item is not None and item.deleted_at is None
+
+    def cameras(
+        self, decision: DecisionRecord | None, part: timedelta, now: datetime
+    ) -> dict[tuple[str, str], CameraParts]:
+        """Each approved camera's parts: how many are stored and verified, and the time left."""
+        if decision is None or decision.window is None:
+            return {}
+        pieces = split_window(decision.window, part)
+        found = {}
+        for camera in decision.cameras:
+            key = (camera.site_id, getattr(camera, "camera_id", ""))
+            jobs = [
+                PartJob(
+                    window=IncidentWindow(job.start, job.end),
+                    stored=self.stored(job),
+                    running=not job.is_terminal,
+                    percent=job.percent,
+                    created_at=job.created_at,
+                )
+                for job in self.jobs
+                if (job.site_id, job.camera_id) == key
+            ]
+            found[key] = camera_parts(pieces, jobs, now)
+        return found
+
+    def unready(self, decision: DecisionRecord | None, part: timedelta, now: datetime) -> list[str]:
+        """Labels of the approved cameras with a part not yet stored and verified."""
+        cameras = self.cameras(decision, part, now)
+        assert decision is not None or not cameras
+        return [
+            camera.label
+            for camera in (decision.cameras if decision is not None else ())
+            if not cameras[(camera.site_id, getattr(camera, "camera_id", ""))].complete
+        ]
 
 
 def progress_in(uow: UnitOfWork, reference: str) -> RequestProgress:
@@ -116,15 +147,17 @@ class Fulfilment:
         changed += await self._hold_items(record, progress)
         decision = record.decision
         if record.state is RequestState.FULFILLING and decision is not None:
-            wanted = {(c.site_id, getattr(c, "camera_id", "")) for c in decision.cameras}
-            if wanted and wanted <= progress.cameras_ready():
+            now = flow.now()
+            cameras = progress.cameras(decision, flow.settings.part, now)
+            if cameras and not progress.unready(decision, flow.settings.part, now):
                 record = await self._deciding.move(reference, RequestState.READY, flow.actor)
                 log.info("request %s: every clip stored and verified: ready", reference)
+                parts = sum(camera.total for camera in cameras.values())
                 await flow.mail.send(
                     NotificationStep.READY,
                     record,
-                    flow.now(),
-                    detail=f"{len(wanted)} clip(s) stored and verified",
+                    now,
+                    detail=f"{parts} clip(s) from {len(cameras)} camera(s) stored and verified",
                 )
                 changed += 1
         return changed

@@ -100,13 +100,7 @@ class Releasing:
         def work(uow: UnitOfWork) -> tuple[RequestRecord, list[DisclosureEntry]]:
             record = _get(uow, reference)
             progress = progress_in(uow, reference)
-            ready = progress.cameras_ready()
-            cameras = record.decision.cameras if record.decision is not None else ()
-            unready = [
-                camera.label
-                for camera in cameras
-                if (camera.site_id, getattr(camera, "camera_id", "")) not in ready
-            ]
+            unready = progress.unready(record.decision, flow.settings.part, now)
             if record.state is not RequestState.READY or unready:
                 why = f": not stored and verified yet: {', '.join(unready)}" if unready else ""
                 try:

@@ -17,6 +17,7 @@ from hub.domain.requests import wording
 from hub.domain.requests.dashboard import DashboardFigures, Outcome, RequestFacts, dashboard
 from hub.domain.requests.decision import DecisionKind
 from hub.domain.requests.disclosure import DisclosureEntry
+from hub.domain.requests.parts import CameraParts
 from hub.domain.requests.retention import (
     DailyRetentionList,
     RetainedItem,
@@ -45,6 +46,7 @@ class RequestDetail:
     releases: list[DisclosureEntry]
     timeline: list[CustodyEvent]
     retention: RetentionDates
+    parts: dict[tuple[str, str], CameraParts] = field(default_factory=dict)  # per approved camera
     deliveries: dict[str, Delivery] = field(default_factory=dict)
 
     @property
@@ -70,6 +72,7 @@ class RequestReports:
 
     async def detail(self, reference: str, username: str, role: Role) -> RequestDetail:
         policy = self._flow.settings.retention
+        part, now = self._flow.settings.part, self._flow.now()
 
         def read(uow: UnitOfWork) -> RequestDetail:
             record = uow.requests.get(reference)
@@ -92,6 +95,7 @@ class RequestReports:
                 releases=uow.disclosures.entries(reference),
                 timeline=uow.custody.after([subject(reference)], 0, MAX_TIMELINE),
                 retention=retention_dates(retained, policy),
+                parts=progress.cameras(record.decision, part, now),
             )
 
         found = await self._flow.storage.aread(read)
