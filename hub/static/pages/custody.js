@@ -36,10 +36,15 @@ function showError(err) {
   byId("custody-error").hidden = false;
 }
 
+// The page's first search can answer after a search the user started: only the latest is shown.
+let searches = 0;
+
 async function search() {
   byId("custody-error").hidden = true;
   const params = query();
+  const mine = ++searches;
   const rows = (await api(withQuery("/api/custody", params))).rows || [];
+  if (mine !== searches) return;
   byId("custody-csv").href = withQuery("/api/custody.csv", params);
   byId("custody-count").textContent = rows.length + (rows.length === 1 ? " row" : " rows");
   const body = byId("audit-body");

@@ -5,7 +5,7 @@ import { api } from "../lib/api.js";
 import { byId, el } from "../lib/dom.js";
 import { can } from "../lib/session.js";
 import { jobActions } from "./request_actions.js";
-import { cameraName, jobProgress, policeReference, requestLink, statePill, urgencyPill, windowText } from "./request_bits.js";
+import { cameraName, cameraParts, jobProgress, policeReference, requestLink, statePill, urgencyPill, windowText } from "./request_bits.js";
 
 const QUEUED = ["approved", "partly_approved", "fulfilling", "ready"];
 const RANK = { threat_to_life: 0, priority: 1, routine: 2 };
@@ -23,7 +23,7 @@ export async function refresh() {
   const queued = (body.requests || []).filter((r) => QUEUED.includes(r.state))
     .sort((a, b) => (RANK[a.urgency] ?? 3) - (RANK[b.urgency] ?? 3) || String(a.created_at).localeCompare(String(b.created_at)));
   const full = await Promise.all(queued.map((r) => api("/api/requests/" + encodeURIComponent(r.id))));
-  const key = JSON.stringify(full.map((r) => [r.id, r.state, r.jobs, r.holds]));
+  const key = JSON.stringify(full.map((r) => [r.id, r.state, r.jobs, r.holds, r.camera_progress]));
   const typing = byId("fulfil-list").contains(document.activeElement) && document.activeElement.matches("input");
   if (key === seen.key || (typing && seen.key)) return;
   seen.key = key;
@@ -59,6 +59,7 @@ function card(request) {
           { "data-camera": camera.site_id + "/" + camera.camera_id },
           el("div", { class: "camera-line" }, el("strong", {}, cameraName(camera)), liveLink(camera),
             hold ? el("span", { class: "hint" }, hold.edge_confirmed_at ? " · held at the site" : " · hold waiting for the site") : null),
+          cameraParts(request, camera),
           jobs.length ? jobs.map((job) => [jobProgress(job), jobActions(request, job, reload)]) : el("span", { class: "hint" }, "no clip job yet")
         );
       })

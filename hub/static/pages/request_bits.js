@@ -68,6 +68,21 @@ export function policeReference(request) {
   return request.crime_reference || request.incident_log || "";
 }
 
+// One camera's parts (a long window is cut and uploaded in parts): "2 of 4 parts stored",
+// a bar, the percent and the time left from the pace so far.
+export function cameraParts(request, camera) {
+  const parts = (request.camera_progress || []).find((p) => p.site_id === camera.site_id && p.camera_id === camera.camera_id);
+  if (!parts) return null;
+  const box = el("div", { class: "camera-parts", "data-parts-stored": parts.parts_stored, "data-parts-total": parts.parts_total },
+    el("span", { class: "parts-count" }, parts.parts_stored + " of " + parts.parts_total + (parts.parts_total === 1 ? " part" : " parts") + " stored"));
+  if (!parts.complete) {
+    box.append(" ", el("progress", { max: 100, value: parts.percent, "aria-label": "parts of " + camera.camera_id }), " " + parts.percent + "%");
+    box.append(el("span", { class: "hint" }, parts.estimate_seconds_left !== null && parts.estimate_seconds_left !== undefined
+      ? " · about " + duration(parts.estimate_seconds_left) + " left" : " · no estimate yet"));
+  }
+  return box;
+}
+
 // One camera's clip job: state, a progress bar, time left, and why it failed.
 export function jobProgress(job) {
   const box = el("div", { class: "job", "data-job-id": job.job_id, "data-state": job.state });

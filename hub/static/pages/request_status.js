@@ -10,7 +10,7 @@ import { decisionPanel } from "./decision_panel.js";
 import { itemActions, jobActions, outcomeForm, retentionForm } from "./request_actions.js";
 import { openRelease } from "./release_dialog.js";
 import {
-  basisLabel, cameraName, facts, jobProgress, policeReference, statePill, timelineList, URGENCY, urgencyPill,
+  basisLabel, cameraName, cameraParts, facts, jobProgress, policeReference, statePill, timelineList, URGENCY, urgencyPill,
 } from "./request_bits.js";
 
 const current = { id: null, key: "", playing: null };
@@ -30,7 +30,7 @@ export function leave() {
 export async function refresh(id) {
   const request = await api("/api/requests/" + encodeURIComponent(id || current.id));
   // Re-render only when something changed, so a half-typed form is not wiped by the poll.
-  const key = JSON.stringify([request.state, request.jobs, request.items, request.holds, request.releases, request.timeline, request.retention, request.outcome]);
+  const key = JSON.stringify([request.state, request.jobs, request.camera_progress, request.items, request.holds, request.releases, request.timeline, request.retention, request.outcome]);
   if (key === current.key) return;
   const typing = byId("request-body").contains(document.activeElement) && document.activeElement.matches("input, textarea, select");
   if (typing && current.key) return;
@@ -101,7 +101,7 @@ function render(request) {
     el("h3", {}, "Cameras"),
     table(
       [
-        ["Camera", (r) => [cameraName(r.camera), el("div", { class: "hint" }, holdText(r.hold))]],
+        ["Camera", (r) => [cameraName(r.camera), el("div", { class: "hint" }, holdText(r.hold)), cameraParts(request, r.camera)]],
         ["Clip job", (r) => (r.jobs.length ? r.jobs.map((job) => [jobProgress(job), jobActions(request, job, reload)]) : el("span", { class: "hint" }, "none yet"))],
         ["Evidence", (r) => r.items.map((item) => itemCell(request, item))],
       ],
