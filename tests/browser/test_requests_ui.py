@@ -42,6 +42,7 @@ pytestmark = pytest.mark.slow
 
 LONDON = ZoneInfo("Europe/London")
 SHOTS = Path("/tmp/shots-i11e")
+SHOTS_PLACE = Path("/tmp/shots-i11f")
 LANDINGS = {
     OFFICER: "requests",
     "supervisor": "decisions",
@@ -484,3 +485,34 @@ def test_role_boundaries_in_the_pages(hub: LiveHub, browser: Browser) -> None:
         assert page.locator("video[src], img[src*='snapshot']").count() == 0
         refused = ("/api/clips", "/api/requests", "/snapshot", "/api/custody", "/video")
         assert not [url for url in fetched if any(part in url for part in refused)], fetched
+
+
+def test_a_place_ticks_every_camera_of_its_site_with_their_warnings(
+    hub: LiveHub, browser: Browser
+) -> None:
+    """The request form's "place" choice ticks every camera of the site in one action; their
+    coverage is checked as for one camera (cam-3 holds only the last 20 minutes)."""
+    start = datetime.now(UTC) - timedelta(minutes=40)
+    local = start.astimezone(LONDON).strftime("%Y-%m-%dT%H:%M")
+    for width in WIDTHS:
+        with logged_in(browser, hub.url, OFFICER, PASSWORDS[OFFICER], width) as page:
+            page.goto(f"{hub.url}/#new")
+            page.wait_for_selector("#rq-cameras .camera-card")
+            page.fill("#rq-form [name=window_start]", local)
+            page.dispatch_event("#rq-form [name=window_start]", "change")
+            options = page.eval_on_selector_all("#rq-place option", "os => os.map(o => o.value)")
+            assert options == ["", SITE]
+            page.select_option("#rq-place", SITE)
+            page.wait_for_selector(f"#rq-coverage li[data-camera='{SITE}/cam-3']")
+            ticked = page.eval_on_selector_all(
+                "#rq-cameras input[name=camera]:checked", "bs => bs.map(b => b.value)"
+            )
+            assert sorted(ticked) == sorted(f"{SITE}/{c}" for c in (CAMERA, "cam-2", "cam-3"))
+            picked = page.text_content("#rq-picked") or ""
+            assert "3 cameras chosen" in picked and "Every camera of" in picked
+            assert page.is_visible(f".camera-card[data-camera='{SITE}/cam-3'] .warn")
+            assert "of the window are gone" in (page.text_content("#rq-coverage") or "")
+            assert page.input_value("#rq-place") == ""  # ready to pick another place
+            overflow = page.evaluate("document.scrollingElement.scrollWidth - window.innerWidth")
+            assert overflow <= 0, (width, overflow)
+            shot(page, SHOTS_PLACE, f"request-form-place-{width}")

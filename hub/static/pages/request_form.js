@@ -1,6 +1,7 @@
 // Filing a footage request: the officer's details (remembered on this browser), the case, the
 // incident window in UK local time, and cameras picked from a list with what each one holds and a
-// snapshot. Whether each camera still holds the window is asked of the hub as the form is typed.
+// snapshot, or every camera of a place (a site: the cameras carry no finer location) at once.
+// Whether each camera still holds the window is asked of the hub as the form is typed.
 
 import { api, post } from "../lib/api.js";
 import { busy, byId, el, errorLine } from "../lib/dom.js";
@@ -9,7 +10,7 @@ import { brief, duration, fromInput, shown, toInput } from "../lib/time.js";
 
 const DEFAULT_MINUTES = 30;
 const OFFICER_FIELDS = ["force", "officer_name", "rank", "collar_number", "contact"];
-const form = { sites: [], picked: new Set(), coverage: {}, timer: null, wired: false };
+const form = { sites: [], picked: new Set(), coverage: {}, timer: null, wired: false, place: "" };
 
 function key(siteId, cameraId) {
   return siteId + "/" + cameraId;
@@ -35,6 +36,7 @@ export async function show(arg) {
     field("window_end").dataset.auto = "true";
   }
   form.sites = await api("/api/sites");
+  renderPlaces();
   renderPicker();
   showWindow();
   schedulePreview();
@@ -62,6 +64,7 @@ function wire() {
     });
   }
   byId("rq-camera-filter").addEventListener("input", renderPicker);
+  byId("rq-place").addEventListener("change", pickPlace);
   byId("rq-officer-edit").addEventListener("click", () => {
     byId("rq-officer").hidden = false;
     byId("rq-officer-summary").hidden = true;
@@ -109,6 +112,7 @@ function cameraCard(site, camera) {
     onchange: (event) => {
       if (event.target.checked) form.picked.add(id);
       else form.picked.delete(id);
+      form.place = "";
       card.classList.toggle("picked", event.target.checked);
       byId("rq-picked").textContent = pickedText();
       schedulePreview();
@@ -149,6 +153,27 @@ function cameraCard(site, camera) {
   return card;
 }
 
+// The places a request can name: each site with cameras, as "High Street (4 cameras)".
+function renderPlaces() {
+  const places = form.sites.filter((site) => site.cameras.length);
+  byId("rq-place").replaceChildren(
+    el("option", { value: "" }, places.length ? "Choose a place…" : "No place has cameras"),
+    ...places.map((site) => el("option", { value: site.site_id },
+      (site.name || site.site_id) + " (" + site.cameras.length + (site.cameras.length === 1 ? " camera)" : " cameras)")))
+  );
+}
+
+// Ticks every camera of the chosen place at once; their coverage is checked as for one camera.
+function pickPlace(event) {
+  const site = form.sites.find((s) => s.site_id === event.target.value);
+  event.target.value = "";
+  if (!site) return;
+  for (const camera of site.cameras) form.picked.add(key(site.site_id, camera.camera_id));
+  form.place = "Every camera of " + (site.name || site.site_id) + " is ticked.";
+  renderPicker();
+  schedulePreview();
+}
+
 function renderPicker() {
   const filter = byId("rq-camera-filter").value.trim().toLowerCase();
   const cards = [];
@@ -165,7 +190,8 @@ function renderPicker() {
 
 function pickedText() {
   const n = form.picked.size;
-  return n === 0 ? "No camera chosen yet." : n === 1 ? "1 camera chosen." : n + " cameras chosen.";
+  const text = n === 0 ? "No camera chosen yet." : n === 1 ? "1 camera chosen." : n + " cameras chosen.";
+  return form.place ? text + " " + form.place : text;
 }
 
 function pickedCameras() {
@@ -260,6 +286,7 @@ async function submit(event) {
     for (const name of ["crime_reference", "offence", "notes", "colleagues"]) field(name).value = "";
     field("ripa").checked = false;
     form.picked.clear();
+    form.place = "";
     form.coverage = {};
     byId("rq-coverage").replaceChildren();
     location.hash = "#request/" + encodeURIComponent(made.id);
