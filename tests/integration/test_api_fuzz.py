@@ -32,7 +32,7 @@ from tests.support.hub_config import RunningHub, running_hub, write_hub_config
 from tests.support.hub_kit import USERS, auth, insert_evidence, report_status
 from tests.support.paths import FIXTURES
 
-FUZZ_SECONDS: Final = 60
+FUZZ_SECONDS: Final = 30
 FIXTURE: Final = FIXTURES / "fuzz" / "schemathesis.toml"
 
 
