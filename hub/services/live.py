@@ -12,7 +12,6 @@ an HTTP status (:class:`LiveRequestError`), mapped from the agent's error text.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
 import time
@@ -31,7 +30,12 @@ from cctv_common.wire.payloads import (
 )
 from cctv_common.wire.topics import LiveKind, live_topic
 from hub.services.custody import CustodyAction, CustodyLog
-from hub.services.site_requests import LinkReady, SiteRequestError, check_site_camera
+from hub.services.site_requests import (
+    LinkReady,
+    PendingReplies,
+    SiteRequestError,
+    check_site_camera,
+)
 from hub.settings import LiveSettings
 from hub.storage.ports import HubStorage
 
@@ -97,7 +101,7 @@ class LiveBridge:
         self._publish = publish
         self._link_ready = link_ready
         self._refusals = refusals or Refusals(log)
-        self._waiting: dict[str, tuple[str, asyncio.Future[LiveAnswer]]] = {}
+        self._answers: PendingReplies[LiveAnswer] = PendingReplies()
         self._sessions: dict[str, LiveSession] = {}
 
     @property
@@ -128,8 +132,6 @@ class LiveBridge:
             )
         except ValueError as exc:
             raise LiveRequestError(400, f"the SDP offer cannot be sent: {exc}") from exc
-        future: asyncio.Future[LiveAnswer] = asyncio.get_running_loop().create_future()
-        self._waiting[session_id] = (site_id, future)
         log.info(
             "site=%s camera=%s session=%s live offer from %s sent to the site",
             site_id,
@@ -137,26 +139,27 @@ class LiveBridge:
             session_id,
             username,
         )
+        timeout = self._settings.answer_timeout_seconds
         try:
-            self._publish(live_topic(site_id, session_id, "offer"), offer.to_bytes())
-            timeout = self._settings.answer_timeout_seconds
-            try:
-                answer = await asyncio.wait_for(asyncio.shield(future), timeout)
-            except TimeoutError:
-                # The site may still answer later: tell it to drop the session.
-                self._send(site_id, session_id, "close", _close(session_id, "hub gave up"))
-                log.warning(
-                    "site=%s camera=%s session=%s no live answer within %.0f s",
-                    site_id,
-                    camera_id,
-                    session_id,
-                    timeout,
-                )
-                raise LiveRequestError(
-                    504, f"site {site_id} did not answer in time ({timeout:.0f} s)"
-                ) from None
-        finally:
-            self._waiting.pop(session_id, None)
+            answer = await self._answers.send_and_wait(
+                site_id,
+                session_id,
+                lambda: self._send(site_id, session_id, "offer", offer.to_bytes()),
+                timeout,
+            )
+        except TimeoutError:
+            # The site may still answer later: tell it to drop the session.
+            self._send(site_id, session_id, "close", _close(session_id, "hub gave up"))
+            log.warning(
+                "site=%s camera=%s session=%s no live answer within %.0f s",
+                site_id,
+                camera_id,
+                session_id,
+                timeout,
+            )
+            raise LiveRequestError(
+                504, f"site {site_id} did not answer in time ({timeout:.0f} s)"
+            ) from None
         if answer.error is not None:
             log.info(
                 "site=%s camera=%s session=%s live view refused by the site: %s",
@@ -229,9 +232,7 @@ class LiveBridge:
     async def close_all(self, actor: str, reason: str) -> None:
         for session in list(self._sessions.values()):
             await self.end(session, actor, reason)
-        for _site, future in self._waiting.values():
-            if not future.done():
-                future.cancel()
+        self._answers.cancel_all()
 
     # -- from the site ---------------------------------------------------------------------------
 
@@ -247,17 +248,15 @@ class LiveBridge:
                 "live", "site=%s session=%s malformed live answer: %s", site_id, session_id, exc
             )
             return
-        waiting = self._waiting.get(session_id)
-        if answer.session_id != session_id or waiting is None or waiting[0] != site_id:
+        if answer.session_id != session_id or not self._answers.deliver(
+            site_id, session_id, answer
+        ):
             log.info(
                 "site=%s session=%s live answer for no waiting offer ignored", site_id, session_id
             )
             if answer.sdp is not None and session_id not in self._sessions:
                 # An answer that came too late: the site holds a session nobody will use.
                 self._send(site_id, session_id, "close", _close(session_id, "answered too late"))
-            return
-        if not waiting[1].done():
-            waiting[1].set_result(answer)
 
     # -- inside ----------------------------------------------------------------------------------
 

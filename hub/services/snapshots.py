@@ -8,7 +8,6 @@ one taken from an RTSP keyframe was decoded and re-encoded by the agent. Each on
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import logging
 import secrets
@@ -20,7 +19,12 @@ from cctv_common.wire.payloads import InvalidPayload, SnapshotReply, SnapshotReq
 from cctv_common.wire.topics import SnapshotKind, snapshot_request_topic
 from hub.services.custody import CustodyAction, CustodyLog
 from hub.services.live import Publish
-from hub.services.site_requests import LinkReady, SiteRequestError, check_site_camera
+from hub.services.site_requests import (
+    LinkReady,
+    PendingReplies,
+    SiteRequestError,
+    check_site_camera,
+)
 from hub.storage.ports import HubStorage
 
 log = logging.getLogger(__name__)
@@ -52,33 +56,34 @@ class SnapshotBridge:
         self._link_ready = link_ready
         self._refusals = refusals or Refusals(log)
         self._timeout = timeout
-        self._waiting: dict[str, tuple[str, asyncio.Future[SnapshotReply]]] = {}
+        self._replies: PendingReplies[SnapshotReply] = PendingReplies()
 
     async def take(self, username: str, site_id: str, camera_id: str) -> Snapshot:
         await check_site_camera(
             self._storage, self._link_ready, site_id, camera_id, "a camera snapshot"
         )
         request_id = secrets.token_hex(16)
-        future: asyncio.Future[SnapshotReply] = asyncio.get_running_loop().create_future()
-        self._waiting[request_id] = (site_id, future)
+        request = SnapshotRequest(request_id=request_id, camera_id=camera_id)
         try:
-            request = SnapshotRequest(request_id=request_id, camera_id=camera_id)
-            self._publish(snapshot_request_topic(site_id, request_id), request.to_bytes())
-            try:
-                reply = await asyncio.wait_for(asyncio.shield(future), self._timeout)
-            except TimeoutError:
-                log.warning(
-                    "site=%s camera=%s snapshot %s: no reply within %.0f s",
-                    site_id,
-                    camera_id,
-                    request_id,
-                    self._timeout,
-                )
-                raise SiteRequestError(
-                    504, f"site {site_id} did not send a snapshot in time ({self._timeout:.0f} s)"
-                ) from None
-        finally:
-            self._waiting.pop(request_id, None)
+            reply = await self._replies.send_and_wait(
+                site_id,
+                request_id,
+                lambda: self._publish(
+                    snapshot_request_topic(site_id, request_id), request.to_bytes()
+                ),
+                self._timeout,
+            )
+        except TimeoutError:
+            log.warning(
+                "site=%s camera=%s snapshot %s: no reply within %.0f s",
+                site_id,
+                camera_id,
+                request_id,
+                self._timeout,
+            )
+            raise SiteRequestError(
+                504, f"site {site_id} did not send a snapshot in time ({self._timeout:.0f} s)"
+            ) from None
         if reply.error is not None or reply.jpeg_b64 is None:
             reason = reply.error or "no picture"
             log.info("site=%s camera=%s snapshot refused: %s", site_id, camera_id, reason)
@@ -104,11 +109,7 @@ class SnapshotBridge:
                 "snapshot", "site=%s snapshot %s: malformed reply: %s", site_id, request_id, exc
             )
             return
-        waiting = self._waiting.get(request_id)
-        if reply.request_id != request_id or waiting is None or waiting[0] != site_id:
+        if reply.request_id != request_id or not self._replies.deliver(site_id, request_id, reply):
             log.info(
                 "site=%s snapshot %s: reply for no waiting request ignored", site_id, request_id
             )
-            return
-        if not waiting[1].done():
-            waiting[1].set_result(reply)
