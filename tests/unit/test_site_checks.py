@@ -189,3 +189,42 @@ def test_status_carries_the_health_report_and_old_status_still_parses(tmp_path: 
     )
     old = b'{"v":1,"state":"online","cameras":[{"camera_id":"c","state":"recording"}]}'
     assert SiteStatus.parse(old).checks == ()
+
+
+def test_agent_metrics_are_scraped_and_parsed() -> None:
+    from prometheus_client import generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from cctv_common.wire.payloads import HealthCheck
+    from edge_agent.health.metrics import agent_registry
+
+    now = datetime(2026, 1, 5, 12, tzinfo=UTC)
+    status = SiteStatus(
+        state="online",
+        cameras=(
+            CameraStatus(
+                camera_id="cam-1",
+                state="recording",
+                buffer_start=datetime(2026, 1, 1, 12, tzinfo=UTC),
+                buffer_end=now,
+                frames_lost_24h=4,
+                clock_offset_seconds=0.5,
+            ),
+            CameraStatus(camera_id="cam-2", state="error"),
+        ),
+        buffer_days_forecast=40.0,
+        upload_queue=2,
+        checks=(HealthCheck(check="camera", subject="cam-2", verdict="FAIL", figure="down"),),
+    )
+    text = generate_latest(agent_registry("s1", lambda: status)).decode()
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    recording = {
+        s.labels["camera"]: s.value for s in families["cctv_agent_camera_recording"].samples
+    }
+    assert recording == {"cam-1": 1.0, "cam-2": 0.0}
+    (days,) = families["cctv_agent_buffer_days"].samples
+    assert days.value == 4.0
+    assert families["cctv_agent_upload_queue"].samples[0].value == 2.0
+    assert families["cctv_agent_checks_failing"].samples[0].value == 1.0
+    (lost,) = families["cctv_agent_frames_lost_24h"].samples
+    assert lost.labels == {"site": "s1", "camera": "cam-1"} and lost.value == 4.0
