@@ -38,6 +38,9 @@ from cctv_common.wire.topics import (
 from edge_agent.cameras.onvif_cameras import OnvifCameras
 from edge_agent.clips.evidence_clip import release_stale_cut_pins
 from edge_agent.config import AgentConfig, CameraConfig
+from edge_agent.health.metrics import agent_registry, serve_metrics
+from edge_agent.health.monitor import HealthMonitor
+from edge_agent.health.report import with_health
 from edge_agent.holds.keeper import HoldKeeper, held_windows
 from edge_agent.jobs.runner import JobRunner
 from edge_agent.live.errors import LiveCameraUnavailable
@@ -151,14 +154,26 @@ async def _run(config: AgentConfig) -> int:
         recover=janitor.recover_leftovers,
     )
 
+    def clock_offset(camera_id: str) -> float | None:
+        try:
+            return onvif_cameras.clock_offset(camera_id)
+        except KeyError:  # a plain RTSP camera: no ONVIF clock
+            return None
+
     def status() -> SiteStatus:
-        return build_site_status(
-            cameras=recorders.statuses(),
-            index=index,
-            segments_dir=config.segments_dir,
-            version=__version__,
-            holds=held_windows(index.holds.in_force(), site),
-            retention_pressure=janitor.pressure,
+        statuses = recorders.statuses()
+        return with_health(
+            build_site_status(
+                cameras=statuses,
+                index=index,
+                segments_dir=config.segments_dir,
+                version=__version__,
+                holds=held_windows(index.holds.in_force(), site),
+                retention_pressure=janitor.pressure,
+            ),
+            health.latest,
+            upload_queue=len(outbox.pending_clips()),
+            clock_offsets={s.camera_id: clock_offset(s.camera_id) for s in statuses},
         )
 
     uplink = Uplink(
@@ -167,6 +182,14 @@ async def _run(config: AgentConfig) -> int:
         status=status,
         version=__version__,
         subscriptions=agent_subscriptions(site),
+    )
+    health = HealthMonitor(
+        config,
+        index,
+        recorders=recorders.statuses,
+        clock_offset=clock_offset,
+        uplink_connected=lambda: uplink.connected,
+        on_report=uplink.publish_status_now,
     )
     runner = JobRunner(
         config=config, outbox=outbox, index=index, key=key, publisher=uplink, hub=hub
@@ -190,12 +213,31 @@ async def _run(config: AgentConfig) -> int:
     events = asyncio.create_task(onvif_cameras.run_events(stop), name="onvif-events")
     event_uplink = EventUplink(site, index, uplink, config.data_dir / STATE_FILE)
     events_out: asyncio.Task[None] | None = None
+    checks: asyncio.Task[None] | None = None
+    metrics = None
     try:
         recorders.start()
         janitor.start()
         await runner.start()
         await uplink.start()
         events_out = asyncio.create_task(event_uplink.run(), name="event-uplink")
+        checks = asyncio.create_task(health.run(stop), name="site-checks")
+        if config.health.metrics_port is not None:
+            try:
+                metrics, _ = await asyncio.to_thread(
+                    serve_metrics,
+                    config.health.metrics_host,
+                    config.health.metrics_port,
+                    agent_registry(site, status),
+                )
+            except OSError as exc:  # the port is taken: record anyway, say so
+                log.error(
+                    "site %s: no metrics on %s:%d: %s",
+                    site,
+                    config.health.metrics_host,
+                    config.health.metrics_port,
+                    exc,
+                )
         cameras = sum(1 for camera in config.cameras if camera.enabled)
         notifier.ready(f"site {site}: {cameras} camera(s) recording")
         log.info("site %s: agent %s running with %d camera(s)", site, __version__, cameras)
@@ -209,6 +251,9 @@ async def _run(config: AgentConfig) -> int:
         await snapshots.stop()
         await live.stop()
         await stop_task(events_out)
+        await stop_task(checks)
+        if metrics is not None:
+            await asyncio.to_thread(metrics.shutdown)
         await uplink.stop()
         stuck = await asyncio.to_thread(recorders.stop_all, RECORDER_STOP_SECONDS)
         await asyncio.to_thread(janitor.stop)

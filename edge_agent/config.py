@@ -208,6 +208,27 @@ class UplinkConfig(_ConfigSection):
     )
 
 
+class HealthConfig(_ConfigSection):
+    """The site checks the agent repeats (as ``cctv-provision check``) and its /metrics."""
+
+    interval_seconds: float = Field(
+        default=300.0, ge=10.0, le=86400.0, description="How often the site checks run"
+    )
+    metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Serve Prometheus metrics on http://metrics_host:metrics_port/metrics;"
+        " none by default",
+    )
+    metrics_host: str = Field(
+        default="127.0.0.1",
+        min_length=1,
+        max_length=253,
+        description="Address the metrics listener binds (loopback: a scraper on the box)",
+    )
+
+
 class IceServerConfig(_ConfigSection):
     urls: list[str] = Field(min_length=1, description="stun: or turn: URLs")
     username: str | None = Field(default=None, description="TURN user name")
@@ -304,6 +325,7 @@ class AgentConfig(_ConfigSection):
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
     uplink: UplinkConfig = Field(default_factory=UplinkConfig)
     live: LiveConfig = Field(default_factory=LiveConfig)
+    health: HealthConfig = Field(default_factory=HealthConfig)
     nvrs: list[NvrConfig] = Field(
         default_factory=list, description="NVRs whose recordings the agent can retrieve"
     )

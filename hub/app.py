@@ -28,9 +28,11 @@ from hub.api.routes import (
     custody_search,
     disclosures,
     events,
+    fleet,
     health,
     jobs,
     live,
+    metrics,
     requests,
     retention,
     session,
@@ -90,6 +92,20 @@ async def _store_unavailable(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def metrics_token(settings: HubSettings) -> str | None:
+    """The bearer token for /metrics from ``[metrics] token_file`` (its first line)."""
+    path = settings.metrics.token_file
+    if path is None:
+        return None
+    try:
+        token = path.read_text(encoding="utf-8").strip().splitlines()[0].strip()
+    except (OSError, UnicodeDecodeError, IndexError) as exc:
+        raise ValueError(f"metrics.token_file {path}: cannot read a token: {exc}") from exc
+    if len(token) < 16:
+        raise ValueError(f"metrics.token_file {path}: the token is shorter than 16 characters")
+    return token
+
+
 def create_app(
     settings: HubSettings,
     db: HubDatabase,
@@ -109,7 +125,14 @@ def create_app(
         session_lifetime=timedelta(hours=settings.http.session_hours),
         login=settings.login,
     )
-    context = HubContext(settings=settings, database=db, store=evidence, service=service, auth=auth)
+    context = HubContext(
+        settings=settings,
+        database=db,
+        store=evidence,
+        service=service,
+        auth=auth,
+        metrics_token=metrics_token(settings),
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -132,6 +155,8 @@ def create_app(
         health,
         session,
         sites,
+        fleet,
+        metrics,
         snapshots,
         events,
         jobs,

@@ -25,3 +25,4 @@ class HubContext:
     views: ViewSessions = field(default_factory=ViewSessions)
     refusals: ViewSessions = field(default_factory=ViewSessions)  # one custody row per session
     now: Callable[[], datetime] = utc_now
+    metrics_token: str | None = None  # [metrics] token_file's token; None: loopback scrapes only

@@ -42,6 +42,7 @@ from hub.services.camera_events import CameraEventService
 from hub.services.checkpoints import Checkpointer
 from hub.services.custody import CustodyLog
 from hub.services.evidence_items import EvidenceItemService
+from hub.services.fleet import FleetService, fleet_mailer
 from hub.services.ingest.service import IngestService
 from hub.services.integrity import IntegrityService
 from hub.services.jobs import JobService
@@ -95,6 +96,13 @@ class HubService:
             self.storage, self.publish, signer=self.signer, now=now, refusals=self.refusals
         )
         self.sites = SiteService(self.storage, now=now, refusals=self.refusals)
+        self.fleet = FleetService(
+            self.storage,
+            settings.alerts,
+            settings.data_dir,
+            mailer=fleet_mailer(settings),
+            now=now,
+        )
         self.requests = RequestService(
             settings,
             storage=self.storage,
@@ -176,6 +184,7 @@ class HubService:
             )
         )
         self._tasks += self.requests.start(loop)
+        self._tasks.append(loop.create_task(self.fleet.run(), name="hub-fleet-alerts"))
         if self.settings.evidence.scrub:
             self._tasks.append(loop.create_task(self.integrity.run_scrub(), name="hub-scrub"))
         if self.link is not None:

@@ -25,6 +25,7 @@ from pydantic import (
 from cctv_common.evidence.signing import KeyFileError, load_public_key
 from cctv_common.wire.ids import ID_PATTERN, SiteId
 from hub.domain.acl import Role
+from hub.settings_fleet import AlertSettings, MetricsSettings
 from hub.settings_requests import RequestSettings, SmtpSection
 from hub.storage.evidence.settings import (
     CredentialsError,
@@ -311,6 +312,8 @@ class HubSettings(_StrictSettings):
     login: LoginSettings = Field(default_factory=LoginSettings)
     requests: RequestSettings = Field(default_factory=RequestSettings)
     smtp: SmtpSection | None = Field(default=None, description="Mail relay; none: mail is logged")
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     sites: tuple[SiteSettings, ...] = Field(
         default=(), max_length=10_000, description="Sites registered by config"
     )

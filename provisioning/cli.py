@@ -6,6 +6,7 @@ the agent's config.
   cctv-provision add-cameras --config agent.toml (--from-json FILE | --xaddr URL ...)
                           --user U (--password P | --password-env VAR) [--profile main|sub]
                           [--id-prefix cam-]
+  cctv-provision check --config agent.toml [--skip CHECK ...]
 
 Exit codes: 0 done, 1 some devices failed (each reported on one line; the others are done),
 2 bad input (nothing done). Passwords are never printed; stream URIs are shown without
@@ -31,6 +32,7 @@ from typing import Any, TextIO
 from cctv_common.files import atomic_write
 from edge_agent.config import ConfigError, load_config
 from provisioning.agent_config_edit import ConfigEdit, ConfigEditRefused, NewCamera, edit_config
+from provisioning.check import add_check_command
 from provisioning.discovery import DEFAULT_TIMEOUT, DiscoveredDevice, DiscoveryError, probe
 from provisioning.inventory import (
     JSON_FORMAT,
@@ -465,6 +467,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"give up on a device after this long (default {DEFAULT_DEVICE_TIMEOUT:g})",
     )
     add.set_defaults(handler=cmd_add_cameras)
+    add_check_command(sub)
     return parser
 
 

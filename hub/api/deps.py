@@ -94,23 +94,25 @@ def require(
 
     async def check(user: CurrentUser, hub: Hub, request: Request) -> Principal:
         if not acl.may(user.role, permission):
-            await hub.service.custody.aappend(
-                user.username,
-                CustodyAction.FORBIDDEN,
-                f"user:{user.username}",
-                {
-                    "permission": permission.value,
-                    "method": request.method,
-                    "path": request.url.path[:200],
-                },
-            )
-            raise HTTPException(
-                status.HTTP_403_FORBIDDEN,
-                f"the {user.role.value} role may not use {permission.value}",
-            )
+            raise await forbidden(hub, user, permission, request.method, request.url.path)
         return user
 
     return check
+
+
+async def forbidden(
+    hub: HubContext, user: Principal, permission: Permission, method: str, path: str
+) -> HTTPException:
+    """The FORBIDDEN custody row for a role refused ``permission``, and the 403 to raise."""
+    await hub.service.custody.aappend(
+        user.username,
+        CustodyAction.FORBIDDEN,
+        f"user:{user.username}",
+        {"permission": permission.value, "method": method, "path": path[:200]},
+    )
+    return HTTPException(
+        status.HTTP_403_FORBIDDEN, f"the {user.role.value} role may not use {permission.value}"
+    )
 
 
 def checked_id(kind: str, value: str) -> str:

@@ -30,6 +30,7 @@ class NotificationStep(StrEnum):
     READY = "ready"
     RELEASED = "released"
     EXPIRING = "expiring"
+    FLEET_ALERT = "fleet_alert"  # to engineers: a site or camera needs attention
 
 
 class MailRefused(ValueError):

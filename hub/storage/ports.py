@@ -207,6 +207,10 @@ class CameraEventLog(Protocol):
         self, site_id: str, camera_id: str, start: datetime, end: datetime, limit: int
     ) -> list[CameraEventRecord]: ...
 
+    def latest_times(self) -> dict[tuple[str, str], datetime]:
+        """Each camera's newest event time, by (site, camera), for the fleet page."""
+        ...
+
 
 class Users(Protocol):
     def get(self, username: str) -> UserRecord | None: ...

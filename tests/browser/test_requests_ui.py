@@ -47,7 +47,7 @@ LANDINGS = {
     OFFICER: "requests",
     "supervisor": "decisions",
     "operator": "fulfil",
-    "engineer": "sites",
+    "engineer": "fleet",
     "auditor": "custody",
 }
 POWER_CUT = "the camera was offline (power cut) and recorded nothing in the window"
@@ -88,9 +88,9 @@ def test_each_role_lands_on_its_own_page(hub: LiveHub, browser: Browser) -> None
         context.close()
     with logged_in(browser, hub.url, "engineer", PASSWORDS["engineer"]) as page:
         menu = page.locator("#nav a").all_text_contents()
-        assert menu == ["Site health"], menu  # never footage, requests or custody
+        assert menu == ["Fleet health", "Site health"], menu  # never footage, requests or custody
         page.goto(hub.url + "/#custody")
-        wait_until(lambda: page.evaluate("location.hash") == "#sites", "sent back to #sites")
+        wait_until(lambda: page.evaluate("location.hash") == "#fleet", "sent back to #fleet")
 
 
 def test_the_whole_path_through_the_pages(hub: LiveHub, browser: Browser) -> None:
@@ -479,9 +479,9 @@ def test_role_boundaries_in_the_pages(hub: LiveHub, browser: Browser) -> None:
         ]
         for target in targets:
             page.goto(f"{hub.url}/#{target}")
-            wait_until(lambda: page.evaluate("location.hash") == "#sites", f"not #{target}")
+            wait_until(lambda: page.evaluate("location.hash") == "#fleet", f"not #{target}")
         page.wait_for_timeout(500)
-        assert page.locator("#nav a").all_text_contents() == ["Site health"]
+        assert page.locator("#nav a").all_text_contents() == ["Fleet health", "Site health"]
         assert page.locator("video[src], img[src*='snapshot']").count() == 0
         refused = ("/api/clips", "/api/requests", "/snapshot", "/api/custody", "/video")
         assert not [url for url in fetched if any(part in url for part in refused)], fetched

@@ -374,7 +374,7 @@ def test_session_says_where_each_role_lands(hub: Hub) -> None:
         ("pc-one", "#requests"),
         ("supervisor", "#decisions"),
         ("operator", "#fulfil"),
-        ("engineer", "#sites"),
+        ("engineer", "#fleet"),
         ("auditor", "#custody"),
     ):
         assert hub.get("/api/session", user)["landing"] == landing

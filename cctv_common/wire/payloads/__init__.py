@@ -34,6 +34,7 @@ from cctv_common.wire.payloads.events import (
     CameraEventKind,
     CameraEvents,
 )
+from cctv_common.wire.payloads.health import HealthCheck
 from cctv_common.wire.payloads.holds import MAX_HELD_WINDOWS, HeldWindow, HoldOrder
 from cctv_common.wire.payloads.jobs import MAX_JOB_WINDOW, Job, JobProgress
 from cctv_common.wire.payloads.live import (
@@ -81,6 +82,7 @@ __all__ = [
     "CameraStatus",
     "ClipAck",
     "ClipOffer",
+    "HealthCheck",
     "HeldWindow",
     "HoldOrder",
     "HubSigned",

@@ -16,6 +16,7 @@ from cctv_common.wire.payloads.base import (
     Pixels,
     UtcTime,
 )
+from cctv_common.wire.payloads.health import MAX_HEALTH_CHECKS, HealthCheck, TimeSyncState
 from cctv_common.wire.payloads.holds import MAX_HELD_WINDOWS, HeldWindow
 
 
@@ -36,6 +37,22 @@ class CameraStatus(PayloadPart):
         default=None, max_length=1000, description="Most recent error, without credentials"
     )
     live_codec: Codec | None = Field(default=None, description="Codec offered for live view")
+    # Health figures (issue 14); absent from older agents.
+    fps: float | None = Field(
+        default=None, ge=0, le=1000, description="Frame rate recorded over the last hour"
+    )
+    bitrate_bps: int | None = Field(
+        default=None, ge=0, le=MAX_STORED_INT, description="Bits per second recorded, last hour"
+    )
+    frames_lost_24h: int | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_STORED_INT,
+        description="Frames received but not written (dropped) in the last 24 h",
+    )
+    gap_seconds_24h: float | None = Field(
+        default=None, ge=0, le=86400, description="Seconds without footage in the last 24 h"
+    )
 
     @model_validator(mode="after")
     def _buffer_order(self) -> Self:
@@ -66,6 +83,28 @@ class SiteStatus(Payload):
         default=(),
         max_length=MAX_HELD_WINDOWS,
         description="Legal holds the agent has pinned (absent from agents that predate holds)",
+    )
+    # Site health (issue 14); absent from older agents.
+    checks: tuple[HealthCheck, ...] = Field(
+        default=(),
+        max_length=MAX_HEALTH_CHECKS,
+        description="The agent's last run of the site checks (as `cctv-provision check`)",
+    )
+    checked_at: UtcTime | None = Field(default=None, description="When the checks last ran")
+    time_sync: TimeSyncState | None = Field(
+        default=None, description="Whether the box's clock is synchronised (NTP)"
+    )
+    buffer_days_forecast: float | None = Field(
+        default=None,
+        ge=0,
+        le=3650,
+        description="Days of footage the disk holds at the bitrate recorded over the last hour",
+    )
+    disk_total_bytes: int | None = Field(
+        default=None, ge=0, le=MAX_STORED_INT, description="Size of the footage disk"
+    )
+    upload_queue: int | None = Field(
+        default=None, ge=0, le=MAX_STORED_INT, description="Clips waiting for the hub's ack"
     )
 
     @field_validator("cameras")

@@ -20,7 +20,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response,
 from fastapi.responses import StreamingResponse
 
 from cctv_common.clock import iso_utc
-from hub.api.deps import ClipIdPath, CurrentUser, Hub, require
+from hub.api.deps import ClipIdPath, CurrentUser, Hub, forbidden, require
 from hub.api.schemas import ClipDetail, ClipOut
 from hub.domain import acl
 from hub.domain.acl import Permission, Scope
@@ -39,12 +39,13 @@ ClipReader = Annotated[Principal, Depends(require(Permission.CLIPS_READ))]
 VIDEO_TYPE: Final = "video/mp4"
 
 
-async def _item(hub: Hub, clip_id: str, user: Principal, permission: Permission) -> EvidenceItem:
-    """The evidence item if this user may use ``permission`` on it; else 403/404."""
+async def _item(
+    hub: Hub, clip_id: str, user: Principal, permission: Permission, path: str = ""
+) -> EvidenceItem:
+    """The evidence item if this user may use ``permission`` on it; else 403 (with its
+    FORBIDDEN custody row, as every refused role gets) or 404."""
     if not acl.may(user.role, permission):
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN, f"the {user.role.value} role may not use {permission.value}"
-        )
+        raise await forbidden(hub, user, permission, "GET", f"/api/clips/{clip_id}{path}")
     item = await hub.service.evidence_items.get(clip_id)
     if item is None or not (
         acl.may_access(user.role, permission, user=user.username, owner=item.requested_by)
@@ -92,7 +93,7 @@ async def get_clip(clip_id: ClipIdPath, hub: Hub, user: CurrentUser) -> ClipDeta
     responses={200: {"content": {"application/json": {}}}},
 )
 async def get_manifest(clip_id: ClipIdPath, hub: Hub, user: CurrentUser) -> Response:
-    item = await _item(hub, clip_id, user, Permission.FOOTAGE_DOWNLOAD)
+    item = await _item(hub, clip_id, user, Permission.FOOTAGE_DOWNLOAD, "/manifest.json")
     await hub.service.custody.aappend(
         user.username, CustodyAction.DOWNLOAD, f"clip:{clip_id}", {"what": "manifest"}
     )
@@ -134,7 +135,7 @@ async def get_video(
     integrity check at most ``evidence.reverify_hours`` old; an older one is re-hashed first.
     """
     permission = Permission.FOOTAGE_DOWNLOAD if download else Permission.FOOTAGE_VIEW
-    item = await _item(hub, clip_id, user, permission)
+    item = await _item(hub, clip_id, user, permission, "/video")
     await _refuse_unservable(hub, user, item)
     size = item.bytes
     try:

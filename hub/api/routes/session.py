@@ -13,12 +13,12 @@ from hub.services.auth import COOKIE_NAME, LoginRefused, LoginThrottled
 router = APIRouter(prefix="/api", tags=["session"])
 
 # Where each role starts: police their requests, supervisors what awaits a decision, operators
-# what is to fulfil, engineers site health (never footage), auditors the custody log.
+# what is to fulfil, engineers fleet health (never footage), auditors the custody log.
 LANDING = {
     Role.POLICE: "#requests",
     Role.SUPERVISOR: "#decisions",
     Role.OPERATOR: "#fulfil",
-    Role.ENGINEER: "#sites",
+    Role.ENGINEER: "#fleet",
     Role.AUDITOR: "#custody",
 }
 

@@ -69,3 +69,11 @@ def events_between(
         [site_id, camera_id, db_time(start), db_time(end), limit],
     )
     return [camera_event(row) for row in rows]
+
+
+def latest_event_times(db: Database) -> dict[tuple[str, str], datetime]:
+    """The time of each camera's newest event, by (site, camera) (the index's max per camera)."""
+    rows = db.query(
+        "SELECT site_id, camera_id, max(at) AS last FROM camera_events GROUP BY site_id, camera_id"
+    )
+    return {(row["site_id"], row["camera_id"]): parse_db_time(row["last"]) for row in rows}

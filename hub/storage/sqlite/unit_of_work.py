@@ -219,6 +219,9 @@ class SqliteCameraEventLog(_Rows):
     ) -> list[CameraEventRecord]:
         return camera_event_rows.events_between(self._db, site_id, camera_id, start, end, limit)
 
+    def latest_times(self) -> dict[tuple[str, str], datetime]:
+        return camera_event_rows.latest_event_times(self._db)
+
 
 class SqliteLoginFailures(_Rows):
     def get(self, kind: str, key: str) -> ThrottleEntry | None:

@@ -1,0 +1,115 @@
+// Fleet health, the engineers' landing page: every site and camera, what needs attention first,
+// and the open alerts (camera down, clock drift, buffer under 31 days, disk filling). Health
+// only: this page loads no footage, still or live view.
+
+import { api } from "../lib/api.js";
+import { byId, el, table } from "../lib/dom.js";
+import { brief } from "../lib/time.js";
+
+const KINDS = {
+  camera_down: "Camera down",
+  clock_drift: "Clock drift",
+  buffer_short: "Buffer under target",
+  disk_filling: "Disk filling",
+};
+
+function when(iso) {
+  return iso ? brief(iso) : "never";
+}
+
+function days(value) {
+  return value === null || value === undefined ? "-" : value.toFixed(1) + " d";
+}
+
+function drift(seconds) {
+  if (seconds === null || seconds === undefined) return "-";
+  return (seconds >= 0 ? "+" : "") + seconds.toFixed(1) + " s";
+}
+
+function gb(bytes) {
+  return bytes === null || bytes === undefined ? "-" : (bytes / 1e9).toFixed(1) + " GB";
+}
+
+function statePill(state) {
+  const kind = state === "recording" || state === "online" ? "pill-good" : state === "reconnecting" ? "pill-wait" : "pill-bad";
+  return el("span", { class: "pill " + kind }, state);
+}
+
+function alertItem(alert) {
+  const where = alert.site_id + (alert.camera_id ? " / " + alert.camera_id : "");
+  return el(
+    "li",
+    { class: "fleet-alert", "data-kind": alert.kind, "data-site": alert.site_id, "data-camera": alert.camera_id || "" },
+    el("span", { class: "pill pill-bad" }, KINDS[alert.kind] || alert.kind),
+    " ",
+    el("strong", {}, where),
+    ": ",
+    alert.message,
+    alert.since ? el("span", { class: "hint" }, " since " + brief(alert.since)) : ""
+  );
+}
+
+function siteFacts(site) {
+  const parts = [
+    ["Last seen", when(site.last_seen)],
+    ["Agent", site.agent_version || "-"],
+    ["Time sync", site.time_sync || "unknown"],
+    ["Buffer forecast", days(site.buffer_days_forecast)],
+    ["Disk free", gb(site.disk_free_bytes) + (site.disk_total_bytes ? " of " + gb(site.disk_total_bytes) : "")],
+    ["Upload queue", site.upload_queue === null || site.upload_queue === undefined ? "-" : String(site.upload_queue)],
+  ];
+  return el("dl", { class: "fleet-facts" }, parts.map(([term, value]) => el("div", {}, el("dt", {}, term), el("dd", {}, value))));
+}
+
+function cameraTable(site) {
+  return table(
+    [
+      ["Camera", (c) => el("strong", {}, c.camera_id)],
+      ["State", (c) => [statePill(c.state), c.down_since ? el("div", { class: "hint" }, "since " + brief(c.down_since)) : "", c.last_error && c.state !== "recording" ? el("div", { class: "hint" }, c.last_error) : ""]],
+      ["Frames lost 24 h", (c) => (c.frames_lost_24h === null || c.frames_lost_24h === undefined ? "-" : String(c.frames_lost_24h))],
+      ["Days now / forecast", (c) => days(c.days_now) + " / " + days(c.days_forecast)],
+      ["Clock drift", (c) => drift(c.clock_offset_seconds)],
+      ["Last good retrieval", (c) => when(c.last_retrieval)],
+      ["Last event", (c) => when(c.last_event)],
+      ["Alerts", (c) => (c.alerts.length ? c.alerts.map((a) => el("div", { class: "warn" }, (KINDS[a.kind] || a.kind) + ": " + a.message)) : "none")],
+    ],
+    site.cameras,
+    (c) => ({ "data-camera": c.camera_id, "data-attention": c.needs_attention ? "yes" : "no", class: c.needs_attention ? "attention" : "" })
+  );
+}
+
+function siteCard(site) {
+  const attention = site.alerts.length || site.state !== "online" || site.cameras.some((c) => c.needs_attention);
+  return el(
+    "article",
+    { class: "card fleet-site" + (attention ? " attention" : ""), "data-site": site.site_id },
+    el("div", { class: "card-head" }, el("h3", {}, site.name || site.site_id), el("span", { class: "hint" }, site.site_id), statePill(site.state)),
+    siteFacts(site),
+    site.checks_failing.length
+      ? el("ul", { class: "fleet-checks" }, site.checks_failing.map((line) => el("li", { class: "warn" }, "FAIL " + line)))
+      : "",
+    site.cameras.length ? cameraTable(site) : el("p", { class: "hint" }, "No cameras reported yet.")
+  );
+}
+
+function render(body) {
+  const sites = body.sites || [];
+  const alerts = sites.flatMap((s) => s.alerts.concat(s.cameras.flatMap((c) => c.alerts)));
+  const cameras = sites.reduce((n, s) => n + s.cameras.length, 0);
+  const needing = sites.reduce((n, s) => n + s.cameras.filter((c) => c.needs_attention).length, 0);
+  byId("fleet-summary").textContent =
+    `${alerts.length} alert${alerts.length === 1 ? "" : "s"} · ${sites.length} site${sites.length === 1 ? "" : "s"} · ` +
+    `${cameras} camera${cameras === 1 ? "" : "s"}, ${needing} need${needing === 1 ? "s" : ""} attention`;
+  byId("fleet-alerts").replaceChildren(...alerts.map(alertItem));
+  byId("fleet-alerts").hidden = alerts.length === 0;
+  byId("fleet-sites").replaceChildren(...sites.map(siteCard));
+  byId("fleet-empty").hidden = sites.length > 0;
+}
+
+export async function show() {
+  render(await api("/api/fleet"));
+}
+
+export async function refresh() {
+  render(await api("/api/fleet"));
+}
