@@ -27,6 +27,7 @@ from hub.api.routes import (
     custody,
     custody_search,
     disclosures,
+    enrollment,
     events,
     health,
     jobs,
@@ -39,6 +40,7 @@ from hub.api.routes import (
     users,
 )
 from hub.context import HubContext
+from hub.enrollment_setup import build_enrollment
 from hub.mqtt import HubMqtt, MqttLink
 from hub.service import HubService
 from hub.services.auth import Authenticator, load_session_secret
@@ -110,6 +112,9 @@ def create_app(
         login=settings.login,
     )
     context = HubContext(settings=settings, database=db, store=evidence, service=service, auth=auth)
+    if settings.enrollment is not None and settings.broker is not None:
+        context.enrollment = build_enrollment(settings, service.storage)
+        context.enrollment.sync()  # the broker's password file follows the database
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -131,6 +136,7 @@ def create_app(
     for module in (
         health,
         session,
+        enrollment,
         sites,
         snapshots,
         events,

@@ -28,8 +28,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from cctv_common.cli_options import add_common_options, setup_logging
 from cctv_common.files import atomic_write
 from edge_agent.config import ConfigError, load_config
+from provisioning import enroll
 from provisioning.agent_config_edit import ConfigEdit, ConfigEditRefused, NewCamera, edit_config
 from provisioning.discovery import DEFAULT_TIMEOUT, DiscoveredDevice, DiscoveryError, probe
 from provisioning.inventory import (
@@ -398,8 +400,9 @@ def build_parser() -> argparse.ArgumentParser:
         description=(__doc__ or "").splitlines()[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    add_common_options(parser)
     sub = parser.add_subparsers(dest="command", required=True)
+    enroll.add_parser(sub)
 
     discover = sub.add_parser(
         "discover", help="find ONVIF devices (WS-Discovery); with --user, describe each"
@@ -474,11 +477,7 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
         return int(exc.code or 0)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    setup_logging(args, "warning")
     try:
         return int(args.handler(args, sys.stdout, sys.stderr))
     except BadInput as exc:
