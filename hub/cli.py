@@ -48,7 +48,7 @@ EXIT_FAILED: Final = 1
 EXIT_USAGE: Final = 2
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cctv-hub", description="The CCTV evidence hub: API, browser UI and MQTT ingest."
     )
@@ -124,7 +124,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     if args.command != "run":
         setup_logging(args, "warning")
     try:

@@ -390,14 +390,14 @@ def cmd_add_cameras(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def _credentials(parser: argparse.ArgumentParser, required: bool) -> None:
     parser.add_argument("--user", required=required, help="ONVIF user name")
     secret = parser.add_mutually_exclusive_group()
-    secret.add_argument("--password", help="ONVIF password (visible to `ps`: prefer the others)")
+    secret.add_argument("--password", help="ONVIF password (visible to ps: prefer the others)")
     secret.add_argument("--password-env", metavar="VAR", help="read the password from $VAR")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cctv-provision",
-        description=(__doc__ or "").splitlines()[0],
+        description=(__doc__ or "").splitlines()[0].replace("``", ""),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_common_options(parser)

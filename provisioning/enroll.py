@@ -47,7 +47,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "enroll", help="join this box to the hub with a one-time token; writes agent.toml"
     )
     enroll.add_argument("--hub", required=True, metavar="URL", help="the hub, e.g. https://hub")
-    enroll.add_argument("--token", required=True, help="from `cctv-hub sites create`")
+    enroll.add_argument("--token", required=True, help="printed by cctv-hub sites create")
     enroll.add_argument(
         "--config", type=Path, required=True, help="the agent config to write (must not exist)"
     )
