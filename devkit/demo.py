@@ -28,6 +28,7 @@ from typing import Any
 
 import httpx
 
+from cctv_common.cli_options import add_common_options, setup_logging
 from cctv_common.clock import iso_utc, parse_iso
 from cctv_common.evidence.signing import load_public_key
 from cctv_common.evidence.verify import EvidenceMismatch, verify_signed_manifest
@@ -326,8 +327,10 @@ def run(workdir: Path, once: bool, http_port: int) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="cctv-demo", description=__doc__.splitlines()[0])
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cctv-demo", description=__doc__.splitlines()[0].replace("``", "")
+    )
     parser.add_argument("--once", action="store_true", help="exit once the clip is verified")
     parser.add_argument(
         "--workdir", type=Path, default=Path("demo-data"), help="demo folder (wiped at start)"
@@ -335,7 +338,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--port", type=int, default=0, help="hub HTTP port (default 8080, or a free one)"
     )
-    args = parser.parse_args(argv)
+    add_common_options(parser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args, "warning")
     port = args.port or _default_port()
     # Ctrl-C, or SIGTERM from a service manager or `kill`, stops the demo and everything it
     # started; SIGINT is set even when the shell started us with it ignored (in the background).

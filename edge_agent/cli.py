@@ -10,9 +10,11 @@ import argparse
 import logging
 import re
 import sys
+import tomllib
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from cctv_common.cli_options import add_common_options, setup_logging
 from cctv_common.clock import NoTimeZone, parse_iso
 from cctv_common.evidence.signing import KeyFileError, load_or_create_private_key, public_key_pem
 from cctv_common.umask import private_umask
@@ -54,12 +56,26 @@ def _load(path: Path) -> AgentConfig:
         ) from exc
 
 
+def _has_uplink(path: Path) -> bool:
+    try:
+        return "uplink" in tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return False
+
+
 def cmd_validate_config(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config)
     except ConfigError as exc:
         for line in exc.errors:
             print(f"{exc.source}: {line}", file=sys.stderr)
+        return EXIT_REFUSED
+    if not _has_uplink(args.config):
+        print(
+            f"{args.config}: uplink: missing: without [uplink] the agent records but never"
+            " reaches the hub (see deploy/agent.example.toml, or `cctv-provision enroll`)",
+            file=sys.stderr,
+        )
         return EXIT_REFUSED
     enabled = sum(1 for camera in config.cameras if camera.enabled)
     print(f"OK: site {config.site_id}, {len(config.cameras)} camera(s), {enabled} enabled")
@@ -253,8 +269,10 @@ def cmd_public_key(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cctv-agent", description=__doc__.splitlines()[0])
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser = argparse.ArgumentParser(
+        prog="cctv-agent", description=__doc__.splitlines()[0].replace("``", "")
+    )
+    add_common_options(parser)
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="record every camera and serve the hub (the service)")
@@ -301,10 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    setup_logging(args, "info")
     try:
         return int(args.handler(args))
     except Refused as exc:

@@ -20,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 
+from cctv_common.loopback import plain_mqtt_refusal
 from cctv_common.wire.ids import ID_PATTERN
 
 log = logging.getLogger(__name__)
@@ -206,6 +207,13 @@ class UplinkConfig(_ConfigSection):
         description="The hub's Ed25519 public key (PEM, printed by `cctv-hub public-key`): jobs,"
         " holds and acks are acted on only when signed by it; without it none are",
     )
+
+    @model_validator(mode="after")
+    def _tls_off_loopback(self) -> UplinkConfig:
+        refusal = plain_mqtt_refusal(self.host, self.tls)
+        if refusal is not None:
+            raise ValueError(refusal)
+        return self
 
 
 class HealthConfig(_ConfigSection):

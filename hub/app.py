@@ -27,6 +27,7 @@ from hub.api.routes import (
     custody,
     custody_search,
     disclosures,
+    enrollment,
     events,
     fleet,
     health,
@@ -41,6 +42,7 @@ from hub.api.routes import (
     users,
 )
 from hub.context import HubContext
+from hub.enrollment_setup import build_enrollment
 from hub.mqtt import HubMqtt, MqttLink
 from hub.service import HubService
 from hub.services.auth import Authenticator, load_session_secret
@@ -133,6 +135,9 @@ def create_app(
         auth=auth,
         metrics_token=metrics_token(settings),
     )
+    if settings.enrollment is not None and settings.broker is not None:
+        context.enrollment = build_enrollment(settings, service.storage)
+        context.enrollment.sync()  # the broker's password file follows the database
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -154,6 +159,7 @@ def create_app(
     for module in (
         health,
         session,
+        enrollment,
         sites,
         fleet,
         metrics,

@@ -18,13 +18,21 @@ from typing import Final
 
 import uvicorn
 
+from cctv_common.cli_options import (
+    LOG_FORMAT,
+    add_common_options,
+    add_log_level,
+    log_level,
+    setup_logging,
+)
 from cctv_common.clock import utc_now
 from cctv_common.evidence.signing import KeyFileError, load_or_create_private_key, public_key_pem
 from cctv_common.sdnotify import SdNotify
 from cctv_common.umask import private_umask
 from cctv_common.wire.ids import InvalidId, validate_id
-from hub import cli_users
+from hub import cli_sites, cli_users
 from hub.app import create_app
+from hub.cli_init import run_init
 from hub.cli_verify import checkpointer, verify_audit, verify_store
 from hub.exhibits.cli import add_exhibit_commands, run_exhibit
 from hub.services.passwords import hash_password
@@ -40,17 +48,28 @@ EXIT_FAILED: Final = 1
 EXIT_USAGE: Final = 2
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cctv-hub", description="The CCTV evidence hub: API, browser UI and MQTT ingest."
     )
+    add_common_options(parser)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser("run", help="serve the API and UI, ingest clips over MQTT")
     run.add_argument("--config", required=True, type=Path, help="hub TOML settings file")
-    run.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    add_log_level(run)
 
-    check = commands.add_parser("check-config", help="validate the settings file and exit")
+    init = commands.add_parser(
+        "init",
+        help="create the broker's CA, server certificate, config, ACL and password file, and"
+        " the hub's signing key; keeps what exists",
+    )
+    init.add_argument("--config", required=True, type=Path, help="hub TOML settings file")
+
+    validate = commands.add_parser("validate-config", help="check the settings file; print errors")
+    validate.add_argument("config", type=Path, help="hub TOML settings file")
+
+    check = commands.add_parser("check-config", help="the same as validate-config (older form)")
     check.add_argument("--config", required=True, type=Path, help="hub TOML settings file")
 
     add_site = commands.add_parser("add-site", help="register a site and its agent's public key")
@@ -100,16 +119,23 @@ def _parser() -> argparse.ArgumentParser:
     )
     add_exhibit_commands(commands)
     cli_users.add_parsers(commands)
+    cli_sites.add_parsers(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
+    if args.command != "run":
+        setup_logging(args, "warning")
     try:
         match args.command:
             case "run":
-                return _run(_settings(args.config), args.log_level)
-            case "check-config":
+                return _run(_settings(args.config), log_level(args, "info"))
+            case "init":
+                return run_init(args.config)
+            case "sites":
+                return cli_sites.run_sites(_settings(args.config), args)
+            case "check-config" | "validate-config":
                 settings = _settings(args.config)
                 print(f"OK: hub {settings.hub_id}, data in {settings.data_dir}")
                 return EXIT_OK
@@ -154,9 +180,7 @@ def _settings(path: Path) -> HubSettings:
 
 def _run(settings: HubSettings, log_level: str) -> int:
     private_umask()
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=log_level.upper(), format=LOG_FORMAT)
     database = HubDatabase(settings.db_path)
     try:
         app = create_app(settings, database)

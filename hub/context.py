@@ -9,6 +9,7 @@ from datetime import datetime
 from cctv_common.clock import utc_now
 from hub.service import HubService
 from hub.services.auth import Authenticator
+from hub.services.enrollment import EnrollmentService
 from hub.services.playback import ViewSessions
 from hub.settings import HubSettings
 from hub.storage.evidence.store import EvidenceStore
@@ -22,6 +23,7 @@ class HubContext:
     store: EvidenceStore
     service: HubService
     auth: Authenticator
+    enrollment: EnrollmentService | None = None
     views: ViewSessions = field(default_factory=ViewSessions)
     refusals: ViewSessions = field(default_factory=ViewSessions)  # one custody row per session
     now: Callable[[], datetime] = utc_now

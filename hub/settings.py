@@ -23,9 +23,11 @@ from pydantic import (
 )
 
 from cctv_common.evidence.signing import KeyFileError, load_public_key
+from cctv_common.loopback import plain_mqtt_refusal
 from cctv_common.wire.ids import ID_PATTERN, SiteId
 from hub.domain.acl import Role
 from hub.settings_fleet import AlertSettings, MetricsSettings
+from hub.settings_enrollment import EnrollmentSettings
 from hub.settings_requests import RequestSettings, SmtpSection
 from hub.storage.evidence.settings import (
     CredentialsError,
@@ -109,6 +111,9 @@ class BrokerSettings(_StrictSettings):
     def _one_password(self) -> Self:
         if self.password is not None and self.password_file is not None:
             raise ValueError("give password or password_file, not both")
+        refusal = plain_mqtt_refusal(self.host, self.tls)
+        if refusal is not None:
+            raise ValueError(refusal)
         return self
 
     def resolved_password(self) -> str | None:
@@ -314,6 +319,9 @@ class HubSettings(_StrictSettings):
     smtp: SmtpSection | None = Field(default=None, description="Mail relay; none: mail is logged")
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    enrollment: EnrollmentSettings | None = Field(
+        default=None, description="The broker the hub runs for its sites; site tokens"
+    )
     sites: tuple[SiteSettings, ...] = Field(
         default=(), max_length=10_000, description="Sites registered by config"
     )

@@ -29,8 +29,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from cctv_common.cli_options import add_common_options, setup_logging
 from cctv_common.files import atomic_write
 from edge_agent.config import ConfigError, load_config
+from provisioning import enroll
 from provisioning.agent_config_edit import ConfigEdit, ConfigEditRefused, NewCamera, edit_config
 from provisioning.check import add_check_command
 from provisioning.discovery import DEFAULT_TIMEOUT, DiscoveredDevice, DiscoveryError, probe
@@ -390,18 +392,19 @@ def cmd_add_cameras(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def _credentials(parser: argparse.ArgumentParser, required: bool) -> None:
     parser.add_argument("--user", required=required, help="ONVIF user name")
     secret = parser.add_mutually_exclusive_group()
-    secret.add_argument("--password", help="ONVIF password (visible to `ps`: prefer the others)")
+    secret.add_argument("--password", help="ONVIF password (visible to ps: prefer the others)")
     secret.add_argument("--password-env", metavar="VAR", help="read the password from $VAR")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cctv-provision",
-        description=(__doc__ or "").splitlines()[0],
+        description=(__doc__ or "").splitlines()[0].replace("``", ""),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    add_common_options(parser)
     sub = parser.add_subparsers(dest="command", required=True)
+    enroll.add_parser(sub)
 
     discover = sub.add_parser(
         "discover", help="find ONVIF devices (WS-Discovery); with --user, describe each"
@@ -477,11 +480,7 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
         return int(exc.code or 0)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    setup_logging(args, "warning")
     try:
         return int(args.handler(args, sys.stdout, sys.stderr))
     except BadInput as exc:

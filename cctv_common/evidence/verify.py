@@ -20,6 +20,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from cctv_common.cli_options import add_common_options, setup_logging
 from cctv_common.evidence import offline_verify
 from cctv_common.evidence.manifest import InvalidManifest, Manifest
 from cctv_common.evidence.signing import BadSignature, KeyFileError, key_id, load_public_key, verify
@@ -117,7 +118,7 @@ def _verify_package(path: Path, hub_key_path: Path | None) -> int:
     return 0 if report.ok else 1
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cctv-verify",
         description="Check an evidence item offline (signature, key id, clip size and SHA-256),"
@@ -133,7 +134,14 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="the site's Ed25519 public key (PEM); for a package, the hub key to expect",
     )
+    add_common_options(parser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
+    setup_logging(args, "warning")
     if is_package(args.directory):
         return _verify_package(args.directory, args.public_key)
     if args.public_key is None:

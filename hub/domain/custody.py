@@ -33,6 +33,8 @@ class CustodyAction(StrEnum):
     RELEASE = "release"
     DELETE = "delete"
     REGISTER_SITE = "register_site"  # a site and its public key were registered
+    ENROLLMENT_ISSUED = "enrollment_issued"  # a one-time enrollment token was issued for a site
+    REVOKE_SITE = "revoke_site"  # a site's broker login was removed; it is cut off
     LIVE_START = "live_start"  # someone started watching a camera live
     LIVE_END = "live_end"  # that live session ended
     SNAPSHOT = "snapshot"  # someone looked at a camera's current picture (a preview, not evidence)

@@ -101,8 +101,9 @@ class SiteService:
 
         def apply(uow: UnitOfWork) -> tuple[bool, str | None]:
             site = uow.sites.get(site_id)
-            if site is None:
-                return False, None
+            access = uow.site_access.get(site_id)
+            if site is None or (access is not None and access.revoked_at is not None):
+                return False, None  # a revoked site's last words are not taken either
             uow.sites.apply_status(site_id, status, now)
             return True, site.state
 

@@ -23,6 +23,7 @@ from cctv_common.wire.job_state import JobState
 from cctv_common.wire.payloads import CameraEventItem, SiteStatus
 from hub.domain.acl import Role
 from hub.domain.custody import CustodyAction, CustodyEvent
+from hub.domain.enrollment import SiteAccess
 from hub.domain.records import (
     CameraEventRecord,
     CameraRecord,
@@ -101,6 +102,18 @@ class Sites(Protocol):
     def cameras(self, site_id: str | None = None) -> list[CameraRecord]: ...
 
     def camera(self, site_id: str, camera_id: str) -> CameraRecord | None: ...
+
+
+class SiteAccessRecords(Protocol):
+    """Sites' enrollment tokens (hashes only) and broker logins (Mosquitto hashes only)."""
+
+    def get(self, site_id: str) -> SiteAccess | None: ...
+
+    def by_token_hash(self, token_hash: str) -> SiteAccess | None: ...
+
+    def all(self) -> list[SiteAccess]: ...
+
+    def put(self, access: SiteAccess) -> None: ...
 
 
 class UploadSessions(Protocol):
@@ -342,6 +355,9 @@ class UnitOfWork(Protocol):
 
     @property
     def sites(self) -> Sites: ...
+
+    @property
+    def site_access(self) -> SiteAccessRecords: ...
 
     @property
     def uploads(self) -> UploadSessions: ...

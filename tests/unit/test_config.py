@@ -90,8 +90,21 @@ def test_validate_config_cli_prints_each_error_with_path(
     assert "recorder.segment_seconds:" in err
     assert "recorder.foo:" in err
     path.write_text(GOOD)
+    assert main(["validate-config", str(path)]) == 2  # no [uplink]: it would never reach the hub
+    assert "uplink: missing" in capsys.readouterr().err
+    path.write_text(GOOD + UPLINK)
     assert main(["validate-config", str(path)]) == 0
     assert "OK: site high-street, 2 camera(s)" in capsys.readouterr().out
+
+
+UPLINK = '\n[uplink]\nhost = "127.0.0.1"\nport = 1883\ntls = false\n'
+
+
+def test_plain_mqtt_is_refused_off_loopback_and_allowed_on_it() -> None:
+    with pytest.raises(ConfigError, match=r"tls = false is refused for mqtt\.example\.org"):
+        parse_config(GOOD + '\n[uplink]\nhost = "mqtt.example.org"\ntls = false\n')
+    assert parse_config(GOOD + UPLINK).uplink.tls is False
+    assert parse_config(GOOD + '\n[uplink]\nhost = "mqtt.example.org"\n').uplink.tls is True
 
 
 DEPLOY_EXAMPLE = REPO / "deploy" / "agent.example.toml"
@@ -110,7 +123,7 @@ def test_validate_config_warns_without_the_hub_key(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "agent.toml"
-    path.write_text(GOOD)
+    path.write_text(GOOD + UPLINK)
     assert main(["validate-config", str(path)]) == 0
     assert "uplink.hub_public_key_file is not set" in capsys.readouterr().err
     path.write_text(DEPLOY_EXAMPLE.read_text(encoding="utf-8"))

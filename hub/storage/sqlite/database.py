@@ -25,6 +25,8 @@ from typing import Final, TypeVar
 
 from sqlite_utils import Database
 
+from hub.storage.sqlite import site_access_rows
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -32,7 +34,7 @@ T = TypeVar("T")
 BUSY_TIMEOUT_MS: Final = 10_000
 
 # Each migration is a tuple of statements (not one script: executescript would commit halfway).
-MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
+_BASE_MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     # 1: the first schema.
     (
         """CREATE TABLE sites (
@@ -312,6 +314,7 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         "ALTER TABLE users ADD COLUMN collar_number TEXT NOT NULL DEFAULT ''",
     ),
 )
+MIGRATIONS: Final = (*_BASE_MIGRATIONS, site_access_rows.MIGRATION)  # then: site enrollment
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 

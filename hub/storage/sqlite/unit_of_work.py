@@ -14,6 +14,7 @@ from cctv_common.wire.chunk_ranges import Range
 from cctv_common.wire.job_state import JobState
 from cctv_common.wire.payloads import CameraEventItem, SiteStatus
 from hub.domain.custody import CustodyAction, CustodyEvent
+from hub.domain.enrollment import SiteAccess
 from hub.domain.records import (
     CameraEventRecord,
     CameraRecord,
@@ -35,6 +36,7 @@ from hub.storage.sqlite import (
     custody_rows,
     evidence_rows,
     job_rows,
+    site_access_rows,
     site_rows,
     throttle_rows,
     upload_rows,
@@ -113,6 +115,20 @@ class SqliteSites(_Rows):
 
     def camera(self, site_id: str, camera_id: str) -> CameraRecord | None:
         return site_rows.get_camera(self._db, site_id, camera_id)
+
+
+class SqliteSiteAccess(_Rows):
+    def get(self, site_id: str) -> SiteAccess | None:
+        return site_access_rows.get_access(self._db, site_id)
+
+    def by_token_hash(self, token_hash: str) -> SiteAccess | None:
+        return site_access_rows.access_by_token(self._db, token_hash)
+
+    def all(self) -> list[SiteAccess]:
+        return site_access_rows.all_access(self._db)
+
+    def put(self, access: SiteAccess) -> None:
+        site_access_rows.put_access(self._db, access)
 
 
 class SqliteUploadSessions(_Rows):
@@ -255,6 +271,7 @@ class SqliteUnitOfWork:
         self.db = db
         self.jobs = SqliteClipJobs(db)
         self.sites = SqliteSites(db)
+        self.site_access = SqliteSiteAccess(db)
         self.uploads = SqliteUploadSessions(db)
         self.evidence = SqliteEvidenceItems(db)
         self.custody = SqliteCustodyEvents(db)
