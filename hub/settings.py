@@ -26,8 +26,8 @@ from cctv_common.evidence.signing import KeyFileError, load_public_key
 from cctv_common.loopback import plain_mqtt_refusal
 from cctv_common.wire.ids import ID_PATTERN, SiteId
 from hub.domain.acl import Role
-from hub.settings_fleet import AlertSettings, MetricsSettings
 from hub.settings_enrollment import EnrollmentSettings
+from hub.settings_fleet import AlertSettings, MetricsSettings
 from hub.settings_requests import RequestSettings, SmtpSection
 from hub.storage.evidence.settings import (
     CredentialsError,
