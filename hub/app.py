@@ -36,6 +36,9 @@ from hub.api.routes import (
     session,
     sites,
     snapshots,
+    tus,
+    upload_links,
+    upload_page,
     users,
 )
 from hub.context import HubContext
@@ -144,6 +147,9 @@ def create_app(
         retention,
         disclosures,
         users,
+        upload_links,
+        tus,
+        upload_page,
     ):
         app.include_router(module.router)
     app.include_router(ui_router)

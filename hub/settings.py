@@ -26,6 +26,7 @@ from cctv_common.evidence.signing import KeyFileError, load_public_key
 from cctv_common.wire.ids import ID_PATTERN, SiteId
 from hub.domain.acl import Role
 from hub.settings_requests import RequestSettings, SmtpSection
+from hub.settings_uploads import UploadSettings
 from hub.storage.evidence.settings import (
     CredentialsError,
     EvidenceStoreSettings,
@@ -311,6 +312,7 @@ class HubSettings(_StrictSettings):
     login: LoginSettings = Field(default_factory=LoginSettings)
     requests: RequestSettings = Field(default_factory=RequestSettings)
     smtp: SmtpSection | None = Field(default=None, description="Mail relay; none: mail is logged")
+    uploads: UploadSettings = Field(default_factory=UploadSettings)
     sites: tuple[SiteSettings, ...] = Field(
         default=(), max_length=10_000, description="Sites registered by config"
     )
@@ -371,6 +373,10 @@ class HubSettings(_StrictSettings):
     @property
     def staging_dir(self) -> Path:
         return self.data_dir / "staging"
+
+    @property
+    def upload_staging_dir(self) -> Path:
+        return self.uploads.staging_dir or self.data_dir / "upload-staging"
 
     @property
     def session_secret_path(self) -> Path:
