@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
 import socket
+import subprocess
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
 
@@ -105,3 +108,21 @@ def cut_patch(url: str, location: str, token: str, offset: int, data: bytes, sen
     )
     with socket.create_connection((host, port), timeout=10) as conn:
         conn.sendall(head_lines.encode() + data[:sent])
+
+
+def make_noisy_mp4(path: Path, seconds: float = 1.0) -> bytes:
+    """A playable H.264 MP4 of random noise (a few hundred kB a second), so that an upload of
+    it takes several tus chunks."""
+    ffmpeg = shutil.which("ffmpeg")
+    assert ffmpeg is not None, "ffmpeg is not installed (Debian: apt-get install ffmpeg)"
+    source = f"nullsrc=s=320x240:r=25:d={seconds},geq=random(1)*255:128:128"
+    subprocess.run(
+        [
+            *(ffmpeg, "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", source),
+            *("-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"),
+            *("-movflags", "+faststart", str(path)),
+        ],
+        check=True,
+        timeout=60,
+    )
+    return path.read_bytes()
