@@ -41,10 +41,10 @@ def browser() -> Iterator[Browser]:
 
 
 def _fill_statement(page: Page) -> None:
-    page.fill("#st-name", STATEMENT["name"])
-    page.fill("#st-organisation", STATEMENT["organisation"])
-    page.fill("#st-from", STATEMENT["footage_from"])
-    page.fill("#st-obtained", STATEMENT["obtained"])
+    page.fill("#st-name", str(STATEMENT["name"]))
+    page.fill("#st-organisation", str(STATEMENT["organisation"]))
+    page.fill("#st-from", str(STATEMENT["footage_from"]))
+    page.fill("#st-obtained", str(STATEMENT["obtained"]))
     page.check("#st-declaration")
 
 
@@ -80,7 +80,9 @@ def test_an_upload_cut_mid_way_resumes_and_completes(
                 shot(page, SHOTS, f"upload-page-filled-{width}")
                 page.click("#start")
                 done = page.wait_for_selector("li[data-state=done]")
-                assert done.get_attribute("data-retried")  # the cut was seen and retried
+                assert done is not None and done.get_attribute(
+                    "data-retried"
+                )  # the cut was seen and retried
                 sha256 = hashlib.sha256(video).hexdigest()
                 page.wait_for_selector(f"[data-sha256='{sha256}']")
             shot(page, SHOTS, f"upload-page-{width}")
