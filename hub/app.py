@@ -39,6 +39,9 @@ from hub.api.routes import (
     session,
     sites,
     snapshots,
+    tus,
+    upload_links,
+    upload_page,
     users,
 )
 from hub.context import HubContext
@@ -175,6 +178,9 @@ def create_app(
         retention,
         disclosures,
         users,
+        upload_links,
+        tus,
+        upload_page,
     ):
         app.include_router(module.router)
     app.include_router(ui_router)

@@ -47,6 +47,7 @@ from hub.services.ingest.service import IngestService
 from hub.services.integrity import IntegrityService
 from hub.services.jobs import JobService
 from hub.services.live import LiveBridge
+from hub.services.outside.service import OutsideFootage
 from hub.services.requests.service import RequestService
 from hub.services.sites import SiteService, register_in
 from hub.services.snapshots import SnapshotBridge
@@ -116,6 +117,7 @@ class HubService:
         self.users = UserAdmin(self.storage, now=now)
         self.camera_events = CameraEventService(self.storage, now=now)
         self.evidence_items = EvidenceItemService(self.storage)
+        self.outside = OutsideFootage(settings, self.storage, store, self.hub_key, now=now)
         self.ingest = IngestService(
             storage=self.storage,
             store=store,
@@ -185,6 +187,7 @@ class HubService:
         )
         self._tasks += self.requests.start(loop)
         self._tasks.append(loop.create_task(self.fleet.run(), name="hub-fleet-alerts"))
+        self._tasks.append(loop.create_task(self.outside.sweeping(), name="hub-upload-sweep"))
         if self.settings.evidence.scrub:
             self._tasks.append(loop.create_task(self.integrity.run_scrub(), name="hub-scrub"))
         if self.link is not None:

@@ -29,6 +29,7 @@ from hub.domain.acl import Role
 from hub.settings_enrollment import EnrollmentSettings
 from hub.settings_fleet import AlertSettings, MetricsSettings
 from hub.settings_requests import RequestSettings, SmtpSection
+from hub.settings_uploads import UploadSettings
 from hub.storage.evidence.settings import (
     CredentialsError,
     EvidenceStoreSettings,
@@ -322,6 +323,7 @@ class HubSettings(_StrictSettings):
     enrollment: EnrollmentSettings | None = Field(
         default=None, description="The broker the hub runs for its sites; site tokens"
     )
+    uploads: UploadSettings = Field(default_factory=UploadSettings)
     sites: tuple[SiteSettings, ...] = Field(
         default=(), max_length=10_000, description="Sites registered by config"
     )
@@ -382,6 +384,10 @@ class HubSettings(_StrictSettings):
     @property
     def staging_dir(self) -> Path:
         return self.data_dir / "staging"
+
+    @property
+    def upload_staging_dir(self) -> Path:
+        return self.uploads.staging_dir or self.data_dir / "upload-staging"
 
     @property
     def session_secret_path(self) -> Path:

@@ -57,6 +57,9 @@ class CustodyAction(StrEnum):
     USER_ADDED = "user_added"
     USER_CHANGED = "user_changed"  # disabled, enabled, password reset (never the password)
     FORBIDDEN = "forbidden"  # a logged-in user was refused an action their role may not do
+    # Footage from elsewhere (issue 12): links (subject ``request:R-..``), files (``outside:ID``).
+    UPLOAD_LINK = "upload_link"  # an upload link was made or withdrawn, for whom and until when
+    UPLOAD = "upload"  # a file arrived through an upload link: SHA-256, size, type, statement
 
 
 class CustodyLogError(Exception):

@@ -50,6 +50,7 @@ from hub.domain.requests.disclosure import DisclosureEntry
 from hub.domain.requests.request import FootageRequest
 from hub.domain.requests.retention import RetentionCategory
 from hub.domain.requests.states import RequestState
+from hub.storage.upload_ports import OutsideItems, TusUploads, UploadLinks
 
 T = TypeVar("T")
 
@@ -391,6 +392,15 @@ class UnitOfWork(Protocol):
 
     @property
     def disclosures(self) -> Disclosures: ...
+
+    @property
+    def upload_links(self) -> UploadLinks: ...
+
+    @property
+    def tus_uploads(self) -> TusUploads: ...
+
+    @property
+    def outside_items(self) -> OutsideItems: ...
 
 
 class HubStorage(Protocol):

@@ -33,6 +33,7 @@ from hub.app import create_app
 from hub.domain.records import ClipJob, EvidenceItem
 from hub.settings import HubSettings
 from hub.settings_requests import RequestSettings
+from hub.settings_uploads import UploadSettings
 from hub.storage.sqlite import repository as repo
 from hub.storage.sqlite.database import HubDatabase
 from tests.support.hub_kit import (
@@ -188,13 +189,16 @@ def request_body(
 
 
 @contextmanager
-def live_hub(tmp_path: Path) -> Iterator[LiveHub]:
+def live_hub(tmp_path: Path, uploads: UploadSettings | None = None) -> Iterator[LiveHub]:
     """The real hub app on a loopback port, its site reporting three cameras, and the officer
-    ``dc-smith`` added by the supervisor."""
+    ``dc-smith`` added by the supervisor (``uploads``: other ``[uploads]`` settings)."""
     key = Ed25519PrivateKey.generate()
     settings = make_settings(tmp_path / "hub", site_key=key)
     settings = settings.model_copy(
-        update={"requests": RequestSettings(sweep_seconds=0.3, after_case_ends_days=1)}
+        update={
+            "requests": RequestSettings(sweep_seconds=0.3, after_case_ends_days=1),
+            "uploads": uploads or UploadSettings(),
+        }
     )
     database = HubDatabase(settings.db_path)
     app = create_app(settings, database)

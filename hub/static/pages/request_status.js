@@ -9,6 +9,7 @@ import { shown, span } from "../lib/time.js";
 import { decisionPanel } from "./decision_panel.js";
 import { itemActions, jobActions, outcomeForm, retentionForm } from "./request_actions.js";
 import { openRelease } from "./release_dialog.js";
+import { renderOutside } from "./outside_footage.js";
 import {
   basisLabel, cameraName, cameraParts, facts, jobProgress, policeReference, statePill, timelineList, URGENCY, urgencyPill,
 } from "./request_bits.js";
@@ -108,6 +109,7 @@ function render(request) {
       rows,
       (r) => ({ "data-camera": r.camera.site_id + "/" + r.camera.camera_id })
     ),
+    el("div", { id: "rs-outside" }),
     (request.releases || []).length
       ? [el("h3", {}, "Released to"), table(
           [
@@ -142,6 +144,7 @@ function render(request) {
     el("h3", {}, "Timeline"),
     timelineList(request.timeline)
   ));
+  renderOutside(request, byId("rs-outside")).catch((err) => showNotice(err.message));
 }
 
 async function reload() {

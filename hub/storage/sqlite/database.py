@@ -26,6 +26,7 @@ from typing import Final, TypeVar
 from sqlite_utils import Database
 
 from hub.storage.sqlite import site_access_rows
+from hub.storage.sqlite.schema_uploads import UPLOADS_MIGRATION
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ T = TypeVar("T")
 BUSY_TIMEOUT_MS: Final = 10_000
 
 # Each migration is a tuple of statements (not one script: executescript would commit halfway).
-_BASE_MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
+MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     # 1: the first schema.
     (
         """CREATE TABLE sites (
@@ -313,8 +314,11 @@ _BASE_MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         "ALTER TABLE users ADD COLUMN force TEXT NOT NULL DEFAULT ''",
         "ALTER TABLE users ADD COLUMN collar_number TEXT NOT NULL DEFAULT ''",
     ),
+    # 6: upload links, tus uploads and outside items (issue 12): see schema_uploads.
+    UPLOADS_MIGRATION,
+    # 7: site enrollment tokens and broker access (issue 14): see site_access_rows.
+    site_access_rows.MIGRATION,
 )
-MIGRATIONS: Final = (*_BASE_MIGRATIONS, site_access_rows.MIGRATION)  # then: site enrollment
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 

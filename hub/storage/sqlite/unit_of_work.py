@@ -43,6 +43,11 @@ from hub.storage.sqlite import (
     user_rows,
 )
 from hub.storage.sqlite.database import HubDatabase
+from hub.storage.sqlite.outside_rows import (
+    SqliteOutsideItems,
+    SqliteTusUploads,
+    SqliteUploadLinks,
+)
 from hub.storage.sqlite.request_ports import (
     SqliteDisclosures,
     SqliteFootageRequests,
@@ -283,6 +288,9 @@ class SqliteUnitOfWork:
         self.requests = SqliteFootageRequests(db)
         self.holds = SqliteHolds(db)
         self.disclosures = SqliteDisclosures(db)
+        self.upload_links = SqliteUploadLinks(db)
+        self.tus_uploads = SqliteTusUploads(db)
+        self.outside_items = SqliteOutsideItems(db)
 
 
 class SqliteStorage:
