@@ -37,7 +37,7 @@ class ExhibitReference:
 
 
 def initials(display_name: str, username: str) -> str:
-    """``Jane Smith`` -> ``JS``; ``Mary-Ann O'Neil`` -> ``MAON``; no name: from the username
+    """``Jane Smith`` -> ``JS``; ``Mary-Ann O'Neil`` -> ``MAO``; no name: from the username
     (``pc.jones`` -> ``PJ``); never empty (``X``)."""
     words = _WORD.findall(display_name.replace("'", "")) or _WORD.findall(username)
     letters = "".join(word[0] for word in words).upper()
