@@ -41,8 +41,10 @@ from hub.mqtt import HubMqtt, MqttLink
 from hub.services.camera_events import CameraEventService
 from hub.services.checkpoints import Checkpointer
 from hub.services.custody import CustodyLog
+from hub.services.derived_items import DerivedItemService, DeriveSettings
 from hub.services.evidence_items import EvidenceItemService
 from hub.services.fleet import FleetService, fleet_mailer
+from hub.services.exhibit_export import ExhibitExport, ExportSettings
 from hub.services.ingest.service import IngestService
 from hub.services.integrity import IntegrityService
 from hub.services.jobs import JobService
@@ -118,6 +120,24 @@ class HubService:
         self.camera_events = CameraEventService(self.storage, now=now)
         self.evidence_items = EvidenceItemService(self.storage)
         self.outside = OutsideFootage(settings, self.storage, store, self.hub_key, now=now)
+        self.derived = DerivedItemService(
+            self.storage,
+            store,
+            DeriveSettings(settings.data_dir, settings.hub_id, self.hub_key),
+            now=now,
+        )
+        self.exports = ExhibitExport(
+            self.storage,
+            store,
+            ExportSettings(
+                settings.data_dir,
+                settings.hub_id,
+                self.hub_key,
+                settings.exhibits.reference_pattern,
+                {s.site_id: s.public_key_pem for s in settings.sites if s.public_key_pem},
+            ),
+            now=now,
+        )
         self.ingest = IngestService(
             storage=self.storage,
             store=store,
@@ -175,6 +195,8 @@ class HubService:
         await self._sync_config()
         await self.ingest.resume()
         await self.ingest.expire_stale()
+        await self.derived.start()
+        await self.exports.start()
         loop = asyncio.get_running_loop()
         self._events = EventQueue(loop, self.settings.ingest.max_queued_chunk_bytes)
         self._tasks.append(loop.create_task(self._consume(self._events), name="hub-consumer"))
@@ -198,6 +220,7 @@ class HubService:
         if self.link is not None:
             await self.link.stop()
         self.integrity.stop()
+        await self.derived.stop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -28,6 +28,7 @@ from cctv_common.wire.ids import ID_PATTERN, SiteId
 from hub.domain.acl import Role
 from hub.settings_enrollment import EnrollmentSettings
 from hub.settings_fleet import AlertSettings, MetricsSettings
+from hub.settings_exhibits import ExhibitSettings
 from hub.settings_requests import RequestSettings, SmtpSection
 from hub.settings_uploads import UploadSettings
 from hub.storage.evidence.settings import (
@@ -317,6 +318,7 @@ class HubSettings(_StrictSettings):
     audit: CustodySettings = Field(default_factory=CustodySettings)
     login: LoginSettings = Field(default_factory=LoginSettings)
     requests: RequestSettings = Field(default_factory=RequestSettings)
+    exhibits: ExhibitSettings = Field(default_factory=ExhibitSettings)
     smtp: SmtpSection | None = Field(default=None, description="Mail relay; none: mail is logged")
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)

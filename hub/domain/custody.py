@@ -60,6 +60,9 @@ class CustodyAction(StrEnum):
     # Footage from elsewhere (issue 12): links (subject ``request:R-..``), files (``outside:ID``).
     UPLOAD_LINK = "upload_link"  # an upload link was made or withdrawn, for whom and until when
     UPLOAD = "upload"  # a file arrived through an upload link: SHA-256, size, type, statement
+    # Exhibits (issue 12), subject the master ``clip:ID``: a derived item made from it.
+    DERIVE = "derive"  # a working copy (h264, timestamp): derived id, operation, SHA-256s
+    REDACT = "redact"  # a redacted copy: the same, with the reason
 
 
 class CustodyLogError(Exception):

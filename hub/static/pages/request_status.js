@@ -80,7 +80,7 @@ function itemCell(request, item) {
     "div",
     { class: "item", "data-clip-id": item.clip_id },
     el("span", { class: item.verified ? "state state-stored" : "state state-failed" }, item.verified ? "verified" : "not verified"),
-    item.exhibit_ref ? " · exhibit " + item.exhibit_ref : "",
+    item.exhibit_reference ? el("span", { class: "exhibit-ref", title: "Exhibit reference" }, " · exhibit " + item.exhibit_reference) : "",
     el("div", { class: "hash", title: "SHA-256" }, item.sha256),
     can("footage.view") && !item.deleted_at ? play : null,
     itemActions(request, item, reload)
@@ -99,6 +99,7 @@ function render(request) {
     request.state === "ready" && can("requests.release")
       ? el("p", {}, el("button", { type: "button", class: "primary", id: "rs-release", onclick: () => openRelease(request, reload) }, "Release…"))
       : null,
+    exportPanel(request, mine),
     el("h3", {}, "Cameras"),
     table(
       [
@@ -145,6 +146,23 @@ function render(request) {
     timelineList(request.timeline)
   ));
   renderOutside(request, byId("rs-outside")).catch((err) => showNotice(err.message));
+}
+
+// "Export for court": the package (zip) of every released item, its working copies, custody rows,
+// continuity statement and the two offline verifiers. The hub builds it whole before sending it.
+function exportPanel(request, mine) {
+  const released = ["released", "closed", "expired"].includes(request.state);
+  const allowed = can("footage.download") && (mine || session.role === "supervisor");
+  if (!released || !allowed) return null;
+  const link = el("a", {
+    class: "button primary",
+    id: "rs-export",
+    href: "/api/requests/" + encodeURIComponent(request.id) + "/export",
+    download: request.id + "-export.zip",
+  }, "Export for court");
+  link.addEventListener("click", () => showNotice("Building the export package: the download starts when it is complete."));
+  return el("p", { class: "export-panel" }, link, " ",
+    el("span", { class: "hint" }, "One zip: each exhibit exactly as stored, its working copies, custody rows, continuity statement, and verifiers that need no hub."));
 }
 
 async function reload() {

@@ -27,6 +27,7 @@ from sqlite_utils import Database
 
 from hub.storage.sqlite import site_access_rows
 from hub.storage.sqlite.schema_uploads import UPLOADS_MIGRATION
+from hub.storage.sqlite.schema_exhibits import EXHIBITS_MIGRATION
 
 log = logging.getLogger(__name__)
 
@@ -318,6 +319,8 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     UPLOADS_MIGRATION,
     # 7: site enrollment tokens and broker access (issue 14): see site_access_rows.
     site_access_rows.MIGRATION,
+    # 8: derived items and exhibit references (issue 12): see schema_exhibits.
+    EXHIBITS_MIGRATION,
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 

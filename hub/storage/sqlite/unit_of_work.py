@@ -48,6 +48,7 @@ from hub.storage.sqlite.outside_rows import (
     SqliteTusUploads,
     SqliteUploadLinks,
 )
+from hub.storage.sqlite.exhibit_ports import SqliteDerivedItems, SqliteExhibitReferences
 from hub.storage.sqlite.request_ports import (
     SqliteDisclosures,
     SqliteFootageRequests,
@@ -291,6 +292,8 @@ class SqliteUnitOfWork:
         self.upload_links = SqliteUploadLinks(db)
         self.tus_uploads = SqliteTusUploads(db)
         self.outside_items = SqliteOutsideItems(db)
+        self.derived = SqliteDerivedItems(db)
+        self.exhibit_refs = SqliteExhibitReferences(db)
 
 
 class SqliteStorage:
