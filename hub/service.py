@@ -43,8 +43,8 @@ from hub.services.checkpoints import Checkpointer
 from hub.services.custody import CustodyLog
 from hub.services.derived_items import DerivedItemService, DeriveSettings
 from hub.services.evidence_items import EvidenceItemService
-from hub.services.fleet import FleetService, fleet_mailer
 from hub.services.exhibit_export import ExhibitExport, ExportSettings
+from hub.services.fleet import FleetService, fleet_mailer
 from hub.services.ingest.service import IngestService
 from hub.services.integrity import IntegrityService
 from hub.services.jobs import JobService

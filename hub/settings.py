@@ -27,8 +27,8 @@ from cctv_common.loopback import plain_mqtt_refusal
 from cctv_common.wire.ids import ID_PATTERN, SiteId
 from hub.domain.acl import Role
 from hub.settings_enrollment import EnrollmentSettings
-from hub.settings_fleet import AlertSettings, MetricsSettings
 from hub.settings_exhibits import ExhibitSettings
+from hub.settings_fleet import AlertSettings, MetricsSettings
 from hub.settings_requests import RequestSettings, SmtpSection
 from hub.settings_uploads import UploadSettings
 from hub.storage.evidence.settings import (

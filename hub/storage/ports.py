@@ -23,8 +23,8 @@ from cctv_common.wire.job_state import JobState
 from cctv_common.wire.payloads import CameraEventItem, SiteStatus
 from hub.domain.acl import Role
 from hub.domain.custody import CustodyAction, CustodyEvent
-from hub.domain.enrollment import SiteAccess
 from hub.domain.derived_items import DerivedItem, DerivedState
+from hub.domain.enrollment import SiteAccess
 from hub.domain.exhibit_numbers import ExhibitReference
 from hub.domain.records import (
     CameraEventRecord,

@@ -1,6 +1,6 @@
 """Schema migration 6 (issue 12, exhibits): derived items kept at the hub, and the exhibit
 reference each released evidence item is given. Kept apart from ``database.py`` for its length;
-``database.MIGRATIONS`` lists it in order. A migration never changes once released."""
+``schema.MIGRATIONS`` lists it in order. A migration never changes once released."""
 
 from __future__ import annotations
 

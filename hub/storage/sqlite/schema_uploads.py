@@ -1,6 +1,5 @@
 """Schema migration for footage from elsewhere (issue 12 item 6): upload links, tus uploads in
-progress, and the outside items they become. Kept apart from ``database.py`` for its length;
-``database.MIGRATIONS`` lists it in order (after the exhibits' migration when both are in). A
+progress, and the outside items they become. ``schema.MIGRATIONS`` lists it in order. A
 migration never changes once released."""
 
 from __future__ import annotations

@@ -43,12 +43,12 @@ from hub.storage.sqlite import (
     user_rows,
 )
 from hub.storage.sqlite.database import HubDatabase
+from hub.storage.sqlite.exhibit_ports import SqliteDerivedItems, SqliteExhibitReferences
 from hub.storage.sqlite.outside_rows import (
     SqliteOutsideItems,
     SqliteTusUploads,
     SqliteUploadLinks,
 )
-from hub.storage.sqlite.exhibit_ports import SqliteDerivedItems, SqliteExhibitReferences
 from hub.storage.sqlite.request_ports import (
     SqliteDisclosures,
     SqliteFootageRequests,
