@@ -34,7 +34,6 @@ T = TypeVar("T")
 BUSY_TIMEOUT_MS: Final = 10_000
 
 
-
 class DatabaseError(Exception):
     """The database cannot be opened or migrated; the message says which file and why."""
 
