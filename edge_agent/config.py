@@ -22,6 +22,7 @@ from pydantic import (
 
 from cctv_common.loopback import plain_mqtt_refusal
 from cctv_common.wire.ids import ID_PATTERN
+from edge_agent.uplink.cap_rules import CapWindow, InvalidCap
 
 log = logging.getLogger(__name__)
 
@@ -186,6 +187,28 @@ class RetentionConfig(_ConfigSection):
     )
 
 
+class UplinkCapConfig(_ConfigSection):
+    """A window of lower bandwidth for evidence uploads, in the site's local time."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    days: str = Field(default="daily", description='"mon-fri", "sat,sun", "daily"...')
+    start: str = Field(alias="from", description="Local time HH:MM the window starts")
+    end: str = Field(alias="to", description="Local time HH:MM it ends (before from: next day)")
+    mbps: float = Field(gt=0, le=100_000, description="Upload cap in Mbit/s during the window")
+
+    @model_validator(mode="after")
+    def _readable(self) -> UplinkCapConfig:
+        try:
+            CapWindow.parse(self.days, self.start, self.end, self.mbps)
+        except InvalidCap as exc:
+            raise ValueError(str(exc)) from exc
+        return self
+
+    def window(self) -> CapWindow:
+        return CapWindow.parse(self.days, self.start, self.end, self.mbps)
+
+
 class UplinkConfig(_ConfigSection):
     host: str = Field(default="127.0.0.1", min_length=1, max_length=253, description="MQTT broker")
     port: int = Field(default=8883, ge=1, le=65535, description="MQTT broker port")
@@ -197,7 +220,31 @@ class UplinkConfig(_ConfigSection):
     ca_file: Path | None = Field(default=None, description="CA bundle that signed the broker cert")
     keepalive_seconds: int = Field(default=30, ge=5, le=600, description="MQTT keepalive")
     chunk_bytes: int = Field(
-        default=1024 * 1024, ge=64 * 1024, le=8 * 1024 * 1024, description="Upload chunk size"
+        default=1024 * 1024,
+        ge=64 * 1024,
+        le=8 * 1024 * 1024,
+        description="Upload chunk size; with adaptive_chunks the largest chunk and the first size",
+    )
+    adaptive_chunks: bool = Field(
+        default=True,
+        description="Size each clip's chunks and the in-flight window to the measured link"
+        " (docs/shaped-link.md); off: chunk_bytes and a fixed window",
+    )
+    congestion_control: Literal["bbr", "system"] = Field(
+        default="bbr",
+        description='TCP congestion control of the MQTT socket: "bbr" where the kernel has it'
+        ' (far better on lossy links), "system" for the kernel\'s default',
+    )
+    max_mbps: float | None = Field(
+        default=None, gt=0, le=100_000, description="Cap on evidence uploads, Mbit/s, at all times"
+    )
+    cap: list[UplinkCapConfig] = Field(
+        default_factory=list, description="Lower caps at given local hours ([[uplink.cap]])"
+    )
+    timezone: str | None = Field(
+        default=None,
+        max_length=64,
+        description="IANA zone of the site for the cap windows (default: the box's local time)",
     )
     status_interval_seconds: float = Field(
         default=15.0, ge=1.0, le=600.0, description="How often the status heartbeat is published"

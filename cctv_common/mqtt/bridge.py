@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import socket
 import ssl
 import threading
 from collections.abc import Sequence
@@ -41,6 +42,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from cctv_common.mqtt.congestion import set_congestion_control
 from cctv_common.mqtt.events import (
     BridgeEvent,
     Connected,
@@ -85,6 +87,8 @@ class BrokerLogin:
     max_inflight: int | None = None
     # A retained QoS 1 last will: (topic, payload).
     will: tuple[str, bytes] | None = field(default=None, repr=False)
+    # TCP congestion control of the socket ("bbr"; None: the system's, untouched).
+    congestion_control: str | None = None
 
 
 class MqttBridge:
@@ -137,6 +141,9 @@ class MqttBridge:
         client.on_subscribe = self._paho_subscribe
         client.on_message = self._paho_message
         client.on_publish = self._paho_publish
+        if login.congestion_control is not None:
+            client.on_socket_open = self._paho_socket_open
+        self._congestion_logged: str | None = None
         self._client = client
 
     # Life cycle (on the loop).
@@ -247,6 +254,25 @@ class MqttBridge:
                     self.name,
                     event.topic,
                 )
+
+    def _paho_socket_open(self, client: mqtt.Client, userdata: object, sock: object) -> None:
+        wanted = self.login.congestion_control
+        if wanted is None or not isinstance(sock, socket.socket):
+            return
+        result = set_congestion_control(sock, wanted)
+        line = f"TCP congestion control {result.got}"
+        if result.ok:
+            if line != self._congestion_logged:
+                log.info("%s: %s (asked for %s)", self.name, line, wanted)
+        elif line != self._congestion_logged:
+            log.warning(
+                "%s: TCP congestion control %s not available (%s); using %s",
+                self.name,
+                wanted,
+                result.error or "the kernel chose another",
+                result.got,
+            )
+        self._congestion_logged = line
 
     def _paho_connect(
         self,

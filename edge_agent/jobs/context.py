@@ -22,6 +22,7 @@ from edge_agent.recording.segments import Pin
 from edge_agent.store.outbox import Outbox, OutboxJob
 from edge_agent.store.segment_index import IndexWriteFailed, SegmentIndex
 from edge_agent.uplink.port import UplinkPort
+from edge_agent.uplink.window_rules import LinkEstimate, chunk_size_for
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +46,21 @@ class JobContext:
     cut_percent: dict[str, int] = field(default_factory=dict)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     stopping: bool = False
+    # The uplink's rate and round trip, measured from every upload's acks.
+    link_estimate: LinkEstimate = field(default_factory=LinkEstimate)
 
     @property
     def site_id(self) -> str:
         return self.config.site_id
+
+    def chunk_size(self, now: float) -> int:
+        """Chunk size for a clip cut now: suited to the measured link, or the configured one."""
+        uplink = self.config.uplink
+        if not uplink.adaptive_chunks:
+            return uplink.chunk_bytes
+        return chunk_size_for(
+            self.link_estimate, now, largest=uplink.chunk_bytes, default=uplink.chunk_bytes
+        )
 
     # Publishing.
 

@@ -14,6 +14,7 @@ import contextlib
 import logging
 import shutil
 import threading
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, Final
@@ -154,7 +155,7 @@ class CutWorker:
             )
             clip = await asyncio.shield(self._cut_future)
             hashes = await asyncio.to_thread(
-                chunk_hashes, clip.clip_path, config.uplink.chunk_bytes
+                chunk_hashes, clip.clip_path, context.chunk_size(time.monotonic())
             )
         except CutCancelled:
             log.info("site %s job %s clip %s: cut abandoned (stopping)", site_id, job_id, clip_id)

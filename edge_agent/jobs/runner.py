@@ -37,10 +37,10 @@ from edge_agent.config import AgentConfig
 from edge_agent.jobs.context import JobContext
 from edge_agent.jobs.cutting import CutWorker
 from edge_agent.jobs.uploads import ClipUploads
-from edge_agent.store.outbox import Outbox, OutboxJob
+from edge_agent.store.outbox import ClipRecord, Outbox, OutboxJob
 from edge_agent.store.segment_index import SegmentIndex
 from edge_agent.uplink.port import UplinkPort
-from edge_agent.uplink.upload import DEFAULT_WINDOW, REOFFER_AFTER_SECONDS
+from edge_agent.uplink.upload import REOFFER_AFTER_SECONDS
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class JobRunner:
         key: Ed25519PrivateKey,
         publisher: UplinkPort,
         hub: HubVerifier,
-        window: int = DEFAULT_WINDOW,
+        window: int | None = None,
         reoffer_after: float = REOFFER_AFTER_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -74,7 +74,7 @@ class JobRunner:
         self._uploads = ClipUploads(
             self._context, window=window, reoffer_after=reoffer_after, clock=clock
         )
-        self._cutter = CutWorker(self._context, key, on_clip=self._uploads.start)
+        self._cutter = CutWorker(self._context, key, on_clip=self.clip_ready)
         self._intake_lock = asyncio.Lock()
 
     # Life cycle.
@@ -95,6 +95,10 @@ class JobRunner:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await self._cutter.stop()
+
+    def clip_ready(self, clip: ClipRecord) -> None:
+        """A clip is cut and in the outbox: upload it (sharing the link by its job's priority)."""
+        self._uploads.start(clip)
 
     async def on_connected(self, session_present: bool) -> None:
         """After every (re)connect: every clip not yet stored is offered again."""

@@ -10,6 +10,12 @@ out the upload percent from the chunks it holds: the agent sends no percent whil
 ack counts only if it names the SHA-256 of the offer this agent sent (``offer_sha256``); a
 ``stored`` ack must also name the clip's SHA-256. Anything else is refused and changes nothing. On
 every reconnect each upload re-offers, and the hub answers with what it holds.
+
+The uploads share the link (``edge_agent.uplink.window_rules``): one ``LinkEstimate`` of its rate
+and round trip, fed by every upload's acks, sizes the in-flight window (unless a fixed window is
+given), and the window goes to the most urgent uploads first (the job's priority); less urgent
+ones pause where they are and resume when nothing more urgent wants chunks. The site's bandwidth
+cap (``edge_agent.uplink.cap_rules``) paces every chunk through one token bucket.
 """
 
 from __future__ import annotations
@@ -22,7 +28,9 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Final
+from zoneinfo import ZoneInfo
 
 from cctv_common.evidence.verify import CLIP_NAME
 from cctv_common.wire.chunk_ranges import InvalidRanges
@@ -30,17 +38,21 @@ from cctv_common.wire.payloads import ClipAck
 from cctv_common.wire.topics import chunk_topic, manifest_topic
 from edge_agent.jobs.context import JobContext
 from edge_agent.store.outbox import ClipRecord
+from edge_agent.uplink.cap_rules import TokenBucket, cap_at, mbps_to_bytes
 from edge_agent.uplink.upload import (
     DEFAULT_WINDOW,
     REOFFER_AFTER_SECONDS,
     UploadTracker,
     read_chunk,
 )
+from edge_agent.uplink.window_rules import Demand, SendStamp, share_window, window_chunks
 
 log = logging.getLogger(__name__)
 
 # Wait before retrying an upload whose clip file cannot be read (a disk error, a missing file).
 READ_RETRY_SECONDS: Final = 30.0
+# How often the cap in force is worked out again from the local time.
+CAP_CHECK_SECONDS: Final = 10.0
 
 
 @dataclass
@@ -58,6 +70,11 @@ class ClipUpload:
     offered_on: int = -1
     offer_now: bool = False
     task: asyncio.Task[None] | None = None
+    # The job's priority (0 lowest .. 9 most urgent) and the order the uploads started in.
+    priority: int = 5
+    order: int = 0
+    # When each outstanding chunk was sent, for the link estimate.
+    stamps: dict[int, SendStamp] = field(default_factory=dict)
 
 
 class ClipUploads:
@@ -67,23 +84,84 @@ class ClipUploads:
         self,
         context: JobContext,
         *,
-        window: int = DEFAULT_WINDOW,
+        window: int | None = None,
         reoffer_after: float = REOFFER_AFTER_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        local_now: Callable[[], datetime] | None = None,
     ) -> None:
+        """``window``: a fixed in-flight window; None: sized to the link (``adaptive_chunks``)
+        or ``DEFAULT_WINDOW``."""
         self._context = context
-        self._window = window
+        uplink = context.config.uplink
+        self._adaptive = window is None and uplink.adaptive_chunks
+        self._window = window or DEFAULT_WINDOW
         self._reoffer_after = reoffer_after
         self._clock = clock
+        zone = ZoneInfo(uplink.timezone) if uplink.timezone else None
+        self._local_now = local_now or (lambda: datetime.now(zone).astimezone(zone))
+        self._cap_windows = [cap.window() for cap in uplink.cap]
+        self._bucket = TokenBucket(None, clock())
+        self._cap_checked_at: float | None = None
         self._uploads: dict[str, ClipUpload] = {}
+        self._started = 0
 
     def tasks(self) -> list[asyncio.Task[None]]:
         return [u.task for u in self._uploads.values() if u.task is not None]
 
     def wake_all(self) -> None:
         """After a (re)connect: every upload sees the new connection number and re-offers."""
+        if self._context.link.connects > 1:
+            self._context.link_estimate.lossy(self._clock())
         for upload in self._uploads.values():
             upload.wakeup.set()
+
+    def _wake_others(self, upload: ClipUpload) -> None:
+        """Room in the shared window may have changed for the others."""
+        for other in self._uploads.values():
+            if other is not upload:
+                other.wakeup.set()
+
+    # The shared link: window, priorities, cap.
+
+    def window_for(self, upload: ClipUpload) -> int:
+        if not self._adaptive:
+            return self._window
+        return window_chunks(self._context.link_estimate, upload.clip.chunk_size)
+
+    def _room(self, upload: ClipUpload) -> int:
+        demands = [
+            Demand(
+                key=other.clip.clip_id,
+                priority=other.priority,
+                order=other.order,
+                outstanding=other.tracker.outstanding,
+                wants=other.tracker.sendable,
+            )
+            for other in self._uploads.values()
+        ]
+        return share_window(self.window_for(upload), demands).get(upload.clip.clip_id, 0)
+
+    def cap_bytes_per_second(self) -> float | None:
+        """The cap in force now (config windows and ``max_mbps``), in bytes per second."""
+        uplink = self._context.config.uplink
+        mbps = cap_at(self._local_now(), uplink.max_mbps, self._cap_windows)
+        return None if mbps is None else mbps_to_bytes(mbps)
+
+    async def _pace(self, nbytes: int) -> None:
+        now = self._clock()
+        if self._cap_checked_at is None or now - self._cap_checked_at >= CAP_CHECK_SECONDS:
+            self._cap_checked_at = now
+            rate = self.cap_bytes_per_second()
+            if rate != self._bucket.rate:
+                log.info(
+                    "site %s: evidence uploads %s",
+                    self._context.site_id,
+                    "uncapped" if rate is None else f"capped at {rate * 8 / 1e6:g} Mbit/s",
+                )
+            self._bucket.set_rate(rate, now)
+        delay = self._bucket.delay(nbytes, now)
+        if delay > 0:
+            await asyncio.sleep(delay)
 
     def start(self, clip: ClipRecord) -> ClipUpload:
         existing = self._uploads.get(clip.clip_id)
@@ -98,6 +176,8 @@ class ClipUploads:
             offer=offer,
             offer_sha256=_sha256(offer),
         )
+        self._started += 1
+        upload.order = self._started
         self._uploads[clip.clip_id] = upload
         upload.task = asyncio.create_task(self._upload(upload), name=f"upload-{clip.clip_id}")
         upload.task.add_done_callback(lambda task: self._upload_done(upload, task))
@@ -163,6 +243,7 @@ class ClipUploads:
     def _upload_done(self, upload: ClipUpload, task: asyncio.Task[None]) -> None:
         if self._uploads.get(upload.clip.clip_id) is upload:
             del self._uploads[upload.clip.clip_id]
+        self._wake_others(upload)
         if task.cancelled() or task.exception() is None:
             return
         clip = upload.clip
@@ -217,7 +298,13 @@ class ClipUploads:
         clip = upload.clip
         link = self._context.link
         clip_path = clip.directory / CLIP_NAME
-        for index in upload.tracker.take(now):
+        tracker = upload.tracker
+        tracker.window = self.window_for(upload)
+        room = self._room(upload)
+        if room <= 0 and not self._busy():
+            # Nothing in flight anywhere: idle time must not count against the rate.
+            self._context.link_estimate.idle(now)
+        for index in tracker.take(now, room):
             try:
                 data = await asyncio.to_thread(read_chunk, clip_path, index, clip.chunk_size)
             except OSError as exc:
@@ -233,8 +320,10 @@ class ClipUploads:
                 await asyncio.sleep(READ_RETRY_SECONDS)
                 upload.offer_now = True
                 return
+            await self._pace(len(data))
             if not link.connected:
                 return  # the re-offer after the reconnect sorts out what was lost
+            upload.stamps[index] = self._context.link_estimate.stamp(self._clock())
             self._context.publish(
                 chunk_topic(self._context.site_id, clip.clip_id, index),
                 data,
@@ -247,6 +336,9 @@ class ClipUploads:
         link = self._context.link
         last_percent = -1
         offers = 0
+        job = await asyncio.to_thread(self._context.outbox.job, clip.job_id)
+        if job is not None:
+            upload.priority = job.job.priority
         while True:
             if not link.connected:
                 await link.wait_connected()
@@ -274,7 +366,7 @@ class ClipUploads:
                     await self._rejected(upload, ack.reason or "no reason given")
                     return
                 try:
-                    tracker.acked(ack.held, ack.missing, self._clock())
+                    self._arrived(upload, tracker.acked(ack.held, ack.missing, self._clock()))
                 except InvalidRanges as exc:
                     log.warning(
                         "site %s job %s clip %s: ack with bad ranges ignored: %s",
@@ -288,6 +380,23 @@ class ClipUploads:
             if acks and tracker.answered and tracker.percent != last_percent:
                 last_percent = tracker.percent
                 await self._receiving(upload)
+
+    def _arrived(self, upload: ClipUpload, indices: list[int]) -> None:
+        """Feed the link estimate with the chunks an ack first showed held."""
+        estimate = self._context.link_estimate
+        now = self._clock()
+        stamps = [upload.stamps.pop(index) for index in indices if index in upload.stamps]
+        if stamps:
+            estimate.delivered_chunks(len(stamps) * upload.clip.chunk_size, stamps[-1], now)
+        if upload.tracker.chunks_lost or upload.tracker.chunks_resent:
+            estimate.lossy(now)
+        # Chunks no longer outstanding (lost, or the offer was renewed) need no stamp.
+        if len(upload.stamps) > upload.tracker.outstanding:
+            upload.stamps = {i: s for i, s in upload.stamps.items() if upload.tracker.is_sent(i)}
+        self._wake_others(upload)
+
+    def _busy(self) -> bool:
+        return any(other.tracker.outstanding for other in self._uploads.values())
 
     # How it ends.
 

@@ -107,6 +107,7 @@ class Uplink:
             reconnect_max_seconds=RECONNECT_MAX_SECONDS,
             max_inflight=max_inflight,
             will=(self._status_topic, offline_status(version)),
+            congestion_control=config.congestion_control,
         )
         self._bridge = MqttBridge(
             login,

@@ -82,6 +82,7 @@ class UploadTracker:
         self._silent_offers = 0
         self.chunks_sent = 0
         self.chunks_resent = 0
+        self.chunks_lost = 0
         self._ever_sent = bytearray(chunk_count)
 
     # What the hub said.
@@ -107,6 +108,10 @@ class UploadTracker:
     def outstanding(self) -> int:
         """Chunks sent and not yet reported held."""
         return len(self._sent)
+
+    def is_sent(self, index: int) -> bool:
+        """Whether chunk ``index`` is outstanding."""
+        return index in self._sent
 
     def held_ranges(self) -> list[tuple[int, int]]:
         """The chunks the hub last said it holds, as inclusive ranges."""
@@ -138,10 +143,11 @@ class UploadTracker:
         held: Iterable[Sequence[int]],
         missing: Iterable[Sequence[int]] | None,
         now: float,
-    ) -> None:
+    ) -> list[int]:
         """A ``receiving`` ack: the hub holds ``held`` and wants ``missing`` (None: the rest).
 
-        Raises ``InvalidRanges`` for ranges outside this clip; nothing changes then.
+        Returns the outstanding chunks it shows held, in the order they were sent (for the link
+        estimate). Raises ``InvalidRanges`` for ranges outside this clip; nothing changes then.
         """
         held_ranges = validate_ranges(held, self.chunk_count)
         missing_ranges = None if missing is None else validate_ranges(missing, self.chunk_count)
@@ -156,15 +162,19 @@ class UploadTracker:
             (sequence for index, sequence in self._sent.items() if self._held[index]),
             default=-1,
         )
+        arrived: list[tuple[int, int]] = []
         for index, sequence in list(self._sent.items()):
             if self._held[index]:
+                arrived.append((sequence, index))
                 del self._sent[index]
             elif sequence < newest_held:
                 # A later chunk arrived and this one did not: it was dropped on the way.
                 del self._sent[index]
+                self.chunks_lost += 1
         self._answered = True
         self._last_ack_at = now
         self._silent_offers = 0
+        return [index for _, index in sorted(arrived)]
 
     def _clear_held_from_wanted(self) -> None:
         # wanted &= ~held over every byte at once: each byte is 0 or 1, so the bitwise AND of the
@@ -175,11 +185,24 @@ class UploadTracker:
 
     # What to do next.
 
-    def take(self, now: float) -> list[int]:
-        """The chunks to send now, lowest first, marked as sent; empty while waiting."""
+    @property
+    def sendable(self) -> int:
+        """Chunks the hub wants that are not outstanding (0 until the hub has answered)."""
+        if not self._answered:
+            return 0
+        return max(0, self._wanted.count(1) - len(self._sent))
+
+    def take(self, now: float, limit: int | None = None) -> list[int]:
+        """The chunks to send now, lowest first, marked as sent; empty while waiting.
+
+        At most ``window`` outstanding, and at most ``limit`` new ones (the share of a window
+        used by several uploads, ``edge_agent.uplink.window_rules.share_window``).
+        """
         if not self._answered:
             return []
         room = self.window - len(self._sent)
+        if limit is not None:
+            room = min(room, limit)
         chosen: list[int] = []
         position = 0
         while room > 0:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -82,6 +83,9 @@ class HubStandIn:
         self.progress: list[JobProgress] = []
         self.statuses: list[SiteStatus] = []
         self.stored = threading.Event()
+        # (monotonic time, clip id, chunk index, bytes) of every good chunk, and clips stored.
+        self.arrivals: list[tuple[float, str, int, int]] = []
+        self.stored_order: list[str] = []
         self.errors: list[str] = []
         self.paho.on_message = self._on_message
         site = SITE_A
@@ -186,6 +190,7 @@ class HubStandIn:
             self.errors.append(f"chunk {index} has the wrong SHA-256")
             return
         self.received.append(index)
+        self.arrivals.append((time.monotonic(), clip_id, index, len(data)))
         upload.data[index * offer.chunk_size : index * offer.chunk_size + len(data)] = data
         upload.held.add(index)
         upload.since_ack += 1
@@ -195,6 +200,7 @@ class HubStandIn:
         if len(upload.held) == offer.chunk_count:
             if hashlib.sha256(upload.data).hexdigest() == offer.clip_sha256:
                 upload.stored = True
+                self.stored_order.append(clip_id)
                 self._stored_ack(upload)
                 # The hub clears the retained job once it has ended.
                 self.paho.publish(job_topic(SITE_A, offer.job_id), b"", qos=1, retain=True)

@@ -1,0 +1,227 @@
+"""How much of the link the agent's uploads use: the in-flight window, the chunk size, and how the
+window is shared by priority. Pure rules (no I/O, no clock: every call takes ``now``).
+
+**The estimate** (``LinkEstimate``) is BBR's model of the path, measured from the hub's acks:
+
+- *delivery rate*: each chunk carries a stamp taken when it was sent (bytes delivered so far and
+  when); when an ack first shows it held, ``(delivered now - delivered then) / (now - then)`` is
+  one sample. The bottleneck rate is the largest sample of the last ``rate_window`` seconds (a
+  rate sample can only be too low, through idle time or ack delay, never too high).
+- *round trip*: the time from a chunk's send to the ack that first shows it held; the path's
+  round trip is the smallest sample of the last ``rtt_window`` seconds. It includes the hub's
+  ack cadence (an ack every 16 chunks), which is what the window must cover anyway.
+
+**The window** (``window_chunks``) is ``gain x rate x round trip`` (the bandwidth-delay product)
+in chunks, plus the hub's ack cadence (the agent hears about chunks 16 at a time, so fewer than
+16 outstanding would stall until the hub's 0.5 s ack timer), within ``[floor, ceiling]``. The
+ceiling is paho's and the broker's in-flight limit (64 messages) and a byte bound, so that a
+fast link does not queue hundreds of megabytes in front of a threat-to-life clip. Without an
+estimate yet the window starts at the floor and grows as acks come.
+
+**The chunk size** (``chunk_size_for``) is chosen when a clip is cut (its chunk hashes go into the
+offer): about ``chunk_seconds`` of the estimated rate, a power of two within the wire contract's
+64 KiB .. 8 MiB and the config's ``chunk_bytes`` ceiling; halved on a lossy link (chunks resent
+or the connection lost in the last minutes), since an interrupted chunk is sent again whole.
+Fewer, larger chunks on fast links (fewer messages, acks and thread hops); small ones on slow and
+lossy links (little sent twice, and a short queue in front of an urgent clip).
+
+**Sharing by priority** (``share_window``): the most urgent uploads that want chunks take the
+window; less urgent ones are paused (they keep everything they had: the hub holds their chunks,
+their trackers are untouched, nothing restarts) until no more urgent upload wants chunks. Among
+uploads of one priority the oldest goes first (in sequence: the first clip of a request is stored
+sooner, and the request as a whole no later than if they shared the link).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from cctv_common.wire.payloads import MAX_CHUNK_SIZE, MIN_CHUNK_SIZE
+
+# The hub's default ack cadence ([ingest] ack_every_chunks): the window must exceed it.
+HUB_ACK_EVERY_CHUNKS: Final = 16
+# paho's in-flight limit, which must not exceed the broker's Receive Maximum (64).
+CEILING_CHUNKS: Final = 64
+CEILING_BYTES: Final = 64 * 1024 * 1024
+WINDOW_GAIN: Final = 2.0
+CHUNK_SECONDS: Final = 0.1
+RATE_WINDOW_SECONDS: Final = 10.0
+RTT_WINDOW_SECONDS: Final = 30.0
+LOSSY_MEMORY_SECONDS: Final = 300.0
+
+
+@dataclass(frozen=True)
+class SendStamp:
+    """What the estimate knew when a chunk was sent."""
+
+    sent_at: float
+    delivered: int
+    delivered_at: float
+
+
+class LinkEstimate:
+    """The bottleneck rate and round trip of the site's uplink, from every upload's acks."""
+
+    def __init__(
+        self,
+        *,
+        rate_window: float = RATE_WINDOW_SECONDS,
+        rtt_window: float = RTT_WINDOW_SECONDS,
+    ) -> None:
+        if rate_window <= 0 or rtt_window <= 0:
+            raise ValueError("the filter windows must be positive")
+        self._rate_window = rate_window
+        self._rtt_window = rtt_window
+        self._rates: deque[tuple[float, float]] = deque()
+        self._rtts: deque[tuple[float, float]] = deque()
+        self.delivered = 0
+        self._delivered_at: float | None = None
+        self._lossy_at: float | None = None
+
+    def stamp(self, now: float) -> SendStamp:
+        """Take when a chunk is sent; hand it back to ``delivered_chunks`` when it is held."""
+        if self._delivered_at is None:
+            # The first send: the first rate sample runs from here.
+            self._delivered_at = now
+        return SendStamp(now, self.delivered, self._delivered_at)
+
+    def idle(self, now: float) -> None:
+        """Nothing is in flight (paused, or between clips): the next sample starts now."""
+        self._delivered_at = now
+
+    def delivered_chunks(self, nbytes: int, newest: SendStamp | None, now: float) -> None:
+        """An ack showed ``nbytes`` newly held; ``newest`` is the stamp of the last sent of them."""
+        if nbytes <= 0:
+            return
+        self.delivered += nbytes
+        self._delivered_at = now
+        if newest is None:
+            return
+        rtt = now - newest.sent_at
+        if rtt > 0:
+            self._rtts.append((now, rtt))
+        interval = now - newest.delivered_at
+        if interval > 0:
+            self._rates.append((now, (self.delivered - newest.delivered) / interval))
+        self._expire(now)
+
+    def lossy(self, now: float) -> None:
+        """A chunk was sent again or the connection was lost: the link loses things."""
+        self._lossy_at = now
+
+    def is_lossy(self, now: float) -> bool:
+        return self._lossy_at is not None and now - self._lossy_at < LOSSY_MEMORY_SECONDS
+
+    def _expire(self, now: float) -> None:
+        for samples, window in ((self._rates, self._rate_window), (self._rtts, self._rtt_window)):
+            # Keep the newest sample whatever its age, so an estimate never empties out.
+            while len(samples) > 1 and now - samples[0][0] > window:
+                samples.popleft()
+
+    @property
+    def rate(self) -> float | None:
+        """Bottleneck rate in bytes per second (largest recent sample); None before any."""
+        return max((value for _, value in self._rates), default=None)
+
+    @property
+    def round_trip(self) -> float | None:
+        """Round trip in seconds (smallest recent sample); None before any."""
+        return min((value for _, value in self._rtts), default=None)
+
+    def bdp_bytes(self) -> float | None:
+        rate, rtt = self.rate, self.round_trip
+        if rate is None or rtt is None:
+            return None
+        return rate * rtt
+
+
+@dataclass(frozen=True)
+class WindowLimits:
+    floor_chunks: int = HUB_ACK_EVERY_CHUNKS + 4
+    ceiling_chunks: int = CEILING_CHUNKS
+    ceiling_bytes: int = CEILING_BYTES
+    gain: float = WINDOW_GAIN
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.floor_chunks <= self.ceiling_chunks:
+            raise ValueError("need 1 <= floor_chunks <= ceiling_chunks")
+        if self.gain < 1:
+            raise ValueError("the gain must be at least 1")
+
+
+def window_chunks(
+    estimate: LinkEstimate, chunk_size: int, limits: WindowLimits = WindowLimits()
+) -> int:
+    """Chunks that may be outstanding: ``gain x BDP`` plus the ack cadence, within the limits."""
+    if chunk_size < 1:
+        raise ValueError("chunk size must be positive")
+    byte_ceiling = max(limits.floor_chunks, limits.ceiling_bytes // chunk_size)
+    ceiling = min(limits.ceiling_chunks, byte_ceiling)
+    bdp = estimate.bdp_bytes()
+    if bdp is None:
+        return limits.floor_chunks
+    wanted = math.ceil(limits.gain * bdp / chunk_size) + HUB_ACK_EVERY_CHUNKS
+    return max(limits.floor_chunks, min(ceiling, wanted))
+
+
+def chunk_size_for(
+    estimate: LinkEstimate,
+    now: float,
+    *,
+    largest: int = MAX_CHUNK_SIZE,
+    default: int = 1024 * 1024,
+    chunk_seconds: float = CHUNK_SECONDS,
+) -> int:
+    """The chunk size for a clip cut now: about ``chunk_seconds`` of the link, a power of two
+    within the wire's limits and ``largest``; ``default`` (within them) before any estimate."""
+    top = max(MIN_CHUNK_SIZE, min(MAX_CHUNK_SIZE, largest))
+    rate = estimate.rate
+    if rate is None:
+        return max(MIN_CHUNK_SIZE, min(top, default))
+    target = rate * chunk_seconds
+    if estimate.is_lossy(now):
+        target /= 2
+    size = MIN_CHUNK_SIZE
+    while size * 2 <= target and size * 2 <= top:
+        size *= 2
+    return min(size, top)
+
+
+@dataclass(frozen=True)
+class Demand:
+    """One upload's claim on the window."""
+
+    key: str
+    priority: int
+    order: int
+    outstanding: int
+    wants: int
+
+
+def share_window(window: int, demands: Sequence[Demand]) -> dict[str, int]:
+    """How many new chunks each upload may send now.
+
+    The most urgent priority among uploads that want chunks takes the window: its uploads, oldest
+    first, get what is left of it after their own outstanding chunks. Less urgent uploads get 0
+    (paused): their outstanding chunks drain, and they resume when nothing more urgent wants.
+    """
+    rooms = dict.fromkeys((demand.key for demand in demands), 0)
+    wanting = [demand for demand in demands if demand.wants > 0]
+    if not wanting or window < 1:
+        return rooms
+    top = max(demand.priority for demand in wanting)
+    leading = sorted(
+        (d for d in demands if d.priority >= top), key=lambda d: (-d.priority, d.order)
+    )
+    left = window - sum(demand.outstanding for demand in leading)
+    for demand in leading:
+        if left <= 0:
+            break
+        if demand.priority == top and demand.wants > 0:
+            rooms[demand.key] = min(left, demand.wants)
+            left -= rooms[demand.key]
+    return rooms
