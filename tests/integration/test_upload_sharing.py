@@ -11,88 +11,31 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from cctv_common import __version__
-from cctv_common.evidence.manifest import CameraIdentity, Manifest, Software, Window
-from cctv_common.evidence.signing import key_id, load_or_create_private_key, sign
+from cctv_common.evidence.signing import load_or_create_private_key
 from cctv_common.wire.hub_signing import HubVerifier
-from cctv_common.wire.payloads import Job
 from cctv_common.wire.topics import Topic
 from devkit.local_broker import MosquittoBroker
 from devkit.waiting import until
 from edge_agent.config import AgentConfig, load_config
 from edge_agent.jobs.runner import JobRunner
-from edge_agent.store.outbox import ClipRecord, NewClip, Outbox
+from edge_agent.store.outbox import ClipRecord, Outbox
 from edge_agent.store.segment_index import SegmentIndex
 from edge_agent.uplink.connection import Uplink
-from edge_agent.uplink.upload import chunk_hashes
 from tests.support.agent_process import CHUNK, HUB_KEY, WAIT, write_config
 from tests.support.hub_stand_in import HubStandIn
 from tests.support.mosquitto_fixtures import SITE_A, MqttTestClient
+from tests.support.outbox_clips import put_clip
 
 START = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 CAP_MBPS = 8.0  # 1 MB/s
 CAP_BYTES = CAP_MBPS * 1e6 / 8
 ROUTINE_BYTES = 80 * CHUNK  # about 5 s at the cap
 URGENT_BYTES = 10 * CHUNK
-
-
-def put_clip(outbox: Outbox, data_dir: Path, size: int, priority: int) -> ClipRecord:
-    """A signed clip for a job of ``priority`` in the outbox, as the cutter leaves it."""
-    key = load_or_create_private_key(data_dir / "agent_key.pem")
-    clip_id, job_id = secrets.token_hex(16), "job-" + secrets.token_hex(4)
-    data = secrets.token_bytes(size)
-    window = Window(start=START, end=START + timedelta(seconds=20))
-    directory = outbox.clip_dir(clip_id)
-    directory.mkdir(parents=True)
-    (directory / "clip.mp4").write_bytes(data)
-    manifest = Manifest(
-        clip_id=clip_id,
-        job_id=job_id,
-        site_id=SITE_A,
-        camera=CameraIdentity(id="cam-1", name="test"),
-        requested=window,
-        delivered=window,
-        codec="h264",
-        width=640,
-        height=360,
-        bytes=size,
-        sha256=hashlib.sha256(data).hexdigest(),
-        software=Software(name="test", version=__version__),
-        created_at=datetime.now(UTC),
-        key_id=key_id(key),
-    )
-    manifest_bytes = manifest.canonical_bytes()
-    hashes = chunk_hashes(directory / "clip.mp4", CHUNK)
-    outbox.add_job(
-        Job(
-            job_id=job_id,
-            camera_id="cam-1",
-            start=window.start,
-            end=window.end,
-            reason="test",
-            priority=priority,
-        )
-    )
-    return outbox.add_clip(
-        NewClip(
-            clip_id=clip_id,
-            job_id=job_id,
-            directory=directory,
-            manifest=manifest_bytes,
-            signature=sign(key, manifest_bytes),
-            key_id=key_id(key),
-            clip_bytes=hashes.size,
-            sha256=hashes.sha256,
-            chunk_size=CHUNK,
-            chunk_sha256=hashes.chunk_sha256,
-        )
-    )
 
 
 def capped_config(tmp_path: Path, broker: MosquittoBroker) -> AgentConfig:
