@@ -53,6 +53,7 @@ from hub.services.outside.service import OutsideFootage
 from hub.services.requests.service import RequestService
 from hub.services.sites import SiteService, register_in
 from hub.services.snapshots import SnapshotBridge
+from hub.services.upload_queue import UploadQueueService
 from hub.services.users import UserAdmin
 from hub.settings import HubSettings
 from hub.storage.evidence.store import EvidenceStore
@@ -148,6 +149,7 @@ class HubService:
             now=now,
             refusals=self.refusals,
         )
+        self.upload_queue = UploadQueueService(self.storage, self.ingest)
         self.live = LiveBridge(
             settings.live,
             self.storage,

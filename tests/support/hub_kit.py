@@ -257,6 +257,7 @@ def insert_job(
     camera_id: str = CAMERA,
     state: str = "dispatched",
     window: tuple[datetime, datetime] | None = None,
+    priority: int = 5,
 ) -> ClipJob:
     """A job row; its window is the minute that ended a minute ago unless ``window`` is given."""
     now = datetime.now(UTC)
@@ -268,7 +269,7 @@ def insert_job(
         start=start,
         end=end,
         reason="crime ref 42/1234",
-        priority=5,
+        priority=priority,
         requested_by=requested_by,
         state=JobState(state),
         percent=0,

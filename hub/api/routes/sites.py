@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException, status
 
 from hub.api.deps import Hub, SiteIdPath, require
 from hub.api.schemas import SiteOut, SiteRegister
+from hub.api.upload_queue_schemas import UploadQueueOut
 from hub.domain.acl import Permission
 from hub.services.auth import Principal
 from hub.services.sites import SiteKeyError
@@ -48,3 +49,14 @@ async def register_site(body: SiteRegister, hub: Hub, user: SitesRegistrar) -> S
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
     found = await hub.service.sites.with_cameras(site.id)
     return SiteOut.of(site, [] if found is None else found[1])
+
+
+@router.get(
+    "/{site_id}/uploads",
+    response_model=UploadQueueOut,
+    summary="The site's upload queue: clips in sending order, bytes acked, rate, time left",
+)
+async def site_uploads(site_id: SiteIdPath, hub: Hub, user: SitesReader) -> UploadQueueOut:
+    if await hub.service.sites.with_cameras(site_id) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"site {site_id} is not registered")
+    return UploadQueueOut.of(await hub.service.upload_queue.for_site(site_id))

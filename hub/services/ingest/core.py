@@ -19,6 +19,7 @@ from cctv_common.clock import utc_now
 from cctv_common.refusals import Refusals
 from cctv_common.wire.chunk_ranges import held_count
 from cctv_common.wire.hub_signing import HubSigner
+from hub.domain.upload_queue import RateMeter
 from hub.services.ingest.acks import AckSender
 from hub.services.ingest.session import UploadSession, close_staging, writes_done
 from hub.services.ingest.transitions import (
@@ -60,6 +61,8 @@ class IngestCore:
         self._now = now
         self._actor = f"hub:{settings.hub_id}"
         self._uploads: dict[str, UploadSession] = {}
+        # Good chunk bytes per site over the last seconds (the upload queue's rate).
+        self._site_rates: dict[str, RateMeter] = {}
         self._closing = False  # set by close(): nothing new is started
         self._tasks: set[asyncio.Task[None]] = set()
         self._unknown_logged: set[str] = set()

@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from functools import partial
 
 from cctv_common.evidence.manifest import Manifest
@@ -45,6 +46,7 @@ from hub.domain.ingest_rules import (
     verify_offer,
 )
 from hub.domain.records import ClipJob, EvidenceItem, SiteRecord, UploadRecord
+from hub.domain.upload_queue import RateMeter
 from hub.services.ingest.acks import offer_digest
 from hub.services.ingest.core import MAX_REMEMBERED_UNKNOWN
 from hub.services.ingest.recovery import IngestRecovery
@@ -64,6 +66,21 @@ class IngestService(IngestRecovery):
     def active_uploads(self) -> dict[str, tuple[int, int]]:
         """Clip id -> (chunks held, chunk count) for uploads in progress."""
         return {c: (u.book.held_count, u.book.chunk_count) for c, u in self._uploads.items()}
+
+    def site_uploads(self, site_id: str) -> dict[str, tuple[str, int, int]]:
+        """Job id -> (clip id, bytes held, clip bytes) for the site's uploads in progress."""
+        found: dict[str, tuple[str, int, int]] = {}
+        for clip_id, upload in self._uploads.items():
+            if upload.site_id == site_id:
+                total = upload.offer.clip_bytes
+                held = min(total, upload.book.held_count * upload.offer.chunk_size)
+                found[upload.job.id] = (clip_id, held, total)
+        return found
+
+    def site_rate(self, site_id: str) -> float:
+        """Bytes per second of good chunks from the site over the last few seconds."""
+        meter = self._site_rates.get(site_id)
+        return 0.0 if meter is None else meter.rate(time.monotonic())
 
     # Offers.
 
@@ -285,6 +302,7 @@ class IngestService(IngestRecovery):
             check = book.check_digest(index, len(data), digest)
             if check.ok:
                 book.mark_held(index)
+                self._site_rates.setdefault(site_id, RateMeter()).add(len(data), time.monotonic())
         if check.verdict in (
             ChunkVerdict.WRONG_HASH,
             ChunkVerdict.WRONG_SIZE,

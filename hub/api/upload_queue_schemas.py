@@ -1,0 +1,60 @@
+"""The site view's upload queue (``GET /api/sites/{id}/uploads``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Self
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from hub.domain.upload_queue import QueueRow
+from hub.services.upload_queue import SiteUploadQueue
+
+
+class _QueueOut(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class QueuedClipOut(_QueueOut):
+    position: int = Field(description="1 is sent first: most urgent, then oldest")
+    job_id: str
+    camera_id: str
+    priority: int = Field(description="0 lowest .. 9 most urgent (threat to life)")
+    state: str = Field(description="The job's state: dispatched, queued, cutting, uploading")
+    clip_id: str | None
+    bytes_acked: int = Field(description="Bytes of the clip the hub holds")
+    bytes_total: int | None = Field(description="The clip's size, once cut and offered")
+    seconds_left: float | None = Field(
+        description="Estimate: this clip and every one ahead of it at the measured rate"
+    )
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: QueueRow) -> Self:
+        clip = row.clip
+        return cls(
+            position=row.position,
+            job_id=clip.job_id,
+            camera_id=clip.camera_id,
+            priority=clip.priority,
+            state=clip.state,
+            clip_id=clip.clip_id,
+            bytes_acked=clip.bytes_held,
+            bytes_total=clip.bytes_total,
+            seconds_left=None if row.seconds_left is None else round(row.seconds_left, 1),
+            created_at=clip.created_at,
+        )
+
+
+class UploadQueueOut(_QueueOut):
+    site_id: str
+    rate_mbps: float = Field(description="Measured over the last 10 s at the hub, Mbit/s")
+    clips: list[QueuedClipOut]
+
+    @classmethod
+    def of(cls, queue: SiteUploadQueue) -> Self:
+        return cls(
+            site_id=queue.site_id,
+            rate_mbps=round(queue.bytes_per_second * 8 / 1e6, 2),
+            clips=[QueuedClipOut.of(row) for row in queue.rows],
+        )
