@@ -5,9 +5,8 @@ A council network manager shares the site's uplink between evidence and everythi
 (the office, the cameras' own remote viewing): ``[uplink] max_mbps`` caps the uploads at all
 times, and ``[[uplink.cap]]`` windows lower it at given hours of given days, in the site's local
 time, e.g. ``days = "mon-fri", from = "08:00", to = "18:00", mbps = 5``. Where several apply the
-lowest wins; a window whose ``to`` is before its ``from`` runs past midnight (its days are the days
-it starts on). The hub may set the same for a site (a signed, retained ``SiteUplinkCap``), which
-replaces the config's while it is in force.
+lowest wins; a window whose ``to`` is before its ``from`` runs past midnight (its days are the
+days it starts on).
 """
 
 from __future__ import annotations
