@@ -123,7 +123,9 @@ class MqttSide:
             work / "broker",
             {HUB_USER: secrets.token_urlsafe(18), SITE_ID: secrets.token_urlsafe(18)},
         )
-        self.broker.host = link.hub_address  # the agent reaches it across the link
+        # The hub connects over the hub namespace's loopback (plain MQTT is allowed only there);
+        # the agent reaches the broker across the link, at the hub's address.
+        self.broker.also_listen = [link.hub_address]
         self.broker.start()
         self.stack = SiteStack(
             work / "site", self.broker, "rtsp://127.0.0.1:9/none", site_id=SITE_ID, hub_id="bench"
@@ -131,7 +133,7 @@ class MqttSide:
         self.loop = LoopThread(link.site_ns).start()
         self.agent: AgentSide | None = None
         self.stack.start_hub()
-        self.agent = AgentSide(self.stack)
+        self.agent = AgentSide(self.stack, broker_host=link.hub_address)
         self.loop.run(self.agent.uplink.start(), WAIT_SECONDS)
         deadline = time.monotonic() + WAIT_SECONDS
         while self.stack.api.camera(SITE_ID, CAMERA_ID) is None:
@@ -145,6 +147,10 @@ class MqttSide:
         seconds = self.loop.run(self.agent.upload(clip_id), WAIT_SECONDS)
         check_stored(self.stack, job_id, sha256)
         return seconds
+
+    @property
+    def chunk_kib(self) -> int:
+        return 0 if self.agent is None else self.agent.last_chunk_size // 1024
 
     def close(self) -> None:
         try:
@@ -186,7 +192,8 @@ def run_profile(profile: LinkProfile, args: argparse.Namespace, work: Path) -> P
                             result.mqtt_seconds.append(seconds)
                             line += (
                                 f" MQTT {result.fraction(seconds):.2f} of link rate"
-                                f" ({seconds:.1f} s to stored, verified)"
+                                f" ({seconds:.1f} s to stored, verified;"
+                                f" chunks of {mqtt.chunk_kib} KiB)"
                             )
                         seconds = with_outage(
                             link,

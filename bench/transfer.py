@@ -63,6 +63,7 @@ from edge_agent.store.outbox import NewClip, Outbox
 from edge_agent.store.segment_index import SegmentIndex
 from edge_agent.uplink.connection import Uplink
 from edge_agent.uplink.upload import chunk_hashes
+from edge_agent.uplink.window_rules import LinkEstimate, chunk_size_for
 
 CACHE: Final = Path(__file__).resolve().parent / ".cache"
 SITE_ID: Final = "bench-site"
@@ -220,9 +221,20 @@ def http_upload(url: str, path: Path, congestion_control: str | None = None) -> 
 class AgentSide:
     """The agent's upload machinery without its recorder: uplink, outbox, index, key."""
 
-    def __init__(self, stack: SiteStack) -> None:
+    def __init__(self, stack: SiteStack, broker_host: str | None = None) -> None:
+        """``broker_host``: reach the broker there (a shaped link's hub address) rather than at
+        the loopback address the checked config names (``model_copy`` does not check again:
+        plain MQTT across the bench's own namespaces)."""
         self.stack = stack
-        self.config = load_config(stack.agent_config)
+        config = load_config(stack.agent_config)
+        if broker_host is not None:
+            uplink = config.uplink.model_copy(update={"host": broker_host})
+            config = config.model_copy(update={"uplink": uplink})
+        self.config = config
+        # The link as measured by every upload so far: it sizes each clip's chunks, as the
+        # cutter does (``JobContext.chunk_size``), and each runner's window.
+        self.estimate = LinkEstimate()
+        self.last_chunk_size = 0
         self.key = load_or_create_private_key(self.config.resolved_key_file)
         self.outbox = Outbox(self.config.data_dir)
         self.index = SegmentIndex(self.config.data_dir / "bench-index.db")
@@ -276,7 +288,19 @@ class AgentSide:
             os.link(source, clip_path)
         except OSError:
             shutil.copyfile(source, clip_path)
-        hashes = chunk_hashes(clip_path, self.config.uplink.chunk_bytes)
+        uplink = self.config.uplink
+        chunk = (
+            chunk_size_for(
+                self.estimate,
+                time.monotonic(),
+                largest=uplink.chunk_bytes,
+                default=uplink.chunk_bytes,
+            )
+            if uplink.adaptive_chunks
+            else uplink.chunk_bytes
+        )
+        hashes = chunk_hashes(clip_path, chunk)
+        self.last_chunk_size = chunk
         manifest = Manifest(
             clip_id=clip_id,
             job_id=job.job_id,
@@ -323,6 +347,7 @@ class AgentSide:
             key=self.key,
             publisher=self.uplink,
             hub=hub_verifier(self.config),
+            link_estimate=self.estimate,
         )
         self.runner = runner
         started = time.perf_counter()

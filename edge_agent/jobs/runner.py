@@ -41,6 +41,7 @@ from edge_agent.store.outbox import ClipRecord, Outbox, OutboxJob
 from edge_agent.store.segment_index import SegmentIndex
 from edge_agent.uplink.port import UplinkPort
 from edge_agent.uplink.upload import REOFFER_AFTER_SECONDS
+from edge_agent.uplink.window_rules import LinkEstimate
 
 log = logging.getLogger(__name__)
 
@@ -63,13 +64,21 @@ class JobRunner:
         window: int | None = None,
         reoffer_after: float = REOFFER_AFTER_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        link_estimate: LinkEstimate | None = None,
     ) -> None:
+        """``link_estimate``: the uplink's measured rate and round trip, kept by the caller when
+        it outlives this runner (else a new one)."""
         self.site_id = config.site_id
         self._hub = hub
         # Unsigned, forged and misrouted jobs and acks: counted, logged at most once a minute.
         self.refusals = Refusals(log)
         self._context = JobContext(
-            config=config, outbox=outbox, index=index, link=publisher, refusals=self.refusals
+            config=config,
+            outbox=outbox,
+            index=index,
+            link=publisher,
+            refusals=self.refusals,
+            link_estimate=link_estimate or LinkEstimate(),
         )
         self._uploads = ClipUploads(
             self._context, window=window, reoffer_after=reoffer_after, clock=clock
