@@ -21,8 +21,8 @@ from pydantic import (
 )
 
 from cctv_common.loopback import plain_mqtt_refusal
+from cctv_common.uplink_cap import CapWindow, InvalidCap
 from cctv_common.wire.ids import ID_PATTERN
-from edge_agent.uplink.cap_rules import CapWindow, InvalidCap
 
 log = logging.getLogger(__name__)
 

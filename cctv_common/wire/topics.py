@@ -218,6 +218,24 @@ def agent_holds_filter(site: str) -> str:
     return f"{SITES}/{site}/holds/+"
 
 
+@dataclass(frozen=True)
+class UplinkCapTopic:
+    """``sites/{site}/settings/uplink``: hub -> agent, retained, hub-signed: the site's upload
+    cap as set at the hub (``UplinkCap``)."""
+
+    site: str
+
+    def __post_init__(self) -> None:
+        _id("site", self.site)
+
+    def __str__(self) -> str:
+        return f"{SITES}/{self.site}/settings/uplink"
+
+
+def uplink_cap_topic(site: str) -> str:
+    return str(UplinkCapTopic(site))
+
+
 Topic = (
     StatusTopic
     | JobTopic
@@ -229,6 +247,7 @@ Topic = (
     | SnapshotTopic
     | EventsTopic
     | HoldTopic
+    | UplinkCapTopic
 )
 
 
@@ -322,6 +341,8 @@ def parse_topic(topic: str) -> Topic:
             return EventsTopic(site)
         case ["holds", hold]:
             return HoldTopic(site, hold)
+        case ["settings", "uplink"]:
+            return UplinkCapTopic(site)
     raise InvalidTopic(f"topic {_shown(topic)} is not a {PREFIX} topic this software knows")
 
 
@@ -393,12 +414,14 @@ def agent_snapshot_filter(site: str) -> str:
 
 
 def agent_subscriptions(site: str) -> tuple[Subscription, ...]:
-    """An agent's subscriptions: its jobs, acks for its clips, legal holds, live offers,
+    """An agent's subscriptions: its jobs, acks for its clips, legal holds, its upload cap, live
+    offers,
     candidates, closes, and snapshot requests."""
     return (
         Subscription(agent_jobs_filter(site)),
         Subscription(agent_acks_filter(site)),
         Subscription(agent_holds_filter(site)),
+        Subscription(uplink_cap_topic(site)),
         Subscription(agent_live_filter(site, "offer")),
         Subscription(agent_live_filter(site, "candidate"), no_local=True),
         Subscription(agent_live_filter(site, "close"), no_local=True),
@@ -419,7 +442,7 @@ class AclRule:
     """One topic pattern under ``sites/{site}/``, what its site may do, and what it carries.
 
     The hub has the other side: it reads what a site writes, and writes (and may read back)
-    what a site reads. Only the hub writes jobs, holds and acks.
+    what a site reads. Only the hub writes jobs, holds, settings and acks.
     """
 
     pattern: str
@@ -445,6 +468,7 @@ ACL_RULES: Final[tuple[AclRule, ...]] = (
     # Hub -> site.
     AclRule("jobs/+", "read", "clip jobs, retained (hub-signed)"),
     AclRule("holds/+", "read", "legal holds, retained (hub-signed)"),
+    AclRule("settings/uplink", "read", "the site's upload cap, retained (hub-signed)"),
     AclRule("clips/+/ack", "read", "clip acks (hub-signed)"),
     AclRule("live/+/offer", "read", "live view offers"),
     AclRule("live/+/close", "read", "live view closes"),

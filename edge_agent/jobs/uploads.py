@@ -33,12 +33,13 @@ from typing import Final
 from zoneinfo import ZoneInfo
 
 from cctv_common.evidence.verify import CLIP_NAME
+from cctv_common.uplink_cap import cap_at
 from cctv_common.wire.chunk_ranges import InvalidRanges
 from cctv_common.wire.payloads import ClipAck
 from cctv_common.wire.topics import chunk_topic, manifest_topic
 from edge_agent.jobs.context import JobContext
 from edge_agent.store.outbox import ClipRecord
-from edge_agent.uplink.cap_rules import TokenBucket, cap_at, mbps_to_bytes
+from edge_agent.uplink.cap_rules import TokenBucket, mbps_to_bytes
 from edge_agent.uplink.upload import (
     DEFAULT_WINDOW,
     REOFFER_AFTER_SECONDS,

@@ -6,6 +6,7 @@ a FORBIDDEN custody row. Screenshots at 1366 and 390 px go to /tmp/shots-i14b/."
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,7 +16,7 @@ from playwright.sync_api import Browser
 
 from hub.storage.sqlite import repository as repo
 from tests.support.browser import launched_chromium
-from tests.support.hub_kit import SITE, online_status
+from tests.support.hub_kit import SITE, insert_job, online_status
 from tests.support.request_pages import CAMERAS, PASSWORDS, LiveHub, live_hub, off_loop
 from tests.support.ui_actions import logged_in, shot
 
@@ -71,13 +72,25 @@ def test_engineer_sees_the_fleet_a_stopped_camera_first_and_no_footage(
     hub: LiveHub, browser: Browser
 ) -> None:
     stop_camera(hub, "cam-2", minutes=25)
+    # The site's upload queue: a routine clip uploading, a threat-to-life one being cut after it.
+    for state, priority in (("uploading", 5), ("cutting", 9), ("queued", 7)):
+        off_loop(
+            functools.partial(
+                insert_job,
+                hub.database,
+                requested_by="supervisor",
+                camera_id="cam-1",
+                state=state,
+                priority=priority,
+            )
+        )
     for width in ("desktop", "phone"):
         with logged_in(browser, hub.url, "engineer", PASSWORDS["engineer"], width) as page:
             assert page.evaluate("location.hash") == "#fleet"
             page.wait_for_selector(f"article.fleet-site[data-site='{SITE}'] tr[data-camera]")
             menu = page.locator("#nav a").all_text_contents()
             assert menu == ["Fleet health", "Site health"], menu
-            rows = page.locator(f"article[data-site='{SITE}'] tbody tr")
+            rows = page.locator(f"article[data-site='{SITE}'] tbody tr[data-camera]")
             assert rows.first.get_attribute("data-camera") == "cam-2"
             assert rows.first.get_attribute("data-attention") == "yes"
             assert "error" in rows.first.inner_text()
@@ -88,6 +101,15 @@ def test_engineer_sees_the_fleet_a_stopped_camera_first_and_no_footage(
             assert "1 alert" in page.inner_text("#fleet-summary")
             assert page.locator("video[src], img[src*='snapshot']").count() == 0
             shot(page, SHOTS, f"fleet-engineer-{width}")
+            # The queue in the agent's sending order: threat to life first, routine last.
+            queue = page.locator(f".fleet-queue[data-site='{SITE}'] tr[data-job]")
+            queue.first.wait_for()
+            priorities = [queue.nth(i).get_attribute("data-priority") for i in range(3)]
+            assert priorities == ["9", "7", "5"], priorities
+            assert "threat to life" in queue.first.inner_text()
+            assert "Upload queue: 3 clips" in page.inner_text(".fleet-queue h4")
+            page.locator(".fleet-queue").scroll_into_view_if_needed()
+            shot(page, Path("/tmp/shots-i15b"), f"fleet-upload-queue-{width}")
 
     for method, path in FOOTAGE_ROUTES:
         response = hub.client.request(method, path, auth=("engineer", PASSWORDS["engineer"]))

@@ -33,6 +33,7 @@ from cctv_common.wire.topics import (
     SnapshotTopic,
     StatusTopic,
     Topic,
+    UplinkCapTopic,
     job_topic,
     progress_topic,
     status_topic,
@@ -65,6 +66,7 @@ EXAMPLES: Final[dict[type, list[tuple[object, str]]]] = {
     ],
     EventsTopic: [(EventsTopic(SITE_A), "site")],
     HoldTopic: [(HoldTopic(SITE_A, "hold-1"), "hub")],
+    UplinkCapTopic: [(UplinkCapTopic(SITE_A), "hub")],
 }
 # Topics of the contract (DESIGN.md) that have no topic class yet.
 PLANNED: Final = [
@@ -87,8 +89,8 @@ def test_every_topic_kind_has_exactly_one_rule_with_the_right_writer() -> None:
         rules = rule_for(topic)
         assert len(rules) == 1, f"{topic} matches {[r.pattern for r in rules]}"
         assert writer(rules[0]) == who, topic
-    # Only the hub writes jobs, holds and acks.
-    for pattern in ("jobs/+", "holds/+", "clips/+/ack"):
+    # Only the hub writes jobs, holds, settings and acks.
+    for pattern in ("jobs/+", "holds/+", "settings/uplink", "clips/+/ack"):
         [rule] = [r for r in ACL_RULES if r.pattern == pattern]
         assert rule.site == "read" and rule.hub == "readwrite"
 

@@ -6,15 +6,9 @@ from datetime import datetime
 
 import pytest
 
+from cctv_common.uplink_cap import CapWindow, InvalidCap, cap_at, parse_days
 from edge_agent.config import UplinkConfig
-from edge_agent.uplink.cap_rules import (
-    CapWindow,
-    InvalidCap,
-    TokenBucket,
-    cap_at,
-    mbps_to_bytes,
-    parse_days,
-)
+from edge_agent.uplink.cap_rules import TokenBucket, mbps_to_bytes
 
 # 2026-12-07 is a Monday.
 MONDAY_9 = datetime(2026, 12, 7, 9, 0)

@@ -47,6 +47,7 @@ from cctv_common.wire.payloads import (
     SiteStatus,
     SnapshotReply,
     SnapshotRequest,
+    UplinkCap,
 )
 from tests.support.paths import FIXTURES
 
@@ -274,6 +275,28 @@ def hold_orders(draw: st.DrawFn) -> dict[str, Any]:
 
 
 @st.composite
+def uplink_caps(draw: st.DrawFn) -> dict[str, Any]:
+    clock = st.builds(lambda h, m: f"{h:02d}:{m:02d}", st.integers(0, 23), st.integers(0, 59))
+    window = st.fixed_dictionaries(
+        {
+            "days": st.sampled_from(["mon-fri", "sat,sun", "daily", "fri-mon", "wed"]),
+            "start": clock,
+            "end": clock,
+            "mbps": st.floats(0.1, 1000),
+        }
+    ).filter(lambda w: w["start"] != w["end"])
+    return without_none(
+        {
+            "max_mbps": draw(optional(st.floats(0.1, 100_000))),
+            "windows": draw(st.lists(window, max_size=4)),
+            "set_at": iso(draw(moments)),
+            "set_by": draw(st.text(max_size=128)),
+            "cleared": draw(st.booleans()),
+        }
+    )
+
+
+@st.composite
 def jobs(draw: st.DrawFn) -> dict[str, Any]:
     start = draw(moments)
     end = start + draw(st.timedeltas(timedelta(microseconds=1), timedelta(hours=24)))
@@ -463,6 +486,7 @@ VALID: Final[dict[type[Payload], st.SearchStrategy[dict[str, Any]]]] = {
     HubSigned: hub_signed(),
     CameraEvents: camera_events(),
     HoldOrder: hold_orders(),
+    UplinkCap: uplink_caps(),
 }
 
 

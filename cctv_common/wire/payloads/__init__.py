@@ -54,9 +54,11 @@ from cctv_common.wire.payloads.snapshots import (
     SnapshotSource,
 )
 from cctv_common.wire.payloads.status import CameraStatus, SiteStatus, offline_status
+from cctv_common.wire.payloads.uplink_cap import MAX_CAP_WINDOWS, CapWindowPart, UplinkCap
 
 __all__ = [
     "EVENT_KEY_PATTERN",
+    "MAX_CAP_WINDOWS",
     "MAX_CHUNK_SIZE",
     "MAX_CLIP_BYTES",
     "MAX_CLIP_OFFER_BYTES",
@@ -80,6 +82,7 @@ __all__ = [
     "CameraEventKind",
     "CameraEvents",
     "CameraStatus",
+    "CapWindowPart",
     "ClipAck",
     "ClipOffer",
     "HealthCheck",
@@ -100,6 +103,7 @@ __all__ = [
     "SnapshotReply",
     "SnapshotRequest",
     "SnapshotSource",
+    "UplinkCap",
     "UtcTime",
     "model_for",
     "offline_status",

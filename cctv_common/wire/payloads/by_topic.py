@@ -13,6 +13,7 @@ from cctv_common.wire.payloads.live import LiveAnswer, LiveCandidate, LiveClose,
 from cctv_common.wire.payloads.signed import HubSigned
 from cctv_common.wire.payloads.snapshots import SnapshotReply, SnapshotRequest
 from cctv_common.wire.payloads.status import SiteStatus
+from cctv_common.wire.payloads.uplink_cap import UplinkCap
 from cctv_common.wire.topics import (
     AckTopic,
     ChunkTopic,
@@ -25,6 +26,7 @@ from cctv_common.wire.topics import (
     SnapshotTopic,
     StatusTopic,
     Topic,
+    UplinkCapTopic,
 )
 
 PAYLOAD_MODELS: Final[tuple[type[Payload], ...]] = (
@@ -41,6 +43,7 @@ PAYLOAD_MODELS: Final[tuple[type[Payload], ...]] = (
     SnapshotReply,
     CameraEvents,
     HoldOrder,
+    UplinkCap,
     HubSigned,
 )
 
@@ -75,6 +78,8 @@ def model_for(topic: Topic) -> type[Payload] | None:
             return CameraEvents
         case HoldTopic():
             return HoldOrder
+        case UplinkCapTopic():
+            return UplinkCap
         case ChunkTopic():
             return None
     raise AssertionError(f"no payload model for {topic!r}")  # pragma: no cover

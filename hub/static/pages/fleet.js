@@ -78,6 +78,65 @@ function cameraTable(site) {
   );
 }
 
+// The site's upload queue (GET /api/sites/{id}/uploads): clips in the order the agent sends them,
+// most urgent first, with what the hub holds and the time left at the rate measured at the hub.
+const URGENCY = { 9: "threat to life", 7: "priority", 5: "routine" };
+
+function mb(bytes) {
+  return (bytes / 1e6).toFixed(1) + " MB";
+}
+
+function timeLeft(seconds) {
+  if (seconds === null || seconds === undefined) return "-";
+  if (seconds < 90) return Math.ceil(seconds) + " s";
+  if (seconds < 5400) return Math.round(seconds / 60) + " min";
+  return (seconds / 3600).toFixed(1) + " h";
+}
+
+function acked(clip) {
+  if (clip.bytes_total === null || clip.bytes_total === undefined) return clip.state === "uploading" ? "offered" : "not cut yet";
+  const percent = Math.floor((100 * clip.bytes_acked) / clip.bytes_total);
+  return `${mb(clip.bytes_acked)} of ${mb(clip.bytes_total)} (${percent}%)`;
+}
+
+function queueTable(queue) {
+  const rows = queue.clips;
+  return el(
+    "section",
+    { class: "fleet-queue", "data-site": queue.site_id },
+    el("h4", {}, `Upload queue: ${rows.length} clip${rows.length === 1 ? "" : "s"}`, el("span", { class: "hint" }, ` · ${queue.rate_mbps.toFixed(1)} Mbit/s now`)),
+    table(
+      [
+        ["#", (c) => String(c.position)],
+        ["Camera", (c) => el("strong", {}, c.camera_id)],
+        ["Priority", (c) => el("span", { class: "pill " + (c.priority >= 9 ? "pill-bad" : c.priority >= 7 ? "pill-wait" : "pill-good") }, URGENCY[c.priority] || "priority " + c.priority)],
+        ["State", (c) => c.state],
+        ["Acked", acked],
+        ["Time left", (c) => timeLeft(c.seconds_left)],
+      ],
+      rows,
+      (c) => ({ "data-job": c.job_id, "data-priority": String(c.priority) })
+    )
+  );
+}
+
+async function loadQueue(card, siteId) {
+  let queue;
+  try {
+    queue = await api(`/api/sites/${encodeURIComponent(siteId)}/uploads`);
+  } catch (error) {
+    return; // the fleet itself is shown; the queue is extra
+  }
+  const old = card.querySelector(".fleet-queue");
+  if (!queue.clips.length) {
+    if (old) old.remove();
+    return;
+  }
+  const fresh = queueTable(queue);
+  if (old) old.replaceWith(fresh);
+  else card.querySelector(".fleet-facts").after(fresh);
+}
+
 function siteCard(site) {
   const attention = site.alerts.length || site.state !== "online" || site.cameras.some((c) => c.needs_attention);
   return el(
@@ -102,7 +161,9 @@ function render(body) {
     `${cameras} camera${cameras === 1 ? "" : "s"}, ${needing} need${needing === 1 ? "s" : ""} attention`;
   byId("fleet-alerts").replaceChildren(...alerts.map(alertItem));
   byId("fleet-alerts").hidden = alerts.length === 0;
-  byId("fleet-sites").replaceChildren(...sites.map(siteCard));
+  const cards = sites.map(siteCard);
+  byId("fleet-sites").replaceChildren(...cards);
+  cards.forEach((card, i) => loadQueue(card, sites[i].site_id));
   byId("fleet-empty").hidden = sites.length > 0;
 }
 
