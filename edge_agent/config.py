@@ -10,6 +10,7 @@ import logging
 import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
@@ -254,6 +255,16 @@ class UplinkConfig(_ConfigSection):
         description="The hub's Ed25519 public key (PEM, printed by `cctv-hub public-key`): jobs,"
         " holds and acks are acted on only when signed by it; without it none are",
     )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError) as exc:
+                raise ValueError(f"timezone {value!r} is not an IANA zone this box knows") from exc
+        return value
 
     @model_validator(mode="after")
     def _tls_off_loopback(self) -> UplinkConfig:

@@ -53,6 +53,7 @@ from hub.services.outside.service import OutsideFootage
 from hub.services.requests.service import RequestService
 from hub.services.sites import SiteService, register_in
 from hub.services.snapshots import SnapshotBridge
+from hub.services.uplink_caps import UplinkCapService
 from hub.services.upload_queue import UploadQueueService
 from hub.services.users import UserAdmin
 from hub.settings import HubSettings
@@ -150,6 +151,7 @@ class HubService:
             refusals=self.refusals,
         )
         self.upload_queue = UploadQueueService(self.storage, self.ingest)
+        self.uplink_caps = UplinkCapService(self.storage, self.publish, self.signer, now=now)
         self.live = LiveBridge(
             settings.live,
             self.storage,
@@ -275,6 +277,7 @@ class HubService:
             case Connected():
                 await self.jobs.republish_open()
                 await self.requests.republish_holds()
+                await self.uplink_caps.republish()
                 await self.jobs.clear_recently_ended()
                 await self.ingest.announce()
             case Disconnected():

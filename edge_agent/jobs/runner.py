@@ -31,8 +31,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cctv_common.refusals import Refusals
 from cctv_common.wire.hub_signing import HubVerifier
 from cctv_common.wire.job_state import JobState
-from cctv_common.wire.payloads import ClipAck, InvalidPayload, Job
-from cctv_common.wire.topics import AckTopic, JobTopic, LiveTopic, Topic
+from cctv_common.wire.payloads import ClipAck, InvalidPayload, Job, UplinkCap
+from cctv_common.wire.topics import AckTopic, JobTopic, LiveTopic, Topic, UplinkCapTopic
 from edge_agent.config import AgentConfig
 from edge_agent.jobs.context import JobContext
 from edge_agent.jobs.cutting import CutWorker
@@ -201,6 +201,8 @@ class JobRunner:
                 self._job_message(str(topic), job_id, payload, retained)
             case AckTopic(clip=clip_id):
                 self._ack_message(str(topic), clip_id, payload)
+            case UplinkCapTopic():
+                self._cap_message(str(topic), payload)
             case LiveTopic():
                 log.debug("site %s: live message on %s not handled here", self.site_id, topic)
             case _:
@@ -226,6 +228,19 @@ class JobRunner:
             )
             return
         self._context.spawn(self._intake(job, retained), f"job-intake-{job_id}")
+
+    def _cap_message(self, topic: str, payload: bytes) -> None:
+        if not payload:
+            log.debug("site %s: retained upload cap cleared; the cap stays as it is", self.site_id)
+            return
+        try:
+            cap = self._hub.open(topic, payload, UplinkCap)
+        except InvalidPayload as exc:
+            self.refusals.refuse(
+                "cap", "site %s: upload cap refused, not acted on: %s", self.site_id, exc
+            )
+            return
+        self._uploads.cap.set_hub_cap(cap)
 
     def _ack_message(self, topic: str, clip_id: str, payload: bytes) -> None:
         try:

@@ -30,16 +30,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final
-from zoneinfo import ZoneInfo
 
 from cctv_common.evidence.verify import CLIP_NAME
-from cctv_common.uplink_cap import cap_at
 from cctv_common.wire.chunk_ranges import InvalidRanges
 from cctv_common.wire.payloads import ClipAck
 from cctv_common.wire.topics import chunk_topic, manifest_topic
 from edge_agent.jobs.context import JobContext
+from edge_agent.jobs.upload_cap import UploadCap
 from edge_agent.store.outbox import ClipRecord
-from edge_agent.uplink.cap_rules import TokenBucket, mbps_to_bytes
 from edge_agent.uplink.upload import (
     DEFAULT_WINDOW,
     REOFFER_AFTER_SECONDS,
@@ -52,8 +50,6 @@ log = logging.getLogger(__name__)
 
 # Wait before retrying an upload whose clip file cannot be read (a disk error, a missing file).
 READ_RETRY_SECONDS: Final = 30.0
-# How often the cap in force is worked out again from the local time.
-CAP_CHECK_SECONDS: Final = 10.0
 
 
 @dataclass
@@ -98,11 +94,7 @@ class ClipUploads:
         self._window = window or DEFAULT_WINDOW
         self._reoffer_after = reoffer_after
         self._clock = clock
-        zone = ZoneInfo(uplink.timezone) if uplink.timezone else None
-        self._local_now = local_now or (lambda: datetime.now(zone).astimezone(zone))
-        self._cap_windows = [cap.window() for cap in uplink.cap]
-        self._bucket = TokenBucket(None, clock())
-        self._cap_checked_at: float | None = None
+        self.cap = UploadCap(context, clock=clock, local_now=local_now)
         self._uploads: dict[str, ClipUpload] = {}
         self._started = 0
 
@@ -141,28 +133,6 @@ class ClipUploads:
             for other in self._uploads.values()
         ]
         return share_window(self.window_for(upload), demands).get(upload.clip.clip_id, 0)
-
-    def cap_bytes_per_second(self) -> float | None:
-        """The cap in force now (config windows and ``max_mbps``), in bytes per second."""
-        uplink = self._context.config.uplink
-        mbps = cap_at(self._local_now(), uplink.max_mbps, self._cap_windows)
-        return None if mbps is None else mbps_to_bytes(mbps)
-
-    async def _pace(self, nbytes: int) -> None:
-        now = self._clock()
-        if self._cap_checked_at is None or now - self._cap_checked_at >= CAP_CHECK_SECONDS:
-            self._cap_checked_at = now
-            rate = self.cap_bytes_per_second()
-            if rate != self._bucket.rate:
-                log.info(
-                    "site %s: evidence uploads %s",
-                    self._context.site_id,
-                    "uncapped" if rate is None else f"capped at {rate * 8 / 1e6:g} Mbit/s",
-                )
-            self._bucket.set_rate(rate, now)
-        delay = self._bucket.delay(nbytes, now)
-        if delay > 0:
-            await asyncio.sleep(delay)
 
     def start(self, clip: ClipRecord) -> ClipUpload:
         existing = self._uploads.get(clip.clip_id)
@@ -305,7 +275,10 @@ class ClipUploads:
         if room <= 0 and not self._busy():
             # Nothing in flight anywhere: idle time must not count against the rate.
             self._context.link_estimate.idle(now)
-        for index in tracker.take(now, room):
+        taken = tracker.take(now, room)
+        # Bytes outstanding before this batch: the queue in front of its first chunk.
+        queued = self._outstanding_bytes() - len(taken) * clip.chunk_size
+        for position, index in enumerate(taken):
             try:
                 data = await asyncio.to_thread(read_chunk, clip_path, index, clip.chunk_size)
             except OSError as exc:
@@ -321,10 +294,11 @@ class ClipUploads:
                 await asyncio.sleep(READ_RETRY_SECONDS)
                 upload.offer_now = True
                 return
-            await self._pace(len(data))
+            await self.cap.pace(len(data))
             if not link.connected:
                 return  # the re-offer after the reconnect sorts out what was lost
-            upload.stamps[index] = self._context.link_estimate.stamp(self._clock())
+            ahead = max(0, queued + position * clip.chunk_size)
+            upload.stamps[index] = self._context.link_estimate.stamp(self._clock(), ahead)
             self._context.publish(
                 chunk_topic(self._context.site_id, clip.clip_id, index),
                 data,
@@ -395,6 +369,9 @@ class ClipUploads:
         if len(upload.stamps) > upload.tracker.outstanding:
             upload.stamps = {i: s for i, s in upload.stamps.items() if upload.tracker.is_sent(i)}
         self._wake_others(upload)
+
+    def _outstanding_bytes(self) -> int:
+        return sum(u.tracker.outstanding * u.clip.chunk_size for u in self._uploads.values())
 
     def _busy(self) -> bool:
         return any(other.tracker.outstanding for other in self._uploads.values())

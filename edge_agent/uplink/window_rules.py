@@ -7,9 +7,11 @@ window is shared by priority. Pure rules (no I/O, no clock: every call takes ``n
   when); when an ack first shows it held, ``(delivered now - delivered then) / (now - then)`` is
   one sample. The bottleneck rate is the largest sample of the last ``rate_window`` seconds (a
   rate sample can only be too low, through idle time or ack delay, never too high).
-- *round trip*: the time from a chunk's send to the ack that first shows it held; the path's
-  round trip is the smallest sample of the last ``rtt_window`` seconds. It includes the hub's
-  ack cadence (an ack every 16 chunks), which is what the window must cover anyway.
+- *round trip*: the time from a chunk's send to the ack that first shows it held, less the time
+  the bytes sent before it and not yet delivered (``ahead`` in its stamp) took at the estimated
+  rate: that part is the agent's own queue (paho's, the socket's), not the path, and counting it
+  would make the window grow the queue that inflates the next sample. The path's round trip is
+  the smallest sample of the last ``rtt_window`` seconds.
 
 **The window** (``window_chunks``) is ``gain x rate x round trip`` (the bandwidth-delay product)
 in chunks, plus the hub's ack cadence (the agent hears about chunks 16 at a time, so fewer than
@@ -52,6 +54,7 @@ CHUNK_SECONDS: Final = 0.1
 RATE_WINDOW_SECONDS: Final = 10.0
 RTT_WINDOW_SECONDS: Final = 30.0
 LOSSY_MEMORY_SECONDS: Final = 300.0
+MIN_RTT_SECONDS: Final = 0.001
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,8 @@ class SendStamp:
     sent_at: float
     delivered: int
     delivered_at: float
+    # Bytes sent before this chunk and not yet delivered: the queue in front of it.
+    ahead: int = 0
 
 
 class LinkEstimate:
@@ -82,12 +87,13 @@ class LinkEstimate:
         self._delivered_at: float | None = None
         self._lossy_at: float | None = None
 
-    def stamp(self, now: float) -> SendStamp:
-        """Take when a chunk is sent; hand it back to ``delivered_chunks`` when it is held."""
+    def stamp(self, now: float, ahead: int = 0) -> SendStamp:
+        """Take when a chunk is sent, with the bytes outstanding before it; hand it back to
+        ``delivered_chunks`` when it is held."""
         if self._delivered_at is None:
             # The first send: the first rate sample runs from here.
             self._delivered_at = now
-        return SendStamp(now, self.delivered, self._delivered_at)
+        return SendStamp(now, self.delivered, self._delivered_at, ahead)
 
     def idle(self, now: float) -> None:
         """Nothing is in flight (paused, or between clips): the next sample starts now."""
@@ -101,13 +107,15 @@ class LinkEstimate:
         self._delivered_at = now
         if newest is None:
             return
-        rtt = now - newest.sent_at
-        if rtt > 0:
-            self._rtts.append((now, rtt))
         interval = now - newest.delivered_at
         if interval > 0:
             self._rates.append((now, (self.delivered - newest.delivered) / interval))
         self._expire(now)
+        rate = self.rate
+        queued = newest.ahead / rate if rate else 0.0
+        rtt = now - newest.sent_at - queued
+        if rtt > 0:
+            self._rtts.append((now, max(rtt, MIN_RTT_SECONDS)))
 
     def lossy(self, now: float) -> None:
         """A chunk was sent again or the connection was lost: the link loses things."""

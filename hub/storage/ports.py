@@ -20,7 +20,7 @@ from typing import Any, Protocol, TypeVar
 
 from cctv_common.wire.chunk_ranges import Range
 from cctv_common.wire.job_state import JobState
-from cctv_common.wire.payloads import CameraEventItem, SiteStatus
+from cctv_common.wire.payloads import CameraEventItem, SiteStatus, UplinkCap
 from hub.domain.acl import Role
 from hub.domain.custody import CustodyAction, CustodyEvent
 from hub.domain.derived_items import DerivedItem, DerivedState
@@ -387,6 +387,16 @@ class Sessions(Protocol):
     def delete(self, token_hash: str) -> None: ...
 
 
+class SiteUplinkCaps(Protocol):
+    """Each site's upload cap as set at the hub (the signed ``UplinkCap`` it publishes)."""
+
+    def get(self, site_id: str) -> UplinkCap | None: ...
+
+    def all(self) -> dict[str, UplinkCap]: ...
+
+    def put(self, site_id: str, cap: UplinkCap) -> None: ...
+
+
 class UnitOfWork(Protocol):
     """The records one transaction may read and change."""
 
@@ -398,6 +408,9 @@ class UnitOfWork(Protocol):
 
     @property
     def site_access(self) -> SiteAccessRecords: ...
+
+    @property
+    def uplink_caps(self) -> SiteUplinkCaps: ...
 
     @property
     def uploads(self) -> UploadSessions: ...

@@ -37,6 +37,20 @@ def test_the_estimate_finds_the_rate_and_the_round_trip() -> None:
     assert estimate.round_trip == pytest.approx(0.05, rel=0.01)
 
 
+def test_the_agents_own_queue_is_not_taken_for_the_path() -> None:
+    """40 chunks sent at once: each waits for those before it; the path is 50 ms."""
+    rate, chunk, path = 2.5e6, 64 * 1024, 0.05
+    estimate = LinkEstimate()
+    stamps = [estimate.stamp(0.0, ahead=n * chunk) for n in range(40)]
+    for n in range(15, 40, 16):  # the hub acks every 16 chunks
+        estimate.delivered_chunks(16 * chunk, stamps[n], (n + 1) * chunk / rate + path)
+    # Uncorrected, the samples would be 0.47 s and 0.89 s: the queue, not the path.
+    assert estimate.round_trip is not None
+    assert estimate.round_trip <= path + 2 * chunk / rate
+    assert estimate.rate == pytest.approx(rate, rel=0.15)
+    assert window_chunks(estimate, chunk) == WindowLimits().floor_chunks
+
+
 def test_low_samples_do_not_lower_the_rate_and_old_ones_expire() -> None:
     estimate = steady_link(2.5e6, 0.05, 256 * 1024)
     # An idle spell makes a low sample: the max filter ignores it.

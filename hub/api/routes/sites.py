@@ -6,9 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, status
 
-from hub.api.deps import Hub, SiteIdPath, require
+from cctv_common.wire.payloads import CapWindowPart
+from hub.api.deps import Hub, HubContext, SiteIdPath, require
 from hub.api.schemas import SiteOut, SiteRegister
-from hub.api.upload_queue_schemas import UploadQueueOut
+from hub.api.upload_queue_schemas import UplinkCapIn, UplinkCapOut, UploadQueueOut
 from hub.domain.acl import Permission
 from hub.services.auth import Principal
 from hub.services.sites import SiteKeyError
@@ -57,6 +58,49 @@ async def register_site(body: SiteRegister, hub: Hub, user: SitesRegistrar) -> S
     summary="The site's upload queue: clips in sending order, bytes acked, rate, time left",
 )
 async def site_uploads(site_id: SiteIdPath, hub: Hub, user: SitesReader) -> UploadQueueOut:
+    await _known(hub, site_id)
+    return UploadQueueOut.of(await hub.service.upload_queue.for_site(site_id))
+
+
+async def _known(hub: HubContext, site_id: str) -> None:
     if await hub.service.sites.with_cameras(site_id) is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"site {site_id} is not registered")
-    return UploadQueueOut.of(await hub.service.upload_queue.for_site(site_id))
+
+
+@router.get(
+    "/{site_id}/uplink-cap",
+    response_model=UplinkCapOut,
+    summary="The site's upload cap: set at the hub, or as the site's config says",
+)
+async def get_uplink_cap(site_id: SiteIdPath, hub: Hub, user: SitesReader) -> UplinkCapOut:
+    await _known(hub, site_id)
+    return UplinkCapOut.of(site_id, await hub.service.uplink_caps.get(site_id))
+
+
+@router.put(
+    "/{site_id}/uplink-cap",
+    response_model=UplinkCapOut,
+    summary="Set the site's upload cap (supervisor); sent to the site signed and retained",
+)
+async def put_uplink_cap(
+    site_id: SiteIdPath, body: UplinkCapIn, hub: Hub, user: SitesRegistrar
+) -> UplinkCapOut:
+    await _known(hub, site_id)
+    try:
+        windows = [CapWindowPart(**window.model_dump()) for window in body.windows]
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    cap = await hub.service.uplink_caps.set(
+        site_id, max_mbps=body.max_mbps, windows=windows, by=user.username
+    )
+    return UplinkCapOut.of(site_id, cap)
+
+
+@router.delete(
+    "/{site_id}/uplink-cap",
+    response_model=UplinkCapOut,
+    summary="Clear the hub's cap (supervisor): the site's own config applies again",
+)
+async def clear_uplink_cap(site_id: SiteIdPath, hub: Hub, user: SitesRegistrar) -> UplinkCapOut:
+    await _known(hub, site_id)
+    return UplinkCapOut.of(site_id, await hub.service.uplink_caps.clear(site_id, by=user.username))

@@ -3,14 +3,15 @@
 ``MIGRATIONS[n]`` takes the database from version n to n + 1; ``database.HubDatabase`` applies
 them, each in one transaction with its version bump. A released migration never changes: a new
 table or column is a new entry at the end. Larger families keep their statements in their own
-module (``schema_uploads``, ``site_access_rows``, ``schema_exhibits``) and are listed here.
+module (``schema_uploads``, ``site_access_rows``, ``schema_exhibits``, ``uplink_cap_rows``) and are
+listed here.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-from hub.storage.sqlite import site_access_rows
+from hub.storage.sqlite import site_access_rows, uplink_cap_rows
 from hub.storage.sqlite.schema_exhibits import EXHIBITS_MIGRATION
 from hub.storage.sqlite.schema_uploads import UPLOADS_MIGRATION
 
@@ -300,5 +301,7 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     site_access_rows.MIGRATION,
     # 8: derived items and exhibit references (issue 12): see schema_exhibits.
     EXHIBITS_MIGRATION,
+    # 9: each site's upload cap as set at the hub (issue 15): see uplink_cap_rows.
+    uplink_cap_rows.MIGRATION,
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)

@@ -12,7 +12,7 @@ from sqlite_utils import Database
 
 from cctv_common.wire.chunk_ranges import Range
 from cctv_common.wire.job_state import JobState
-from cctv_common.wire.payloads import CameraEventItem, SiteStatus
+from cctv_common.wire.payloads import CameraEventItem, SiteStatus, UplinkCap
 from hub.domain.custody import CustodyAction, CustodyEvent
 from hub.domain.enrollment import SiteAccess
 from hub.domain.records import (
@@ -39,6 +39,7 @@ from hub.storage.sqlite import (
     site_access_rows,
     site_rows,
     throttle_rows,
+    uplink_cap_rows,
     upload_rows,
     user_rows,
 )
@@ -121,6 +122,17 @@ class SqliteSites(_Rows):
 
     def camera(self, site_id: str, camera_id: str) -> CameraRecord | None:
         return site_rows.get_camera(self._db, site_id, camera_id)
+
+
+class SqliteUplinkCaps(_Rows):
+    def get(self, site_id: str) -> UplinkCap | None:
+        return uplink_cap_rows.get_cap(self._db, site_id)
+
+    def all(self) -> dict[str, UplinkCap]:
+        return uplink_cap_rows.all_caps(self._db)
+
+    def put(self, site_id: str, cap: UplinkCap) -> None:
+        uplink_cap_rows.put_cap(self._db, site_id, cap)
 
 
 class SqliteSiteAccess(_Rows):
@@ -278,6 +290,7 @@ class SqliteUnitOfWork:
         self.jobs = SqliteClipJobs(db)
         self.sites = SqliteSites(db)
         self.site_access = SqliteSiteAccess(db)
+        self.uplink_caps = SqliteUplinkCaps(db)
         self.uploads = SqliteUploadSessions(db)
         self.evidence = SqliteEvidenceItems(db)
         self.custody = SqliteCustodyEvents(db)
