@@ -2,7 +2,9 @@
 lands on the fleet, sees a camera that stopped (its site's status says so, as its agent would
 send it) marked as needing attention with its alert, first in its site; and no footage route
 (clip detail, video, manifest, live view, snapshot) answers for the engineer: each is a 403 and
-a FORBIDDEN custody row. Screenshots at 1366 and 390 px go to /tmp/shots-i14b/."""
+a FORBIDDEN custody row. The site's upload queue (most urgent first) and upload cap are on its
+card; a supervisor sets and clears the cap there. Screenshots at 1366 and 390 px go to
+/tmp/shots-i14b/ and /tmp/shots-i15b/."""
 
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from tests.support.ui_actions import logged_in, shot
 pytestmark = pytest.mark.slow
 
 SHOTS = Path("/tmp/shots-i14b")
+SHOTS_I15B = Path("/tmp/shots-i15b")
 FOOTAGE_ROUTES = (
     ("GET", "/api/clips"),
     ("GET", "/api/clips/clip-anything"),
@@ -108,8 +111,28 @@ def test_engineer_sees_the_fleet_a_stopped_camera_first_and_no_footage(
             assert priorities == ["9", "7", "5"], priorities
             assert "threat to life" in queue.first.inner_text()
             assert "Upload queue: 3 clips" in page.inner_text(".fleet-queue h4")
+            cap = page.locator(f"article[data-site='{SITE}'] .fleet-cap")
+            assert "as the site's own config says" in cap.inner_text()
+            assert page.locator("#fleet-cap-form").is_hidden()  # engineers read, not set
             page.locator(".fleet-queue").scroll_into_view_if_needed()
-            shot(page, Path("/tmp/shots-i15b"), f"fleet-upload-queue-{width}")
+            shot(page, SHOTS_I15B, f"fleet-upload-queue-{width}")
+        # A supervisor sets the site's upload cap from the same page.
+        with logged_in(browser, hub.url, "supervisor", PASSWORDS["supervisor"], width) as page:
+            page.goto(hub.url + "/#fleet")
+            page.locator("#fleet-cap-form").wait_for()
+            page.fill("#fleet-cap-windows", "mon 8:00-18:00 5")
+            page.click("#fleet-cap-save")
+            assert "mon 8:00-18:00 5" in page.inner_text("#fleet-cap-error")
+            page.fill("#fleet-cap-max", "20")
+            page.fill("#fleet-cap-windows", "mon-fri 08:00-18:00 5")
+            page.click("#fleet-cap-save")
+            cap = page.locator(f"article[data-site='{SITE}'] .fleet-cap[data-source='hub']")
+            cap.wait_for()
+            assert "20 Mbit/s, 5 Mbit/s mon-fri 08:00-18:00" in cap.inner_text()
+            assert "set at the hub by supervisor" in cap.inner_text()
+            shot(page, SHOTS_I15B, f"fleet-upload-cap-{width}")
+            page.click("#fleet-cap-clear")
+            page.locator(f"article[data-site='{SITE}'] .fleet-cap[data-source='site']").wait_for()
 
     for method, path in FOOTAGE_ROUTES:
         response = hub.client.request(method, path, auth=("engineer", PASSWORDS["engineer"]))

@@ -3,7 +3,8 @@
 // only: this page loads no footage, still or live view.
 
 import { api } from "../lib/api.js";
-import { byId, el, table } from "../lib/dom.js";
+import { busy, byId, el, errorLine, table } from "../lib/dom.js";
+import { can } from "../lib/session.js";
 import { brief } from "../lib/time.js";
 
 const KINDS = {
@@ -94,7 +95,7 @@ function timeLeft(seconds) {
 }
 
 function acked(clip) {
-  if (clip.bytes_total === null || clip.bytes_total === undefined) return clip.state === "uploading" ? "offered" : "not cut yet";
+  if (clip.bytes_total === null || clip.bytes_total === undefined) return clip.state === "uploading" ? "none received yet" : "not cut yet";
   const percent = Math.floor((100 * clip.bytes_acked) / clip.bytes_total);
   return `${mb(clip.bytes_acked)} of ${mb(clip.bytes_total)} (${percent}%)`;
 }
@@ -120,13 +121,22 @@ function queueTable(queue) {
   );
 }
 
+function capLine(cap) {
+  const text = cap.source === "hub" ? `${cap.summary} (set at the hub by ${cap.set_by})` : "as the site's own config says";
+  return el("p", { class: "fleet-cap hint", "data-source": cap.source }, el("strong", {}, "Upload cap: "), text);
+}
+
 async function loadQueue(card, siteId) {
-  let queue;
+  const base = `/api/sites/${encodeURIComponent(siteId)}`;
+  let queue, cap;
   try {
-    queue = await api(`/api/sites/${encodeURIComponent(siteId)}/uploads`);
+    [queue, cap] = await Promise.all([api(base + "/uploads"), api(base + "/uplink-cap")]);
   } catch (error) {
-    return; // the fleet itself is shown; the queue is extra
+    return; // the fleet itself is shown; the queue and the cap are extra
   }
+  const oldCap = card.querySelector(".fleet-cap");
+  if (oldCap) oldCap.replaceWith(capLine(cap));
+  else card.querySelector(".fleet-facts").after(capLine(cap));
   const old = card.querySelector(".fleet-queue");
   if (!queue.clips.length) {
     if (old) old.remove();
@@ -134,7 +144,7 @@ async function loadQueue(card, siteId) {
   }
   const fresh = queueTable(queue);
   if (old) old.replaceWith(fresh);
-  else card.querySelector(".fleet-facts").after(fresh);
+  else card.querySelector(".fleet-cap").after(fresh);
 }
 
 function siteCard(site) {
@@ -167,8 +177,49 @@ function render(body) {
   byId("fleet-empty").hidden = sites.length > 0;
 }
 
+// "mon-fri 08:00-18:00 5" per line -> [{days, start, end, mbps}]
+function parseWindows(text) {
+  return text
+    .split("\n")
+    .map((line) => line.trim())
+    .filter(Boolean)
+    .map((line) => {
+      const match = line.match(/^(\S+)\s+(\d\d:\d\d)\s*-\s*(\d\d:\d\d)\s+([\d.]+)$/);
+      if (!match) throw new Error(`"${line}": write days, from-to and Mbit/s, e.g. mon-fri 08:00-18:00 5`);
+      return { days: match[1], start: match[2], end: match[3], mbps: Number(match[4]) };
+    });
+}
+
+function capForm(sites) {
+  const form = byId("fleet-cap-form");
+  form.hidden = !can("sites.register") || sites.length === 0;
+  if (form.hidden || form.dataset.ready) return;
+  form.dataset.ready = "yes";
+  byId("fleet-cap-site").replaceChildren(...sites.map((s) => el("option", { value: s.site_id }, s.name || s.site_id)));
+  const error = byId("fleet-cap-error");
+  const path = () => `/api/sites/${encodeURIComponent(byId("fleet-cap-site").value)}/uplink-cap`;
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    busy(byId("fleet-cap-save"), error, async () => {
+      const max = byId("fleet-cap-max").value;
+      const body = { max_mbps: max === "" ? null : Number(max), windows: parseWindows(byId("fleet-cap-windows").value) };
+      await api(path(), { method: "PUT", body });
+      errorLine(error, "");
+      await refresh();
+    });
+  });
+  byId("fleet-cap-clear").addEventListener("click", () =>
+    busy(byId("fleet-cap-clear"), error, async () => {
+      await api(path(), { method: "DELETE" });
+      await refresh();
+    })
+  );
+}
+
 export async function show() {
-  render(await api("/api/fleet"));
+  const body = await api("/api/fleet");
+  render(body);
+  capForm(body.sites || []);
 }
 
 export async function refresh() {
