@@ -363,8 +363,6 @@ class ClipUploads:
         stamps = [upload.stamps.pop(index) for index in indices if index in upload.stamps]
         if stamps:
             estimate.delivered_chunks(len(stamps) * upload.clip.chunk_size, stamps[-1], now)
-        if upload.tracker.chunks_lost or upload.tracker.chunks_resent:
-            estimate.lossy(now)
         # Chunks no longer outstanding (lost, or the offer was renewed) need no stamp.
         if len(upload.stamps) > upload.tracker.outstanding:
             upload.stamps = {i: s for i, s in upload.stamps.items() if upload.tracker.is_sent(i)}

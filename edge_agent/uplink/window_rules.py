@@ -22,8 +22,9 @@ estimate yet the window starts at the floor and grows as acks come.
 
 **The chunk size** (``chunk_size_for``) is chosen when a clip is cut (its chunk hashes go into the
 offer): about ``chunk_seconds`` of the estimated rate, a power of two within the wire contract's
-64 KiB .. 8 MiB and the config's ``chunk_bytes`` ceiling; halved on a lossy link (chunks resent
-or the connection lost in the last minutes), since an interrupted chunk is sent again whole.
+64 KiB .. 8 MiB and the config's ``chunk_bytes`` ceiling; halved on a link that dropped in the
+last minutes (an interrupted chunk is sent again whole). Packet loss alone does not count: TCP
+hides it, and a chunk the agent presumes lost is usually one the hub was still writing.
 Fewer, larger chunks on fast links (fewer messages, acks and thread hops); small ones on slow and
 lossy links (little sent twice, and a short queue in front of an urgent clip).
 
@@ -118,7 +119,7 @@ class LinkEstimate:
             self._rtts.append((now, max(rtt, MIN_RTT_SECONDS)))
 
     def lossy(self, now: float) -> None:
-        """A chunk was sent again or the connection was lost: the link loses things."""
+        """The connection was lost: chunks may be cut short."""
         self._lossy_at = now
 
     def is_lossy(self, now: float) -> bool:
