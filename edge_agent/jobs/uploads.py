@@ -354,6 +354,9 @@ class ClipUploads:
             # The hub's held ranges are kept at most once per percent of the clip.
             if acks and tracker.answered and tracker.percent != last_percent:
                 last_percent = tracker.percent
+                # The window has room again: fill it before the outbox write, not after.
+                if link.connected and not upload.offer_now:
+                    await self._send_chunks(upload, self._clock())
                 await self._receiving(upload)
 
     def _arrived(self, upload: ClipUpload, indices: list[int]) -> None:

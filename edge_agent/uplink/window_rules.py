@@ -15,7 +15,8 @@ window is shared by priority. Pure rules (no I/O, no clock: every call takes ``n
 
 **The window** (``window_chunks``) is ``gain x rate x round trip`` (the bandwidth-delay product)
 in chunks, plus the hub's ack cadence (the agent hears about chunks 16 at a time, so fewer than
-16 outstanding would stall until the hub's 0.5 s ack timer), within ``[floor, ceiling]``. The
+16 outstanding would stall until the hub's 0.5 s ack timer) and half a second of the link (kept
+in flight while an ack travels and is handled), within ``[floor, ceiling]``. The
 ceiling is paho's and the broker's in-flight limit (64 messages) and a byte bound, so that a
 fast link does not queue hundreds of megabytes in front of a threat-to-life clip. Without an
 estimate yet the window starts at the floor and grows as acks come.
@@ -56,6 +57,9 @@ RATE_WINDOW_SECONDS: Final = 10.0
 RTT_WINDOW_SECONDS: Final = 30.0
 LOSSY_MEMORY_SECONDS: Final = 300.0
 MIN_RTT_SECONDS: Final = 0.001
+# Beyond the ack cadence, this much of the link stays in flight while an ack is on its way and
+# being handled (a loaded site box, a jittery radio link).
+ACK_SLACK_SECONDS: Final = 0.5
 
 
 @dataclass(frozen=True)
@@ -173,7 +177,9 @@ def window_chunks(
     bdp = estimate.bdp_bytes()
     if bdp is None:
         return limits.floor_chunks
-    wanted = math.ceil(limits.gain * bdp / chunk_size) + HUB_ACK_EVERY_CHUNKS
+    rate = estimate.rate or 0.0
+    slack = math.ceil(rate * ACK_SLACK_SECONDS / chunk_size)
+    wanted = math.ceil(limits.gain * bdp / chunk_size) + HUB_ACK_EVERY_CHUNKS + slack
     return max(limits.floor_chunks, min(ceiling, wanted))
 
 
