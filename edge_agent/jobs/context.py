@@ -64,18 +64,21 @@ class JobContext:
 
     # Publishing.
 
-    def publish(self, topic: str, payload: bytes, what: str) -> None:
+    def publish(self, topic: str, payload: bytes, what: str) -> asyncio.Future[None] | None:
+        """Queue a QoS 1 message; the future resolves on the broker's PUBACK (None: the uplink
+        is stopping)."""
         try:
             future = self.link.publish_nowait(topic, payload)
         except BridgeError as exc:  # the uplink is stopping
             log.warning("site %s: %s not published: %s", self.site_id, what, exc)
-            return
+            return None
 
         def check(done: asyncio.Future[None]) -> None:
             if not done.cancelled() and done.exception() is not None:
                 log.warning("site %s: %s not delivered: %s", self.site_id, what, done.exception())
 
         future.add_done_callback(check)
+        return future
 
     def publish_progress(self, record: OutboxJob, percent: int | None = None) -> None:
         """``JobProgress`` for where the job is at the agent. "stored" is the hub's own decision,

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import logging
 import shutil
@@ -72,6 +73,8 @@ class ClipUpload:
     order: int = 0
     # When each outstanding chunk was sent, for the link estimate.
     stamps: dict[int, SendStamp] = field(default_factory=dict)
+    # Chunks published and not yet PUBACKed: the MQTT session delivers them after a reconnect.
+    publishing: dict[int, asyncio.Future[None]] = field(default_factory=dict)
 
 
 class ClipUploads:
@@ -299,11 +302,14 @@ class ClipUploads:
                 return  # the re-offer after the reconnect sorts out what was lost
             ahead = max(0, queued + position * clip.chunk_size)
             upload.stamps[index] = self._context.link_estimate.stamp(self._clock(), ahead)
-            self._context.publish(
+            future = self._context.publish(
                 chunk_topic(self._context.site_id, clip.clip_id, index),
                 data,
                 f"clip {clip.clip_id} chunk {index}",
             )
+            if future is not None:
+                upload.publishing[index] = future
+                future.add_done_callback(functools.partial(_forget, upload.publishing, index))
 
     async def _upload(self, upload: ClipUpload) -> None:
         clip = upload.clip
@@ -324,7 +330,7 @@ class ClipUploads:
                 upload.offered_on = connection
                 offers += 1
                 self._offer(upload, offers)
-                tracker.offered(now)
+                tracker.offered(now, self._still_sending(upload))
             await self._send_chunks(upload, now)
             if not upload.acks and not upload.offer_now and upload.offered_on == link.connects:
                 due = tracker.reoffer_at()
@@ -370,6 +376,12 @@ class ClipUploads:
         if len(upload.stamps) > upload.tracker.outstanding:
             upload.stamps = {i: s for i, s in upload.stamps.items() if upload.tracker.is_sent(i)}
         self._wake_others(upload)
+
+    @staticmethod
+    def _still_sending(upload: ClipUpload) -> set[int]:
+        """Chunks paho still has (published, no PUBACK, not failed): not to be sent twice."""
+        upload.publishing = {i: f for i, f in upload.publishing.items() if not f.done()}
+        return set(upload.publishing)
 
     def _outstanding_bytes(self) -> int:
         return sum(u.tracker.outstanding * u.clip.chunk_size for u in self._uploads.values())
@@ -450,6 +462,13 @@ class ClipUploads:
             )
             return
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _forget(
+    publishing: dict[int, asyncio.Future[None]], index: int, done: asyncio.Future[None]
+) -> None:
+    if publishing.get(index) is done:
+        del publishing[index]
 
 
 def _sha256(data: bytes) -> str:

@@ -24,7 +24,7 @@ from a worker thread.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -117,11 +117,14 @@ class UploadTracker:
         """The chunks the hub last said it holds, as inclusive ranges."""
         return _ranges_of(self._held)
 
-    def offered(self, now: float) -> None:
+    def offered(self, now: float, still_sending: Collection[int] = ()) -> None:
         """An offer was just published: wait for the hub's answer before sending anything.
 
         Outstanding chunks are forgotten: the answer says what the hub holds, and whatever it
-        still wants is sent again.
+        still wants is sent again; except ``still_sending``, chunks the MQTT session still holds
+        and will deliver (published, no PUBACK yet: paho sends them again after a reconnect),
+        which stay outstanding. If one never arrives, a later chunk held or the silence rule
+        finds it lost, as any other.
         """
         if self._last_offer_at is not None and not self._heard_since_offer():
             self._silent_offers += 1
@@ -129,7 +132,8 @@ class UploadTracker:
             self._silent_offers = 1
         self._last_offer_at = now
         self._answered = False
-        self._sent.clear()
+        keep = set(still_sending)
+        self._sent = {index: seq for index, seq in self._sent.items() if index in keep}
 
     def _heard_since_offer(self) -> bool:
         return (

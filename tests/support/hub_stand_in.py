@@ -86,6 +86,8 @@ class HubStandIn:
         # (monotonic time, clip id, chunk index, bytes) of every good chunk, and clips stored.
         self.arrivals: list[tuple[float, str, int, int]] = []
         self.stored_order: list[str] = []
+        # What the last receiving ack for each clip said the hub held.
+        self.acked_held: dict[str, set[int]] = {}
         self.errors: list[str] = []
         self.paho.on_message = self._on_message
         site = SITE_A
@@ -138,6 +140,7 @@ class HubStandIn:
         self.paho.publish(topic, sealed(topic, ack), qos=1)
 
     def _receiving(self, upload: HubUpload) -> None:
+        self.acked_held[upload.offer.clip_id] = set(upload.held)
         count = upload.offer.chunk_count
         held = to_ranges(upload.held, count)
         self._ack(

@@ -163,3 +163,18 @@ def test_chunk_hashes_exact_multiple(tmp_path: Path) -> None:
     path.write_bytes(b"x" * 200)
     hashes = chunk_hashes(path, 100)
     assert hashes.chunk_count == 2
+
+
+def test_a_reoffer_keeps_chunks_the_mqtt_session_still_delivers() -> None:
+    tracker = answered(10, window=6)
+    assert tracker.take(0.2) == [0, 1, 2, 3, 4, 5]
+    # The link dropped: 0-1 reached the hub, 2-3 are still in paho's session (no PUBACK), 4-5
+    # were refused. After the re-offer only what is neither held nor still on its way is sent.
+    tracker.offered(5.0, still_sending={2, 3})
+    tracker.acked([(0, 1)], None, 5.1)
+    assert tracker.outstanding == 2
+    assert tracker.take(5.2) == [4, 5, 6, 7]
+    assert tracker.chunks_resent == 2  # 4 and 5, not 2 and 3
+    # Should 2 never come, a later chunk held shows it lost and it is sent again.
+    tracker.acked([(0, 1), (3, 7)], None, 5.3)
+    assert 2 in tracker.take(5.4)
