@@ -43,6 +43,7 @@ from edge_agent.jobs.runner import JobRunner
 from edge_agent.live.errors import LiveCameraUnavailable
 from edge_agent.live.service import LiveService, UrlResolver
 from edge_agent.live.signalling import LiveSignalling
+from edge_agent.nvr.coverage import NvrCoverage
 from edge_agent.recording.janitor import Janitor
 from edge_agent.recording.recorder import CameraUnreachable
 from edge_agent.recording.recorder_supervisor import Recorders
@@ -151,6 +152,8 @@ async def _run(config: AgentConfig) -> int:
         recover=janitor.recover_leftovers,
     )
 
+    nvr_coverage = NvrCoverage(config)
+
     def status() -> SiteStatus:
         return build_site_status(
             cameras=recorders.statuses(),
@@ -159,6 +162,7 @@ async def _run(config: AgentConfig) -> int:
             version=__version__,
             holds=held_windows(index.holds.in_force(), site),
             retention_pressure=janitor.pressure,
+            nvr=nvr_coverage.by_camera(),
         )
 
     uplink = Uplink(
@@ -169,7 +173,13 @@ async def _run(config: AgentConfig) -> int:
         subscriptions=agent_subscriptions(site),
     )
     runner = JobRunner(
-        config=config, outbox=outbox, index=index, key=key, publisher=uplink, hub=hub
+        config=config,
+        outbox=outbox,
+        index=index,
+        key=key,
+        publisher=uplink,
+        hub=hub,
+        nvr=nvr_coverage,
     )
     holds = HoldKeeper(config=config, index=index, hub=hub, on_change=uplink.publish_status_now)
     loop = asyncio.get_running_loop()
@@ -188,6 +198,9 @@ async def _run(config: AgentConfig) -> int:
         loop.add_signal_handler(signum, stop.set)
 
     events = asyncio.create_task(onvif_cameras.run_events(stop), name="onvif-events")
+    nvr_search = asyncio.create_task(
+        nvr_coverage.run(stop, uplink.publish_status_now), name="nvr-search"
+    )
     event_uplink = EventUplink(site, index, uplink, config.data_dir / STATE_FILE)
     events_out: asyncio.Task[None] | None = None
     try:
@@ -213,9 +226,11 @@ async def _run(config: AgentConfig) -> int:
         stuck = await asyncio.to_thread(recorders.stop_all, RECORDER_STOP_SECONDS)
         await asyncio.to_thread(janitor.stop)
         stop.set()
-        for outcome in await asyncio.gather(events, return_exceptions=True):
+        for outcome in await asyncio.gather(events, nvr_search, return_exceptions=True):
             if isinstance(outcome, Exception):
-                log.error("site %s: ONVIF event streams stopped with an error: %s", site, outcome)
+                log.error(
+                    "site %s: ONVIF events or NVR search stopped with an error: %s", site, outcome
+                )
         onvif_cameras.close()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)

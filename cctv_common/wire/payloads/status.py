@@ -17,12 +17,14 @@ from cctv_common.wire.payloads.base import (
     UtcTime,
 )
 from cctv_common.wire.payloads.holds import MAX_HELD_WINDOWS, HeldWindow
+from cctv_common.wire.payloads.nvr_coverage import MAX_NVR_CHANNELS, NvrChannelCoverage
 
 
 class CameraStatus(PayloadPart):
     camera_id: CameraId = Field(description="Camera id within the site")
-    state: Literal["recording", "reconnecting", "stopped", "error"] = Field(
-        description="What the camera's recorder is doing"
+    state: Literal["recording", "reconnecting", "stopped", "error", "nvr_only"] = Field(
+        description="What the camera's recorder is doing; nvr_only: the agent does not record"
+        " this camera, an NVR does (see nvr)"
     )
     buffer_start: UtcTime | None = Field(default=None, description="Oldest recorded footage")
     buffer_end: UtcTime | None = Field(default=None, description="Newest recorded footage")
@@ -36,6 +38,11 @@ class CameraStatus(PayloadPart):
         default=None, max_length=1000, description="Most recent error, without credentials"
     )
     live_codec: Codec | None = Field(default=None, description="Codec offered for live view")
+    nvr: tuple[NvrChannelCoverage, ...] | None = Field(
+        default=None,
+        max_length=MAX_NVR_CHANNELS,
+        description="What each NVR channel mapped to this camera holds (absent when none is)",
+    )
 
     @model_validator(mode="after")
     def _buffer_order(self) -> Self:
