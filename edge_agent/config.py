@@ -293,6 +293,16 @@ class NvrConfig(_ConfigSection):
         default=False,
         description="Ask the NVR for real-time pacing; false retrieves as fast as it sends",
     )
+    search_interval_seconds: float = Field(
+        default=300.0,
+        ge=1.0,
+        le=86400.0,
+        description="How often the agent searches the NVR's recordings for its status (also at"
+        " start); the hub shows the spans found as retrievable",
+    )
+    search_timeout_seconds: float = Field(
+        default=60.0, ge=1.0, le=600.0, description="Give up on one search after this long"
+    )
     channels: list[NvrChannelConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")

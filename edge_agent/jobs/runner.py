@@ -37,6 +37,7 @@ from edge_agent.config import AgentConfig
 from edge_agent.jobs.context import JobContext
 from edge_agent.jobs.cutting import CutWorker
 from edge_agent.jobs.uploads import ClipUploads
+from edge_agent.nvr.coverage import NvrCoverage
 from edge_agent.store.outbox import Outbox, OutboxJob
 from edge_agent.store.segment_index import SegmentIndex
 from edge_agent.uplink.port import UplinkPort
@@ -63,13 +64,19 @@ class JobRunner:
         window: int = DEFAULT_WINDOW,
         reoffer_after: float = REOFFER_AFTER_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        nvr: NvrCoverage | None = None,
     ) -> None:
         self.site_id = config.site_id
         self._hub = hub
         # Unsigned, forged and misrouted jobs and acks: counted, logged at most once a minute.
         self.refusals = Refusals(log)
         self._context = JobContext(
-            config=config, outbox=outbox, index=index, link=publisher, refusals=self.refusals
+            config=config,
+            outbox=outbox,
+            index=index,
+            link=publisher,
+            refusals=self.refusals,
+            nvr=nvr,
         )
         self._uploads = ClipUploads(
             self._context, window=window, reoffer_after=reoffer_after, clock=clock

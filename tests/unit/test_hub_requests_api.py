@@ -20,7 +20,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 
 from cctv_common.wire.hub_signing import HubVerifier
-from cctv_common.wire.payloads import HeldWindow, HoldOrder, Job, SiteStatus
+from cctv_common.wire.payloads import (
+    CameraStatus,
+    HeldWindow,
+    HoldOrder,
+    Job,
+    NvrChannelCoverage,
+    SiteStatus,
+)
 from cctv_common.wire.topics import HoldTopic, JobTopic, parse_topic
 from hub.app import create_app
 from hub.context import HubContext
@@ -287,6 +294,36 @@ def test_coverage_flags_what_a_camera_no_longer_holds(hub: Hub) -> None:
     )
     cameras = hub.post("/api/requests/preview-coverage", body, "pc-one")["cameras"]
     assert "holds footage from" in cameras[0]["warning"] and "gone" in cameras[0]["warning"]
+
+
+def test_nvr_spans_from_the_status_count_as_retrievable_and_nvr_only_cameras_are_requestable(
+    hub: Hub,
+) -> None:
+    now = datetime.now(UTC)
+    status = online_status((CAMERA,), now - timedelta(minutes=10), now)
+    span = {"start": now - timedelta(hours=3), "end": now - timedelta(minutes=1)}
+    nvr = NvrChannelCoverage.model_validate(
+        {"nvr_id": "nvr-1", "nvr_name": "Control room", "channel": 1,
+         "method": "onvif-replay", "spans": [span]}
+    )  # fmt: skip
+    cameras = (
+        status.cameras[0].model_copy(update={"nvr": (nvr,)}),
+        CameraStatus(camera_id="cam-nvr", state="nvr_only", nvr=(nvr,)),
+    )
+    status = status.model_copy(update={"cameras": cameras})
+    hub.database.write(lambda d: repo.apply_site_status(d, SITE, status, now))
+    listed = {c["camera_id"]: c for s in hub.get("/api/sites") for c in s["cameras"]}
+    assert listed["cam-nvr"]["state"] == "nvr_only" and listed["cam-nvr"]["nvr"][0]["spans"]
+    body = request_body(
+        window_start=(now - timedelta(minutes=30)).isoformat(),
+        window_end=(now - timedelta(minutes=20)).isoformat(),
+        cameras=[{"site_id": SITE, "camera_id": c} for c in (CAMERA, "cam-nvr")],
+    )
+    covered = hub.post("/api/requests/preview-coverage", body, "pc-one")["cameras"]
+    # Before the agent's buffer, but the NVR holds it: nothing is flagged, the bar says NVR.
+    assert [c["warning"] for c in covered] == [None, None]
+    assert [p["source"] for p in covered[0]["spans"]] == ["NVR Control room", "buffer"]
+    assert hub.post("/api/requests", body, "pc-one", 201)["id"]
 
 
 def test_police_see_their_requests_and_those_naming_them_only(hub: Hub) -> None:

@@ -82,6 +82,9 @@ function itemCell(request, item) {
     el("span", { class: item.verified ? "state state-stored" : "state state-failed" }, item.verified ? "verified" : "not verified"),
     item.exhibit_reference ? el("span", { class: "exhibit-ref", title: "Exhibit reference" }, " · exhibit " + item.exhibit_reference) : "",
     el("div", { class: "hash", title: "SHA-256" }, item.sha256),
+    item.delivery && item.delivery.source
+      ? el("span", { class: "delivery-source", "data-source": item.delivery.source }, "from " + item.delivery.source)
+      : null,
     can("footage.view") && !item.deleted_at ? play : null,
     itemActions(request, item, reload)
   );

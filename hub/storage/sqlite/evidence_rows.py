@@ -125,7 +125,8 @@ _FACTS_SQL: Final = (
     "SELECT clip_id, json_extract(manifest, '$.requested') AS requested,"
     " json_extract(manifest, '$.delivered') AS delivered,"
     " json_extract(manifest, '$.gaps') AS gaps,"
-    " json_extract(manifest, '$.frames') AS frames FROM evidence_items"
+    " json_extract(manifest, '$.frames') AS frames,"
+    " json_extract(manifest, '$.nvr') AS nvr FROM evidence_items"
 )
 
 
@@ -156,6 +157,7 @@ def delivery_facts(db: Database, clip_ids: Sequence[str]) -> list[DeliveryFacts]
                 delivered=json.loads(row["delivered"] or "null"),
                 gaps=json.loads(row["gaps"] or "[]"),
                 frames=row["frames"],
+                nvr=json.loads(row["nvr"] or "null"),
             )
             for row in rows
         )
