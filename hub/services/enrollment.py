@@ -166,33 +166,44 @@ class EnrollmentService:
 
     # Revoke.
 
-    def _revoke_in(self, uow: UnitOfWork, site_id: str, actor: str) -> SiteAccess:
+    def _revoke_in(
+        self, uow: UnitOfWork, site_id: str, actor: str, reason: str
+    ) -> tuple[SiteAccess, bool]:
+        """The revoked access, and whether a broker login went with it (the broker reloads)."""
         access = uow.site_access.get(site_id)
         if access is None:
             raise EnrollmentError(f"site {site_id} was never enrolled (no token issued for it)")
         if access.revoked_at is not None:
-            return access
+            return access, False
         now = self._now()
         revoked = replace(access, revoked_at=now, revoked_by=actor, broker_password_hash=None)
         uow.site_access.put(revoked)
-        uow.custody.append(
-            actor, CustodyAction.REVOKE_SITE, f"site:{site_id}", {"name": access.name}, at=now
-        )
+        detail = {"name": access.name, "state_before": access.state}
+        if reason:
+            detail["reason"] = reason
+        uow.custody.append(actor, CustodyAction.REVOKE_SITE, f"site:{site_id}", detail, at=now)
         self._logins.write(_site_hashes(uow))
-        return revoked
+        return revoked, access.broker_password_hash is not None
 
-    def revoke(self, site_id: str, actor: str) -> SiteAccess:
+    def revoke(self, site_id: str, actor: str, reason: str = "") -> SiteAccess:
         """Remove the site's broker login and reload the broker (BrokerReloadError if it
-        cannot be told: the login is gone from the file, but a running broker still has it)."""
-        revoked = self._storage.write(lambda uow: self._revoke_in(uow, site_id, actor))
-        log.info("site %s: revoked by %s", site_id, actor)
-        self._logins.reload()
+        cannot be told: the login is gone from the file, but a running broker still has it).
+        A site still waiting for its box has its token cancelled the same way."""
+        revoked, had_login = self._storage.write(
+            lambda uow: self._revoke_in(uow, site_id, actor, reason)
+        )
+        log.info("site %s: revoked by %s (%s)", site_id, actor, reason or "no reason given")
+        if had_login:
+            self._logins.reload()
         return revoked
 
-    async def arevoke(self, site_id: str, actor: str) -> SiteAccess:
-        revoked = await self._storage.awrite(lambda uow: self._revoke_in(uow, site_id, actor))
-        log.info("site %s: revoked by %s", site_id, actor)
-        self._logins.reload()
+    async def arevoke(self, site_id: str, actor: str, reason: str = "") -> SiteAccess:
+        revoked, had_login = await self._storage.awrite(
+            lambda uow: self._revoke_in(uow, site_id, actor, reason)
+        )
+        log.info("site %s: revoked by %s (%s)", site_id, actor, reason or "no reason given")
+        if had_login:
+            self._logins.reload()
         return revoked
 
     # Reads and upkeep.
