@@ -120,11 +120,20 @@ def test_plain_mqtt_only_to_loopback() -> None:
     assert refusal_text is not None and "in the clear" in refusal_text
 
 
-def test_the_deploy_examples_load_with_the_real_loaders() -> None:
+def test_the_deploy_examples_load_with_the_real_loaders(tmp_path: Path) -> None:
     hub = load_settings(REPO / "deploy" / "hub.example.toml")
+    text = (REPO / "deploy" / "hub.example.toml").read_text(encoding="utf-8")
+    for section in (hub.alerts, hub.metrics):
+        for name in type(section).model_fields:
+            assert f"{name} =" in text, f"{name} is not in the hub's example"
+    assert hub.alerts.engineer_emails and hub.metrics.token_file is None
     assert hub.enrollment is not None and hub.broker is not None
     assert hub.broker.tls and hub.broker.ca_file == hub.enrollment.ca_cert_path
     assert hub.enrollment.site_host == "mqtt.example.org"
-    assert hub.enrollment.broker_dir == REPO / "deploy" / "broker"
-    agent = load_config(REPO / "deploy" / "agent.example.toml")
+    assert hub.enrollment.broker_dir == Path("/var/lib/cctv-hub/broker")  # the broker unit's
+    (tmp_path / "cam-2.password").write_text("camera-password\n")
+    (tmp_path / "cam-2.password").chmod(0o600)
+    agent = load_config(
+        REPO / "deploy" / "agent.example.toml", environ={"CREDENTIALS_DIRECTORY": str(tmp_path)}
+    )
     assert agent.uplink.tls and agent.uplink.ca_file is not None

@@ -22,7 +22,7 @@ from hub.domain.acl import Permission
 from hub.domain.enrollment import EnrollmentRefused, RefusalReason
 from hub.services.auth import Principal
 from hub.services.broker_logins import BrokerReloadError
-from hub.services.enrollment import EnrollmentError, EnrollmentService
+from hub.services.enrollment import EnrollmentError, EnrollmentService, EnrollmentThrottled
 from hub.services.sites import SiteKeyError
 
 router = APIRouter(tags=["enrollment"])
@@ -109,11 +109,18 @@ async def revoke_site(
     "/api/enroll",
     response_model=EnrollGrantOut,
     summary="A site box trades its one-time token and public key for its broker login",
+    responses={429: {"description": "Too many refused tokens from this address: Retry-After"}},
 )
 async def enroll(body: EnrollRequest, hub: Hub, request: Request) -> EnrollGrantOut:
     source = request.client.host if request.client is not None else "unknown"
     try:
         grant = await _service(hub).aenroll(body.token, body.site_id, body.public_key_pem, source)
+    except EnrollmentThrottled as exc:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            str(exc),
+            headers={"Retry-After": str(exc.retry_after_seconds)},
+        ) from exc
     except EnrollmentRefused as exc:
         raise HTTPException(_REFUSAL_STATUS[exc.reason], exc.message) from exc
     except SiteKeyError as exc:
