@@ -57,8 +57,9 @@ def credential_path(name: str, environ: Mapping[str, str], what: str) -> Path:
         raise CameraPasswordError(
             [
                 f"{what}: password_credential {name!r} needs $CREDENTIALS_DIRECTORY: run the"
-                f" agent from its unit with LoadCredential={name}:/path/to/secret (or"
-                " use password_file)"
+                f" agent from its unit with LoadCredential={name}:/path/to/secret, or by hand"
+                " with CREDENTIALS_DIRECTORY set to the folder of those files (or use"
+                " password_file)"
             ]
         )
     return Path(folder) / name

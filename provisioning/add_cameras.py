@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import pwd
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -140,15 +142,32 @@ def password_store(args: argparse.Namespace) -> PasswordStore:
     return PasswordStore(kind, folder.resolve())
 
 
-def write_secrets(result: ConfigEdit, store: PasswordStore, password: str) -> None:
-    """Each new camera's password in its own file (0600, in a 0700 folder), before agent.toml
-    names them; BadInput when the folder cannot be written (nothing else is written then)."""
+def agent_user(name: str | None) -> pwd.struct_passwd | None:
+    """--owner's account, looked up before anything is written."""
+    if name is None:
+        return None
+    try:
+        return pwd.getpwnam(name)
+    except KeyError as exc:
+        raise BadInput(f"--owner {name}: no such user on this machine") from exc
+
+
+def write_secrets(
+    result: ConfigEdit, store: PasswordStore, password: str, owner: pwd.struct_passwd | None
+) -> None:
+    """Each new camera's password in its own file (0600, in a 0700 folder; given to ``owner``,
+    the agent's user, when named), before agent.toml names them; BadInput when the folder
+    cannot be written or the owner is unknown (agent.toml is not written then)."""
     if not password or not result.added:
         return
     try:
         store.folder.mkdir(mode=SECRET_DIR_MODE, parents=True, exist_ok=True)
-        for addition in result.added:
-            atomic_write(store.path_for(addition.camera_id), password + "\n", mode=SECRET_MODE)
+        paths = [store.path_for(addition.camera_id) for addition in result.added]
+        for path in paths:
+            atomic_write(path, password + "\n", mode=SECRET_MODE)
+        if owner is not None:  # and its own group, as systemd's User= without Group=
+            for path in (store.folder, *paths):
+                os.chown(path, owner.pw_uid, owner.pw_gid)
     except OSError as exc:
         raise BadInput(
             f"--password-dir {store.folder}: cannot write the camera passwords:"
@@ -200,6 +219,7 @@ def cmd_add_cameras(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             f"--config {config_path}: cannot read: {exc.strerror or exc} (create it with"
             " site_id and data_dir first)"
         ) from exc
+    owner = agent_user(args.owner)
     devices = devices_in_order(args)
     if args.name_from == "given":
         args.given_by_address = given_names(devices, parse_given(args.names))
@@ -230,7 +250,7 @@ def cmd_add_cameras(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             out.write(f"skipped {skipped.camera.address}: already camera {skipped.existing_id}\n")
         out.write(f"{config_path}: no cameras added, nothing written\n")
         return EXIT_SOME_FAILED if failures else EXIT_OK
-    write_secrets(result, store, password)
+    write_secrets(result, store, password, owner)
     backup = write_config(config_path, result.text)
     environ = {"CREDENTIALS_DIRECTORY": str(store.folder)}
     try:
@@ -263,6 +283,11 @@ def _report(
             out.write(f"  {addition.camera_id}: numbered, the device gives no {args.name_from}\n")
     if pw and store.kind == "file":
         out.write(f"passwords: one file per camera in {store.folder} (0600)\n")
+        if args.owner is None and os.geteuid() == 0:
+            out.write(
+                "  owned by root: the agent's unit (User=cctv-agent) cannot read them; run again"
+                " with --owner cctv-agent, chown them, or use --password-store credential\n"
+            )
     elif pw:
         out.write(f"passwords: credential files in {store.folder}; add to the agent's unit:\n")
         for addition in result.added:
@@ -307,6 +332,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         type=Path,
         metavar="DIR",
         help="where the password files go (default: cameras/ or credentials/ by the config)",
+    )
+    add.add_argument(
+        "--owner",
+        metavar="USER",
+        help="give the password files to this user and its group (the agent's, e.g. cctv-agent)",
     )
     add.add_argument(
         "--skip-existing",

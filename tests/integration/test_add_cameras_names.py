@@ -4,6 +4,8 @@ passwords in a file per camera or a systemd credential, never in agent.toml."""
 
 from __future__ import annotations
 
+import os
+import pwd
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -109,3 +111,18 @@ def test_given_names_and_systemd_credentials(
         (devices[1].port, "south-gate", "South gate"),
         (devices[2].port, "car-park", "Car park"),
     ]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving files to another user needs root")
+def test_password_files_given_to_the_agents_user(
+    devices: list[FakeOnvifDevice], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    agent_user = pwd.getpwnam("nobody")
+    code, _out, err, _ = add(tmp_path, devices[:1], capsys, "--owner", "nobody")
+    assert code == 0, err
+    folder = tmp_path / "cameras"
+    for path in (folder, *folder.iterdir()):
+        assert (path.stat().st_uid, path.stat().st_gid) == (agent_user.pw_uid, agent_user.pw_gid)
+    code, _out, err, _ = add(tmp_path, devices[1:2], capsys, "--owner", "no-such-user-here")
+    assert code == 2 and "--owner no-such-user-here: no such user" in err
+    assert len(list(folder.iterdir())) == 1  # refused before anything was written
