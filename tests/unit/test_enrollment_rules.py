@@ -137,3 +137,14 @@ def test_the_deploy_examples_load_with_the_real_loaders(tmp_path: Path) -> None:
         REPO / "deploy" / "agent.example.toml", environ={"CREDENTIALS_DIRECTORY": str(tmp_path)}
     )
     assert agent.uplink.tls and agent.uplink.ca_file is not None
+
+
+def test_state_at_says_expired_for_an_unused_token_out_of_time() -> None:
+    token = new_token("high-street")
+    waiting = access_for(token)
+    assert waiting.state_at(NOW) == "waiting"
+    assert waiting.state_at(NOW + timedelta(hours=24)) == "expired"
+    enrolled = access_for(token, enrolled_at=NOW)
+    assert enrolled.state_at(NOW + timedelta(days=9)) == "enrolled"
+    revoked = access_for(token, revoked_at=NOW)
+    assert revoked.state_at(NOW + timedelta(days=9)) == "revoked"
