@@ -124,7 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command in ("users", "retention"):
+        args.config = cli_users.config_of(parser, args)
     if args.command != "run":
         setup_logging(args, "warning")
     try:

@@ -80,7 +80,9 @@ class SiteOut(_Out):
     key_id: str = Field(
         description="Id of the Ed25519 key the site's manifests must be signed with"
     )
-    state: str = Field(description="online, offline, or unknown (never reported)")
+    state: str = Field(
+        description="online, offline, unknown (never reported) or revoked (cut off the broker)"
+    )
     last_seen: datetime | None = Field(description="When the hub last got a status from the site")
     version: str | None = Field(default=None, description="Agent software version")
     disk_free_bytes: int | None = None
