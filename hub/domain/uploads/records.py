@@ -64,3 +64,4 @@ class OutsideItem:
     receipt: bytes  # canonical JSON the hub signed
     receipt_signature: str  # base64 Ed25519 by the hub's key
     source: str = OUTSIDE_SOURCE
+    deleted_at: datetime | None = None  # its bytes removed (retention or a supervisor)

@@ -110,11 +110,13 @@ class Releasing:
                     raise RequestError(f"{exc}{why}") from exc
                 raise RequestError(f"request {reference} cannot be released{why}")
             items = release_items(record, progress)
+            # Footage from elsewhere goes with the request's clips, numbered after them.
+            outside = [o for o in uow.outside_items.for_request(reference) if o.deleted_at is None]
             exhibits = number_items_in(
                 uow,
                 pattern=flow.exhibit_pattern,
                 request=reference,
-                clip_ids=[item.item_id for item in items],
+                clip_ids=[item.item_id for item in items] + [o.id for o in outside],
                 producer=by,
                 now=now,
             )
@@ -153,6 +155,16 @@ class Releasing:
                                 "exhibit": exhibits.get(i.item_id),
                             }
                             for i in entry.items
+                        ],
+                        "outside_items": [
+                            {
+                                "item_id": o.id,
+                                "sha256": o.sha256,
+                                "filename": o.filename,
+                                "exhibit": exhibits.get(o.id),
+                                "source": o.source,
+                            }
+                            for o in outside
                         ],
                     },
                     at=now,

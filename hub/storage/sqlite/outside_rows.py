@@ -189,6 +189,7 @@ def _item(row: dict[str, Any]) -> OutsideItem:
         receipt=bytes(row["receipt"]),
         receipt_signature=row["receipt_signature"],
         source=row["source"],
+        deleted_at=opt_time(row["deleted_at"]),
     )
 
 
