@@ -236,7 +236,11 @@ class ExhibitExport:
             if pem is None:
                 raise ExportRefused(f"no public key for site {item.site_id} of item {clip_id}")
             rows = uow.custody.after([f"clip:{clip_id}", f"job:{item.job_id}"], 0, MAX_CUSTODY_ROWS)
-            own = [d for d in derived if d.clip_id == clip_id and d.state is DerivedState.READY]
+            own = [
+                d
+                for d in derived
+                if d.clip_id == clip_id and d.state is DerivedState.READY and d.deleted_at is None
+            ]
             masters.append(
                 _Master(
                     item=item,

@@ -350,6 +350,12 @@ class DerivedItems(Protocol):
 
     def fail(self, derived_id: str, error: str, now: datetime) -> None: ...
 
+    def set_progress(self, derived_id: str, percent: int) -> None:
+        """Percent done of an item being made, where every hub process can read it."""
+
+    def delete(self, derived_id: str, now: datetime) -> None:
+        """Mark it deleted (its bytes are removed by the caller); the row is kept."""
+
 
 class ExhibitReferences(Protocol):
     """The exhibit reference each released evidence item was given (one each, unique)."""

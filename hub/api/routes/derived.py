@@ -74,14 +74,15 @@ class DeriveIn(_DeriveBody):
         return DeriveOrder(self.operation, self.reason, self.faces, boxes)
 
 
-def derived_out(item: DerivedItem, progress: int | None) -> dict[str, Any]:
-    ready = item.state is DerivedState.READY
+def derived_out(item: DerivedItem) -> dict[str, Any]:
+    ready = item.state is DerivedState.READY and item.deleted_at is None
     return {
         "derived_id": item.id,
         "clip_id": item.clip_id,
         "operation": item.operation,
         "state": item.state.value,
-        "progress": 100 if ready else progress,
+        "progress": 100 if ready else item.progress,
+        "deleted_at": _t(item.deleted_at),
         "error": item.error,
         "sha256": item.sha256,
         "source_sha256": item.source_sha256,
@@ -140,13 +141,13 @@ async def order_derived(
 async def list_derived(clip_id: ClipIdPath, hub: Hub, user: CurrentUser) -> list[dict[str, Any]]:
     await evidence_item_for(hub, clip_id, user, Permission.CLIPS_READ)
     items = await hub.service.derived.of_clip(clip_id)
-    return [derived_out(i, hub.service.derived.progress(i.id)) for i in items]
+    return [derived_out(i) for i in items]
 
 
 @router.get("/api/derived/{derived_id}", summary="One derived item: state, progress, manifest")
 async def get_derived(derived_id: DerivedIdPath, hub: Hub, user: CurrentUser) -> dict[str, Any]:
     item, _ = await _derived(hub, derived_id, user, Permission.CLIPS_READ)
-    return derived_out(item, hub.service.derived.progress(item.id))
+    return derived_out(item)
 
 
 @router.get(

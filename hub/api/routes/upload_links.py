@@ -147,7 +147,15 @@ async def list_items(reference: Reference, hub: Hub, user: Reader) -> dict[str, 
         items = await hub.service.outside.items.for_request(reference, user.username, user.role)
     except UploadRefused as exc:
         raise refused(exc) from exc
-    return {"items": [item_out(item) for item in items]}
+    ids = [item.id for item in items]
+    refs = await hub.service.storage.aread(lambda uow: uow.exhibit_refs.of_clips(ids))
+    return {
+        "items": [
+            item_out(item)
+            | {"exhibit_reference": refs[item.id].reference if item.id in refs else None}
+            for item in items
+        ]
+    }
 
 
 @router.get("/api/outside-items/{item_id}/content", summary="An outside item's bytes (Range)")

@@ -28,7 +28,12 @@ from hub.domain.requests.retention import (
 from hub.domain.requests.states import IllegalTransition, RequestState, check_transition
 from hub.notifications.messages import NotificationStep
 from hub.services.custody import CustodyAction
-from hub.services.evidence_items import ItemChangeError, delete_in, set_hold_in
+from hub.services.evidence_items import (
+    ItemChangeError,
+    delete_in,
+    remove_deleted_bytes,
+    set_hold_in,
+)
 from hub.services.exhibit_numbering import number_items_in
 from hub.services.requests.context import (
     RequestError,
@@ -39,7 +44,6 @@ from hub.services.requests.context import (
 )
 from hub.services.requests.deciding import Deciding
 from hub.services.requests.fulfilment import RequestProgress, progress_in
-from hub.storage.evidence.store import StoreError
 from hub.storage.ports import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -323,15 +327,11 @@ class Releasing:
             raise RequestError(str(exc), status) from exc
         why = f"{decision.reason} (request {reference}{', early' if decision.early else ''})"
         try:
-            deleted, unused = await flow.storage.awrite(
+            deletion = await flow.storage.awrite(
                 partial(delete_in, clip_id=clip_id, actor=by, reason=why, now=now)
             )
         except ItemChangeError as exc:
             raise RequestError(exc.message, exc.status) from exc
-        if unused:
-            try:
-                await asyncio.to_thread(flow.store.delete, deleted.store_key)
-            except StoreError as exc:
-                log.error("clip %s: deleted, but its bytes could not be removed: %s", clip_id, exc)
+        await asyncio.to_thread(remove_deleted_bytes, flow.store, deletion)
         log.info("request %s: clip %s deleted by %s", reference, clip_id, by)
-        return deleted
+        return deletion.item
