@@ -350,6 +350,9 @@ class DerivedItems(Protocol):
 
     def fail(self, derived_id: str, error: str, now: datetime) -> None: ...
 
+    def live_with_key(self, store_key: str) -> list[DerivedItem]:
+        """Ready, not deleted items whose video is kept under ``store_key``."""
+
     def set_progress(self, derived_id: str, percent: int) -> None:
         """Percent done of an item being made, where every hub process can read it."""
 

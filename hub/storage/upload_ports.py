@@ -52,3 +52,6 @@ class OutsideItems(Protocol):
     def get(self, item_id: str) -> OutsideItem | None: ...
 
     def for_request(self, reference: str) -> list[OutsideItem]: ...
+
+    def live_with_key(self, store_key: str) -> list[OutsideItem]:
+        """Items (not deleted) whose bytes are kept under ``store_key``."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,7 +24,9 @@ from hub.context import HubContext
 from hub.domain.derived_items import DerivedItem, DerivedState
 from hub.domain.records import EvidenceItem
 from hub.settings import HubSettings
+from hub.storage.evidence.store import FilesystemEvidenceStore
 from hub.storage.sqlite.database import HubDatabase
+from tests.support.exhibit_kit import flip_byte
 from tests.support.hub_kit import RecordingLink, auth, insert_evidence, make_h264_mp4, make_settings
 
 pytestmark = pytest.mark.slow
@@ -213,3 +216,26 @@ def test_deleting_a_master_deletes_its_derived_copies(hub: Hub, tmp_path: Path) 
     assert len(deletes) == 2
     assert deletes[1]["detail"]["derived_id"] == derived_id
     assert "court order 123" in deletes[1]["detail"]["reason"]
+
+
+def test_a_damaged_copy_is_refused_and_found_by_the_scrub(hub: Hub, tmp_path: Path) -> None:
+    data = make_h264_mp4(tmp_path / "to-damage.mp4", seconds=1)
+    master = insert_evidence(hub.settings, hub.database, hub.key, data, requested_by="pc-one")
+    derived_id = hub.order({"operation": "h264"}, clip=master.clip_id).json()["derived_id"]
+    hub.idle()
+    made = hub.client.get(f"/api/derived/{derived_id}", auth=auth("supervisor")).json()
+    store = hub.context.store
+    assert isinstance(store, FilesystemEvidenceStore)
+    path = store.path_for(made["sha256"])
+    os.chmod(path, 0o640)
+    flip_byte(path, 100)
+    # The scrub re-hashes derived items too, and writes the failure on the master's custody.
+    report = hub.client.portal.call(hub.context.service.integrity.scrub_once)  # type: ignore[union-attr]
+    assert derived_id in {name for obj, _ in report.damaged for name in obj.clip_ids}
+    failed = [r for r in _custody(hub, master.clip_id) if r["action"] == "integrity_failed"]
+    assert failed and failed[-1]["detail"]["derived_id"] == derived_id
+    refused = hub.client.get(made["video_url"], auth=auth("supervisor"))
+    assert refused.status_code == 409
+    assert f"derived item {derived_id} failed its integrity check" in refused.json()["detail"]
+    rows = [r for r in _custody(hub, master.clip_id) if r["action"] == "refused"]
+    assert rows and rows[-1]["detail"]["derived_id"] == derived_id

@@ -253,3 +253,37 @@ def test_the_command_line_uses_the_same_service(exported: Exported, tmp_path: Pa
     with zipfile.ZipFile(out) as archive:
         names = archive.namelist()
     assert any(n.endswith("exhibits/S-1-W1/derived.mp4") for n in names)
+
+
+def test_a_damaged_outside_file_is_refused_with_a_custody_row(exported: Exported) -> None:
+    hub = exported.hub
+    item = hub.get(f"/api/requests/{exported.reference}/outside-items")["items"][0]
+    store = hub.context.store
+    assert isinstance(store, FilesystemEvidenceStore)
+    path = store.path_for(item["sha256"])
+    original = path.read_bytes()
+    os.chmod(path, 0o640)
+    integrity = hub.context.service.integrity
+    portal = hub.client.portal
+    assert portal is not None
+    try:
+        flip_byte(path, 700)
+        report = portal.call(integrity.scrub_once)
+        assert exported.outside_id in {n for obj, _ in report.damaged for n in obj.clip_ids}
+        refused = hub.client.get(item["content_url"], auth=auth("supervisor"))
+        assert refused.status_code == 409
+        assert f"outside item {exported.outside_id} failed its integrity check" in refused.text
+    finally:
+        path.write_bytes(original)
+    # Put right, it is served again once re-checked.
+    portal.call(
+        lambda: integrity.check(
+            item["sha256"], item["sha256"], item["size"], by="test", clips=[exported.outside_id]
+        )
+    )
+    assert hub.client.get(item["content_url"], auth=auth("supervisor")).status_code == 200
+    storage = hub.context.service.storage
+    rows = storage.read(lambda uow: uow.custody.after([f"outside:{exported.outside_id}"], 0, 100))
+    actions = [str(r.action) for r in rows]
+    assert "integrity_failed" in actions and "refused" in actions
+    assert actions.index("integrity_restored") > actions.index("refused")

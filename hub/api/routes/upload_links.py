@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from cctv_common.clock import iso_utc
 from hub.api.deps import Hub, require
 from hub.api.routes.requests import Reference
+from hub.api.verified_bytes import require_verified
 from hub.domain.acl import Permission
 from hub.domain.http_range import RangeNotSatisfiable, parse_range
 from hub.domain.uploads.links import LinkDraft, UploadLink, UploadRefused
@@ -175,6 +176,17 @@ async def content(
         )
     except UploadRefused as exc:
         raise refused(exc) from exc
+    if item.deleted_at is not None:
+        raise HTTPException(status.HTTP_410_GONE, f"outside item {item.id} was deleted")
+    await require_verified(
+        hub,
+        user,
+        store_key=item.store_key,
+        sha256=item.sha256,
+        size=item.size,
+        what=f"outside item {item.id}",
+        subject=f"outside:{item.id}",
+    )
     try:
         wanted = parse_range(header, item.size)
     except RangeNotSatisfiable as exc:

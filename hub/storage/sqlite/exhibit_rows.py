@@ -112,6 +112,13 @@ def fail_derived(db: Database, derived_id: str, error: str, now: datetime) -> No
     )
 
 
+def derived_live_with_key(db: Database, store_key: str) -> list[DerivedItem]:
+    rows = db.query(
+        f"{_DERIVED_SQL} WHERE sha256 = ? AND state = 'ready' AND deleted_at IS NULL", [store_key]
+    )
+    return [_derived(row) for row in rows]
+
+
 def set_progress(db: Database, derived_id: str, percent: int) -> None:
     db.execute(
         "UPDATE derived_items SET progress = ? WHERE id = ? AND state = 'working'",

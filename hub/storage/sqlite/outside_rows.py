@@ -227,6 +227,10 @@ class SqliteOutsideItems:
         found = _rows(self._db, "SELECT * FROM outside_items WHERE id = ?", [item_id])
         return _item(found[0]) if found else None
 
+    def live_with_key(self, store_key: str) -> list[OutsideItem]:
+        sql = "SELECT * FROM outside_items WHERE store_key = ? AND deleted_at IS NULL"
+        return [_item(row) for row in _rows(self._db, sql, [store_key])]
+
     def for_request(self, reference: str) -> list[OutsideItem]:
         sql = "SELECT * FROM outside_items WHERE request_id = ? ORDER BY uploaded_at, id"
         return [_item(row) for row in _rows(self._db, sql, [reference])]
