@@ -53,5 +53,7 @@ class OutsideItems(Protocol):
 
     def for_request(self, reference: str) -> list[OutsideItem]: ...
 
+    def mark_deleted(self, item_id: str, now: datetime) -> None: ...
+
     def live_with_key(self, store_key: str) -> list[OutsideItem]:
         """Items (not deleted) whose bytes are kept under ``store_key``."""

@@ -13,12 +13,14 @@ import os
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from hub.domain.requests.retention import RetainedKind
 from hub.exhibits.cli import _export_request
 from hub.settings_requests import RequestSettings
 from hub.storage.evidence.store import FilesystemEvidenceStore
@@ -287,3 +289,35 @@ def test_a_damaged_outside_file_is_refused_with_a_custody_row(exported: Exported
     actions = [str(r.action) for r in rows]
     assert "integrity_failed" in actions and "refused" in actions
     assert actions.index("integrity_restored") > actions.index("refused")
+
+
+def test_outside_items_are_under_retention_and_deleted_like_clips(
+    exported: Exported, tmp_path: Path
+) -> None:
+    hub = exported.hub
+    reference, _, outside_id = _released(hub, tmp_path)
+    portal = hub.client.portal
+    assert portal is not None
+    reports = hub.context.service.requests.reports
+    later = datetime.now(UTC) + timedelta(days=40)
+    due = portal.call(reports.retention_due, later)
+    listed = (*due.due_for_deletion, *due.due_for_review, *due.held_past_date)
+    assert (RetainedKind.OUTSIDE_ITEM, outside_id) in {
+        (e.item.kind, e.item.item_id) for e in listed
+    }
+    path = f"/api/requests/{reference}/items/{outside_id}"
+    body = {"reason": "no further action: footage not needed"}
+    held = hub.client.request("DELETE", path, json=body, auth=auth("supervisor"))
+    assert held.status_code == 409, held.text  # the request still holds its footage
+    hub.post(f"/api/requests/{reference}/outcome", {"outcome": "nfa", "note": "none"}, "pc-one")
+    item = hub.get(f"/api/requests/{reference}/outside-items")["items"][0]
+    gone = hub.client.request("DELETE", path, json=body, auth=auth("supervisor"))
+    assert gone.status_code == 200, gone.text
+    assert hub.client.get(item["content_url"], auth=auth("supervisor")).status_code == 410
+    # The same bytes are the first request's outside item, still live: they stay in the store.
+    assert hub.context.store.exists(item["sha256"])
+    first = f"/api/outside-items/{exported.outside_id}/content"
+    assert hub.client.get(first, auth=auth("supervisor")).status_code == 200
+    storage = hub.context.service.storage
+    rows = storage.read(lambda uow: uow.custody.after([f"outside:{outside_id}"], 0, 100))
+    assert str(rows[-1].action) == "delete" and "not needed" in rows[-1].detail["reason"]

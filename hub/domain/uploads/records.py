@@ -10,6 +10,7 @@ from enum import StrEnum
 from typing import Any, Final
 
 OUTSIDE_SOURCE: Final = "not from a site agent"
+OUTSIDE_PREFIX: Final = "OUT-"
 
 
 class TusState(StrEnum):
@@ -25,7 +26,7 @@ def new_upload_id() -> str:
 
 
 def new_outside_id() -> str:
-    return "OUT-" + secrets.token_hex(8)
+    return OUTSIDE_PREFIX + secrets.token_hex(8)
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,8 @@ class OutsideItemReader:
             record = None if item is None else uow.requests.get(item.request)
             if item is None or record is None or not may_see_outside(record, username, role):
                 raise UploadRefused(404, f"there is no outside item {item_id} that you may see")
+            if item.deleted_at is not None:
+                raise UploadRefused(410, f"outside item {item_id} was deleted; its file is gone")
             action = CustodyAction.DOWNLOAD if download else CustodyAction.VIEW
             if download or first_byte == 0:
                 detail = {"sha256": item.sha256, "request": item.request, "source": item.source}

@@ -44,6 +44,7 @@ from hub.services.requests.context import (
 )
 from hub.services.requests.deciding import Deciding
 from hub.services.requests.fulfilment import RequestProgress, progress_in
+from hub.storage.evidence.store import StoreError
 from hub.storage.ports import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -293,6 +294,65 @@ class Releasing:
             return _get(uow, reference)
 
         return await self._flow.storage.awrite(work)
+
+    async def delete_outside_item(self, reference: str, item_id: str, reason: str, by: str) -> None:
+        """Delete one of the request's outside items with a reason, under the same retention
+        rules as its clips (refused while the request holds its footage): its bytes removed,
+        its row kept with when, and a ``delete`` custody row."""
+        flow = self._flow
+        now = flow.now()
+
+        def work(uow: UnitOfWork) -> tuple[str, bool]:
+            record = _get(uow, reference)
+            item = uow.outside_items.get(item_id)
+            if item is None or item.request != reference or item.deleted_at is not None:
+                raise RequestNotFound(f"request {reference} has no outside item {item_id}")
+            holds = progress_in(uow, reference).holds
+            held = {(RetainedKind.OUTSIDE_ITEM, item_id)} if any(h.active for h in holds) else set()
+            retained = RetainedItem(
+                RetainedKind.OUTSIDE_ITEM,
+                item_id,
+                record.retention_category,
+                record.released_at,
+                record.review_at,
+                record.case_closed_at,
+            )
+            try:
+                decision = check_deletion(
+                    retained,
+                    held=held,
+                    deleted_by=by,
+                    reason=reason,
+                    now=now,
+                    policy=flow.settings.retention,
+                )
+            except DeletionRefused as exc:
+                raise RequestError(str(exc), 409 if held else 422) from exc
+            uow.outside_items.mark_deleted(item_id, now)
+            uow.custody.append(
+                by,
+                CustodyAction.DELETE,
+                f"outside:{item_id}",
+                {
+                    "sha256": item.sha256,
+                    "bytes": item.size,
+                    "reason": f"{decision.reason} (request {reference})",
+                    "source": item.source,
+                },
+                at=now,
+            )
+            unused = not uow.outside_items.live_with_key(item.store_key) and not (
+                uow.evidence.live_clips_with_key(item.store_key)
+            )
+            return item.store_key, unused
+
+        key, unused = await flow.storage.awrite(work)
+        if unused:
+            try:
+                await asyncio.to_thread(flow.store.delete, key)
+            except StoreError as exc:
+                log.error("outside item %s: deleted, its bytes not removed: %s", item_id, exc)
+        log.info("request %s: outside item %s deleted by %s", reference, item_id, by)
 
     async def delete_item(self, reference: str, clip_id: str, reason: str, by: str) -> EvidenceItem:
         """Delete one of the request's evidence items with a reason; refused under a hold."""

@@ -227,6 +227,12 @@ class SqliteOutsideItems:
         found = _rows(self._db, "SELECT * FROM outside_items WHERE id = ?", [item_id])
         return _item(found[0]) if found else None
 
+    def mark_deleted(self, item_id: str, now: datetime) -> None:
+        self._db.execute(
+            "UPDATE outside_items SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL",
+            [db_time(now), item_id],
+        )
+
     def live_with_key(self, store_key: str) -> list[OutsideItem]:
         sql = "SELECT * FROM outside_items WHERE store_key = ? AND deleted_at IS NULL"
         return [_item(row) for row in _rows(self._db, sql, [store_key])]
