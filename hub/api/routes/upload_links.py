@@ -171,13 +171,9 @@ async def content(
         await require(Permission.FOOTAGE_DOWNLOAD)(user, hub, request)
     header = request.headers.get("range")
     try:
-        item = await hub.service.outside.items.opened(
-            item_id, user.username, user.role, download=download, first_byte=_first_byte(header)
-        )
+        item = await hub.service.outside.items.visible(item_id, user.username, user.role)
     except UploadRefused as exc:
         raise refused(exc) from exc
-    if item.deleted_at is not None:
-        raise HTTPException(status.HTTP_410_GONE, f"outside item {item.id} was deleted")
     await require_verified(
         hub,
         user,
@@ -186,6 +182,9 @@ async def content(
         size=item.size,
         what=f"outside item {item.id}",
         subject=f"outside:{item.id}",
+    )
+    await hub.service.outside.items.record_access(
+        item, user.username, download=download, first_byte=_first_byte(header)
     )
     try:
         wanted = parse_range(header, item.size)
