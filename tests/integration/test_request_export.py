@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from cctv_common.evidence import verify as cctv_verify
 from hub.domain.requests.retention import RetainedKind
 from hub.exhibits.cli import _export_request
 from hub.settings_requests import RequestSettings
@@ -161,6 +162,8 @@ def test_the_packaged_verifier_passes_with_no_hub(exported: Exported) -> None:
     for ref in ("S/1", "S/2", "S/1/W1"):
         assert f"exhibit {ref}" in result.stdout
     assert "exhibit S/3: not from a site agent, shop-door.mp4 from Sam Patel" in result.stdout
+    # cctv-verify checks the same, on the zip itself.
+    assert cctv_verify.main([str(exported.zip_path)]) == 0
 
 
 def test_a_flipped_byte_in_the_outside_file_fails_and_is_named(
@@ -173,6 +176,7 @@ def test_a_flipped_byte_in_the_outside_file_fails_and_is_named(
     failures = [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
     assert any("file exhibits/S-3/file.mp4: SHA-256" in line for line in failures), failures
     assert any("exhibit S/3: exhibits/S-3/file.mp4 did not pass" in line for line in failures)
+    assert cctv_verify.main([str(folder)]) == 1
     assert not any("S-1" in line or "S/2" in line for line in failures)
 
 
