@@ -350,6 +350,15 @@ class DerivedItems(Protocol):
 
     def fail(self, derived_id: str, error: str, now: datetime) -> None: ...
 
+    def live_with_key(self, store_key: str) -> list[DerivedItem]:
+        """Ready, not deleted items whose video is kept under ``store_key``."""
+
+    def set_progress(self, derived_id: str, percent: int) -> None:
+        """Percent done of an item being made, where every hub process can read it."""
+
+    def delete(self, derived_id: str, now: datetime) -> None:
+        """Mark it deleted (its bytes are removed by the caller); the row is kept."""
+
 
 class ExhibitReferences(Protocol):
     """The exhibit reference each released evidence item was given (one each, unique)."""

@@ -8,6 +8,7 @@ import { can, session } from "../lib/session.js";
 import { shown, span } from "../lib/time.js";
 import { decisionPanel } from "./decision_panel.js";
 import { itemActions, jobActions, outcomeForm, retentionForm } from "./request_actions.js";
+import { exportButton } from "./export_button.js";
 import { openRelease } from "./release_dialog.js";
 import { renderOutside } from "./outside_footage.js";
 import {
@@ -157,15 +158,11 @@ function exportPanel(request, mine) {
   const released = ["released", "closed", "expired"].includes(request.state);
   const allowed = can("footage.download") && (mine || session.role === "supervisor");
   if (!released || !allowed) return null;
-  const link = el("a", {
-    class: "button primary",
-    id: "rs-export",
-    href: "/api/requests/" + encodeURIComponent(request.id) + "/export",
-    download: request.id + "-export.zip",
-  }, "Export for court");
-  link.addEventListener("click", () => showNotice("Building the export package: the download starts when it is complete."));
-  return el("p", { class: "export-panel" }, link, " ",
-    el("span", { class: "hint" }, "One zip: each exhibit exactly as stored, its working copies, custody rows, continuity statement, and verifiers that need no hub."));
+  const [button, status, error] = exportButton(request);
+  return el("div", { class: "export-panel" },
+    el("p", {}, button, " ", status),
+    error,
+    el("p", { class: "hint" }, "One zip: each exhibit exactly as stored, its working copies, footage from elsewhere, custody rows, continuity statement, and verifiers that need no hub."));
 }
 
 async function reload() {

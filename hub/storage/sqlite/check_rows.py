@@ -66,14 +66,21 @@ def put_check(db: Database, check: EvidenceCheck) -> EvidenceCheck | None:
 
 
 def objects_to_check(db: Database, *, checked_before: datetime | None = None) -> list[StoredObject]:
-    """Every object of a live (not deleted) item, least recently checked first.
+    """Every object of a live (not deleted) item - a clip, a ready derived item, an outside
+    item - least recently checked first (``clip_ids`` names them: clip, DRV- or OUT- ids).
 
     ``checked_before``: only objects never checked, or last checked before then.
     """
     rows = db.query(
-        "SELECT e.store_key, e.sha256, e.bytes, group_concat(e.clip_id, ' ') AS clips,"
-        " c.checked_at FROM evidence_items e LEFT JOIN evidence_checks c"
-        " ON c.store_key = e.store_key WHERE e.deleted_at IS NULL"
+        "SELECT e.store_key, e.sha256, e.bytes, group_concat(e.item, ' ') AS clips,"
+        " c.checked_at FROM ("
+        "  SELECT store_key, sha256, bytes, clip_id AS item FROM evidence_items"
+        "   WHERE deleted_at IS NULL"
+        "  UNION ALL SELECT sha256, sha256, bytes, id FROM derived_items"
+        "   WHERE state = 'ready' AND deleted_at IS NULL"
+        "  UNION ALL SELECT store_key, sha256, bytes, id FROM outside_items"
+        "   WHERE deleted_at IS NULL"
+        " ) e LEFT JOIN evidence_checks c ON c.store_key = e.store_key"
         " GROUP BY e.store_key, e.sha256, e.bytes ORDER BY c.checked_at IS NOT NULL, c.checked_at"
     )
     out = []

@@ -54,6 +54,15 @@ class SqliteDerivedItems(_ExhibitRows):
     def fail(self, derived_id: str, error: str, now: datetime) -> None:
         exhibit_rows.fail_derived(self._db, derived_id, error, now)
 
+    def live_with_key(self, store_key: str) -> list[DerivedItem]:
+        return exhibit_rows.derived_live_with_key(self._db, store_key)
+
+    def set_progress(self, derived_id: str, percent: int) -> None:
+        exhibit_rows.set_progress(self._db, derived_id, percent)
+
+    def delete(self, derived_id: str, now: datetime) -> None:
+        exhibit_rows.delete_derived(self._db, derived_id, now)
+
 
 class SqliteExhibitReferences(_ExhibitRows):
     def add(self, reference: ExhibitReference) -> None:

@@ -36,6 +36,8 @@ def _derived(row: Mapping[str, Any]) -> DerivedItem:
         manifest=None if manifest is None else bytes(manifest),
         signature=row["signature"],
         finished_at=opt_time(row["finished_at"]),
+        progress=row["progress"],
+        deleted_at=opt_time(row["deleted_at"]),
     )
 
 
@@ -107,6 +109,27 @@ def fail_derived(db: Database, derived_id: str, error: str, now: datetime) -> No
         "UPDATE derived_items SET state = 'failed', error = ?, finished_at = ?"
         " WHERE id = ? AND state = 'working'",
         [error[:2000], db_time(now), derived_id],
+    )
+
+
+def derived_live_with_key(db: Database, store_key: str) -> list[DerivedItem]:
+    rows = db.query(
+        f"{_DERIVED_SQL} WHERE sha256 = ? AND state = 'ready' AND deleted_at IS NULL", [store_key]
+    )
+    return [_derived(row) for row in rows]
+
+
+def set_progress(db: Database, derived_id: str, percent: int) -> None:
+    db.execute(
+        "UPDATE derived_items SET progress = ? WHERE id = ? AND state = 'working'",
+        [percent, derived_id],
+    )
+
+
+def delete_derived(db: Database, derived_id: str, now: datetime) -> None:
+    db.execute(
+        "UPDATE derived_items SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL",
+        [db_time(now), derived_id],
     )
 
 

@@ -189,6 +189,7 @@ def _item(row: dict[str, Any]) -> OutsideItem:
         receipt=bytes(row["receipt"]),
         receipt_signature=row["receipt_signature"],
         source=row["source"],
+        deleted_at=opt_time(row["deleted_at"]),
     )
 
 
@@ -225,6 +226,16 @@ class SqliteOutsideItems:
     def get(self, item_id: str) -> OutsideItem | None:
         found = _rows(self._db, "SELECT * FROM outside_items WHERE id = ?", [item_id])
         return _item(found[0]) if found else None
+
+    def mark_deleted(self, item_id: str, now: datetime) -> None:
+        self._db.execute(
+            "UPDATE outside_items SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL",
+            [db_time(now), item_id],
+        )
+
+    def live_with_key(self, store_key: str) -> list[OutsideItem]:
+        sql = "SELECT * FROM outside_items WHERE store_key = ? AND deleted_at IS NULL"
+        return [_item(row) for row in _rows(self._db, sql, [store_key])]
 
     def for_request(self, reference: str) -> list[OutsideItem]:
         sql = "SELECT * FROM outside_items WHERE request_id = ? ORDER BY uploaded_at, id"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Final
 
 from hub.storage.sqlite import site_access_rows
-from hub.storage.sqlite.schema_exhibits import EXHIBITS_MIGRATION
+from hub.storage.sqlite.schema_exhibits import EXHIBIT_ITEMS_MIGRATION, EXHIBITS_MIGRATION
 from hub.storage.sqlite.schema_uploads import UPLOADS_MIGRATION
 
 # Each migration is a tuple of statements (not one script: executescript would commit halfway).
@@ -300,5 +300,7 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     site_access_rows.MIGRATION,
     # 8: derived items and exhibit references (issue 12): see schema_exhibits.
     EXHIBITS_MIGRATION,
+    # 9: exhibit references for any item, derived progress, deleted derived and outside items.
+    EXHIBIT_ITEMS_MIGRATION,
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)
