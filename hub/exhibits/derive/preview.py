@@ -1,0 +1,52 @@
+"""What a redacted copy will show at one moment, before it is made: the redaction preview.
+
+One way to redact: the preview runs the same ``Redactor`` with the same plan over the same
+frames the copy would give it, and shows the frame at the time asked. So that its state (face
+tracks, following boxes) is what the copy's would be there, it starts a little before: far
+enough back for face tracks to be found and held (``hold_frames`` + ``detect_every`` frames),
+and back to where each following box was drawn (it is tracked from there, as in the copy).
+Frame indices come from frame times (as ``frames_until`` gives them), so for a constant-rate
+clip face detection runs on the same frames as in the copy.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import BinaryIO
+
+from hub.exhibits.derive.frames import ClipTiming, clip_timing, frame_at, frames_until, jpeg
+from hub.exhibits.derive.redaction import RedactionPlan, Redactor
+from hub.exhibits.derive.video_pass import DeriveError
+
+
+def run_in_start(plan: RedactionPlan, seconds: float, fps: float) -> float:
+    """Where the preview of ``seconds`` starts feeding frames to the redactor."""
+    start = seconds
+    if plan.faces:
+        start -= (plan.hold_frames + plan.detect_every) / fps
+    for box in plan.following:
+        if box.at <= seconds:
+            start = min(start, box.at)
+    return max(0.0, start)
+
+
+def frame_jpeg(source: BinaryIO | Path, seconds: float) -> bytes:
+    """The frame shown at ``seconds``, unchanged, as JPEG."""
+    return jpeg(frame_at(source, seconds).frame.to_ndarray(format="bgr24"))
+
+
+def preview_jpeg(
+    source: BinaryIO | Path, plan: RedactionPlan, seconds: float, timing: ClipTiming | None = None
+) -> bytes:
+    """The frame shown at ``seconds`` as the redacted copy will show it, as JPEG."""
+    timing = timing or clip_timing(source)
+    if not isinstance(source, Path):
+        source.seek(0)
+    redactor = Redactor(plan)
+    picture = None
+    start = run_in_start(plan, seconds, float(timing.rate))
+    for decoded in frames_until(source, start, seconds):
+        picture = redactor(decoded.frame.to_ndarray(format="bgr24"), decoded.index, decoded.seconds)
+    if picture is None:
+        raise DeriveError(f"no frame at {seconds:g} s")
+    return jpeg(picture)
