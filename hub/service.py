@@ -41,6 +41,7 @@ from hub.mqtt import HubMqtt, MqttLink
 from hub.services.camera_events import CameraEventService
 from hub.services.checkpoints import Checkpointer
 from hub.services.custody import CustodyLog
+from hub.services.derived_items import DerivedItemService, DeriveSettings
 from hub.services.evidence_items import EvidenceItemService
 from hub.services.ingest.service import IngestService
 from hub.services.integrity import IntegrityService
@@ -108,6 +109,12 @@ class HubService:
         self.users = UserAdmin(self.storage, now=now)
         self.camera_events = CameraEventService(self.storage, now=now)
         self.evidence_items = EvidenceItemService(self.storage)
+        self.derived = DerivedItemService(
+            self.storage,
+            store,
+            DeriveSettings(settings.data_dir, settings.hub_id, self.hub_key),
+            now=now,
+        )
         self.ingest = IngestService(
             storage=self.storage,
             store=store,
@@ -165,6 +172,7 @@ class HubService:
         await self._sync_config()
         await self.ingest.resume()
         await self.ingest.expire_stale()
+        await self.derived.start()
         loop = asyncio.get_running_loop()
         self._events = EventQueue(loop, self.settings.ingest.max_queued_chunk_bytes)
         self._tasks.append(loop.create_task(self._consume(self._events), name="hub-consumer"))
@@ -186,6 +194,7 @@ class HubService:
         if self.link is not None:
             await self.link.stop()
         self.integrity.stop()
+        await self.derived.stop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -25,6 +25,7 @@ from pydantic import (
 from cctv_common.evidence.signing import KeyFileError, load_public_key
 from cctv_common.wire.ids import ID_PATTERN, SiteId
 from hub.domain.acl import Role
+from hub.settings_exhibits import ExhibitSettings
 from hub.settings_requests import RequestSettings, SmtpSection
 from hub.storage.evidence.settings import (
     CredentialsError,
@@ -310,6 +311,7 @@ class HubSettings(_StrictSettings):
     audit: CustodySettings = Field(default_factory=CustodySettings)
     login: LoginSettings = Field(default_factory=LoginSettings)
     requests: RequestSettings = Field(default_factory=RequestSettings)
+    exhibits: ExhibitSettings = Field(default_factory=ExhibitSettings)
     smtp: SmtpSection | None = Field(default=None, description="Mail relay; none: mail is logged")
     sites: tuple[SiteSettings, ...] = Field(
         default=(), max_length=10_000, description="Sites registered by config"

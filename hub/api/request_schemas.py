@@ -247,7 +247,7 @@ def detail_out(found: RequestDetail, now: datetime) -> dict[str, Any]:
                 "verified": item.deleted_at is None,
                 "legal_hold": item.legal_hold,
                 "deleted_at": _t(item.deleted_at),
-                "exhibit_ref": None,
+                "exhibit_reference": found.exhibit_refs.get(item.clip_id),
                 "delivery": next((j["delivery"] for j in jobs if j["job_id"] == item.job_id), None),
             }
             for item in by_job.values()

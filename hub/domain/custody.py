@@ -55,6 +55,9 @@ class CustodyAction(StrEnum):
     USER_ADDED = "user_added"
     USER_CHANGED = "user_changed"  # disabled, enabled, password reset (never the password)
     FORBIDDEN = "forbidden"  # a logged-in user was refused an action their role may not do
+    # Exhibits (issue 12), subject the master ``clip:ID``: a derived item made from it.
+    DERIVE = "derive"  # a working copy (h264, timestamp): derived id, operation, SHA-256s
+    REDACT = "redact"  # a redacted copy: the same, with the reason
 
 
 class CustodyLogError(Exception):

@@ -30,6 +30,8 @@ _ACTION_WORDS = {
     "integrity_failed": "found damaged by the store check",
     "integrity_restored": "matches its SHA-256 again",
     "refused": "access refused",
+    "derive": "a working copy made from it at the hub",
+    "redact": "a redacted copy made from it at the hub",
 }
 
 

@@ -23,6 +23,8 @@ from cctv_common.wire.job_state import JobState
 from cctv_common.wire.payloads import CameraEventItem, SiteStatus
 from hub.domain.acl import Role
 from hub.domain.custody import CustodyAction, CustodyEvent
+from hub.domain.derived_items import DerivedItem, DerivedState
+from hub.domain.exhibit_numbers import ExhibitReference
 from hub.domain.records import (
     CameraEventRecord,
     CameraRecord,
@@ -306,6 +308,43 @@ class Disclosures(Protocol):
     def mails(self, request: str) -> list[OutboxMail]: ...
 
 
+class DerivedItems(Protocol):
+    """Working and redacted copies made at the hub (issue 12); never the masters themselves."""
+
+    def add(self, item: DerivedItem) -> None: ...
+
+    def get(self, derived_id: str) -> DerivedItem | None: ...
+
+    def of_clips(self, clip_ids: Sequence[str]) -> list[DerivedItem]: ...
+
+    def in_state(self, state: DerivedState) -> list[DerivedItem]: ...
+
+    def finish(
+        self,
+        derived_id: str,
+        *,
+        sha256: str,
+        size: int,
+        manifest: bytes,
+        signature: str,
+        now: datetime,
+    ) -> DerivedItem: ...
+
+    def fail(self, derived_id: str, error: str, now: datetime) -> None: ...
+
+
+class ExhibitReferences(Protocol):
+    """The exhibit reference each released evidence item was given (one each, unique)."""
+
+    def add(self, reference: ExhibitReference) -> None: ...
+
+    def of_clips(self, clip_ids: Sequence[str]) -> dict[str, ExhibitReference]: ...
+
+    def count_by(self, producer: str) -> int: ...
+
+    def taken(self, reference: str) -> bool: ...
+
+
 class LoginFailures(Protocol):
     """Failed logins per client address and per known user (``hub.services.login_throttle``)."""
 
@@ -371,6 +410,12 @@ class UnitOfWork(Protocol):
 
     @property
     def disclosures(self) -> Disclosures: ...
+
+    @property
+    def derived(self) -> DerivedItems: ...
+
+    @property
+    def exhibit_refs(self) -> ExhibitReferences: ...
 
 
 class HubStorage(Protocol):

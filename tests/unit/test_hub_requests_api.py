@@ -209,6 +209,8 @@ def test_the_whole_path_from_request_to_deletion(hub: Hub) -> None:
     )
     assert released["state"] == "released"
     assert [r["disclosure_number"] for r in released["releases"]] == [1]
+    # Each released item got an exhibit reference: the releaser's initials and their sequence.
+    assert sorted(i["exhibit_reference"] for i in released["items"]) == ["S/1", "S/2"]
     log = hub.get("/api/disclosures", "auditor")["entries"]
     assert {i["clip_id"] for i in log[0]["items"]} == set(clips)
     csv = hub.client.get("/api/disclosures.csv", auth=auth("auditor"))

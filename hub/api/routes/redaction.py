@@ -19,13 +19,22 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from hub.api.deps import ClipIdPath, Hub, require
 from hub.api.routes.clips import _item, _refuse_unservable
+from hub.api.routes.derived import BoxIn
 from hub.domain.acl import Permission
 from hub.domain.custody import CustodyAction
+from hub.domain.derived_items import (
+    MAX_BOXES,
+    DeriveOrder,
+    DeriveRefused,
+    RedactionBox,
+    check_order,
+)
 from hub.domain.records import EvidenceItem
-from hub.exhibits.derive.redaction import FixedBox, FollowingBox, RedactionPlan
+from hub.exhibits.derive.redaction import RedactionPlan
 from hub.exhibits.derive.video_pass import DeriveError
 from hub.services import redaction_frames
 from hub.services.auth import Principal
+from hub.services.derived_items import redaction_plan
 
 log = logging.getLogger(__name__)
 
@@ -41,52 +50,24 @@ _JPEG_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
 }
 
 
-class DrawnBox(BaseModel):
-    """A box drawn on the frame, in pixels of the source; times in seconds from the first
-    frame. Fixed: covers ``from_s``..``to_s`` (null: from the start, to the end). Following:
-    tracked from where it was drawn at ``at_s``."""
-
-    model_config = ConfigDict(extra="forbid")
-    x: int = Field(ge=0)
-    y: int = Field(ge=0)
-    w: int = Field(gt=0)
-    h: int = Field(gt=0)
-    from_s: float | None = Field(default=None, ge=0, le=MAX_SECONDS)
-    to_s: float | None = Field(default=None, ge=0, le=MAX_SECONDS)
-    follow: bool = False
-    at_s: float | None = Field(default=None, ge=0, le=MAX_SECONDS)
-
-
 class PreviewBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     t: float = Field(ge=0, le=MAX_SECONDS, description="Seconds from the clip's first frame")
     faces: bool = True
-    boxes: list[DrawnBox] = Field(default_factory=list, max_length=50)
+    boxes: list[BoxIn] = Field(default_factory=list, max_length=MAX_BOXES)
 
 
 def _plan(item: EvidenceItem, body: PreviewBody) -> RedactionPlan:
-    problems = []
-    fixed, following = [], []
-    for n, box in enumerate(body.boxes, start=1):
-        if (
-            item.width
-            and item.height
-            and (box.x + box.w > item.width or box.y + box.h > item.height)
-        ):
-            problems.append(
-                f"box {n} ({box.x},{box.y} {box.w}x{box.h}) reaches outside the"
-                f" {item.width}x{item.height} frame"
-            )
-        if box.from_s is not None and box.to_s is not None and box.to_s <= box.from_s:
-            problems.append(f"box {n} must end after it starts")
-        rect = (box.x, box.y, box.w, box.h)
-        if box.follow:
-            following.append(FollowingBox(rect, box.at_s or 0.0))
-        else:
-            fixed.append(FixedBox(rect, box.from_s or 0.0, box.to_s))
-    if problems:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "; ".join(problems))
-    return RedactionPlan(faces=body.faces, fixed=tuple(fixed), following=tuple(following))
+    """The plan ``POST /api/clips/{id}/derived`` would carry out with these faces and boxes
+    (the same checks, the same conversion)."""
+    boxes = tuple(RedactionBox(**box.model_dump()) for box in body.boxes)
+    order = DeriveOrder("redact", "redaction preview", body.faces, boxes)
+    if boxes:  # a preview of nothing (no faces, no boxes) is the frame itself: allowed
+        try:
+            order = check_order(order, width=item.width or 0, height=item.height or 0)
+        except DeriveRefused as exc:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    return redaction_plan(order)
 
 
 def _jpeg(data: bytes) -> Response:

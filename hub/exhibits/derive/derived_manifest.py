@@ -52,8 +52,9 @@ def derived_manifest(
     hub_key: Ed25519PrivateKey,
     created_by: str,
     created_at: datetime,
+    item_id: str | None = None,
 ) -> SignedDerived:
-    item_id = f"derived-{uuid.uuid4().hex}"
+    item_id = item_id or f"derived-{uuid.uuid4().hex}"
     body: dict[str, Any] = {
         "format": DERIVED_FORMAT,
         "item_id": item_id,

@@ -22,7 +22,13 @@ from cctv_common.evidence.manifest import Manifest
 from hub.exhibits.derive.derived_manifest import SignedDerived, derived_manifest
 from hub.exhibits.derive.redaction import RedactionPlan, Redactor
 from hub.exhibits.derive.timestamp import TimestampBurn
-from hub.exhibits.derive.video_pass import DeriveError, EncodeSettings, FrameChange, video_pass
+from hub.exhibits.derive.video_pass import (
+    DeriveError,
+    EncodeSettings,
+    FrameChange,
+    FrameCount,
+    video_pass,
+)
 
 OPERATIONS: Final = ("h264", "timestamp", "redact")
 
@@ -39,6 +45,8 @@ class DeriveJob:
     created_at: datetime
     redaction: RedactionPlan = field(default_factory=RedactionPlan)
     encode: EncodeSettings = field(default_factory=EncodeSettings)
+    item_id: str | None = None  # the hub's id for it (DRV-...); None: a new one
+    on_frame: FrameCount | None = None  # told the frames done, for progress
 
 
 @dataclass(frozen=True)
@@ -68,7 +76,7 @@ def derive(job: DeriveJob) -> DerivedResult:
     staging = job.out_dir.with_name(f".{job.out_dir.name}.{os.getpid()}.part")
     staging.mkdir(parents=True)
     try:
-        facts = video_pass(job.source, staging / "derived.mp4", change, job.encode)
+        facts = video_pass(job.source, staging / "derived.mp4", change, job.encode, job.on_frame)
         signed = derived_manifest(
             source,
             job.source_manifest_bytes,
@@ -79,6 +87,7 @@ def derive(job: DeriveJob) -> DerivedResult:
             hub_key=job.hub_key,
             created_by=job.created_by,
             created_at=job.created_at,
+            item_id=job.item_id,
         )
         (staging / "manifest.json").write_bytes(signed.manifest_bytes)
         (staging / "manifest.sig").write_text(signed.signature + "\n", encoding="ascii")

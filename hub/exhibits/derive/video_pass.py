@@ -27,6 +27,7 @@ from hub.exhibits.derive.derived_manifest import VideoFacts
 
 # (picture as BGR array, frame index, seconds since the first frame) -> new picture
 FrameChange = Callable[[np.ndarray[Any, Any], int, float], np.ndarray[Any, Any]]
+FrameCount = Callable[[int], None]  # told the frames done so far, for progress
 DEFAULT_CRF: Final = 18  # visually lossless for a court copy
 DEFAULT_PRESET: Final = "veryfast"
 
@@ -55,11 +56,12 @@ def video_pass(
     destination: Path,
     change: FrameChange | None = None,
     settings: EncodeSettings = EncodeSettings(),
+    on_frame: FrameCount | None = None,
 ) -> VideoFacts:
     """Write the new clip to ``destination``; its facts (size, SHA-256, frames)."""
     temporary = destination.with_name(f".{destination.name}.{os.getpid()}.part")
     try:
-        facts = _encode(source, temporary, change, settings)
+        facts = _encode(source, temporary, change, settings, on_frame)
         os.replace(temporary, destination)
     except BaseException:
         temporary.unlink(missing_ok=True)
@@ -157,6 +159,7 @@ def _encode(
     out_path: Path,
     change: FrameChange | None,
     settings: EncodeSettings,
+    on_frame: FrameCount | None = None,
 ) -> tuple[int, int, float | None, int]:
     try:
         inp = av.open(str(source) if isinstance(source, Path) else source, mode="r")
@@ -188,6 +191,8 @@ def _encode(
                         for packet in vout.encode(new):
                             out.mux(packet)
                         frames += 1
+                        if on_frame is not None and frames % 25 == 0:
+                            on_frame(frames)
                 for packet in vout.encode(None):
                     out.mux(packet)
             except av.FFmpegError as exc:

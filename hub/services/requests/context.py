@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Final
 
 from cctv_common.wire.hub_signing import HubSigner
+from hub.domain.exhibit_numbers import DEFAULT_PATTERN
 from hub.domain.requests.request import Urgency
 from hub.services.jobs import JobService, MessagePublisher
 from hub.services.requests.mail import RequesterMail
@@ -56,3 +57,4 @@ class Workflow:
     mail: RequesterMail
     now: Callable[[], datetime]
     actor: str  # hub:{hub_id}, for what the hub does by itself
+    exhibit_pattern: str = DEFAULT_PATTERN  # [exhibits] reference_pattern

@@ -29,6 +29,7 @@ from hub.domain.requests.states import IllegalTransition, RequestState, check_tr
 from hub.notifications.messages import NotificationStep
 from hub.services.custody import CustodyAction
 from hub.services.evidence_items import ItemChangeError, delete_in, set_hold_in
+from hub.services.exhibit_numbering import number_items_in
 from hub.services.requests.context import (
     RequestError,
     RequestInvalid,
@@ -109,6 +110,14 @@ class Releasing:
                     raise RequestError(f"{exc}{why}") from exc
                 raise RequestError(f"request {reference} cannot be released{why}")
             items = release_items(record, progress)
+            exhibits = number_items_in(
+                uow,
+                pattern=flow.exhibit_pattern,
+                request=reference,
+                clip_ids=[item.item_id for item in items],
+                producer=by,
+                now=now,
+            )
             entries = []
             previous = uow.disclosures.last_number()
             for recipient in recipients:
@@ -137,7 +146,14 @@ class Releasing:
                         "recipient": entry.recipient_name,
                         "organisation": entry.recipient_organisation,
                         "purpose": entry.purpose,
-                        "items": [{"clip_id": i.item_id, "sha256": i.sha256} for i in entry.items],
+                        "items": [
+                            {
+                                "clip_id": i.item_id,
+                                "sha256": i.sha256,
+                                "exhibit": exhibits.get(i.item_id),
+                            }
+                            for i in entry.items
+                        ],
                     },
                     at=now,
                 )

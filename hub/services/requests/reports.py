@@ -48,6 +48,7 @@ class RequestDetail:
     retention: RetentionDates
     parts: dict[tuple[str, str], CameraParts] = field(default_factory=dict)  # per approved camera
     deliveries: dict[str, Delivery] = field(default_factory=dict)
+    exhibit_refs: dict[str, str] = field(default_factory=dict)  # clip id -> exhibit reference
 
     @property
     def unserved(self) -> list[dict[str, str]]:
@@ -87,15 +88,18 @@ class RequestReports:
                 record.review_at,
                 record.case_closed_at,
             )
+            items = list(progress.items.values())
+            refs = uow.exhibit_refs.of_clips([item.clip_id for item in items])
             return RequestDetail(
                 record=record,
                 holds=progress.holds,
                 jobs=progress.jobs,
-                items=list(progress.items.values()),
+                items=items,
                 releases=uow.disclosures.entries(reference),
                 timeline=uow.custody.after([subject(reference)], 0, MAX_TIMELINE),
                 retention=retention_dates(retained, policy),
                 parts=progress.cameras(record.decision, part, now),
+                exhibit_refs={clip_id: ref.reference for clip_id, ref in refs.items()},
             )
 
         found = await self._flow.storage.aread(read)

@@ -53,6 +53,7 @@ class RequestService:
             mail=RequesterMail(storage, mailer, settings.requests.base_url),
             now=now,
             actor=actor,
+            exhibit_pattern=settings.exhibits.reference_pattern,
         )
         self.filing = Filing(self.flow)
         self.deciding = Deciding(self.flow)

@@ -79,7 +79,7 @@ function itemCell(request, item) {
     "div",
     { class: "item", "data-clip-id": item.clip_id },
     el("span", { class: item.verified ? "state state-stored" : "state state-failed" }, item.verified ? "verified" : "not verified"),
-    item.exhibit_ref ? " · exhibit " + item.exhibit_ref : "",
+    item.exhibit_reference ? el("span", { class: "exhibit-ref", title: "Exhibit reference" }, " · exhibit " + item.exhibit_reference) : "",
     el("div", { class: "hash", title: "SHA-256" }, item.sha256),
     can("footage.view") && !item.deleted_at ? play : null,
     itemActions(request, item, reload)

@@ -25,6 +25,8 @@ from typing import Final, TypeVar
 
 from sqlite_utils import Database
 
+from hub.storage.sqlite.schema_exhibits import EXHIBITS_MIGRATION
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -311,6 +313,8 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         "ALTER TABLE users ADD COLUMN force TEXT NOT NULL DEFAULT ''",
         "ALTER TABLE users ADD COLUMN collar_number TEXT NOT NULL DEFAULT ''",
     ),
+    # 6: derived items and exhibit references (issue 12): see schema_exhibits.
+    EXHIBITS_MIGRATION,
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 

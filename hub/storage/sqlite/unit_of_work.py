@@ -41,6 +41,7 @@ from hub.storage.sqlite import (
     user_rows,
 )
 from hub.storage.sqlite.database import HubDatabase
+from hub.storage.sqlite.exhibit_ports import SqliteDerivedItems, SqliteExhibitReferences
 from hub.storage.sqlite.request_ports import (
     SqliteDisclosures,
     SqliteFootageRequests,
@@ -263,6 +264,8 @@ class SqliteUnitOfWork:
         self.requests = SqliteFootageRequests(db)
         self.holds = SqliteHolds(db)
         self.disclosures = SqliteDisclosures(db)
+        self.derived = SqliteDerivedItems(db)
+        self.exhibit_refs = SqliteExhibitReferences(db)
 
 
 class SqliteStorage:

@@ -1,0 +1,284 @@
+"""Derived items made and kept at the hub (issue 12): a court H.264 copy, a copy with the time
+burnt in, or a redacted copy of a master, never replacing it.
+
+``order`` records the item as ``working`` and returns at once; the copy is made in a worker
+thread (``hub.exhibits.derive``: PyAV and OpenCV, seconds to minutes), one at a time so that
+two cores are not swamped, from the master read out of the evidence store. When it is whole its
+video enters the evidence store under its own SHA-256, and the item becomes ``ready`` with its
+hub-signed manifest together with its custody row (``derive`` or ``redact`` on the master) in one
+unit of work. A failure leaves the item ``failed`` with the reason, a log line and a custody row,
+and nothing in the store; an item left ``working`` by a stopped hub is marked failed at start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Final
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from cctv_common.evidence.manifest import InvalidManifest, Manifest
+from hub.domain.derived_items import (
+    DerivedItem,
+    DerivedState,
+    DeriveOrder,
+    check_order,
+    custody_action,
+    new_derived_id,
+)
+from hub.domain.records import EvidenceItem
+from hub.exhibits.derive.operations import DerivedResult, DeriveJob, derive
+from hub.exhibits.derive.redaction import (
+    FixedBox,
+    FollowingBox,
+    RedactionError,
+    RedactionPlan,
+)
+from hub.exhibits.derive.video_pass import DeriveError
+from hub.storage.evidence.store import EvidenceStore, StoreError
+from hub.storage.ports import HubStorage, UnitOfWork
+
+log = logging.getLogger(__name__)
+
+WORK_FOLDER: Final = "derived-work"
+_EXPECTED: Final = (DeriveError, RedactionError, StoreError, InvalidManifest, OSError, ValueError)
+
+
+@dataclass(frozen=True)
+class DeriveSettings:
+    data_dir: Path  # the work folder is data_dir/derived-work
+    hub_id: str
+    hub_key: Ed25519PrivateKey
+
+
+def redaction_plan(order: DeriveOrder) -> RedactionPlan:
+    fixed, following = [], []
+    for box in order.boxes:
+        rect = (box.x, box.y, box.w, box.h)
+        if box.follow:
+            at = box.at_s if box.at_s is not None else (box.from_s or 0.0)
+            following.append(FollowingBox(rect, at))
+        else:
+            fixed.append(FixedBox(rect, box.from_s or 0.0, box.to_s))
+    return RedactionPlan(faces=order.faces, fixed=tuple(fixed), following=tuple(following))
+
+
+def _expected_frames(item: EvidenceItem) -> int | None:
+    """About how many frames the master holds (for progress), from its signed manifest."""
+    try:
+        manifest = Manifest.parse(item.manifest.encode("utf-8"))
+    except (InvalidManifest, ValueError):
+        return None
+    if manifest.frames:
+        return manifest.frames
+    seconds = (item.delivered_end - item.delivered_start).total_seconds()
+    return int(seconds * manifest.fps) if manifest.fps and seconds > 0 else None
+
+
+class DerivedItemService:
+    def __init__(
+        self,
+        storage: HubStorage,
+        store: EvidenceStore,
+        settings: DeriveSettings,
+        *,
+        now: Callable[[], datetime],
+    ) -> None:
+        self._storage = storage
+        self._store = store
+        self._settings = settings
+        self._now = now
+        self._work = settings.data_dir / WORK_FOLDER
+        self._progress: dict[str, int] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._turn: asyncio.Lock | None = None
+
+    async def start(self) -> int:
+        """Mark items a stopped hub left half made as failed; clear the work folder."""
+        now = self._now()
+
+        def work(uow: UnitOfWork) -> int:
+            stale = uow.derived.in_state(DerivedState.WORKING)
+            for item in stale:
+                uow.derived.fail(item.id, "the hub stopped while it was being made", now)
+            return len(stale)
+
+        failed = await self._storage.awrite(work)
+        if failed:
+            log.warning("%d derived item(s) left half made by a stopped hub marked failed", failed)
+        await asyncio.to_thread(shutil.rmtree, self._work, True)
+        return failed
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+
+    async def order(self, item: EvidenceItem, order: DeriveOrder, by: str) -> DerivedItem:
+        """Record a new item as ``working`` and start making it; ``DeriveRefused`` if the order
+        cannot be carried out on this master."""
+        checked = check_order(order, width=item.width, height=item.height)
+        record = DerivedItem(
+            id=new_derived_id(),
+            clip_id=item.clip_id,
+            source_sha256=item.sha256,
+            operation=checked.operation,
+            state=DerivedState.WORKING,
+            created_by=by,
+            created_at=self._now(),
+            reason=checked.reason,
+            plan=checked.plan(),
+        )
+        await self._storage.awrite(lambda uow: uow.derived.add(record))
+        self._progress[record.id] = 0
+        task = asyncio.get_running_loop().create_task(
+            self._make(record, item, checked), name=f"derive-{record.id}"
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        log.info("clip %s: %s ordered a %s copy %s", item.clip_id, by, record.operation, record.id)
+        return record
+
+    def progress(self, derived_id: str) -> int | None:
+        """Percent done (0..100) of an item being made in this process, if known."""
+        return self._progress.get(derived_id)
+
+    async def get(self, derived_id: str) -> DerivedItem | None:
+        return await self._storage.aread(lambda uow: uow.derived.get(derived_id))
+
+    async def of_clip(self, clip_id: str) -> list[DerivedItem]:
+        return await self._storage.aread(lambda uow: uow.derived.of_clips([clip_id]))
+
+    async def idle(self) -> None:
+        """Wait until every item ordered in this process is made or failed (for tests, stop)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def _make(self, record: DerivedItem, item: EvidenceItem, order: DeriveOrder) -> None:
+        if self._turn is None:
+            self._turn = asyncio.Lock()
+        try:
+            async with self._turn:
+                result, size = await asyncio.to_thread(self._make_blocking, record, item, order)
+        except _EXPECTED as exc:
+            await self._failed(record, str(exc))
+            return
+        except asyncio.CancelledError:
+            await asyncio.shield(self._failed(record, "the hub stopped while it was being made"))
+            raise
+        except Exception as exc:  # a bug must not leave the item "working" for ever
+            log.exception("derived item %s of clip %s failed", record.id, record.clip_id)
+            await self._failed(record, f"internal error: {type(exc).__name__}")
+            return
+        finally:
+            self._progress.pop(record.id, None)
+        await self._ready(record, result, size)
+
+    def _make_blocking(
+        self, record: DerivedItem, item: EvidenceItem, order: DeriveOrder
+    ) -> tuple[DerivedResult, int]:
+        out_dir = self._work / record.id
+        self._work.mkdir(parents=True, exist_ok=True, mode=0o700)
+        shutil.rmtree(out_dir, ignore_errors=True)
+        expected = _expected_frames(item)
+
+        def on_frame(frames: int) -> None:
+            if expected:
+                self._progress[record.id] = min(99, frames * 100 // expected)
+
+        try:
+            with self._store.open(item.store_key) as source:
+                result = derive(
+                    DeriveJob(
+                        operation=record.operation,
+                        source=source,
+                        source_manifest_bytes=item.manifest.encode("utf-8"),
+                        out_dir=out_dir,
+                        hub_id=self._settings.hub_id,
+                        hub_key=self._settings.hub_key,
+                        created_by=record.created_by,
+                        created_at=record.created_at,
+                        redaction=redaction_plan(order),
+                        item_id=record.id,
+                        on_frame=on_frame,
+                    )
+                )
+            self._store.put_file(out_dir / "derived.mp4", result.sha256)
+        finally:
+            shutil.rmtree(out_dir, ignore_errors=True)
+        return result, self._store.size(result.sha256)
+
+    def _detail(self, record: DerivedItem) -> dict[str, Any]:
+        detail: dict[str, Any] = {
+            "derived_id": record.id,
+            "operation": record.operation,
+            "source_sha256": record.source_sha256,
+        }
+        if record.reason:
+            detail["reason"] = record.reason
+        return detail
+
+    async def _ready(self, record: DerivedItem, result: DerivedResult, size: int) -> None:
+        now = self._now()
+        manifest = result.signed.manifest_bytes
+        detail = {**self._detail(record), "sha256": result.sha256, "bytes": size, **result.stats}
+
+        def work(uow: UnitOfWork) -> DerivedItem:
+            done = uow.derived.finish(
+                record.id,
+                sha256=result.sha256,
+                size=size,
+                manifest=manifest,
+                signature=result.signed.signature,
+                now=now,
+            )
+            uow.custody.append(
+                record.created_by,
+                custody_action(record.operation),
+                f"clip:{record.clip_id}",
+                detail,
+                at=now,
+            )
+            return done
+
+        await self._storage.awrite(work)
+        log.info(
+            "clip %s: derived item %s (%s) ready: SHA-256 %s, %d frames",
+            record.clip_id,
+            record.id,
+            record.operation,
+            result.sha256,
+            result.frames,
+        )
+
+    async def _failed(self, record: DerivedItem, error: str) -> None:
+        now = self._now()
+        log.warning(
+            "clip %s: derived item %s (%s) failed: %s",
+            record.clip_id,
+            record.id,
+            record.operation,
+            error,
+        )
+
+        def work(uow: UnitOfWork) -> None:
+            uow.derived.fail(record.id, error, now)
+            uow.custody.append(
+                record.created_by,
+                custody_action(record.operation),
+                f"clip:{record.clip_id}",
+                {**self._detail(record), "state": "failed", "error": error[:500]},
+                at=now,
+            )
+
+        await self._storage.awrite(work)

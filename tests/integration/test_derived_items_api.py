@@ -1,0 +1,160 @@
+"""Derived items through the API (TestClient, a real SQLite file, a real H.264 clip made by
+ffmpeg, PyAV and libx264 at the hub): order a court copy, follow it to ready, play it with
+Range, and find every step in the master's custody rows; who may order what; bad orders and a
+source that is not video fail cleanly with nothing left in the store."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from fastapi.testclient import TestClient
+
+from hub.app import create_app
+from hub.context import HubContext
+from hub.domain.records import EvidenceItem
+from hub.storage.sqlite.database import HubDatabase
+from tests.support.hub_kit import RecordingLink, auth, insert_evidence, make_h264_mp4, make_settings
+
+pytestmark = pytest.mark.slow
+
+
+@dataclass
+class Hub:
+    client: TestClient
+    item: EvidenceItem
+    clip: bytes
+    junk: EvidenceItem
+    data_dir: Path
+
+    @property
+    def context(self) -> HubContext:
+        context: HubContext = self.client.app.state.hub  # type: ignore[attr-defined]
+        return context
+
+    def idle(self) -> None:
+        self.client.portal.call(self.context.service.derived.idle)  # type: ignore[union-attr]
+
+    def order(self, body: dict[str, Any], user: str = "supervisor", clip: str = "") -> Any:
+        return self.client.post(
+            f"/api/clips/{clip or self.item.clip_id}/derived", json=body, auth=auth(user)
+        )
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
+    folder = tmp_path_factory.mktemp("derived")
+    key = Ed25519PrivateKey.generate()
+    settings = make_settings(folder / "hub", site_key=key)
+    database = HubDatabase(settings.db_path)
+    clip = make_h264_mp4(folder / "source.mp4", seconds=2)
+    try:
+        with TestClient(create_app(settings, database, RecordingLink())) as client:
+            # After the start: the site is registered from the settings then.
+            item = insert_evidence(settings, database, key, clip, requested_by="pc-one")
+            junk = insert_evidence(
+                settings, database, key, secrets.token_bytes(20_000), requested_by="pc-one"
+            )
+            yield Hub(client, item, clip, junk, settings.data_dir)
+    finally:
+        database.close()
+
+
+def _custody(hub: Hub, clip_id: str) -> list[dict[str, Any]]:
+    response = hub.client.get(f"/api/clips/{clip_id}", auth=auth("supervisor"))
+    assert response.status_code == 200, response.text
+    rows: list[dict[str, Any]] = response.json()["custody"]
+    return rows
+
+
+def test_a_court_copy_is_made_kept_and_played(hub: Hub) -> None:
+    ordered = hub.order({"operation": "h264"}, user="pc-one")
+    assert ordered.status_code == 202, ordered.text
+    derived_id = ordered.json()["derived_id"]
+    assert derived_id.startswith("DRV-") and ordered.json()["state"] == "working"
+    hub.idle()
+    item = hub.client.get(f"/api/derived/{derived_id}", auth=auth("pc-one")).json()
+    assert item["state"] == "ready", item
+    assert item["progress"] == 100 and item["operation"] == "h264"
+    assert item["source_sha256"] == hub.item.sha256
+    manifest = item["manifest"]
+    assert manifest["item_id"] == derived_id
+    assert manifest["source"]["sha256"] == hub.item.sha256
+    assert manifest["sha256"] == item["sha256"] and manifest["operation"]["name"] == "h264"
+    listed = hub.client.get(f"/api/clips/{hub.item.clip_id}/derived", auth=auth("pc-one"))
+    assert [d["derived_id"] for d in listed.json()] == [derived_id]
+    # The whole video, then a range (as a player seeks).
+    video = hub.client.get(item["video_url"], auth=auth("pc-one"))
+    assert video.status_code == 200
+    assert hashlib.sha256(video.content).hexdigest() == item["sha256"]
+    assert len(video.content) == item["bytes"]
+    part = hub.client.get(item["video_url"], headers={"Range": "bytes=0-99"}, auth=auth("pc-one"))
+    assert part.status_code == 206 and part.content == video.content[:100]
+    download = hub.client.get(item["video_url"] + "?download=1", auth=auth("pc-one"))
+    assert download.status_code == 200 and "attachment" in download.headers["content-disposition"]
+    # The master is untouched, and the copy, its view and download are custody rows on it.
+    master = hub.client.get(f"/api/clips/{hub.item.clip_id}/video", auth=auth("pc-one"))
+    assert master.content == hub.clip
+    rows = [r for r in _custody(hub, hub.item.clip_id) if r["detail"].get("derived_id")]
+    assert [r["action"] for r in rows] == ["derive", "view", "download"]
+    assert rows[0]["actor"] == "pc-one"
+    assert rows[0]["detail"]["sha256"] == item["sha256"]
+    assert rows[0]["detail"]["source_sha256"] == hub.item.sha256
+    assert not list((hub.data_dir / "derived-work").glob("*"))
+
+
+def test_who_may_order_what(hub: Hub) -> None:
+    redact = {"operation": "redact", "reason": "third parties in a subject access request"}
+    assert hub.order(redact, user="pc-one").status_code == 403
+    assert hub.order({"operation": "h264"}, user="operator").status_code == 403
+    assert hub.order({"operation": "timestamp"}, user="pc-two").status_code == 404
+    assert hub.order({"operation": "h264"}, user="engineer").status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        ({"operation": "redact"}, "needs a reason"),
+        (
+            {
+                "operation": "redact",
+                "reason": "bystanders",
+                "boxes": [{"x": 5000, "y": 0, "w": 9, "h": 9}],
+            },
+            "reaches outside",
+        ),
+        ({"operation": "h264", "boxes": [{"x": 0, "y": 0, "w": 9, "h": 9}]}, "for redaction"),
+        (
+            {"operation": "redact", "reason": "bystanders", "faces": False},
+            "faces, boxes, or both",
+        ),
+    ],
+)
+def test_a_bad_order_is_refused_with_the_reason(hub: Hub, body: dict[str, Any], says: str) -> None:
+    response = hub.order(body)
+    assert response.status_code == 422
+    assert says in json.dumps(response.json())
+
+
+def test_a_source_that_is_not_video_fails_and_leaves_nothing(hub: Hub) -> None:
+    ordered = hub.order({"operation": "h264"}, clip=hub.junk.clip_id)
+    assert ordered.status_code == 202
+    derived_id = ordered.json()["derived_id"]
+    hub.idle()
+    item = hub.client.get(f"/api/derived/{derived_id}", auth=auth("supervisor")).json()
+    assert item["state"] == "failed" and "video" in item["error"]
+    assert item["sha256"] is None
+    video = hub.client.get(f"/api/derived/{derived_id}/video", auth=auth("supervisor"))
+    assert video.status_code == 409
+    rows = [r for r in _custody(hub, hub.junk.clip_id) if r["detail"].get("derived_id")]
+    assert [r["detail"]["state"] for r in rows] == ["failed"]
+    assert not list((hub.data_dir / "derived-work").glob("*"))
+    missing = hub.client.get("/api/derived/DRV-" + "0" * 32, auth=auth("supervisor"))
+    assert missing.status_code == 404
