@@ -8,6 +8,7 @@ import { can, session } from "../lib/session.js";
 import { shown, span } from "../lib/time.js";
 import { decisionPanel } from "./decision_panel.js";
 import { itemActions, jobActions, outcomeForm, retentionForm } from "./request_actions.js";
+import { openRedaction } from "./redaction_dialog.js";
 import { openRelease } from "./release_dialog.js";
 import {
   basisLabel, cameraName, cameraParts, facts, jobProgress, policeReference, statePill, timelineList, URGENCY, urgencyPill,
@@ -82,8 +83,15 @@ function itemCell(request, item) {
     item.exhibit_reference ? el("span", { class: "exhibit-ref", title: "Exhibit reference" }, " · exhibit " + item.exhibit_reference) : "",
     el("div", { class: "hash", title: "SHA-256" }, item.sha256),
     can("footage.view") && !item.deleted_at ? play : null,
+    can("evidence.manage") && !item.deleted_at ? redactButton(item) : null,
     itemActions(request, item, reload)
   );
+}
+
+function redactButton(item) {
+  const button = el("button", { type: "button", class: "redact", "data-clip-id": item.clip_id }, "Redact…");
+  button.addEventListener("click", () => openRedaction(item).catch((err) => showNotice(err.message)));
+  return button;
 }
 
 function render(request) {
