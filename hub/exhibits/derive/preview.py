@@ -14,9 +14,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import BinaryIO
 
+import av
+
 from hub.exhibits.derive.frames import ClipTiming, clip_timing, frame_at, frames_until, jpeg
 from hub.exhibits.derive.redaction import RedactionPlan, Redactor
-from hub.exhibits.derive.video_pass import DeriveError
+from hub.exhibits.derive.video_pass import DeriveError, picture_format
 
 
 def run_in_start(plan: RedactionPlan, seconds: float, fps: float) -> float:
@@ -45,8 +47,12 @@ def preview_jpeg(
     redactor = Redactor(plan)
     picture = None
     start = run_in_start(plan, seconds, float(timing.rate))
+    layout = "bgr24"
     for decoded in frames_until(source, start, seconds):
-        picture = redactor(decoded.frame.to_ndarray(format="bgr24"), decoded.index, decoded.seconds)
+        layout = picture_format(redactor, decoded.frame)  # as the copy gives it the frame
+        picture = redactor(decoded.frame.to_ndarray(format=layout), decoded.index, decoded.seconds)
     if picture is None:
         raise DeriveError(f"no frame at {seconds:g} s")
+    if layout != "bgr24":  # the same conversion as the frame's own JPEG
+        picture = av.VideoFrame.from_ndarray(picture, format=layout).to_ndarray(format="bgr24")
     return jpeg(picture)

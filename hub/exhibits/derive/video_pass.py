@@ -25,11 +25,22 @@ from av.video.stream import VideoStream
 
 from hub.exhibits.derive.derived_manifest import VideoFacts
 
-# (picture as BGR array, frame index, seconds since the first frame) -> new picture
+# (picture as BGR array, frame index, seconds since the first frame) -> new picture. A change
+# with ``pixel_format = "yuv420p"`` is given (and gives back) planar I420 arrays instead.
 FrameChange = Callable[[np.ndarray[Any, Any], int, float], np.ndarray[Any, Any]]
 FrameCount = Callable[[int], None]  # told the frames done so far, for progress
 DEFAULT_CRF: Final = 18  # visually lossless for a court copy
 DEFAULT_PRESET: Final = "veryfast"
+
+
+def picture_format(change: FrameChange, frame: av.VideoFrame) -> str:
+    """The pixel format ``change`` works in on ``frame``: its own ``pixel_format`` (the
+    redactor's is I420, as decoded: no colour conversion either way) when the frame's size
+    allows it (even), else BGR."""
+    wanted = str(getattr(change, "pixel_format", "bgr24"))
+    if wanted == "yuv420p" and (frame.width % 2 or frame.height % 2):
+        return "bgr24"
+    return wanted
 
 
 class DeriveError(Exception):
@@ -131,8 +142,9 @@ class _Pictures:
                 first_pts = pts if first_pts is None else first_pts
                 seconds = float((pts - first_pts) * time_base)
                 if self._change is not None:
-                    picture = self._change(frame.to_ndarray(format="bgr24"), frames, seconds)
-                    new = av.VideoFrame.from_ndarray(picture, format="bgr24")
+                    layout = picture_format(self._change, frame)
+                    picture = self._change(frame.to_ndarray(format=layout), frames, seconds)
+                    new = av.VideoFrame.from_ndarray(picture, format=layout)
                 else:
                     new = frame.reformat(format="yuv420p")
                 new.pts = pts - first_pts
