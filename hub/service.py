@@ -43,6 +43,7 @@ from hub.services.checkpoints import Checkpointer
 from hub.services.custody import CustodyLog
 from hub.services.derived_items import DerivedItemService, DeriveSettings
 from hub.services.evidence_items import EvidenceItemService
+from hub.services.exhibit_export import ExhibitExport, ExportSettings
 from hub.services.ingest.service import IngestService
 from hub.services.integrity import IntegrityService
 from hub.services.jobs import JobService
@@ -115,6 +116,18 @@ class HubService:
             DeriveSettings(settings.data_dir, settings.hub_id, self.hub_key),
             now=now,
         )
+        self.exports = ExhibitExport(
+            self.storage,
+            store,
+            ExportSettings(
+                settings.data_dir,
+                settings.hub_id,
+                self.hub_key,
+                settings.exhibits.reference_pattern,
+                {s.site_id: s.public_key_pem for s in settings.sites if s.public_key_pem},
+            ),
+            now=now,
+        )
         self.ingest = IngestService(
             storage=self.storage,
             store=store,
@@ -173,6 +186,7 @@ class HubService:
         await self.ingest.resume()
         await self.ingest.expire_stale()
         await self.derived.start()
+        await self.exports.start()
         loop = asyncio.get_running_loop()
         self._events = EventQueue(loop, self.settings.ingest.max_queued_chunk_bytes)
         self._tasks.append(loop.create_task(self._consume(self._events), name="hub-consumer"))

@@ -34,6 +34,7 @@ from hub.exhibits.derive.redaction import (
 from hub.exhibits.derive.video_pass import DeriveError
 from hub.exhibits.inputs import DerivedExhibit, ExportError, MasterExhibit, PackageRequest
 from hub.exhibits.package import build_package, new_package_id
+from hub.services.exhibit_export import ExhibitExport, ExportRefused, ExportSettings
 from hub.settings import HubSettings
 from hub.storage.evidence.backends import open_evidence_store
 from hub.storage.evidence.store import EvidenceStore
@@ -58,7 +59,11 @@ def add_exhibit_commands(commands: Any) -> None:
     export = sub.add_parser("export", help="write an export package (zip) of evidence items")
     export.add_argument("--config", required=True, type=Path, help="hub TOML settings file")
     export.add_argument("--out", required=True, type=Path, help="the zip to write")
-    export.add_argument("--item", required=True, nargs="+", help="evidence item (clip) ids")
+    export.add_argument(
+        "--item",
+        nargs="+",
+        help="evidence item (clip) ids (default: what --request released)",
+    )
     export.add_argument(
         "--reference",
         nargs="+",
@@ -67,7 +72,11 @@ def add_exhibit_commands(commands: Any) -> None:
     export.add_argument("--prefix", default="EX", help="reference prefix, e.g. initials")
     export.add_argument("--derived", nargs="*", type=Path, default=[], help="derived item folders")
     export.add_argument("--as-user", help="who exports (default: cli:<login name>)")
-    export.add_argument("--request", default="", help="the footage request reference")
+    export.add_argument(
+        "--request",
+        default="",
+        help="the footage request; alone: its released items, as the Export button",
+    )
     export.add_argument("--disclosure", type=Path, help="the disclosure entry (JSON object)")
     derive = sub.add_parser("derive", help="make a working or redacted copy of an item")
     derive.add_argument("--config", required=True, type=Path, help="hub TOML settings file")
@@ -159,7 +168,44 @@ def _derived_inputs(folders: Sequence[Path], masters: dict[str, str]) -> list[De
     return out
 
 
+def _export_request(settings: HubSettings, args: argparse.Namespace) -> int:
+    """The request's package, made by the same service as the hub's Export for court."""
+    actor = _actor(args.as_user)
+    database = HubDatabase(settings.db_path)
+    try:
+        exports = ExhibitExport(
+            SqliteStorage(database),
+            open_evidence_store(settings),
+            ExportSettings(
+                settings.data_dir,
+                settings.hub_id,
+                load_or_create_private_key(settings.hub_key_path),
+                settings.exhibits.reference_pattern,
+                {s.site_id: s.resolved_public_key_pem() for s in settings.sites},
+            ),
+            now=utc_now,
+        )
+        summary = exports.export_to(args.request, actor, args.out)
+        checkpointer(settings, database).checkpoint()
+    except (ExportRefused, KeyFileError, OSError, ValueError) as exc:
+        print(f"cctv-hub: export failed, nothing written: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        database.close()
+    print(
+        f"package {summary.package_id} of {args.request} written to {args.out}:"
+        f" {len(summary.exhibits)} exhibits ({', '.join(summary.exhibits)}), {summary.files}"
+        f" files, package.json SHA-256 {summary.manifest_sha256}"
+    )
+    return EXIT_OK
+
+
 def _export(settings: HubSettings, args: argparse.Namespace) -> int:
+    if not args.item:
+        if not args.request:
+            print("cctv-hub: give --request REF, or --item CLIP...", file=sys.stderr)
+            return EXIT_USAGE
+        return _export_request(settings, args)
     references = args.reference or [f"{args.prefix}/{n}" for n in range(1, len(args.item) + 1)]
     if len(references) != len(args.item):
         print("cctv-hub: give one --reference for each --item", file=sys.stderr)

@@ -11,6 +11,7 @@ import hashlib
 import os
 import zipfile
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -40,13 +41,23 @@ class PackageZip:
         return digest
 
     def add_stream(self, name: str, source: BinaryIO) -> tuple[str, int]:
+        """Copy ``source`` in; its SHA-256 is taken in a second thread while the zip's CRC-32 and
+        write run in this one (hashlib releases the GIL on large blocks): the two overlap."""
         digest = hashlib.sha256()
         size = 0
-        with self._archive.open(self._info(name), "w", force_zip64=True) as out:
+        hashing: Future[None] | None = None
+        with (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-sha256") as hasher,
+            self._archive.open(self._info(name), "w", force_zip64=True) as out,
+        ):
             while block := source.read(BLOCK):
-                digest.update(block)
+                if hashing is not None:
+                    hashing.result()
+                hashing = hasher.submit(digest.update, block)
                 out.write(block)
                 size += len(block)
+            if hashing is not None:
+                hashing.result()
         self.files.append({"path": name, "bytes": size, "sha256": digest.hexdigest()})
         return digest.hexdigest(), size
 

@@ -106,6 +106,7 @@ function render(request) {
     request.state === "ready" && can("requests.release")
       ? el("p", {}, el("button", { type: "button", class: "primary", id: "rs-release", onclick: () => openRelease(request, reload) }, "Release…"))
       : null,
+    exportPanel(request, mine),
     el("h3", {}, "Cameras"),
     table(
       [
@@ -150,6 +151,23 @@ function render(request) {
     el("h3", {}, "Timeline"),
     timelineList(request.timeline)
   ));
+}
+
+// "Export for court": the package (zip) of every released item, its working copies, custody rows,
+// continuity statement and the two offline verifiers. The hub builds it whole before sending it.
+function exportPanel(request, mine) {
+  const released = ["released", "closed", "expired"].includes(request.state);
+  const allowed = can("footage.download") && (mine || session.role === "supervisor");
+  if (!released || !allowed) return null;
+  const link = el("a", {
+    class: "button primary",
+    id: "rs-export",
+    href: "/api/requests/" + encodeURIComponent(request.id) + "/export",
+    download: request.id + "-export.zip",
+  }, "Export for court");
+  link.addEventListener("click", () => showNotice("Building the export package: the download starts when it is complete."));
+  return el("p", { class: "export-panel" }, link, " ",
+    el("span", { class: "hint" }, "One zip: each exhibit exactly as stored, its working copies, custody rows, continuity statement, and verifiers that need no hub."));
 }
 
 async function reload() {
