@@ -19,8 +19,10 @@ from fastapi.testclient import TestClient
 
 from hub.app import create_app
 from hub.domain.records import EvidenceItem
+from hub.exhibits.derive.frame_pipeline import LooksAhead
 from hub.exhibits.derive.operations import DeriveJob, derive
-from hub.exhibits.derive.redaction import FixedBox, FollowingBox, RedactionPlan
+from hub.exhibits.derive.redaction import FixedBox, FollowingBox, RedactionPlan, Redactor
+from hub.exhibits.derive.video_pass import video_pass
 from hub.storage.sqlite.database import HubDatabase
 from tests.support.face_video import face_frames, faces_found, read_frames, sharpness, write_video
 from tests.support.hub_kit import (
@@ -204,3 +206,31 @@ def test_the_preview_is_what_the_redacted_copy_shows(stand: Stand, tmp_path: Pat
         assert difference(plain[n][redacted], copy[n][redacted]) > 15, n
     info = json.loads((job.out_dir / "manifest.json").read_bytes())
     assert info["source"]["sha256"] == stand.item.sha256
+
+
+class _InOneLoop:
+    """The redactor called as one plain loop would (no looking ahead on other threads)."""
+
+    pixel_format = "yuv420p"
+
+    def __init__(self, plan: RedactionPlan) -> None:
+        self.redactor = Redactor(plan)
+
+    def __call__(self, picture: Any, index: int, seconds: float) -> Any:
+        return self.redactor(picture, index, seconds)
+
+
+def test_looking_for_faces_ahead_on_other_threads_changes_nothing(
+    stand: Stand, tmp_path: Path
+) -> None:
+    plan = RedactionPlan(following=(FollowingBox((150, 120, 100, 120), 0.2),))
+    ahead, loop = Redactor(plan), _InOneLoop(plan)
+    assert isinstance(ahead, LooksAhead) and not isinstance(loop, LooksAhead)
+    pipelined = video_pass(stand.master, tmp_path / "ahead.mp4", ahead)
+    looped = video_pass(stand.master, tmp_path / "loop.mp4", loop)
+    assert (ahead.faces_detected, ahead.face_frames) == (
+        loop.redactor.faces_detected,
+        loop.redactor.face_frames,
+    )
+    assert ahead.face_frames == FRAMES
+    assert pipelined.sha256 == looped.sha256  # libx264 is deterministic: the same pictures

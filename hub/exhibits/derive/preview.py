@@ -16,9 +16,10 @@ from typing import BinaryIO
 
 import av
 
+from hub.exhibits.derive.frame_pipeline import picture_format
 from hub.exhibits.derive.frames import ClipTiming, clip_timing, frame_at, frames_until, jpeg
 from hub.exhibits.derive.redaction import RedactionPlan, Redactor
-from hub.exhibits.derive.video_pass import DeriveError, picture_format
+from hub.exhibits.derive.video_pass import DeriveError
 
 
 def run_in_start(plan: RedactionPlan, seconds: float, fps: float) -> float:

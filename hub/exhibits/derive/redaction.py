@@ -10,8 +10,9 @@ tracked forward from the time it was drawn by template matching near its last pl
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Final
+from typing import Any, ClassVar, Final, cast
 
 import cv2
 import numpy as np
@@ -153,10 +154,25 @@ class _Follow:
     template: _Array | None = None
 
 
+@dataclass(frozen=True)
+class Sighting:
+    """What ``Redactor.look`` found on one frame: its grey copy (and scale) for following boxes,
+    and the faces on it (source pixels) if it is a detection frame, else None."""
+
+    grey: _Array
+    scale: float
+    faces: tuple[Box, ...] | None
+
+
 @dataclass
 class Redactor:
     """Called on each frame in order (a ``FrameChange``); counts what it covered. Works on
-    I420 frames as decoded (no colour conversion either way); BGR pictures are taken too."""
+    I420 frames as decoded (no colour conversion either way); BGR pictures are taken too.
+
+    In two parts, so that a pass can look for faces a few frames ahead on other threads
+    (``frame_pipeline.LooksAhead``): ``look`` (the grey copy and face detection: depends on
+    nothing but the frame; each thread has its own cascade) and ``apply`` (tracks, following
+    boxes, obscuring: in frame order). ``redactor(picture, index, seconds)`` does both."""
 
     pixel_format: ClassVar[str] = "yuv420p"
     plan: RedactionPlan
@@ -164,23 +180,46 @@ class Redactor:
     follows: list[_Follow] = field(default_factory=list)
     face_frames: int = 0  # frames on which at least one face region was blurred
     faces_detected: int = 0
-    _detector: Any = None
+    _cascades: threading.local = field(default_factory=threading.local)
 
     def __post_init__(self) -> None:
         if self.plan.faces:
-            self._detector = cv2.CascadeClassifier(
-                cv2.data.haarcascades + _CASCADE  # type: ignore[attr-defined]
-            )
-            if self._detector.empty():
-                raise RedactionError(f"OpenCV's {_CASCADE} cannot be loaded")
+            self._cascade()  # fails now, not on the first frame, if it cannot be loaded
         self.follows = [_Follow(f.box, f.at) for f in self.plan.following]
 
+    def _cascade(self) -> Any:
+        detector = getattr(self._cascades, "detector", None)
+        if detector is None:
+            detector = cv2.CascadeClassifier(
+                cv2.data.haarcascades + _CASCADE  # type: ignore[attr-defined]
+            )
+            if detector.empty():
+                raise RedactionError(f"OpenCV's {_CASCADE} cannot be loaded")
+            self._cascades.detector = detector
+        return detector
+
     def __call__(self, picture: _Array, index: int, seconds: float) -> _Array:
+        return self.apply(picture, index, seconds, self.look(picture, index, seconds))
+
+    def look(self, picture: _Array, index: int, seconds: float) -> Sighting:
         grey, scale = luma_copy(picture, self.plan.detect_width)
+        faces = None
+        if self.plan.faces and index % self.plan.detect_every == 0:
+            found = self._cascade().detectMultiScale(
+                grey, scaleFactor=1.15, minNeighbors=4, minSize=(20, 20)
+            )
+            faces = tuple(
+                (int(fx / scale), int(fy / scale), int(fw / scale), int(fh / scale))
+                for fx, fy, fw, fh in found
+            )
+        return Sighting(grey, scale, faces)
+
+    def apply(self, picture: _Array, index: int, seconds: float, looked: object) -> _Array:
+        sighting = cast(Sighting, looked)
         boxes: list[Box] = []
-        if self._detector is not None:
-            if index % self.plan.detect_every == 0:
-                self._detect(grey, scale, index)
+        if self.plan.faces:
+            if sighting.faces is not None:
+                self._track(sighting.faces, index)
             self.tracks = [t for t in self.tracks if index - t.last_seen <= self.plan.hold_frames]
             boxes += [self._grow(t.box) for t in self.tracks]
             if self.tracks:
@@ -190,7 +229,7 @@ class Redactor:
                 boxes.append(fixed.box)
         for follow in self.follows:
             if seconds >= follow.at:
-                boxes.append(self._follow(follow, grey, scale))
+                boxes.append(self._follow(follow, sighting.grey, sighting.scale))
         for box in boxes:
             obscure(picture, box)
         return picture
@@ -200,12 +239,8 @@ class Redactor:
         dx, dy = int(w * self.plan.margin), int(h * self.plan.margin)
         return (x - dx, y - dy, w + 2 * dx, h + 2 * dy)
 
-    def _detect(self, grey: _Array, scale: float, index: int) -> None:
-        found = self._detector.detectMultiScale(
-            grey, scaleFactor=1.15, minNeighbors=4, minSize=(20, 20)
-        )
-        for fx, fy, fw, fh in found:
-            box = (int(fx / scale), int(fy / scale), int(fw / scale), int(fh / scale))
+    def _track(self, faces: tuple[Box, ...], index: int) -> None:
+        for box in faces:
             self.faces_detected += 1
             match = max(self.tracks, key=lambda t: _iou(t.box, box), default=None)
             if match is not None and _iou(match.box, box) > 0.1:
