@@ -208,9 +208,13 @@ class Redactor:
             found = self._cascade().detectMultiScale(
                 grey, scaleFactor=1.15, minNeighbors=4, minSize=(20, 20)
             )
+            # Sorted: OpenCV's own threads return them in any order, and the order decides
+            # which track a face joins and which of two overlapping boxes is obscured first.
             faces = tuple(
-                (int(fx / scale), int(fy / scale), int(fw / scale), int(fh / scale))
-                for fx, fy, fw, fh in found
+                sorted(
+                    (int(fx / scale), int(fy / scale), int(fw / scale), int(fh / scale))
+                    for fx, fy, fw, fh in found
+                )
             )
         return Sighting(grey, scale, faces)
 
