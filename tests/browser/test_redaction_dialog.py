@@ -122,6 +122,11 @@ def _drawn(page: Page) -> tuple[int, int, int, int]:
     return x, y, w, h
 
 
+def copies_made(hub: LiveHub, item: dict[str, Any]) -> list[str]:
+    copies = hub.call("supervisor", "GET", f"/api/clips/{item['clip_id']}/derived")
+    return [c["derived_id"] for c in copies if c["operation"] == "redact"]
+
+
 def test_a_supervisor_draws_previews_and_makes_a_redacted_copy(
     served: tuple[LiveHub, str, Any], browser: Browser
 ) -> None:
@@ -160,6 +165,9 @@ def test_a_supervisor_draws_previews_and_makes_a_redacted_copy(
         page.wait_for_function(
             "() => document.querySelector('#redact-video').readyState >= 1"
         )  # the browser reads the copy's video
+        earlier = f"#redact-earlier li[data-derived-id='{copies_made(hub, item)[0]}']"
+        page.wait_for_selector(earlier)
+        assert sha256 in (page.text_content(earlier) or "")
         page.locator("#redact-result").scroll_into_view_if_needed()
         page.locator("#redact-dialog").screenshot(path=str(SHOTS / "redaction-1366-ready.png"))
     copies = hub.call("supervisor", "GET", f"/api/clips/{item['clip_id']}/derived")
@@ -185,5 +193,7 @@ def test_the_dialog_works_on_a_phone(served: tuple[LiveHub, str, Any], browser: 
         page.click("#redact-preview")
         page.wait_for_selector("#redact-stage[data-showing=preview]")
         shot(page, SHOTS, "redaction-390-preview")
+        made = copies_made(hub, hub.request(reference)["items"][0])
+        assert page.locator("#redact-earlier li").count() == len(made)
         page.click("#redact-boxes li button")  # delete it
         assert page.locator("#redact-boxes li").count() == 0

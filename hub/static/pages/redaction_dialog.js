@@ -6,6 +6,7 @@
 
 import { api, describeError, post } from "../lib/api.js";
 import { busy, el, errorLine } from "../lib/dom.js";
+import { shown } from "../lib/time.js";
 
 const MIN_BOX = 8; // source pixels: a smaller drag is a click, not a box
 const POLL_MS = 1000;
@@ -83,6 +84,7 @@ function build() {
   n.progressText = el("span", { id: "redact-progress-text" });
   n.working = el("div", { class: "redact-working", id: "redact-working", hidden: true }, n.progress, " ", n.progressText);
   n.result = el("div", { class: "redact-result", id: "redact-result", hidden: true });
+  n.earlier = el("div", { class: "redact-earlier", id: "redact-earlier", hidden: true });
   n.form = el(
     "form",
     { id: "redact-form", method: "dialog", noValidate: true },
@@ -100,7 +102,8 @@ function build() {
     n.error,
     n.working,
     n.result,
-    el("div", { class: "actions" }, n.make, n.close)
+    el("div", { class: "actions" }, n.make, n.close),
+    n.earlier
   );
   n.dialog = el("dialog", { id: "redact-dialog", class: "wide", "aria-labelledby": "redact-title" }, n.form);
   document.body.append(n.dialog);
@@ -328,6 +331,7 @@ async function follow(derivedId) {
     return;
   }
   showResult(item);
+  await listEarlier();
 }
 
 function showResult(item) {
@@ -340,7 +344,7 @@ function showResult(item) {
       { class: "facts-grid" },
       el("dt", {}, "Derived item"), el("dd", {}, item.derived_id),
       el("dt", {}, "SHA-256"), el("dd", { class: "hash", id: "redact-sha256" }, item.sha256),
-      el("dt", {}, "Derived from"), el("dd", { class: "hash", id: "redact-source-sha256" }, "derived from " + item.source_sha256),
+      el("dt", {}, "Master"), el("dd", { class: "hash", id: "redact-source-sha256" }, "derived from " + item.source_sha256),
       el("dt", {}, "Reason"), el("dd", {}, item.reason || ""),
       el("dt", {}, "Download"), el("dd", {}, el("a", { href: item.video_url + "?download=1" }, "the redacted copy (MP4)"))
     ),
@@ -348,6 +352,31 @@ function showResult(item) {
   );
   nodes.result.hidden = false;
   nodes.result.scrollIntoView({ block: "start" });
+}
+
+// The redacted copies already made of this item (any supervisor's), newest first.
+async function listEarlier() {
+  const copies = (await api("/api/clips/" + encodeURIComponent(state.clip.clip_id) + "/derived"))
+    .filter((c) => c.operation === "redact")
+    .reverse();
+  nodes.earlier.hidden = !copies.length;
+  nodes.earlier.replaceChildren(
+    el("h3", {}, "Redacted copies of this item"),
+    el(
+      "ul",
+      {},
+      copies.map((c) =>
+        el(
+          "li",
+          { "data-derived-id": c.derived_id },
+          el("span", { class: c.state === "ready" ? "state state-stored" : c.state === "failed" ? "state state-failed" : "state" }, c.state),
+          " by " + c.created_by + ", " + shown(c.created_at) + ": " + (c.reason || ""),
+          c.state === "ready" ? [" · ", el("a", { href: c.video_url, target: "_blank", rel: "noopener" }, "play"), el("div", { class: "hash", title: "SHA-256" }, c.sha256)] : null,
+          c.state === "failed" && c.error ? el("div", { class: "why" }, c.error) : null
+        )
+      )
+    )
+  );
 }
 
 // Open the dialog on an evidence item (``item`` from the request's items: clip_id, sha256).
@@ -370,6 +399,7 @@ export async function openRedaction(item) {
   nodes.error.hidden = true;
   listBoxes();
   drawBoxes();
+  nodes.earlier.hidden = true;
   nodes.dialog.showModal();
-  await busy(null, nodes.error, () => showFrame(0));
+  await busy(null, nodes.error, () => Promise.all([showFrame(0), listEarlier()]));
 }
