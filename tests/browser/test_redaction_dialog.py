@@ -1,7 +1,8 @@
 """The redaction dialog in a real headless Chromium on the real hub (uvicorn in this process):
 a supervisor opens an evidence item of a request, moves to a moment, draws a box on the frame
 with the mouse, previews (the preview shows faces and the box obscured), makes the redacted
-copy and sees it ready, playable, with its SHA-256 and its master's. Also at 390 px wide.
+copy and sees it ready, playable, with its SHA-256 and its master's. At 390 px wide the box is
+drawn with a finger (real touch input).
 Screenshots go to /tmp/shots-i12-redact/."""
 
 from __future__ import annotations
@@ -114,6 +115,24 @@ def _draw(page: Page, box: tuple[int, int, int, int]) -> None:
     page.mouse.up()
 
 
+def _draw_by_touch(page: Page, box: tuple[int, int, int, int]) -> None:
+    """The same drag with a finger: real touch input through Chromium's DevTools protocol
+    (the page sees touch pointer events, as on a phone)."""
+    shown = page.locator("#redact-frame").bounding_box()
+    assert shown is not None
+    scale = shown["width"] / WIDTH
+    x, y, w, h = box
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Emulation.setTouchEmulationEnabled", {"enabled": True, "maxTouchPoints": 1})
+    points = [(x, y), (x + w / 2, y + h / 2), (x + w, y + h)]
+    for n, (px, py) in enumerate(points):
+        kind = "touchStart" if n == 0 else "touchMove"
+        where = {"x": shown["x"] + px * scale, "y": shown["y"] + py * scale}
+        cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [where]})
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    cdp.detach()
+
+
 def _drawn(page: Page) -> tuple[int, int, int, int]:
     text = page.text_content("#redact-boxes li:last-child .box-size") or ""
     found = re.fullmatch(r"(\d+)\u00d7(\d+) at (\d+),(\d+)", text.strip())
@@ -184,7 +203,7 @@ def test_the_dialog_works_on_a_phone(served: tuple[LiveHub, str, Any], browser: 
     with logged_in(browser, hub.url, "supervisor", "pw-supervisor", width="phone") as page:
         _open(page, hub, reference)
         page.select_option("#redact-mode", "follow")
-        _draw(page, CORNER)
+        _draw_by_touch(page, CORNER)
         drawn = _drawn(page)
         assert all(abs(a - b) <= 4 for a, b in zip(drawn, CORNER, strict=True)), drawn
         assert "follows the object from 0.00 s" in (page.text_content("#redact-boxes li") or "")
