@@ -4,6 +4,9 @@ clear refusals; and that the preview is what the redacted copy shows on that fra
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +26,7 @@ from hub.exhibits.derive.frame_pipeline import LooksAhead
 from hub.exhibits.derive.operations import DeriveJob, derive
 from hub.exhibits.derive.redaction import FixedBox, FollowingBox, RedactionPlan, Redactor
 from hub.exhibits.derive.video_pass import video_pass
+from hub.services import redaction_frames
 from hub.storage.sqlite.database import HubDatabase
 from tests.support.face_video import face_frames, faces_found, read_frames, sharpness, write_video
 from tests.support.hub_kit import (
@@ -32,6 +36,7 @@ from tests.support.hub_kit import (
     make_settings,
     report_status,
 )
+from tests.support.seaweedfs import SeaweedS3
 
 pytestmark = pytest.mark.slow
 WIDTH, HEIGHT, FRAMES = 640, 360, 50  # 2 s at 25 fps, a keyframe every 12 (ultrafast's GOP)
@@ -239,3 +244,28 @@ def test_the_copy_is_reproducible_and_looking_ahead_on_other_threads_changes_not
     )
     assert ahead.face_frames == FRAMES
     assert pipelined == [looped.sha256] * 2  # libx264 is deterministic: the same pictures
+
+
+def test_frames_and_previews_of_a_master_kept_in_s3(
+    stand: Stand, seaweed: SeaweedS3, tmp_path: Path
+) -> None:
+    """An S3 object is a stream: it is copied to a temporary file to seek in, the same frame
+    comes out, and the object is untouched."""
+    store = seaweed.store()
+    data = stand.master.read_bytes()
+    staging = tmp_path / "staging.mp4"
+    staging.write_bytes(data)
+    item = dataclasses.replace(stand.item, store_key=store.put_file(staging, stand.item.sha256))
+    with store.open(item.store_key) as stream:
+        assert not stream.seekable()
+    from_s3 = asyncio.run(redaction_frames.frame(store, item, 1.0))
+    local = stand.client.get(f"/api/clips/{item.clip_id}/frame?t=1.0", auth=auth("supervisor"))
+    assert from_s3 == local.content
+    plan = RedactionPlan(fixed=(FixedBox((0, 0, 100, 80)),))
+    shown = cv2.imdecode(
+        np.frombuffer(asyncio.run(redaction_frames.preview(store, item, plan, 1.0)), np.uint8),
+        cv2.IMREAD_COLOR,
+    )
+    assert shown is not None and faces_found(shown) == 0
+    with store.open(item.store_key) as stream:
+        assert hashlib.sha256(stream.read()).hexdigest() == stand.item.sha256
