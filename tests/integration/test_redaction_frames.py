@@ -249,8 +249,8 @@ def test_the_copy_is_reproducible_and_looking_ahead_on_other_threads_changes_not
 def test_frames_and_previews_of_a_master_kept_in_s3(
     stand: Stand, seaweed: SeaweedS3, tmp_path: Path
 ) -> None:
-    """An S3 object is a stream: it is copied to a temporary file to seek in, the same frame
-    comes out, and the object is untouched."""
+    """An S3 object is a stream: it is read by byte ranges to seek in, the same frame comes
+    out, and the object is untouched."""
     store = seaweed.store()
     data = stand.master.read_bytes()
     staging = tmp_path / "staging.mp4"
