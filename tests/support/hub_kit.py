@@ -293,13 +293,16 @@ def insert_evidence(
     gaps: Sequence[ManifestGap] = (),
     frames: int | None = None,
     job: ClipJob | None = None,
+    width: int = 320,
+    height: int = 240,
 ) -> EvidenceItem:
     """A verified evidence item, as ingest would have left it (store file, row, custody rows:
     the job's ``dispatch`` by its requester and the clip's ``stored``). ``job``: answer this
     job the hub already dispatched (with its own ``dispatch`` row) instead of a new one.
 
     The manifest asks for the job's window (``insert_job``'s); ``delivered``, ``gaps`` and
-    ``frames`` describe what the clip holds (default: exactly the window, no gaps).
+    ``frames`` describe what the clip holds (default: exactly the window, no gaps);
+    ``width`` and ``height`` its picture.
     """
     if job is None:
         job = insert_job(db, requested_by=requested_by, state="stored", window=window)
@@ -312,6 +315,8 @@ def insert_evidence(
         delivered=delivered,
         gaps=gaps,
         frames=frames,
+        width=width,
+        height=height,
     )
     manifest = Manifest.parse(clip.offer.manifest_bytes())
     store = open_evidence_store(settings)  # the store the settings name (folder or S3)

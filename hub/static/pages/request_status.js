@@ -9,6 +9,7 @@ import { shown, span } from "../lib/time.js";
 import { decisionPanel } from "./decision_panel.js";
 import { itemActions, jobActions, outcomeForm, retentionForm } from "./request_actions.js";
 import { exportButton } from "./export_button.js";
+import { openRedaction } from "./redaction_dialog.js";
 import { openRelease } from "./release_dialog.js";
 import { renderOutside } from "./outside_footage.js";
 import {
@@ -87,8 +88,15 @@ function itemCell(request, item) {
       ? el("span", { class: "delivery-source", "data-source": item.delivery.source }, "from " + item.delivery.source)
       : null,
     can("footage.view") && !item.deleted_at ? play : null,
+    can("evidence.manage") && !item.deleted_at ? redactButton(item) : null,
     itemActions(request, item, reload)
   );
+}
+
+function redactButton(item) {
+  const button = el("button", { type: "button", class: "redact", "data-clip-id": item.clip_id }, "Redact…");
+  button.addEventListener("click", () => openRedaction(item).catch((err) => showNotice(err.message)));
+  return button;
 }
 
 function render(request) {
