@@ -138,7 +138,7 @@ async def get_video(
     """
     permission = Permission.FOOTAGE_DOWNLOAD if download else Permission.FOOTAGE_VIEW
     item = await evidence_item_for(hub, clip_id, user, permission, "/video")
-    await _refuse_unservable(hub, user, item)
+    await refuse_unservable(hub, user, item)
     size = item.bytes
     try:
         wanted = parse_range(request.headers.get("range"), size)
@@ -189,7 +189,7 @@ def _damaged_message(item: EvidenceItem, check: EvidenceCheck) -> str:
     )
 
 
-async def _refuse_unservable(hub: Hub, user: Principal, item: EvidenceItem) -> None:
+async def refuse_unservable(hub: Hub, user: Principal, item: EvidenceItem) -> None:
     """410 for a deleted item, 409 for one whose bytes are damaged or missing."""
     if item.deleted_at is not None:
         await _refuse(

@@ -18,7 +18,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from hub.api.deps import ClipIdPath, Hub, require
-from hub.api.routes.clips import _item, _refuse_unservable
+from hub.api.routes.clips import evidence_item_for, refuse_unservable
 from hub.api.routes.derived import BoxIn
 from hub.domain.acl import Permission
 from hub.domain.custody import CustodyAction
@@ -91,8 +91,8 @@ async def get_frame(
     user: RedactionUser,
     t: Annotated[float, Query(ge=0, le=MAX_SECONDS, description="Seconds from the first frame")],
 ) -> Response:
-    item = await _item(hub, clip_id, user, Permission.EVIDENCE_MANAGE)
-    await _refuse_unservable(hub, user, item)
+    item = await evidence_item_for(hub, clip_id, user, Permission.EVIDENCE_MANAGE, "/frame")
+    await refuse_unservable(hub, user, item)
     try:
         data = await redaction_frames.frame(hub.store, item, t)
     except DeriveError as exc:
@@ -115,8 +115,10 @@ async def get_frame(
 async def post_preview(
     clip_id: ClipIdPath, body: PreviewBody, hub: Hub, user: RedactionUser
 ) -> Response:
-    item = await _item(hub, clip_id, user, Permission.EVIDENCE_MANAGE)
-    await _refuse_unservable(hub, user, item)
+    item = await evidence_item_for(
+        hub, clip_id, user, Permission.EVIDENCE_MANAGE, "/redaction-preview"
+    )
+    await refuse_unservable(hub, user, item)
     plan = _plan(item, body)
     try:
         data = await redaction_frames.preview(hub.store, item, plan, body.t)
