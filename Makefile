@@ -10,8 +10,12 @@ deps:
 demo: deps
 	$(VENV)/bin/cctv-demo
 
+# Two workers, one module per worker at a time (its module-scoped servers are not shared across
+# workers); PYTEST_WORKERS=0 runs in one process.
+PYTEST_WORKERS ?= 2
+
 test: deps lint typecheck imports
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile
 
 lint:
 	$(VENV)/bin/ruff check .
@@ -26,7 +30,7 @@ typecheck:
 
 # Fast pure tests only (no RTSP server, broker or browser).
 unit: deps
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile -m "not slow"
 
 bench: deps
 	$(PY) bench/cut.py
