@@ -14,7 +14,8 @@ pytest_plugins = [
 ]
 
 # The modules that take longest (measured: `pytest --durations`), run first. With `-n 2 --dist
-# loadfile` each module runs whole on one worker and workers take modules in collection order, so
+# loadfile --no-loadscope-reorder` (`make test`) each module runs whole on one worker and workers
+# take modules in collection order (xdist's default order is most tests first), so
 # a long module left to the end keeps one worker busy while the other is idle. Order only: a
 # module's own tests keep their order, and a module missing from here runs after these.
 LONGEST_FIRST = (
