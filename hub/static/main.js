@@ -87,6 +87,7 @@ async function route() {
     return;
   }
   clearInterval(router.timer);
+  delete document.body.dataset.shown;
   if (router.module && router.module.leave) router.module.leave();
   router.page = page;
   router.module = known[3];
@@ -108,6 +109,8 @@ async function route() {
   }
   const heading = document.querySelector("main > section:not([hidden]) h2");
   if (heading) document.title = heading.textContent + " · CCTV evidence hub";
+  // The page's first fetches are done (tests wait for this instead of a fixed time).
+  document.body.dataset.shown = page;
 }
 
 async function start() {

@@ -383,7 +383,8 @@ def test_every_page_for_every_role_at_desktop_and_phone_width(
                     page.goto(f"{hub.url}/#{hash_}")
                     page.wait_for_selector(f"body[data-page='{hash_.split('/')[0]}']")
                     assert page.evaluate("location.hash") == "#" + hash_, (user, hash_)
-                    page.wait_for_timeout(400)  # the page's first fetches
+                    # the page's first fetches are done
+                    page.wait_for_selector(f"body[data-shown='{hash_.split('/')[0]}']")
                     if hash_ == "dashboard":
                         page.wait_for_selector("#dash-months canvas")
                     unlabelled = page.evaluate(LABELLED)

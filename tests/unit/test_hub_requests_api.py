@@ -6,6 +6,7 @@ every new route."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import secrets
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ from cctv_common.wire.payloads import (
     NvrChannelCoverage,
 )
 from cctv_common.wire.topics import HoldTopic, JobTopic
+from hub.domain.requests.decision import ControllerDecision, DecisionKind
 from hub.settings_requests import RequestSettings
 from hub.storage.sqlite import repository as repo
 from tests.support.hub_kit import (
@@ -436,3 +438,26 @@ def test_a_long_window_is_cut_in_parts_and_progress_counts_them(hub: Hub) -> Non
     assert released["state"] == "released"
     entries = hub.get("/api/disclosures", "auditor")["entries"]
     assert len(entries[0]["items"]) == 4
+
+
+def test_a_decision_and_the_sweep_at_once_make_one_job_per_camera(hub: Hub) -> None:
+    """The decision dispatches while the sweep dispatches what an approved request lacks: run
+    together, each once saw no job for a camera and made one (two items for one camera)."""
+    reference = hub.post("/api/requests", request_body(), "pc-one", 201)["id"]
+    requests = hub.context.service.requests
+    decision = ControllerDecision(
+        DecisionKind.APPROVE, decided_by="supervisor", decided_at=datetime.now(UTC)
+    )
+
+    async def sweeping() -> None:
+        for _ in range(40):
+            await requests.fulfilment.sweep()
+            await asyncio.sleep(0)
+
+    async def both() -> None:
+        await asyncio.gather(requests.deciding.decide(reference, decision), sweeping())
+
+    assert hub.client.portal is not None
+    hub.client.portal.call(both)
+    jobs = hub.get(f"/api/requests/{reference}")["jobs"]
+    assert sorted(job["camera_id"] for job in jobs) == sorted([CAMERA, "cam-2"]), jobs
