@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Final
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlite_utils import Database
 
 from cctv_common import __version__
 from cctv_common.evidence.manifest import CameraIdentity, Manifest, ManifestGap, Software, Window
@@ -42,6 +41,7 @@ from hub.storage.evidence.backends import open_evidence_store
 from hub.storage.sqlite import repository as repo
 from hub.storage.sqlite.custody_rows import append_in
 from hub.storage.sqlite.database import HubDatabase
+from hub.storage.sqlite.session import SqliteSession
 
 SITE: Final = "site-a"
 CAMERA: Final = "cam-1"
@@ -339,7 +339,7 @@ def insert_evidence(
         stored_at=now,
     )
 
-    def record(d: Database) -> None:
+    def record(d: SqliteSession) -> None:
         repo.insert_evidence(d, item)
         repo.update_job(
             d,
