@@ -9,4 +9,5 @@ pytest_plugins = [
     "tests.support.smtp_server",
     "tests.support.agent_process",
     "tests.support.hub_stand_in",
+    "tests.support.storage_engines",
 ]

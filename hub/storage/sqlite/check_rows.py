@@ -75,7 +75,9 @@ def objects_to_check(
         "SELECT e.store_key, e.sha256, e.bytes, group_concat(e.clip_id, ' ') AS clips,"
         " c.checked_at FROM evidence_items e LEFT JOIN evidence_checks c"
         " ON c.store_key = e.store_key WHERE e.deleted_at IS NULL"
-        " GROUP BY e.store_key, e.sha256, e.bytes ORDER BY c.checked_at IS NOT NULL, c.checked_at"
+        # c.checked_at is one per store_key (its key); PostgreSQL wants it named in GROUP BY
+        " GROUP BY e.store_key, e.sha256, e.bytes, c.checked_at"
+        " ORDER BY c.checked_at IS NOT NULL, c.checked_at"
     )
     out = []
     for row in rows:
