@@ -38,6 +38,7 @@ from hub.exhibits.cli import add_exhibit_commands, run_exhibit
 from hub.services.passwords import hash_password
 from hub.services.sites import SiteKeyError, register_in
 from hub.settings import HubSettings, SettingsError, load_settings
+from hub.storage.engine import open_database
 from hub.storage.sqlite.database import DatabaseError, HubDatabase
 from hub.storage.sqlite.unit_of_work import SqliteStorage
 
@@ -181,7 +182,7 @@ def _settings(path: Path) -> HubSettings:
 def _run(settings: HubSettings, log_level: str) -> int:
     private_umask()
     logging.basicConfig(level=log_level.upper(), format=LOG_FORMAT)
-    database = HubDatabase(settings.db_path)
+    database = open_database(settings)
     try:
         app = create_app(settings, database)
         config = uvicorn.Config(

@@ -55,10 +55,9 @@ from hub.services.sites import SiteService, register_in
 from hub.services.snapshots import SnapshotBridge
 from hub.services.users import UserAdmin
 from hub.settings import HubSettings
+from hub.storage.engine import AnyDatabase, storage_for
 from hub.storage.evidence.store import EvidenceStore
 from hub.storage.ports import UnitOfWork
-from hub.storage.sqlite.database import HubDatabase
-from hub.storage.sqlite.unit_of_work import SqliteStorage
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +68,7 @@ class HubService:
     def __init__(
         self,
         settings: HubSettings,
-        database: HubDatabase,
+        database: AnyDatabase,
         store: EvidenceStore,
         link: MqttLink | None = None,
         *,
@@ -80,7 +79,7 @@ class HubService:
         self.hub_key = load_or_create_private_key(settings.hub_key_path)
         self.signer = HubSigner(self.hub_key)
         self.database = database
-        self.storage = SqliteStorage(database)
+        self.storage = storage_for(database)
         self.store = store
         self.link = link
         self._now = now
@@ -169,7 +168,7 @@ class HubService:
 
     @classmethod
     def from_settings(
-        cls, settings: HubSettings, database: HubDatabase, store: EvidenceStore
+        cls, settings: HubSettings, database: AnyDatabase, store: EvidenceStore
     ) -> HubService:
         """The service with the real MQTT link when the settings name a broker."""
         link = None if settings.broker is None else HubMqtt(settings.broker, settings.hub_id)

@@ -5,11 +5,13 @@ retried when another worker got in first."""
 from __future__ import annotations
 
 import multiprocessing
+from functools import partial
 
-from hub.domain.custody import CustodyAction
+from hub.domain.custody import CustodyAction, CustodyEvent
 from hub.services.custody import CustodyLog
 from hub.storage.postgres.database import PostgresDatabase
 from hub.storage.postgres.storage import PostgresStorage
+from hub.storage.sqlite.unit_of_work import SqlUnitOfWork
 from tests.support.storage_engines import PostgresSchema
 
 WORKERS = 4
@@ -27,6 +29,10 @@ def append_many(url: str, worker: int) -> int:
         database.close()
 
 
+def _rows_of(subject: str, uow: SqlUnitOfWork) -> list[CustodyEvent]:
+    return uow.custody.after([subject], 0, 1000)
+
+
 def test_four_workers_append_one_unbroken_chain(postgres_schema: PostgresSchema) -> None:
     PostgresDatabase(postgres_schema.url).close()  # migrated once before the workers start
     with multiprocessing.get_context("spawn").Pool(WORKERS) as pool:
@@ -38,7 +44,7 @@ def test_four_workers_append_one_unbroken_chain(postgres_schema: PostgresSchema)
         seqs = [row["seq"] for row in storage.read(lambda uow: list(uow.custody.raw()))]
         assert seqs == list(range(1, WORKERS * APPENDS + 1))
         for worker in range(WORKERS):
-            mine = storage.read(lambda uow, w=worker: uow.custody.after([f"clip:w{w}"], 0, 1000))
+            mine = storage.read(partial(_rows_of, f"clip:w{worker}"))
             assert [row.detail["n"] for row in mine] == list(range(APPENDS))
     finally:
         database.close()

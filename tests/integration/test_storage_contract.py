@@ -52,7 +52,7 @@ def a_job(job_id: str = "job-1", state: JobState = JobState.DISPATCHED) -> ClipJ
 
 
 def an_item(clip_id: str, *, frames: int | None = 250, job_id: str = "job-1") -> EvidenceItem:
-    manifest = {
+    manifest: dict[str, object] = {
         "requested": {"start": "2026-03-01T11:58:00Z", "end": "2026-03-01T11:59:00Z"},
         "delivered": {"start": "2026-03-01T11:58:00Z", "end": "2026-03-01T11:59:00Z"},
         "gaps": [],
@@ -112,9 +112,13 @@ def test_jobs_round_trip_and_refuse_a_state_outside_job_state(engine: Engine) ->
 
 def test_an_upload_is_replaced_whole_and_its_chunks_merge(engine: Engine) -> None:
     storage = engine.storage
-    first = UploadRecord("c1", "site-a", "job-1", "{}", KEY, 10, 4, 3, (), "receiving", None, NOW, NOW)
+    first = UploadRecord(
+        "c1", "site-a", "job-1", "{}", KEY, 10, 4, 3, (), "receiving", None, NOW, NOW
+    )
     storage.write(lambda uow: uow.uploads.put(first))
-    storage.write(lambda uow: uow.uploads.put(first.__class__(**{**first.__dict__, "offer": "{2}"})))
+    storage.write(
+        lambda uow: uow.uploads.put(first.__class__(**{**first.__dict__, "offer": "{2}"}))
+    )
     assert storage.read(lambda uow: uow.uploads.get("c1")).offer == "{2}"
     storage.write(lambda uow: uow.uploads.set_held("c1", [(0, 1)], NOW))
     merged = storage.write(lambda uow: uow.uploads.merge_held("c1", [(2, 3)], NOW))
@@ -168,9 +172,7 @@ def test_camera_events_are_kept_once_in_the_order_received(engine: Engine) -> No
     assert storage.write(lambda uow: uow.camera_events.add("site-a", events, NOW)) == 4
     assert storage.write(lambda uow: uow.camera_events.add("site-a", events[:2], NOW)) == 0
     found = storage.read(
-        lambda uow: uow.camera_events.between(
-            "site-a", "cam-1", at, at + timedelta(seconds=1), 10
-        )
+        lambda uow: uow.camera_events.between("site-a", "cam-1", at, at + timedelta(seconds=1), 10)
     )
     assert [e.event_id for e in found] == [e.event_id for e in events]
     assert storage.read(lambda uow: uow.camera_events.latest_times()) == {("site-a", "cam-1"): at}
