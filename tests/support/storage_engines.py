@@ -20,8 +20,10 @@ import pytest
 from hub.storage.sqlite.database import HubDatabase
 from hub.storage.sqlite.unit_of_work import SqliteStorage
 
+# scripts/setup-test-postgres.sh makes this role and database (CI runs it via install-deps).
 POSTGRES_URL = os.environ.get(
-    "CCTV_TEST_POSTGRES_URL", "postgresql://cctv_test@127.0.0.1:5432/cctv_test"
+    "CCTV_TEST_POSTGRES_URL",
+    f"postgresql://cctv_test@127.0.0.1:{os.environ.get('CCTV_TEST_PG_PORT', '5432')}/cctv_test",
 )
 ENGINES = ("sqlite", "postgresql")
 

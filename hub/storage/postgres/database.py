@@ -29,6 +29,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from hub.storage.postgres import dialect
 from hub.storage.postgres.session import PostgresSession
+from hub.storage.sqlite.database import DatabaseError
 from hub.storage.sqlite.schema import MIGRATIONS, SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
@@ -42,8 +43,9 @@ _MIGRATION_LOCK: Final = (
 )
 
 
-class PostgresDatabaseError(Exception):
-    """The database cannot be reached or migrated; the message says which and why."""
+class PostgresDatabaseError(DatabaseError):
+    """The database cannot be reached or migrated; the message says which and why (a
+    ``DatabaseError``, so the CLI reports it as it does SQLite's)."""
 
 
 def redacted(url: str) -> str:
