@@ -147,6 +147,8 @@ class HubService:
             now=now,
             refusals=self.refusals,
         )
+        # With several hub workers, live and snapshot request ids carry this worker's id.
+        worker = None if settings.broker is None else settings.broker.worker_id
         self.live = LiveBridge(
             settings.live,
             self.storage,
@@ -154,6 +156,7 @@ class HubService:
             self.publish,
             lambda: None if self.link is None else self.link.is_ready,
             refusals=self.refusals,
+            worker=worker,
         )
         self.snapshots = SnapshotBridge(
             self.storage,
@@ -161,6 +164,7 @@ class HubService:
             self.publish,
             lambda: None if self.link is None else self.link.is_ready,
             refusals=self.refusals,
+            worker=worker,
         )
         self._events: EventQueue | None = None
         self._tasks: list[asyncio.Task[None]] = []

@@ -26,7 +26,12 @@ from cctv_common.evidence.signing import KeyFileError, load_public_key
 from cctv_common.loopback import plain_mqtt_refusal
 from cctv_common.wire.ids import ID_PATTERN, SiteId
 from hub.domain.acl import Role
-from hub.settings_database import DatabaseSettings
+from hub.settings_database import (
+    SHARED_GROUP_HELP,
+    WORKER_HELP,
+    WORKER_PATTERN,
+    DatabaseSettings,
+)
 from hub.settings_enrollment import EnrollmentSettings
 from hub.settings_exhibits import ExhibitSettings
 from hub.settings_fleet import AlertSettings, MetricsSettings
@@ -110,11 +115,17 @@ class BrokerSettings(_StrictSettings):
     reconnect_max_seconds: int = Field(
         default=30, ge=1, le=600, description="Longest wait between reconnect attempts"
     )
+    shared_group: str | None = Field(
+        default=None, pattern=WORKER_PATTERN, description=SHARED_GROUP_HELP
+    )
+    worker_id: str | None = Field(default=None, pattern=WORKER_PATTERN, description=WORKER_HELP)
 
     @model_validator(mode="after")
     def _one_password(self) -> Self:
         if self.password is not None and self.password_file is not None:
             raise ValueError("give password or password_file, not both")
+        if self.shared_group is not None and self.worker_id is None:
+            raise ValueError("shared_group needs this worker's worker_id (one per hub worker)")
         refusal = plain_mqtt_refusal(self.host, self.tls)
         if refusal is not None:
             raise ValueError(refusal)

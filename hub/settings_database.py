@@ -1,4 +1,5 @@
-"""The hub's ``database_url`` setting: PostgreSQL for several hub workers, checked once at start."""
+"""The hub's settings for running as several workers: ``[database] url`` (PostgreSQL, checked once
+at start) and the words of ``[broker] shared_group`` and ``worker_id``."""
 
 from __future__ import annotations
 
@@ -10,6 +11,18 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 DATABASE_URL_HELP: Final = (
     "PostgreSQL for several hub workers (postgresql://user@host:5432/db, the password in"
     " ~/.pgpass or PGPASSFILE, never here); leave out for SQLite in data_dir"
+)
+
+
+# Several hub workers ([broker] shared_group and worker_id; docs/scale-out.md).
+WORKER_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_]{0,15}$"
+SHARED_GROUP_HELP: Final = (
+    "Several hub workers: the ingest topics as MQTT 5 shared subscriptions $share/<group>/...,"
+    " each message to one worker (every worker its own username and worker_id)"
+)
+WORKER_HELP: Final = (
+    "This worker's id among several (its client id and its live and snapshot request ids"
+    " carry it, so that the replies reach it)"
 )
 
 
