@@ -209,3 +209,27 @@ def test_login_failures_sessions_and_the_outbox_id(engine: Engine) -> None:
         for _ in range(2)
     ]
     assert ids[1] == ids[0] + 1
+
+
+def test_one_process_at_a_time_completes_an_upload(engine: Engine) -> None:
+    storage = engine.storage
+    first = UploadRecord(
+        "c1", "site-a", "job-1", "{}", KEY, 10, 4, 3, (), "receiving", None, NOW, NOW
+    )
+    storage.write(lambda uow: uow.uploads.put(first))
+    stale = NOW - timedelta(minutes=5)
+
+    def claim(who: str, at: datetime = NOW) -> bool:
+        return bool(
+            storage.write(
+                lambda uow: uow.uploads.claim_completion("c1", who, at, at - timedelta(minutes=5))
+            )
+        )
+
+    assert claim("worker-1") and claim("worker-1")  # its own claim again
+    assert not claim("worker-2")
+    assert claim("worker-2", NOW + timedelta(minutes=6))  # a dead process's claim is taken over
+    storage.write(lambda uow: uow.uploads.release_completion("c1", "worker-2"))
+    assert claim("worker-1", stale + timedelta(minutes=20))
+    storage.write(lambda uow: uow.uploads.set_state("c1", "stored", None, NOW))
+    assert not claim("worker-3", NOW + timedelta(hours=1))  # only a receiving upload

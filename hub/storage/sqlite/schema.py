@@ -300,5 +300,11 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     site_access_rows.MIGRATION,
     # 8: derived items and exhibit references (issue 12): see schema_exhibits.
     EXHIBITS_MIGRATION,
+    # 9: several hub workers (issue 16): the one hub process completing an upload (store and
+    # record), so that two processes that both see every chunk held do not both complete it.
+    (
+        "ALTER TABLE uploads ADD COLUMN completing_by TEXT",
+        "ALTER TABLE uploads ADD COLUMN completing_since TEXT",
+    ),
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)

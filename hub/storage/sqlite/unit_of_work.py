@@ -157,6 +157,14 @@ class SqliteUploadSessions(_Rows):
     def set_state(self, clip_id: str, state: str, reason: str | None, now: datetime) -> None:
         upload_rows.set_upload_state(self._db, clip_id, state, reason, now)
 
+    def claim_completion(
+        self, clip_id: str, claimant: str, now: datetime, stale_before: datetime
+    ) -> bool:
+        return upload_rows.claim_upload_completion(self._db, clip_id, claimant, now, stale_before)
+
+    def release_completion(self, clip_id: str, claimant: str) -> None:
+        upload_rows.release_upload_completion(self._db, clip_id, claimant)
+
 
 class SqliteEvidenceItems(_Rows):
     def get(self, clip_id: str) -> EvidenceItem | None:

@@ -86,6 +86,30 @@ def set_upload_state(
     )
 
 
+def claim_upload_completion(
+    db: SqlSession, clip_id: str, claimant: str, now: datetime, stale_before: datetime
+) -> bool:
+    """Make ``claimant`` the one process completing a receiving upload; False when another
+    holds a claim made since ``stale_before`` (a claim older than that is taken over: its
+    process died)."""
+    cursor = db.execute(
+        "UPDATE uploads SET completing_by = ?, completing_since = ?"
+        " WHERE clip_id = ? AND state = 'receiving' AND (completing_by IS NULL"
+        " OR completing_by = ? OR completing_since < ?)",
+        [claimant, db_time(now), clip_id, claimant, db_time(stale_before)],
+    )
+    return cursor.rowcount == 1
+
+
+def release_upload_completion(db: SqlSession, clip_id: str, claimant: str) -> None:
+    """Give up ``claimant``'s claim (the completion failed; any process may try again)."""
+    db.execute(
+        "UPDATE uploads SET completing_by = NULL, completing_since = NULL"
+        " WHERE clip_id = ? AND completing_by = ?",
+        [clip_id, claimant],
+    )
+
+
 def merge_upload_held(
     db: SqlSession, clip_id: str, held: Sequence[Range], now: datetime
 ) -> tuple[Range, ...] | None:
