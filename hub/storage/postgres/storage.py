@@ -16,8 +16,8 @@ T = TypeVar("T")
 
 
 class PostgresStorage:
-    """Units of work on a ``PostgresDatabase``: one serializable transaction each (run again
-    when another worker's transaction got in first), reads on one snapshot."""
+    """Units of work on a ``PostgresDatabase``: one transaction each under the writer lock
+    (writes one at a time across every worker), reads on one snapshot."""
 
     def __init__(self, database: PostgresDatabase) -> None:
         self.database = database
