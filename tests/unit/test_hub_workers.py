@@ -3,11 +3,14 @@ the settings that turn it on."""
 
 from __future__ import annotations
 
+import multiprocessing
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from pydantic import ValidationError
 
+from cctv_common.evidence.signing import load_or_create_private_key
 from cctv_common.wire.topics import HUB_SUBSCRIPTIONS, hub_subscriptions
 from hub.services.site_requests import PendingReplies
 from hub.settings import BrokerSettings, HubSettings
@@ -52,3 +55,20 @@ def test_shared_group_needs_a_worker_id_and_database_urls_hold_no_password(
         database=DatabaseSettings(url="postgresql://hub@db.example.org:5432/cctv"),
     )
     assert settings.database.url == "postgresql://hub@db.example.org:5432/cctv"
+
+
+def _key_of(path: str) -> bytes:
+    key = load_or_create_private_key(Path(path))
+    return key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+def test_workers_starting_together_share_one_hub_key(tmp_path: Path) -> None:
+    """Hub workers on one data_dir create the hub key at the same moment: each reads one whole
+    key, the same one (before, one could read the other's empty file and fail to start)."""
+    for round_ in range(5):
+        path = tmp_path / f"r{round_}" / "hub_key.pem"
+        with multiprocessing.get_context("fork").Pool(4) as pool:
+            keys = pool.map(_key_of, [str(path)] * 4)
+        assert len(set(keys)) == 1
+        assert [p.name for p in path.parent.iterdir()] == ["hub_key.pem"]
+        assert path.stat().st_mode & 0o777 == 0o600
