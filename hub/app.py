@@ -53,9 +53,9 @@ from hub.mqtt import HubMqtt, MqttLink
 from hub.service import HubService
 from hub.services.auth import Authenticator, load_session_secret
 from hub.settings import HubSettings
+from hub.storage.engine import AnyDatabase
 from hub.storage.evidence.backends import open_evidence_store
 from hub.storage.evidence.store import EvidenceStore, StoreUnavailable
-from hub.storage.sqlite.database import HubDatabase
 from hub.ui import CONTENT_SECURITY_POLICY, STATIC_DIR
 from hub.ui import router as ui_router
 
@@ -116,7 +116,7 @@ def metrics_token(settings: HubSettings) -> str | None:
 
 def create_app(
     settings: HubSettings,
-    db: HubDatabase,
+    db: AnyDatabase,
     mqtt: MqttLink | None = None,
     *,
     store: EvidenceStore | None = None,

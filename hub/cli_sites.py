@@ -18,8 +18,7 @@ from hub.enrollment_setup import EnrollmentNotSetUp, build_enrollment
 from hub.services.broker_logins import BrokerReloadError
 from hub.services.enrollment import EnrollmentError
 from hub.settings import HubSettings
-from hub.storage.sqlite.database import HubDatabase
-from hub.storage.sqlite.unit_of_work import SqliteStorage
+from hub.storage.engine import open_database, storage_for
 
 EXIT_OK: Final = 0
 EXIT_FAILED: Final = 1
@@ -55,9 +54,9 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 def run_sites(settings: HubSettings, args: argparse.Namespace) -> int:
     actor = f"cli:{getpass.getuser()}"
-    database = HubDatabase(settings.db_path)
+    database = open_database(settings)
     try:
-        service = build_enrollment(settings, SqliteStorage(database))
+        service = build_enrollment(settings, storage_for(database))
         match args.sites_command:
             case "create":
                 if args.hours is not None and not 0 < args.hours <= 24 * 30:

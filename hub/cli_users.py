@@ -18,9 +18,8 @@ from hub.domain.acl import Role
 from hub.service import HubService
 from hub.services.users import UserAdmin, UserChangeRefused
 from hub.settings import HubSettings
+from hub.storage.engine import open_database, storage_for
 from hub.storage.evidence.backends import open_evidence_store
-from hub.storage.sqlite.database import HubDatabase
-from hub.storage.sqlite.unit_of_work import SqliteStorage
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -94,8 +93,8 @@ def _password(path: Path | None) -> str:
 
 
 def run_users(settings: HubSettings, args: argparse.Namespace) -> int:
-    database = HubDatabase(settings.db_path)
-    admin = UserAdmin(SqliteStorage(database))
+    database = open_database(settings)
+    admin = UserAdmin(storage_for(database))
     try:
         return asyncio.run(_users(admin, args))
     except UserChangeRefused as exc:
@@ -142,7 +141,7 @@ async def _users(admin: UserAdmin, args: argparse.Namespace) -> int:
 
 
 def run_retention(settings: HubSettings) -> int:
-    database = HubDatabase(settings.db_path)
+    database = open_database(settings)
     try:
         service = HubService(settings, database, open_evidence_store(settings))
         due = asyncio.run(service.requests.reports.retention_due())

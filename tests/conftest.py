@@ -11,6 +11,7 @@ pytest_plugins = [
     "tests.support.smtp_server",
     "tests.support.agent_process",
     "tests.support.hub_stand_in",
+    "tests.support.storage_engines",
 ]
 
 # The modules that take longest (measured: `pytest --durations`), run first. With `-n 2 --dist

@@ -139,6 +139,15 @@ class UploadSessions(Protocol):
 
     def set_state(self, clip_id: str, state: str, reason: str | None, now: datetime) -> None: ...
 
+    def claim_completion(
+        self, clip_id: str, claimant: str, now: datetime, stale_before: datetime
+    ) -> bool:
+        """Make ``claimant`` the one hub process completing the upload; False when another
+        process's claim is newer than ``stale_before``."""
+        ...
+
+    def release_completion(self, clip_id: str, claimant: str) -> None: ...
+
 
 class EvidenceItems(Protocol):
     def get(self, clip_id: str) -> EvidenceItem | None: ...

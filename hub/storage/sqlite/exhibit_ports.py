@@ -6,15 +6,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlite_utils import Database
-
 from hub.domain.derived_items import DerivedItem, DerivedState
 from hub.domain.exhibit_numbers import ExhibitReference
+from hub.storage.sql_session import SqlSession
 from hub.storage.sqlite import exhibit_rows
 
 
 class _ExhibitRows:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: SqlSession) -> None:
         self._db = db
 
 

@@ -7,10 +7,9 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlite_utils import Database
-
 from hub.domain.uploads.links import LinkUse, UploadLink
 from hub.domain.uploads.records import OutsideItem, TusState, TusUpload
+from hub.storage.sql_session import SqlSession
 from hub.storage.sqlite.rows import db_time, json_text, opt_time, parse_db_time
 
 
@@ -33,14 +32,14 @@ def _link(row: dict[str, Any]) -> UploadLink:
     )
 
 
-def _rows(db: Database, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+def _rows(db: SqlSession, sql: str, params: list[Any]) -> list[dict[str, Any]]:
     cursor = db.execute(sql, params)
     names = [column[0] for column in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 class SqliteUploadLinks:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: SqlSession) -> None:
         self._db = db
 
     def add(self, link: UploadLink) -> None:
@@ -116,7 +115,7 @@ def _upload(row: dict[str, Any]) -> TusUpload:
 
 
 class SqliteTusUploads:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: SqlSession) -> None:
         self._db = db
 
     def add(self, upload: TusUpload) -> None:
@@ -194,7 +193,7 @@ def _item(row: dict[str, Any]) -> OutsideItem:
 
 
 class SqliteOutsideItems:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: SqlSession) -> None:
         self._db = db
 
     def add(self, item: OutsideItem) -> None:

@@ -302,5 +302,11 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     EXHIBITS_MIGRATION,
     # 9: exhibit references for any item, derived progress, deleted derived and outside items.
     EXHIBIT_ITEMS_MIGRATION,
+    # 10: several hub workers (issue 16): the one hub process completing an upload (store and
+    # record), so that two processes that both see every chunk held do not both complete it.
+    (
+        "ALTER TABLE uploads ADD COLUMN completing_by TEXT",
+        "ALTER TABLE uploads ADD COLUMN completing_since TEXT",
+    ),
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)
