@@ -10,8 +10,15 @@ deps:
 demo: deps
 	$(VENV)/bin/cctv-demo
 
+# Two workers, one module per worker at a time (its module-scoped servers are not shared across
+# workers), modules taken in collection order (the longest first: LONGEST_FIRST in
+# tests/conftest.py) rather than xdist's default, most tests first; PYTEST_WORKERS=0 runs in one
+# process.
+PYTEST_WORKERS ?= 2
+XDIST := -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
+
 test: deps lint typecheck imports
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q $(XDIST)
 
 lint:
 	$(VENV)/bin/ruff check .
@@ -26,7 +33,7 @@ typecheck:
 
 # Fast pure tests only (no RTSP server, broker or browser).
 unit: deps
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q $(XDIST) -m "not slow"
 
 bench: deps
 	$(PY) bench/cut.py

@@ -73,6 +73,9 @@ class AsyncOnvifClient:
     async def get_device_information(self) -> DeviceInfo:
         return await self._run(1, self.sync.get_device_information)
 
+    async def get_hostname(self) -> str:
+        return await self._run(1, self.sync.get_hostname)
+
     async def get_scopes(self) -> list[str]:
         return await self._run(1, self.sync.get_scopes)
 

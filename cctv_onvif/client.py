@@ -174,6 +174,13 @@ class OnvifClient:
             return []
         return [text(get_path(item, "ScopeItem")) for item in answer if get_path(item, "ScopeItem")]
 
+    def get_hostname(self) -> str:
+        """The device's host name (GetHostname); "" when it has none."""
+        self.connect()
+        answer = self.soap.call("devicemgmt", "GetHostname")
+        name = get_path(answer, "Name") or get_path(answer, "HostnameInformation", "Name")
+        return text(name)
+
     def get_profiles(self) -> list[MediaProfile]:
         self.connect()
         answer = self.soap.call("media", "GetProfiles")

@@ -46,6 +46,7 @@ from edge_agent.jobs.runner import JobRunner
 from edge_agent.live.errors import LiveCameraUnavailable
 from edge_agent.live.service import LiveService, UrlResolver
 from edge_agent.live.signalling import LiveSignalling
+from edge_agent.nvr.coverage import NvrCoverage
 from edge_agent.recording.janitor import Janitor
 from edge_agent.recording.recorder import CameraUnreachable
 from edge_agent.recording.recorder_supervisor import Recorders
@@ -154,6 +155,8 @@ async def _run(config: AgentConfig) -> int:
         recover=janitor.recover_leftovers,
     )
 
+    nvr_coverage = NvrCoverage(config)
+
     def clock_offset(camera_id: str) -> float | None:
         try:
             return onvif_cameras.clock_offset(camera_id)
@@ -170,6 +173,7 @@ async def _run(config: AgentConfig) -> int:
                 version=__version__,
                 holds=held_windows(index.holds.in_force(), site),
                 retention_pressure=janitor.pressure,
+                nvr=nvr_coverage.by_camera(),
             ),
             health.latest,
             upload_queue=len(outbox.pending_clips()),
@@ -192,7 +196,13 @@ async def _run(config: AgentConfig) -> int:
         on_report=uplink.publish_status_now,
     )
     runner = JobRunner(
-        config=config, outbox=outbox, index=index, key=key, publisher=uplink, hub=hub
+        config=config,
+        outbox=outbox,
+        index=index,
+        key=key,
+        publisher=uplink,
+        hub=hub,
+        nvr=nvr_coverage,
     )
     holds = HoldKeeper(config=config, index=index, hub=hub, on_change=uplink.publish_status_now)
     loop = asyncio.get_running_loop()
@@ -211,6 +221,9 @@ async def _run(config: AgentConfig) -> int:
         loop.add_signal_handler(signum, stop.set)
 
     events = asyncio.create_task(onvif_cameras.run_events(stop), name="onvif-events")
+    nvr_search = asyncio.create_task(
+        nvr_coverage.run(stop, uplink.publish_status_now), name="nvr-search"
+    )
     event_uplink = EventUplink(site, index, uplink, config.data_dir / STATE_FILE)
     events_out: asyncio.Task[None] | None = None
     checks: asyncio.Task[None] | None = None
@@ -258,9 +271,11 @@ async def _run(config: AgentConfig) -> int:
         stuck = await asyncio.to_thread(recorders.stop_all, RECORDER_STOP_SECONDS)
         await asyncio.to_thread(janitor.stop)
         stop.set()
-        for outcome in await asyncio.gather(events, return_exceptions=True):
+        for outcome in await asyncio.gather(events, nvr_search, return_exceptions=True):
             if isinstance(outcome, Exception):
-                log.error("site %s: ONVIF event streams stopped with an error: %s", site, outcome)
+                log.error(
+                    "site %s: ONVIF events or NVR search stopped with an error: %s", site, outcome
+                )
         onvif_cameras.close()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)

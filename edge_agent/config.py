@@ -7,7 +7,9 @@ field engineer's file is an error with its path, not a silently ignored setting.
 from __future__ import annotations
 
 import logging
+import os
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -24,6 +26,7 @@ from pydantic import (
 from cctv_common.loopback import plain_mqtt_refusal
 from cctv_common.uplink_cap import CapWindow, InvalidCap
 from cctv_common.wire.ids import ID_PATTERN
+from edge_agent.camera_secrets import CameraPasswordError, with_camera_passwords
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +50,21 @@ class OnvifCameraConfig(_ConfigSection):
     port: int = Field(default=80, ge=1, le=65535, description="Device HTTP port")
     user: str = Field(default="", max_length=128, description="ONVIF user name")
     password: str = Field(
-        default="", max_length=256, repr=False, description="ONVIF password (never logged)"
+        default="",
+        max_length=256,
+        repr=False,
+        description="ONVIF password in plain text (never logged); prefer password_file or"
+        " password_credential",
+    )
+    password_file: Path | None = Field(
+        default=None,
+        description="File holding the ONVIF password on its first line (not world-readable)",
+    )
+    password_credential: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_.@-]{1,255}$",
+        description="systemd credential holding the password ($CREDENTIALS_DIRECTORY/NAME,"
+        " from LoadCredential= in the agent's unit)",
     )
     profile: str = Field(
         default="main",
@@ -60,6 +77,13 @@ class OnvifCameraConfig(_ConfigSection):
         max_length=64,
         description='Live view profile, e.g. "sub" for the H.264 sub stream of an H.265 camera',
     )
+
+    @model_validator(mode="after")
+    def _one_password(self) -> OnvifCameraConfig:
+        given = [self.password_file is not None, self.password_credential is not None]
+        if sum(given) > 1 or (any(given) and self.password):
+            raise ValueError("give at most one of password, password_file, password_credential")
+        return self
 
 
 class CameraConfig(_ConfigSection):
@@ -351,6 +375,16 @@ class NvrConfig(_ConfigSection):
         default=False,
         description="Ask the NVR for real-time pacing; false retrieves as fast as it sends",
     )
+    search_interval_seconds: float = Field(
+        default=300.0,
+        ge=1.0,
+        le=86400.0,
+        description="How often the agent searches the NVR's recordings for its status (also at"
+        " start); the hub shows the spans found as retrievable",
+    )
+    search_timeout_seconds: float = Field(
+        default=60.0, ge=1.0, le=600.0, description="Give up on one search after this long"
+    )
     channels: list[NvrChannelConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -464,9 +498,15 @@ def parse_config(text: str, source: str = "<config>") -> AgentConfig:
         raise ConfigError(source, format_validation_error(exc)) from exc
 
 
-def load_config(path: Path) -> AgentConfig:
+def load_config(path: Path, *, environ: Mapping[str, str] | None = None) -> AgentConfig:
+    """The config at ``path`` with each camera's password read from its file or systemd
+    credential (``environ`` gives $CREDENTIALS_DIRECTORY; the process's own by default)."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(str(path), [f"cannot read: {exc.strerror or exc}"]) from exc
-    return parse_config(text, str(path))
+    config = parse_config(text, str(path))
+    try:
+        return with_camera_passwords(config, os.environ if environ is None else environ)
+    except CameraPasswordError as exc:
+        raise ConfigError(str(path), exc.problems) from exc

@@ -36,6 +36,7 @@ from hub.api.routes import (
     jobs,
     live,
     metrics,
+    redaction,
     requests,
     retention,
     session,
@@ -52,9 +53,9 @@ from hub.mqtt import HubMqtt, MqttLink
 from hub.service import HubService
 from hub.services.auth import Authenticator, load_session_secret
 from hub.settings import HubSettings
+from hub.storage.engine import AnyDatabase
 from hub.storage.evidence.backends import open_evidence_store
 from hub.storage.evidence.store import EvidenceStore, StoreUnavailable
-from hub.storage.sqlite.database import HubDatabase
 from hub.ui import CONTENT_SECURITY_POLICY, STATIC_DIR
 from hub.ui import router as ui_router
 
@@ -115,7 +116,7 @@ def metrics_token(settings: HubSettings) -> str | None:
 
 def create_app(
     settings: HubSettings,
-    db: HubDatabase,
+    db: AnyDatabase,
     mqtt: MqttLink | None = None,
     *,
     store: EvidenceStore | None = None,
@@ -173,6 +174,7 @@ def create_app(
         jobs,
         clips,
         clip_changes,
+        redaction,
         derived,
         custody,
         custody_search,

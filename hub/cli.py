@@ -38,8 +38,8 @@ from hub.exhibits.cli import add_exhibit_commands, run_exhibit
 from hub.services.passwords import hash_password
 from hub.services.sites import SiteKeyError, register_in
 from hub.settings import HubSettings, SettingsError, load_settings
-from hub.storage.sqlite.database import DatabaseError, HubDatabase
-from hub.storage.sqlite.unit_of_work import SqliteStorage
+from hub.storage.engine import open_database, storage_for
+from hub.storage.sqlite.database import DatabaseError
 
 log = logging.getLogger("hub")
 
@@ -124,7 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command in ("users", "retention"):
+        args.config = cli_users.config_of(parser, args)
     if args.command != "run":
         setup_logging(args, "warning")
     try:
@@ -181,7 +184,7 @@ def _settings(path: Path) -> HubSettings:
 def _run(settings: HubSettings, log_level: str) -> int:
     private_umask()
     logging.basicConfig(level=log_level.upper(), format=LOG_FORMAT)
-    database = HubDatabase(settings.db_path)
+    database = open_database(settings)
     try:
         app = create_app(settings, database)
         config = uvicorn.Config(
@@ -241,10 +244,10 @@ def _add_site(settings: HubSettings, site_id: str, key_path: Path, name: str) ->
         print(f"cctv-hub: {exc}", file=sys.stderr)
         return EXIT_USAGE
     actor = f"cli:{getpass.getuser()}"
-    database = HubDatabase(settings.db_path)
+    database = open_database(settings)
     try:
         now = utc_now()
-        site = SqliteStorage(database).write(
+        site = storage_for(database).write(
             lambda uow: register_in(uow, site_id, name, pem, actor, now)
         )
         checkpointer(settings, database).checkpoint()

@@ -21,8 +21,7 @@ from hub.domain.mosquitto_conf import BrokerFiles, BrokerPathError, mosquitto_co
 from hub.services.broker_logins import BrokerLogins
 from hub.services.enrollment import EnrollmentService
 from hub.settings import HubSettings, SettingsError, load_settings
-from hub.storage.sqlite.database import HubDatabase
-from hub.storage.sqlite.unit_of_work import SqliteStorage
+from hub.storage.engine import open_database, storage_for
 
 EXIT_OK: Final = 0
 EXIT_USAGE: Final = 2
@@ -129,10 +128,10 @@ def init_hub(settings: HubSettings, config_path: Path) -> list[str]:
     atomic_write(enrollment.acl_path, acl_text([broker.username]), mode=0o600)
     password = broker.resolved_password()
     assert password is not None
-    database = HubDatabase(settings.db_path)
+    database = open_database(settings)
     try:
         service = EnrollmentService(
-            SqliteStorage(database),
+            storage_for(database),
             enrollment,
             BrokerLogins(enrollment, broker.username, password),
             public_key_pem(hub_key),

@@ -13,12 +13,12 @@ import sys
 from pathlib import Path
 from typing import Final
 
+from cctv_common.clock import utc_now
 from hub.enrollment_setup import EnrollmentNotSetUp, build_enrollment
 from hub.services.broker_logins import BrokerReloadError
 from hub.services.enrollment import EnrollmentError
 from hub.settings import HubSettings
-from hub.storage.sqlite.database import HubDatabase
-from hub.storage.sqlite.unit_of_work import SqliteStorage
+from hub.storage.engine import open_database, storage_for
 
 EXIT_OK: Final = 0
 EXIT_FAILED: Final = 1
@@ -47,15 +47,16 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     revoke = actions.add_parser("revoke", help="remove a site's broker login now and disconnect it")
     _config(revoke)
     revoke.add_argument("--site", required=True, help="site id")
+    revoke.add_argument("--reason", default="", help="why, for the custody log")
     listing = actions.add_parser("list", help="every site's enrollment state")
     _config(listing)
 
 
 def run_sites(settings: HubSettings, args: argparse.Namespace) -> int:
     actor = f"cli:{getpass.getuser()}"
-    database = HubDatabase(settings.db_path)
+    database = open_database(settings)
     try:
-        service = build_enrollment(settings, SqliteStorage(database))
+        service = build_enrollment(settings, storage_for(database))
         match args.sites_command:
             case "create":
                 if args.hours is not None and not 0 < args.hours <= 24 * 30:
@@ -74,15 +75,16 @@ def run_sites(settings: HubSettings, args: argparse.Namespace) -> int:
                 return EXIT_OK
             case "revoke":
                 try:
-                    access = service.revoke(args.site, actor)
+                    access = service.revoke(args.site, actor, args.reason)
                 except BrokerReloadError as exc:
                     print(f"cctv-hub: site {args.site} revoked, but: {exc}", file=sys.stderr)
                     return EXIT_FAILED
                 print(f"site {access.site_id} revoked: its broker login is removed")
                 return EXIT_OK
             case "list":
+                now = utc_now()
                 for access in service.list_all():
-                    print(f"{access.site_id}\t{access.state}\t{access.name}")
+                    print(f"{access.site_id}\t{access.state_at(now)}\t{access.name}")
                 return EXIT_OK
     except (EnrollmentError, EnrollmentNotSetUp) as exc:
         print(f"cctv-hub: {exc}", file=sys.stderr)

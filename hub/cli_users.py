@@ -18,18 +18,37 @@ from hub.domain.acl import Role
 from hub.service import HubService
 from hub.services.users import UserAdmin, UserChangeRefused
 from hub.settings import HubSettings
+from hub.storage.engine import open_database, storage_for
 from hub.storage.evidence.backends import open_evidence_store
-from hub.storage.sqlite.database import HubDatabase
-from hub.storage.sqlite.unit_of_work import SqliteStorage
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
+def _config(parser: argparse.ArgumentParser, *, before_action: bool = False) -> None:
+    """--config after the action, as for ``cctv-hub sites``; the older place, before the
+    action, still works (an action's own --config, when given, wins)."""
+    if before_action:
+        parser.add_argument("--config", type=Path, default=None, help=argparse.SUPPRESS)
+    else:
+        parser.add_argument(
+            "--config", type=Path, default=argparse.SUPPRESS, help="hub TOML settings file"
+        )
+
+
+def config_of(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Path:
+    """The settings file from either place; a usage error (exit 2) when neither has it."""
+    path: Path | None = getattr(args, "config", None)
+    if path is None:
+        parser.error(f"the following arguments are required: --config (cctv-hub {args.command})")
+    return path
+
+
 def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     users = commands.add_parser("users", help="add, list, disable, enable users; reset passwords")
-    users.add_argument("--config", required=True, type=Path, help="hub TOML settings file")
+    _config(users, before_action=True)
     actions = users.add_subparsers(dest="users_command", required=True, metavar="ACTION")
     add = actions.add_parser("add", help="add a user (the password is asked for)")
+    _config(add)
     add.add_argument("username")
     add.add_argument("--role", required=True, choices=[role.value for role in Role])
     add.add_argument("--name", default="", help="display name, e.g. 'DC Jane Smith'")
@@ -37,20 +56,24 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     add.add_argument("--force", default="", help="police force or organisation")
     add.add_argument("--collar-number", default="")
     add.add_argument("--password-file", type=Path, help="read the password from this file")
-    actions.add_parser("list", help="list users")
+    _config(actions.add_parser("list", help="list users"))
     for name, text in (("disable", "disable a user"), ("enable", "enable a user again")):
         action = actions.add_parser(name, help=text)
+        _config(action)
         action.add_argument("username")
     reset = actions.add_parser("reset-password", help="set a new password (asked for)")
+    _config(reset)
     reset.add_argument("username")
     reset.add_argument("--password-file", type=Path, help="read the password from this file")
 
     retention = commands.add_parser("retention", help="the daily retention list")
-    retention.add_argument("--config", required=True, type=Path, help="hub TOML settings file")
+    _config(retention, before_action=True)
     retention_actions = retention.add_subparsers(
         dest="retention_command", required=True, metavar="ACTION"
     )
-    retention_actions.add_parser("due", help="what is due for deletion or review, and held")
+    _config(
+        retention_actions.add_parser("due", help="what is due for deletion or review, and held")
+    )
 
 
 def _actor() -> str:
@@ -70,8 +93,8 @@ def _password(path: Path | None) -> str:
 
 
 def run_users(settings: HubSettings, args: argparse.Namespace) -> int:
-    database = HubDatabase(settings.db_path)
-    admin = UserAdmin(SqliteStorage(database))
+    database = open_database(settings)
+    admin = UserAdmin(storage_for(database))
     try:
         return asyncio.run(_users(admin, args))
     except UserChangeRefused as exc:
@@ -118,7 +141,7 @@ async def _users(admin: UserAdmin, args: argparse.Namespace) -> int:
 
 
 def run_retention(settings: HubSettings) -> int:
-    database = HubDatabase(settings.db_path)
+    database = open_database(settings)
     try:
         service = HubService(settings, database, open_evidence_store(settings))
         due = asyncio.run(service.requests.reports.retention_due())

@@ -25,29 +25,28 @@ from hub.services.checkpoints import Checkpointer
 from hub.services.custody_checks import custody_report
 from hub.services.integrity import verify_store_sync
 from hub.settings import HubSettings
+from hub.storage.engine import AnyDatabase, open_database, storage_for
 from hub.storage.evidence.backends import open_evidence_store
 from hub.storage.evidence.verify import MB, ObjectCheck, RateLimiter
-from hub.storage.sqlite.database import HubDatabase
-from hub.storage.sqlite.unit_of_work import SqliteStorage
 
 EXIT_OK: Final = 0
 EXIT_FAILED: Final = 1
 EXIT_USAGE: Final = 2
 
 
-def _open(settings: HubSettings) -> HubDatabase | None:
-    if not settings.db_path.exists():
+def _open(settings: HubSettings) -> AnyDatabase | None:
+    if settings.database.url is None and not settings.db_path.exists():
         print(f"cctv-hub: no database at {settings.db_path}", file=sys.stderr)
         return None
-    return HubDatabase(settings.db_path)
+    return open_database(settings)
 
 
-def checkpointer(settings: HubSettings, database: HubDatabase) -> Checkpointer:
+def checkpointer(settings: HubSettings, database: AnyDatabase) -> Checkpointer:
     """The hub's checkpointer, for CLI commands that write custody rows (creates the hub key
     as the hub's first start would)."""
     key = load_or_create_private_key(settings.hub_key_path)
     return Checkpointer(
-        SqliteStorage(database), settings.checkpoint_path, key, settings.hub_id, now=utc_now
+        storage_for(database), settings.checkpoint_path, key, settings.hub_id, now=utc_now
     )
 
 
@@ -70,7 +69,7 @@ def verify_store(settings: HubSettings, mb_per_second: float | None) -> int:
 
     try:
         report = verify_store_sync(
-            SqliteStorage(database),
+            storage_for(database),
             store,
             actor=f"cli:{getpass.getuser()}",
             by="verify-store",
@@ -130,7 +129,7 @@ def verify_audit(settings: HubSettings, public_key_file: Path | None) -> int:
     if database is None:
         return EXIT_USAGE
     try:
-        report = custody_report(SqliteStorage(database), settings.checkpoint_path, public_key)
+        report = custody_report(storage_for(database), settings.checkpoint_path, public_key)
     finally:
         database.close()
     if not report.chain_ok:

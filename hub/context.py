@@ -12,14 +12,14 @@ from hub.services.auth import Authenticator
 from hub.services.enrollment import EnrollmentService
 from hub.services.playback import ViewSessions
 from hub.settings import HubSettings
+from hub.storage.engine import AnyDatabase
 from hub.storage.evidence.store import EvidenceStore
-from hub.storage.sqlite.database import HubDatabase
 
 
 @dataclass
 class HubContext:
     settings: HubSettings
-    database: HubDatabase
+    database: AnyDatabase
     store: EvidenceStore
     service: HubService
     auth: Authenticator

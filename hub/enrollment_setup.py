@@ -5,6 +5,7 @@ from __future__ import annotations
 from cctv_common.evidence.signing import load_or_create_private_key, public_key_pem
 from hub.services.broker_logins import BrokerLogins
 from hub.services.enrollment import EnrollmentService
+from hub.services.login_throttle import ThrottlePolicy
 from hub.settings import HubSettings
 from hub.storage.ports import HubStorage
 
@@ -29,4 +30,5 @@ def build_enrollment(settings: HubSettings, storage: HubStorage) -> EnrollmentSe
         enrollment,
         BrokerLogins(enrollment, broker.username, password),
         public_key_pem(hub_key),
+        throttle_policy=ThrottlePolicy.of(settings.login),
     )

@@ -2,7 +2,8 @@
 
 Client id ``hub-{hub_id}`` (the project's broker replaces it with the username), a persistent
 session (MQTT 5, ``clean_start=False``, 7-day expiry by default) so that messages sent to the hub
-while it is away wait at the broker, and ``HUB_SUBSCRIPTIONS``, renewed at every connect. Events
+while it is away wait at the broker, and ``hub_subscriptions`` (the ingest ones shared among
+workers when ``[broker] shared_group`` is set), renewed at every connect. Events
 (``Connected``, ``Disconnected``, ``Inbound`` with its topic already parsed, ``UnknownTopic``) come
 on the ``EventQueue`` that ``HubService`` consumes; chunks past the queue's byte budget are
 dropped and asked for again, nothing else is.
@@ -19,7 +20,7 @@ from typing import Protocol
 
 from cctv_common.mqtt.bridge import BridgeError, BrokerLogin, MqttBridge, PublishFailed
 from cctv_common.mqtt.events import EventQueue
-from cctv_common.wire.topics import HUB_SUBSCRIPTIONS
+from cctv_common.wire.topics import hub_subscriptions
 from hub.settings import BrokerSettings
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,8 @@ class HubMqtt:
     """The real link: the common bridge, logged in as the hub."""
 
     def __init__(self, settings: BrokerSettings, hub_id: str) -> None:
-        self.client_id = f"hub-{hub_id}"
+        worker = "" if settings.worker_id is None else f"-{settings.worker_id}"
+        self.client_id = f"hub-{hub_id}{worker}"
         login = BrokerLogin(
             host=settings.host,
             port=settings.port,
@@ -65,7 +67,7 @@ class HubMqtt:
             reconnect_max_seconds=settings.reconnect_max_seconds,
         )
         try:
-            self._bridge = MqttBridge(login, HUB_SUBSCRIPTIONS, "MQTT")
+            self._bridge = MqttBridge(login, hub_subscriptions(settings.shared_group), "MQTT")
         except BridgeError as exc:
             raise MqttError(str(exc)) from exc
 

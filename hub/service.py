@@ -57,10 +57,9 @@ from hub.services.uplink_caps import UplinkCapService
 from hub.services.upload_queue import UploadQueueService
 from hub.services.users import UserAdmin
 from hub.settings import HubSettings
+from hub.storage.engine import AnyDatabase, storage_for
 from hub.storage.evidence.store import EvidenceStore
 from hub.storage.ports import UnitOfWork
-from hub.storage.sqlite.database import HubDatabase
-from hub.storage.sqlite.unit_of_work import SqliteStorage
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +70,7 @@ class HubService:
     def __init__(
         self,
         settings: HubSettings,
-        database: HubDatabase,
+        database: AnyDatabase,
         store: EvidenceStore,
         link: MqttLink | None = None,
         *,
@@ -82,7 +81,7 @@ class HubService:
         self.hub_key = load_or_create_private_key(settings.hub_key_path)
         self.signer = HubSigner(self.hub_key)
         self.database = database
-        self.storage = SqliteStorage(database)
+        self.storage = storage_for(database)
         self.store = store
         self.link = link
         self._now = now
@@ -152,6 +151,8 @@ class HubService:
         )
         self.upload_queue = UploadQueueService(self.storage, self.ingest)
         self.uplink_caps = UplinkCapService(self.storage, self.publish, self.signer, now=now)
+        # With several hub workers, live and snapshot request ids carry this worker's id.
+        worker = None if settings.broker is None else settings.broker.worker_id
         self.live = LiveBridge(
             settings.live,
             self.storage,
@@ -159,6 +160,7 @@ class HubService:
             self.publish,
             lambda: None if self.link is None else self.link.is_ready,
             refusals=self.refusals,
+            worker=worker,
         )
         self.snapshots = SnapshotBridge(
             self.storage,
@@ -166,6 +168,7 @@ class HubService:
             self.publish,
             lambda: None if self.link is None else self.link.is_ready,
             refusals=self.refusals,
+            worker=worker,
         )
         self._events: EventQueue | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -173,7 +176,7 @@ class HubService:
 
     @classmethod
     def from_settings(
-        cls, settings: HubSettings, database: HubDatabase, store: EvidenceStore
+        cls, settings: HubSettings, database: AnyDatabase, store: EvidenceStore
     ) -> HubService:
         """The service with the real MQTT link when the settings name a broker."""
         link = None if settings.broker is None else HubMqtt(settings.broker, settings.hub_id)

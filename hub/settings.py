@@ -26,9 +26,16 @@ from cctv_common.evidence.signing import KeyFileError, load_public_key
 from cctv_common.loopback import plain_mqtt_refusal
 from cctv_common.wire.ids import ID_PATTERN, SiteId
 from hub.domain.acl import Role
+from hub.settings_database import (
+    SHARED_GROUP_HELP,
+    WORKER_HELP,
+    WORKER_PATTERN,
+    DatabaseSettings,
+)
 from hub.settings_enrollment import EnrollmentSettings
 from hub.settings_exhibits import ExhibitSettings
 from hub.settings_fleet import AlertSettings, MetricsSettings
+from hub.settings_login import LoginSettings
 from hub.settings_requests import RequestSettings, SmtpSection
 from hub.settings_uploads import UploadSettings
 from hub.storage.evidence.settings import (
@@ -108,11 +115,17 @@ class BrokerSettings(_StrictSettings):
     reconnect_max_seconds: int = Field(
         default=30, ge=1, le=600, description="Longest wait between reconnect attempts"
     )
+    shared_group: str | None = Field(
+        default=None, pattern=WORKER_PATTERN, description=SHARED_GROUP_HELP
+    )
+    worker_id: str | None = Field(default=None, pattern=WORKER_PATTERN, description=WORKER_HELP)
 
     @model_validator(mode="after")
     def _one_password(self) -> Self:
         if self.password is not None and self.password_file is not None:
             raise ValueError("give password or password_file, not both")
+        if self.shared_group is not None and self.worker_id is None:
+            raise ValueError("shared_group needs this worker's worker_id (one per hub worker)")
         refusal = plain_mqtt_refusal(self.host, self.tls)
         if refusal is not None:
             raise ValueError(refusal)
@@ -278,32 +291,10 @@ class CustodySettings(_StrictSettings):
     )
 
 
-class LoginSettings(_StrictSettings):
-    """Login throttling: an exponential delay per client address and per user name."""
-
-    free_failures: int = Field(
-        default=5, ge=1, le=100, description="Failed logins allowed before any delay"
-    )
-    first_delay_seconds: float = Field(
-        default=2.0, gt=0, le=3600, description="Delay after the first failure beyond the free ones"
-    )
-    max_delay_seconds: float = Field(
-        default=900.0, gt=0, le=24 * 3600, description="The delay doubles up to this"
-    )
-    forget_after_hours: float = Field(
-        default=24.0, gt=0, le=24 * 30, description="Failures older than this are forgotten"
-    )
-    max_tracked_addresses: int = Field(
-        default=10_000,
-        ge=100,
-        le=1_000_000,
-        description="Client addresses remembered at most (the oldest are forgotten first)",
-    )
-
-
 class HubSettings(_StrictSettings):
     hub_id: Annotated[str, Field(pattern=ID_PATTERN, description="This hub's id (MQTT client id)")]
     data_dir: Path = Field(description="Database, evidence store, staging files and secrets")
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     broker: BrokerSettings | None = Field(
         default=None, description="MQTT broker; without it the hub serves what it holds only"

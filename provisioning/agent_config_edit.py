@@ -1,5 +1,10 @@
 """Adding ONVIF cameras to an agent config: a pure edit of the TOML text, checked before it is used.
 
+Camera passwords never go into the file: each new camera names a password file of its own
+(``password_file``) or a systemd credential (``password_credential``), as ``PasswordStore``
+says; the CLI writes those files. Ids come from the names wanted for the cameras (slugged,
+unique), or are numbered with the id prefix.
+
 The new cameras are appended to the file's text as ``[[cameras]]`` tables rendered by tomli_w, so
 that the field engineer's comments and layout stay as they were. The result must parse to exactly
 the old document plus the new cameras (anything else, e.g. a file whose cameras are an inline
@@ -17,12 +22,14 @@ import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 import tomli_w
 
 from cctv_common.wire.ids import is_valid_id
 from edge_agent.config import AgentConfig, ConfigError, parse_config
+from provisioning.camera_names import unique_id
 
 
 class ConfigEditRefused(Exception):
@@ -44,6 +51,7 @@ class NewCamera:
     profile: str = "main"
     live_profile: str | None = None
     name: str = ""
+    wanted_id: str = ""  # the id its name makes ("" for a numbered id)
 
     def __repr__(self) -> str:
         return (
@@ -55,6 +63,28 @@ class NewCamera:
     def address(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class PasswordStore:
+    """Where new cameras' passwords go: ``file``, one file per camera in ``folder`` named in
+    ``password_file``; or ``credential``, a systemd credential named ``ID.password`` whose
+    source file is in ``folder`` (``LoadCredential=ID.password:FOLDER/ID.password``)."""
+
+    kind: Literal["file", "credential"]
+    folder: Path
+
+    def path_for(self, camera_id: str) -> Path:
+        return self.folder / self.credential_for(camera_id)
+
+    @staticmethod
+    def credential_for(camera_id: str) -> str:
+        return f"{camera_id}.password"
+
+    def reference(self, camera_id: str) -> dict[str, str]:
+        if self.kind == "credential":
+            return {"password_credential": self.credential_for(camera_id)}
+        return {"password_file": str(self.path_for(camera_id))}
 
 
 @dataclass(frozen=True)
@@ -153,18 +183,26 @@ def plan_additions(
             fresh.append(camera)
     if problems:
         raise ConfigEditRefused(problems)
-    ids = new_ids(_existing_ids(data), id_prefix, len(fresh))
+    taken = _existing_ids(data)
+    named: dict[int, str] = {}
+    for n, camera in enumerate(fresh):
+        if camera.wanted_id:
+            named[n] = unique_id(camera.wanted_id, taken)
+            taken.add(named[n])
+    numbered = iter(new_ids(taken, id_prefix, len(fresh) - len(named)))
+    ids = [named[n] if n in named else next(numbered) for n in range(len(fresh))]
     return [Addition(i, c) for i, c in zip(ids, fresh, strict=True)], skipped
 
 
-def camera_table(addition: Addition) -> dict[str, Any]:
-    """A ``[[cameras]]`` entry as TOML data, in the shape edge_agent.config reads."""
+def camera_table(addition: Addition, passwords: PasswordStore) -> dict[str, Any]:
+    """A ``[[cameras]]`` entry as TOML data, in the shape edge_agent.config reads; the password
+    is referenced, never written."""
     camera = addition.camera
     onvif: dict[str, Any] = {"host": camera.host, "port": camera.port}
     if camera.user:
         onvif["user"] = camera.user
     if camera.password:
-        onvif["password"] = camera.password
+        onvif.update(passwords.reference(addition.camera_id))
     onvif["profile"] = camera.profile
     if camera.live_profile:
         onvif["live_profile"] = camera.live_profile
@@ -178,6 +216,7 @@ def camera_table(addition: Addition) -> dict[str, Any]:
 def edit_config(
     text: str,
     cameras: Sequence[NewCamera],
+    passwords: PasswordStore,
     *,
     source: str = "<config>",
     id_prefix: str = "cam-",
@@ -191,7 +230,7 @@ def edit_config(
     additions, skipped = plan_additions(
         data, cameras, id_prefix=id_prefix, skip_existing=skip_existing
     )
-    tables = [camera_table(a) for a in additions]
+    tables = [camera_table(a, passwords) for a in additions]
     expected = copy.deepcopy(data)
     current = expected.get("cameras")
     if current is not None and not isinstance(current, list):

@@ -58,6 +58,17 @@ class MalformedReply(ValueError):
     """A datagram that is not a WS-Discovery ProbeMatches message we can use."""
 
 
+def scope_values(scopes: Sequence[str], kind: str) -> tuple[str, ...]:
+    """Values of the ONVIF scopes of one kind ("name", "hardware", "location", ...), decoded."""
+    prefix = f"onvif://www.onvif.org/{kind}/"
+    return tuple(unquote(s[len(prefix) :]) for s in scopes if s.startswith(prefix))
+
+
+def scope_location(scopes: Sequence[str]) -> str:
+    """A device's location from its scopes: every location scope's value, joined by "/"."""
+    return "/".join(scope_values(scopes, "location"))
+
+
 @dataclass(frozen=True)
 class DiscoveredDevice:
     """One ProbeMatch: where the device's ONVIF device service is and what it says it is."""
@@ -70,8 +81,7 @@ class DiscoveredDevice:
 
     def scope_values(self, kind: str) -> tuple[str, ...]:
         """Values of the ONVIF scopes of one kind ("name", "hardware", "location", ...), decoded."""
-        prefix = f"onvif://www.onvif.org/{kind}/"
-        return tuple(unquote(s[len(prefix) :]) for s in self.scopes if s.startswith(prefix))
+        return scope_values(self.scopes, kind)
 
     @property
     def name(self) -> str:
@@ -83,7 +93,7 @@ class DiscoveredDevice:
 
     @property
     def location(self) -> str:
-        return "/".join(self.scope_values("location"))
+        return scope_location(self.scopes)
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from cctv_onvif import (
     OnvifUnsupported,
     choose_profile,
 )
-from provisioning.discovery import DiscoveredDevice
+from provisioning.discovery import DiscoveredDevice, scope_location
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,8 @@ class DeviceDescription:
     endpoint_reference: str = ""
     name: str = ""  # from the device's ONVIF scopes
     hardware: str = ""
-    location: str = ""
+    location: str = ""  # from the device's location scopes, joined by "/"
+    hostname: str = ""  # GetHostname, when connected
     connected: bool = False
     error: str | None = None
     error_kind: ErrorKind | None = None
@@ -219,6 +220,7 @@ def describe(
             profiles = client.get_profiles()
         except OnvifError as exc:
             return replace(device, error=str(exc), error_kind=error_kind(exc))
+        device = _names(client, device)
         choices = _choices(profiles)
         described = []
         for profile in profiles:
@@ -244,6 +246,21 @@ def describe(
         device = replace(device, profiles=tuple(described))
         if snapshot_dir is not None:
             device = _save_snapshot(client, device, snapshot_dir, snapshot_profile)
+    return device
+
+
+def _names(client: OnvifClient, device: DeviceDescription) -> DeviceDescription:
+    """The device's host name and, when discovery did not give it, its location scopes; a
+    device that answers neither keeps them empty (they only name cameras)."""
+    try:
+        device = replace(device, hostname=client.get_hostname())
+    except OnvifError as exc:
+        log.info("device at %s: no host name: %s", device.address, exc)
+    if not device.location:
+        try:
+            device = replace(device, location=scope_location(client.get_scopes()))
+        except OnvifError as exc:
+            log.info("device at %s: no scopes: %s", device.address, exc)
     return device
 
 

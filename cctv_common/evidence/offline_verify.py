@@ -4,17 +4,14 @@ Usage: ``python3 verify.py PACKAGE`` where PACKAGE is the zip or the folder it w
 Optional ``--hub-key-id ID``: the hub key id published by the force, checked against the package.
 
 This one file is copied into every package as ``verify.py``; it imports only the standard
-library (Ed25519 is checked in pure Python, after RFC 8032 section 6). It checks:
-
-1. ``package.json`` is signed (``package.sig``, Ed25519, base64) by the hub key in ``hub_key.pem``
-   whose id it names;
-2. every file the package manifest lists is there with that size and SHA-256, and no file is
-   there that it does not list;
-3. every exhibit's manifest is signed by its key (a site's key for a master exhibit, the hub's key
-   for a derived item), names that key's id, and gives the SHA-256 and size of the exhibit's file;
-   a derived item names its source's SHA-256, checked against the master when it is in the package;
-4. every custody row's hash is the SHA-256 of the row's other fields (canonical JSON); rows are
-   in ``seq`` order and consecutive rows chain (``prev_hash``).
+library (Ed25519 in pure Python, after RFC 8032 section 6). It checks: 1. ``package.json`` is
+signed (``package.sig``) by the hub key in ``hub_key.pem`` whose id it names; 2. every file it
+lists is there with that size and SHA-256, and no other file; 3. every exhibit's manifest is
+signed by its key (the site's for a master, the hub's for a derived item), names that key's id
+and the file's SHA-256; a derived item names its source's SHA-256 (checked against the master);
+footage "not from a site agent" has the receipt the hub signed on arrival, naming the file's
+SHA-256 and the uploader's statement (``statement.json``); 4. every custody row's hash is the
+SHA-256 of its other fields (canonical JSON); rows ascend by ``seq``; consecutive rows chain.
 
 It prints a PASS or FAIL line for each check, naming the file, exhibit or custody row; the exit
 status is 0 when everything passes, 1 when anything fails, 2 when PACKAGE cannot be read at all.
@@ -38,6 +35,7 @@ from typing import IO, Any, Final
 PACKAGE_FORMAT: Final = "cctv-export-package/1"
 PACKAGE_MANIFEST: Final = "package.json"
 PACKAGE_SIGNATURE: Final = "package.sig"
+OUTSIDE_SOURCE: Final = "not from a site agent"
 HASH_BLOCK: Final = 1024 * 1024
 MAX_SMALL_FILE: Final = 16 * 1024 * 1024  # manifests, keys, custody rows: read whole
 _SPKI_ED25519_PREFIX: Final = bytes.fromhex("302a300506032b6570032100")
@@ -325,6 +323,47 @@ def _check_files(source: PackageSource, package: dict[str, Any], report: Report)
     return good
 
 
+def _signed(
+    source: PackageSource, exhibit: dict[str, Any], key: bytes
+) -> tuple[str, dict[str, Any]]:
+    """An exhibit's manifest (or receipt), its signature by ``key`` checked."""
+    name = _safe_name(exhibit.get("manifest"))
+    data = source.read_small(name)
+    try:
+        check_signature(key, data, source.read_small(_safe_name(exhibit.get("signature"))))
+    except CheckFailed as exc:
+        raise CheckFailed(f"{name}: {exc}") from exc
+    return name, json_object(data, name)
+
+
+def _file_matches(exhibit: dict[str, Any], hashes: dict[str, str], stated: Any, by: str) -> str:
+    clip_name = _safe_name(exhibit.get("clip"))
+    if clip_name not in hashes:
+        raise CheckFailed(f"{clip_name} did not pass its file check")
+    if stated != hashes[clip_name]:
+        raise CheckFailed(f"{clip_name} has SHA-256 {hashes[clip_name]}; its {by} says {stated}")
+    return hashes[clip_name]
+
+
+def _check_outside(
+    source: PackageSource, exhibit: dict[str, Any], hashes: dict[str, str], hub_key: bytes
+) -> str:
+    """Footage from elsewhere: its receipt, signed by the hub key, names the file and statement."""
+    name, receipt = _signed(source, exhibit, hub_key)
+    statement = json_object(source.read_small(_safe_name(exhibit.get("statement"))), "statement")
+    if receipt.get("source") != OUTSIDE_SOURCE or exhibit.get("source") != OUTSIDE_SOURCE:
+        raise CheckFailed(f"{name} is not marked {OUTSIDE_SOURCE!r}")
+    if canonical_json(statement) != canonical_json(receipt.get("statement")):
+        raise CheckFailed(f"{exhibit.get('statement')} is not the statement the receipt names")
+    digest = _file_matches(exhibit, hashes, receipt.get("sha256"), "receipt")
+    return (
+        f"exhibit {exhibit.get('reference')}: {OUTSIDE_SOURCE}, {receipt.get('filename')} from"
+        f" {statement.get('name')} ({statement.get('organisation')}), received"
+        f" {receipt.get('received_at')}, SHA-256 {digest}, receipt signed by hub key"
+        f" {key_id(hub_key)}"
+    )
+
+
 def _check_exhibit(
     source: PackageSource,
     exhibit: dict[str, Any],
@@ -332,30 +371,17 @@ def _check_exhibit(
     masters: dict[str, str],
     hub_key: bytes,
 ) -> str:
+    if exhibit.get("kind") == "outside":
+        return _check_outside(source, exhibit, hashes, hub_key)
     ref = exhibit.get("reference")
-    manifest_name = _safe_name(exhibit.get("manifest"))
-    clip_name = _safe_name(exhibit.get("clip"))
-    manifest_bytes = source.read_small(manifest_name)
     derived = exhibit.get("kind") == "derived"
     key = hub_key if derived else raw_public_key(source.read_small(_safe_name(exhibit.get("key"))))
-    try:
-        check_signature(
-            key, manifest_bytes, source.read_small(_safe_name(exhibit.get("signature")))
-        )
-    except CheckFailed as exc:
-        raise CheckFailed(f"{manifest_name}: {exc}") from exc
-    manifest = json_object(manifest_bytes, manifest_name)
+    manifest_name, manifest = _signed(source, exhibit, key)
     if manifest.get("key_id") != key_id(key):
         raise CheckFailed(
             f"{manifest_name} names key {manifest.get('key_id')!r}, signed by {key_id(key)}"
         )
-    if clip_name not in hashes:
-        raise CheckFailed(f"{clip_name} did not pass its file check")
-    if manifest.get("sha256") != hashes[clip_name]:
-        raise CheckFailed(
-            f"{clip_name} has SHA-256 {hashes[clip_name]};"
-            f" its manifest says {manifest.get('sha256')}"
-        )
+    digest = _file_matches(exhibit, hashes, manifest.get("sha256"), "manifest")
     if derived:
         source_part = manifest.get("source")
         source_sha = source_part.get("sha256") if isinstance(source_part, dict) else None
@@ -369,15 +395,15 @@ def _check_exhibit(
         name = operation.get("name") if isinstance(operation, dict) else None
         return (
             f"exhibit {ref}: derived item ({name}) of {from_ref}, source SHA-256 {source_sha},"
-            f" SHA-256 {hashes[clip_name]}, manifest signed by hub key {key_id(key)}"
+            f" SHA-256 {digest}, manifest signed by hub key {key_id(key)}"
         )
-    masters[str(ref)] = hashes[clip_name]
+    masters[str(ref)] = digest
     camera = manifest.get("camera", {}) if isinstance(manifest.get("camera"), dict) else {}
     window = manifest.get("delivered", {}) if isinstance(manifest.get("delivered"), dict) else {}
     return (
         f"exhibit {ref}: clip {manifest.get('clip_id')} from site {manifest.get('site_id')}"
         f" camera {camera.get('id')}, {window.get('start')} to {window.get('end')},"
-        f" SHA-256 {hashes[clip_name]}, manifest signed by site key {key_id(key)}"
+        f" SHA-256 {digest}, manifest signed by site key {key_id(key)}"
     )
 
 
@@ -419,10 +445,8 @@ def verify_package(path: Path, pinned_key_id: str | None = None) -> Report:
     hashes = _check_files(source, package, report)
     masters: dict[str, str] = {}
     exhibits = package.get("exhibits")
-    for exhibit in sorted(
-        exhibits if isinstance(exhibits, list) else [],
-        key=lambda e: isinstance(e, dict) and e.get("kind") == "derived",
-    ):
+    listed = exhibits if isinstance(exhibits, list) else []
+    for exhibit in sorted(listed, key=lambda e: isinstance(e, dict) and e.get("kind") == "derived"):
         if not isinstance(exhibit, dict):
             report.failed("exhibit entry is not an object")
             continue

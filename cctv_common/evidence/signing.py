@@ -11,6 +11,7 @@ import base64
 import binascii
 import hashlib
 import os
+import secrets
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -36,14 +37,21 @@ def load_or_create_private_key(path: Path) -> Ed25519PrivateKey:
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
+        # Written whole under a private name, then linked into place: a second process starting
+        # at the same moment (hub workers on one data_dir) never reads a half-written key, and
+        # the first key linked wins.
+        partial = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(pem)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.link(partial, path)
         except FileExistsError:
             return load_private_key(path)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(pem)
-            handle.flush()
-            os.fsync(handle.fileno())
+        finally:
+            partial.unlink(missing_ok=True)
         return key
     return load_private_key(path)
 

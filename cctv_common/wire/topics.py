@@ -391,6 +391,34 @@ HUB_SUBSCRIPTIONS: Final = (
 )
 
 
+# What several hub workers share (each message to one of them): everything whose state is in the
+# database. Live signalling and snapshot replies stay unshared: every worker gets each one and
+# takes only those for its own requests (hub.services.site_requests.PendingReplies).
+HUB_SHARED_FILTERS: Final = frozenset(
+    {
+        HUB_STATUS_FILTER,
+        HUB_PROGRESS_FILTER,
+        HUB_MANIFEST_FILTER,
+        HUB_CHUNK_FILTER,
+        HUB_EVENTS_FILTER,
+    }
+)
+
+
+def hub_subscriptions(shared_group: str | None) -> tuple[Subscription, ...]:
+    """The hub's subscriptions; with ``shared_group``, the ingest ones as MQTT 5 shared
+    subscriptions (``$share/{group}/...``), so that the broker hands each message to one worker."""
+    if shared_group is None:
+        return HUB_SUBSCRIPTIONS
+    _id("shared group", shared_group)
+    return tuple(
+        Subscription(f"$share/{shared_group}/{sub.filter}")
+        if sub.filter in HUB_SHARED_FILTERS
+        else sub
+        for sub in HUB_SUBSCRIPTIONS
+    )
+
+
 def agent_jobs_filter(site: str) -> str:
     """Job requests for one site (``jobs/+``; progress is one level deeper and not matched)."""
     _id("site", site)

@@ -74,6 +74,8 @@ log = logging.getLogger(__name__)
 STORED_KINDS = frozenset({"motion", "tamper"})
 # How far back the state last stored for a camera's property is looked up after a restart.
 STATE_MEMORY = timedelta(days=7)
+# How long a stopped event stream has to end before it is cancelled again.
+CANCEL_AGAIN_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -271,8 +273,15 @@ class OnvifCameras:
         try:
             await stop.wait()
         finally:
-            for task in tasks:
-                task.cancel()
+            # Cancelled again while any is left: Python 3.11's asyncio.wait_for returns the
+            # result of a call that finished as the cancel arrived and drops the cancel
+            # (gh-86296), so a stream polling the camera could go on after the stop (the
+            # agent's shutdown hung in test_onvif_renew under load).
+            pending = set(tasks)
+            while pending:
+                for task in pending:
+                    task.cancel()
+                _, pending = await asyncio.wait(pending, timeout=CANCEL_AGAIN_SECONDS)
             await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _camera_events(self, camera_id: str) -> None:

@@ -62,7 +62,10 @@ class HoldKeeper:
         now: Callable[[], datetime] = utc_now,
     ) -> None:
         self.site_id = config.site_id
-        self._cameras = frozenset(camera.id for camera in config.cameras)
+        # Cameras this site records, and cameras only an NVR records (held for their NVR clip).
+        self._cameras = frozenset(camera.id for camera in config.cameras) | frozenset(
+            channel.camera for nvr in config.nvrs for channel in nvr.channels
+        )
         self._index = index
         self._hub = hub
         self._on_change = on_change

@@ -18,6 +18,7 @@ from cctv_common.wire.job_state import JobState
 from cctv_common.wire.payloads import JobProgress
 from cctv_common.wire.topics import progress_topic
 from edge_agent.config import AgentConfig
+from edge_agent.nvr.coverage import NvrCoverage
 from edge_agent.recording.segments import Pin
 from edge_agent.store.outbox import Outbox, OutboxJob
 from edge_agent.store.segment_index import IndexWriteFailed, SegmentIndex
@@ -42,6 +43,8 @@ class JobContext:
     link: UplinkPort
     # Unsigned, forged and misrouted jobs and acks: counted, logged at most once a minute.
     refusals: Refusals
+    # The NVR spans from the last searches (None: no NVR configured, or not searched).
+    nvr: NvrCoverage | None = None
     # The last cutting percent published per job (a cut reports in steps).
     cut_percent: dict[str, int] = field(default_factory=dict)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)

@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, Final
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -25,8 +26,17 @@ from cctv_common.wire.job_state import JobState
 from edge_agent.cameras.camera_facts import facts_from_config
 from edge_agent.clips.cut_errors import CutFailed
 from edge_agent.clips.cut_plan import CutRefused
-from edge_agent.clips.evidence_clip import OutputExists, make_evidence_clip, new_clip_id, plan_for
+from edge_agent.clips.evidence_clip import (
+    EvidenceClip,
+    OutputExists,
+    make_evidence_clip,
+    new_clip_id,
+    plan_for,
+)
+from edge_agent.config import NvrPasswordError
 from edge_agent.jobs.context import JobContext
+from edge_agent.jobs.nvr_source import SourceRefused, job_source
+from edge_agent.nvr.retrieve import NvrRetrievalFailed, retrieve_from_nvr
 from edge_agent.store.outbox import ClipRecord, NewClip, OutboxError, OutboxJob
 from edge_agent.store.segment_index import IndexWriteFailed
 from edge_agent.uplink.upload import chunk_hashes
@@ -37,6 +47,8 @@ log = logging.getLogger(__name__)
 CUT_PERCENT_STEP: Final = 5
 # How long ``stop`` waits for a running cut to notice it should stop (it checks per segment).
 CUT_STOP_TIMEOUT_SECONDS: Final = 30.0
+# How long a job waits at start for the first NVR search before choosing its source without it.
+FIRST_SEARCH_WAIT_SECONDS: Final = 90.0
 
 
 class CutCancelled(Exception):
@@ -113,47 +125,41 @@ class CutWorker:
         clip_id = new_clip_id()
         record = await asyncio.to_thread(context.outbox.start_cut, job_id, clip_id)
         context.publish_progress(record)
+        if context.nvr is not None and config.nvrs and not context.nvr.searched.is_set():
+            # A job that arrives as the agent starts waits for the first NVR search.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(context.nvr.searched.wait(), FIRST_SEARCH_WAIT_SECONDS)
         try:
-            camera = config.camera(job.camera_id)
-        except KeyError:
-            known = ", ".join(c.id for c in config.cameras) or "none"
-            await context.fail(job_id, f"unknown camera {job.camera_id!r}; this site has: {known}")
+            source = await asyncio.to_thread(job_source, config, context.index, context.nvr, job)
+        except SourceRefused as exc:
+            await context.fail(job_id, str(exc))
             return
         out_dir = context.outbox.clip_dir(clip_id)
         log.info(
-            "site %s job %s clip %s: cutting camera %s into %s",
+            "site %s job %s clip %s: camera %s from %s (%s) into %s",
             site_id,
             job_id,
             clip_id,
-            camera.id,
+            job.camera_id,
+            "the ring buffer" if source.nvr is None else f"NVR {source.nvr.id}",
+            source.why,
             out_dir,
         )
         try:
-            plan = await asyncio.to_thread(
-                plan_for,
-                context.index,
-                camera.id,
-                job.start,
-                job.end,
-                timedelta(seconds=config.recorder.gap_tolerance_seconds),
-            )
-            facts = await asyncio.to_thread(facts_from_config, camera, context.index)
-            self._cut_future = asyncio.ensure_future(
-                asyncio.to_thread(
-                    make_evidence_clip,
-                    index=context.index,
-                    segments_dir=config.segments_dir,
-                    site_id=site_id,
-                    camera=facts,
-                    plan=plan,
-                    out_dir=out_dir,
-                    key=self._key,
+            if source.nvr is None:
+                clip = await self._cut_buffer(record, clip_id, out_dir)
+            else:
+                clip = await retrieve_from_nvr(
+                    source.nvr,
+                    job.camera_id,
+                    job.start,
+                    job.end,
+                    out_dir,
+                    self._key,
+                    site_id,
                     clip_id=clip_id,
                     job_id=job_id,
-                    progress=self._progress_callback(record),
                 )
-            )
-            clip = await asyncio.shield(self._cut_future)
             hashes = await asyncio.to_thread(
                 chunk_hashes, clip.clip_path, context.chunk_size(time.monotonic())
             )
@@ -162,6 +168,10 @@ class CutWorker:
             return
         except CutRefused as exc:
             await context.fail(job_id, str(exc))
+            return
+        except (NvrRetrievalFailed, NvrPasswordError) as exc:
+            await asyncio.to_thread(shutil.rmtree, out_dir, True)
+            await context.fail(job_id, f"NVR retrieval failed: {exc}")
             return
         except (CutFailed, OutputExists, IndexWriteFailed, OSError) as exc:
             await asyncio.to_thread(shutil.rmtree, out_dir, True)
@@ -204,6 +214,39 @@ class CutWorker:
         if job_record is not None:
             context.publish_progress(job_record)
         self._on_clip(stored)
+
+    async def _cut_buffer(self, record: OutboxJob, clip_id: str, out_dir: Path) -> EvidenceClip:
+        """Cut the job's window from the ring buffer (stream copy, in worker threads)."""
+        context = self._context
+        config = context.config
+        job = record.job
+        camera = config.camera(job.camera_id)
+        plan = await asyncio.to_thread(
+            plan_for,
+            context.index,
+            camera.id,
+            job.start,
+            job.end,
+            timedelta(seconds=config.recorder.gap_tolerance_seconds),
+        )
+        facts = await asyncio.to_thread(facts_from_config, camera, context.index)
+        self._cut_future = asyncio.ensure_future(
+            asyncio.to_thread(
+                make_evidence_clip,
+                index=context.index,
+                segments_dir=config.segments_dir,
+                site_id=context.site_id,
+                camera=facts,
+                plan=plan,
+                out_dir=out_dir,
+                key=self._key,
+                clip_id=clip_id,
+                job_id=job.job_id,
+                progress=self._progress_callback(record),
+            )
+        )
+        clip: EvidenceClip = await asyncio.shield(self._cut_future)
+        return clip
 
     def _progress_callback(self, record: OutboxJob) -> Callable[[float], None]:
         """Called in the cut's thread: hands the percent to the loop, or stops the cut."""

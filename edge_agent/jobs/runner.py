@@ -37,6 +37,7 @@ from edge_agent.config import AgentConfig
 from edge_agent.jobs.context import JobContext
 from edge_agent.jobs.cutting import CutWorker
 from edge_agent.jobs.uploads import ClipUploads
+from edge_agent.nvr.coverage import NvrCoverage
 from edge_agent.store.outbox import ClipRecord, Outbox, OutboxJob
 from edge_agent.store.segment_index import SegmentIndex
 from edge_agent.uplink.port import UplinkPort
@@ -65,6 +66,7 @@ class JobRunner:
         reoffer_after: float = REOFFER_AFTER_SECONDS,
         clock: Callable[[], float] = time.monotonic,
         link_estimate: LinkEstimate | None = None,
+        nvr: NvrCoverage | None = None,
     ) -> None:
         """``link_estimate``: the uplink's measured rate and round trip, kept by the caller when
         it outlives this runner (else a new one)."""
@@ -79,6 +81,7 @@ class JobRunner:
             link=publisher,
             refusals=self.refusals,
             link_estimate=link_estimate or LinkEstimate(),
+            nvr=nvr,
         )
         self._uploads = ClipUploads(
             self._context, window=window, reoffer_after=reoffer_after, clock=clock

@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 import shutil
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -34,7 +34,13 @@ from cctv_common import __version__
 from cctv_common.clock import utc_now
 from cctv_common.mqtt.bridge import BridgeError, BrokerLogin, MqttBridge
 from cctv_common.mqtt.events import Connected, Disconnected, EventQueue, Inbound, UnknownTopic
-from cctv_common.wire.payloads import CameraStatus, HeldWindow, SiteStatus, offline_status
+from cctv_common.wire.payloads import (
+    CameraStatus,
+    HeldWindow,
+    NvrChannelCoverage,
+    SiteStatus,
+    offline_status,
+)
 from cctv_common.wire.topics import (
     Subscription,
     Topic,
@@ -319,6 +325,7 @@ def build_site_status(
     now: datetime | None = None,
     holds: Sequence[HeldWindow] = (),
     retention_pressure: str | None = None,
+    nvr: Mapping[str, Sequence[NvrChannelCoverage]] | None = None,
 ) -> SiteStatus:
     """The retained online heartbeat: each camera's state and buffer, the disk, the clock, and
     the legal holds in force (``holds``) so the hub can confirm them.
@@ -326,6 +333,9 @@ def build_site_status(
     ``retention_pressure`` (the janitor's note when pinned footage keeps retention from its
     bound) is added to the last error of every camera in error, so a recorder stopped by a disk
     full of held footage says why in the status.
+
+    ``nvr`` (camera -> what each NVR channel mapped to it holds) is added to the recorded
+    cameras; a camera only an NVR records is reported with state ``nvr_only``.
 
     Blocking (index queries, ``statvfs``): call from a worker thread.
     """
@@ -346,8 +356,15 @@ def build_site_status(
                 width=camera.width or None,
                 height=camera.height or None,
                 last_error=last_error[:1000] if last_error else None,
+                nvr=tuple(nvr.get(camera.camera_id, ())) or None if nvr else None,
             )
         )
+    reported = {report.camera_id for report in reports}
+    for camera_id, channels in (nvr or {}).items():
+        if camera_id not in reported:
+            reports.append(
+                CameraStatus(camera_id=camera_id, state="nvr_only", nvr=tuple(channels) or None)
+            )
     disk = footage_disk_usage(segments_dir, index)
     return SiteStatus(
         state="online",

@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from cctv_common.wire.ids import SiteId
+from hub.domain.enrollment import SiteAccess
 
 
 class EnrollmentCreate(BaseModel):
@@ -44,11 +45,33 @@ class EnrollGrantOut(BaseModel):
     hub_public_key_pem: str
 
 
+class SiteRevoke(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(
+        default="", max_length=500, description="Why the site is revoked (custody log)"
+    )
+
+
 class SiteAccessOut(BaseModel):
     site_id: str
     name: str
-    state: str = Field(description="waiting (token issued), enrolled or revoked")
+    state: str = Field(
+        description="waiting (token issued), expired (token unused and out of time), enrolled"
+        " or revoked"
+    )
     token_expires_at: datetime
     enrolled_at: datetime | None
     revoked_at: datetime | None
     created_by: str
+
+    @classmethod
+    def of(cls, access: SiteAccess, now: datetime) -> SiteAccessOut:
+        return cls(
+            site_id=access.site_id,
+            name=access.name,
+            state=access.state_at(now),
+            token_expires_at=access.token_expires_at,
+            enrolled_at=access.enrolled_at,
+            revoked_at=access.revoked_at,
+            created_by=access.created_by,
+        )

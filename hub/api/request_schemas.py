@@ -284,8 +284,12 @@ def coverage_out(
             {
                 **camera_out(item.camera),
                 "camera_name": item.camera.label,
-                "buffer_start": _t(known[0].start) if known else None,
-                "buffer_end": _t(known[-1].end) if known else None,
+                "buffer_start": _t(min(s.start for s in known)) if known else None,
+                "buffer_end": _t(max(s.end for s in known)) if known else None,
+                "spans": [
+                    {"start": _t(s.start), "end": _t(s.end), "source": s.source}
+                    for s in sorted(known or (), key=lambda s: s.start)
+                ],
                 "warning": "; ".join(item.messages) or None,
                 "missing_seconds": int(item.missing_length.total_seconds()),
             }

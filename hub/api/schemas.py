@@ -41,7 +41,10 @@ class _Out(BaseModel):
 
 class CameraOut(_Out):
     camera_id: str = Field(description="Camera id within its site")
-    state: str = Field(description="recording, reconnecting, stopped or error (agent's word)")
+    state: str = Field(
+        description="recording, reconnecting, stopped or error (agent's word); nvr_only: only"
+        " an NVR records it (see nvr)"
+    )
     buffer_start: datetime | None = Field(description="Oldest footage the agent holds")
     buffer_end: datetime | None = Field(description="Newest footage the agent holds")
     codec: str | None
@@ -49,6 +52,11 @@ class CameraOut(_Out):
     height: int | None
     last_error: str | None = Field(default=None, description="Most recent recorder error")
     updated_at: datetime = Field(description="When the hub last heard about this camera")
+    nvr: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="What each NVR channel mapped to the camera holds (nvr_id, nvr_name, channel,"
+        " method, spans, truncated, searched_at, error), as the site last reported",
+    )
 
     @classmethod
     def of(cls, camera: CameraRecord) -> Self:
@@ -62,6 +70,7 @@ class CameraOut(_Out):
             height=camera.height,
             last_error=camera.status.get("last_error"),
             updated_at=camera.updated_at,
+            nvr=list(camera.status.get("nvr") or ()),
         )
 
 
@@ -71,7 +80,9 @@ class SiteOut(_Out):
     key_id: str = Field(
         description="Id of the Ed25519 key the site's manifests must be signed with"
     )
-    state: str = Field(description="online, offline, or unknown (never reported)")
+    state: str = Field(
+        description="online, offline, unknown (never reported) or revoked (cut off the broker)"
+    )
     last_seen: datetime | None = Field(description="When the hub last got a status from the site")
     version: str | None = Field(default=None, description="Agent software version")
     disk_free_bytes: int | None = None
@@ -134,6 +145,10 @@ class DeliveryOut(_Out):
     summary: str = Field(description="e.g. 'all 15 min' or '12 min 40 s of 15 min; 2 gaps'")
     gaps: list[DeliveryGapOut] = Field(description="Gaps within the requested window, in order")
     frames: int | None = Field(description="Video frames in the clip, when the manifest says")
+    source: str = Field(
+        description="Where the clip came from, from its signed manifest: 'site buffer' or"
+        " 'NVR <id>, <make model>, channel <n> (ONVIF replay)' (or the vendor's playback URL)"
+    )
 
     @classmethod
     def of(cls, delivery: Delivery) -> Self:
@@ -159,6 +174,7 @@ class DeliveryOut(_Out):
                 for gap in delivery.gaps
             ],
             frames=delivery.frames,
+            source=delivery.source,
         )
 
 

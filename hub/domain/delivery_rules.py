@@ -22,12 +22,19 @@ Arithmetic:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Final
+from typing import Any, Final
 
 from cctv_common.evidence.manifest import GapCause
+
+SITE_BUFFER_WORDS: Final = "site buffer"
+METHOD_WORDS: Final = {
+    "onvif-replay": "ONVIF replay",
+    "hikvision-playback": "Hikvision playback URL",
+    "dahua-playback": "Dahua playback URL",
+}
 
 # Shorter shortfalls at the window's edges are frame timing, not missing footage (a frame lasts
 # 40 ms at 25 fps; 0.25 s covers a slow 4 fps camera's frame as well).
@@ -84,6 +91,7 @@ class Delivery:
     complete: bool
     gaps: tuple[DeliveryGap, ...]
     frames: int | None
+    source: str = SITE_BUFFER_WORDS  # where the clip came from, from the signed manifest
 
     @property
     def missing_gaps(self) -> int:
@@ -100,6 +108,24 @@ class Delivery:
         return f"{covered} of {duration_text(self.requested_seconds)}; {gaps}"
 
 
+def source_words(nvr: Any) -> str:
+    """Where a clip came from, from its manifest's ``nvr`` part (absent: the site's own ring
+    buffer): 'NVR nvr-1, Acme NVR-8, channel 3 (ONVIF replay)'."""
+    if not isinstance(nvr, Mapping):
+        return SITE_BUFFER_WORDS
+    method = str(nvr.get("method") or "")
+    words = [f"NVR {str(nvr.get('nvr_id') or '?')[:64]}"]
+    maker = " ".join(
+        str(nvr.get(key) or "")[:60] for key in ("manufacturer", "model") if nvr.get(key)
+    )
+    if maker:
+        words.append(maker)
+    channel = nvr.get("channel")
+    if isinstance(channel, int) and not isinstance(channel, bool):
+        words.append(f"channel {channel}")
+    return f"{', '.join(words)} ({METHOD_WORDS.get(method, method[:40] or 'replay')})"
+
+
 def cause_words(cause: GapCause | None, reason: str) -> str:
     """A gap's cause for a reader: the closed list's words, else the manifest's own reason."""
     if cause is not None:
@@ -114,6 +140,7 @@ def assess(
     frames: int | None = None,
     *,
     edge_tolerance: timedelta = EDGE_TOLERANCE,
+    source: str = SITE_BUFFER_WORDS,
 ) -> Delivery:
     """The delivery of one clip: see the module docstring for the arithmetic."""
     start, end = requested
@@ -149,6 +176,7 @@ def assess(
         complete=not any(gap.missing for gap in shown),
         gaps=tuple(shown),
         frames=frames,
+        source=source,
     )
 
 

@@ -100,6 +100,8 @@ class DerivedItem:
     manifest: bytes | None = None  # the exact bytes the hub signed
     signature: str | None = None  # base64 Ed25519 by the hub key
     finished_at: datetime | None = None
+    progress: int | None = None  # percent done while working, kept in the row (throttled)
+    deleted_at: datetime | None = None  # deleted with its master: bytes removed, row kept
 
 
 def new_derived_id() -> str:

@@ -60,6 +60,11 @@ class SiteAccess:
             return "revoked"
         return "enrolled" if self.enrolled_at is not None else "waiting"
 
+    def state_at(self, now: datetime) -> str:
+        """``state``, with ``expired`` for a token that was never used and is out of time."""
+        state = self.state
+        return "expired" if state == "waiting" and now >= self.token_expires_at else state
+
 
 def new_token(site_id: str) -> str:
     return f"{site_id}.{secrets.token_urlsafe(SECRET_BYTES)}"

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
-from cctv_common.clock import iso_utc
+from cctv_common.clock import iso_utc, parse_iso
 from cctv_common.wire.job_state import JobState, can_move
 from cctv_common.wire.payloads import MAX_JOB_WINDOW, Job, JobProgress
 from hub.domain.records import CameraRecord, ClipJob
@@ -41,6 +41,24 @@ class BadWindow(JobRequestError):
     status = 422
 
 
+def nvr_spans(camera: CameraRecord) -> list[tuple[str, datetime, datetime]]:
+    """(NVR label, start, end) of every span an NVR holds of the camera, from its last status:
+    retrievable footage besides the agent's own buffer (the agent replays it from the NVR)."""
+    out: list[tuple[str, datetime, datetime]] = []
+    channels = camera.status.get("nvr") or ()
+    for channel in channels if isinstance(channels, list) else ():
+        if not isinstance(channel, dict):
+            continue
+        label = f"NVR {channel.get('nvr_name') or channel.get('nvr_id') or '?'}"
+        for span in channel.get("spans") or ():
+            try:
+                start, end = parse_iso(span["start"]), parse_iso(span["end"])
+            except (KeyError, TypeError, ValueError):
+                continue
+            out.append((label, start, end))
+    return out
+
+
 def check_window(
     start: datetime, end: datetime, now: datetime, camera: CameraRecord | None = None
 ) -> None:
@@ -60,7 +78,12 @@ def check_window(
             f"end {iso_utc(end)} is in the future (hub time {iso_utc(now)}): footage that has not"
             " been recorded yet cannot be requested"
         )
-    if camera is not None and camera.buffer_start is not None and end <= camera.buffer_start:
+    if (
+        camera is not None
+        and camera.buffer_start is not None
+        and end <= camera.buffer_start
+        and not nvr_spans(camera)
+    ):
         raise BadWindow(
             f"camera {camera.camera_id} at site {camera.site_id} holds footage from"
             f" {iso_utc(camera.buffer_start)} only: the window ends before that"

@@ -153,6 +153,7 @@ class DeliveryFacts:
     delivered: Any
     gaps: Any
     frames: Any
+    nvr: Any = None  # the manifest's ``nvr`` part: where a clip retrieved from an NVR came from
 
 
 @dataclass(frozen=True)

@@ -36,11 +36,10 @@ from hub.exhibits.inputs import DerivedExhibit, ExportError, MasterExhibit, Pack
 from hub.exhibits.package import build_package, new_package_id
 from hub.services.exhibit_export import ExhibitExport, ExportRefused, ExportSettings
 from hub.settings import HubSettings
+from hub.storage.engine import AnyDatabase, open_database, storage_for
 from hub.storage.evidence.backends import open_evidence_store
 from hub.storage.evidence.store import EvidenceStore
 from hub.storage.ports import UnitOfWork
-from hub.storage.sqlite.database import HubDatabase
-from hub.storage.sqlite.unit_of_work import SqliteStorage
 
 EXIT_OK: Final = 0
 EXIT_FAILED: Final = 1
@@ -100,7 +99,7 @@ class _Item:
     custody: list[dict[str, Any]]
 
 
-def _load_item(settings: HubSettings, database: HubDatabase, clip_id: str, actor: str) -> _Item:
+def _load_item(settings: HubSettings, database: AnyDatabase, clip_id: str, actor: str) -> _Item:
     def read(uow: UnitOfWork) -> _Item:
         record = uow.evidence.get(clip_id)
         if record is None:
@@ -119,7 +118,7 @@ def _load_item(settings: HubSettings, database: HubDatabase, clip_id: str, actor
         rows = [r.as_dict() for r in uow.custody.after(subjects, 0, _MAX_CUSTODY_ROWS)]
         return _Item(record, pem, rows)
 
-    return SqliteStorage(database).read(read)
+    return storage_for(database).read(read)
 
 
 def _actor(given: str | None) -> str:
@@ -128,7 +127,7 @@ def _actor(given: str | None) -> str:
 
 def _record_custody(
     settings: HubSettings,
-    database: HubDatabase,
+    database: AnyDatabase,
     actor: str,
     subjects_details: Sequence[tuple[str, dict[str, Any]]],
 ) -> None:
@@ -136,7 +135,7 @@ def _record_custody(
         for subject, detail in subjects_details:
             uow.custody.append(actor, CustodyAction.EXPORT, subject, detail)
 
-    SqliteStorage(database).write(write)
+    storage_for(database).write(write)
     checkpointer(settings, database).checkpoint()
 
 
@@ -171,10 +170,10 @@ def _derived_inputs(folders: Sequence[Path], masters: dict[str, str]) -> list[De
 def _export_request(settings: HubSettings, args: argparse.Namespace) -> int:
     """The request's package, made by the same service as the hub's Export for court."""
     actor = _actor(args.as_user)
-    database = HubDatabase(settings.db_path)
+    database = open_database(settings)
     try:
         exports = ExhibitExport(
-            SqliteStorage(database),
+            storage_for(database),
             open_evidence_store(settings),
             ExportSettings(
                 settings.data_dir,
@@ -217,7 +216,7 @@ def _export(settings: HubSettings, args: argparse.Namespace) -> int:
             print("cctv-hub: --disclosure must hold a JSON object", file=sys.stderr)
             return EXIT_USAGE
     actor = _actor(args.as_user)
-    database = HubDatabase(settings.db_path)
+    database = open_database(settings)
     try:
         store: EvidenceStore = open_evidence_store(settings)
         masters = []
@@ -298,7 +297,7 @@ def _plan(args: argparse.Namespace) -> RedactionPlan:
 
 def _derive(settings: HubSettings, args: argparse.Namespace) -> int:
     actor = _actor(args.as_user)
-    database = HubDatabase(settings.db_path)
+    database = open_database(settings)
     try:
         plan = _plan(args)
         item = _load_item(settings, database, args.item, actor)

@@ -13,7 +13,7 @@ from typing import Any
 
 from cctv_common.clock import iso_utc
 from cctv_common.evidence.manifest import Manifest
-from hub.exhibits.inputs import CustodyRow, PackageRequest
+from hub.exhibits.inputs import CustodyRow, OutsideExhibit, PackageRequest
 from hub.exhibits.pdf_document import CourtDocument
 
 _ACTION_WORDS = {
@@ -32,6 +32,7 @@ _ACTION_WORDS = {
     "refused": "access refused",
     "derive": "a working copy made from it at the hub",
     "redact": "a redacted copy made from it at the hub",
+    "upload": "uploaded through an upload link, hashed on arrival, stored",
 }
 
 
@@ -86,6 +87,26 @@ def _master_section(
     doc.rule()
 
 
+def _outside_section(doc: CourtDocument, item: OutsideExhibit) -> None:
+    receipt = json.loads(item.receipt)
+    statement = item.statement
+    doc.heading(
+        f"Exhibit {item.reference} (not from a site agent: footage from elsewhere)", size=11
+    )
+    doc.field("Item", str(receipt.get("item")))
+    doc.field("File", f"{item.filename} ({item.media_type}), {receipt.get('size')} bytes")
+    doc.field("Uploaded by", f"{statement.get('name', '-')}, {statement.get('organisation', '-')}")
+    for key, label in (("footage_from", "Where and when from"), ("obtained", "How obtained")):
+        if statement.get(key):
+            doc.field(label, str(statement.get(key))[:300])
+    doc.field("Declaration", str(statement.get("declaration", "-"))[:300])
+    doc.field("Received", f"{receipt.get('received_at')} (upload link {receipt.get('link')})")
+    doc.field("SHA-256 (taken on arrival)", "")
+    doc.mono(str(receipt.get("sha256")))
+    doc.field("Receipt", "signed by the hub key on arrival (receipt.json, receipt.sig)")
+    doc.rule()
+
+
 def continuity_statement(
     request: PackageRequest, masters: Mapping[str, Manifest], hub_key_id: str
 ) -> bytes:
@@ -116,12 +137,16 @@ def continuity_statement(
         doc.field("SHA-256", "")
         doc.mono(str(info.get("sha256")))
         doc.rule()
+    for outside in request.outside:
+        _outside_section(doc, outside)
     doc.heading("Declaration", size=11)
     doc.text(
         "The master exhibits above are the recordings as the site agent made them, by stream copy"
         " without re-encoding, hashed (SHA-256) and signed (Ed25519) at the site, and checked"
         " against that signature and hash by the hub before it stored them. Derived items are"
-        " copies made by the hub from a master; each names its source's SHA-256. Every file in"
+        " copies made by the hub from a master; each names its source's SHA-256. Footage from"
+        " elsewhere is marked not from a site agent: it is the file exactly as its uploader sent"
+        " it, hashed on arrival, with their statement and the receipt the hub signed. Every file in"
         " this package is listed with its SHA-256 in package.json, signed by the hub key above;"
         " VERIFY.txt says how to check them without the hub."
     )

@@ -59,6 +59,21 @@ class DerivedExhibit:
 
 
 @dataclass(frozen=True)
+class OutsideExhibit:
+    """Footage from elsewhere (an upload link): the file exactly as it arrived, the uploader's
+    statement, and the receipt the hub signed when it arrived ("not from a site agent")."""
+
+    reference: str  # e.g. "JS/3"
+    open: Opener  # the stored file, exactly as uploaded
+    filename: str  # the uploader's name for it (text only, never a path)
+    media_type: str
+    statement: Mapping[str, Any]
+    receipt: bytes  # canonical JSON the hub signed: names the file's SHA-256 and size
+    receipt_signature: str  # base64 Ed25519 over receipt by the hub key
+    custody_rows: Sequence[CustodyRow] = ()
+
+
+@dataclass(frozen=True)
 class PackageRequest:
     package_id: str
     created_by: str  # the user who exported it
@@ -67,5 +82,6 @@ class PackageRequest:
     hub_key: Ed25519PrivateKey
     masters: Sequence[MasterExhibit]
     derived: Sequence[DerivedExhibit] = ()
+    outside: Sequence[OutsideExhibit] = ()
     disclosure: Mapping[str, Any] = field(default_factory=dict)  # the request's disclosure entry
     request_reference: str = ""  # the footage request (issue 11), when there is one

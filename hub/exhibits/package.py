@@ -12,6 +12,8 @@ Layout (under one folder named after the package)::
     exhibits/<REF>/site_key.pem    the site's public key (masters)
     exhibits/<REF>/custody.jsonl   the item's custody rows, one canonical JSON row a line
     exhibits/<REF>/audit_trail.pdf
+    exhibits/<REF>/file.<ext>      footage from elsewhere, exactly as uploaded, with its
+                                   statement.json and receipt.json + receipt.sig (hub-signed)
 
 Each master is hashed as it is copied and must match its signed manifest, else the export fails
 and names it (a damaged master is never shipped as if it were good).
@@ -48,6 +50,7 @@ from hub.exhibits.inputs import (
     DerivedExhibit,
     ExportError,
     MasterExhibit,
+    OutsideExhibit,
     PackageRequest,
     check_reference,
 )
@@ -56,6 +59,17 @@ from hub.exhibits.verify_text import verify_text
 
 PACKAGE_FORMAT: Final = offline_verify.PACKAGE_FORMAT
 HUB_KEY_FILE: Final = "hub_key.pem"
+OUTSIDE_SOURCE: Final = offline_verify.OUTSIDE_SOURCE
+_EXTENSIONS: Final = {
+    "video/mp4": "mp4",
+    "video/quicktime": "mov",
+    "video/x-matroska": "mkv",
+    "video/x-msvideo": "avi",
+    "video/mp2t": "ts",
+    "image/jpeg": "jpg",
+    "image/png": "png",
+    "image/heic": "heic",
+}
 
 
 @dataclass(frozen=True)
@@ -98,7 +112,8 @@ def _check_master(item: MasterExhibit) -> Manifest:
 
 def _folders(request: PackageRequest) -> dict[str, str]:
     folders: dict[str, str] = {}
-    for ref in [m.reference for m in request.masters] + [d.reference for d in request.derived]:
+    refs = [m.reference for m in request.masters] + [d.reference for d in request.derived]
+    for ref in refs + [o.reference for o in request.outside]:
         folder = folder_for(check_reference(ref))
         if folder in folders.values() or ref in folders:
             raise ExportError(f"exhibit reference {ref!r} is given twice (or to the same folder)")
@@ -170,6 +185,52 @@ def _add_derived(out: PackageZip, item: DerivedExhibit, folder: str) -> dict[str
     }
 
 
+def _check_outside(item: OutsideExhibit, hub_key: Ed25519PrivateKey) -> dict[str, Any]:
+    """The receipt must be one this hub signed, for footage not from a site agent."""
+    try:
+        verify(hub_key.public_key(), item.receipt, item.receipt_signature)
+        receipt = offline_verify.json_object(item.receipt, "its receipt")
+    except (BadSignature, offline_verify.CheckFailed) as exc:
+        raise ExportError(f"exhibit {item.reference}: {exc} (hub key {key_id(hub_key)})") from exc
+    if receipt.get("source") != OUTSIDE_SOURCE:
+        raise ExportError(f"exhibit {item.reference}: its receipt is not for outside footage")
+    return receipt
+
+
+def _add_outside(
+    out: PackageZip, item: OutsideExhibit, receipt: dict[str, Any], folder: str
+) -> dict[str, Any]:
+    name = f"{folder}/file.{_EXTENSIONS.get(item.media_type, 'bin')}"
+    with item.open() as source:
+        digest, size = out.add_stream(name, source)
+    if digest != receipt.get("sha256") or size != receipt.get("size"):
+        raise ExportError(
+            f"exhibit {item.reference}: the stored file is {size} bytes with SHA-256 {digest};"
+            f" the hub's receipt says {receipt.get('size')} bytes, {receipt.get('sha256')}."
+            " Not exported."
+        )
+    out.add_bytes(f"{folder}/statement.json", canonical_json(dict(item.statement)) + b"\n")
+    out.add_bytes(f"{folder}/receipt.json", item.receipt)
+    out.add_bytes(f"{folder}/receipt.sig", item.receipt_signature.encode("ascii") + b"\n")
+    out.add_bytes(f"{folder}/custody.jsonl", custody_jsonl(tuple(item.custody_rows)))
+    trail = audit_trail(item.reference, f"outside:{receipt.get('item')}", digest, item.custody_rows)
+    out.add_bytes(f"{folder}/audit_trail.pdf", trail)
+    return {
+        "reference": item.reference,
+        "kind": "outside",
+        "source": OUTSIDE_SOURCE,
+        "filename": item.filename,
+        "media_type": item.media_type,
+        "clip": name,
+        "statement": f"{folder}/statement.json",
+        "manifest": f"{folder}/receipt.json",
+        "signature": f"{folder}/receipt.sig",
+        "custody": f"{folder}/custody.jsonl",
+        "audit_trail": f"{folder}/audit_trail.pdf",
+        "sha256": digest,
+    }
+
+
 def build_package(request: PackageRequest, destination: Path) -> PackageSummary:
     """Write the package zip to ``destination``; raises ExportError (leaving nothing) on failure."""
     if not request.masters:
@@ -183,6 +244,7 @@ def build_package(request: PackageRequest, destination: Path) -> PackageSummary:
                 f"exhibit {derived.reference} is derived from {derived.derived_from},"
                 " which is not in the package"
             )
+    receipts = {o.reference: _check_outside(o, request.hub_key) for o in request.outside}
     hub_key_id = key_id(request.hub_key)
     exhibits: list[dict[str, Any]] = []
     # The PDFs (pure Python, CPU) are drawn in a worker thread while the masters are copied
@@ -208,6 +270,9 @@ def build_package(request: PackageRequest, destination: Path) -> PackageSummary:
             exhibits.append(_add_master(out, master, masters[ref], folders[ref], trails[ref]))
         for derived in request.derived:
             exhibits.append(_add_derived(out, derived, folders[derived.reference]))
+        for outside in request.outside:
+            ref = outside.reference
+            exhibits.append(_add_outside(out, outside, receipts[ref], folders[ref]))
         out.add_bytes("disclosure.json", canonical_json(dict(request.disclosure)) + b"\n")
         out.add_bytes("continuity_statement.pdf", statement.result())
         out.add_bytes("verify.py", _verifier_source())

@@ -33,7 +33,10 @@ WHAT IS CHECKED
  2. Every file is present with that size and SHA-256, and nothing else is in the package.
  3. Each master exhibit's manifest.json was signed at the site (manifest.sig, site_key.pem) and
     gives the SHA-256 of clip.mp4. Each derived item's manifest was signed by the hub and names
-    the SHA-256 of the master it was made from.
+    the SHA-256 of the master it was made from. Footage from elsewhere (kind "outside", NOT
+    FROM A SITE AGENT: uploaded by a council department, a business or the public) is the file
+    exactly as it arrived, with the uploader's statement (statement.json) and the receipt the
+    hub signed when it arrived (receipt.json, receipt.sig), naming the file's SHA-256.
  4. Each custody row's hash is the SHA-256 of the row's other fields, and rows in sequence chain.
 
 THREE WAYS TO CHECK (no hub, no network, nothing to install)

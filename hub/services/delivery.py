@@ -20,7 +20,7 @@ from typing import Any, Final
 
 from cctv_common.clock import NoTimeZone, parse_iso
 from cctv_common.evidence.manifest import GapCause
-from hub.domain.delivery_rules import Delivery, GapFact, assess
+from hub.domain.delivery_rules import Delivery, GapFact, assess, source_words
 from hub.domain.records import StoredClipKey
 from hub.storage.ports import UnitOfWork
 
@@ -55,7 +55,7 @@ def _cause(value: Any) -> GapCause | None:
         return None  # a cause this hub does not know yet: the reason says it in words
 
 
-def of_fields(requested: Any, delivered: Any, gaps: Any, frames: Any) -> Delivery:
+def of_fields(requested: Any, delivered: Any, gaps: Any, frames: Any, nvr: Any = None) -> Delivery:
     """A delivery from the manifest's fields as parsed JSON (UnreadableManifest if malformed)."""
     facts = []
     for number, gap in enumerate(gaps or ()):
@@ -68,6 +68,7 @@ def of_fields(requested: Any, delivered: Any, gaps: Any, frames: Any) -> Deliver
         _window(delivered, "delivered"),
         facts,
         frames if isinstance(frames, int) and not isinstance(frames, bool) else None,
+        source=source_words(nvr),
     )
 
 
@@ -90,7 +91,11 @@ def of_manifest_text(manifest: str) -> Delivery | None:
         if not isinstance(raw, dict):
             raise UnreadableManifest("not a JSON object")
         return of_fields(
-            raw.get("requested"), raw.get("delivered"), raw.get("gaps"), raw.get("frames")
+            raw.get("requested"),
+            raw.get("delivered"),
+            raw.get("gaps"),
+            raw.get("frames"),
+            raw.get("nvr"),
         )
     except (ValueError, UnreadableManifest) as exc:
         log.error("a stored manifest has no readable delivery: %s", exc)
@@ -141,7 +146,9 @@ def for_clips(uow: UnitOfWork, clip_ids: Iterable[str]) -> dict[str, Delivery]:
             found[key.clip_id] = cached
     for facts in uow.evidence.delivery_facts(sorted(missing)):
         try:
-            delivery = of_fields(facts.requested, facts.delivered, facts.gaps, facts.frames)
+            delivery = of_fields(
+                facts.requested, facts.delivered, facts.gaps, facts.frames, facts.nvr
+            )
         except (ValueError, UnreadableManifest) as exc:
             log.error(
                 "clip %s: the stored manifest has no readable delivery: %s", facts.clip_id, exc

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -47,6 +48,15 @@ from hub.storage.ports import HubStorage, UnitOfWork
 log = logging.getLogger(__name__)
 
 WORK_FOLDER: Final = "derived-work"
+PROGRESS_STEP: Final = 5  # percent; and at most one progress write a second
+
+
+@dataclass
+class Progress:
+    percent: int
+    at: float  # time.monotonic() of the last write
+
+
 _EXPECTED: Final = (DeriveError, RedactionError, StoreError, InvalidManifest, OSError, ValueError)
 
 
@@ -95,7 +105,6 @@ class DerivedItemService:
         self._settings = settings
         self._now = now
         self._work = settings.data_dir / WORK_FOLDER
-        self._progress: dict[str, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._turn: asyncio.Lock | None = None
 
@@ -140,7 +149,6 @@ class DerivedItemService:
             plan=checked.plan(),
         )
         await self._storage.awrite(lambda uow: uow.derived.add(record))
-        self._progress[record.id] = 0
         task = asyncio.get_running_loop().create_task(
             self._make(record, item, checked), name=f"derive-{record.id}"
         )
@@ -148,10 +156,6 @@ class DerivedItemService:
         task.add_done_callback(self._tasks.discard)
         log.info("clip %s: %s ordered a %s copy %s", item.clip_id, by, record.operation, record.id)
         return record
-
-    def progress(self, derived_id: str) -> int | None:
-        """Percent done (0..100) of an item being made in this process, if known."""
-        return self._progress.get(derived_id)
 
     async def get(self, derived_id: str) -> DerivedItem | None:
         return await self._storage.aread(lambda uow: uow.derived.get(derived_id))
@@ -180,8 +184,6 @@ class DerivedItemService:
             log.exception("derived item %s of clip %s failed", record.id, record.clip_id)
             await self._failed(record, f"internal error: {type(exc).__name__}")
             return
-        finally:
-            self._progress.pop(record.id, None)
         await self._ready(record, result, size)
 
     def _make_blocking(
@@ -192,9 +194,13 @@ class DerivedItemService:
         shutil.rmtree(out_dir, ignore_errors=True)
         expected = _expected_frames(item)
 
+        kept = Progress(0, time.monotonic())
+
         def on_frame(frames: int) -> None:
-            if expected:
-                self._progress[record.id] = min(99, frames * 100 // expected)
+            percent = min(99, frames * 100 // expected) if expected else 0
+            if percent - kept.percent >= PROGRESS_STEP and time.monotonic() - kept.at >= 1.0:
+                kept.percent, kept.at = percent, time.monotonic()
+                self._storage.write(lambda uow: uow.derived.set_progress(record.id, percent))
 
         try:
             with self._store.open(item.store_key) as source:

@@ -9,9 +9,10 @@ engineer gets the reason.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from cctv_common.clock import utc_now
@@ -27,7 +28,9 @@ from hub.domain.enrollment import (
     new_token,
     token_hash,
 )
+from hub.services import login_throttle as throttle
 from hub.services.broker_logins import BrokerLogins, BrokerReloadError
+from hub.services.login_throttle import ThrottlePolicy
 from hub.services.sites import register_in
 from hub.settings_enrollment import EnrollmentSettings
 from hub.storage.ports import HubStorage, UnitOfWork
@@ -37,6 +40,17 @@ log = logging.getLogger(__name__)
 
 class EnrollmentError(ValueError):
     """A token cannot be issued or a site revoked (unknown site, bad id, already enrolled)."""
+
+
+class EnrollmentThrottled(Exception):
+    """Too many refused tokens from this address (counted with its failed logins): wait."""
+
+    def __init__(self, retry_after: timedelta) -> None:
+        self.retry_after_seconds = max(1, math.ceil(retry_after.total_seconds()))
+        super().__init__(
+            f"too many refused tokens or logins from this address: try again in"
+            f" {self.retry_after_seconds} s"
+        )
 
 
 @dataclass(frozen=True)
@@ -70,8 +84,10 @@ class EnrollmentService:
         logins: BrokerLogins,
         hub_public_key_pem: str,
         *,
+        throttle_policy: ThrottlePolicy | None = None,
         now: Callable[[], datetime] = utc_now,
     ) -> None:
+        self._throttle = throttle_policy
         self._storage = storage
         self._settings = settings
         self._logins = logins
@@ -153,12 +169,30 @@ class EnrollmentService:
     async def aenroll(
         self, token: str, site_id: str, public_key_pem: str, source: str
     ) -> EnrollmentGrant:
+        """The grant for a good token; EnrollmentRefused with the reason, or
+        EnrollmentThrottled when this address has been refused too often (the login throttle's
+        per-address count and delays: a token guessed is a password guessed)."""
+        where = throttle.address_key(source)
+        policy = self._throttle
+        if policy is not None:
+            now = self._now()
+            wait = await self._storage.aread(
+                lambda uow: throttle.refusal(
+                    policy, uow.login_failures.get("address", where), None, now
+                )
+            )
+            if wait is not None:
+                log.warning("site %s: enrollment from %s refused: delayed %s", site_id, where, wait)
+                raise EnrollmentThrottled(wait)
         try:
             grant = await self._storage.awrite(
                 lambda uow: self._enroll_in(uow, token, site_id, public_key_pem, source)
             )
         except EnrollmentRefused as exc:
             log.warning("site %s: enrollment from %s refused: %s", site_id, source, exc.message)
+            if policy is not None:
+                now = self._now()
+                await self._storage.awrite(lambda uow: _count_failure(uow, policy, where, now))
             raise
         log.info("site %s: enrolled from %s with key %s", site_id, source, grant.key_id)
         self._reload_quietly()
@@ -166,33 +200,44 @@ class EnrollmentService:
 
     # Revoke.
 
-    def _revoke_in(self, uow: UnitOfWork, site_id: str, actor: str) -> SiteAccess:
+    def _revoke_in(
+        self, uow: UnitOfWork, site_id: str, actor: str, reason: str
+    ) -> tuple[SiteAccess, bool]:
+        """The revoked access, and whether a broker login went with it (the broker reloads)."""
         access = uow.site_access.get(site_id)
         if access is None:
             raise EnrollmentError(f"site {site_id} was never enrolled (no token issued for it)")
         if access.revoked_at is not None:
-            return access
+            return access, False
         now = self._now()
         revoked = replace(access, revoked_at=now, revoked_by=actor, broker_password_hash=None)
         uow.site_access.put(revoked)
-        uow.custody.append(
-            actor, CustodyAction.REVOKE_SITE, f"site:{site_id}", {"name": access.name}, at=now
-        )
+        detail = {"name": access.name, "state_before": access.state}
+        if reason:
+            detail["reason"] = reason
+        uow.custody.append(actor, CustodyAction.REVOKE_SITE, f"site:{site_id}", detail, at=now)
         self._logins.write(_site_hashes(uow))
-        return revoked
+        return revoked, access.broker_password_hash is not None
 
-    def revoke(self, site_id: str, actor: str) -> SiteAccess:
+    def revoke(self, site_id: str, actor: str, reason: str = "") -> SiteAccess:
         """Remove the site's broker login and reload the broker (BrokerReloadError if it
-        cannot be told: the login is gone from the file, but a running broker still has it)."""
-        revoked = self._storage.write(lambda uow: self._revoke_in(uow, site_id, actor))
-        log.info("site %s: revoked by %s", site_id, actor)
-        self._logins.reload()
+        cannot be told: the login is gone from the file, but a running broker still has it).
+        A site still waiting for its box has its token cancelled the same way."""
+        revoked, had_login = self._storage.write(
+            lambda uow: self._revoke_in(uow, site_id, actor, reason)
+        )
+        log.info("site %s: revoked by %s (%s)", site_id, actor, reason or "no reason given")
+        if had_login:
+            self._logins.reload()
         return revoked
 
-    async def arevoke(self, site_id: str, actor: str) -> SiteAccess:
-        revoked = await self._storage.awrite(lambda uow: self._revoke_in(uow, site_id, actor))
-        log.info("site %s: revoked by %s", site_id, actor)
-        self._logins.reload()
+    async def arevoke(self, site_id: str, actor: str, reason: str = "") -> SiteAccess:
+        revoked, had_login = await self._storage.awrite(
+            lambda uow: self._revoke_in(uow, site_id, actor, reason)
+        )
+        log.info("site %s: revoked by %s (%s)", site_id, actor, reason or "no reason given")
+        if had_login:
+            self._logins.reload()
         return revoked
 
     # Reads and upkeep.
@@ -217,6 +262,12 @@ class EnrollmentService:
 
     def _ca_pem(self) -> str:
         return _read_text(self._settings.ca_cert_path)
+
+
+def _count_failure(uow: UnitOfWork, policy: ThrottlePolicy, where: str, now: datetime) -> None:
+    entry = policy.after_failure(uow.login_failures.get("address", where), "address", where, now)
+    uow.login_failures.put(entry)
+    uow.login_failures.bound_addresses(policy.max_tracked_addresses)
 
 
 def _site_hashes(uow: UnitOfWork) -> dict[str, str]:

@@ -10,12 +10,17 @@ event written in the same transaction as the change, so the log and the item nev
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
 from datetime import datetime
 
 from cctv_common.clock import iso_utc
 from hub.domain.custody import CustodyAction
 from hub.domain.records import EvidenceCheck, EvidenceItem
+from hub.storage.evidence.store import EvidenceStore, StoreError
 from hub.storage.ports import HubStorage, UnitOfWork
+
+log = logging.getLogger(__name__)
 
 
 class ItemChangeError(Exception):
@@ -89,10 +94,28 @@ def set_hold_in(
     return changed
 
 
-def delete_in(
-    uow: UnitOfWork, clip_id: str, actor: str, reason: str, now: datetime
-) -> tuple[EvidenceItem, bool]:
-    """Mark the item deleted; returns it and whether its stored bytes are now unused."""
+@dataclass(frozen=True)
+class Deletion:
+    item: EvidenceItem  # the tombstone
+    keys: tuple[str, ...]  # store keys to remove: the master's if unused, its derived copies'
+
+
+def remove_deleted_bytes(store: EvidenceStore, deletion: Deletion) -> None:
+    """Remove the bytes of a deleted item and its copies (blocking); a failure is logged."""
+    for key in deletion.keys:
+        try:
+            store.delete(key)
+        except StoreError as exc:
+            log.error(
+                "clip %s: deleted, but bytes %s could not be removed: %s",
+                deletion.item.clip_id,
+                key,
+                exc,
+            )
+
+
+def delete_in(uow: UnitOfWork, clip_id: str, actor: str, reason: str, now: datetime) -> Deletion:
+    """Mark the item deleted, and its derived copies with it (a custody row each)."""
     item = _live(uow, clip_id)
     if item.legal_hold:
         raise ItemChangeError(f"evidence item {clip_id} is under legal hold: release it first")
@@ -104,9 +127,28 @@ def delete_in(
         {"sha256": item.sha256, "bytes": item.bytes, "reason": reason},
         at=now,
     )
+    keys = [] if uow.evidence.live_clips_with_key(item.store_key) else [item.store_key]
+    for copy in uow.derived.of_clips([clip_id]):
+        if copy.deleted_at is not None:
+            continue
+        uow.derived.delete(copy.id, now)
+        uow.custody.append(
+            actor,
+            CustodyAction.DELETE,
+            f"clip:{clip_id}",
+            {
+                "derived_id": copy.id,
+                "operation": copy.operation,
+                "sha256": copy.sha256,
+                "reason": f"its master {clip_id} was deleted: {reason}",
+            },
+            at=now,
+        )
+        if copy.sha256 is not None:
+            keys.append(copy.sha256)
     changed = uow.evidence.get(clip_id)
     assert changed is not None
-    return changed, not uow.evidence.live_clips_with_key(item.store_key)
+    return Deletion(changed, tuple(keys))
 
 
 class EvidenceItemService:
@@ -155,8 +197,6 @@ class EvidenceItemService:
             lambda uow: reassign_in(uow, clip_id, new_owner, actor, reason, now)
         )
 
-    async def delete(
-        self, clip_id: str, actor: str, reason: str, now: datetime
-    ) -> tuple[EvidenceItem, bool]:
-        """Mark the item deleted; it and whether its stored bytes are now unused."""
+    async def delete(self, clip_id: str, actor: str, reason: str, now: datetime) -> Deletion:
+        """Mark the item (and its derived copies) deleted; what to remove from the store."""
         return await self._storage.awrite(lambda uow: delete_in(uow, clip_id, actor, reason, now))

@@ -23,6 +23,7 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, Final
 
@@ -33,7 +34,14 @@ from hub.domain.custody import CustodyAction, CustodyEvent
 from hub.domain.derived_items import DerivedItem, DerivedState, derived_references
 from hub.domain.records import EvidenceItem
 from hub.domain.requests.disclosure import DisclosureEntry
-from hub.exhibits.inputs import DerivedExhibit, ExportError, MasterExhibit, PackageRequest
+from hub.domain.uploads.records import OutsideItem
+from hub.exhibits.inputs import (
+    DerivedExhibit,
+    ExportError,
+    MasterExhibit,
+    OutsideExhibit,
+    PackageRequest,
+)
 from hub.exhibits.package import PackageSummary, build_package, new_package_id
 from hub.services.exhibit_numbering import number_items_in
 from hub.storage.evidence.store import EvidenceStore, StoreError
@@ -73,9 +81,17 @@ class _Master:
 
 
 @dataclass(frozen=True)
+class _Outside:
+    item: OutsideItem
+    reference: str
+    custody: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
 class _Contents:
     masters: list[_Master]
     disclosure: dict[str, Any]
+    outside: list[_Outside] = field(default_factory=list)
 
 
 def disclosure_json(reference: str, entries: list[DisclosureEntry]) -> dict[str, Any]:
@@ -158,6 +174,7 @@ class ExhibitExport:
             hub_key=self._settings.hub_key,
             masters=[self._master_input(m) for m in contents.masters],
             derived=[d for m in contents.masters for d in self._derived_inputs(m)],
+            outside=[self._outside_input(o) for o in contents.outside],
             disclosure=contents.disclosure,
             request_reference=reference,
         )
@@ -191,12 +208,19 @@ class ExhibitExport:
             clip_ids += [i.item_id for i in entry.items if i.item_id not in clip_ids]
         if not clip_ids:
             raise ExportRefused(f"request {reference} has not been released: nothing to export")
+        # Footage from elsewhere that had arrived by the release went with it.
+        released_at = record.released_at or entries[0].disclosed_at
+        outside = [
+            o
+            for o in uow.outside_items.for_request(reference)
+            if o.deleted_at is None and o.uploaded_at <= released_at
+        ]
         # Items released before exhibit numbering was kept are numbered now, by their releaser.
         refs = number_items_in(
             uow,
             pattern=self._settings.exhibit_pattern,
             request=reference,
-            clip_ids=clip_ids,
+            clip_ids=clip_ids + [o.id for o in outside],
             producer=entries[0].disclosed_by,
             now=self._now(),
         )
@@ -212,7 +236,11 @@ class ExhibitExport:
             if pem is None:
                 raise ExportRefused(f"no public key for site {item.site_id} of item {clip_id}")
             rows = uow.custody.after([f"clip:{clip_id}", f"job:{item.job_id}"], 0, MAX_CUSTODY_ROWS)
-            own = [d for d in derived if d.clip_id == clip_id and d.state is DerivedState.READY]
+            own = [
+                d
+                for d in derived
+                if d.clip_id == clip_id and d.state is DerivedState.READY and d.deleted_at is None
+            ]
             masters.append(
                 _Master(
                     item=item,
@@ -224,7 +252,33 @@ class ExhibitExport:
             )
         if not masters:
             raise ExportRefused(f"every item released for {reference} has been deleted", 410)
-        return _Contents(masters, disclosure_json(reference, entries))
+        disclosure = disclosure_json(reference, entries)
+        disclosure["outside_items"] = [
+            {"item_id": o.id, "exhibit": refs[o.id], "sha256": o.sha256, "source": o.source}
+            for o in outside
+        ]
+        kept = [
+            _Outside(
+                o,
+                refs[o.id],
+                [r.as_dict() for r in uow.custody.after([f"outside:{o.id}"], 0, MAX_CUSTODY_ROWS)],
+            )
+            for o in outside
+        ]
+        return _Contents(masters, disclosure, kept)
+
+    def _outside_input(self, outside: _Outside) -> OutsideExhibit:
+        item = outside.item
+        return OutsideExhibit(
+            reference=outside.reference,
+            open=partial(self._store.open, item.store_key),
+            filename=item.filename,
+            media_type=item.media_type,
+            statement=item.statement,
+            receipt=item.receipt,
+            receipt_signature=item.receipt_signature,
+            custody_rows=outside.custody,
+        )
 
     def _master_input(self, master: _Master) -> MasterExhibit:
         key = master.item.store_key
@@ -276,6 +330,20 @@ class ExhibitExport:
                     "request": reference,
                     "exhibit": master.reference,
                     "derived": {item.id: ref for item, ref in master.derived},
+                    "file": f"{summary.package_id}.zip",
+                },
+                at=now,
+            )
+        for outside in contents.outside:
+            uow.custody.append(
+                by,
+                CustodyAction.EXPORT,
+                f"outside:{outside.item.id}",
+                {
+                    "package_id": summary.package_id,
+                    "package_manifest_sha256": summary.manifest_sha256,
+                    "request": reference,
+                    "exhibit": outside.reference,
                     "file": f"{summary.package_id}.zip",
                 },
                 at=now,

@@ -41,26 +41,43 @@ def record_check_in(
     """Store a check's result and its custody rows (inside the caller's write transaction)."""
     check = EvidenceCheck(store_key, now, result.ok, result.problem, by)
     previous = uow.checks.put(check)
-    clips = uow.evidence.live_clips_with_key(store_key)
     if not result.ok:
-        for clip_id in clips:
+        for subject, named in holders_of(uow, store_key):
             uow.custody.append(
                 actor,
                 CustodyAction.INTEGRITY_FAILED,
-                f"clip:{clip_id}",
-                {"store_key": store_key, "problem": result.problem, "found_by": by},
+                subject,
+                {"store_key": store_key, "problem": result.problem, "found_by": by, **named},
                 at=now,
             )
     elif previous is not None and not previous.ok:
-        for clip_id in clips:
+        for subject, named in holders_of(uow, store_key):
             uow.custody.append(
                 actor,
                 CustodyAction.INTEGRITY_RESTORED,
-                f"clip:{clip_id}",
-                {"store_key": store_key, "previous_problem": previous.problem, "found_by": by},
+                subject,
+                {
+                    "store_key": store_key,
+                    "previous_problem": previous.problem,
+                    "found_by": by,
+                    **named,
+                },
                 at=now,
             )
     return check
+
+
+def holders_of(uow: UnitOfWork, store_key: str) -> list[tuple[str, dict[str, str]]]:
+    """The custody subjects of every live item kept under ``store_key``: clips, derived items
+    (a row on their master naming the copy) and footage from elsewhere."""
+    found: list[tuple[str, dict[str, str]]] = [
+        (f"clip:{clip_id}", {}) for clip_id in uow.evidence.live_clips_with_key(store_key)
+    ]
+    found += [
+        (f"clip:{d.clip_id}", {"derived_id": d.id}) for d in uow.derived.live_with_key(store_key)
+    ]
+    found += [(f"outside:{o.id}", {}) for o in uow.outside_items.live_with_key(store_key)]
+    return found
 
 
 def log_result(result: ObjectCheck, clips: tuple[str, ...] | list[str], by: str) -> None:
@@ -149,20 +166,27 @@ class IntegrityService:
         return await self._storage.aread(lambda uow: uow.checks.get(store_key))
 
     async def fresh_check(self, item: EvidenceItem) -> EvidenceCheck:
-        """A check of the item's bytes that may be served on: the last one if recent enough,
-        else a new one (one at a time per object, however many range requests wait for it)."""
-        last = await self.last_check(item.store_key)
+        """A check of the item's bytes that may be served on (see ``fresh_check_of``)."""
+        return await self.fresh_check_of(item.store_key, item.sha256, item.bytes, [item.clip_id])
+
+    async def fresh_check_of(
+        self, store_key: str, sha256: str, size: int, names: list[str]
+    ) -> EvidenceCheck:
+        """A check of stored bytes (a clip, a derived item, an outside item) that may be served
+        on: the last one if recent enough, else a new one (one at a time per object, however
+        many range requests wait for it)."""
+        last = await self.last_check(store_key)
         if last is not None and (
             not last.ok or last.fresh(self._now(), self.settings.reverify_hours * 3600)
         ):
             return last
-        running = self._in_flight.get(item.store_key)
+        running = self._in_flight.get(store_key)
         if running is None:
             running = asyncio.ensure_future(
-                self.check(item.store_key, item.sha256, item.bytes, by="read", clips=[item.clip_id])
+                self.check(store_key, sha256, size, by="read", clips=names)
             )
-            self._in_flight[item.store_key] = running
-            running.add_done_callback(lambda _: self._in_flight.pop(item.store_key, None))
+            self._in_flight[store_key] = running
+            running.add_done_callback(lambda _: self._in_flight.pop(store_key, None))
         return await asyncio.shield(running)
 
     async def check(

@@ -13,7 +13,6 @@ an HTTP status (:class:`LiveRequestError`), mapped from the agent's error text.
 from __future__ import annotations
 
 import logging
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -94,6 +93,8 @@ class LiveBridge:
         publish: Publish,
         link_ready: LinkReady,
         refusals: Refusals | None = None,
+        *,
+        worker: str | None = None,
     ) -> None:
         self._settings = settings
         self._storage = storage
@@ -101,7 +102,7 @@ class LiveBridge:
         self._publish = publish
         self._link_ready = link_ready
         self._refusals = refusals or Refusals(log)
-        self._answers: PendingReplies[LiveAnswer] = PendingReplies()
+        self._answers: PendingReplies[LiveAnswer] = PendingReplies(worker)
         self._sessions: dict[str, LiveSession] = {}
 
     @property
@@ -125,7 +126,7 @@ class LiveBridge:
     ) -> tuple[LiveSession, str]:
         """Relay an offer to the site; the session and the site's SDP answer."""
         await self._check_site(site_id, camera_id)
-        session_id = secrets.token_hex(16)
+        session_id = self._answers.new_id()
         try:
             offer = LiveOffer(
                 session_id=session_id, camera_id=camera_id, sdp=sdp, ice_servers=self.ice_servers
@@ -240,6 +241,9 @@ class LiveBridge:
         """A live message a site sent (``answer``; the agent sends no candidates or closes)."""
         if kind != "answer":
             log.debug("site=%s session=%s live %s from the site ignored", site_id, session_id, kind)
+            return
+        if not self._answers.is_mine(session_id):
+            log.debug("site=%s session=%s live answer for another hub worker", site_id, session_id)
             return
         try:
             answer = LiveAnswer.parse(payload)

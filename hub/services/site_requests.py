@@ -9,6 +9,7 @@ refusal is a :class:`SiteRequestError` whose ``status`` is the HTTP status to an
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
@@ -54,10 +55,23 @@ class PendingReplies(Generic[ReplyT]):
     """Requests sent to sites whose replies are awaited, each keyed by its request id.
 
     A reply counts only when it comes from the site that was asked, while someone still waits.
+
+    With several hub workers (``worker``), each request id starts with its worker's id: every
+    worker receives every reply (the reply topics are not shared), and ``is_mine`` tells a
+    worker which are its own, so that it neither takes nor answers another worker's.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, worker: str | None = None) -> None:
         self._waiting: dict[str, tuple[str, asyncio.Future[ReplyT]]] = {}
+        self._prefix = "" if worker is None else f"{worker}-"
+
+    def new_id(self) -> str:
+        """A fresh request id (``{worker}-{32 hex}`` with a worker, else 32 hex)."""
+        return f"{self._prefix}{secrets.token_hex(16)}"
+
+    def is_mine(self, request_id: str) -> bool:
+        """Whether this worker made ``request_id`` (always, without workers)."""
+        return request_id.startswith(self._prefix)
 
     async def send_and_wait(
         self, site_id: str, request_id: str, send: Callable[[], None], seconds: float

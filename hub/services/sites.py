@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from typing import Final
 
@@ -63,11 +64,15 @@ class SiteService:
     # Reads, for the API.
 
     async def all_with_cameras(self) -> list[tuple[SiteRecord, list[CameraRecord]]]:
-        """Every site with the cameras it last reported."""
+        """Every site with the cameras it last reported; a revoked site's state is "revoked"."""
 
         def read(uow: UnitOfWork) -> list[tuple[SiteRecord, list[CameraRecord]]]:
             cameras = uow.sites.cameras()
-            return [(s, [c for c in cameras if c.site_id == s.id]) for s in uow.sites.all()]
+            revoked = {a.site_id for a in uow.site_access.all() if a.revoked_at is not None}
+            return [
+                (_shown(s, s.id in revoked), [c for c in cameras if c.site_id == s.id])
+                for s in uow.sites.all()
+            ]
 
         return await self._storage.aread(read)
 
@@ -76,7 +81,11 @@ class SiteService:
 
         def read(uow: UnitOfWork) -> tuple[SiteRecord, list[CameraRecord]] | None:
             site = uow.sites.get(site_id)
-            return None if site is None else (site, uow.sites.cameras(site_id))
+            if site is None:
+                return None
+            access = uow.site_access.get(site_id)
+            revoked = access is not None and access.revoked_at is not None
+            return _shown(site, revoked), uow.sites.cameras(site_id)
 
         return await self._storage.aread(read)
 
@@ -99,23 +108,30 @@ class SiteService:
             return
         now = self._now()
 
-        def apply(uow: UnitOfWork) -> tuple[bool, str | None]:
+        def apply(uow: UnitOfWork) -> tuple[str, str | None]:
             site = uow.sites.get(site_id)
             access = uow.site_access.get(site_id)
-            if site is None or (access is not None and access.revoked_at is not None):
-                return False, None  # a revoked site's last words are not taken either
+            if access is not None and access.revoked_at is not None:
+                return "revoked", None  # a revoked site's last words are not taken either
+            if site is None:
+                return "not registered", None
             uow.sites.apply_status(site_id, status, now)
-            return True, site.state
+            return "", site.state
 
-        known, previous = await self._storage.awrite(apply)
-        if not known:
+        refused, previous = await self._storage.awrite(apply)
+        if refused:
             if site_id not in self._unknown_logged:
                 if len(self._unknown_logged) >= MAX_REMEMBERED_UNKNOWN:
                     self._unknown_logged.clear()
                 self._unknown_logged.add(site_id)
-                log.warning("site %s is not registered; its status is ignored", site_id)
+                log.warning("site %s is %s; its status is ignored", site_id, refused)
             return
         if previous != status.state:
             log.info(
                 "site %s is %s (%s camera(s) reported)", site_id, status.state, len(status.cameras)
             )
+
+
+def _shown(site: SiteRecord, revoked: bool) -> SiteRecord:
+    """The site as pages and the API show it: "revoked" wins over its last reported state."""
+    return replace(site, state="revoked") if revoked else site

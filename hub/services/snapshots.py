@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import secrets
 from dataclasses import dataclass
 from typing import Final
 
@@ -49,6 +48,8 @@ class SnapshotBridge:
         link_ready: LinkReady,
         timeout: float = REPLY_TIMEOUT_SECONDS,
         refusals: Refusals | None = None,
+        *,
+        worker: str | None = None,
     ) -> None:
         self._storage = storage
         self._custody = custody
@@ -56,13 +57,13 @@ class SnapshotBridge:
         self._link_ready = link_ready
         self._refusals = refusals or Refusals(log)
         self._timeout = timeout
-        self._replies: PendingReplies[SnapshotReply] = PendingReplies()
+        self._replies: PendingReplies[SnapshotReply] = PendingReplies(worker)
 
     async def take(self, username: str, site_id: str, camera_id: str) -> Snapshot:
         await check_site_camera(
             self._storage, self._link_ready, site_id, camera_id, "a camera snapshot"
         )
-        request_id = secrets.token_hex(16)
+        request_id = self._replies.new_id()
         request = SnapshotRequest(request_id=request_id, camera_id=camera_id)
         try:
             reply = await self._replies.send_and_wait(
@@ -100,8 +101,8 @@ class SnapshotBridge:
         self, site_id: str, request_id: str, kind: SnapshotKind, payload: bytes
     ) -> None:
         """A snapshot message a site sent (``reply``)."""
-        if kind != "reply":
-            return
+        if kind != "reply" or not self._replies.is_mine(request_id):
+            return  # a request, or another hub worker's reply
         try:
             reply = SnapshotReply.parse(payload)
         except InvalidPayload as exc:

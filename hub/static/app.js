@@ -259,6 +259,7 @@ function deliveryBlock(delivery, lead) {
     delivery.frames !== null && delivery.frames !== undefined
       ? el("span", { class: "frames" }, " · " + delivery.frames + " frames")
       : null,
+    delivery.source ? el("span", { class: "delivery-source", "data-source": delivery.source }, "from " + delivery.source) : null,
     gapList(delivery)
   );
   block.dataset.complete = String(delivery.complete);

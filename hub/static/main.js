@@ -8,6 +8,7 @@ import * as custody from "./pages/custody.js";
 import * as dashboard from "./pages/dashboard.js";
 import * as decisions from "./pages/decisions.js";
 import * as disclosures from "./pages/disclosures.js";
+import * as enrollment from "./pages/enrollment.js";
 import * as fleet from "./pages/fleet.js";
 import * as fulfil from "./pages/fulfil.js";
 import * as newRequest from "./pages/request_form.js";
@@ -29,6 +30,7 @@ function pages() {
     ["evidence", police || can("requests.fulfil") ? null : "Evidence", can("clips.read"), null],
     ["fleet", can("live.view") ? null : "Fleet health", can("sites.read"), fleet],
     ["sites", can("live.view") ? "Sites & live" : "Site health", can("sites.read"), null],
+    ["enrollment", "Enrollment", can("sites.register") || session.role === "engineer", enrollment],
     ["disclosures", "Disclosure log", can("requests.release") || can("audit.read"), disclosures],
     ["dashboard", "Dashboard", can("dashboard.read"), dashboard],
     ["custody", "Custody log", can("audit.read"), custody],
@@ -85,6 +87,7 @@ async function route() {
     return;
   }
   clearInterval(router.timer);
+  delete document.body.dataset.shown;
   if (router.module && router.module.leave) router.module.leave();
   router.page = page;
   router.module = known[3];
@@ -106,6 +109,8 @@ async function route() {
   }
   const heading = document.querySelector("main > section:not([hidden]) h2");
   if (heading) document.title = heading.textContent + " · CCTV evidence hub";
+  // The page's first fetches are done (tests wait for this instead of a fixed time).
+  document.body.dataset.shown = page;
 }
 
 async function start() {

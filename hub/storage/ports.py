@@ -139,6 +139,15 @@ class UploadSessions(Protocol):
 
     def set_state(self, clip_id: str, state: str, reason: str | None, now: datetime) -> None: ...
 
+    def claim_completion(
+        self, clip_id: str, claimant: str, now: datetime, stale_before: datetime
+    ) -> bool:
+        """Make ``claimant`` the one hub process completing the upload; False when another
+        process's claim is newer than ``stale_before``."""
+        ...
+
+    def release_completion(self, clip_id: str, claimant: str) -> None: ...
+
 
 class EvidenceItems(Protocol):
     def get(self, clip_id: str) -> EvidenceItem | None: ...
@@ -349,6 +358,15 @@ class DerivedItems(Protocol):
     ) -> DerivedItem: ...
 
     def fail(self, derived_id: str, error: str, now: datetime) -> None: ...
+
+    def live_with_key(self, store_key: str) -> list[DerivedItem]:
+        """Ready, not deleted items whose video is kept under ``store_key``."""
+
+    def set_progress(self, derived_id: str, percent: int) -> None:
+        """Percent done of an item being made, where every hub process can read it."""
+
+    def delete(self, derived_id: str, now: datetime) -> None:
+        """Mark it deleted (its bytes are removed by the caller); the row is kept."""
 
 
 class ExhibitReferences(Protocol):

@@ -92,7 +92,7 @@ def test_engineer_sees_the_fleet_a_stopped_camera_first_and_no_footage(
             assert page.evaluate("location.hash") == "#fleet"
             page.wait_for_selector(f"article.fleet-site[data-site='{SITE}'] tr[data-camera]")
             menu = page.locator("#nav a").all_text_contents()
-            assert menu == ["Fleet health", "Site health"], menu
+            assert menu == ["Fleet health", "Site health", "Enrollment"], menu
             rows = page.locator(f"article[data-site='{SITE}'] tbody tr[data-camera]")
             assert rows.first.get_attribute("data-camera") == "cam-2"
             assert rows.first.get_attribute("data-attention") == "yes"

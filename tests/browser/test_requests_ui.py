@@ -88,7 +88,8 @@ def test_each_role_lands_on_its_own_page(hub: LiveHub, browser: Browser) -> None
         context.close()
     with logged_in(browser, hub.url, "engineer", PASSWORDS["engineer"]) as page:
         menu = page.locator("#nav a").all_text_contents()
-        assert menu == ["Fleet health", "Site health"], menu  # never footage, requests or custody
+        # Never footage, requests or custody.
+        assert menu == ["Fleet health", "Site health", "Enrollment"], menu
         page.goto(hub.url + "/#custody")
         wait_until(lambda: page.evaluate("location.hash") == "#fleet", "sent back to #fleet")
 
@@ -382,7 +383,8 @@ def test_every_page_for_every_role_at_desktop_and_phone_width(
                     page.goto(f"{hub.url}/#{hash_}")
                     page.wait_for_selector(f"body[data-page='{hash_.split('/')[0]}']")
                     assert page.evaluate("location.hash") == "#" + hash_, (user, hash_)
-                    page.wait_for_timeout(400)  # the page's first fetches
+                    # the page's first fetches are done
+                    page.wait_for_selector(f"body[data-shown='{hash_.split('/')[0]}']")
                     if hash_ == "dashboard":
                         page.wait_for_selector("#dash-months canvas")
                     unlabelled = page.evaluate(LABELLED)
@@ -481,7 +483,8 @@ def test_role_boundaries_in_the_pages(hub: LiveHub, browser: Browser) -> None:
             page.goto(f"{hub.url}/#{target}")
             wait_until(lambda: page.evaluate("location.hash") == "#fleet", f"not #{target}")
         page.wait_for_timeout(500)
-        assert page.locator("#nav a").all_text_contents() == ["Fleet health", "Site health"]
+        menu = page.locator("#nav a").all_text_contents()
+        assert menu == ["Fleet health", "Site health", "Enrollment"]
         assert page.locator("video[src], img[src*='snapshot']").count() == 0
         refused = ("/api/clips", "/api/requests", "/snapshot", "/api/custody", "/video")
         assert not [url for url in fetched if any(part in url for part in refused)], fetched

@@ -20,7 +20,6 @@ import pytest
 import uvicorn
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from playwright.sync_api import Browser, Page, sync_playwright
-from sqlite_utils import Database
 
 from cctv_common.wire.job_state import JobState
 from devkit.local_broker import free_loopback_port
@@ -29,6 +28,7 @@ from hub.app import create_app
 from hub.domain.records import EvidenceItem
 from hub.storage.sqlite import repository as repo
 from hub.storage.sqlite.database import HubDatabase
+from hub.storage.sqlite.session import SqliteSession
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.support.hub_kit import (
     USERS,
@@ -45,7 +45,9 @@ TIMEOUT_MS = int(WAIT_SECONDS * 1000)
 T = TypeVar("T")
 
 
-def off_loop(call: Callable[[Callable[[Database], T]], T], fn: Callable[[Database], T]) -> T:
+def off_loop(
+    call: Callable[[Callable[[SqliteSession], T]], T], fn: Callable[[SqliteSession], T]
+) -> T:
     """Run a blocking database call on a worker thread: Playwright's sync API runs an event
     loop in the test's thread, and the hub's database refuses to block a running loop."""
     with ThreadPoolExecutor(max_workers=1) as pool:

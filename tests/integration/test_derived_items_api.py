@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +21,12 @@ from fastapi.testclient import TestClient
 
 from hub.app import create_app
 from hub.context import HubContext
+from hub.domain.derived_items import DerivedItem, DerivedState
 from hub.domain.records import EvidenceItem
+from hub.settings import HubSettings
+from hub.storage.evidence.store import FilesystemEvidenceStore
 from hub.storage.sqlite.database import HubDatabase
+from tests.support.exhibit_kit import flip_byte
 from tests.support.hub_kit import RecordingLink, auth, insert_evidence, make_h264_mp4, make_settings
 
 pytestmark = pytest.mark.slow
@@ -33,6 +39,9 @@ class Hub:
     clip: bytes
     junk: EvidenceItem
     data_dir: Path
+    settings: HubSettings
+    database: HubDatabase
+    key: Ed25519PrivateKey
 
     @property
     def context(self) -> HubContext:
@@ -62,7 +71,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
             junk = insert_evidence(
                 settings, database, key, secrets.token_bytes(20_000), requested_by="pc-one"
             )
-            yield Hub(client, item, clip, junk, settings.data_dir)
+            yield Hub(client, item, clip, junk, settings.data_dir, settings, database, key)
     finally:
         database.close()
 
@@ -158,3 +167,75 @@ def test_a_source_that_is_not_video_fails_and_leaves_nothing(hub: Hub) -> None:
     assert not list((hub.data_dir / "derived-work").glob("*"))
     missing = hub.client.get("/api/derived/DRV-" + "0" * 32, auth=auth("supervisor"))
     assert missing.status_code == 404
+
+
+def test_progress_is_read_from_the_items_row(hub: Hub) -> None:
+    """Progress is kept in the database row, so any hub process answers it, not only the one
+    making the copy."""
+    record = DerivedItem(
+        id="DRV-" + secrets.token_hex(16),
+        clip_id=hub.item.clip_id,
+        source_sha256=hub.item.sha256,
+        operation="h264",
+        state=DerivedState.WORKING,
+        created_by="supervisor",
+        created_at=datetime.now(UTC),
+        reason="",
+        plan={"operation": "h264"},
+    )
+    storage = hub.context.service.storage
+    storage.write(lambda uow: uow.derived.add(record))
+    storage.write(lambda uow: uow.derived.set_progress(record.id, 40))
+    got = hub.client.get(f"/api/derived/{record.id}", auth=auth("supervisor")).json()
+    assert got["state"] == "working" and got["progress"] == 40
+    storage.write(lambda uow: uow.derived.fail(record.id, "test over", datetime.now(UTC)))
+
+
+def test_deleting_a_master_deletes_its_derived_copies(hub: Hub, tmp_path: Path) -> None:
+    data = make_h264_mp4(tmp_path / "doomed.mp4", seconds=1)
+    master = insert_evidence(hub.settings, hub.database, hub.key, data, requested_by="pc-one")
+    derived_id = hub.order({"operation": "h264"}, clip=master.clip_id).json()["derived_id"]
+    hub.idle()
+    made = hub.client.get(f"/api/derived/{derived_id}", auth=auth("supervisor")).json()
+    assert made["state"] == "ready"
+    store = hub.context.store
+    assert store.size(made["sha256"]) == made["bytes"]
+    gone = hub.client.request(
+        "DELETE",
+        f"/api/clips/{master.clip_id}",
+        json={"reason": "court order 123: destroy"},
+        auth=auth("supervisor"),
+    )
+    assert gone.status_code == 200, gone.text
+    after = hub.client.get(f"/api/derived/{derived_id}", auth=auth("supervisor")).json()
+    assert after["deleted_at"] is not None and after["video_url"] is None
+    video = hub.client.get(f"/api/derived/{derived_id}/video", auth=auth("supervisor"))
+    assert video.status_code == 410
+    assert not store.exists(made["sha256"])
+    deletes = [r for r in _custody(hub, master.clip_id) if r["action"] == "delete"]
+    assert len(deletes) == 2
+    assert deletes[1]["detail"]["derived_id"] == derived_id
+    assert "court order 123" in deletes[1]["detail"]["reason"]
+
+
+def test_a_damaged_copy_is_refused_and_found_by_the_scrub(hub: Hub, tmp_path: Path) -> None:
+    data = make_h264_mp4(tmp_path / "to-damage.mp4", seconds=1)
+    master = insert_evidence(hub.settings, hub.database, hub.key, data, requested_by="pc-one")
+    derived_id = hub.order({"operation": "h264"}, clip=master.clip_id).json()["derived_id"]
+    hub.idle()
+    made = hub.client.get(f"/api/derived/{derived_id}", auth=auth("supervisor")).json()
+    store = hub.context.store
+    assert isinstance(store, FilesystemEvidenceStore)
+    path = store.path_for(made["sha256"])
+    os.chmod(path, 0o640)
+    flip_byte(path, 100)
+    # The scrub re-hashes derived items too, and writes the failure on the master's custody.
+    report = hub.client.portal.call(hub.context.service.integrity.scrub_once)  # type: ignore[union-attr]
+    assert derived_id in {name for obj, _ in report.damaged for name in obj.clip_ids}
+    failed = [r for r in _custody(hub, master.clip_id) if r["action"] == "integrity_failed"]
+    assert failed and failed[-1]["detail"]["derived_id"] == derived_id
+    refused = hub.client.get(made["video_url"], auth=auth("supervisor"))
+    assert refused.status_code == 409
+    assert f"derived item {derived_id} failed its integrity check" in refused.json()["detail"]
+    rows = [r for r in _custody(hub, master.clip_id) if r["action"] == "refused"]
+    assert rows and rows[-1]["detail"]["derived_id"] == derived_id

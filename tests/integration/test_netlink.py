@@ -13,13 +13,20 @@ The tolerances, and why they are what they are:
 * Loss, UDP at half the rate: N packets, binomial; bounds are at least 3.5 standard deviations
   away from the profile's 1%, and a clean profile loses nothing.
 * TCP goodput on a clean profile: at least 0.85 of the rate (full segments carry 0.956 of it).
+
+A busy machine (the suite on two workers, other jobs) can only make the link look slower or
+later than its profile, never faster or earlier: the relay and the measuring threads are starved
+of CPU. So a round trip over its bound or a rate under its bound is measured again on a fresh link,
+up to ``ATTEMPTS`` times, and the test fails only if every attempt missed; a round trip under its
+bound or a rate over its bound fails at once. The bounds themselves are the ones above.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import pytest
 
@@ -34,6 +41,21 @@ WAIT_SECONDS = 120.0
 # The largest UDP payload in one 1500-byte packet: a flood in as few frames as possible, so the
 # sending thread and the relay keep up with 1.3x the fibre rate (about 10,700 frames/s).
 FULL = 1500 - 28
+# Measurements of a starved link, tried again (see the module's docstring).
+ATTEMPTS = 3
+
+T = TypeVar("T")
+
+
+def measured(measure: Callable[[], T], starved: Callable[[T], bool]) -> T:
+    """``measure()`` again while ``starved`` says load held it back, ``ATTEMPTS`` times at most;
+    the last measurement (the test then asserts on it)."""
+    seen: list[T] = []
+    for _ in range(ATTEMPTS):
+        seen.append(measure())
+        if not starved(seen[-1]):
+            break
+    return seen[-1]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -67,8 +89,14 @@ def lossy_link() -> Iterator[ShapedLink]:
 @pytest.mark.parametrize("name", ["fibre", "20m-lossy", "4g"])
 def test_round_trip_matches_the_profile(name: str) -> None:
     profile = PROFILES[name]
-    with shaped(profile) as link:
-        trips = m.round_trips(*ends(link), count=100, spacing=0.02)
+    # A relay late on the CPU adds to the round trip: over the upper bound is measured again.
+    slack_ms = 5.0 if profile.jitter_ms else 4.0
+
+    def measure() -> m.RoundTrips:
+        with shaped(profile) as link:
+            return m.round_trips(*ends(link), count=100, spacing=0.02)
+
+    trips = measured(measure, lambda t: t.lost > 10 or t.median_ms > profile.rtt_ms + slack_ms)
     assert trips.lost <= 10, f"{trips.lost} of 100 probes lost on {name}"
     if profile.jitter_ms:
         assert abs(trips.median_ms - profile.rtt_ms) <= 5, trips.median_ms
@@ -85,12 +113,19 @@ def test_round_trip_matches_the_profile(name: str) -> None:
 @pytest.mark.parametrize("name", ["fibre", "20m-lossy", "4g"])
 def test_rate_up_matches_the_profile_and_the_bottleneck_drops_the_excess(name: str) -> None:
     profile = PROFILES[name]
-    with shaped(profile) as link:
-        flood = m.udp_stream(
-            *ends(link), bits_per_second=1.3 * profile.up_mbit * 1e6, seconds=2, payload_bytes=FULL
-        )
-        stats = link.relay_stats()
     expected = profile.up_mbit * 1e6 * (1 - profile.loss_percent / 100)
+
+    def measure() -> tuple[m.UdpDelivery, dict[str, dict[str, float]]]:
+        with shaped(profile) as link:
+            delivery = m.udp_stream(
+                *ends(link),
+                bits_per_second=1.3 * profile.up_mbit * 1e6,
+                seconds=2,
+                payload_bytes=FULL,
+            )
+            return delivery, link.relay_stats()
+
+    flood, stats = measured(measure, lambda d: d[0].frame_bits_per_second < 0.93 * expected)
     assert 0.93 * expected <= flood.frame_bits_per_second <= 1.03 * expected
     assert stats["up"]["queue_drops"] > 0  # 30% too much: the tbf queue overflowed
     assert stats["up"]["oversize"] == 0  # offloads are off: one packet per frame
@@ -99,30 +134,42 @@ def test_rate_up_matches_the_profile_and_the_bottleneck_drops_the_excess(name: s
 def test_rate_down_is_the_profiles_own() -> None:
     # 4G is asymmetric: 5 Mbit/s up, 20 down. Measured from the hub end towards the site.
     profile = PROFILES["4g"]
-    with shaped(profile) as link:
-        down = m.udp_stream(
-            link.hub_ns,
-            link.site_ns,
-            link.site_address,
-            bits_per_second=1.3 * profile.down_mbit * 1e6,
-            seconds=2,
-            payload_bytes=FULL,
-        )
+
+    def measure() -> m.UdpDelivery:
+        with shaped(profile) as link:
+            return m.udp_stream(
+                link.hub_ns,
+                link.site_ns,
+                link.site_address,
+                bits_per_second=1.3 * profile.down_mbit * 1e6,
+                seconds=2,
+                payload_bytes=FULL,
+            )
+
+    down = measured(measure, lambda d: d.frame_bits_per_second < 0.93 * profile.down_mbit * 1e6)
     assert 0.93 * profile.down_mbit * 1e6 <= down.frame_bits_per_second
     assert down.frame_bits_per_second <= 1.03 * profile.down_mbit * 1e6
 
 
-def test_loss_matches_the_profile(lossy_link: ShapedLink) -> None:
+def test_loss_matches_the_profile() -> None:
     # 10 Mbit/s of 1242-byte frames for 4 s: about 4000 packets, 40 lost (sd 6.3): 16 to 72.
-    stream = m.udp_stream(*ends(lossy_link), bits_per_second=10e6, seconds=4)
+    def measure() -> m.UdpDelivery:
+        with shaped(PROFILES["20m-lossy"]) as link:
+            return m.udp_stream(*ends(link), bits_per_second=10e6, seconds=4)
+
+    stream = measured(measure, lambda d: d.sent <= 3500 or d.loss > 0.018)
     assert stream.sent > 3500
     assert 0.004 <= stream.loss <= 0.018, f"{stream.sent - stream.received} of {stream.sent}"
 
 
 def test_a_clean_link_loses_nothing_under_its_rate() -> None:
     profile = PROFILES["fibre"]
-    with shaped(profile) as link:
-        stream = m.udp_stream(*ends(link), bits_per_second=profile.up_mbit * 1e6 / 2, seconds=2)
+
+    def measure() -> m.UdpDelivery:
+        with shaped(profile) as link:
+            return m.udp_stream(*ends(link), bits_per_second=profile.up_mbit * 1e6 / 2, seconds=2)
+
+    stream = measured(measure, lambda d: d.loss > 0.001)
     assert stream.loss <= 0.001, f"{stream.sent - stream.received} of {stream.sent} lost"
 
 
@@ -130,9 +177,12 @@ def test_a_clean_link_loses_nothing_under_its_rate() -> None:
 def test_tcp_fills_a_clean_link(name: str) -> None:
     profile = PROFILES[name]
     size = int(profile.up_bytes_per_second * 3)
-    with shaped(profile) as link:
-        seconds = m.tcp_upload(*ends(link), size)
-    goodput = size / seconds / profile.up_bytes_per_second
+
+    def measure() -> float:
+        with shaped(profile) as link:
+            return size / m.tcp_upload(*ends(link), size) / profile.up_bytes_per_second
+
+    goodput = measured(measure, lambda g: g < 0.85)
     assert 0.85 <= goodput <= TCP_GOODPUT_FRACTION * 1.02, goodput
 
 

@@ -80,8 +80,10 @@ def test_clock_offset_is_measured_and_applied_to_tokens(
     onvif_device.set_clock_skew(skew)
     with client(onvif_device) as onvif:
         reading = onvif.get_system_date_and_time()
-        # The camera reports whole seconds: the offset is good to about a second.
-        assert abs(reading.offset_seconds - skew) < 1.5
+        # The camera reports whole seconds, read at some moment within the round trip (taken as
+        # its middle): the offset is good to about a second plus half the round trip, which is
+        # milliseconds here, and seconds when the machine is busy (7.7 s seen in a full run).
+        assert abs(reading.offset_seconds - skew) < 1.5 + reading.round_trip_seconds / 2
         assert reading.camera_utc.tzinfo is not None and reading.agent_utc.tzinfo is not None
         # Accepted only because the token's Created is on the camera's clock (window: 5 s).
         assert onvif.get_device_information().model == "AC-4KB-IR"

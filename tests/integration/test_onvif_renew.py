@@ -192,15 +192,18 @@ def test_a_resubscription_does_not_store_the_same_motion_again(
         events = [event for event in _stored(index) if event.kind == name]
         return [(event.active, event.data["operation"]) for event in events]
 
-    async def reboot(subscriptions: int) -> None:
-        """The camera reboots (forgets its subscriptions); wait for the agent's new one."""
+    async def reboot(what: str) -> None:
+        """The camera reboots (forgets its subscriptions); wait for the agent's new one. Not a
+        count of subscriptions: on a busy machine a PullMessages that took over 2 s makes the
+        agent subscribe again on its own (its new Initialized must not be stored twice either)."""
+        before = onvif_device.count("CreatePullPointSubscription")
         onvif_device.drop_subscriptions()
         await until(
             lambda: (
-                onvif_device.count("CreatePullPointSubscription") == subscriptions
+                onvif_device.count("CreatePullPointSubscription") > before
                 and bool(onvif_device.subscriptions)
             ),
-            f"subscription {subscriptions}",
+            what,
         )
 
     async def run() -> None:
@@ -208,7 +211,7 @@ def test_a_resubscription_does_not_store_the_same_motion_again(
         task = asyncio.create_task(cameras.run_events(stop))
         try:
             await until(lambda: kind("motion") == [(True, "Initialized")], "the motion")
-            await reboot(2)
+            await reboot("the second subscription")
             # A tamper after the new subscription's Initialized messages: once it is stored,
             # those were handled.
             onvif_device.push_tamper(True)
@@ -216,7 +219,7 @@ def test_a_resubscription_does_not_store_the_same_motion_again(
             assert kind("motion") == [(True, "Initialized")]  # still on: not stored twice
             # The motion ends while nobody listens; the next subscription's Initialized says so.
             onvif_device.motion = False
-            await reboot(3)
+            await reboot("the third subscription")
             onvif_device.push_tamper(False)
             await until(lambda: len(kind("tamper")) == 2, "the tamper's end")
             assert kind("motion") == [(True, "Initialized"), (False, "Initialized")]

@@ -19,6 +19,7 @@ from edge_agent.config import load_config
 from provisioning.agent_config_edit import (
     ConfigEditRefused,
     NewCamera,
+    PasswordStore,
     edit_config,
     new_ids,
 )
@@ -48,8 +49,15 @@ def two_devices(onvif_device_factory: Factory) -> Iterator[tuple[FakeOnvifDevice
     yield onvif_device_factory(), onvif_device_factory()
 
 
+# Safety limits, not measures: a unicast probe returns at its device's first answer, and a device
+# answers in milliseconds when the machine is idle (6 s was missed in a full run under load).
+# Only the hung device of test_hung_and_garbage_devices_are_each_reported waits the whole limit.
+PROBE_TIMEOUT = "10"
+DEVICE_TIMEOUT = "20"
+
+
 def discover_args(*devices: FakeOnvifDevice, password: str | None = None) -> list[str]:
-    args = ["discover", "--timeout", "1", "--device-timeout", "6"]
+    args = ["discover", "--timeout", PROBE_TIMEOUT, "--device-timeout", DEVICE_TIMEOUT]
     for device in devices:
         args += ["--target", f"127.0.0.1:{device.discovery_port}"]
     if password is not None:
@@ -314,7 +322,7 @@ def add_args(config: Path, device: FakeOnvifDevice, *source: str) -> list[str]:
         "--password",
         device.password,
         "--device-timeout",
-        "6",
+        DEVICE_TIMEOUT,
     ]
 
 
@@ -341,6 +349,13 @@ def test_add_cameras_from_discovery_json(
         assert camera.name == "Fake Camera"
     text = config_path.read_text()
     assert text.startswith(CONFIG)  # the engineer's file, comments and all, is kept as it was
+    assert a.password not in text  # one password file per camera, 0600, named in the config
+    for camera_id in ("cam-2", "cam-3"):
+        secret = tmp_path / "cameras" / f"{camera_id}.password"
+        assert f'password_file = "{secret}"' in text
+        assert secret.read_text() == a.password + "\n"
+        assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "cameras").stat().st_mode) == 0o700
     assert (tmp_path / "agent.toml.bak").read_text() == CONFIG
     assert stat.S_IMODE(config_path.stat().st_mode) == 0o600
     assert f"added cam-2: ONVIF device at 127.0.0.1:{a.port} (Fake Camera), profile sub" in out
@@ -451,6 +466,9 @@ def test_add_cameras_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str
 # -- the pure config edit ------------------------------------------------------------------------
 
 
+STORE = PasswordStore("file", Path("/etc/cctv/cameras"))
+
+
 def camera(port: int, name: str = "") -> NewCamera:
     return NewCamera("10.0.0.9", port, "admin", "pw/with@odd:chars", "main", None, name)
 
@@ -462,7 +480,7 @@ def test_new_ids_follow_the_highest_number() -> None:
 
 
 def test_edit_keeps_text_and_adds_tables() -> None:
-    edit = edit_config(CONFIG, [camera(80, "Dome"), camera(8080)])
+    edit = edit_config(CONFIG, [camera(80, "Dome"), camera(8080)], STORE)
     assert edit.text.startswith(CONFIG) and not edit.rewritten
     assert [a.camera_id for a in edit.added] == ["cam-2", "cam-3"]
     data = tomllib.loads(edit.text)
@@ -473,31 +491,35 @@ def test_edit_keeps_text_and_adds_tables() -> None:
             "host": "10.0.0.9",
             "port": 80,
             "user": "admin",
-            "password": "pw/with@odd:chars",
+            "password_file": "/etc/cctv/cameras/cam-2.password",
             "profile": "main",
         },
     }
     assert edit.config.camera("cam-3").onvif is not None
-    assert "pw/with" not in repr(camera(80))
+    assert "pw/with" not in repr(camera(80)) and "pw/with" not in edit.text
+    credential = edit_config(CONFIG, [camera(80)], PasswordStore("credential", Path("/c")))
+    assert tomllib.loads(credential.text)["cameras"][1]["onvif"]["password_credential"] == (
+        "cam-2.password"
+    )
 
 
 def test_edit_of_a_file_with_inline_cameras_is_a_full_rewrite() -> None:
     inline = 'site_id = "s"\ndata_dir = "/x"\ncameras = [{id = "a", rtsp_url = "rtsp://h/x"}]\n'
-    edit = edit_config(inline, [camera(80)])
+    edit = edit_config(inline, [camera(80)], STORE)
     assert edit.rewritten
     assert [c.id for c in edit.config.cameras] == ["a", "cam-1"]
 
 
 def test_edit_refusals() -> None:
     with pytest.raises(ConfigEditRefused, match="is given twice"):
-        edit_config(CONFIG, [camera(80), camera(80)])
-    once = edit_config(CONFIG, [camera(80)]).text
+        edit_config(CONFIG, [camera(80), camera(80)], STORE)
+    once = edit_config(CONFIG, [camera(80)], STORE).text
     with pytest.raises(ConfigEditRefused, match="already camera cam-2"):
-        edit_config(once, [camera(80)])
-    skipped = edit_config(once, [camera(80)], skip_existing=True)
+        edit_config(once, [camera(80)], STORE)
+    skipped = edit_config(once, [camera(80)], STORE, skip_existing=True)
     assert skipped.added == () and skipped.skipped[0].existing_id == "cam-2"
     with pytest.raises(ConfigEditRefused, match="would not be a valid agent config"):
-        edit_config(CONFIG, [NewCamera("", 80, "u", "p")])
+        edit_config(CONFIG, [NewCamera("", 80, "u", "p")], STORE)
 
 
 def test_console_script_is_declared() -> None:

@@ -17,6 +17,7 @@ from typing import Final
 
 import pytest
 
+from hub.settings import load_settings
 from tests.support.paths import REPO
 
 UNITS_DIR: Final = REPO / "systemd"
@@ -108,3 +109,24 @@ def test_systemd_analyze_rates_every_unit_at_most_2_5(unit: Path, tmp_path: Path
     assert match is not None, done.stdout[-2000:] + done.stderr[-2000:]
     exposure = float(match.group(1))
     assert exposure <= MAX_EXPOSURE, done.stdout
+
+
+def test_the_broker_runs_the_config_cctv_hub_init_writes_as_the_hubs_user() -> None:
+    """So the hub can send it SIGHUP when a site is enrolled or revoked (no reload_command)."""
+    settings = load_settings(REPO / "deploy" / "hub.example.toml")
+    assert settings.enrollment is not None
+    broker_dir = settings.enrollment.broker_dir
+    broker = directives(UNITS_DIR / "cctv-mosquitto.service")
+    hub = directives(UNITS_DIR / "cctv-hub.service")
+    assert broker["User"] == hub["User"] and broker["Group"] == hub["Group"]
+    assert broker["ExecStart"] == [f"/usr/sbin/mosquitto -c {broker_dir / 'mosquitto.conf'}"]
+    assert broker["ReadWritePaths"] == [str(broker_dir)]
+    assert broker["AssertPathExists"] == [str(broker_dir / "mosquitto.conf")]
+    assert str(broker_dir).startswith("/var/lib/" + hub["StateDirectory"][0] + "/")
+    assert not settings.enrollment.reload_command
+
+
+def test_the_agent_unit_shows_camera_passwords_as_credentials() -> None:
+    text = (UNITS_DIR / "cctv-agent.service").read_text(encoding="utf-8")
+    assert "#   LoadCredential=cam-1.password:/etc/cctv/credentials/cam-1.password" in text
+    assert "LoadCredentialEncrypted=" in text

@@ -16,6 +16,7 @@ import asyncio
 import hashlib
 import json
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -534,9 +535,14 @@ def test_resume_removes_a_half_written_cut_and_cuts_again(tmp_path: Path) -> Non
             hub=HubVerifier(HUB_KEY.public_key()),
         )
         await runner.start()
-        for _ in range(200):
+        # Until the final state is published, not only written: the runner writes the outbox,
+        # unpins the window and then publishes, and a stop in between (on a busy machine) cut
+        # the "failed" progress off. A safety limit, not a measure.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
             record = await asyncio.to_thread(outbox.job, "half-cut")
-            if record is not None and record.final:
+            published = [p.state for p in publisher.progress()]
+            if record is not None and record.final and JobState.FAILED in published:
                 break
             await asyncio.sleep(0.02)
         await runner.stop()

@@ -5,6 +5,7 @@
   picture without the parameter sets a server may repeat per client) and every backward step of its
   own timestamps (a shared mount restarting them when another client joins).
 - ``recorded_frames(segments_dir, segments)``: the same digests from the recorder's segments.
+- ``clip_frames(source)``: the same digests from an evidence clip (MP4: length-prefixed NAL units).
 - ``compare(reference, recorded)``: the reference's frames from the recorder's first frame to its
   last, and how many of them the recorder has, in order.
 
@@ -19,6 +20,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import av
 import av.error
@@ -109,6 +111,30 @@ def recorded_frames(segments_dir: Path, segments: Sequence[Segment]) -> list[byt
             for packet in container.demux(stream):
                 if packet.size:
                     frames.append(frame_digest(bytes(packet), codec))
+    return frames
+
+
+def annex_b(length_prefixed: bytes, length_size: int = 4) -> bytes:
+    """An MP4 sample's NAL units (each after its big-endian length) with start codes instead."""
+    units: list[bytes] = []
+    at = 0
+    while at + length_size <= len(length_prefixed):
+        size = int.from_bytes(length_prefixed[at : at + length_size], "big")
+        at += length_size
+        units.append(b"\x00\x00\x00\x01" + length_prefixed[at : at + size])
+        at += size
+    return b"".join(units)
+
+
+def clip_frames(source: str | BinaryIO) -> list[bytes]:
+    """Digests of every frame in an MP4 clip (the cutter's output), in order."""
+    frames: list[bytes] = []
+    with av.open(source, mode="r") as container:
+        stream = container.streams.video[0]
+        codec = stream.codec_context.name
+        for packet in container.demux(stream):
+            if packet.size:
+                frames.append(frame_digest(annex_b(bytes(packet)), codec))
     return frames
 
 

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Final
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlite_utils import Database
 
 from cctv_common import __version__
 from cctv_common.evidence.manifest import CameraIdentity, Manifest, ManifestGap, Software, Window
@@ -38,10 +37,12 @@ from hub.domain.custody import CustodyAction
 from hub.domain.records import ClipJob, EvidenceItem
 from hub.services.passwords import hash_password
 from hub.settings import BrokerSettings, HubSettings, SiteSettings, UserSettings
+from hub.storage.engine import AnyDatabase, storage_for
 from hub.storage.evidence.backends import open_evidence_store
 from hub.storage.sqlite import repository as repo
 from hub.storage.sqlite.custody_rows import append_in
 from hub.storage.sqlite.database import HubDatabase
+from hub.storage.sqlite.session import SqliteSession
 
 SITE: Final = "site-a"
 CAMERA: Final = "cam-1"
@@ -96,7 +97,7 @@ def make_settings(
 
 
 def report_status(
-    db: HubDatabase,
+    db: AnyDatabase,
     *,
     site: str = SITE,
     cameras: Sequence[str] = (CAMERA,),
@@ -106,7 +107,7 @@ def report_status(
     """Record a site status as if the agent had sent it."""
     now = datetime.now(UTC)
     status = online_status(cameras, buffer_start or now - timedelta(hours=1), buffer_end or now)
-    db.write(lambda d: repo.apply_site_status(d, site, status, now))
+    storage_for(db).write(lambda uow: uow.sites.apply_status(site, status, now))
     return status
 
 
@@ -294,13 +295,16 @@ def insert_evidence(
     gaps: Sequence[ManifestGap] = (),
     frames: int | None = None,
     job: ClipJob | None = None,
+    width: int = 320,
+    height: int = 240,
 ) -> EvidenceItem:
     """A verified evidence item, as ingest would have left it (store file, row, custody rows:
     the job's ``dispatch`` by its requester and the clip's ``stored``). ``job``: answer this
     job the hub already dispatched (with its own ``dispatch`` row) instead of a new one.
 
     The manifest asks for the job's window (``insert_job``'s); ``delivered``, ``gaps`` and
-    ``frames`` describe what the clip holds (default: exactly the window, no gaps).
+    ``frames`` describe what the clip holds (default: exactly the window, no gaps);
+    ``width`` and ``height`` its picture.
     """
     if job is None:
         job = insert_job(db, requested_by=requested_by, state="stored", window=window)
@@ -313,6 +317,8 @@ def insert_evidence(
         delivered=delivered,
         gaps=gaps,
         frames=frames,
+        width=width,
+        height=height,
     )
     manifest = Manifest.parse(clip.offer.manifest_bytes())
     store = open_evidence_store(settings)  # the store the settings name (folder or S3)
@@ -340,7 +346,7 @@ def insert_evidence(
         stored_at=now,
     )
 
-    def record(d: Database) -> None:
+    def record(d: SqliteSession) -> None:
         repo.insert_evidence(d, item)
         repo.update_job(
             d,

@@ -78,6 +78,7 @@ OPERATIONS: dict[str, set[str]] = {
         "GetCapabilities",
         "GetServices",
         "GetScopes",
+        "GetHostname",
     },
     "/onvif/media_service": {"GetProfiles", "GetStreamUri", "GetSnapshotUri"},
     "/onvif/events_service": {"CreatePullPointSubscription"},
@@ -171,6 +172,8 @@ class FakeOnvifDevice:
         self.auth_fault_status = auth_fault_status
         self.snapshot_auth = snapshot_auth
         self.clock_skew = 0.0
+        self.hostname = "IPC"  # GetHostname; many cameras leave the factory name
+        self.locations: list[str] = ["country/uk"]  # onvif://www.onvif.org/location/... scopes
         self.fault_mode: FaultMode | None = None
         self.discovery_faulty = True  # whether fault_mode applies to WS-Discovery as well
         self.stream_uris: dict[str, str] = {
@@ -424,8 +427,13 @@ class FakeOnvifDevice:
             ("Fixed", "onvif://www.onvif.org/Profile/Streaming"),
             ("Fixed", "onvif://www.onvif.org/hardware/AC-4KB-IR"),
             ("Configurable", f"onvif://www.onvif.org/name/{quote('Fake Camera')}"),
-            ("Configurable", "onvif://www.onvif.org/location/country/uk"),
+        ] + [
+            ("Configurable", f"onvif://www.onvif.org/location/{quote(where)}")
+            for where in self.locations
         ]
+
+    def _op_GetHostname(self, request: ET.Element, header: ET.Element | None) -> str:
+        return render("get_hostname.xml", name=self.hostname)
 
     def _op_GetProfiles(self, request: ET.Element, header: ET.Element | None) -> str:
         return render("get_profiles.xml")

@@ -23,6 +23,7 @@ from typing import Any, Final, TypeVar
 import httpx
 import uvicorn
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pydantic import SecretStr
 
 from cctv_common.clock import iso_utc, parse_iso
 from cctv_common.wire.job_state import JobState
@@ -30,8 +31,10 @@ from cctv_common.wire.payloads import HeldWindow
 from devkit.local_broker import free_loopback_port
 from devkit.waiting import wait_until
 from hub.app import create_app
+from hub.broker_pki import make_ca
 from hub.domain.records import ClipJob, EvidenceItem
-from hub.settings import HubSettings
+from hub.settings import BrokerSettings, HubSettings
+from hub.settings_enrollment import EnrollmentSettings
 from hub.settings_requests import RequestSettings
 from hub.settings_uploads import UploadSettings
 from hub.storage.sqlite import repository as repo
@@ -41,6 +44,7 @@ from tests.support.hub_kit import (
     SITE,
     USERS,
     WAIT_SECONDS,
+    RecordingLink,
     insert_evidence,
     make_h264_mp4,
     make_settings,
@@ -188,10 +192,33 @@ def request_body(
     } | changes
 
 
+def with_enrollment(settings: HubSettings, url: str) -> HubSettings:
+    """``settings`` with enrollment set up as `cctv-hub init` leaves it (the hub's broker
+    password, the broker's CA); the broker is told to reload by a command that does nothing
+    (``[enrollment] reload_command``): these tests are about pages, test_enrollment.py revokes
+    through a real Mosquitto."""
+    enrollment = EnrollmentSettings(
+        broker_dir=settings.data_dir / "broker", reload_command=("true",)
+    )
+    enrollment.broker_dir.mkdir(parents=True, exist_ok=True)
+    make_ca(enrollment, settings.hub_id)
+    broker = BrokerSettings(host="127.0.0.1", port=1, tls=False, password=SecretStr("x" * 24))
+    return settings.model_copy(
+        update={
+            "broker": broker,
+            "enrollment": enrollment,
+            "requests": settings.requests.model_copy(update={"base_url": url}),
+        }
+    )
+
+
 @contextmanager
-def live_hub(tmp_path: Path, uploads: UploadSettings | None = None) -> Iterator[LiveHub]:
+def live_hub(
+    tmp_path: Path, uploads: UploadSettings | None = None, *, enrollment: bool = False
+) -> Iterator[LiveHub]:
     """The real hub app on a loopback port, its site reporting three cameras, and the officer
-    ``dc-smith`` added by the supervisor (``uploads``: other ``[uploads]`` settings)."""
+    ``dc-smith`` added by the supervisor (``uploads``: other ``[uploads]`` settings; with
+    ``enrollment``, sites can be enrolled: the broker link only records what the hub publishes)."""
     key = Ed25519PrivateKey.generate()
     settings = make_settings(tmp_path / "hub", site_key=key)
     settings = settings.model_copy(
@@ -200,9 +227,11 @@ def live_hub(tmp_path: Path, uploads: UploadSettings | None = None) -> Iterator[
             "uploads": uploads or UploadSettings(),
         }
     )
-    database = HubDatabase(settings.db_path)
-    app = create_app(settings, database)
     port = free_loopback_port()
+    if enrollment:
+        settings = with_enrollment(settings, f"http://127.0.0.1:{port}")
+    database = HubDatabase(settings.db_path)
+    app = create_app(settings, database, RecordingLink() if enrollment else None)
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     )

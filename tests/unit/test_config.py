@@ -110,23 +110,36 @@ def test_plain_mqtt_is_refused_off_loopback_and_allowed_on_it() -> None:
 DEPLOY_EXAMPLE = REPO / "deploy" / "agent.example.toml"
 
 
-def test_the_deploy_example_is_valid_and_sets_every_section() -> None:
-    config = load_config(DEPLOY_EXAMPLE)
+def example_credentials(folder: Path) -> dict[str, str]:
+    """$CREDENTIALS_DIRECTORY as systemd would fill it for the example's camera password."""
+    (folder / "cam-2.password").write_text("camera-password\n")
+    (folder / "cam-2.password").chmod(0o600)
+    return {"CREDENTIALS_DIRECTORY": str(folder)}
+
+
+def test_the_deploy_example_is_valid_and_sets_every_section(tmp_path: Path) -> None:
+    config = load_config(DEPLOY_EXAMPLE, environ=example_credentials(tmp_path))
     text = DEPLOY_EXAMPLE.read_text(encoding="utf-8")
-    for name, field in type(config.uplink).model_fields.items():
-        assert f"{name} =" in text, f"uplink.{name} is not in the example"
-        assert field.description
+    for section in (config.uplink, config.health):
+        for name, field in type(section).model_fields.items():
+            assert f"{name} =" in text, f"{name} is not in the example"
+            assert field.description
     assert config.uplink.hub_public_key_file == Path("/etc/cctv/hub-public-key.pem")
+    onvif = config.camera("cam-2").onvif
+    assert onvif is not None and onvif.password == "camera-password"
+    assert '\npassword = "' not in text.split("[uplink]")[0]  # no camera password in the file
 
 
 def test_validate_config_warns_without_the_hub_key(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = tmp_path / "agent.toml"
     path.write_text(GOOD + UPLINK)
     assert main(["validate-config", str(path)]) == 0
     assert "uplink.hub_public_key_file is not set" in capsys.readouterr().err
     path.write_text(DEPLOY_EXAMPLE.read_text(encoding="utf-8"))
+    for name, value in example_credentials(tmp_path).items():
+        monkeypatch.setenv(name, value)
     assert main(["validate-config", str(path)]) == 0
     assert "hub_public_key_file" not in capsys.readouterr().err
 

@@ -202,3 +202,15 @@ def test_duration_text(seconds: float, text: str) -> None:
 )
 def test_gap_lengths_round_up(seconds: float, text: str) -> None:
     assert gap_text(seconds) == text
+
+
+def test_the_source_of_a_clip_in_words_from_its_manifest() -> None:
+    from hub.domain.delivery_rules import source_words
+
+    assert source_words(None) == "site buffer"
+    nvr = {"method": "onvif-replay", "nvr_id": "nvr-1", "manufacturer": "Acme", "model": "N8",
+           "channel": 3}  # fmt: skip
+    assert source_words(nvr) == "NVR nvr-1, Acme N8, channel 3 (ONVIF replay)"
+    assert source_words({"method": "dahua-playback", "nvr_id": "d"}) == (
+        "NVR d (Dahua playback URL)"
+    )

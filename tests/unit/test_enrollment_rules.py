@@ -120,11 +120,31 @@ def test_plain_mqtt_only_to_loopback() -> None:
     assert refusal_text is not None and "in the clear" in refusal_text
 
 
-def test_the_deploy_examples_load_with_the_real_loaders() -> None:
+def test_the_deploy_examples_load_with_the_real_loaders(tmp_path: Path) -> None:
     hub = load_settings(REPO / "deploy" / "hub.example.toml")
+    text = (REPO / "deploy" / "hub.example.toml").read_text(encoding="utf-8")
+    for section in (hub.alerts, hub.metrics):
+        for name in type(section).model_fields:
+            assert f"{name} =" in text, f"{name} is not in the hub's example"
+    assert hub.alerts.engineer_emails and hub.metrics.token_file is None
     assert hub.enrollment is not None and hub.broker is not None
     assert hub.broker.tls and hub.broker.ca_file == hub.enrollment.ca_cert_path
     assert hub.enrollment.site_host == "mqtt.example.org"
-    assert hub.enrollment.broker_dir == REPO / "deploy" / "broker"
-    agent = load_config(REPO / "deploy" / "agent.example.toml")
+    assert hub.enrollment.broker_dir == Path("/var/lib/cctv-hub/broker")  # the broker unit's
+    (tmp_path / "cam-2.password").write_text("camera-password\n")
+    (tmp_path / "cam-2.password").chmod(0o600)
+    agent = load_config(
+        REPO / "deploy" / "agent.example.toml", environ={"CREDENTIALS_DIRECTORY": str(tmp_path)}
+    )
     assert agent.uplink.tls and agent.uplink.ca_file is not None
+
+
+def test_state_at_says_expired_for_an_unused_token_out_of_time() -> None:
+    token = new_token("high-street")
+    waiting = access_for(token)
+    assert waiting.state_at(NOW) == "waiting"
+    assert waiting.state_at(NOW + timedelta(hours=24)) == "expired"
+    enrolled = access_for(token, enrolled_at=NOW)
+    assert enrolled.state_at(NOW + timedelta(days=9)) == "enrolled"
+    revoked = access_for(token, revoked_at=NOW)
+    assert revoked.state_at(NOW + timedelta(days=9)) == "revoked"

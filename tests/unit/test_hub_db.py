@@ -137,3 +137,46 @@ def test_a_job_state_outside_job_state_is_refused_by_the_database(tmp_path: Path
         assert sorted(stored) == sorted(state.value for state in JobState)
     finally:
         database.close()
+
+
+def test_migration_9_keeps_exhibit_references_and_takes_outside_items(tmp_path: Path) -> None:
+    """A hub at schema 8 keeps its exhibit references; after 9 one may name an outside item."""
+    from hub.storage.sqlite.schema import MIGRATIONS
+
+    path = tmp_path / "hub.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY)")
+        for number, statements in enumerate(MIGRATIONS[:8], start=1):
+            for statement in statements:
+                conn.execute(statement)
+            conn.execute("INSERT INTO schema_version VALUES (?)", [number])
+        conn.execute(
+            "INSERT INTO exhibit_references VALUES ('clip-1', 'R-1', 'JS/1', 'js', '2026-01-01')"
+        )
+    conn.close()
+    database = HubDatabase(path)
+    try:
+        assert database.schema_version == SCHEMA_VERSION
+        database.write(
+            lambda db: db.execute(
+                "INSERT INTO exhibit_references VALUES ('OUT-0123456789abcdef', 'R-1', 'JS/2',"
+                " 'js', '2026-01-02')"
+            )
+        )
+        rows = database.read(
+            lambda db: [
+                tuple(r)
+                for r in db.execute(
+                    "SELECT clip_id, reference FROM exhibit_references ORDER BY reference"
+                )
+            ]
+        )
+        assert rows == [("clip-1", "JS/1"), ("OUT-0123456789abcdef", "JS/2")]
+        with pytest.raises(sqlite3.IntegrityError):
+            database.write(
+                lambda db: db.execute(
+                    "INSERT INTO exhibit_references VALUES ('clip-2', 'R-1', 'JS/1', 'js', 'x')"
+                )
+            )
+    finally:
+        database.close()

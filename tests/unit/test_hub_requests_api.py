@@ -6,158 +6,48 @@ every new route."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import secrets
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from fastapi.testclient import TestClient
 
 from cctv_common.wire.hub_signing import HubVerifier
-from cctv_common.wire.payloads import HeldWindow, HoldOrder, Job, SiteStatus
-from cctv_common.wire.topics import HoldTopic, JobTopic, parse_topic
-from hub.app import create_app
-from hub.context import HubContext
-from hub.settings import HubSettings
+from cctv_common.wire.payloads import (
+    CameraStatus,
+    HoldOrder,
+    Job,
+    NvrChannelCoverage,
+)
+from cctv_common.wire.topics import HoldTopic, JobTopic
+from hub.domain.requests.decision import ControllerDecision, DecisionKind
 from hub.settings_requests import RequestSettings
 from hub.storage.sqlite import repository as repo
-from hub.storage.sqlite.database import HubDatabase
 from tests.support.hub_kit import (
     CAMERA,
     SITE,
-    RecordingLink,
     auth,
     insert_evidence,
-    make_settings,
     online_status,
     report_status,
 )
-
-
-@dataclass
-class Hub:
-    client: TestClient
-    database: HubDatabase
-    settings: HubSettings
-    link: RecordingLink
-    key: Ed25519PrivateKey
-
-    @property
-    def context(self) -> HubContext:
-        context: HubContext = self.client.app.state.hub  # type: ignore[attr-defined]
-        return context
-
-    def sweep(self) -> int:
-        return int(self.client.portal.call(self.context.service.requests.fulfilment.sweep))  # type: ignore[union-attr]
-
-    def get(self, path: str, user: str = "supervisor", status: int = 200) -> Any:
-        response = self.client.get(path, auth=auth(user))
-        assert response.status_code == status, response.text
-        return response.json()
-
-    def post(self, path: str, body: Any, user: str, status: int = 200) -> Any:
-        response = self.client.post(path, json=body, auth=auth(user))
-        assert response.status_code == status, response.text
-        return response.json()
-
-    def published(self, kind: type[Any]) -> list[tuple[Any, bytes, bool]]:
-        return [
-            (parse_topic(topic), payload, retain)
-            for topic, payload, retain in self.link.published
-            if payload and isinstance(parse_topic(topic), kind)
-        ]
-
-
-def _hub(tmp_path: Path, requests: RequestSettings | None = None) -> Iterator[Hub]:
-    key = Ed25519PrivateKey.generate()
-    settings = make_settings(tmp_path, site_key=key)
-    if requests is not None:
-        settings = settings.model_copy(update={"requests": requests})
-    database = HubDatabase(settings.db_path)
-    link = RecordingLink()
-    try:
-        with TestClient(create_app(settings, database, link)) as client:
-            report_status(database, cameras=(CAMERA, "cam-2"))
-            yield Hub(client, database, settings, link, key)
-    finally:
-        database.close()
+from tests.support.request_api_hub import (
+    Hub,
+    confirm_holds_at_edge,
+    request_body,
+    request_hub,
+    store_clips,
+)
 
 
 @pytest.fixture
 def hub(tmp_path: Path) -> Iterator[Hub]:
-    yield from _hub(tmp_path, RequestSettings(sweep_seconds=300))
-
-
-def request_body(**changes: Any) -> dict[str, Any]:
-    end = datetime.now(UTC) - timedelta(minutes=5)
-    body: dict[str, Any] = {
-        "force": "Cleveland Police",
-        "officer_name": "Jane Smith",
-        "rank": "DC",
-        "collar_number": "4521",
-        "contact": "jane.smith@cleveland.police.uk",
-        "crime_reference": "CR/012345/26",
-        "offence": "Assault outside the Grand Hotel",
-        "lawful_basis": "dpa2018-part3-s35",
-        "urgency": "routine",
-        "window_start": (end - timedelta(minutes=5)).isoformat(),
-        "window_end": end.isoformat(),
-        "cameras": [
-            {"site_id": SITE, "camera_id": CAMERA},
-            {"site_id": SITE, "camera_id": "cam-2"},
-        ],
-        "notes": "",
-        "ripa": False,
-        "colleagues": ["pc-two"],
-    }
-    body.update(changes)
-    return body
-
-
-def store_clips(hub: Hub, reference: str) -> list[str]:
-    """What the agent and ingest would do: one verified item for each of the request's jobs."""
-    detail = hub.get(f"/api/requests/{reference}")
-    clips = []
-    for job_out in detail["jobs"]:
-        job = hub.database.read(partial(repo.get_job, job_id=job_out["job_id"]))
-        assert job is not None
-        item = insert_evidence(
-            hub.settings,
-            hub.database,
-            hub.key,
-            secrets.token_bytes(50_000),
-            requested_by=job.requested_by,
-            job=job,
-        )
-        clips.append(item.clip_id)
-    return clips
-
-
-def confirm_holds_at_edge(hub: Hub, reference: str) -> None:
-    detail = hub.get(f"/api/requests/{reference}")
-    now = datetime.now(UTC)
-    status = online_status((CAMERA, "cam-2"), now - timedelta(hours=1), now)
-    status = SiteStatus(
-        **{
-            **status.model_dump(exclude={"v"}),
-            "holds": tuple(
-                HeldWindow(
-                    hold_id=h["id"],
-                    camera_id=h["camera_id"],
-                    window_start=h["window_start"],
-                    window_end=h["window_end"],
-                )
-                for h in detail["holds"]
-            ),
-        }
-    )
-    hub.database.write(lambda d: repo.apply_site_status(d, SITE, status, now))
+    yield from request_hub(tmp_path, RequestSettings(sweep_seconds=300))
 
 
 def test_the_whole_path_from_request_to_deletion(hub: Hub) -> None:
@@ -289,6 +179,36 @@ def test_coverage_flags_what_a_camera_no_longer_holds(hub: Hub) -> None:
     assert "holds footage from" in cameras[0]["warning"] and "gone" in cameras[0]["warning"]
 
 
+def test_nvr_spans_from_the_status_count_as_retrievable_and_nvr_only_cameras_are_requestable(
+    hub: Hub,
+) -> None:
+    now = datetime.now(UTC)
+    status = online_status((CAMERA,), now - timedelta(minutes=10), now)
+    span = {"start": now - timedelta(hours=3), "end": now - timedelta(minutes=1)}
+    nvr = NvrChannelCoverage.model_validate(
+        {"nvr_id": "nvr-1", "nvr_name": "Control room", "channel": 1,
+         "method": "onvif-replay", "spans": [span]}
+    )  # fmt: skip
+    cameras = (
+        status.cameras[0].model_copy(update={"nvr": (nvr,)}),
+        CameraStatus(camera_id="cam-nvr", state="nvr_only", nvr=(nvr,)),
+    )
+    status = status.model_copy(update={"cameras": cameras})
+    hub.database.write(lambda d: repo.apply_site_status(d, SITE, status, now))
+    listed = {c["camera_id"]: c for s in hub.get("/api/sites") for c in s["cameras"]}
+    assert listed["cam-nvr"]["state"] == "nvr_only" and listed["cam-nvr"]["nvr"][0]["spans"]
+    body = request_body(
+        window_start=(now - timedelta(minutes=30)).isoformat(),
+        window_end=(now - timedelta(minutes=20)).isoformat(),
+        cameras=[{"site_id": SITE, "camera_id": c} for c in (CAMERA, "cam-nvr")],
+    )
+    covered = hub.post("/api/requests/preview-coverage", body, "pc-one")["cameras"]
+    # Before the agent's buffer, but the NVR holds it: nothing is flagged, the bar says NVR.
+    assert [c["warning"] for c in covered] == [None, None]
+    assert [p["source"] for p in covered[0]["spans"]] == ["NVR Control room", "buffer"]
+    assert hub.post("/api/requests", body, "pc-one", 201)["id"]
+
+
 def test_police_see_their_requests_and_those_naming_them_only(hub: Hub) -> None:
     mine = hub.post("/api/requests", request_body(colleagues=[]), "pc-one", 201)["id"]
     named = hub.post("/api/requests", request_body(colleagues=["pc-one"]), "pc-two", 201)["id"]
@@ -305,7 +225,7 @@ def test_police_see_their_requests_and_those_naming_them_only(hub: Hub) -> None:
 
 def test_a_matching_rule_approves_at_once(tmp_path: Path) -> None:
     rule = {"name": "routine-short", "forces": ["Cleveland Police"], "max_window_minutes": 120}
-    for hub in _hub(tmp_path, RequestSettings(sweep_seconds=300, auto_approval=(rule,))):
+    for hub in request_hub(tmp_path, RequestSettings(sweep_seconds=300, auto_approval=(rule,))):
         filed = hub.post("/api/requests", request_body(), "pc-one", 201)
         assert filed["state"] == "fulfilling"
         assert filed["decision"]["rule"] == "routine-short"
@@ -518,3 +438,26 @@ def test_a_long_window_is_cut_in_parts_and_progress_counts_them(hub: Hub) -> Non
     assert released["state"] == "released"
     entries = hub.get("/api/disclosures", "auditor")["entries"]
     assert len(entries[0]["items"]) == 4
+
+
+def test_a_decision_and_the_sweep_at_once_make_one_job_per_camera(hub: Hub) -> None:
+    """The decision dispatches while the sweep dispatches what an approved request lacks: run
+    together, each once saw no job for a camera and made one (two items for one camera)."""
+    reference = hub.post("/api/requests", request_body(), "pc-one", 201)["id"]
+    requests = hub.context.service.requests
+    decision = ControllerDecision(
+        DecisionKind.APPROVE, decided_by="supervisor", decided_at=datetime.now(UTC)
+    )
+
+    async def sweeping() -> None:
+        for _ in range(40):
+            await requests.fulfilment.sweep()
+            await asyncio.sleep(0)
+
+    async def both() -> None:
+        await asyncio.gather(requests.deciding.decide(reference, decision), sweeping())
+
+    assert hub.client.portal is not None
+    hub.client.portal.call(both)
+    jobs = hub.get(f"/api/requests/{reference}")["jobs"]
+    assert sorted(job["camera_id"] for job in jobs) == sorted([CAMERA, "cam-2"]), jobs

@@ -72,3 +72,16 @@ def test_retention_due_lists_nothing_on_a_new_hub(
     assert main(["retention", "--config", str(config), "due"]) == 0
     out = capsys.readouterr().out
     assert "due for deletion: 0" in out and "held past their date" in out
+
+
+def test_config_after_the_action_like_sites(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["users", "list", "--config", str(config)]) == 0  # as `cctv-hub sites list`
+    assert main(["users", "--config", str(config), "list"]) == 0  # the older place still works
+    assert main(["retention", "due", "--config", str(config)]) == 0
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as usage:
+        main(["users", "list"])
+    assert usage.value.code == 2
+    assert "required: --config" in capsys.readouterr().err

@@ -45,6 +45,12 @@ from cctv_common.wire.payloads.live import (
     LiveClose,
     LiveOffer,
 )
+from cctv_common.wire.payloads.nvr_coverage import (
+    MAX_NVR_CHANNELS,
+    MAX_NVR_SPANS,
+    NvrChannelCoverage,
+    NvrSpan,
+)
 from cctv_common.wire.payloads.signed import MAX_HUB_SIGNED_BYTES, HubSigned
 from cctv_common.wire.payloads.snapshots import (
     MAX_SNAPSHOT_JPEG_BYTES,
@@ -69,6 +75,8 @@ __all__ = [
     "MAX_HELD_WINDOWS",
     "MAX_HUB_SIGNED_BYTES",
     "MAX_JOB_WINDOW",
+    "MAX_NVR_CHANNELS",
+    "MAX_NVR_SPANS",
     "MAX_PAYLOAD_BYTES",
     "MAX_SDP_CHARS",
     "MAX_SNAPSHOT_JPEG_BYTES",
@@ -97,6 +105,8 @@ __all__ = [
     "LiveCandidate",
     "LiveClose",
     "LiveOffer",
+    "NvrChannelCoverage",
+    "NvrSpan",
     "Payload",
     "PayloadPart",
     "SiteStatus",

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Final, Self
+from typing import Final, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
@@ -25,6 +25,12 @@ class Job(Payload):
     reason: str = Field(max_length=500, description="Why the footage is wanted, e.g. crime ref")
     requested_by: str | None = Field(
         default=None, max_length=200, description="Who asked, for the agent's log"
+    )
+    source: Literal["auto", "buffer", "nvr"] | None = Field(
+        default=None,
+        description="Where to take the footage from: auto (also when absent, so agents that"
+        " predate it read the job): the ring buffer where it covers the window, else an NVR"
+        " that does; buffer; or nvr",
     )
 
     @model_validator(mode="after")

@@ -18,12 +18,14 @@ from cctv_common.wire.payloads.base import (
 )
 from cctv_common.wire.payloads.health import MAX_HEALTH_CHECKS, HealthCheck, TimeSyncState
 from cctv_common.wire.payloads.holds import MAX_HELD_WINDOWS, HeldWindow
+from cctv_common.wire.payloads.nvr_coverage import MAX_NVR_CHANNELS, NvrChannelCoverage
 
 
 class CameraStatus(PayloadPart):
     camera_id: CameraId = Field(description="Camera id within the site")
-    state: Literal["recording", "reconnecting", "stopped", "error"] = Field(
-        description="What the camera's recorder is doing"
+    state: Literal["recording", "reconnecting", "stopped", "error", "nvr_only"] = Field(
+        description="What the camera's recorder is doing; nvr_only: the agent does not record"
+        " this camera, an NVR does (see nvr)"
     )
     buffer_start: UtcTime | None = Field(default=None, description="Oldest recorded footage")
     buffer_end: UtcTime | None = Field(default=None, description="Newest recorded footage")
@@ -52,6 +54,11 @@ class CameraStatus(PayloadPart):
     )
     gap_seconds_24h: float | None = Field(
         default=None, ge=0, le=86400, description="Seconds without footage in the last 24 h"
+    )
+    nvr: tuple[NvrChannelCoverage, ...] | None = Field(
+        default=None,
+        max_length=MAX_NVR_CHANNELS,
+        description="What each NVR channel mapped to this camera holds (absent when none is)",
     )
 
     @model_validator(mode="after")

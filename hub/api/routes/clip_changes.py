@@ -13,8 +13,7 @@ from hub.api.deps import ClipIdPath, Hub, require
 from hub.api.schemas import ClipOut, HoldIn, ReasonIn, ReassignIn
 from hub.domain.acl import Permission
 from hub.services.auth import Principal
-from hub.services.evidence_items import ItemChangeError
-from hub.storage.evidence.store import StoreError
+from hub.services.evidence_items import ItemChangeError, remove_deleted_bytes
 
 log = logging.getLogger(__name__)
 
@@ -76,15 +75,10 @@ async def reassign(clip_id: ClipIdPath, body: ReassignIn, hub: Hub, user: Manage
 async def delete(clip_id: ClipIdPath, body: ReasonIn, hub: Hub, user: Manager) -> ClipOut:
     now = hub.now()
     try:
-        item, unused = await hub.service.evidence_items.delete(
-            clip_id, user.username, body.reason, now
-        )
+        deletion = await hub.service.evidence_items.delete(clip_id, user.username, body.reason, now)
     except ItemChangeError as exc:
         raise _refused(exc) from exc
-    if unused:
-        try:
-            await asyncio.to_thread(hub.store.delete, item.store_key)
-        except StoreError as exc:
-            log.error("clip %s: deleted, but its bytes could not be removed: %s", clip_id, exc)
+    await asyncio.to_thread(remove_deleted_bytes, hub.store, deletion)
+    item = deletion.item
     log.info("clip %s: deleted by %s (%s)", clip_id, user.username, body.reason)
     return ClipOut.of(item)

@@ -39,7 +39,7 @@ ClipReader = Annotated[Principal, Depends(require(Permission.CLIPS_READ))]
 VIDEO_TYPE: Final = "video/mp4"
 
 
-async def _item(
+async def evidence_item_for(
     hub: Hub, clip_id: str, user: Principal, permission: Permission, path: str = ""
 ) -> EvidenceItem:
     """The evidence item if this user may use ``permission`` on it; else 403 (with its
@@ -80,7 +80,7 @@ async def list_clips(
 
 @router.get("/{clip_id}", response_model=ClipDetail, summary="Manifest, signature, custody rows")
 async def get_clip(clip_id: ClipIdPath, hub: Hub, user: CurrentUser) -> ClipDetail:
-    item = await _item(hub, clip_id, user, Permission.CLIPS_READ)
+    item = await evidence_item_for(hub, clip_id, user, Permission.CLIPS_READ)
     custody = await hub.service.custody.arows(subjects=[f"clip:{clip_id}", f"job:{item.job_id}"])
     check = await hub.service.integrity.last_check(item.store_key)
     return ClipDetail.with_custody(item, custody, check)
@@ -93,7 +93,9 @@ async def get_clip(clip_id: ClipIdPath, hub: Hub, user: CurrentUser) -> ClipDeta
     responses={200: {"content": {"application/json": {}}}},
 )
 async def get_manifest(clip_id: ClipIdPath, hub: Hub, user: CurrentUser) -> Response:
-    item = await _item(hub, clip_id, user, Permission.FOOTAGE_DOWNLOAD, "/manifest.json")
+    item = await evidence_item_for(
+        hub, clip_id, user, Permission.FOOTAGE_DOWNLOAD, "/manifest.json"
+    )
     await hub.service.custody.aappend(
         user.username, CustodyAction.DOWNLOAD, f"clip:{clip_id}", {"what": "manifest"}
     )
@@ -135,8 +137,8 @@ async def get_video(
     integrity check at most ``evidence.reverify_hours`` old; an older one is re-hashed first.
     """
     permission = Permission.FOOTAGE_DOWNLOAD if download else Permission.FOOTAGE_VIEW
-    item = await _item(hub, clip_id, user, permission, "/video")
-    await _refuse_unservable(hub, user, item)
+    item = await evidence_item_for(hub, clip_id, user, permission, "/video")
+    await refuse_unservable(hub, user, item)
     size = item.bytes
     try:
         wanted = parse_range(request.headers.get("range"), size)
@@ -187,7 +189,7 @@ def _damaged_message(item: EvidenceItem, check: EvidenceCheck) -> str:
     )
 
 
-async def _refuse_unservable(hub: Hub, user: Principal, item: EvidenceItem) -> None:
+async def refuse_unservable(hub: Hub, user: Principal, item: EvidenceItem) -> None:
     """410 for a deleted item, 409 for one whose bytes are damaged or missing."""
     if item.deleted_at is not None:
         await _refuse(

@@ -9,7 +9,6 @@ rights. Every view and download of a derived item's video is a custody row on it
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from datetime import datetime
@@ -20,7 +19,8 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from hub.api.deps import ClipIdPath, CurrentUser, Hub
-from hub.api.routes.clips import _item as evidence_item_for
+from hub.api.routes.clips import evidence_item_for
+from hub.api.verified_bytes import require_verified
 from hub.domain.acl import Permission
 from hub.domain.derived_items import (
     DERIVED_ID_PATTERN,
@@ -36,7 +36,6 @@ from hub.domain.http_range import RangeNotSatisfiable, parse_range
 from hub.domain.records import EvidenceItem
 from hub.services.auth import Principal
 from hub.services.custody import CustodyAction
-from hub.storage.evidence.store import NotInStore
 
 log = logging.getLogger(__name__)
 
@@ -74,14 +73,15 @@ class DeriveIn(_DeriveBody):
         return DeriveOrder(self.operation, self.reason, self.faces, boxes)
 
 
-def derived_out(item: DerivedItem, progress: int | None) -> dict[str, Any]:
-    ready = item.state is DerivedState.READY
+def derived_out(item: DerivedItem) -> dict[str, Any]:
+    ready = item.state is DerivedState.READY and item.deleted_at is None
     return {
         "derived_id": item.id,
         "clip_id": item.clip_id,
         "operation": item.operation,
         "state": item.state.value,
-        "progress": 100 if ready else progress,
+        "progress": 100 if ready else item.progress,
+        "deleted_at": _t(item.deleted_at),
         "error": item.error,
         "sha256": item.sha256,
         "source_sha256": item.source_sha256,
@@ -140,13 +140,13 @@ async def order_derived(
 async def list_derived(clip_id: ClipIdPath, hub: Hub, user: CurrentUser) -> list[dict[str, Any]]:
     await evidence_item_for(hub, clip_id, user, Permission.CLIPS_READ)
     items = await hub.service.derived.of_clip(clip_id)
-    return [derived_out(i, hub.service.derived.progress(i.id)) for i in items]
+    return [derived_out(i) for i in items]
 
 
 @router.get("/api/derived/{derived_id}", summary="One derived item: state, progress, manifest")
 async def get_derived(derived_id: DerivedIdPath, hub: Hub, user: CurrentUser) -> dict[str, Any]:
     item, _ = await _derived(hub, derived_id, user, Permission.CLIPS_READ)
-    return derived_out(item, hub.service.derived.progress(item.id))
+    return derived_out(item)
 
 
 @router.get(
@@ -175,16 +175,19 @@ async def get_derived_video(
         )
     if master.deleted_at is not None:
         raise HTTPException(status.HTTP_410_GONE, f"evidence item {master.clip_id} was deleted")
+    if item.deleted_at is not None:
+        raise HTTPException(status.HTTP_410_GONE, f"derived item {derived_id} was deleted")
     key, size = item.sha256, item.size
-    try:
-        stored = await asyncio.to_thread(hub.store.size, key)
-    except NotInStore:
-        stored = None
-    if stored != size:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT,
-            f"derived item {derived_id}: its stored video is missing or not {size} bytes",
-        )
+    await require_verified(
+        hub,
+        user,
+        store_key=key,
+        sha256=key,
+        size=size,
+        what=f"derived item {derived_id}",
+        subject=f"clip:{item.clip_id}",
+        derived_id=derived_id,
+    )
     try:
         wanted = parse_range(request.headers.get("range"), size)
     except RangeNotSatisfiable as exc:

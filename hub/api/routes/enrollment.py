@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 
+from cctv_common.clock import utc_now
 from hub.api.deps import Hub, SiteIdPath, require
 from hub.api.enrollment_schemas import (
     EnrollGrantOut,
@@ -15,12 +16,13 @@ from hub.api.enrollment_schemas import (
     EnrollmentTokenOut,
     EnrollRequest,
     SiteAccessOut,
+    SiteRevoke,
 )
 from hub.domain.acl import Permission
 from hub.domain.enrollment import EnrollmentRefused, RefusalReason
 from hub.services.auth import Principal
 from hub.services.broker_logins import BrokerReloadError
-from hub.services.enrollment import EnrollmentError, EnrollmentService
+from hub.services.enrollment import EnrollmentError, EnrollmentService, EnrollmentThrottled
 from hub.services.sites import SiteKeyError
 
 router = APIRouter(tags=["enrollment"])
@@ -78,54 +80,47 @@ async def create_enrollment(
     summary="Every site's enrollment state (supervisor)",
 )
 async def list_enrollments(hub: Hub, user: SitesRegistrar) -> list[SiteAccessOut]:
-    return [
-        SiteAccessOut(
-            site_id=access.site_id,
-            name=access.name,
-            state=access.state,
-            token_expires_at=access.token_expires_at,
-            enrolled_at=access.enrolled_at,
-            revoked_at=access.revoked_at,
-            created_by=access.created_by,
-        )
-        for access in await _service(hub).all()
-    ]
+    now = utc_now()
+    return [SiteAccessOut.of(access, now) for access in await _service(hub).all()]
 
 
 @router.post(
     "/api/sites/{site_id}/revoke",
     response_model=SiteAccessOut,
-    summary="Remove a site's broker login now and disconnect it (supervisor)",
+    summary="Remove a site's broker login now and disconnect it, or cancel its unused token"
+    " (supervisor)",
 )
-async def revoke_site(site_id: SiteIdPath, hub: Hub, user: SitesRegistrar) -> SiteAccessOut:
+async def revoke_site(
+    site_id: SiteIdPath, hub: Hub, user: SitesRegistrar, body: SiteRevoke | None = None
+) -> SiteAccessOut:
+    reason = body.reason.strip() if body is not None else ""
     try:
-        access = await _service(hub).arevoke(site_id, user.username)
+        access = await _service(hub).arevoke(site_id, user.username, reason)
     except EnrollmentError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
     except BrokerReloadError as exc:
         raise HTTPException(
             status.HTTP_502_BAD_GATEWAY, f"site {site_id} revoked, but: {exc}"
         ) from exc
-    return SiteAccessOut(
-        site_id=access.site_id,
-        name=access.name,
-        state=access.state,
-        token_expires_at=access.token_expires_at,
-        enrolled_at=access.enrolled_at,
-        revoked_at=access.revoked_at,
-        created_by=access.created_by,
-    )
+    return SiteAccessOut.of(access, utc_now())
 
 
 @router.post(
     "/api/enroll",
     response_model=EnrollGrantOut,
     summary="A site box trades its one-time token and public key for its broker login",
+    responses={429: {"description": "Too many refused tokens from this address: Retry-After"}},
 )
 async def enroll(body: EnrollRequest, hub: Hub, request: Request) -> EnrollGrantOut:
     source = request.client.host if request.client is not None else "unknown"
     try:
         grant = await _service(hub).aenroll(body.token, body.site_id, body.public_key_pem, source)
+    except EnrollmentThrottled as exc:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            str(exc),
+            headers={"Retry-After": str(exc.retry_after_seconds)},
+        ) from exc
     except EnrollmentRefused as exc:
         raise HTTPException(_REFUSAL_STATUS[exc.reason], exc.message) from exc
     except SiteKeyError as exc:

@@ -6,6 +6,7 @@ Each step is a custody row (``hub.services.requests``). A request someone may no
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final
 
@@ -37,6 +38,7 @@ from hub.services.requests.reports import RequestDetail
 REFERENCE_PATTERN: Final = r"^R-[0-9]{4}-[0-9]{4,6}$"
 
 router = APIRouter(prefix="/api/requests", tags=["requests"])
+OUTSIDE_ID: Final = re.compile(r"^OUT-[0-9a-f]{16}$")
 
 Filer = Annotated[Principal, Depends(require(Permission.REQUESTS_CREATE))]
 Reader = Annotated[Principal, Depends(require(Permission.REQUESTS_READ))]
@@ -253,11 +255,13 @@ async def retention(
 async def delete_item(
     reference: Reference, clip_id: str, body: DeletionIn, hub: Hub, user: Manager
 ) -> dict[str, Any]:
-    clip = checked_id("clip", clip_id)
+    releasing = hub.service.requests.releasing
     try:
-        await hub.service.requests.releasing.delete_item(
-            reference, clip, body.reason, user.username
-        )
+        if OUTSIDE_ID.match(clip_id):
+            await releasing.delete_outside_item(reference, clip_id, body.reason, user.username)
+        else:
+            clip = checked_id("clip", clip_id)
+            await releasing.delete_item(reference, clip, body.reason, user.username)
     except RequestError as exc:
         raise _refused(exc) from exc
     return await _detail(hub, reference, user)

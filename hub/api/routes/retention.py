@@ -39,7 +39,7 @@ async def due(hub: Hub, user: Decider) -> dict[str, Any]:
     reports = hub.service.requests.reports
     found = await reports.retention_due()
     every = (*found.due_for_deletion, *found.due_for_review, *found.held_past_date)
-    clips = [e.item.item_id for e in every if e.item.kind is RetainedKind.EVIDENCE_ITEM]
+    clips = [e.item.item_id for e in every if e.item.kind is not RetainedKind.REQUEST]
     requests = await reports.requests_of_items(clips)
     return {
         "due_for_deletion": [_due(e, requests) for e in found.due_for_deletion],

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from cctv_common.clock import iso_utc
 from hub.api.deps import Hub, require
 from hub.api.routes.requests import Reference
+from hub.api.verified_bytes import require_verified
 from hub.domain.acl import Permission
 from hub.domain.http_range import RangeNotSatisfiable, parse_range
 from hub.domain.uploads.links import LinkDraft, UploadLink, UploadRefused
@@ -147,7 +148,15 @@ async def list_items(reference: Reference, hub: Hub, user: Reader) -> dict[str, 
         items = await hub.service.outside.items.for_request(reference, user.username, user.role)
     except UploadRefused as exc:
         raise refused(exc) from exc
-    return {"items": [item_out(item) for item in items]}
+    ids = [item.id for item in items]
+    refs = await hub.service.storage.aread(lambda uow: uow.exhibit_refs.of_clips(ids))
+    return {
+        "items": [
+            item_out(item)
+            | {"exhibit_reference": refs[item.id].reference if item.id in refs else None}
+            for item in items
+        ]
+    }
 
 
 @router.get("/api/outside-items/{item_id}/content", summary="An outside item's bytes (Range)")
@@ -162,11 +171,21 @@ async def content(
         await require(Permission.FOOTAGE_DOWNLOAD)(user, hub, request)
     header = request.headers.get("range")
     try:
-        item = await hub.service.outside.items.opened(
-            item_id, user.username, user.role, download=download, first_byte=_first_byte(header)
-        )
+        item = await hub.service.outside.items.visible(item_id, user.username, user.role)
     except UploadRefused as exc:
         raise refused(exc) from exc
+    await require_verified(
+        hub,
+        user,
+        store_key=item.store_key,
+        sha256=item.sha256,
+        size=item.size,
+        what=f"outside item {item.id}",
+        subject=f"outside:{item.id}",
+    )
+    await hub.service.outside.items.record_access(
+        item, user.username, download=download, first_byte=_first_byte(header)
+    )
     try:
         wanted = parse_range(header, item.size)
     except RangeNotSatisfiable as exc:

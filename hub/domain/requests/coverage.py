@@ -19,6 +19,7 @@ from hub.domain.requests.request import CameraChoice, IncidentWindow
 
 DEFAULT_TOLERANCE: Final = timedelta(minutes=2)
 DEFAULT_AT_RISK: Final = timedelta(hours=24)
+BUFFER_SOURCE: Final = "buffer"
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class BufferSpan:
 
     start: datetime
     end: datetime
+    source: str = BUFFER_SOURCE  # "buffer", or "NVR <name>": footage the agent replays from it
 
 
 @dataclass(frozen=True)
@@ -50,9 +52,9 @@ def _merged(spans: Sequence[BufferSpan]) -> list[BufferSpan]:
     ordered = sorted((s for s in spans if s.end >= s.start), key=lambda s: s.start)
     merged: list[BufferSpan] = []
     for item in ordered:
-        if merged and item.start <= merged[-1].end:
+        if merged and item.start <= merged[-1].end and item.source == merged[-1].source:
             last = merged[-1]
-            merged[-1] = BufferSpan(last.start, max(last.end, item.end))
+            merged[-1] = BufferSpan(last.start, max(last.end, item.end), last.source)
         else:
             merged.append(item)
     return merged
@@ -122,8 +124,14 @@ def camera_coverage(
     gaps = [gap for gap in _gaps(window, merged) if gap.end - gap.start > tolerance]
     messages = [_gap_message(label, gap, window, merged) for gap in gaps]
     overwrite_in = None
-    oldest = merged[0].start
-    if oldest <= window.start:
+    buffer = [span for span in spans if span.source == BUFFER_SOURCE]
+    nvr_holds = any(
+        span.start <= window.start and span.end >= window.end
+        for span in merged
+        if span.source != BUFFER_SOURCE
+    )
+    oldest = min((span.start for span in buffer), default=window.end)
+    if oldest <= window.start and not nvr_holds:
         overwrite_in = window.start - oldest
         if overwrite_in < at_risk:
             messages.append(

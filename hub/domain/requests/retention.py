@@ -39,6 +39,7 @@ class RetentionCategory(StrEnum):
 class RetainedKind(StrEnum):
     REQUEST = "request"
     EVIDENCE_ITEM = "evidence item"
+    OUTSIDE_ITEM = "outside item"  # footage from elsewhere (an upload link), kept like clips
 
 
 @dataclass(frozen=True)

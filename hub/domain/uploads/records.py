@@ -10,6 +10,7 @@ from enum import StrEnum
 from typing import Any, Final
 
 OUTSIDE_SOURCE: Final = "not from a site agent"
+OUTSIDE_PREFIX: Final = "OUT-"
 
 
 class TusState(StrEnum):
@@ -25,7 +26,7 @@ def new_upload_id() -> str:
 
 
 def new_outside_id() -> str:
-    return "OUT-" + secrets.token_hex(8)
+    return OUTSIDE_PREFIX + secrets.token_hex(8)
 
 
 @dataclass(frozen=True)
@@ -64,3 +65,4 @@ class OutsideItem:
     receipt: bytes  # canonical JSON the hub signed
     receipt_signature: str  # base64 Ed25519 by the hub's key
     source: str = OUTSIDE_SOURCE
+    deleted_at: datetime | None = None  # its bytes removed (retention or a supervisor)

@@ -1,5 +1,6 @@
 """One pass over a clip with PyAV: decode every frame, optionally change its picture, encode
-H.264 (libx264, yuv420p, +faststart) into a new MP4 with the source's frame times.
+H.264 (libx264, yuv420p, +faststart) into a new MP4 with the source's frame times. Decoding and
+changing run in worker threads (``frame_pipeline``) while this thread encodes.
 
 The source is only read. The output is written to a temporary file beside the destination and
 renamed when complete; a failure removes it. Audio is not carried over (CCTV clips have none).
@@ -13,15 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, BinaryIO, Final
+from typing import BinaryIO, Final
 
 import av
-import numpy as np
 
 from hub.exhibits.derive.derived_manifest import VideoFacts
+from hub.exhibits.derive.frame_pipeline import FrameChange, Pictures
 
-# (picture as BGR array, frame index, seconds since the first frame) -> new picture
-FrameChange = Callable[[np.ndarray[Any, Any], int, float], np.ndarray[Any, Any]]
 FrameCount = Callable[[int], None]  # told the frames done so far, for progress
 DEFAULT_CRF: Final = 18  # visually lossless for a court copy
 DEFAULT_PRESET: Final = "veryfast"
@@ -102,24 +101,15 @@ def _encode(
             vout.options = {"crf": str(settings.crf), "preset": settings.preset}
             if settings.threads:
                 vout.codec_context.thread_count = settings.threads
-            frames, first_pts = 0, None
+            frames = 0
             try:
-                for frame in inp.decode(vin):
-                    pts = frame.pts if frame.pts is not None else frames
-                    first_pts = pts if first_pts is None else first_pts
-                    seconds = float((pts - first_pts) * time_base)
-                    if change is not None:
-                        picture = change(frame.to_ndarray(format="bgr24"), frames, seconds)
-                        new = av.VideoFrame.from_ndarray(picture, format="bgr24")
-                    else:
-                        new = frame.reformat(format="yuv420p")
-                    new.pts = pts - first_pts
-                    new.time_base = time_base
-                    for packet in vout.encode(new):
-                        out.mux(packet)
-                    frames += 1
-                    if on_frame is not None and frames % 25 == 0:
-                        on_frame(frames)
+                with Pictures(inp, vin, change) as pictures:
+                    for new in pictures:
+                        for packet in vout.encode(new):
+                            out.mux(packet)
+                        frames += 1
+                        if on_frame is not None and frames % 25 == 0:
+                            on_frame(frames)
                 for packet in vout.encode(None):
                     out.mux(packet)
             except av.FFmpegError as exc:

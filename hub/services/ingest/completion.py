@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import secrets
+import socket
+from datetime import timedelta
 from functools import partial
+from typing import Final
 
 from hub.services.ingest.clip_probe import ClipUnreadable, probe_clip
 from hub.services.ingest.core import IngestCore
@@ -17,6 +22,12 @@ from hub.storage.evidence.store import StoreError
 from hub.storage.ports import StorageFailure
 
 log = logging.getLogger(__name__)
+
+# A completion claim older than this is taken over: its hub process died before it finished.
+# Longer than a large clip's hash, probe and upload to the store take.
+CLAIM_STALE_AFTER: Final = timedelta(minutes=5)
+# Who completes an upload: this process (several hub workers may hold every chunk at once).
+CLAIMANT: Final = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 class IngestCompletion(IngestCore):
@@ -31,6 +42,14 @@ class IngestCompletion(IngestCore):
                 return
             upload.finalizing = True
             self._cancel_timer(upload)
+            if not await self._claim(upload):
+                log.info(
+                    "site %s clip %s: being completed by another hub process; forgotten here",
+                    upload.site_id,
+                    upload.clip_id,
+                )
+                await self._forget(upload)
+                return
             try:
                 await self._store_clip(upload)
             except (StoreError, OSError, StorageFailure) as exc:
@@ -39,6 +58,28 @@ class IngestCompletion(IngestCore):
                     "site %s clip %s: could not store: %s", upload.site_id, upload.clip_id, exc
                 )
                 upload.finalizing = False
+            finally:
+                # Stored or rejected: the claim no longer matters; otherwise any process may
+                # try again.
+                await self._release(upload)
+
+    async def _claim(self, upload: UploadSession) -> bool:
+        now = self._now()
+        clip_id = upload.clip_id
+        return await self._storage.awrite(
+            lambda uow: uow.uploads.claim_completion(
+                clip_id, CLAIMANT, now, now - CLAIM_STALE_AFTER
+            )
+        )
+
+    async def _release(self, upload: UploadSession) -> None:
+        clip_id = upload.clip_id
+        try:
+            await self._storage.awrite(
+                lambda uow: uow.uploads.release_completion(clip_id, CLAIMANT)
+            )
+        except StorageFailure as exc:  # the claim goes stale and is taken over
+            log.warning("site %s clip %s: claim not released: %s", upload.site_id, clip_id, exc)
 
     async def _store_clip(self, upload: UploadSession) -> None:
         site_id, clip_id, offer = upload.site_id, upload.clip_id, upload.offer
@@ -76,6 +117,12 @@ class IngestCompletion(IngestCore):
                     probe_clip, upload.staging, manifest.codec, manifest.width, manifest.height
                 )
             except ClipUnreadable as exc:
+                if not await asyncio.to_thread(upload.staging.exists):
+                    # Not the clip's fault: its file went (a stale claim taken over by another
+                    # hub process that stored it). The agent's next offer finds it stored.
+                    log.warning("site %s clip %s: staging file went while probed", site_id, clip_id)
+                    upload.finalizing = False
+                    return
                 await self._reject(
                     site_id,
                     clip_id,

@@ -34,20 +34,28 @@ class OutsideItemReader:
 
         return await self._storage.aread(read)
 
-    async def opened(
-        self, item_id: str, username: str, role: Role, *, download: bool, first_byte: int
-    ) -> OutsideItem:
-        """The item, with a ``view`` or ``download`` custody row written for this access."""
+    async def visible(self, item_id: str, username: str, role: Role) -> OutsideItem:
+        """The item if this user may see it (404 otherwise; 410 once deleted)."""
 
-        def write(uow: UnitOfWork) -> OutsideItem:
+        def read(uow: UnitOfWork) -> OutsideItem:
             item = uow.outside_items.get(item_id)
             record = None if item is None else uow.requests.get(item.request)
             if item is None or record is None or not may_see_outside(record, username, role):
                 raise UploadRefused(404, f"there is no outside item {item_id} that you may see")
-            action = CustodyAction.DOWNLOAD if download else CustodyAction.VIEW
-            if download or first_byte == 0:
-                detail = {"sha256": item.sha256, "request": item.request, "source": item.source}
-                uow.custody.append(username, action, f"outside:{item.id}", detail)
+            if item.deleted_at is not None:
+                raise UploadRefused(410, f"outside item {item_id} was deleted; its file is gone")
             return item
 
-        return await self._storage.awrite(write)
+        return await self._storage.aread(read)
+
+    async def record_access(
+        self, item: OutsideItem, username: str, *, download: bool, first_byte: int
+    ) -> None:
+        """A ``download`` row per download, a ``view`` row per view (a request from byte 0)."""
+        if not download and first_byte != 0:
+            return
+        action = CustodyAction.DOWNLOAD if download else CustodyAction.VIEW
+        detail = {"sha256": item.sha256, "request": item.request, "source": item.source}
+        await self._storage.awrite(
+            lambda uow: uow.custody.append(username, action, f"outside:{item.id}", detail)
+        )

@@ -5,6 +5,7 @@ camera's window (``[requests] part_minutes``), parts in time order, cameras in p
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from datetime import datetime
@@ -62,6 +63,10 @@ def hold_message(hold: HoldRecord, *, lifted: bool = False) -> HoldOrder:
 class Deciding:
     def __init__(self, flow: Workflow) -> None:
         self._flow = flow
+        # One dispatch at a time: a decision dispatches at once and the sweep dispatches what an
+        # approved request lacks; run together, both read "no job yet" for a part and each made
+        # one (two evidence items for one camera, seen under load in test_request_path).
+        self._dispatching = asyncio.Lock()
 
     def publish_hold(self, hold: HoldRecord, *, lifted: bool = False) -> None:
         topic = hold_topic(hold.site_id, hold.id)
@@ -170,11 +175,18 @@ class Deciding:
         """Make the clip job of every part of every approved camera that has none yet (parts in
         time order, most urgent first) and move the request to fulfilling. A part whose job
         cannot be made is logged with why."""
+        async with self._dispatching:
+            return await self._dispatch(record.reference)
+
+    async def _dispatch(self, reference: str) -> RequestRecord:
         flow = self._flow
+        # Read again under the lock: another dispatch may have made jobs and moved it on.
+        current = await flow.storage.aread(lambda uow: uow.requests.get(reference))
+        assert current is not None
+        record = current
         decision = record.decision
         if decision is None or decision.window is None:
             return record
-        reference = record.reference
         have = await flow.storage.aread(lambda uow: jobs_of(uow, reference))
         specs = clip_jobs(
             reference, record.request, decision.cameras, decision.window, flow.settings.part

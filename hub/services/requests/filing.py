@@ -6,6 +6,7 @@ import logging
 from collections.abc import Sequence
 
 from hub.domain.acl import Role
+from hub.domain.job_rules import nvr_spans
 from hub.domain.request_records import RequestRecord
 from hub.domain.requests.coverage import BufferSpan, CameraCoverage, request_coverage
 from hub.domain.requests.request import CameraChoice, CameraRef, IncidentWindow
@@ -39,10 +40,14 @@ def spans_in(
             if isinstance(choice, CameraRef)
             else None
         )
-        if camera is None or camera.buffer_start is None or camera.buffer_end is None:
+        if camera is None:
             spans[choice] = None
-        else:
-            spans[choice] = [BufferSpan(camera.buffer_start, camera.buffer_end)]
+            continue
+        held = [BufferSpan(start, end, label) for label, start, end in nvr_spans(camera)]
+        if camera.buffer_start is not None and camera.buffer_end is not None:
+            held.insert(0, BufferSpan(camera.buffer_start, camera.buffer_end))
+        # A camera that has said nothing of its buffer and has no NVR span is not known.
+        spans[choice] = held if held or camera.buffer_start is not None else None
     return spans
 
 

@@ -28,7 +28,12 @@ from hub.domain.requests.retention import (
 from hub.domain.requests.states import IllegalTransition, RequestState, check_transition
 from hub.notifications.messages import NotificationStep
 from hub.services.custody import CustodyAction
-from hub.services.evidence_items import ItemChangeError, delete_in, set_hold_in
+from hub.services.evidence_items import (
+    ItemChangeError,
+    delete_in,
+    remove_deleted_bytes,
+    set_hold_in,
+)
 from hub.services.exhibit_numbering import number_items_in
 from hub.services.requests.context import (
     RequestError,
@@ -110,11 +115,13 @@ class Releasing:
                     raise RequestError(f"{exc}{why}") from exc
                 raise RequestError(f"request {reference} cannot be released{why}")
             items = release_items(record, progress)
+            # Footage from elsewhere goes with the request's clips, numbered after them.
+            outside = [o for o in uow.outside_items.for_request(reference) if o.deleted_at is None]
             exhibits = number_items_in(
                 uow,
                 pattern=flow.exhibit_pattern,
                 request=reference,
-                clip_ids=[item.item_id for item in items],
+                clip_ids=[item.item_id for item in items] + [o.id for o in outside],
                 producer=by,
                 now=now,
             )
@@ -153,6 +160,16 @@ class Releasing:
                                 "exhibit": exhibits.get(i.item_id),
                             }
                             for i in entry.items
+                        ],
+                        "outside_items": [
+                            {
+                                "item_id": o.id,
+                                "sha256": o.sha256,
+                                "filename": o.filename,
+                                "exhibit": exhibits.get(o.id),
+                                "source": o.source,
+                            }
+                            for o in outside
                         ],
                     },
                     at=now,
@@ -278,6 +295,65 @@ class Releasing:
 
         return await self._flow.storage.awrite(work)
 
+    async def delete_outside_item(self, reference: str, item_id: str, reason: str, by: str) -> None:
+        """Delete one of the request's outside items with a reason, under the same retention
+        rules as its clips (refused while the request holds its footage): its bytes removed,
+        its row kept with when, and a ``delete`` custody row."""
+        flow = self._flow
+        now = flow.now()
+
+        def work(uow: UnitOfWork) -> tuple[str, bool]:
+            record = _get(uow, reference)
+            item = uow.outside_items.get(item_id)
+            if item is None or item.request != reference or item.deleted_at is not None:
+                raise RequestNotFound(f"request {reference} has no outside item {item_id}")
+            holds = progress_in(uow, reference).holds
+            held = {(RetainedKind.OUTSIDE_ITEM, item_id)} if any(h.active for h in holds) else set()
+            retained = RetainedItem(
+                RetainedKind.OUTSIDE_ITEM,
+                item_id,
+                record.retention_category,
+                record.released_at,
+                record.review_at,
+                record.case_closed_at,
+            )
+            try:
+                decision = check_deletion(
+                    retained,
+                    held=held,
+                    deleted_by=by,
+                    reason=reason,
+                    now=now,
+                    policy=flow.settings.retention,
+                )
+            except DeletionRefused as exc:
+                raise RequestError(str(exc), 409 if held else 422) from exc
+            uow.outside_items.mark_deleted(item_id, now)
+            uow.custody.append(
+                by,
+                CustodyAction.DELETE,
+                f"outside:{item_id}",
+                {
+                    "sha256": item.sha256,
+                    "bytes": item.size,
+                    "reason": f"{decision.reason} (request {reference})",
+                    "source": item.source,
+                },
+                at=now,
+            )
+            unused = not uow.outside_items.live_with_key(item.store_key) and not (
+                uow.evidence.live_clips_with_key(item.store_key)
+            )
+            return item.store_key, unused
+
+        key, unused = await flow.storage.awrite(work)
+        if unused:
+            try:
+                await asyncio.to_thread(flow.store.delete, key)
+            except StoreError as exc:
+                log.error("outside item %s: deleted, its bytes not removed: %s", item_id, exc)
+        log.info("request %s: outside item %s deleted by %s", reference, item_id, by)
+
     async def delete_item(self, reference: str, clip_id: str, reason: str, by: str) -> EvidenceItem:
         """Delete one of the request's evidence items with a reason; refused under a hold."""
         flow = self._flow
@@ -311,15 +387,11 @@ class Releasing:
             raise RequestError(str(exc), status) from exc
         why = f"{decision.reason} (request {reference}{', early' if decision.early else ''})"
         try:
-            deleted, unused = await flow.storage.awrite(
+            deletion = await flow.storage.awrite(
                 partial(delete_in, clip_id=clip_id, actor=by, reason=why, now=now)
             )
         except ItemChangeError as exc:
             raise RequestError(exc.message, exc.status) from exc
-        if unused:
-            try:
-                await asyncio.to_thread(flow.store.delete, deleted.store_key)
-            except StoreError as exc:
-                log.error("clip %s: deleted, but its bytes could not be removed: %s", clip_id, exc)
+        await asyncio.to_thread(remove_deleted_bytes, flow.store, deletion)
         log.info("request %s: clip %s deleted by %s", reference, clip_id, by)
-        return deleted
+        return deletion.item

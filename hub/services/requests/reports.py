@@ -27,6 +27,7 @@ from hub.domain.requests.retention import (
     retention_dates,
 )
 from hub.domain.requests.states import RequestState
+from hub.domain.uploads.records import OUTSIDE_PREFIX
 from hub.services import delivery as deliveries
 from hub.services.custody import CustodyAction
 from hub.services.requests.context import RequestNotFound, Workflow, subject
@@ -191,6 +192,13 @@ class RequestReports:
                     items.append(RetainedItem(RetainedKind.EVIDENCE_ITEM, item.clip_id, *dates))
                     if item.legal_hold:
                         held.add((RetainedKind.EVIDENCE_ITEM, item.clip_id))
+                # Footage from elsewhere is kept as long as the request's clips, and held with it.
+                for outside in uow.outside_items.for_request(record.reference):
+                    if outside.deleted_at is not None:
+                        continue
+                    items.append(RetainedItem(RetainedKind.OUTSIDE_ITEM, outside.id, *dates))
+                    if any(hold.active for hold in progress.holds):
+                        held.add((RetainedKind.OUTSIDE_ITEM, outside.id))
             return daily_list(items, held=held, now=now, policy=flow.settings.retention)
 
         return await flow.storage.aread(read)
@@ -201,6 +209,11 @@ class RequestReports:
         def read(uow: UnitOfWork) -> dict[str, str]:
             found = {}
             for clip_id in clip_ids:
+                if clip_id.startswith(OUTSIDE_PREFIX):
+                    outside = uow.outside_items.get(clip_id)
+                    if outside is not None:
+                        found[clip_id] = outside.request
+                    continue
                 item = uow.evidence.get(clip_id)
                 reference = None if item is None else uow.requests.of_job(item.job_id)
                 if reference is not None:

@@ -54,3 +54,27 @@ export function withQuery(path, params) {
 export function post(path, body) {
   return api(path, { method: "POST", body: body || {} });
 }
+
+// A file from the hub (an export package): its bytes and the name the hub gives it, or an Error
+// carrying the hub's own words when it refuses (the JSON error is never saved as the file).
+export async function fetchFile(path) {
+  const response = await fetch(path, { headers: { "X-Requested-With": "cctv-ui" } });
+  if (response.status === 401) {
+    window.location.assign("/login");
+    throw new Error("not logged in");
+  }
+  if (!response.ok) {
+    let body = null;
+    try {
+      body = await response.json();
+    } catch {
+      body = null;
+    }
+    const error = new Error(describeError(body, response.status));
+    error.status = response.status;
+    throw error;
+  }
+  const disposition = response.headers.get("Content-Disposition") || "";
+  const named = /filename="?([^";]+)"?/.exec(disposition);
+  return { blob: await response.blob(), filename: named ? named[1] : "" };
+}

@@ -125,7 +125,7 @@ function viewer(item, holder) {
 function itemTable(items) {
   return table(
     [
-      ["File", (i) => [el("div", {}, i.filename), el("span", { class: "pill pill-wait" }, i.source), el("div", { class: "hint" }, i.media_type + " · " + bytes(i.size))]],
+      ["File", (i) => [el("div", {}, i.filename), el("span", { class: "pill pill-wait" }, i.source), i.exhibit_reference ? el("div", { class: "exhibit-ref outside-ref" }, "exhibit " + i.exhibit_reference) : null, el("div", { class: "hint" }, i.media_type + " · " + bytes(i.size))]],
       ["Uploader's statement", (i) => statementText(i.statement)],
       ["Received", (i) => [shown(i.uploaded_at), el("div", { class: "hash", title: "SHA-256" }, i.sha256)]],
       ["", (i) => {

@@ -1,7 +1,7 @@
 // Releasing a request's footage: to whom (the requester is filled in; colleagues may be added),
 // and for what purpose. Every release is a numbered disclosure log entry.
 
-import { post } from "../lib/api.js";
+import { api, post } from "../lib/api.js";
 import { busy, byId, el } from "../lib/dom.js";
 
 let pending = null;
@@ -22,6 +22,7 @@ export function openRelease(request, onDone) {
   byId("release-title").textContent = "Release " + request.id;
   byId("release-items").textContent =
     (request.items || []).length + " evidence item(s), every one stored and verified, go to:";
+  listOutside(request);
   byId("release-recipients").replaceChildren(
     recipientRow(
       [request.rank, request.officer_name].filter(Boolean).join(" ") + (request.collar_number ? " " + request.collar_number : ""),
@@ -36,6 +37,27 @@ export function openRelease(request, onDone) {
   if (!dialog.dataset.wired) wire(dialog);
   dialog.showModal();
   byId("release-confirm").focus();
+}
+
+// Footage from elsewhere goes with the release too, numbered after the clips.
+async function listOutside(request) {
+  const list = byId("release-outside");
+  list.hidden = true;
+  list.replaceChildren();
+  let items = [];
+  try {
+    items = (await api("/api/requests/" + encodeURIComponent(request.id) + "/outside-items")).items;
+  } catch {
+    return;
+  }
+  if (!items.length) return;
+  byId("release-items").textContent =
+    (request.items || []).length + " evidence item(s) from the sites, every one stored and verified, and " +
+    items.length + " file(s) of footage from elsewhere (not from a site agent), go to:";
+  list.replaceChildren(...items.map((item) => el("li", { class: "release-outside-item" },
+    item.filename + " from " + ((item.statement || {}).name || "?") + ", " + ((item.statement || {}).organisation || "?") +
+    " (not from a site agent)")));
+  list.hidden = false;
 }
 
 function wire(dialog) {

@@ -105,7 +105,8 @@ export function jobProgress(job) {
   if (job.delivery && job.delivery.summary) {
     const complete = job.delivery.complete;
     box.append(el("div", { class: "delivery " + (complete ? "delivery-complete" : "delivery-incomplete") },
-      el("span", { class: "delivery-summary" }, job.delivery.summary)));
+      el("span", { class: "delivery-summary" }, job.delivery.summary),
+      job.delivery.source ? el("span", { class: "delivery-source", "data-source": job.delivery.source }, "from " + job.delivery.source) : null));
   }
   if (job.error) box.append(el("div", { class: "why" }, "Why: " + job.error));
   return box;

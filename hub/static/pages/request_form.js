@@ -132,8 +132,15 @@ function cameraCard(site, camera) {
     thumb.addEventListener("error", () => thumb.replaceWith(el("span", { class: "thumb thumb-none" }, "no picture")));
   }
   const recent = camera.buffer_end && Date.now() - new Date(camera.buffer_end).getTime() < 10 * 60000;
-  const held = camera.buffer_start
-    ? "footage from " + brief(camera.buffer_start) + (recent ? " to now" : " to " + brief(camera.buffer_end))
+  const nvrSpans = (camera.nvr || []).flatMap((channel) => channel.spans.map((span) => [channel, span]));
+  const nvrText = nvrSpans.length
+    ? "NVR " + (nvrSpans[0][0].nvr_name || nvrSpans[0][0].nvr_id) + " holds from " + brief(nvrSpans[0][1].start)
+    : "";
+  const held = camera.state === "nvr_only"
+    ? "recorded by an NVR only" + (nvrText ? ": " + nvrText : ": no recording found yet")
+    : camera.buffer_start
+    ? "footage from " + brief(camera.buffer_start) + (recent ? " to now" : " to " + brief(camera.buffer_end)) +
+      (nvrText ? " · " + nvrText : "")
     : "has not said what footage it holds";
   const warning = form.coverage[id];
   const card = el(
@@ -214,6 +221,7 @@ async function preview() {
   if (!start || !end || end <= start || form.picked.size === 0) {
     form.coverage = {};
     list.replaceChildren();
+    byId("rq-bars").replaceChildren();
     renderPicker();
     return;
   }
@@ -226,12 +234,41 @@ async function preview() {
   for (const camera of result.cameras || []) {
     if (camera.warning) form.coverage[key(camera.site_id, camera.camera_id)] = camera.warning;
   }
+  byId("rq-bars").replaceChildren(...(result.cameras || []).map((camera) => coverageBar(camera, start, end)));
   list.replaceChildren(
     ...(result.cameras || [])
       .filter((camera) => camera.warning)
       .map((camera) => el("li", { "data-camera": key(camera.site_id, camera.camera_id) }, camera.warning))
   );
   renderPicker();
+}
+
+// One camera's bar over the window: the site buffer's spans and each NVR's (marked "NVR"), both
+// retrievable; what neither holds is left empty.
+function coverageBar(camera, start, end) {
+  const from = new Date(start).getTime();
+  const span = new Date(end).getTime() - from;
+  const bar = el("div", { class: "covbar", role: "img" });
+  const words = [];
+  for (const part of camera.spans || []) {
+    const a = Math.max(0, (new Date(part.start).getTime() - from) / span);
+    const b = Math.min(1, (new Date(part.end).getTime() - from) / span);
+    if (b <= a) continue;
+    const nvr = part.source !== "buffer";
+    const piece = el("span", {
+      class: "covpart " + (nvr ? "covpart-nvr" : "covpart-buffer"),
+      "data-source": part.source,
+      title: (nvr ? part.source : "site buffer") + ": " + brief(part.start) + " to " + brief(part.end),
+    }, nvr ? "NVR" : "");
+    piece.style.left = (a * 100).toFixed(2) + "%";
+    piece.style.width = ((b - a) * 100).toFixed(2) + "%";
+    bar.append(piece);
+    words.push((nvr ? part.source : "site buffer") + " " + Math.round((b - a) * 100) + "%");
+  }
+  bar.setAttribute("aria-label", (camera.camera_name || camera.camera_id) + ": " + (words.join(", ") || "nothing of the window"));
+  return el("div", { class: "covrow", "data-camera": key(camera.site_id, camera.camera_id) },
+    el("span", { class: "covname" }, camera.camera_name || camera.camera_id), bar,
+    el("span", { class: "hint covkey" }, words.length ? words.join(" · ") : "nothing of the window held"));
 }
 
 function body() {
@@ -289,6 +326,7 @@ async function submit(event) {
     form.place = "";
     form.coverage = {};
     byId("rq-coverage").replaceChildren();
+    byId("rq-bars").replaceChildren();
     location.hash = "#request/" + encodeURIComponent(made.id);
   });
 }

@@ -8,6 +8,8 @@ import { can, session } from "../lib/session.js";
 import { shown, span } from "../lib/time.js";
 import { decisionPanel } from "./decision_panel.js";
 import { itemActions, jobActions, outcomeForm, retentionForm } from "./request_actions.js";
+import { exportButton } from "./export_button.js";
+import { openRedaction } from "./redaction_dialog.js";
 import { openRelease } from "./release_dialog.js";
 import { renderOutside } from "./outside_footage.js";
 import {
@@ -82,9 +84,19 @@ function itemCell(request, item) {
     el("span", { class: item.verified ? "state state-stored" : "state state-failed" }, item.verified ? "verified" : "not verified"),
     item.exhibit_reference ? el("span", { class: "exhibit-ref", title: "Exhibit reference" }, " · exhibit " + item.exhibit_reference) : "",
     el("div", { class: "hash", title: "SHA-256" }, item.sha256),
+    item.delivery && item.delivery.source
+      ? el("span", { class: "delivery-source", "data-source": item.delivery.source }, "from " + item.delivery.source)
+      : null,
     can("footage.view") && !item.deleted_at ? play : null,
+    can("evidence.manage") && !item.deleted_at ? redactButton(item) : null,
     itemActions(request, item, reload)
   );
+}
+
+function redactButton(item) {
+  const button = el("button", { type: "button", class: "redact", "data-clip-id": item.clip_id }, "Redact…");
+  button.addEventListener("click", () => openRedaction(item).catch((err) => showNotice(err.message)));
+  return button;
 }
 
 function render(request) {
@@ -154,15 +166,11 @@ function exportPanel(request, mine) {
   const released = ["released", "closed", "expired"].includes(request.state);
   const allowed = can("footage.download") && (mine || session.role === "supervisor");
   if (!released || !allowed) return null;
-  const link = el("a", {
-    class: "button primary",
-    id: "rs-export",
-    href: "/api/requests/" + encodeURIComponent(request.id) + "/export",
-    download: request.id + "-export.zip",
-  }, "Export for court");
-  link.addEventListener("click", () => showNotice("Building the export package: the download starts when it is complete."));
-  return el("p", { class: "export-panel" }, link, " ",
-    el("span", { class: "hint" }, "One zip: each exhibit exactly as stored, its working copies, custody rows, continuity statement, and verifiers that need no hub."));
+  const [button, status, error] = exportButton(request);
+  return el("div", { class: "export-panel" },
+    el("p", {}, button, " ", status),
+    error,
+    el("p", { class: "hint" }, "One zip: each exhibit exactly as stored, its working copies, footage from elsewhere, custody rows, continuity statement, and verifiers that need no hub."));
 }
 
 async function reload() {

@@ -7,10 +7,9 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlite_utils import Database
-
 from cctv_common.wire.payloads import CameraEventItem
 from hub.domain.records import CameraEventRecord
+from hub.storage.sql_session import SqlSession
 from hub.storage.sqlite.rows import db_time, parse_db_time
 
 
@@ -29,11 +28,10 @@ def camera_event(row: Mapping[str, Any]) -> CameraEventRecord:
 
 
 def insert_events(
-    db: Database, site_id: str, events: Iterable[CameraEventItem], now: datetime
+    db: SqlSession, site_id: str, events: Iterable[CameraEventItem], now: datetime
 ) -> int:
     """Store each event not stored yet; how many were new."""
-    before = db.conn.total_changes
-    db.conn.executemany(
+    return db.executemany(
         "INSERT OR IGNORE INTO camera_events (site_id, event_id, camera_id, at, kind, active,"
         " topic, data, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
@@ -51,11 +49,10 @@ def insert_events(
             for event in events
         ],
     )
-    return int(db.conn.total_changes - before)
 
 
 def events_between(
-    db: Database,
+    db: SqlSession,
     site_id: str,
     camera_id: str,
     start: datetime,
@@ -71,7 +68,7 @@ def events_between(
     return [camera_event(row) for row in rows]
 
 
-def latest_event_times(db: Database) -> dict[tuple[str, str], datetime]:
+def latest_event_times(db: SqlSession) -> dict[tuple[str, str], datetime]:
     """The time of each camera's newest event, by (site, camera) (the index's max per camera)."""
     rows = db.query(
         "SELECT site_id, camera_id, max(at) AS last FROM camera_events GROUP BY site_id, camera_id"

@@ -11,9 +11,8 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, Final
 
-from sqlite_utils import Database
-
 from hub.domain.records import EvidenceCheck, StoredObject
+from hub.storage.sql_session import SqlSession
 from hub.storage.sqlite.rows import db_time, parse_db_time
 
 MAX_PROBLEM_CHARS: Final = 500
@@ -29,12 +28,12 @@ def _check(row: Mapping[str, Any]) -> EvidenceCheck:
     )
 
 
-def get_check(db: Database, store_key: str) -> EvidenceCheck | None:
+def get_check(db: SqlSession, store_key: str) -> EvidenceCheck | None:
     rows = list(db.query("SELECT * FROM evidence_checks WHERE store_key = ?", [store_key]))
     return _check(rows[0]) if rows else None
 
 
-def checks_for(db: Database, store_keys: Iterable[str]) -> dict[str, EvidenceCheck]:
+def checks_for(db: SqlSession, store_keys: Iterable[str]) -> dict[str, EvidenceCheck]:
     keys = sorted(set(store_keys))
     found: dict[str, EvidenceCheck] = {}
     for start in range(0, len(keys), 500):  # SQLite's limit on bound parameters
@@ -46,7 +45,7 @@ def checks_for(db: Database, store_keys: Iterable[str]) -> dict[str, EvidenceChe
     return found
 
 
-def put_check(db: Database, check: EvidenceCheck) -> EvidenceCheck | None:
+def put_check(db: SqlSession, check: EvidenceCheck) -> EvidenceCheck | None:
     """Record a check; returns the one it replaces (so the caller sees a change of state)."""
     previous = get_check(db, check.store_key)
     db.execute(
@@ -65,16 +64,27 @@ def put_check(db: Database, check: EvidenceCheck) -> EvidenceCheck | None:
     return previous
 
 
-def objects_to_check(db: Database, *, checked_before: datetime | None = None) -> list[StoredObject]:
-    """Every object of a live (not deleted) item, least recently checked first.
+def objects_to_check(
+    db: SqlSession, *, checked_before: datetime | None = None
+) -> list[StoredObject]:
+    """Every object of a live (not deleted) item - a clip, a ready derived item, an outside
+    item - least recently checked first (``clip_ids`` names them: clip, DRV- or OUT- ids).
 
     ``checked_before``: only objects never checked, or last checked before then.
     """
     rows = db.query(
-        "SELECT e.store_key, e.sha256, e.bytes, group_concat(e.clip_id, ' ') AS clips,"
-        " c.checked_at FROM evidence_items e LEFT JOIN evidence_checks c"
-        " ON c.store_key = e.store_key WHERE e.deleted_at IS NULL"
-        " GROUP BY e.store_key, e.sha256, e.bytes ORDER BY c.checked_at IS NOT NULL, c.checked_at"
+        "SELECT e.store_key, e.sha256, e.bytes, group_concat(e.item, ' ') AS clips,"
+        " c.checked_at FROM ("
+        "  SELECT store_key, sha256, bytes, clip_id AS item FROM evidence_items"
+        "   WHERE deleted_at IS NULL"
+        "  UNION ALL SELECT sha256, sha256, bytes, id FROM derived_items"
+        "   WHERE state = 'ready' AND deleted_at IS NULL"
+        "  UNION ALL SELECT store_key, sha256, bytes, id FROM outside_items"
+        "   WHERE deleted_at IS NULL"
+        " ) e LEFT JOIN evidence_checks c ON c.store_key = e.store_key"
+        # c.checked_at is one per store_key (its key); PostgreSQL wants it named in GROUP BY
+        " GROUP BY e.store_key, e.sha256, e.bytes, c.checked_at"
+        " ORDER BY c.checked_at IS NOT NULL, c.checked_at"
     )
     out = []
     for row in rows:

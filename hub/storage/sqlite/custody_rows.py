@@ -11,8 +11,6 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any, Final
 
-from sqlite_utils import Database
-
 from cctv_common.clock import iso_utc, utc_now
 from cctv_common.evidence.manifest import canonical_json
 from hub.domain.custody import (
@@ -23,12 +21,13 @@ from hub.domain.custody import (
     CustodyLogError,
     row_hash,
 )
+from hub.storage.sql_session import SqlSession
 
 _VERIFY_BATCH: Final = 5000
 
 
 def append_in(
-    db: Database,
+    db: SqlSession,
     actor: str,
     action: CustodyAction,
     subject: str,
@@ -37,7 +36,7 @@ def append_in(
     at: datetime | None = None,
 ) -> CustodyEvent:
     """Append one row inside the caller's write transaction (so it commits with what it records)."""
-    if not db.conn.in_transaction:
+    if not db.in_transaction:
         raise CustodyLogError("append_in() must run inside a write transaction (HubDatabase.write)")
     detail_dict = dict(detail or {})
     try:
@@ -75,7 +74,7 @@ def custody_event(raw: Mapping[str, Any]) -> CustodyEvent:
 
 
 def rows_in(
-    db: Database, subjects: Iterable[str], after_seq: int, limit: int
+    db: SqlSession, subjects: Iterable[str], after_seq: int, limit: int
 ) -> list[CustodyEvent]:
     wanted = list(subjects)
     where = "seq > ?"
@@ -90,7 +89,7 @@ def rows_in(
     ]
 
 
-def raw_rows(db: Database) -> Iterator[dict[str, Any]]:
+def raw_rows(db: SqlSession) -> Iterator[dict[str, Any]]:
     after = 0
     while True:
         batch = list(
@@ -104,6 +103,6 @@ def raw_rows(db: Database) -> Iterator[dict[str, Any]]:
         after = int(batch[-1]["seq"])
 
 
-def chain_head(db: Database) -> tuple[int, str] | None:
+def chain_head(db: SqlSession) -> tuple[int, str] | None:
     row = db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
     return None if row is None else (int(row[0]), str(row[1]))

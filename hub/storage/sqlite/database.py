@@ -23,9 +23,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Final, TypeVar
 
-from sqlite_utils import Database
-
 from hub.storage.sqlite.schema import MIGRATIONS, SCHEMA_VERSION
+from hub.storage.sqlite.session import SqliteSession
 
 log = logging.getLogger(__name__)
 
@@ -49,15 +48,15 @@ class HubDatabase:
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hub-db-writer")
         self._writer_ident: int | None = None
         self._local = threading.local()
-        self._readers: list[Database] = []
+        self._readers: list[SqliteSession] = []
         self._readers_lock = threading.Lock()
         self._closed = False
-        self._write_db: Database = self._writer.submit(self._open_writer).result()
+        self._write_db: SqliteSession = self._writer.submit(self._open_writer).result()
         self.write(migrate)
 
     # Connections.
 
-    def _connect(self) -> Database:
+    def _connect(self) -> SqliteSession:
         target = ":memory:" if self.path is None else str(self.path)
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -75,9 +74,9 @@ class HubDatabase:
         # FULL: a "stored" ack tells the agent to delete its copy, so the evidence row must be on
         # disk before the ack leaves, even across a power cut.
         conn.execute("PRAGMA synchronous = FULL")
-        return Database(conn)
+        return SqliteSession(conn)
 
-    def _open_writer(self) -> Database:
+    def _open_writer(self) -> SqliteSession:
         self._writer_ident = threading.get_ident()
         db = self._connect()
         if self.path is not None:
@@ -86,8 +85,8 @@ class HubDatabase:
                 raise DatabaseError(f"database {self.path} refused WAL mode (got {mode})")
         return db
 
-    def _reader(self) -> Database:
-        db: Database | None = getattr(self._local, "db", None)
+    def _reader(self) -> SqliteSession:
+        db: SqliteSession | None = getattr(self._local, "db", None)
         if db is None:
             db = self._connect()
             db.execute("PRAGMA query_only = ON")
@@ -98,7 +97,7 @@ class HubDatabase:
 
     # Writes.
 
-    def _run_write(self, fn: Callable[[Database], T]) -> T:
+    def _run_write(self, fn: Callable[[SqliteSession], T]) -> T:
         conn = self._write_db.conn
         if conn.in_transaction:  # nested call from inside a write: same transaction
             return fn(self._write_db)
@@ -111,25 +110,25 @@ class HubDatabase:
         conn.execute("COMMIT")
         return result
 
-    def _submit_write(self, fn: Callable[[Database], T]) -> Future[T]:
+    def _submit_write(self, fn: Callable[[SqliteSession], T]) -> Future[T]:
         if self._closed:
             raise DatabaseError("the database is closed")
         return self._writer.submit(self._run_write, fn)
 
-    def write(self, fn: Callable[[Database], T]) -> T:
+    def write(self, fn: Callable[[SqliteSession], T]) -> T:
         """Run ``fn`` in one transaction on the writer thread and wait for it (not on a loop)."""
         if threading.get_ident() == self._writer_ident:
             return self._run_write(fn)
         _not_on_event_loop("write")
         return self._submit_write(fn).result()
 
-    async def awrite(self, fn: Callable[[Database], T]) -> T:
+    async def awrite(self, fn: Callable[[SqliteSession], T]) -> T:
         """Run ``fn`` in one transaction on the writer thread; the event loop keeps running."""
         return await asyncio.wrap_future(self._submit_write(fn))
 
     # Reads.
 
-    def _run_read(self, fn: Callable[[Database], T]) -> T:
+    def _run_read(self, fn: Callable[[SqliteSession], T]) -> T:
         if self.path is None:
             return fn(self._write_db)
         db = self._reader()
@@ -139,7 +138,7 @@ class HubDatabase:
         finally:
             db.execute("ROLLBACK")
 
-    def read(self, fn: Callable[[Database], T]) -> T:
+    def read(self, fn: Callable[[SqliteSession], T]) -> T:
         """Run ``fn`` on a consistent snapshot and wait for it (not on an event loop)."""
         if threading.get_ident() == self._writer_ident:
             return fn(self._write_db)
@@ -148,12 +147,12 @@ class HubDatabase:
             return self._submit_memory_read(fn).result()
         return self._run_read(fn)
 
-    async def aread(self, fn: Callable[[Database], T]) -> T:
+    async def aread(self, fn: Callable[[SqliteSession], T]) -> T:
         if self.path is None:
             return await asyncio.wrap_future(self._submit_memory_read(fn))
         return await asyncio.to_thread(self._run_read, fn)
 
-    def _submit_memory_read(self, fn: Callable[[Database], T]) -> Future[T]:
+    def _submit_memory_read(self, fn: Callable[[SqliteSession], T]) -> Future[T]:
         # One in-memory connection: reads queue behind writes on its thread, outside transactions.
         if self._closed:
             raise DatabaseError("the database is closed")
@@ -188,14 +187,14 @@ def _not_on_event_loop(what: str) -> None:
     raise RuntimeError(f"HubDatabase.{what}() would block the event loop: await a{what}() instead")
 
 
-def current_version(db: Database) -> int:
+def current_version(db: SqliteSession) -> int:
     if not db["schema_version"].exists():
         return 0
     row = db.execute("SELECT MAX(version) FROM schema_version").fetchone()
     return int(row[0] or 0)
 
 
-def migrate(db: Database) -> int:
+def migrate(db: SqliteSession) -> int:
     """Apply every migration not yet applied (inside the caller's transaction); return version."""
     db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY)")
     version = current_version(db)

@@ -7,9 +7,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final
 
-from sqlite_utils import Database
-
 from hub.domain.records import DeliveryFacts, EvidenceItem, StoredClipKey
+from hub.storage.sql_session import SqlSession
 from hub.storage.sqlite.rows import DEFAULT_LIST_LIMIT, db_time, opt_time, parse_db_time
 
 
@@ -40,7 +39,7 @@ def _evidence(row: Mapping[str, Any]) -> EvidenceItem:
     )
 
 
-def insert_evidence(db: Database, item: EvidenceItem) -> None:
+def insert_evidence(db: SqlSession, item: EvidenceItem) -> None:
     db.execute(
         "INSERT INTO evidence_items (clip_id, sha256, store_key, site_id, camera_id, job_id,"
         " requested_by, manifest, signature, key_id, bytes, delivered_start, delivered_end, codec,"
@@ -71,18 +70,18 @@ def insert_evidence(db: Database, item: EvidenceItem) -> None:
     )
 
 
-def get_evidence(db: Database, clip_id: str) -> EvidenceItem | None:
+def get_evidence(db: SqlSession, clip_id: str) -> EvidenceItem | None:
     rows = list(db.query("SELECT * FROM evidence_items WHERE clip_id = ?", [clip_id]))
     return _evidence(rows[0]) if rows else None
 
 
-def evidence_for_job(db: Database, job_id: str) -> list[EvidenceItem]:
+def evidence_for_job(db: SqlSession, job_id: str) -> list[EvidenceItem]:
     rows = db.query("SELECT * FROM evidence_items WHERE job_id = ? ORDER BY stored_at", [job_id])
     return [_evidence(row) for row in rows]
 
 
 def list_evidence(
-    db: Database, *, requested_by: str | None = None, limit: int = DEFAULT_LIST_LIMIT
+    db: SqlSession, *, requested_by: str | None = None, limit: int = DEFAULT_LIST_LIMIT
 ) -> list[EvidenceItem]:
     if requested_by is None:
         rows = db.query("SELECT * FROM evidence_items ORDER BY stored_at DESC LIMIT ?", [limit])
@@ -94,22 +93,22 @@ def list_evidence(
     return [_evidence(row) for row in rows]
 
 
-def set_evidence_owner(db: Database, clip_id: str, owner: str) -> None:
+def set_evidence_owner(db: SqlSession, clip_id: str, owner: str) -> None:
     db.execute("UPDATE evidence_items SET requested_by = ? WHERE clip_id = ?", [owner, clip_id])
 
 
-def set_evidence_hold(db: Database, clip_id: str, hold: bool) -> None:
+def set_evidence_hold(db: SqlSession, clip_id: str, hold: bool) -> None:
     db.execute("UPDATE evidence_items SET legal_hold = ? WHERE clip_id = ?", [int(hold), clip_id])
 
 
-def mark_evidence_deleted(db: Database, clip_id: str, actor: str, now: datetime) -> None:
+def mark_evidence_deleted(db: SqlSession, clip_id: str, actor: str, now: datetime) -> None:
     db.execute(
         "UPDATE evidence_items SET deleted_at = ?, deleted_by = ? WHERE clip_id = ?",
         [db_time(now), actor, clip_id],
     )
 
 
-def live_clips_with_key(db: Database, store_key: str) -> list[str]:
+def live_clips_with_key(db: SqlSession, store_key: str) -> list[str]:
     rows = db.query(
         "SELECT clip_id FROM evidence_items WHERE store_key = ? AND deleted_at IS NULL"
         " ORDER BY clip_id",
@@ -125,7 +124,8 @@ _FACTS_SQL: Final = (
     "SELECT clip_id, json_extract(manifest, '$.requested') AS requested,"
     " json_extract(manifest, '$.delivered') AS delivered,"
     " json_extract(manifest, '$.gaps') AS gaps,"
-    " json_extract(manifest, '$.frames') AS frames FROM evidence_items"
+    " json_extract(manifest, '$.frames') AS frames,"
+    " json_extract(manifest, '$.nvr') AS nvr FROM evidence_items"
 )
 
 
@@ -135,7 +135,7 @@ def _batches(clip_ids: Sequence[str]) -> Iterator[tuple[str, list[str]]]:
         yield ", ".join("?" * len(batch)), batch
 
 
-def stored_keys(db: Database, clip_ids: Sequence[str]) -> list[StoredClipKey]:
+def stored_keys(db: SqlSession, clip_ids: Sequence[str]) -> list[StoredClipKey]:
     found: list[StoredClipKey] = []
     for marks, batch in _batches(clip_ids):
         rows = db.query(f"{_KEYS_SQL} WHERE clip_id IN ({marks})", batch)
@@ -143,7 +143,18 @@ def stored_keys(db: Database, clip_ids: Sequence[str]) -> list[StoredClipKey]:
     return found
 
 
-def delivery_facts(db: Database, clip_ids: Sequence[str]) -> list[DeliveryFacts]:
+def _number(value: Any) -> Any:
+    """A manifest number as read: SQLite's ``json_extract`` gives it as a number, PostgreSQL's
+    ``->>`` (its translation) as text."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def delivery_facts(db: SqlSession, clip_ids: Sequence[str]) -> list[DeliveryFacts]:
     """What a delivery is worked out from, read by SQLite's ``json_extract`` so that a long
     manifest's list of source segments is not parsed for it."""
     found: list[DeliveryFacts] = []
@@ -155,14 +166,15 @@ def delivery_facts(db: Database, clip_ids: Sequence[str]) -> list[DeliveryFacts]
                 requested=json.loads(row["requested"] or "null"),
                 delivered=json.loads(row["delivered"] or "null"),
                 gaps=json.loads(row["gaps"] or "[]"),
-                frames=row["frames"],
+                frames=_number(row["frames"]),
+                nvr=json.loads(row["nvr"] or "null"),
             )
             for row in rows
         )
     return found
 
 
-def custody_fields(db: Database) -> list[dict[str, Any]]:
+def custody_fields(db: SqlSession) -> list[dict[str, Any]]:
     """Every item's fields the custody log speaks for, as stored."""
     return [
         dict(row)

@@ -6,15 +6,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlite_utils import Database
-
 from hub.domain.derived_items import DerivedItem, DerivedState
 from hub.domain.exhibit_numbers import ExhibitReference
+from hub.storage.sql_session import SqlSession
 from hub.storage.sqlite import exhibit_rows
 
 
 class _ExhibitRows:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: SqlSession) -> None:
         self._db = db
 
 
@@ -53,6 +52,15 @@ class SqliteDerivedItems(_ExhibitRows):
 
     def fail(self, derived_id: str, error: str, now: datetime) -> None:
         exhibit_rows.fail_derived(self._db, derived_id, error, now)
+
+    def live_with_key(self, store_key: str) -> list[DerivedItem]:
+        return exhibit_rows.derived_live_with_key(self._db, store_key)
+
+    def set_progress(self, derived_id: str, percent: int) -> None:
+        exhibit_rows.set_progress(self._db, derived_id, percent)
+
+    def delete(self, derived_id: str, now: datetime) -> None:
+        exhibit_rows.delete_derived(self._db, derived_id, now)
 
 
 class SqliteExhibitReferences(_ExhibitRows):

@@ -7,11 +7,10 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final
 
-from sqlite_utils import Database
-
 from hub.domain.derived_items import DerivedItem, DerivedState
 from hub.domain.exhibit_numbers import ExhibitReference
 from hub.domain.records import NotFound
+from hub.storage.sql_session import SqlSession
 from hub.storage.sqlite.rows import db_time, json_text, opt_time, parse_db_time
 
 _DERIVED_SQL: Final = "SELECT * FROM derived_items"
@@ -36,10 +35,12 @@ def _derived(row: Mapping[str, Any]) -> DerivedItem:
         manifest=None if manifest is None else bytes(manifest),
         signature=row["signature"],
         finished_at=opt_time(row["finished_at"]),
+        progress=row["progress"],
+        deleted_at=opt_time(row["deleted_at"]),
     )
 
 
-def insert_derived(db: Database, item: DerivedItem) -> None:
+def insert_derived(db: SqlSession, item: DerivedItem) -> None:
     db.execute(
         "INSERT INTO derived_items (id, clip_id, source_sha256, operation, state, created_by,"
         " created_at, reason, plan) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -57,12 +58,12 @@ def insert_derived(db: Database, item: DerivedItem) -> None:
     )
 
 
-def get_derived(db: Database, derived_id: str) -> DerivedItem | None:
+def get_derived(db: SqlSession, derived_id: str) -> DerivedItem | None:
     rows = list(db.query("SELECT * FROM derived_items WHERE id = ?", [derived_id]))
     return _derived(rows[0]) if rows else None
 
 
-def derived_of(db: Database, clip_ids: Sequence[str]) -> list[DerivedItem]:
+def derived_of(db: SqlSession, clip_ids: Sequence[str]) -> list[DerivedItem]:
     if not clip_ids:
         return []
     marks = ", ".join("?" for _ in clip_ids)
@@ -73,7 +74,7 @@ def derived_of(db: Database, clip_ids: Sequence[str]) -> list[DerivedItem]:
     return [_derived(row) for row in rows]
 
 
-def derived_in_state(db: Database, state: DerivedState) -> list[DerivedItem]:
+def derived_in_state(db: SqlSession, state: DerivedState) -> list[DerivedItem]:
     rows = db.query(
         "SELECT * FROM derived_items WHERE state = ? ORDER BY created_at", [state.value]
     )
@@ -81,7 +82,7 @@ def derived_in_state(db: Database, state: DerivedState) -> list[DerivedItem]:
 
 
 def finish_derived(
-    db: Database,
+    db: SqlSession,
     derived_id: str,
     *,
     sha256: str,
@@ -102,11 +103,32 @@ def finish_derived(
     return found
 
 
-def fail_derived(db: Database, derived_id: str, error: str, now: datetime) -> None:
+def fail_derived(db: SqlSession, derived_id: str, error: str, now: datetime) -> None:
     db.execute(
         "UPDATE derived_items SET state = 'failed', error = ?, finished_at = ?"
         " WHERE id = ? AND state = 'working'",
         [error[:2000], db_time(now), derived_id],
+    )
+
+
+def derived_live_with_key(db: SqlSession, store_key: str) -> list[DerivedItem]:
+    rows = db.query(
+        f"{_DERIVED_SQL} WHERE sha256 = ? AND state = 'ready' AND deleted_at IS NULL", [store_key]
+    )
+    return [_derived(row) for row in rows]
+
+
+def set_progress(db: SqlSession, derived_id: str, percent: int) -> None:
+    db.execute(
+        "UPDATE derived_items SET progress = ? WHERE id = ? AND state = 'working'",
+        [percent, derived_id],
+    )
+
+
+def delete_derived(db: SqlSession, derived_id: str, now: datetime) -> None:
+    db.execute(
+        "UPDATE derived_items SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL",
+        [db_time(now), derived_id],
     )
 
 
@@ -120,7 +142,7 @@ def _reference(row: Mapping[str, Any]) -> ExhibitReference:
     )
 
 
-def insert_reference(db: Database, reference: ExhibitReference) -> None:
+def insert_reference(db: SqlSession, reference: ExhibitReference) -> None:
     db.execute(
         "INSERT INTO exhibit_references (clip_id, request_id, reference, producer, assigned_at)"
         " VALUES (?, ?, ?, ?, ?)",
@@ -134,7 +156,7 @@ def insert_reference(db: Database, reference: ExhibitReference) -> None:
     )
 
 
-def references_of(db: Database, clip_ids: Sequence[str]) -> dict[str, ExhibitReference]:
+def references_of(db: SqlSession, clip_ids: Sequence[str]) -> dict[str, ExhibitReference]:
     if not clip_ids:
         return {}
     marks = ", ".join("?" for _ in clip_ids)
@@ -142,13 +164,13 @@ def references_of(db: Database, clip_ids: Sequence[str]) -> dict[str, ExhibitRef
     return {row["clip_id"]: _reference(row) for row in rows}
 
 
-def producer_count(db: Database, producer: str) -> int:
+def producer_count(db: SqlSession, producer: str) -> int:
     row = db.execute(
         "SELECT COUNT(*) FROM exhibit_references WHERE producer = ?", [producer]
     ).fetchone()
     return int(row[0])
 
 
-def reference_taken(db: Database, reference: str) -> bool:
+def reference_taken(db: SqlSession, reference: str) -> bool:
     row = db.execute("SELECT 1 FROM exhibit_references WHERE reference = ?", [reference]).fetchone()
     return row is not None

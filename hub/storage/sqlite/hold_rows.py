@@ -6,11 +6,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlite_utils import Database
-
 from hub.domain.records import NotFound
 from hub.domain.request_records import HoldRecord
 from hub.domain.requests.request import IncidentWindow
+from hub.storage.sql_session import SqlSession
 from hub.storage.sqlite.rows import db_time, opt_time, parse_db_time
 
 
@@ -29,7 +28,7 @@ def _hold(row: Mapping[str, Any]) -> HoldRecord:
     )
 
 
-def insert_hold(db: Database, hold: HoldRecord) -> None:
+def insert_hold(db: SqlSession, hold: HoldRecord) -> None:
     db.execute(
         "INSERT INTO holds (id, request_id, site_id, camera_id, window_start, window_end,"
         " placed_at, placed_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -46,12 +45,12 @@ def insert_hold(db: Database, hold: HoldRecord) -> None:
     )
 
 
-def holds_for_request(db: Database, reference: str) -> list[HoldRecord]:
+def holds_for_request(db: SqlSession, reference: str) -> list[HoldRecord]:
     rows = db.query("SELECT * FROM holds WHERE request_id = ? ORDER BY placed_at, id", [reference])
     return [_hold(row) for row in rows]
 
 
-def active_holds(db: Database, site_id: str | None = None) -> list[HoldRecord]:
+def active_holds(db: SqlSession, site_id: str | None = None) -> list[HoldRecord]:
     if site_id is None:
         rows = db.query("SELECT * FROM holds WHERE lifted_at IS NULL ORDER BY placed_at, id")
     else:
@@ -62,14 +61,14 @@ def active_holds(db: Database, site_id: str | None = None) -> list[HoldRecord]:
     return [_hold(row) for row in rows]
 
 
-def confirm_hold(db: Database, hold_id: str, now: datetime) -> None:
+def confirm_hold(db: SqlSession, hold_id: str, now: datetime) -> None:
     db.execute(
         "UPDATE holds SET edge_confirmed_at = ? WHERE id = ? AND edge_confirmed_at IS NULL",
         [db_time(now), hold_id],
     )
 
 
-def lift_hold(db: Database, hold_id: str, lifted_by: str, now: datetime) -> HoldRecord:
+def lift_hold(db: SqlSession, hold_id: str, lifted_by: str, now: datetime) -> HoldRecord:
     db.execute(
         "UPDATE holds SET lifted_at = ?, lifted_by = ? WHERE id = ? AND lifted_at IS NULL",
         [db_time(now), lifted_by, hold_id],

@@ -6,10 +6,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlite_utils import Database
-
 from cctv_common.wire.job_state import FINAL_STATES, JobState
 from hub.domain.records import ClipJob, NotFound
+from hub.storage.sql_session import SqlSession
 from hub.storage.sqlite.rows import DEFAULT_LIST_LIMIT, db_time, parse_db_time
 
 
@@ -32,7 +31,7 @@ def _job(row: Mapping[str, Any]) -> ClipJob:
     )
 
 
-def insert_job(db: Database, job: ClipJob) -> ClipJob:
+def insert_job(db: SqlSession, job: ClipJob) -> ClipJob:
     db.execute(
         'INSERT INTO jobs (id, site_id, camera_id, start, "end", reason, priority, requested_by,'
         " state, percent, error, clip_id, created_at, updated_at)"
@@ -57,13 +56,13 @@ def insert_job(db: Database, job: ClipJob) -> ClipJob:
     return job
 
 
-def get_job(db: Database, job_id: str) -> ClipJob | None:
+def get_job(db: SqlSession, job_id: str) -> ClipJob | None:
     rows = list(db.query("SELECT * FROM jobs WHERE id = ?", [job_id]))
     return _job(rows[0]) if rows else None
 
 
 def list_jobs(
-    db: Database, *, requested_by: str | None = None, limit: int = DEFAULT_LIST_LIMIT
+    db: SqlSession, *, requested_by: str | None = None, limit: int = DEFAULT_LIST_LIMIT
 ) -> list[ClipJob]:
     if requested_by is None:
         rows = db.query("SELECT * FROM jobs ORDER BY created_at DESC LIMIT ?", [limit])
@@ -75,7 +74,7 @@ def list_jobs(
     return [_job(row) for row in rows]
 
 
-def open_jobs(db: Database) -> list[ClipJob]:
+def open_jobs(db: SqlSession) -> list[ClipJob]:
     states = sorted(FINAL_STATES)
     rows = db.query(
         f"SELECT * FROM jobs WHERE state NOT IN ({', '.join('?' * len(states))})"  # noqa: S608
@@ -85,7 +84,7 @@ def open_jobs(db: Database) -> list[ClipJob]:
     return [_job(row) for row in rows]
 
 
-def jobs_ended_since(db: Database, since: datetime) -> list[ClipJob]:
+def jobs_ended_since(db: SqlSession, since: datetime) -> list[ClipJob]:
     states = sorted(FINAL_STATES)
     rows = db.query(
         f"SELECT * FROM jobs WHERE state IN ({', '.join('?' * len(states))})"  # noqa: S608
@@ -96,7 +95,7 @@ def jobs_ended_since(db: Database, since: datetime) -> list[ClipJob]:
 
 
 def update_job(
-    db: Database,
+    db: SqlSession,
     job_id: str,
     *,
     state: JobState,
@@ -116,6 +115,6 @@ def update_job(
     return job
 
 
-def job_owners(db: Database) -> list[dict[str, Any]]:
+def job_owners(db: SqlSession) -> list[dict[str, Any]]:
     """Every job's id and requester, as stored (for the custody check)."""
     return [dict(row) for row in db.query("SELECT id, requested_by FROM jobs")]

@@ -7,10 +7,9 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlite_utils import Database
-
 from hub.domain.uploads.links import LinkUse, UploadLink
 from hub.domain.uploads.records import OutsideItem, TusState, TusUpload
+from hub.storage.sql_session import SqlSession
 from hub.storage.sqlite.rows import db_time, json_text, opt_time, parse_db_time
 
 
@@ -33,14 +32,14 @@ def _link(row: dict[str, Any]) -> UploadLink:
     )
 
 
-def _rows(db: Database, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+def _rows(db: SqlSession, sql: str, params: list[Any]) -> list[dict[str, Any]]:
     cursor = db.execute(sql, params)
     names = [column[0] for column in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 class SqliteUploadLinks:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: SqlSession) -> None:
         self._db = db
 
     def add(self, link: UploadLink) -> None:
@@ -116,7 +115,7 @@ def _upload(row: dict[str, Any]) -> TusUpload:
 
 
 class SqliteTusUploads:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: SqlSession) -> None:
         self._db = db
 
     def add(self, upload: TusUpload) -> None:
@@ -189,11 +188,12 @@ def _item(row: dict[str, Any]) -> OutsideItem:
         receipt=bytes(row["receipt"]),
         receipt_signature=row["receipt_signature"],
         source=row["source"],
+        deleted_at=opt_time(row["deleted_at"]),
     )
 
 
 class SqliteOutsideItems:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: SqlSession) -> None:
         self._db = db
 
     def add(self, item: OutsideItem) -> None:
@@ -225,6 +225,16 @@ class SqliteOutsideItems:
     def get(self, item_id: str) -> OutsideItem | None:
         found = _rows(self._db, "SELECT * FROM outside_items WHERE id = ?", [item_id])
         return _item(found[0]) if found else None
+
+    def mark_deleted(self, item_id: str, now: datetime) -> None:
+        self._db.execute(
+            "UPDATE outside_items SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL",
+            [db_time(now), item_id],
+        )
+
+    def live_with_key(self, store_key: str) -> list[OutsideItem]:
+        sql = "SELECT * FROM outside_items WHERE store_key = ? AND deleted_at IS NULL"
+        return [_item(row) for row in _rows(self._db, sql, [store_key])]
 
     def for_request(self, reference: str) -> list[OutsideItem]:
         sql = "SELECT * FROM outside_items WHERE request_id = ? ORDER BY uploaded_at, id"

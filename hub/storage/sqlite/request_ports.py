@@ -6,8 +6,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlite_utils import Database
-
 from hub.domain.acl import Role
 from hub.domain.records import UserRecord
 from hub.domain.request_records import (
@@ -22,6 +20,7 @@ from hub.domain.requests.disclosure import DisclosureEntry
 from hub.domain.requests.request import FootageRequest
 from hub.domain.requests.retention import RetentionCategory
 from hub.domain.requests.states import RequestState
+from hub.storage.sql_session import SqlSession
 from hub.storage.sqlite import (
     disclosure_rows,
     hold_rows,
@@ -33,7 +32,7 @@ from hub.storage.sqlite.rows import DEFAULT_LIST_LIMIT
 
 
 class _RequestRows:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: SqlSession) -> None:
         self._db = db
 
 

@@ -6,8 +6,6 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlite_utils import Database
-
 from hub.domain.records import NotFound
 from hub.domain.request_records import (
     DecisionRecord,
@@ -19,6 +17,7 @@ from hub.domain.request_records import (
 from hub.domain.requests.request import FootageRequest
 from hub.domain.requests.retention import RetentionCategory
 from hub.domain.requests.states import RequestState
+from hub.storage.sql_session import SqlSession
 from hub.storage.sqlite.request_codec import decision_json, decision_of, request_json, request_of
 from hub.storage.sqlite.rows import DEFAULT_LIST_LIMIT, db_time, opt_time, parse_db_time
 
@@ -39,7 +38,7 @@ def _record(row: Mapping[str, Any]) -> RequestRecord:
     )
 
 
-def next_reference(db: Database, year: int) -> str:
+def next_reference(db: SqlSession, year: int) -> str:
     """The next request reference of ``year`` (in the caller's transaction: no two alike)."""
     db.execute(
         "INSERT INTO request_numbers (year, last) VALUES (?, 1)"
@@ -50,7 +49,7 @@ def next_reference(db: Database, year: int) -> str:
     return request_reference(year, int(row[0]))
 
 
-def insert_request(db: Database, reference: str, request: FootageRequest) -> None:
+def insert_request(db: SqlSession, reference: str, request: FootageRequest) -> None:
     now = db_time(request.received_at)
     db.execute(
         "INSERT INTO requests (id, state, requested_by, filed_by, urgency, ripa, district, body,"
@@ -75,13 +74,13 @@ def insert_request(db: Database, reference: str, request: FootageRequest) -> Non
         )
 
 
-def get_request(db: Database, reference: str) -> RequestRecord | None:
+def get_request(db: SqlSession, reference: str) -> RequestRecord | None:
     rows = list(db.query("SELECT * FROM requests WHERE id = ?", [reference]))
     return _record(rows[0]) if rows else None
 
 
 def list_requests(
-    db: Database,
+    db: SqlSession,
     *,
     state: str | None = None,
     visible_to: str | None = None,
@@ -106,7 +105,7 @@ def list_requests(
     return [_record(row) for row in rows]
 
 
-def _touch(db: Database, reference: str, sets: str, args: list[Any], now: datetime) -> None:
+def _touch(db: SqlSession, reference: str, sets: str, args: list[Any], now: datetime) -> None:
     cursor = db.execute(
         f"UPDATE requests SET {sets}, updated_at = ? WHERE id = ?",  # noqa: S608
         [*args, db_time(now), reference],
@@ -115,12 +114,12 @@ def _touch(db: Database, reference: str, sets: str, args: list[Any], now: dateti
         raise NotFound(f"request {reference} does not exist")
 
 
-def set_state(db: Database, reference: str, state: RequestState, now: datetime) -> None:
+def set_state(db: SqlSession, reference: str, state: RequestState, now: datetime) -> None:
     _touch(db, reference, "state = ?", [state.value], now)
 
 
 def set_decision(
-    db: Database, reference: str, state: RequestState, decision: DecisionRecord, now: datetime
+    db: SqlSession, reference: str, state: RequestState, decision: DecisionRecord, now: datetime
 ) -> None:
     _touch(
         db,
@@ -131,7 +130,7 @@ def set_decision(
     )
 
 
-def set_released(db: Database, reference: str, now: datetime) -> None:
+def set_released(db: SqlSession, reference: str, now: datetime) -> None:
     _touch(
         db,
         reference,
@@ -142,7 +141,7 @@ def set_released(db: Database, reference: str, now: datetime) -> None:
 
 
 def set_outcome(
-    db: Database,
+    db: SqlSession,
     reference: str,
     outcome: RequestOutcome,
     note: str,
@@ -159,7 +158,7 @@ def set_outcome(
 
 
 def set_retention(
-    db: Database,
+    db: SqlSession,
     reference: str,
     category: RetentionCategory,
     review_at: datetime | None,
@@ -179,7 +178,7 @@ def set_retention(
     )
 
 
-def add_request_job(db: Database, job: RequestJob) -> None:
+def add_request_job(db: SqlSession, job: RequestJob) -> None:
     db.execute(
         "INSERT INTO request_jobs (job_id, request_id, site_id, camera_id, created_at)"
         " VALUES (?, ?, ?, ?, ?)",
@@ -197,13 +196,13 @@ def _request_job(row: Mapping[str, Any]) -> RequestJob:
     )
 
 
-def request_jobs(db: Database, reference: str) -> list[RequestJob]:
+def request_jobs(db: SqlSession, reference: str) -> list[RequestJob]:
     rows = db.query(
         "SELECT * FROM request_jobs WHERE request_id = ? ORDER BY created_at, job_id", [reference]
     )
     return [_request_job(row) for row in rows]
 
 
-def request_of_job(db: Database, job_id: str) -> str | None:
+def request_of_job(db: SqlSession, job_id: str) -> str | None:
     row = db.execute("SELECT request_id FROM request_jobs WHERE job_id = ?", [job_id]).fetchone()
     return None if row is None else str(row[0])

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Final
 
 from hub.storage.sqlite import site_access_rows, uplink_cap_rows
-from hub.storage.sqlite.schema_exhibits import EXHIBITS_MIGRATION
+from hub.storage.sqlite.schema_exhibits import EXHIBIT_ITEMS_MIGRATION, EXHIBITS_MIGRATION
 from hub.storage.sqlite.schema_uploads import UPLOADS_MIGRATION
 
 # Each migration is a tuple of statements (not one script: executescript would commit halfway).
@@ -301,7 +301,15 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     site_access_rows.MIGRATION,
     # 8: derived items and exhibit references (issue 12): see schema_exhibits.
     EXHIBITS_MIGRATION,
-    # 9: each site's upload cap as set at the hub (issue 15): see uplink_cap_rows.
+    # 9: exhibit references for any item, derived progress, deleted derived and outside items.
+    EXHIBIT_ITEMS_MIGRATION,
+    # 10: several hub workers (issue 16): the one hub process completing an upload (store and
+    # record), so that two processes that both see every chunk held do not both complete it.
+    (
+        "ALTER TABLE uploads ADD COLUMN completing_by TEXT",
+        "ALTER TABLE uploads ADD COLUMN completing_since TEXT",
+    ),
+    # 11: each site's upload cap as set at the hub (issue 15): see uplink_cap_rows.
     uplink_cap_rows.MIGRATION,
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)

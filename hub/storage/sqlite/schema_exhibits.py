@@ -38,3 +38,27 @@ EXHIBITS_MIGRATION: Final[tuple[str, ...]] = (
     "CREATE INDEX exhibit_references_producer ON exhibit_references (producer)",
     "CREATE INDEX exhibit_references_request ON exhibit_references (request_id)",
 )
+
+# Migration 9 (issue 12, finishing): footage from elsewhere is numbered like site clips, so an
+# exhibit reference now names any evidence item (a clip id, or an outside item's OUT-...): the
+# table is rebuilt without its reference to evidence_items (SQLite cannot drop a constraint).
+# A derived item's progress is kept in its row (any hub process can read it), and derived and
+# outside items are deleted (bytes removed, the row kept with who and when) like clips.
+EXHIBIT_ITEMS_MIGRATION: Final[tuple[str, ...]] = (
+    """CREATE TABLE exhibit_references_any (
+        clip_id TEXT PRIMARY KEY,
+        request_id TEXT NOT NULL,
+        reference TEXT NOT NULL UNIQUE,
+        producer TEXT NOT NULL,
+        assigned_at TEXT NOT NULL
+    )""",
+    """INSERT INTO exhibit_references_any (clip_id, request_id, reference, producer, assigned_at)
+        SELECT clip_id, request_id, reference, producer, assigned_at FROM exhibit_references""",
+    "DROP TABLE exhibit_references",
+    "ALTER TABLE exhibit_references_any RENAME TO exhibit_references",
+    "CREATE INDEX exhibit_references_producer ON exhibit_references (producer)",
+    "CREATE INDEX exhibit_references_request ON exhibit_references (request_id)",
+    "ALTER TABLE derived_items ADD COLUMN progress INTEGER",
+    "ALTER TABLE derived_items ADD COLUMN deleted_at TEXT",
+    "ALTER TABLE outside_items ADD COLUMN deleted_at TEXT",
+)

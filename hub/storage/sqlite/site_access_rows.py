@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from sqlite_utils import Database
-
 from hub.domain.enrollment import SiteAccess
+from hub.storage.sql_session import SqlSession
 from hub.storage.sqlite.rows import db_time, opt_time, parse_db_time
 
 MIGRATION: Final[tuple[str, ...]] = (
@@ -41,21 +40,21 @@ def _access(row: Mapping[str, Any]) -> SiteAccess:
     )
 
 
-def get_access(db: Database, site_id: str) -> SiteAccess | None:
+def get_access(db: SqlSession, site_id: str) -> SiteAccess | None:
     rows = list(db.query("SELECT * FROM site_access WHERE site_id = ?", [site_id]))
     return _access(rows[0]) if rows else None
 
 
-def access_by_token(db: Database, token_hash: str) -> SiteAccess | None:
+def access_by_token(db: SqlSession, token_hash: str) -> SiteAccess | None:
     rows = list(db.query("SELECT * FROM site_access WHERE token_hash = ?", [token_hash]))
     return _access(rows[0]) if rows else None
 
 
-def all_access(db: Database) -> list[SiteAccess]:
+def all_access(db: SqlSession) -> list[SiteAccess]:
     return [_access(row) for row in db.query("SELECT * FROM site_access ORDER BY site_id")]
 
 
-def put_access(db: Database, access: SiteAccess) -> None:
+def put_access(db: SqlSession, access: SiteAccess) -> None:
     """Insert or replace the site's row."""
     db.execute(
         "INSERT INTO site_access (site_id, name, token_hash, token_expires_at, created_at,"

@@ -7,11 +7,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlite_utils import Database
-
 from cctv_common.evidence.signing import key_id, load_public_key
 from cctv_common.wire.payloads import SiteStatus
 from hub.domain.records import CameraRecord, SiteRecord
+from hub.storage.sql_session import SqlSession
 from hub.storage.sqlite.rows import db_time, opt_time, parse_db_time
 
 
@@ -45,7 +44,7 @@ def _camera(row: Mapping[str, Any]) -> CameraRecord:
 
 
 def register_site(
-    db: Database, site_id: str, name: str, public_key_pem: str, registered_by: str, now: datetime
+    db: SqlSession, site_id: str, name: str, public_key_pem: str, registered_by: str, now: datetime
 ) -> tuple[SiteRecord, bool]:
     """Insert a site or replace its name and key; the record and whether anything changed."""
     kid = key_id(load_public_key(public_key_pem))
@@ -69,16 +68,16 @@ def register_site(
     return site, True
 
 
-def get_site(db: Database, site_id: str) -> SiteRecord | None:
+def get_site(db: SqlSession, site_id: str) -> SiteRecord | None:
     rows = list(db.query("SELECT * FROM sites WHERE id = ?", [site_id]))
     return _site(rows[0]) if rows else None
 
 
-def list_sites(db: Database) -> list[SiteRecord]:
+def list_sites(db: SqlSession) -> list[SiteRecord]:
     return [_site(row) for row in db.query("SELECT * FROM sites ORDER BY id")]
 
 
-def apply_site_status(db: Database, site_id: str, status: SiteStatus, now: datetime) -> None:
+def apply_site_status(db: SqlSession, site_id: str, status: SiteStatus, now: datetime) -> None:
     """Record a status message; an online status replaces the site's list of cameras."""
     db.execute(
         "UPDATE sites SET state = ?, status = ?, last_seen = ? WHERE id = ?",
@@ -117,7 +116,7 @@ def apply_site_status(db: Database, site_id: str, status: SiteStatus, now: datet
         )
 
 
-def list_cameras(db: Database, site_id: str | None = None) -> list[CameraRecord]:
+def list_cameras(db: SqlSession, site_id: str | None = None) -> list[CameraRecord]:
     if site_id is None:
         rows = db.query("SELECT * FROM cameras ORDER BY site_id, camera_id")
     else:
@@ -125,7 +124,7 @@ def list_cameras(db: Database, site_id: str | None = None) -> list[CameraRecord]
     return [_camera(row) for row in rows]
 
 
-def get_camera(db: Database, site_id: str, camera_id: str) -> CameraRecord | None:
+def get_camera(db: SqlSession, site_id: str, camera_id: str) -> CameraRecord | None:
     rows = list(
         db.query("SELECT * FROM cameras WHERE site_id = ? AND camera_id = ?", [site_id, camera_id])
     )

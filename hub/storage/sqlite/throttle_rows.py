@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlite_utils import Database
-
 from hub.domain.records import ThrottleEntry
+from hub.storage.sql_session import SqlSession
 from hub.storage.sqlite.rows import db_time, parse_db_time
 
 
@@ -21,12 +20,12 @@ def _entry(row: Mapping[str, Any]) -> ThrottleEntry:
     )
 
 
-def get_entry(db: Database, kind: str, key: str) -> ThrottleEntry | None:
+def get_entry(db: SqlSession, kind: str, key: str) -> ThrottleEntry | None:
     rows = list(db.query("SELECT * FROM login_throttle WHERE kind = ? AND key = ?", [kind, key]))
     return _entry(rows[0]) if rows else None
 
 
-def put_entry(db: Database, entry: ThrottleEntry) -> None:
+def put_entry(db: SqlSession, entry: ThrottleEntry) -> None:
     db.execute(
         "INSERT INTO login_throttle (kind, key, failures, last_failure, next_allowed)"
         " VALUES (?, ?, ?, ?, ?) ON CONFLICT (kind, key) DO UPDATE SET"
@@ -42,11 +41,11 @@ def put_entry(db: Database, entry: ThrottleEntry) -> None:
     )
 
 
-def clear_entry(db: Database, kind: str, key: str) -> None:
+def clear_entry(db: SqlSession, kind: str, key: str) -> None:
     db.execute("DELETE FROM login_throttle WHERE kind = ? AND key = ?", [kind, key])
 
 
-def bound_addresses(db: Database, limit: int) -> int:
+def bound_addresses(db: SqlSession, limit: int) -> int:
     """Forget the longest-idle address rows beyond ``limit``; returns how many were dropped."""
     count = int(
         db.execute("SELECT COUNT(*) FROM login_throttle WHERE kind = 'address'").fetchone()[0]

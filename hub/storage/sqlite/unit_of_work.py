@@ -8,8 +8,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlite_utils import Database
-
 from cctv_common.wire.chunk_ranges import Range
 from cctv_common.wire.job_state import JobState
 from cctv_common.wire.payloads import CameraEventItem, SiteStatus, UplinkCap
@@ -30,6 +28,7 @@ from hub.domain.records import (
     UserRecord,
 )
 from hub.storage.ports import StorageFailure
+from hub.storage.sql_session import SqlSession
 from hub.storage.sqlite import (
     camera_event_rows,
     check_rows,
@@ -62,7 +61,7 @@ T = TypeVar("T")
 
 
 class _Rows:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: SqlSession) -> None:
         self._db = db
 
 
@@ -169,6 +168,14 @@ class SqliteUploadSessions(_Rows):
 
     def set_state(self, clip_id: str, state: str, reason: str | None, now: datetime) -> None:
         upload_rows.set_upload_state(self._db, clip_id, state, reason, now)
+
+    def claim_completion(
+        self, clip_id: str, claimant: str, now: datetime, stale_before: datetime
+    ) -> bool:
+        return upload_rows.claim_upload_completion(self._db, clip_id, claimant, now, stale_before)
+
+    def release_completion(self, clip_id: str, claimant: str) -> None:
+        upload_rows.release_upload_completion(self._db, clip_id, claimant)
 
 
 class SqliteEvidenceItems(_Rows):
@@ -282,10 +289,12 @@ class SqliteSessions(_Rows):
         user_rows.delete_session(self._db, token_hash)
 
 
-class SqliteUnitOfWork:
-    """The ports over one SQLite connection, inside the transaction ``SqliteStorage`` opened."""
+class SqlUnitOfWork:
+    """The ports over the connection of one open transaction, on either engine: the row modules
+    speak ``SqlSession`` (``SqliteStorage`` and ``hub.storage.postgres.storage.PostgresStorage``
+    open the transaction)."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: SqlSession) -> None:
         self.db = db
         self.jobs = SqliteClipJobs(db)
         self.sites = SqliteSites(db)
@@ -317,27 +326,27 @@ class SqliteStorage:
     def __init__(self, database: HubDatabase) -> None:
         self.database = database
 
-    async def awrite(self, work: Callable[[SqliteUnitOfWork], T]) -> T:
+    async def awrite(self, work: Callable[[SqlUnitOfWork], T]) -> T:
         try:
-            return await self.database.awrite(lambda db: work(SqliteUnitOfWork(db)))
+            return await self.database.awrite(lambda db: work(SqlUnitOfWork(db)))
         except sqlite3.Error as exc:
             raise StorageFailure(f"database {self._name}: {exc}") from exc
 
-    async def aread(self, work: Callable[[SqliteUnitOfWork], T]) -> T:
+    async def aread(self, work: Callable[[SqlUnitOfWork], T]) -> T:
         try:
-            return await self.database.aread(lambda db: work(SqliteUnitOfWork(db)))
+            return await self.database.aread(lambda db: work(SqlUnitOfWork(db)))
         except sqlite3.Error as exc:
             raise StorageFailure(f"database {self._name}: {exc}") from exc
 
-    def write(self, work: Callable[[SqliteUnitOfWork], T]) -> T:
+    def write(self, work: Callable[[SqlUnitOfWork], T]) -> T:
         try:
-            return self.database.write(lambda db: work(SqliteUnitOfWork(db)))
+            return self.database.write(lambda db: work(SqlUnitOfWork(db)))
         except sqlite3.Error as exc:
             raise StorageFailure(f"database {self._name}: {exc}") from exc
 
-    def read(self, work: Callable[[SqliteUnitOfWork], T]) -> T:
+    def read(self, work: Callable[[SqlUnitOfWork], T]) -> T:
         try:
-            return self.database.read(lambda db: work(SqliteUnitOfWork(db)))
+            return self.database.read(lambda db: work(SqlUnitOfWork(db)))
         except sqlite3.Error as exc:
             raise StorageFailure(f"database {self._name}: {exc}") from exc
 

@@ -1,10 +1,10 @@
-"""Each site's upload cap as set at the hub (the signed ``UplinkCap`` it publishes) in SQLite."""
+"""Each site's upload cap as set at the hub (the signed ``UplinkCap`` it publishes)."""
 
 from __future__ import annotations
 
 from typing import Final
 
-from sqlite_utils import Database
+from hub.storage.sql_session import SqlSession
 
 from cctv_common.wire.payloads import UplinkCap
 
@@ -18,20 +18,21 @@ MIGRATION: Final[tuple[str, ...]] = (
 )
 
 
-def get_cap(db: Database, site_id: str) -> UplinkCap | None:
+def get_cap(db: SqlSession, site_id: str) -> UplinkCap | None:
     rows = list(db.query("SELECT payload FROM site_uplink_caps WHERE site_id = ?", [site_id]))
     return UplinkCap.parse(rows[0]["payload"].encode()) if rows else None
 
 
-def all_caps(db: Database) -> dict[str, UplinkCap]:
+def all_caps(db: SqlSession) -> dict[str, UplinkCap]:
     rows = db.query("SELECT site_id, payload FROM site_uplink_caps ORDER BY site_id")
     return {row["site_id"]: UplinkCap.parse(row["payload"].encode()) for row in rows}
 
 
-def put_cap(db: Database, site_id: str, cap: UplinkCap) -> None:
+def put_cap(db: SqlSession, site_id: str, cap: UplinkCap) -> None:
     """Insert or replace the site's cap."""
     db.execute(
-        "INSERT OR REPLACE INTO site_uplink_caps (site_id, payload, set_at, set_by)"
-        " VALUES (?, ?, ?, ?)",
+        "INSERT INTO site_uplink_caps (site_id, payload, set_at, set_by) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (site_id) DO UPDATE SET payload = excluded.payload,"
+        " set_at = excluded.set_at, set_by = excluded.set_by",
         [site_id, cap.to_bytes().decode(), cap.set_at.isoformat(), cap.set_by],
     )

@@ -6,10 +6,9 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlite_utils import Database
-
 from hub.domain.acl import Role
 from hub.domain.records import UserRecord
+from hub.storage.sql_session import SqlSession
 from hub.storage.sqlite.rows import db_time
 
 
@@ -27,7 +26,9 @@ def user_of(row: Mapping[str, Any]) -> UserRecord:
     )
 
 
-def sync_config_users(db: Database, users: Iterable[tuple[str, Role, str]], now: datetime) -> None:
+def sync_config_users(
+    db: SqlSession, users: Iterable[tuple[str, Role, str]], now: datetime
+) -> None:
     """Make the config's users exist as given; config users no longer in the config are disabled."""
     wanted = {name: (role, password_hash) for name, role, password_hash in users}
     for name, (role, password_hash) in wanted.items():
@@ -47,13 +48,13 @@ def sync_config_users(db: Database, users: Iterable[tuple[str, Role, str]], now:
             db.execute("DELETE FROM sessions WHERE username = ?", [row["username"]])
 
 
-def get_user(db: Database, username: str) -> UserRecord | None:
+def get_user(db: SqlSession, username: str) -> UserRecord | None:
     rows = list(db.query("SELECT * FROM users WHERE username = ?", [username]))
     return user_of(rows[0]) if rows else None
 
 
 def create_session(
-    db: Database, token_hash: str, username: str, now: datetime, expires_at: datetime
+    db: SqlSession, token_hash: str, username: str, now: datetime, expires_at: datetime
 ) -> None:
     db.execute("DELETE FROM sessions WHERE expires_at < ?", [db_time(now)])
     db.execute(
@@ -62,7 +63,7 @@ def create_session(
     )
 
 
-def session_user(db: Database, token_hash: str, now: datetime) -> UserRecord | None:
+def session_user(db: SqlSession, token_hash: str, now: datetime) -> UserRecord | None:
     rows = list(
         db.query(
             "SELECT users.* FROM sessions JOIN users ON users.username = sessions.username"
@@ -73,11 +74,11 @@ def session_user(db: Database, token_hash: str, now: datetime) -> UserRecord | N
     return user_of(rows[0]) if rows else None
 
 
-def delete_session(db: Database, token_hash: str) -> None:
+def delete_session(db: SqlSession, token_hash: str) -> None:
     db.execute("DELETE FROM sessions WHERE token_hash = ?", [token_hash])
 
 
-def some_active_password_hash(db: Database) -> str | None:
+def some_active_password_hash(db: SqlSession) -> str | None:
     """The password hash of one active user (its scrypt cost is the users' cost), or None."""
     row = db.execute("SELECT password_hash FROM users WHERE disabled = 0 LIMIT 1").fetchone()
     return None if row is None else str(row[0])

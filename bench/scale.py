@@ -1,0 +1,286 @@
+"""Scale benchmark (issue 16): many simulated sites on one Mosquitto, two hub workers on one
+PostgreSQL sharing the ingest by MQTT 5 shared subscriptions.
+
+Run from the repository root: ``python3 bench/scale.py [--sites 1000] [--jobs 1000] [--rate 20]
+[--minutes 10]``. It needs Mosquitto and PostgreSQL (``scripts/setup-test-postgres.sh``; a schema
+of its own is made and dropped on the test database, or ``--postgres-url``).
+
+Every site (``bench/scale_sites.py``, all in one thread) logs in as itself, publishes its status,
+and answers each job with a small signed clip (two 64 KiB chunks). The benchmark dispatches
+``--jobs`` clip jobs to random sites through the two workers' HTTP APIs in turn, ``--rate`` a
+second, and reports:
+
+- dispatch -> agent latency (the API call until the site has the signed job), p50 and p99,
+  against the broker's own floor measured in the same run (a hub-side client publishing to the
+  same sites' job topics): the ratio is what the hub adds;
+- ingest throughput: clips stored per second and MB/s, from the first stored ack to the last;
+- each worker's resident memory every 10 s for ``--minutes`` (the first and last minute's mean,
+  and the peak), while jobs keep coming.
+
+The target of issue 16: p99 <= 100 ms, memory flat over 10 minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import random
+import resource
+import secrets
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import paho.mqtt.client as mqtt
+import psycopg
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from paho.mqtt.enums import CallbackAPIVersion
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from scale_sites import SiteFleet
+
+from cctv_common.evidence.signing import public_key_pem
+from devkit.configs import BrokerAccount, hub_toml, write_toml
+from devkit.local_broker import HUB_USER, MosquittoBroker
+from devkit.site_stack import ManagedProcess
+from devkit.waiting import wait_until
+from tests.support.hub_kit import CAMERA, user_settings, video_bytes
+from tests.support.smtp_server import free_port
+
+TEST_DATABASE = "postgresql://cctv_test@127.0.0.1:5432/cctv_test"
+SECOND_HUB = "hubw2"
+PROBE_USER = "hubprobe"
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def start_workers(
+    root: Path, broker: MosquittoBroker, url: str, keys: dict[str, Ed25519PrivateKey]
+) -> list[tuple[ManagedProcess, str]]:
+    sites = [
+        {"site_id": site, "name": site, "public_key_pem": public_key_pem(key)}
+        for site, key in keys.items()
+    ]
+    workers = []
+    for worker_id, user in (("w1", HUB_USER), ("w2", SECOND_HUB)):
+        port = free_port()
+        data = hub_toml(
+            hub_id="scale",
+            data_dir=root / "hub-data",
+            sites=sites,
+            users=[u.model_dump(mode="json") for u in user_settings()],
+            http_port=port,
+            broker=BrokerAccount(broker.host, broker.port, user, broker.password(user)),
+            database={"url": url, "pool_size": 8},
+            ingest={"min_free_bytes": 0},
+            evidence={"scrub": False},
+            login={"free_failures": 100},
+        )
+        data["broker"].update(shared_group="hub", worker_id=worker_id)
+        config = write_toml(root / f"{worker_id}.toml", data)
+        process = ManagedProcess(
+            worker_id,
+            [
+                sys.executable,
+                "-m",
+                "hub.cli",
+                "run",
+                "--config",
+                str(config),
+                "--log-level",
+                "warning",
+            ],
+            root / f"{worker_id}.log",
+        )
+        process.start()
+        workers.append((process, f"http://127.0.0.1:{port}"))
+    for process, base in workers:
+
+        def healthy(base: str = base) -> bool:
+            try:
+                return bool(
+                    httpx.get(f"{base}/api/health", timeout=2).json()["mqtt"] == "connected"
+                )
+            except (httpx.HTTPError, ValueError, KeyError):
+                return False
+
+        wait_until(healthy, f"hub worker {process.name}", 180)
+    return workers
+
+
+def probe_floor(
+    broker: MosquittoBroker, fleet: SiteFleet, sites: list[str], count: int
+) -> list[float]:
+    """The broker's own publish -> site latency, in ms, on the same sites' job topics."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=PROBE_USER, protocol=mqtt.MQTTv5)
+    client.username_pw_set(PROBE_USER, broker.password(PROBE_USER))
+    client.connect(broker.host, broker.port)
+    client.loop_start()
+    sent: dict[str, float] = {}
+    try:
+        for n in range(count):
+            site = random.choice(sites)
+            ping = f"ping-{n}"
+            sent[ping] = time.monotonic()
+            client.publish(f"cctv/v1/sites/{site}/jobs/{ping}", b"x", qos=1).wait_for_publish(5)
+            time.sleep(0.02)
+        wait_until(lambda: len(fleet.log.ping_arrived) >= count, "probes", 30)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return [(fleet.log.ping_arrived[p] - t) * 1000 for p, t in sent.items()]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sites", type=int, default=1000)
+    parser.add_argument("--jobs", type=int, default=1000)
+    parser.add_argument("--rate", type=float, default=20.0, help="jobs dispatched per second")
+    parser.add_argument("--minutes", type=float, default=2.0, help="how long memory is watched")
+    parser.add_argument("--postgres-url", default=None)
+    args = parser.parse_args()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, 4 * args.sites + 256)), hard))
+
+    root = Path(tempfile.mkdtemp(prefix="cctv-scale-"))
+    keys = {f"site-{n:04d}": Ed25519PrivateKey.generate() for n in range(args.sites)}
+    users = {site: secrets.token_urlsafe(12) for site in keys}
+    users |= {u: secrets.token_urlsafe(18) for u in (HUB_USER, SECOND_HUB, PROBE_USER)}
+    broker = MosquittoBroker(root / "broker", users, hub_users=(HUB_USER, SECOND_HUB, PROBE_USER))
+    schema = None
+    url = args.postgres_url
+    if url is None:
+        schema = f"scale_{secrets.token_hex(4)}"
+        with psycopg.connect(TEST_DATABASE, autocommit=True) as conn:
+            conn.execute(f"CREATE SCHEMA {schema}")
+        url = f"{TEST_DATABASE}?options=-csearch_path%3D{schema}"
+    base_clip = video_bytes(100_000)
+    fleet: SiteFleet | None = None
+    workers: list[tuple[ManagedProcess, str]] = []
+    try:
+        broker.start()
+        print(f"{args.sites} sites, 2 hub workers on PostgreSQL, Mosquitto; files in {root}")
+        workers = start_workers(root, broker, url, keys)
+        fleet = SiteFleet(
+            broker.host,
+            broker.port,
+            {site: (users[site], key) for site, key in keys.items()},
+            lambda: base_clip[:-16] + secrets.token_bytes(16),
+        )
+        started = time.monotonic()
+        fleet.start()
+        print(f"sites connected in {time.monotonic() - started:.1f} s")
+        clients = [
+            httpx.Client(base_url=base, auth=("supervisor", "pw-supervisor"), timeout=30)
+            for _, base in workers
+        ]
+
+        def cameras_known() -> bool:
+            listed = clients[0].get("/api/sites").json()
+            return sum(1 for s in listed if s["cameras"]) >= args.sites
+
+        wait_until(cameras_known, "every site's status", 300)
+        floor = probe_floor(broker, fleet, list(keys), 200)
+        return run_load(args, fleet, workers, clients, list(keys), floor)
+    finally:
+        if fleet is not None:
+            fleet.stop()
+        for process, _ in workers:
+            process.stop()
+        broker.stop()
+        if schema is not None:
+            with psycopg.connect(TEST_DATABASE, autocommit=True) as conn:
+                conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def run_load(
+    args: argparse.Namespace,
+    fleet: SiteFleet,
+    workers: list[tuple[ManagedProcess, str]],
+    clients: list[httpx.Client],
+    sites: list[str],
+    floor: list[float],
+) -> int:
+    dispatched: dict[str, float] = {}
+    memory: list[tuple[float, list[int]]] = []
+    start = time.monotonic()
+    watch_until = start + args.minutes * 60
+    next_sample = start
+    client_cycle = itertools.cycle(clients)
+    n = 0
+    while n < args.jobs or time.monotonic() < watch_until:
+        now = time.monotonic()
+        if now >= next_sample:
+            memory.append((now - start, [rss_kib(p.process.pid) for p, _ in workers if p.process]))
+            next_sample += 10
+        end = datetime.now(UTC) - timedelta(seconds=5)
+        body: dict[str, Any] = {
+            "site_id": random.choice(sites),
+            "camera_id": CAMERA,
+            "start": (end - timedelta(seconds=20)).isoformat(),
+            "end": end.isoformat(),
+            "reason": "scale benchmark",
+        }
+        sent = time.monotonic()
+        response = next(client_cycle).post("/api/jobs", json=body)
+        if response.status_code != 201:
+            print(f"dispatch refused: {response.status_code} {response.text[:200]}")
+        else:
+            dispatched[response.json()["job_id"]] = sent
+        n += 1
+        time.sleep(max(0.0, start + n / args.rate - time.monotonic()))
+    wait_until(lambda: len(fleet.log.stored) >= len(dispatched), "every clip stored", 300)
+    return report(args, fleet, dispatched, memory, floor)
+
+
+def report(
+    args: argparse.Namespace,
+    fleet: SiteFleet,
+    dispatched: dict[str, float],
+    memory: list[tuple[float, list[int]]],
+    floor: list[float],
+) -> int:
+    latency = [(fleet.log.job_arrived[j] - t) * 1000 for j, t in dispatched.items()]
+    p50, p99 = statistics.median(latency), percentile(latency, 0.99)
+    f50, f99 = statistics.median(floor), percentile(floor, 0.99)
+    stored = sorted(fleet.log.stored.values())
+    seconds = max(stored[-1] - stored[0], 1e-6)
+    print(f"jobs dispatched {len(dispatched)} at {args.rate:g}/s, clips stored {len(stored)}")
+    print(f"dispatch -> agent  p50 {p50:6.1f} ms  p99 {p99:6.1f} ms  (target p99 <= 100 ms)")
+    print(f"broker floor       p50 {f50:6.1f} ms  p99 {f99:6.1f} ms")
+    print(f"ratio to floor     p50 {p50 / f50:6.1f}x    p99 {p99 / f99:6.1f}x")
+    print(
+        f"ingest             {len(stored) / seconds:6.1f} clips/s"
+        f"  {fleet.log.stored_bytes / seconds / 1e6:6.2f} MB/s"
+    )
+    for worker in range(len(memory[0][1])):
+        series = [kib[worker] / 1024 for _, kib in memory if len(kib) > worker]
+        first, last = series[: max(1, len(series) // 10)], series[-max(1, len(series) // 10) :]
+        print(
+            f"worker w{worker + 1} RSS      first {statistics.mean(first):6.1f} MB"
+            f"  last {statistics.mean(last):6.1f} MB  peak {max(series):6.1f} MB"
+            f"  ({len(series)} samples over {memory[-1][0] / 60:.1f} min)"
+        )
+    if fleet.log.rejected:
+        print(f"rejected clips: {len(fleet.log.rejected)}; first: {fleet.log.rejected[0]}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,108 @@
+"""Both storage engines for one test: SQLite in memory, and PostgreSQL in a schema of its own
+on the test server (``CCTV_TEST_POSTGRES_URL``, default postgresql://cctv_test@127.0.0.1:5432/
+cctv_test); the PostgreSQL case is skipped, with the reason, where that server is unreachable.
+
+Each PostgreSQL test gets a fresh schema (``search_path`` in the URL), dropped afterwards, so
+tests run in parallel on one database without seeing each other's rows.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import pytest
+
+from hub.storage.sqlite.database import HubDatabase
+from hub.storage.sqlite.unit_of_work import SqliteStorage
+
+# scripts/setup-test-postgres.sh makes this role and database (CI runs it via install-deps).
+POSTGRES_URL = os.environ.get(
+    "CCTV_TEST_POSTGRES_URL",
+    f"postgresql://cctv_test@127.0.0.1:{os.environ.get('CCTV_TEST_PG_PORT', '5432')}/cctv_test",
+)
+ENGINES = ("sqlite", "postgresql")
+
+
+@cache
+def postgres_unreachable() -> str | None:
+    """Why PostgreSQL cannot be used for tests, or None when it can."""
+    try:
+        import psycopg
+    except ImportError:
+        return "psycopg is not installed"
+    try:
+        with psycopg.connect(POSTGRES_URL, connect_timeout=3) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error as exc:
+        return f"PostgreSQL test database {POSTGRES_URL} unreachable: {exc}".strip()
+    return None
+
+
+def schema_url(schema: str) -> str:
+    return f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+
+
+@dataclass
+class PostgresSchema:
+    """A fresh schema on the test server; ``url`` selects it."""
+
+    name: str
+    url: str
+
+    def drop(self) -> None:
+        import psycopg
+
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA IF EXISTS {self.name} CASCADE")
+
+
+def new_schema() -> PostgresSchema:
+    reason = postgres_unreachable()
+    if reason:
+        pytest.skip(reason)
+    import psycopg
+
+    name = f"t_{secrets.token_hex(6)}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {name}")
+    return PostgresSchema(name, schema_url(name))
+
+
+@pytest.fixture
+def postgres_schema() -> Iterator[PostgresSchema]:
+    schema = new_schema()
+    yield schema
+    schema.drop()
+
+
+@dataclass
+class Engine:
+    """One engine's storage and its database, for a test that runs on both."""
+
+    name: str
+    storage: Any
+    database: Any
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
+    if request.param == "sqlite":
+        database = HubDatabase(None)
+        yield Engine("sqlite", SqliteStorage(database), database)
+        database.close()
+        return
+    from hub.storage.postgres.database import PostgresDatabase
+    from hub.storage.postgres.storage import PostgresStorage
+
+    schema = new_schema()
+    pg = PostgresDatabase(schema.url, max_size=4)
+    try:
+        yield Engine("postgresql", PostgresStorage(pg), pg)
+    finally:
+        pg.close()
+        schema.drop()
