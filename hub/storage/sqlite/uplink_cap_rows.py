@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Final
 
-from hub.storage.sql_session import SqlSession
-
 from cctv_common.wire.payloads import UplinkCap
+from hub.storage.sql_session import SqlSession
 
 MIGRATION: Final[tuple[str, ...]] = (
     """CREATE TABLE site_uplink_caps (
