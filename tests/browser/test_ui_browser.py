@@ -191,6 +191,8 @@ def test_an_operator_requests_a_clip_and_watches_its_progress(
 
 def test_an_engineer_sees_sites_but_no_footage(served_hub: ServedHub, browser: Browser) -> None:
     with logged_in(browser, served_hub, "engineer") as (page, _):
+        page.wait_for_selector("body[data-shown=fleet]")  # the engineer's landing page
+        page.goto(f"{served_hub.url}/#sites")
         page.wait_for_selector("#sites-body tr[data-site-id='site-a']")
         assert page.is_hidden("#clips-section")
         assert page.is_hidden("#jobs-section")

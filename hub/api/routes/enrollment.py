@@ -41,8 +41,9 @@ _REFUSAL_STATUS = {
 
 def _service(hub: Hub) -> EnrollmentService:
     if hub.enrollment is None:
+        # Not a passing outage (503): this hub has no enrollment until it is configured.
         raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE,
+            status.HTTP_404_NOT_FOUND,
             "enrollment is not set up on this hub ([enrollment] and `cctv-hub init`)",
         )
     return hub.enrollment
