@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cctv_common.uris import with_credentials
 from devkit.nvr import RecordingSpec, TestNvr, make_recordings
-from edge_agent.config import NvrChannelConfig, NvrConfig
+from edge_agent.config_nvr import NvrChannelConfig, NvrConfig
 from edge_agent.nvr.retrieve import retrieve_from_nvr, vendor_uri
 
 TARGET = 20.0

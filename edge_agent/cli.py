@@ -18,13 +18,8 @@ from cctv_common.cli_options import add_common_options, setup_logging
 from cctv_common.clock import NoTimeZone, parse_iso
 from cctv_common.evidence.signing import KeyFileError, load_or_create_private_key, public_key_pem
 from cctv_common.umask import private_umask
-from edge_agent.config import (
-    AgentConfig,
-    ConfigError,
-    NvrConfig,
-    NvrPasswordError,
-    load_config,
-)
+from edge_agent.config import AgentConfig, ConfigError, load_config
+from edge_agent.config_nvr import NvrConfig, NvrPasswordError
 
 EXIT_FAILED = 1
 EXIT_REFUSED = 2

@@ -15,8 +15,8 @@ from typing import Final
 
 from cctv_common.evidence.signing import KeyFileError, load_or_create_private_key, public_key_pem
 from cctv_common.files import atomic_write
+from cctv_common.wire.acl import acl_text
 from hub.broker_pki import certificate_names, make_ca, make_server_cert
-from hub.domain.broker_logins import acl_text
 from hub.domain.mosquitto_conf import BrokerFiles, BrokerPathError, mosquitto_conf
 from hub.services.broker_logins import BrokerLogins
 from hub.services.enrollment import EnrollmentService
@@ -125,7 +125,7 @@ def init_hub(settings: HubSettings, config_path: Path) -> list[str]:
         atomic_write(enrollment.config_path, mosquitto_conf(files), mode=0o600)
     except BrokerPathError as exc:
         raise InitRefused(str(exc)) from exc
-    atomic_write(enrollment.acl_path, acl_text([broker.username]), mode=0o600)
+    atomic_write(enrollment.acl_path, acl_text([broker.username], "`cctv-hub init`"), mode=0o600)
     password = broker.resolved_password()
     assert password is not None
     database = open_database(settings)

@@ -33,7 +33,7 @@ from edge_agent.clips.evidence_clip import (
     new_clip_id,
     plan_for,
 )
-from edge_agent.config import NvrPasswordError
+from edge_agent.config_nvr import NvrPasswordError
 from edge_agent.jobs.context import JobContext
 from edge_agent.jobs.nvr_source import SourceRefused, job_source
 from edge_agent.nvr.retrieve import NvrRetrievalFailed, retrieve_from_nvr

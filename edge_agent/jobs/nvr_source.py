@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from cctv_common.wire.payloads import Job
-from edge_agent.config import AgentConfig, NvrConfig
+from edge_agent.config import AgentConfig
+from edge_agent.config_nvr import NvrConfig
 from edge_agent.jobs.source_plan import Span, choose_source
 from edge_agent.nvr.coverage import NvrCoverage
 from edge_agent.store.segment_index import SegmentIndex

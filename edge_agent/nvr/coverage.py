@@ -18,7 +18,8 @@ from typing import Final
 
 from cctv_common.clock import utc_now
 from cctv_common.wire.payloads import NvrChannelCoverage
-from edge_agent.config import AgentConfig, NvrConfig, NvrPasswordError
+from edge_agent.config import AgentConfig
+from edge_agent.config_nvr import NvrConfig, NvrPasswordError
 from edge_agent.nvr.coverage_rules import Span, channel_coverage, recording_spans
 from edge_agent.nvr.retrieve import METHODS, NvrRetrievalFailed, match_recording, search_nvr
 

@@ -40,7 +40,7 @@ from edge_agent.clips.evidence_clip import (
     OutputExists,
     seal_evidence_files,
 )
-from edge_agent.config import NvrChannelConfig, NvrConfig
+from edge_agent.config_nvr import NvrChannelConfig, NvrConfig
 from edge_agent.nvr.gaps import replay_gaps
 from edge_agent.nvr.mux import MuxFailed, MuxResult, mux_access_units
 from edge_agent.nvr.replay import ReplayFailed, ReplayRequest, ReplayResult, replay

@@ -3,7 +3,7 @@
 Password lines use Mosquitto 2.0's own format (``$7$``: PBKDF2-SHA512, 101 iterations, base64
 salt and hash), the same as ``mosquitto_passwd`` writes, so nobody runs ``mosquitto_passwd`` and
 no password is ever on a command line. The ACL is static: one ``pattern`` rule per direction
-keyed on the username (``%u``, the site id), from ``cctv_common.wire.topics.ACL_RULES``; adding
+keyed on the username (``%u``, the site id), from ``cctv_common.wire.acl.ACL_RULES``; adding
 or revoking a site changes only the password file.
 """
 
@@ -12,10 +12,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Final
-
-from cctv_common.wire.topics import ACL_RULES, SITES
 
 PBKDF2_ITERATIONS: Final = 101  # mosquitto_passwd's default in 2.0
 SALT_BYTES: Final = 12
@@ -35,18 +33,3 @@ def passwd_text(hashes: Mapping[str, str]) -> str:
         if not user or any(ch in user for ch in ":\n") or "\n" in hashed:
             raise ValueError(f"broker user {user!r} cannot go into a password file")
     return "".join(f"{user}:{hashes[user]}\n" for user in sorted(hashes))
-
-
-def acl_text(hub_users: Iterable[str]) -> str:
-    """Sites: their own subtree by direction (``%u`` is the site id); hub users: the other side."""
-    lines = [
-        "# Written by `cctv-hub init`; the rules of cctv_common/wire/topics.py (ACL_RULES).",
-        "# A site's username is its site id (%u): its own subtree, by direction.",
-    ]
-    lines += [f"pattern {rule.site} {SITES}/%u/{rule.pattern}" for rule in ACL_RULES]
-    lines.append("")
-    for user in sorted(hub_users):
-        lines.append(f"user {user}")
-        lines += [f"topic {rule.hub} {SITES}/+/{rule.pattern}" for rule in ACL_RULES]
-        lines.append("")
-    return "\n".join(lines)

@@ -18,11 +18,10 @@ from typing import Final, get_args
 import pytest
 from paho.mqtt.client import topic_matches_sub
 
+from cctv_common.wire.acl import ACL_RULES, AclRule
 from cctv_common.wire.topics import (
-    ACL_RULES,
     SITES,
     AckTopic,
-    AclRule,
     ChunkTopic,
     EventsTopic,
     HoldTopic,

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from cctv_common.wire.acl import acl_text
 from cctv_common.wire.payloads import SiteStatus, offline_status
 from cctv_common.wire.topics import job_topic, site_filter, status_topic
 from devkit.deploy_broker import DEPLOY, DeployConfigBroker
-from devkit.local_broker import MosquittoBroker, acl_text, login_refusal
+from devkit.local_broker import MosquittoBroker, login_refusal
 from tests.support.mosquitto_fixtures import (
     SITE_A,
     SITE_B,
@@ -159,7 +160,7 @@ def test_add_user_refuses_site_names_that_are_not_site_ids(
 
 def test_acl_is_by_direction_with_no_blanket_rule() -> None:
     # The full matrix is in tests/integration/test_broker_acl.py.
-    text = acl_text(["hub"])
+    text = acl_text(["hub"], "a test")
     assert "pattern write cctv/v1/sites/%u/status" in text
     assert "pattern read cctv/v1/sites/%u/clips/+/ack" in text
     assert "user hub\ntopic read cctv/v1/sites/+/status" in text
@@ -270,7 +271,7 @@ def test_deploy_config_matches_test_config_where_it_should() -> None:
     assert deploy["allow_anonymous"] == ["false"]
     assert "listener" in deploy and all(v.startswith("8883") for v in deploy["listener"])
     acl_rules = settings((DEPLOY / "acl").read_text(encoding="utf-8"))
-    assert acl_rules == settings(acl_text(["hub"]))
+    assert acl_rules == settings(acl_text(["hub"], "a test"))
 
 
 @pytest.mark.slow

@@ -20,7 +20,7 @@ from cctv_onvif import OnvifClient, OnvifTarget, SearchSettings
 from devkit.nvr import TestNvr
 from devkit.nvr.store import load_recordings
 from edge_agent.cli import main as agent_main
-from edge_agent.config import NvrChannelConfig, NvrConfig
+from edge_agent.config_nvr import NvrChannelConfig, NvrConfig
 from edge_agent.nvr.retrieve import NvrRetrievalFailed, retrieve_from_nvr, search_nvr
 from hub.services.ingest.clip_probe import probe_clip
 from tests.support.nvr_fixtures import HOLE, T0

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from cctv_common.loopback import is_loopback_host, plain_mqtt_refusal
+from cctv_common.wire.acl import acl_text
 from edge_agent.config import load_config
-from hub.domain.broker_logins import acl_text, passwd_text, password_hash
+from hub.domain.broker_logins import passwd_text, password_hash
 from hub.domain.enrollment import (
     EnrollmentRefused,
     RefusalReason,
@@ -86,7 +87,7 @@ def test_the_generated_acl_has_the_deploy_acls_rules() -> None:
         return [line for line in text.splitlines() if line and not line.startswith("#")]
 
     deploy = (REPO / "deploy" / "mosquitto" / "acl").read_text(encoding="utf-8")
-    assert rules(acl_text(["hub"])) == rules(deploy)
+    assert rules(acl_text(["hub"], "a test")) == rules(deploy)
 
 
 def test_the_broker_config_listens_on_tls_only_with_the_hubs_files(tmp_path: Path) -> None:

@@ -12,7 +12,8 @@ import pytest
 
 from cctv_common.evidence.manifest import GapCause
 from cctv_onvif import RecordingInfo
-from edge_agent.config import NvrChannelConfig, NvrConfig, NvrPasswordError, parse_config
+from edge_agent.config import parse_config
+from edge_agent.config_nvr import NvrChannelConfig, NvrConfig, NvrPasswordError
 from edge_agent.nvr.depacketize import DepacketizeError, Depacketizer
 from edge_agent.nvr.gaps import replay_gaps
 from edge_agent.nvr.interleaved import InterleavedParser
