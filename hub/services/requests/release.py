@@ -19,6 +19,7 @@ from hub.domain.requests.disclosure import (
 )
 from hub.domain.requests.request import IncidentWindow
 from hub.domain.requests.retention import (
+    DeletionDecision,
     DeletionRefused,
     RetainedItem,
     RetainedKind,
@@ -309,25 +310,9 @@ class Releasing:
                 raise RequestNotFound(f"request {reference} has no outside item {item_id}")
             holds = progress_in(uow, reference).holds
             held = {(RetainedKind.OUTSIDE_ITEM, item_id)} if any(h.active for h in holds) else set()
-            retained = RetainedItem(
-                RetainedKind.OUTSIDE_ITEM,
-                item_id,
-                record.retention_category,
-                record.released_at,
-                record.review_at,
-                record.case_closed_at,
+            decision = _deletion(
+                flow, record, RetainedKind.OUTSIDE_ITEM, item_id, held, by, reason, now
             )
-            try:
-                decision = check_deletion(
-                    retained,
-                    held=held,
-                    deleted_by=by,
-                    reason=reason,
-                    now=now,
-                    policy=flow.settings.retention,
-                )
-            except DeletionRefused as exc:
-                raise RequestError(str(exc), 409 if held else 422) from exc
             uow.outside_items.mark_deleted(item_id, now)
             uow.custody.append(
                 by,
@@ -365,26 +350,9 @@ class Releasing:
         if item is None:
             raise RequestNotFound(f"request {reference} has no evidence item {clip_id}")
         held = {(RetainedKind.EVIDENCE_ITEM, clip_id)} if item.legal_hold else set()
-        retained = RetainedItem(
-            RetainedKind.EVIDENCE_ITEM,
-            clip_id,
-            record.retention_category,
-            record.released_at,
-            record.review_at,
-            record.case_closed_at,
+        decision = _deletion(
+            flow, record, RetainedKind.EVIDENCE_ITEM, clip_id, held, by, reason, now
         )
-        try:
-            decision = check_deletion(
-                retained,
-                held=held,
-                deleted_by=by,
-                reason=reason,
-                now=now,
-                policy=flow.settings.retention,
-            )
-        except DeletionRefused as exc:
-            status = 409 if held else 422
-            raise RequestError(str(exc), status) from exc
         why = f"{decision.reason} (request {reference}{', early' if decision.early else ''})"
         try:
             deletion = await flow.storage.awrite(
@@ -395,3 +363,36 @@ class Releasing:
         await asyncio.to_thread(remove_deleted_bytes, flow.store, deletion)
         log.info("request %s: clip %s deleted by %s", reference, clip_id, by)
         return deletion.item
+
+
+def _deletion(
+    flow: Workflow,
+    record: RequestRecord,
+    kind: RetainedKind,
+    item_id: str,
+    held: set[tuple[RetainedKind, str]],
+    by: str,
+    reason: str,
+    now: datetime,
+) -> DeletionDecision:
+    """The retention rules' answer to deleting one of the request's items; a refusal is 409
+    under a hold, 422 otherwise (too early without a reason that allows it)."""
+    retained = RetainedItem(
+        kind,
+        item_id,
+        record.retention_category,
+        record.released_at,
+        record.review_at,
+        record.case_closed_at,
+    )
+    try:
+        return check_deletion(
+            retained,
+            held=held,
+            deleted_by=by,
+            reason=reason,
+            now=now,
+            policy=flow.settings.retention,
+        )
+    except DeletionRefused as exc:
+        raise RequestError(str(exc), 409 if held else 422) from exc
