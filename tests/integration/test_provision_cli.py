@@ -358,7 +358,10 @@ def test_add_cameras_from_discovery_json(
     assert stat.S_IMODE((tmp_path / "cameras").stat().st_mode) == 0o700
     assert (tmp_path / "agent.toml.bak").read_text() == CONFIG
     assert stat.S_IMODE(config_path.stat().st_mode) == 0o600
-    assert f"added cam-2: ONVIF device at 127.0.0.1:{a.port} (Fake Camera), profile sub" in out
+    # Devices are added in address order (the ports are free ones, so either may come first).
+    first, second = sorted((a, b), key=lambda device: device.port)
+    assert f"added cam-2: ONVIF device at 127.0.0.1:{first.port} (Fake Camera), profile sub" in out
+    assert f"added cam-3: ONVIF device at 127.0.0.1:{second.port} (Fake Camera)" in out
     assert "wrote" in out and "3 camera(s)" in out and "agent.toml.bak" in out
     assert_no_secret(a, out, err)
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
