@@ -3,45 +3,17 @@ row modules), over a ``PostgresSession``; PostgreSQL's errors come out as ``Stor
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TypeVar
-
 import psycopg
 
-from hub.storage.ports import StorageFailure
 from hub.storage.postgres.database import PostgresDatabase
-from hub.storage.sqlite.unit_of_work import SqlUnitOfWork
+from hub.storage.postgres.session import PostgresSession
+from hub.storage.sqlite.unit_of_work import SqlStorage
 
-T = TypeVar("T")
 
-
-class PostgresStorage:
+class PostgresStorage(SqlStorage[PostgresSession]):
     """Units of work on a ``PostgresDatabase``: one transaction each under the writer lock
     (writes one at a time across every worker), reads on one snapshot."""
 
     def __init__(self, database: PostgresDatabase) -> None:
+        super().__init__(database, psycopg.Error, database.name)
         self.database = database
-
-    async def awrite(self, work: Callable[[SqlUnitOfWork], T]) -> T:
-        try:
-            return await self.database.awrite(lambda session: work(SqlUnitOfWork(session)))
-        except psycopg.Error as exc:
-            raise StorageFailure(f"database {self.database.name}: {exc}") from exc
-
-    async def aread(self, work: Callable[[SqlUnitOfWork], T]) -> T:
-        try:
-            return await self.database.aread(lambda session: work(SqlUnitOfWork(session)))
-        except psycopg.Error as exc:
-            raise StorageFailure(f"database {self.database.name}: {exc}") from exc
-
-    def write(self, work: Callable[[SqlUnitOfWork], T]) -> T:
-        try:
-            return self.database.write(lambda session: work(SqlUnitOfWork(session)))
-        except psycopg.Error as exc:
-            raise StorageFailure(f"database {self.database.name}: {exc}") from exc
-
-    def read(self, work: Callable[[SqlUnitOfWork], T]) -> T:
-        try:
-            return self.database.read(lambda session: work(SqlUnitOfWork(session)))
-        except psycopg.Error as exc:
-            raise StorageFailure(f"database {self.database.name}: {exc}") from exc

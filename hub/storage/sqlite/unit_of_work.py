@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from cctv_common.wire.chunk_ranges import Range
 from cctv_common.wire.job_state import JobState
@@ -56,8 +56,11 @@ from hub.storage.sqlite.request_ports import (
     SqliteUsers,
 )
 from hub.storage.sqlite.rows import DEFAULT_LIST_LIMIT
+from hub.storage.sqlite.session import SqliteSession
 
 T = TypeVar("T")
+SessionT = TypeVar("SessionT", bound=SqlSession)
+SessionT_co = TypeVar("SessionT_co", bound=SqlSession, covariant=True)
 
 
 class _Rows:
@@ -318,38 +321,60 @@ class SqlUnitOfWork:
         self.exhibit_refs = SqliteExhibitReferences(db)
 
 
-class SqliteStorage:
-    """``hub.storage.ports.HubStorage`` on a ``HubDatabase``: one writer thread, one
-    ``BEGIN IMMEDIATE`` transaction per unit of work, reads on WAL snapshots. SQLite's own
-    errors come out as ``StorageFailure``."""
+class SessionRunner(Protocol[SessionT_co]):
+    """A database that runs a function in one transaction on its session: ``HubDatabase``
+    (SQLite) and ``PostgresDatabase``."""
 
-    def __init__(self, database: HubDatabase) -> None:
-        self.database = database
+    def write(self, fn: Callable[[SessionT_co], T]) -> T: ...
+
+    def read(self, fn: Callable[[SessionT_co], T]) -> T: ...
+
+    async def awrite(self, fn: Callable[[SessionT_co], T]) -> T: ...
+
+    async def aread(self, fn: Callable[[SessionT_co], T]) -> T: ...
+
+
+class SqlStorage(Generic[SessionT]):
+    """``hub.storage.ports.HubStorage`` on either engine: each unit of work is one transaction of
+    ``database``; the engine's own errors (``errors``) come out as ``StorageFailure``."""
+
+    def __init__(
+        self, database: SessionRunner[SessionT], errors: type[Exception], name: str
+    ) -> None:
+        self._runner = database
+        self._errors = errors
+        self._name = name
 
     async def awrite(self, work: Callable[[SqlUnitOfWork], T]) -> T:
         try:
-            return await self.database.awrite(lambda db: work(SqlUnitOfWork(db)))
-        except sqlite3.Error as exc:
+            return await self._runner.awrite(lambda session: work(SqlUnitOfWork(session)))
+        except self._errors as exc:
             raise StorageFailure(f"database {self._name}: {exc}") from exc
 
     async def aread(self, work: Callable[[SqlUnitOfWork], T]) -> T:
         try:
-            return await self.database.aread(lambda db: work(SqlUnitOfWork(db)))
-        except sqlite3.Error as exc:
+            return await self._runner.aread(lambda session: work(SqlUnitOfWork(session)))
+        except self._errors as exc:
             raise StorageFailure(f"database {self._name}: {exc}") from exc
 
     def write(self, work: Callable[[SqlUnitOfWork], T]) -> T:
         try:
-            return self.database.write(lambda db: work(SqlUnitOfWork(db)))
-        except sqlite3.Error as exc:
+            return self._runner.write(lambda session: work(SqlUnitOfWork(session)))
+        except self._errors as exc:
             raise StorageFailure(f"database {self._name}: {exc}") from exc
 
     def read(self, work: Callable[[SqlUnitOfWork], T]) -> T:
         try:
-            return self.database.read(lambda db: work(SqlUnitOfWork(db)))
-        except sqlite3.Error as exc:
+            return self._runner.read(lambda session: work(SqlUnitOfWork(session)))
+        except self._errors as exc:
             raise StorageFailure(f"database {self._name}: {exc}") from exc
 
-    @property
-    def _name(self) -> str:
-        return "(in memory)" if self.database.path is None else str(self.database.path)
+
+class SqliteStorage(SqlStorage[SqliteSession]):
+    """The hub's storage on a ``HubDatabase``: one writer thread, one ``BEGIN IMMEDIATE``
+    transaction per unit of work, reads on WAL snapshots."""
+
+    def __init__(self, database: HubDatabase) -> None:
+        name = "(in memory)" if database.path is None else str(database.path)
+        super().__init__(database, sqlite3.Error, name)
+        self.database = database
