@@ -9,7 +9,6 @@ way). The source is only read. Blocking: callers on an event loop run these in a
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -22,7 +21,7 @@ from av.container import InputContainer
 from av.video.frame import VideoFrame
 from av.video.stream import VideoStream
 
-from hub.exhibits.derive.video_pass import DeriveError
+from hub.exhibits.derive.video_pass import DeriveError, opened_video
 
 JPEG_QUALITY: Final = 88
 _EPSILON: Final = 1e-6  # seconds: frame times are exact fractions turned into floats
@@ -45,20 +44,6 @@ class ClipTiming:
     duration: float | None  # seconds, when the container says
 
 
-@contextmanager
-def _opened(source: BinaryIO | Path) -> Iterator[tuple[InputContainer, VideoStream]]:
-    try:
-        container = av.open(str(source) if isinstance(source, Path) else source, mode="r")
-    except (av.FFmpegError, OSError) as exc:
-        raise DeriveError(f"the source cannot be read as video: {exc}") from exc
-    with container:
-        if not container.streams.video:
-            raise DeriveError("the source has no video stream")
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        yield container, stream
-
-
 def _timing(container: InputContainer, stream: VideoStream) -> ClipTiming:
     time_base = stream.time_base or Fraction(1, 90000)
     rate = stream.average_rate or Fraction(25)
@@ -76,7 +61,7 @@ def frames_until(source: BinaryIO | Path, start: float, until: float) -> Iterato
     before ``start``; the frames before the one shown at ``start`` are decoded, not yielded."""
     if not (start >= 0 and until >= start):
         raise DeriveError(f"times must be 0 <= start <= until seconds, not {start}, {until}")
-    with _opened(source) as (container, stream):
+    with opened_video(source) as (container, stream):
         timing = _timing(container, stream)
         if timing.duration is not None and start > timing.duration:
             raise DeriveError(
@@ -120,7 +105,7 @@ def frame_at(source: BinaryIO | Path, seconds: float) -> DecodedFrame:
 
 
 def clip_timing(source: BinaryIO | Path) -> ClipTiming:
-    with _opened(source) as (container, stream):
+    with opened_video(source) as (container, stream):
         return _timing(container, stream)
 
 

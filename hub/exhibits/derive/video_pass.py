@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import BinaryIO, Final
 
 import av
+from av.container import InputContainer
+from av.video.stream import VideoStream
 
 from hub.exhibits.derive.derived_manifest import VideoFacts
 from hub.exhibits.derive.frame_pipeline import FrameChange, Pictures
@@ -71,6 +74,22 @@ def video_pass(
     )
 
 
+@contextmanager
+def opened_video(source: BinaryIO | Path) -> Iterator[tuple[InputContainer, VideoStream]]:
+    """The source container and its first video stream (decoded on FFmpeg's threads); a source
+    that is not video is a ``DeriveError`` saying so."""
+    try:
+        container = av.open(str(source) if isinstance(source, Path) else source, mode="r")
+    except (av.FFmpegError, OSError) as exc:
+        raise DeriveError(f"the source cannot be read as video: {exc}") from exc
+    with container:
+        if not container.streams.video:
+            raise DeriveError("the source has no video stream")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        yield container, stream
+
+
 def _encode(
     source: BinaryIO | Path,
     out_path: Path,
@@ -78,15 +97,7 @@ def _encode(
     settings: EncodeSettings,
     on_frame: FrameCount | None = None,
 ) -> tuple[int, int, float | None, int]:
-    try:
-        inp = av.open(str(source) if isinstance(source, Path) else source, mode="r")
-    except (av.FFmpegError, OSError) as exc:
-        raise DeriveError(f"the source cannot be read as video: {exc}") from exc
-    with inp:
-        if not inp.streams.video:
-            raise DeriveError("the source has no video stream")
-        vin = inp.streams.video[0]
-        vin.thread_type = "AUTO"
+    with opened_video(source) as (inp, vin):
         rate = vin.average_rate or Fraction(25)
         time_base = vin.time_base or Fraction(1, 90000)
         with av.open(
