@@ -68,6 +68,7 @@ def main() -> int:
         with TestNvr(root) as nvr:
             password = Path(folder) / "password"
             password.write_text(nvr.password)
+            password.chmod(0o600)
             config = NvrConfig(
                 id="nvr",
                 host=nvr.host,

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from edge_agent.config_section import CameraId, ConfigSection
+from edge_agent.secret_files import SecretFileError, read_secret_file
 
 
 class NvrChannelConfig(ConfigSection):
@@ -73,17 +74,15 @@ class NvrConfig(ConfigSection):
         return self
 
     def password(self) -> str:
-        """The password from ``password_file`` ("" without one); NvrPasswordError if unreadable."""
+        """The password from ``password_file`` ("" without one); NvrPasswordError when the file
+        is unreadable, empty or readable by other users (``edge_agent.secret_files``)."""
         if self.password_file is None:
             return ""
         try:
-            text = self.password_file.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise NvrPasswordError(
-                f"NVR {self.id}: cannot read password_file {self.password_file}: {exc}"
-            ) from exc
-        return text.splitlines()[0].strip() if text.strip() else ""
+            return read_secret_file(self.password_file, f"nvrs.{self.id}")
+        except SecretFileError as exc:
+            raise NvrPasswordError(str(exc)) from exc
 
 
 class NvrPasswordError(Exception):
-    """An NVR's password file cannot be read."""
+    """An NVR's password file cannot be used (unreadable, empty, or open to other users)."""

@@ -33,6 +33,7 @@ SLICES = {"h264": set(range(1, 6)), "h265": set(range(0, 32))}
 def nvr_config(nvr: TestNvr, tmp_path: Path, protocol: str = "onvif") -> NvrConfig:
     password_file = tmp_path / "nvr.password"
     password_file.write_text(nvr.password + "\n")
+    password_file.chmod(0o600)
     return NvrConfig(
         id="nvr-1",
         host=nvr.host,
@@ -228,6 +229,7 @@ def test_cli_nvr_search_and_nvr_cut(
     test_nvr: TestNvr, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (tmp_path / "nvr.password").write_text(test_nvr.password)
+    (tmp_path / "nvr.password").chmod(0o600)
     config = tmp_path / "agent.toml"
     config.write_text(
         f"""

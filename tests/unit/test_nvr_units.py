@@ -261,6 +261,7 @@ def test_vendor_urls_cover_the_window_in_whole_seconds() -> None:
 def test_nvr_config(tmp_path: Path) -> None:
     secret = tmp_path / "nvr.password"
     secret.write_text("s3cret\n")
+    secret.chmod(0o600)
     config = parse_config(
         f"""
 site_id = "s"
@@ -279,8 +280,27 @@ channel = 1
     assert nvr.password() == "s3cret" and "s3cret" not in repr(config)
     assert config.nvr_channels("cam-1")[0][1].channel == 1
     missing = nvr.model_copy(update={"password_file": tmp_path / "none"})
-    with pytest.raises(NvrPasswordError, match="cannot read password_file"):
+    with pytest.raises(NvrPasswordError, match="cannot read password file"):
         missing.password()
+
+
+def test_nvr_password_file_open_to_other_users_or_empty_is_refused(tmp_path: Path) -> None:
+    """The rule camera password files follow (``edge_agent.secret_files``): a password others
+    can read is refused, not used, and the message names the fix without the password."""
+    secret = tmp_path / "nvr.password"
+    secret.write_text("s3cret\n")
+    nvr = NvrConfig(id="nvr-1", host="10.0.0.9", password_file=secret)
+    for mode in (0o644, 0o602):
+        secret.chmod(mode)
+        with pytest.raises(NvrPasswordError) as refused:
+            nvr.password()
+        assert "nvrs.nvr-1" in str(refused.value) and "readable by every user" in str(refused.value)
+        assert f"chmod 600 {secret}" in str(refused.value) and "s3cret" not in str(refused.value)
+    secret.chmod(0o640)  # the agent's group may read it (a credential shared with its unit)
+    assert nvr.password() == "s3cret"
+    secret.write_text("\n")
+    with pytest.raises(NvrPasswordError, match="is empty"):
+        nvr.password()
 
 
 def test_the_deploy_example_documents_every_nvr_field(tmp_path: Path) -> None:
