@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from cctv_common.wire.ids import CameraId, SiteId
 from cctv_common.wire.job_state import JobState
-from cctv_common.wire.payloads import MAX_JOB_WINDOW
+from cctv_common.wire.payloads import MAX_JOB_WINDOW, FootageSource
 from hub.domain.delivery_rules import Delivery, gap_text
 from hub.domain.records import (
     CameraEventRecord,
@@ -190,6 +190,12 @@ class JobCreate(_In):
         min_length=3, max_length=500, description="Why the footage is wanted, e.g. a crime ref"
     )
     priority: int = Field(default=5, ge=0, le=9, description="0 lowest .. 9 most urgent")
+    source: FootageSource = Field(
+        default="auto",
+        description="Where the agent takes the footage from: auto (its ring buffer where it"
+        " covers the window, else an NVR that does), buffer (its ring buffer only) or nvr (an"
+        " NVR only); docs/nvr.md",
+    )
 
     @field_validator("start", "end")
     @classmethod
@@ -226,6 +232,7 @@ class JobOut(_Out):
     end: datetime
     reason: str
     priority: int
+    source: FootageSource = Field(description="Where the agent takes the footage from")
     requested_by: str
     state: JobState = Field(description="Where the job is (cctv_common.wire.job_state)")
     ended: bool = Field(
@@ -251,6 +258,7 @@ class JobOut(_Out):
             end=job.end,
             reason=job.reason,
             priority=job.priority,
+            source=job.source,
             requested_by=job.requested_by,
             state=job.state,
             ended=job.is_terminal,

@@ -11,7 +11,7 @@ from typing import Final
 
 from cctv_common.clock import iso_utc, parse_iso
 from cctv_common.wire.job_state import JobState, can_move
-from cctv_common.wire.payloads import MAX_JOB_WINDOW, Job, JobProgress
+from cctv_common.wire.payloads import MAX_JOB_WINDOW, FootageSource, Job, JobProgress
 from hub.domain.records import CameraRecord, ClipJob
 
 # A request may reach this far past the hub's clock (clocks differ a little); no further.
@@ -60,9 +60,14 @@ def nvr_spans(camera: CameraRecord) -> list[tuple[str, datetime, datetime]]:
 
 
 def check_window(
-    start: datetime, end: datetime, now: datetime, camera: CameraRecord | None = None
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    camera: CameraRecord | None = None,
+    source: FootageSource = "auto",
 ) -> None:
-    """Refuse windows no agent could cut; each message says what is wrong and what to do."""
+    """Refuse windows no agent could cut from ``source``; each message says what is wrong and
+    what to do."""
     for name, moment in (("start", start), ("end", end)):
         if moment.tzinfo is None or moment.utcoffset() is None:
             raise BadWindow(f"{name} has no time zone: give UTC, e.g. 2024-03-01T12:00:00Z")
@@ -78,15 +83,28 @@ def check_window(
             f"end {iso_utc(end)} is in the future (hub time {iso_utc(now)}): footage that has not"
             " been recorded yet cannot be requested"
         )
+    if camera is None:
+        return
+    if source == "nvr" and not camera.status.get("nvr"):
+        raise BadWindow(
+            f"camera {camera.camera_id} at site {camera.site_id} is recorded by no NVR the site"
+            " reported: ask for source auto or buffer"
+        )
+    if source == "buffer" and camera.state == "nvr_only":
+        raise BadWindow(
+            f"camera {camera.camera_id} at site {camera.site_id} is recorded only by an NVR, the"
+            " agent keeps no buffer of it: ask for source auto or nvr"
+        )
     if (
-        camera is not None
+        source != "nvr"
         and camera.buffer_start is not None
         and end <= camera.buffer_start
-        and not nvr_spans(camera)
+        and (source == "buffer" or not nvr_spans(camera))
     ):
         raise BadWindow(
             f"camera {camera.camera_id} at site {camera.site_id} holds footage from"
             f" {iso_utc(camera.buffer_start)} only: the window ends before that"
+            + (" (source buffer leaves out its NVR)" if nvr_spans(camera) else "")
         )
 
 
@@ -143,6 +161,9 @@ def job_message(job: ClipJob) -> Job:
         priority=job.priority,
         reason=job.reason,
         requested_by=job.requested_by,
+        # Absent for "auto", its meaning when absent: an agent that predates the field (its
+        # payloads refuse unknown fields) still takes every job that leaves the choice to it.
+        source=None if job.source == "auto" else job.source,
     )
 
 

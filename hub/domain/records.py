@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 
 from cctv_common.wire.chunk_ranges import Range
 from cctv_common.wire.job_state import JobState, is_final
+from cctv_common.wire.payloads import FootageSource
 from hub.domain.acl import Role
 
 
@@ -61,6 +62,9 @@ class ClipJob:
     clip_id: str | None
     created_at: datetime
     updated_at: datetime
+    # Where the agent takes the footage from; "auto" (the agent's choice) for jobs made before
+    # it could be asked.
+    source: FootageSource = "auto"
 
     @property
     def is_terminal(self) -> bool:

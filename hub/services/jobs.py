@@ -18,7 +18,7 @@ from cctv_common.clock import iso_utc, utc_now
 from cctv_common.refusals import Refusals
 from cctv_common.wire.hub_signing import HubSigner
 from cctv_common.wire.job_state import JobState
-from cctv_common.wire.payloads import InvalidPayload, JobProgress
+from cctv_common.wire.payloads import FootageSource, InvalidPayload, JobProgress
 from cctv_common.wire.topics import InvalidTopic, job_topic
 from hub.domain.delivery_rules import Delivery
 from hub.domain.job_rules import (
@@ -79,8 +79,10 @@ class JobService:
         reason: str,
         requested_by: str,
         priority: int = DEFAULT_PRIORITY,
+        source: FootageSource = "auto",
     ) -> ClipJob:
-        """Check, store (with its ``dispatch`` audit row) and publish a job, or JobRequestError."""
+        """Check, store (with its ``dispatch`` audit row) and publish a job, or JobRequestError.
+        ``source``: where the agent takes the footage from (``auto``: its choice)."""
         now = self._now()
         start, end = start.astimezone(UTC), end.astimezone(UTC)
 
@@ -95,7 +97,7 @@ class JobService:
                 raise CameraNotOnSite(
                     f"site {site_id} has not reported a camera {camera_id}; its cameras: {listed}"
                 )
-            check_window(start, end, now, camera)
+            check_window(start, end, now, camera, source)
             job = ClipJob(
                 id=new_job_id(),
                 site_id=site_id,
@@ -111,6 +113,7 @@ class JobService:
                 clip_id=None,
                 created_at=now,
                 updated_at=now,
+                source=source,
             )
             uow.jobs.add(job)
             uow.custody.append(
@@ -123,6 +126,7 @@ class JobService:
                     "start": iso_utc(start),
                     "end": iso_utc(end),
                     "reason": reason,
+                    "source": source,
                 },
                 at=now,
             )
@@ -130,12 +134,13 @@ class JobService:
 
         job = await self._storage.awrite(insert)
         log.info(
-            "job %s dispatched to site %s camera %s (%s to %s) by %s",
+            "job %s dispatched to site %s camera %s (%s to %s, source %s) by %s",
             job.id,
             site_id,
             camera_id,
             iso_utc(start),
             iso_utc(end),
+            source,
             requested_by,
         )
         self._publish_job(job)

@@ -14,11 +14,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 
 from cctv_common.evidence.signing import key_id, public_key_pem
-from cctv_common.wire.payloads import Job
+from cctv_common.wire.payloads import Job, NvrChannelCoverage
 from cctv_common.wire.topics import job_topic
 from hub.app import create_app
 from hub.domain.records import EvidenceItem
 from hub.settings import HubSettings
+from hub.storage.sqlite import repository as repo
 from hub.storage.sqlite.database import HubDatabase
 from tests.support.hub_kit import (
     CAMERA,
@@ -28,6 +29,7 @@ from tests.support.hub_kit import (
     insert_evidence,
     insert_job,
     make_settings,
+    online_status,
     report_status,
     unsealed,
 )
@@ -102,6 +104,39 @@ def test_a_job_is_created_stored_audited_and_published_retained(hub: Hub) -> Non
     assert (row["actor"], row["subject"]) == ("operator", f"job:{job['job_id']}")
 
 
+def report_nvr_channel(database: HubDatabase) -> None:
+    """A site status in which an NVR records the camera (a span over the last hour)."""
+    now = datetime.now(UTC)
+    status = online_status((CAMERA,), now - timedelta(hours=1), now)
+    span = {"start": now - timedelta(hours=1), "end": now}
+    nvr = NvrChannelCoverage.model_validate(
+        {"nvr_id": "nvr-1", "channel": 1, "method": "onvif-replay", "spans": [span]}
+    )
+    cameras = (status.cameras[0].model_copy(update={"nvr": (nvr,)}),)
+    status = status.model_copy(update={"cameras": cameras})
+    database.write(lambda d: repo.apply_site_status(d, SITE, status, now))
+
+
+@pytest.mark.parametrize("source", ["auto", "buffer", "nvr", None])
+def test_a_job_says_where_its_footage_is_taken_from(hub: Hub, source: str | None) -> None:
+    """``source`` goes to the site in the signed job, back in the API, and into the dispatch's
+    custody row; left out it is ``auto``, which the wire job leaves out too (agents that predate
+    the field refuse unknown fields, and read its absence as auto)."""
+    report_nvr_channel(hub.database)
+    body = job_body() if source is None else job_body(source=source)
+    response = hub.client.post("/api/jobs", json=body, auth=auth("operator"))
+    assert response.status_code == 201, response.text
+    job = response.json()
+    asked = source or "auto"
+    assert job["source"] == asked
+    assert hub.client.get(f"/api/jobs/{job['job_id']}", auth=auth("operator")).json() == job
+    [(_, payload, _)] = [p for p in hub.link.published if "/jobs/" in p[0]]
+    assert Job.parse(unsealed(payload)).source == (None if asked == "auto" else asked)
+    assert (b'"source"' in unsealed(payload)) == (asked != "auto")
+    [row] = hub.audit("dispatch")
+    assert row["detail"]["source"] == asked
+
+
 @pytest.mark.parametrize(
     ("changes", "status", "says"),
     [
@@ -115,6 +150,8 @@ def test_a_job_is_created_stored_audited_and_published_retained(hub: Hub) -> Non
         ({"reason": "  "}, 422, "at least 3"),
         ({"priority": 10}, 422, "less than or equal to 9"),
         ({"extra": 1}, 422, "Extra inputs"),
+        ({"source": "camera"}, 422, "'auto', 'buffer' or 'nvr'"),
+        ({"source": "nvr"}, 422, "recorded by no NVR the site reported: ask for source auto"),
     ],
 )
 def test_bad_job_requests_say_what_is_wrong(

@@ -54,6 +54,36 @@ def test_a_window_within_the_buffer_and_clock_slack_is_fine() -> None:
     check_window(NOW - timedelta(seconds=20), NOW + timedelta(seconds=30), NOW, camera(None))
 
 
+def test_a_named_source_must_be_one_the_site_has() -> None:
+    """``buffer`` before the buffer or for a camera only an NVR records, and ``nvr`` for a camera
+    no NVR records, are refused at the hub with what to ask instead; ``auto`` takes either."""
+    before = (NOW - timedelta(days=2), NOW - timedelta(days=2) + timedelta(minutes=1))
+    span = {"start": "2024-02-27T00:00:00Z", "end": "2024-03-01T00:00:00Z"}
+    on_nvr = CameraRecord(
+        SITE,
+        "cam-1",
+        "recording",
+        {"nvr": [{"nvr_id": "nvr-1", "spans": [span]}]},
+        NOW - timedelta(days=1),
+        NOW,
+        "h264",
+        1,
+        1,
+        NOW,
+    )
+    check_window(*before, NOW, on_nvr)
+    check_window(*before, NOW, on_nvr, "nvr")
+    with pytest.raises(BadWindow, match="source buffer leaves out its NVR"):
+        check_window(*before, NOW, on_nvr, "buffer")
+    with pytest.raises(BadWindow, match=r"recorded by no NVR .*: ask for source auto or buffer"):
+        check_window(NOW - timedelta(minutes=1), NOW, NOW, camera(NOW - timedelta(days=1)), "nvr")
+    nvr_only = CameraRecord(
+        SITE, "cam-2", "nvr_only", on_nvr.status, None, None, None, None, None, NOW
+    )
+    with pytest.raises(BadWindow, match=r"recorded only by an NVR.*ask for source auto or nvr"):
+        check_window(*before, NOW, nvr_only, "buffer")
+
+
 def job(state: str, percent: int = 0, error: str | None = None) -> ClipJob:
     return ClipJob(
         "job-1",

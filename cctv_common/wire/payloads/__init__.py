@@ -36,7 +36,12 @@ from cctv_common.wire.payloads.events import (
 )
 from cctv_common.wire.payloads.health import HealthCheck
 from cctv_common.wire.payloads.holds import MAX_HELD_WINDOWS, HeldWindow, HoldOrder
-from cctv_common.wire.payloads.jobs import MAX_JOB_WINDOW, Job, JobProgress
+from cctv_common.wire.payloads.jobs import (
+    MAX_JOB_WINDOW,
+    FootageSource,
+    Job,
+    JobProgress,
+)
 from cctv_common.wire.payloads.live import (
     MAX_SDP_CHARS,
     IceServer,
@@ -93,6 +98,7 @@ __all__ = [
     "CapWindowPart",
     "ClipAck",
     "ClipOffer",
+    "FootageSource",
     "HealthCheck",
     "HeldWindow",
     "HoldOrder",

@@ -14,6 +14,9 @@ from cctv_common.wire.job_state import AGENT_STATES, JobState
 from cctv_common.wire.payloads.base import Payload, UtcTime
 
 MAX_JOB_WINDOW: Final = timedelta(hours=24)
+# Where an agent takes a job's footage from (docs/nvr.md): ``auto`` the ring buffer where it
+# covers the window, else an NVR that does; ``buffer`` or ``nvr`` only that.
+FootageSource = Literal["auto", "buffer", "nvr"]
 
 
 class Job(Payload):
@@ -26,7 +29,7 @@ class Job(Payload):
     requested_by: str | None = Field(
         default=None, max_length=200, description="Who asked, for the agent's log"
     )
-    source: Literal["auto", "buffer", "nvr"] | None = Field(
+    source: FootageSource | None = Field(
         default=None,
         description="Where to take the footage from: auto (also when absent, so agents that"
         " predate it read the job): the ring buffer where it covers the window, else an NVR"

@@ -43,6 +43,7 @@ async def create_job(body: JobCreate, hub: Hub, user: JobCreator) -> JobOut:
             end=body.end,
             reason=body.reason,
             priority=body.priority,
+            source=body.source,
             requested_by=user.username,
         )
     except JobRequestError as exc:

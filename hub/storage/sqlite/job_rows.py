@@ -28,14 +28,15 @@ def _job(row: Mapping[str, Any]) -> ClipJob:
         clip_id=row["clip_id"],
         created_at=parse_db_time(row["created_at"]),
         updated_at=parse_db_time(row["updated_at"]),
+        source=row["source"],
     )
 
 
 def insert_job(db: SqlSession, job: ClipJob) -> ClipJob:
     db.execute(
         'INSERT INTO jobs (id, site_id, camera_id, start, "end", reason, priority, requested_by,'
-        " state, percent, error, clip_id, created_at, updated_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " state, percent, error, clip_id, created_at, updated_at, source)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             job.id,
             job.site_id,
@@ -51,6 +52,7 @@ def insert_job(db: SqlSession, job: ClipJob) -> ClipJob:
             job.clip_id,
             db_time(job.created_at),
             db_time(job.updated_at),
+            job.source,
         ],
     )
     return job

@@ -311,5 +311,11 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     ),
     # 11: each site's upload cap as set at the hub (issue 15): see uplink_cap_rows.
     uplink_cap_rows.MIGRATION,
+    # 12: where a job's footage is taken from (auto, buffer or nvr; docs/nvr.md), sent with the
+    # job and kept so that it is sent again on every re-publish.
+    (
+        "ALTER TABLE jobs ADD COLUMN source TEXT NOT NULL DEFAULT 'auto'"
+        " CHECK (source IN ('auto', 'buffer', 'nvr'))",
+    ),
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)
