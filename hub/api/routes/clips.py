@@ -17,14 +17,14 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Final, NoReturn
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
-from fastapi.responses import StreamingResponse
 
 from cctv_common.clock import iso_utc
 from hub.api.deps import ClipIdPath, CurrentUser, Hub, forbidden, require
+from hub.api.ranged_bytes import not_satisfiable, ranged_response, requested_span
 from hub.api.schemas import ClipDetail, ClipOut
 from hub.domain import acl
 from hub.domain.acl import Permission, Scope
-from hub.domain.http_range import RangeNotSatisfiable, parse_range
+from hub.domain.http_range import RangeNotSatisfiable
 from hub.domain.records import EvidenceCheck, EvidenceItem
 from hub.services.auth import Principal
 from hub.services.custody import CustodyAction
@@ -139,45 +139,24 @@ async def get_video(
     permission = Permission.FOOTAGE_DOWNLOAD if download else Permission.FOOTAGE_VIEW
     item = await evidence_item_for(hub, clip_id, user, permission, "/video")
     await refuse_unservable(hub, user, item)
-    size = item.bytes
     try:
-        wanted = parse_range(request.headers.get("range"), size)
+        span = requested_span(request.headers.get("range"), item.bytes)
     except RangeNotSatisfiable as exc:
-        return Response(
-            content=f"{exc}\n",
-            status_code=status.HTTP_416_RANGE_NOT_SATISFIABLE,
-            media_type="text/plain",
-            headers={"Content-Range": f"bytes */{size}", "Accept-Ranges": "bytes"},
-        )
-    whole_download = download and wanted is None
+        return not_satisfiable(exc, item.bytes)
+    whole_download = download and span.wanted is None
     if not whole_download:
         check = await hub.service.integrity.fresh_check(item)
         if not check.ok:
             await _refuse(hub, user, item, _damaged_message(item, check))
-    start, length = (0, size) if wanted is None else (wanted.start, wanted.length)
-    await _record_access(hub, user, item, download=download, start=start, length=length)
-    headers = {
-        "Accept-Ranges": "bytes",
-        "ETag": f'"{item.sha256}"',
-        "Cache-Control": "private, no-store",
-        "Content-Disposition": (
-            f'attachment; filename="{clip_id}.mp4"'
-            if download
-            else f'inline; filename="{clip_id}.mp4"'
-        ),
-        "Content-Length": str(length),
-    }
-    if wanted is not None:
-        headers["Content-Range"] = wanted.content_range(size)
-    blocks = hub.store.read_range(item.store_key, start, length)
-    body: Iterator[bytes] | AsyncIterator[bytes] = blocks
-    if whole_download:
-        body = _hashed(hub, user, item, blocks)
-    return StreamingResponse(
-        body,
-        status_code=status.HTTP_200_OK if wanted is None else status.HTTP_206_PARTIAL_CONTENT,
+    await _record_access(hub, user, item, download=download, start=span.start, length=span.length)
+    blocks = hub.store.read_range(item.store_key, span.start, span.length)
+    return ranged_response(
+        _hashed(hub, user, item, blocks) if whole_download else blocks,
+        span,
+        sha256=item.sha256,
+        filename=f"{clip_id}.mp4",
+        disposition="attachment" if download else "inline",
         media_type=VIDEO_TYPE,
-        headers=headers,
     )
 
 

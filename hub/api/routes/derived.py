@@ -15,10 +15,10 @@ from datetime import datetime
 from typing import Annotated, Any, Final, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
-from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from hub.api.deps import ClipIdPath, CurrentUser, Hub
+from hub.api.ranged_bytes import not_satisfiable, ranged_response, requested_span
 from hub.api.routes.clips import evidence_item_for
 from hub.api.verified_bytes import require_verified
 from hub.domain.acl import Permission
@@ -32,7 +32,7 @@ from hub.domain.derived_items import (
     RedactionBox,
     permission_for,
 )
-from hub.domain.http_range import RangeNotSatisfiable, parse_range
+from hub.domain.http_range import RangeNotSatisfiable
 from hub.domain.records import EvidenceItem
 from hub.services.auth import Principal
 from hub.services.custody import CustodyAction
@@ -189,31 +189,17 @@ async def get_derived_video(
         derived_id=derived_id,
     )
     try:
-        wanted = parse_range(request.headers.get("range"), size)
+        span = requested_span(request.headers.get("range"), size)
     except RangeNotSatisfiable as exc:
-        return Response(
-            content=f"{exc}\n",
-            status_code=status.HTTP_416_RANGE_NOT_SATISFIABLE,
-            media_type="text/plain",
-            headers={"Content-Range": f"bytes */{size}", "Accept-Ranges": "bytes"},
-        )
-    start, length = (0, size) if wanted is None else (wanted.start, wanted.length)
-    await _record_access(hub, user, item, download=download, start=start, length=length)
-    name = f"{derived_id}.mp4"
-    headers = {
-        "Accept-Ranges": "bytes",
-        "ETag": f'"{key}"',
-        "Cache-Control": "private, no-store",
-        "Content-Disposition": f'{"attachment" if download else "inline"}; filename="{name}"',
-        "Content-Length": str(length),
-    }
-    if wanted is not None:
-        headers["Content-Range"] = wanted.content_range(size)
-    return StreamingResponse(
-        hub.store.read_range(key, start, length),
-        status_code=status.HTTP_200_OK if wanted is None else status.HTTP_206_PARTIAL_CONTENT,
+        return not_satisfiable(exc, size)
+    await _record_access(hub, user, item, download=download, start=span.start, length=span.length)
+    return ranged_response(
+        hub.store.read_range(key, span.start, span.length),
+        span,
+        sha256=key,
+        filename=f"{derived_id}.mp4",
+        disposition="attachment" if download else "inline",
         media_type=VIDEO_TYPE,
-        headers=headers,
     )
 
 

@@ -8,15 +8,15 @@ from __future__ import annotations
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
-from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from cctv_common.clock import iso_utc
 from hub.api.deps import Hub, require
+from hub.api.ranged_bytes import not_satisfiable, ranged_response, requested_span
 from hub.api.routes.requests import Reference
 from hub.api.verified_bytes import require_verified
 from hub.domain.acl import Permission
-from hub.domain.http_range import RangeNotSatisfiable, parse_range
+from hub.domain.http_range import RangeNotSatisfiable
 from hub.domain.uploads.links import LinkDraft, UploadLink, UploadRefused
 from hub.domain.uploads.records import OutsideItem
 from hub.services.auth import Principal
@@ -187,30 +187,16 @@ async def content(
         item, user.username, download=download, first_byte=_first_byte(header)
     )
     try:
-        wanted = parse_range(header, item.size)
+        span = requested_span(header, item.size)
     except RangeNotSatisfiable as exc:
-        return Response(
-            content=f"{exc}\n",
-            status_code=status.HTTP_416_RANGE_NOT_SATISFIABLE,
-            media_type="text/plain",
-            headers={"Content-Range": f"bytes */{item.size}", "Accept-Ranges": "bytes"},
-        )
-    start, length = (0, item.size) if wanted is None else (wanted.start, wanted.length)
-    disposition = "attachment" if download else "inline"
-    headers = {
-        "Accept-Ranges": "bytes",
-        "ETag": f'"{item.sha256}"',
-        "Cache-Control": "private, no-store",
-        "Content-Disposition": f'{disposition}; filename="{item.id}"',
-        "Content-Length": str(length),
-    }
-    if wanted is not None:
-        headers["Content-Range"] = wanted.content_range(item.size)
-    return StreamingResponse(
-        hub.store.read_range(item.store_key, start, length),
-        status_code=status.HTTP_200_OK if wanted is None else status.HTTP_206_PARTIAL_CONTENT,
+        return not_satisfiable(exc, item.size)
+    return ranged_response(
+        hub.store.read_range(item.store_key, span.start, span.length),
+        span,
+        sha256=item.sha256,
+        filename=item.id,
+        disposition="attachment" if download else "inline",
         media_type=item.media_type,
-        headers=headers,
     )
 
 
