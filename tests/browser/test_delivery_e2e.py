@@ -8,70 +8,51 @@ the pytest temp folder (``delivery-1366.png``, ``delivery-390.png``) for a perso
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import pytest
 from playwright.sync_api import sync_playwright
 
 from cctv_common.clock import parse_iso
-from devkit.local_broker import HUB_USER, MosquittoBroker
-from devkit.site_stack import PASSWORD, SiteStack, StackError
+from devkit.local_broker import MosquittoBroker
+from devkit.site_stack import PASSWORD, SiteStack
 from devkit.testcam import TestCamera
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.support.site_rig import (
+    GUARD_SECONDS,
+    running_camera,
+    running_stack,
+    site_broker,
+    wait_on_stack,
+)
 
 pytestmark = pytest.mark.slow
 
 SITE_ID: Final = "delivery-site"
 OUTAGE_SECONDS: Final = 6.0  # the camera is off at least this long: well over the 1 s tolerance
 LEAD_SECONDS: Final = 4.0  # footage asked for before the outage, and after it
-GUARD_SECONDS: Final = 90.0  # safety limit for waits; nothing asserts on durations
 
 
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[MosquittoBroker]:
-    users = {name: secrets.token_urlsafe(18) for name in (HUB_USER, SITE_ID)}
-    broker = MosquittoBroker(tmp_path / "broker", users)
-    broker.start()
-    try:
+    with site_broker(MosquittoBroker, tmp_path / "broker", SITE_ID) as broker:
         yield broker
-    finally:
-        broker.stop()
 
 
 @pytest.fixture
 def camera() -> Iterator[TestCamera]:
-    camera = TestCamera(width=640, height=360, fps=25, gop_seconds=1.0)
-    camera.start()
-    try:
+    with running_camera(width=640, height=360, fps=25, gop_seconds=1.0) as camera:
         yield camera
-    finally:
-        camera.stop()
 
 
 @pytest.fixture
 def stack(tmp_path: Path, broker: MosquittoBroker, camera: TestCamera) -> Iterator[SiteStack]:
-    stack = SiteStack(tmp_path / "site", broker, camera.url, site_id=SITE_ID)
-    try:
-        stack.start()
+    with running_stack(SiteStack(tmp_path / "site", broker, camera.url, site_id=SITE_ID)) as stack:
         yield stack
-    finally:
-        stack.close()
-
-
-def _wait(check: Any, what: str, stack: SiteStack) -> Any:
-    deadline = time.monotonic() + GUARD_SECONDS
-    while time.monotonic() < deadline:
-        stack.check_alive()
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise StackError(f"timed out waiting for {what}; see {stack.agent.log_path}")
 
 
 def test_a_camera_stopped_mid_window_gives_an_incomplete_delivery_shown_plainly(
@@ -81,17 +62,17 @@ def test_a_camera_stopped_mid_window_gives_an_incomplete_delivery_shown_plainly(
     before_outage = stack.buffer_end()
     camera.stop()
     stopped_at = time.monotonic()
-    _wait(
+    wait_on_stack(
+        stack,
         lambda: (stack.api.camera(SITE_ID, stack.camera_id) or {}).get("state") != "recording",
         "the agent to notice the camera is gone",
-        stack,
     )
-    _wait(lambda: time.monotonic() - stopped_at >= OUTAGE_SECONDS, "the outage", stack)
+    wait_on_stack(stack, lambda: time.monotonic() - stopped_at >= OUTAGE_SECONDS, "the outage")
     camera.start()  # the same port: the agent reconnects to the same URL
-    _wait(
+    wait_on_stack(
+        stack,
         lambda: stack.buffer_end() - before_outage >= timedelta(seconds=OUTAGE_SECONDS + 6),
         "footage after the camera came back",
-        stack,
     )
     start = before_outage - timedelta(seconds=LEAD_SECONDS)
     end = stack.buffer_end()

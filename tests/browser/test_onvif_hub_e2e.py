@@ -13,12 +13,10 @@ processes (``devkit.site_stack``) on a real Mosquitto; headless Chromium on the 
 
 from __future__ import annotations
 
-import secrets
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
 import cv2
 import numpy as np
@@ -26,28 +24,22 @@ import pytest
 from playwright.sync_api import sync_playwright
 
 from cctv_common.clock import parse_iso
-from devkit.local_broker import HUB_USER, MosquittoBroker
-from devkit.site_stack import PASSWORD, SiteStack, StackError
+from devkit.local_broker import MosquittoBroker
+from devkit.site_stack import PASSWORD, SiteStack
 from devkit.testcam import TestCamera
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.support.onvif_device import FakeOnvifDevice
+from tests.support.site_rig import GUARD_SECONDS, running_stack, site_broker, wait_on_stack
 
 pytestmark = pytest.mark.slow
 
 SITE_ID: Final = "onvif-site"
-GUARD_SECONDS: Final = 90.0  # safety limit for waits; nothing asserts on durations
-T = TypeVar("T")
 
 
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[MosquittoBroker]:
-    users = {name: secrets.token_urlsafe(18) for name in (HUB_USER, SITE_ID)}
-    broker = MosquittoBroker(tmp_path / "broker", users)
-    broker.start()
-    try:
+    with site_broker(MosquittoBroker, tmp_path / "broker", SITE_ID) as broker:
         yield broker
-    finally:
-        broker.stop()
 
 
 @pytest.fixture
@@ -72,23 +64,10 @@ def stack(tmp_path: Path, broker: MosquittoBroker, device: FakeOnvifDevice) -> I
             "password": device.password,
         },
     }
-    stack = SiteStack(tmp_path / "site", broker, "", site_id=SITE_ID, camera=camera)
-    try:
-        stack.start()
+    with running_stack(
+        SiteStack(tmp_path / "site", broker, "", site_id=SITE_ID, camera=camera)
+    ) as stack:
         yield stack
-    finally:
-        stack.close()
-
-
-def wait(stack: SiteStack, check: Callable[[], T | None], what: str) -> T:
-    deadline = time.monotonic() + GUARD_SECONDS
-    while time.monotonic() < deadline:
-        stack.check_alive()
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise StackError(f"timed out waiting for {what}; see {stack.agent.log_path}")
 
 
 def events(stack: SiteStack) -> list[dict[str, Any]]:
@@ -100,13 +79,15 @@ def test_events_snapshots_and_the_timeline_through_the_real_parts(
     stack: SiteStack, device: FakeOnvifDevice, tmp_path: Path
 ) -> None:
     stack.wait_for_footage(3)
-    wait(stack, lambda: device.renewals >= 2, "two renewals of the event subscription")
+    wait_on_stack(stack, lambda: device.renewals >= 2, "two renewals of the event subscription")
 
     # -- events reach the hub once each ---------------------------------------------------------
     device.push_motion(True)
     device.push_motion(False)
     device.push_tamper(True)
-    got = wait(stack, lambda: (lambda e: e if len(e) >= 3 else None)(events(stack)), "3 events")
+    got = wait_on_stack(
+        stack, lambda: (lambda e: e if len(e) >= 3 else None)(events(stack)), "3 events"
+    )
     assert [(e["kind"], e["active"]) for e in got] == [
         ("motion", True),
         ("motion", False),
@@ -120,13 +101,15 @@ def test_events_snapshots_and_the_timeline_through_the_real_parts(
     # -- an agent restart sends nothing twice and stores no ongoing state again ------------------
     stack.agent.stop()
     stack.start_agent()
-    wait(
+    wait_on_stack(
         stack,
         lambda: device.count("CreatePullPointSubscription") == 2 and bool(device.subscriptions),
         "the restarted agent's subscription",
     )
     device.push_motion(True)
-    after = wait(stack, lambda: (lambda e: e if len(e) >= 4 else None)(events(stack)), "4 events")
+    after = wait_on_stack(
+        stack, lambda: (lambda e: e if len(e) >= 4 else None)(events(stack)), "4 events"
+    )
     assert [(e["kind"], e["active"]) for e in after] == [
         ("motion", True),
         ("motion", False),

@@ -11,7 +11,6 @@ holds an unsent clip when it is told "stored" and "rejected".
 from __future__ import annotations
 
 import hashlib
-import secrets
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -30,6 +29,7 @@ from devkit.site_stack import SiteStack, StackError
 from devkit.testcam import TestCamera
 from devkit.waiting import WaitTimedOut, wait_until
 from tests.support.mosquitto_fixtures import tls_client
+from tests.support.site_rig import running_camera, running_stack, site_broker
 
 pytestmark = pytest.mark.slow
 
@@ -43,26 +43,17 @@ NOT_AUTHORIZED: Final = 135
 
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DeployConfigBroker]:
-    users = {name: secrets.token_urlsafe(18) for name in (HUB_USER, SITE_ID, OTHER_SITE)}
-    broker = DeployConfigBroker(tmp_path_factory.mktemp("trust-broker"), users)
-    broker.start()
-    try:
+    folder = tmp_path_factory.mktemp("trust-broker")
+    with site_broker(DeployConfigBroker, folder, SITE_ID, OTHER_SITE) as broker:
         yield broker
-    finally:
-        try:
-            broker.stop()
-        finally:
-            broker.kill()
 
 
 @pytest.fixture(scope="module")
 def camera() -> Iterator[TestCamera]:
-    camera = TestCamera(width=640, height=360, fps=25, gop_seconds=1.0, bitrate_kbps=4000)
-    camera.start()
-    try:
+    with running_camera(
+        width=640, height=360, fps=25, gop_seconds=1.0, bitrate_kbps=4000
+    ) as camera:
         yield camera
-    finally:
-        camera.stop()
 
 
 @pytest.fixture(scope="module")
@@ -78,12 +69,9 @@ def stack(
         chunk_bytes=64 * 1024,
         ca_file=broker.certs / "ca.crt",
     )
-    try:
-        stack.start()
+    with running_stack(stack):
         stack.wait_for_footage(WINDOW_SECONDS + 2)
         yield stack
-    finally:
-        stack.close()
 
 
 def wait_for(predicate: Callable[[], bool], what: str, stack: SiteStack) -> None:

@@ -11,7 +11,6 @@ received the requester's mail at each step -> the requester records the outcome 
 from __future__ import annotations
 
 import hashlib
-import secrets
 import subprocess
 import time
 from collections.abc import Iterator
@@ -31,6 +30,7 @@ from cctv_common.wire.topics import hold_topic
 from devkit.local_broker import HUB_USER, MosquittoBroker
 from devkit.site_stack import PASSWORD, SiteStack
 from devkit.testcam import TestCamera
+from tests.support.site_rig import running_camera, site_broker
 from tests.support.smtp_server import (  # noqa: F401 (fixtures)
     SMTP_USER,
     TestSmtpServer,
@@ -47,23 +47,14 @@ WAIT: Final = 120.0
 
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[MosquittoBroker]:
-    users = {name: secrets.token_urlsafe(18) for name in (HUB_USER, SITE_ID)}
-    broker = MosquittoBroker(tmp_path / "broker", users)
-    broker.start()
-    try:
+    with site_broker(MosquittoBroker, tmp_path / "broker", SITE_ID) as broker:
         yield broker
-    finally:
-        broker.stop()
 
 
 @pytest.fixture
 def camera() -> Iterator[TestCamera]:
-    camera = TestCamera(width=640, height=360, fps=25, gop_seconds=1.0)
-    camera.start()
-    try:
+    with running_camera(width=640, height=360, fps=25, gop_seconds=1.0) as camera:
         yield camera
-    finally:
-        camera.stop()
 
 
 class Api:
