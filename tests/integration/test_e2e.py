@@ -11,7 +11,6 @@ the broker are restarted in the middle of uploads; the agent is offline when a j
 from __future__ import annotations
 
 import hashlib
-import secrets
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -23,12 +22,13 @@ import numpy as np
 import pytest
 
 from cctv_common.clock import parse_iso
-from cctv_common.evidence.manifest import Manifest
-from devkit.local_broker import HUB_USER, MosquittoBroker
+from devkit.local_broker import MosquittoBroker
 from devkit.site_stack import SiteStack, StoredClip
 from devkit.testcam import TestCamera
 from edge_agent.store.segment_index import SegmentIndex
+from tests.support.clip_window import check_clip_window
 from tests.support.frame_reference import Comparison, clip_frames, compare, recorded_frames
+from tests.support.site_rig import running_camera, running_stack, site_broker
 
 pytestmark = pytest.mark.slow
 
@@ -39,34 +39,23 @@ LONG_WINDOW_SECONDS: Final = 20
 SHORT_WINDOW_SECONDS: Final = 8
 CHUNK_BYTES: Final = 64 * 1024
 # The cut starts at the keyframe at or before the start (1 s GOP) and ends with the last segment.
-# Beyond that, a clip falls short of its window only where the manifest records a gap with its
-# cause (a window reaching back before the agent's last restart started recording, a stall on a
-# busy machine) and the agent's index confirms it held no footage there.
+# Beyond that, a clip falls short of its window only where its manifest says why
+# (tests/support/clip_window.py).
 EDGE_TOLERANCE_SECONDS: Final = 1.5
 
 
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MosquittoBroker]:
-    users = {name: secrets.token_urlsafe(18) for name in (HUB_USER, SITE_ID)}
-    broker = MosquittoBroker(tmp_path_factory.mktemp("e2e-broker"), users)
-    broker.start()
-    try:
+    with site_broker(MosquittoBroker, tmp_path_factory.mktemp("e2e-broker"), SITE_ID) as broker:
         yield broker
-    finally:
-        try:
-            broker.stop()
-        finally:
-            broker.kill()
 
 
 @pytest.fixture(scope="module")
 def camera() -> Iterator[TestCamera]:
-    camera = TestCamera(width=1280, height=720, fps=25, gop_seconds=1.0, bitrate_kbps=6000)
-    camera.start()
-    try:
+    with running_camera(
+        width=1280, height=720, fps=25, gop_seconds=1.0, bitrate_kbps=6000
+    ) as camera:
         yield camera
-    finally:
-        camera.stop()
 
 
 @pytest.fixture(scope="module")
@@ -80,12 +69,9 @@ def site_stack(
         site_id=SITE_ID,
         chunk_bytes=CHUNK_BYTES,
     )
-    try:
-        stack.start()
+    with running_stack(stack):
         stack.wait_for_footage(LONG_WINDOW_SECONDS + 2)
         yield stack
-    finally:
-        stack.close()
 
 
 @pytest.fixture
@@ -132,39 +118,17 @@ def _check_stored(stack: SiteStack, job: dict[str, Any], agent_sha256: str) -> S
     return stored
 
 
-def _check_window(stack: SiteStack, manifest: Manifest, start: datetime, end: datetime) -> float:
-    """The clip covers its window (to the keyframe) except where the manifest records a gap with
-    its cause; a clip that starts or ends short is explained by such a gap, and the agent's index
-    held no footage of that stretch when the clip was cut. The seconds of the window in gaps."""
-    tolerance = timedelta(seconds=EDGE_TOLERANCE_SECONDS)
-    gaps = [gap for gap in manifest.gaps if gap.end > start and gap.start < end]
-    for gap in gaps:
-        assert gap.cause is not None and gap.reason, f"a gap without its cause: {gap}"
-    delivered = manifest.delivered
-    short = [(start, delivered.start)] if delivered.start - start > tolerance else []
-    if end - delivered.end > tolerance:
-        short.append((delivered.end, end))
-    index = SegmentIndex(stack.agent_data / "index.db")
-    try:
-        for first, last in short:
-            assert any(
-                gap.start <= first + tolerance and gap.end >= last - tolerance for gap in gaps
-            ), f"the clip misses {first} to {last} of its window, and no gap says why: {gaps}"
-            held = [
-                segment
-                for segment in index.segments_overlapping(stack.camera_id, first, last)
-                if segment.end <= manifest.created_at
-            ]
-            assert held == [], f"footage the index held from {first} to {last} is not in the clip"
-    finally:
-        index.close()
-    return sum(((min(gap.end, end) - max(gap.start, start)).total_seconds() for gap in gaps), 0.0)
-
-
 def _check_video(stack: SiteStack, stored: StoredClip, start: datetime, end: datetime) -> None:
     manifest = stored.manifest
     assert manifest.codec == "h264"
-    in_gaps = _check_window(stack, manifest, start, end)
+    in_gaps = check_clip_window(
+        manifest,
+        start,
+        end,
+        index_db=stack.agent_data / "index.db",
+        camera_id=stack.camera_id,
+        tolerance=timedelta(seconds=EDGE_TOLERANCE_SECONDS),
+    )
     window = (end - start).total_seconds() - in_gaps
     with av.open(stored.video_file(), mode="r") as container:
         video = container.streams.video[0]

@@ -10,19 +10,15 @@ from them, and once the hold is lifted retention removes them.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Final
 
-import av
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cctv_common.clock import utc_now
-from cctv_common.evidence.manifest import Manifest
-from cctv_common.evidence.signing import load_or_create_private_key, verify
 from cctv_common.wire.hub_signing import HubSigner
 from cctv_common.wire.payloads import HeldWindow, HoldOrder, Job
 from cctv_common.wire.topics import hold_topic, job_topic
@@ -31,9 +27,10 @@ from devkit.testcam import TestCamera
 from devkit.waiting import wait_until
 from edge_agent.recording.segments import Segment
 from edge_agent.store.segment_index import SegmentIndex
-from tests.support.agent_process import WAIT, AgentProcess, write_config
+from tests.support.agent_process import AgentProcess
 from tests.support.hub_stand_in import HubStandIn, sealed
 from tests.support.mosquitto_fixtures import SITE_A, MqttTestClient
+from tests.support.recording_site import recording_site
 
 BUFFER: Final = timedelta(seconds=10)  # retention's max age: the ring buffer holds 10 s
 HOLD_ID: Final = "hold-r-2026-0001-cam-1"
@@ -45,15 +42,6 @@ def latest_holds(hub: HubStandIn, since: datetime) -> tuple[HeldWindow, ...] | N
         for status in reversed(hub.statuses):
             if status.state == "online" and status.sent_at is not None and status.sent_at > since:
                 return status.holds
-    return None
-
-
-def buffered(hub: HubStandIn) -> tuple[datetime, datetime] | None:
-    with hub.lock:
-        for status in reversed(hub.statuses):
-            for camera in status.cameras:
-                if camera.camera_id == "cam-1" and camera.buffer_start and camera.buffer_end:
-                    return camera.buffer_start, camera.buffer_end
     return None
 
 
@@ -73,32 +61,16 @@ def test_a_hold_keeps_footage_past_retention_until_lifted_and_a_forged_hold_is_r
     rtsp_camera: TestCamera,
     agents: Callable[[Path, Path], AgentProcess],
 ) -> None:
-    data_dir = tmp_path / "data"
-    key = load_or_create_private_key(data_dir / "agent_key.pem")
-    config = write_config(
-        tmp_path / "agent.toml",
-        mosquitto_broker,
-        data_dir,
-        cameras=[{"id": "cam-1", "name": "High St north", "rtsp_url": rtsp_camera.url}],
-        recorder={"segment_seconds": 2.0},
-        retention={
-            "max_days": BUFFER.total_seconds() / 86_400,
-            "min_free_bytes": 0,
-            "check_interval_seconds": 1.0,
-        },
-    )
-    hub = HubStandIn(hub_client, public_key=key.public_key())
-    log_path = tmp_path / "agent.log"
-    agent = agents(config, log_path)
-
-    def enough_footage() -> bool:
-        extent = buffered(hub)
-        return extent is not None and extent[1] - extent[0] >= timedelta(seconds=8)
-
+    retention = {
+        "max_days": BUFFER.total_seconds() / 86_400,
+        "min_free_bytes": 0,
+        "check_interval_seconds": 1.0,
+    }
+    site = recording_site(tmp_path, mosquitto_broker, hub_client, rtsp_camera, retention=retention)
+    hub, data_dir = site.hub, site.data_dir
+    agent = agents(site.config, site.log_path)
     # Footage before the window and after it, so retention has something else to delete.
-    wait_until(enough_footage, "8 s of recorded footage in the heartbeat")
-    extent = buffered(hub)
-    assert extent is not None
+    extent = site.wait_for_footage(8)
     window_start, window_end = extent[1] - timedelta(seconds=5), extent[1] - timedelta(seconds=3)
     placed = HoldOrder(
         hold_id=HOLD_ID,
@@ -145,7 +117,7 @@ def test_a_hold_keeps_footage_past_retention_until_lifted_and_a_forged_hold_is_r
 
     # The hold survives a restart: the new process reports it and retention still keeps it.
     assert agent.terminate() == 0
-    agent = agents(config, log_path)
+    agent = agents(site.config, site.log_path)
     restarted = utc_now()
     wait_until(lambda: latest_holds(hub, restarted) == (wanted,), "the hold reported after restart")
 
@@ -161,20 +133,10 @@ def test_a_hold_keeps_footage_past_retention_until_lifted_and_a_forged_hold_is_r
     )
     jtopic = job_topic(SITE_A, job.job_id)
     hub_client.publish(jtopic, sealed(jtopic, job), retain=True)
-    assert hub.stored.wait(WAIT), "the clip of the held window was not stored"
-    upload = hub.upload()
-    offer = upload.offer
-    assert hashlib.sha256(bytes(upload.data)).hexdigest() == offer.clip_sha256
-    manifest = Manifest.parse(offer.manifest_bytes())
-    verify(key.public_key(), offer.manifest_bytes(), offer.signature)
+    manifest = site.stored_clip(tmp_path / "held.mp4").manifest
     assert manifest.job_id == "held-1" and manifest.camera.id == "cam-1"
     assert manifest.delivered.start <= window_start and manifest.delivered.end >= window_end
     assert {s.sha256 for s in still} <= {s.sha256 for s in manifest.source_segments}
-    clip_path = tmp_path / "held.mp4"
-    clip_path.write_bytes(bytes(upload.data))
-    with av.open(str(clip_path)) as container:
-        assert container.streams.video[0].codec_context.name == "h264"
-        assert sum(1 for _ in container.demux(container.streams.video[0])) > 0
     assert held(segments_of(data_dir)), "the hold still keeps its segments after the job"
 
     # Lifted (the hub's same order with lifted true, retained): retention removes the footage.

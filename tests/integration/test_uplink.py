@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import av
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -32,7 +31,6 @@ from cctv_common.evidence.signing import (
     key_id,
     load_or_create_private_key,
     sign,
-    verify,
 )
 from cctv_common.wire.hub_signing import HubSigner, HubVerifier
 from cctv_common.wire.job_state import JobState
@@ -59,8 +57,10 @@ from edge_agent.store.outbox import NewClip, Outbox
 from edge_agent.store.segment_index import SegmentIndex
 from edge_agent.uplink.upload import chunk_hashes
 from tests.support.agent_process import CHUNK, HUB_KEY, WAIT, AgentProcess, write_config
+from tests.support.clip_window import check_clip_window
 from tests.support.hub_stand_in import HUB, HubStandIn, sealed
 from tests.support.mosquitto_fixtures import OBSERVER, SITE_A, MqttClientFactory, MqttTestClient
+from tests.support.recording_site import recording_site
 
 START = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
@@ -389,34 +389,10 @@ def test_end_to_end_job_is_cut_from_recorded_footage_uploaded_and_stored(
     rtsp_camera: TestCamera,
     agents: Callable[[Path, Path], AgentProcess],
 ) -> None:
-    data_dir = tmp_path / "data"
-    key = load_or_create_private_key(data_dir / "agent_key.pem")
-    camera = {"id": "cam-1", "name": "High St north", "rtsp_url": rtsp_camera.url}
-    config = write_config(
-        tmp_path / "agent.toml",
-        mosquitto_broker,
-        data_dir,
-        cameras=[camera],
-        recorder={"segment_seconds": 2.0},
-    )
-    hub = HubStandIn(hub_client, public_key=key.public_key())
-    agents(config, tmp_path / "agent.log")
-
-    def buffered() -> tuple[datetime, datetime] | None:
-        with hub.lock:
-            for status in reversed(hub.statuses):
-                for camera in status.cameras:
-                    if camera.camera_id == "cam-1" and camera.buffer_start and camera.buffer_end:
-                        return camera.buffer_start, camera.buffer_end
-        return None
-
-    def enough_footage() -> bool:
-        extent = buffered()
-        return extent is not None and extent[1] - extent[0] >= timedelta(seconds=7)
-
-    wait_until(enough_footage, "7 s of recorded footage in the heartbeat")
-    extent = buffered()
-    assert extent is not None
+    site = recording_site(tmp_path, mosquitto_broker, hub_client, rtsp_camera)
+    hub, data_dir = site.hub, site.data_dir
+    agents(site.config, site.log_path)
+    extent = site.wait_for_footage(7)
     job = Job(
         job_id="e2e-1",
         camera_id="cam-1",
@@ -428,23 +404,14 @@ def test_end_to_end_job_is_cut_from_recorded_footage_uploaded_and_stored(
     topic = job_topic(SITE_A, job.job_id)
     hub_client.publish(topic, sealed(topic, job), retain=True)
 
-    assert hub.stored.wait(WAIT), "clip not stored"
-    upload = hub.upload()
-    offer = upload.offer
-    clip_bytes = bytes(upload.data)
-    assert hashlib.sha256(clip_bytes).hexdigest() == offer.clip_sha256
-    manifest = Manifest.parse(offer.manifest_bytes())
+    clip = site.stored_clip(tmp_path / "received.mp4")
+    offer, manifest, clip_bytes = clip.offer, clip.manifest, clip.data
     assert manifest.clip_id == offer.clip_id and manifest.job_id == "e2e-1"
     assert manifest.site_id == SITE_A and manifest.camera.id == "cam-1"
     assert manifest.sha256 == offer.clip_sha256 and manifest.bytes == len(clip_bytes)
-    assert manifest.delivered.start <= job.start and manifest.delivered.end >= job.end
-    verify(key.public_key(), offer.manifest_bytes(), offer.signature)
-
-    clip_path = tmp_path / "received.mp4"
-    clip_path.write_bytes(clip_bytes)
-    with av.open(str(clip_path)) as container:
-        assert container.streams.video[0].codec_context.name == "h264"
-        assert sum(1 for _ in container.demux(container.streams.video[0])) > 0
+    check_clip_window(
+        manifest, job.start, job.end, index_db=data_dir / "index.db", camera_id="cam-1"
+    )
 
     wait_until(
         lambda: not (data_dir / "outbox" / offer.clip_id).exists(), "the outbox copy deleted"

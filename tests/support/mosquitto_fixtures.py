@@ -11,9 +11,9 @@ and disconnects them at the end of the test.
 from __future__ import annotations
 
 import queue
-import secrets
 import threading
 from collections.abc import Iterator
+from functools import partial
 from typing import Final, Protocol
 
 import paho.mqtt.client as mqtt
@@ -26,6 +26,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from devkit.deploy_broker import DeployConfigBroker
 from devkit.local_broker import HUB_USER, MosquittoBroker
+from tests.support.site_rig import site_broker
 
 SITE_A: Final = "site-a"
 SITE_B: Final = "site-b"
@@ -214,18 +215,11 @@ class MqttClientFactory(Protocol):
 @pytest.fixture
 def mosquitto_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MosquittoBroker]:
     """A running broker with users hub, observer, site-a and site-b (``broker.users``)."""
-    users = {name: secrets.token_urlsafe(18) for name in (HUB_USER, OBSERVER, SITE_A, SITE_B)}
-    broker = MosquittoBroker(
-        tmp_path_factory.mktemp("mosquitto"), users, hub_users=(HUB_USER, OBSERVER)
-    )
-    broker.start()
-    try:
+    kind = partial(MosquittoBroker, hub_users=(HUB_USER, OBSERVER))
+    with site_broker(
+        kind, tmp_path_factory.mktemp("mosquitto"), OBSERVER, SITE_A, SITE_B
+    ) as broker:
         yield broker
-    finally:
-        try:
-            broker.stop()
-        finally:
-            broker.kill()
 
 
 @pytest.fixture

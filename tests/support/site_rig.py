@@ -29,8 +29,8 @@ def site_broker(
     kind: Callable[[Path, dict[str, str]], Broker], folder: Path, *site_ids: str
 ) -> Iterator[Broker]:
     """A started broker of ``kind`` (``MosquittoBroker``, ``DeployConfigBroker``) with the hub's
-    user and one per site (random passwords); stopped at the end (killed if it does not stop),
-    also when a test left it stopped."""
+    user and one per site (or other user) named, random passwords; stopped at the end (killed if
+    it does not stop), also when a test left it stopped."""
     users = {name: secrets.token_urlsafe(18) for name in (HUB_USER, *site_ids)}
     broker = kind(folder, users)
     broker.start()
