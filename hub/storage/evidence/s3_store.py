@@ -317,30 +317,24 @@ class S3EvidenceStore:
     # Reading.
 
     def _head(self, key: str) -> dict[str, Any]:
-        name = object_key(self.settings.prefix, key)
-        for attempt in (1, 2):
-            args: dict[str, Any] = {"Bucket": self.bucket, "Key": name}
-            version = self._version(key)
-            if version is not None:
-                args["VersionId"] = version
-            try:
-                return dict(self._client.head_object(**args))
-            except _BOTO_ERRORS as exc:
-                if not self._forget_stale(key, version, exc, attempt):
-                    raise translate(exc, key, "read") from exc
-        raise NotInStore(f"evidence {key} is not in the store")  # pragma: no cover
+        return self._read(key, self._client.head_object)
 
     def _get(self, key: str, byte_range: str | None) -> dict[str, Any]:
+        return self._read(
+            key, self._client.get_object, **({} if byte_range is None else {"Range": byte_range})
+        )
+
+    def _read(self, key: str, call: Callable[..., Any], **extra: Any) -> dict[str, Any]:
+        """``call`` (HEAD or GET) on the version of ``key`` this hub wrote; once more, with the
+        version looked up again, when the one it remembered is gone (``_forget_stale``)."""
         name = object_key(self.settings.prefix, key)
         for attempt in (1, 2):
-            args: dict[str, Any] = {"Bucket": self.bucket, "Key": name}
+            args: dict[str, Any] = {"Bucket": self.bucket, "Key": name, **extra}
             version = self._version(key)
             if version is not None:
                 args["VersionId"] = version
-            if byte_range is not None:
-                args["Range"] = byte_range
             try:
-                return dict(self._client.get_object(**args))
+                return dict(call(**args))
             except _BOTO_ERRORS as exc:
                 if not self._forget_stale(key, version, exc, attempt):
                     raise translate(exc, key, "read") from exc
