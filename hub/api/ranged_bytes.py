@@ -20,7 +20,7 @@ from hub.domain.http_range import ByteRange, RangeNotSatisfiable, parse_range
 
 
 @dataclass(frozen=True)
-class Span:
+class ByteSpan:
     """The bytes to send of a resource of ``size`` bytes; ``wanted`` None: all of them."""
 
     size: int
@@ -35,10 +35,10 @@ class Span:
         return self.size if self.wanted is None else self.wanted.length
 
 
-def requested_span(header: str | None, size: int) -> Span:
+def requested_span(header: str | None, size: int) -> ByteSpan:
     """What the Range header asks of ``size`` bytes; RangeNotSatisfiable (answer with
     ``not_satisfiable``) for a range they do not have."""
-    return Span(size, parse_range(header, size))
+    return ByteSpan(size, parse_range(header, size))
 
 
 def not_satisfiable(refused: RangeNotSatisfiable, size: int) -> Response:
@@ -52,7 +52,7 @@ def not_satisfiable(refused: RangeNotSatisfiable, size: int) -> Response:
 
 def ranged_response(
     body: Iterator[bytes] | AsyncIterator[bytes],
-    span: Span,
+    span: ByteSpan,
     *,
     sha256: str,
     filename: str,
