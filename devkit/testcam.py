@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import logging
 import os
-import selectors
 import signal
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 from types import TracebackType
 from typing import IO
+
+from devkit.server_process import ServerNotReady, end_server, first_line
 
 log = logging.getLogger(__name__)
 
@@ -159,29 +159,11 @@ class TestCamera:
         ]
 
     def _wait_ready(self, process: subprocess.Popen[bytes]) -> None:
-        assert process.stdout is not None
-        deadline = time.monotonic() + self._ready_timeout
-        buffer = b""
-        with selectors.DefaultSelector() as selector:
-            selector.register(process.stdout, selectors.EVENT_READ)
-            while b"\n" not in buffer:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    waited = f"{self._ready_timeout:g} s"
-                    raise TestCameraUnavailable(
-                        f"test camera not ready after {waited}{self._stderr_tail()}"
-                    )
-                if not selector.select(remaining):
-                    continue
-                chunk = os.read(process.stdout.fileno(), 4096)
-                if not chunk:
-                    process.wait(5)
-                    raise TestCameraUnavailable(
-                        f"test camera exited with status {process.returncode}"
-                        f"{self._stderr_tail()}; {INSTALL_HINT}"
-                    )
-                buffer += chunk
-        line = buffer.split(b"\n", 1)[0].decode("utf-8", "replace").strip()
+        try:
+            line = first_line(process, self._ready_timeout)
+        except ServerNotReady as exc:
+            hint = "" if exc.status is None else f"; {INSTALL_HINT}"
+            raise TestCameraUnavailable(f"test camera {exc}{self._stderr_tail()}{hint}") from exc
         if not line.startswith("READY "):
             raise TestCameraUnavailable(f"test camera: {line}{self._stderr_tail()}; {INSTALL_HINT}")
         self.port = int(line.split()[1].rsplit(":", 1)[1].split("/", 1)[0])
@@ -199,16 +181,7 @@ class TestCamera:
             if self._frozen:
                 os.kill(process.pid, signal.SIGCONT)
                 self._frozen = False
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait(5)
-            for pipe in (process.stdin, process.stdout):
-                if pipe is not None:
-                    pipe.close()
+            end_server(process)
         if self._stderr is not None:
             self._stderr.close()
             self._stderr = None

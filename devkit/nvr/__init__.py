@@ -12,11 +12,8 @@
 
 from __future__ import annotations
 
-import os
-import selectors
 import subprocess
 import tempfile
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -24,6 +21,7 @@ from typing import IO
 
 from devkit.nvr.soap import NvrSoapService
 from devkit.nvr.store import Recording, load_recordings
+from devkit.server_process import ServerNotReady, end_server, first_line
 
 HERE = Path(__file__).resolve().parent
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -159,16 +157,7 @@ class TestNvr:
     def stop(self) -> None:
         process, self._process = self._process, None
         if process is not None:
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait(5)
-            for pipe in (process.stdin, process.stdout):
-                if pipe is not None:
-                    pipe.close()
+            end_server(process)
             self.soap.stop()
         if self._stderr is not None:
             self._stderr.close()
@@ -187,25 +176,10 @@ class TestNvr:
         return self._stderr.read()[-4000:].decode("utf-8", "replace")
 
     def _ready_line(self, process: subprocess.Popen[bytes]) -> str:
-        assert process.stdout is not None
-        deadline = time.monotonic() + self.ready_timeout
-        buffer = b""
-        with selectors.DefaultSelector() as selector:
-            selector.register(process.stdout, selectors.EVENT_READ)
-            while b"\n" not in buffer:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TestNvrUnavailable(f"test NVR not ready: {self.server_log()}")
-                if not selector.select(remaining):
-                    continue
-                chunk = os.read(process.stdout.fileno(), 4096)
-                if not chunk:
-                    process.wait(5)
-                    raise TestNvrUnavailable(
-                        f"test NVR exited with status {process.returncode}: {self.server_log()}"
-                    )
-                buffer += chunk
-        return buffer.split(b"\n", 1)[0].decode("utf-8", "replace").strip()
+        try:
+            return first_line(process, self.ready_timeout)
+        except ServerNotReady as exc:
+            raise TestNvrUnavailable(f"test NVR {exc}: {self.server_log()}") from exc
 
 
 __all__ = [
