@@ -61,16 +61,20 @@ def test_login_dispatch_read_back_and_logout(
     )
     assert response.status_code == 303, response.text
     assert client.get("/api/me").json()["role"] == "operator"
-    response = client.post("/api/jobs", json=job_body(), headers={"Origin": "http://testserver"})
+    body = job_body(source="buffer")
+    response = client.post("/api/jobs", json=body, headers={"Origin": "http://testserver"})
     assert response.status_code == 201, response.text
     job = response.json()
     [(topic, payload, retain)] = [p for p in link.published if "/jobs/" in p[0]]
     assert topic == job_topic(SITE, job["job_id"]) and retain
-    assert Job.parse(unsealed(payload)).camera_id == CAMERA
+    sent = Job.parse(unsealed(payload))
+    assert (sent.camera_id, sent.source) == (CAMERA, "buffer")
     assert client.get(f"/api/jobs/{job['job_id']}").json() == job
+    assert job["source"] == "buffer"  # read back from the job row (migration 12)
     rows = client.get("/api/audit", auth=auth("auditor")).json()
-    assert [row["subject"] for row in rows if row["action"] == "dispatch"] == [
-        f"job:{job['job_id']}"
+    dispatched = [row for row in rows if row["action"] == "dispatch"]
+    assert [(row["subject"], row["detail"]["source"]) for row in dispatched] == [
+        (f"job:{job['job_id']}", "buffer")
     ]
     assert CustodyLog(storage_for(database)).verify_chain() == (True, None)
     client.post("/logout", follow_redirects=False, headers={"Origin": "http://testserver"})
