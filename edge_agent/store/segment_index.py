@@ -341,17 +341,7 @@ class SegmentIndex:
             "select * from events where camera_id = ? and at_us >= ? and at_us < ? order by at_us",
             (camera_id, to_us(start), to_us(end)),
         )
-        return [
-            CameraEvent(
-                r["camera_id"],
-                from_us(r["at_us"]),
-                r["kind"],
-                bool(r["active"]),
-                r["topic"],
-                json.loads(r["data"]),
-            )
-            for r in rows
-        ]
+        return [_event_from_row(r) for r in rows]
 
     def events_after(self, after_id: int, limit: int) -> list[tuple[int, CameraEvent]]:
         """Events stored after row ``after_id`` (every camera), oldest first, with their row ids:
@@ -359,20 +349,7 @@ class SegmentIndex:
         rows = self._rows(
             "select * from events where id > ? order by id limit ?", (after_id, limit)
         )
-        return [
-            (
-                r["id"],
-                CameraEvent(
-                    r["camera_id"],
-                    from_us(r["at_us"]),
-                    r["kind"],
-                    bool(r["active"]),
-                    r["topic"],
-                    json.loads(r["data"]),
-                ),
-            )
-            for r in rows
-        ]
+        return [(r["id"], _event_from_row(r)) for r in rows]
 
     # Camera facts: what ONVIF last told of a camera, for manifests cut while it is unreachable
 
@@ -438,6 +415,17 @@ def _cause(stored: str | None, reason: str) -> GapCause:
         if reason.startswith(words):
             return cause
     return GapCause.CAMERA_UNREACHABLE
+
+
+def _event_from_row(row: dict[str, Any]) -> CameraEvent:
+    return CameraEvent(
+        row["camera_id"],
+        from_us(row["at_us"]),
+        row["kind"],
+        bool(row["active"]),
+        row["topic"],
+        json.loads(row["data"]),
+    )
 
 
 def _segment_from_row(row: dict[str, Any]) -> Segment:
