@@ -24,6 +24,7 @@ from av.container import OutputContainer
 from av.packet import Packet
 from av.video.stream import VideoStream
 
+from edge_agent.clips.clip_writeback import ClipWriteback
 from edge_agent.clips.cut_errors import CutFailed
 from edge_agent.clips.cut_plan import CutPlan
 from edge_agent.clips.cut_timeline import CutTimeline
@@ -129,6 +130,7 @@ def _remux(
     if not mode.parse:
         options["fflags"] = _NO_PARSE
     output: OutputContainer | None = None
+    writeback = ClipWriteback(part_path)
     try:
         with av.open(chain, "r", format="mpegts", options=options, buffer_size=READ_SIZE) as src:
             if not src.streams.video:
@@ -178,6 +180,7 @@ def _remux(
                         progress(min(reported, 0.99))
                 if timeline.place(packet):
                     packet.stream = out_stream
+                    writeback.wrote(packet.size)
                     output.mux_one(packet)
         if chain.failure is not None:
             raise chain.failure
@@ -214,6 +217,7 @@ def _remux(
         verify_sources(sources, chain.digests(), plan.camera_id)
         raise CutFailed(f"camera {plan.camera_id}: remux failed: {exc}") from exc
     finally:
+        writeback.close()
         if written is None:
             chain.close()
         if output is not None:
