@@ -49,8 +49,8 @@ _sync_file_range = _load_sync_file_range()
 class ClipWriteback:
     """Starts the writeback of ``path`` after each ``every_bytes`` reported by ``wrote``.
 
-    The muxer opens the clip by its path, so the file is opened here (read-only, which is all
-    that sync_file_range needs) when the first writeback is due. Use as a context manager.
+    The muxer opens the clip by its path (with its first packet), so the file is opened here,
+    read-only (all that sync_file_range needs), when a writeback is first due.
     """
 
     def __init__(self, path: Path, every_bytes: int = WRITEBACK_EVERY_BYTES) -> None:
@@ -82,9 +82,8 @@ class ClipWriteback:
         try:
             if self._fd < 0:
                 self._fd = os.open(self._path, os.O_RDONLY)
-        except OSError as exc:  # the fsync that follows the remux reports what matters
-            log.debug("no early writeback of %s: %s", self._path, exc)
-            self._enabled = False
+        except OSError as exc:  # not there yet, or gone: the fsync after the remux will say
+            log.debug("no early writeback of %s yet: %s", self._path, exc)
             return
         # Offset 0 and length 0: every dirty page of the file; ctypes releases the GIL meanwhile.
         if _sync_file_range(self._fd, 0, 0, _SYNC_FILE_RANGE_WRITE) != 0:

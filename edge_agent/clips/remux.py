@@ -180,8 +180,8 @@ def _remux(
                         progress(min(reported, 0.99))
                 if timeline.place(packet):
                     packet.stream = out_stream
-                    writeback.wrote(packet.size)
                     output.mux_one(packet)
+                    writeback.wrote(packet.size)
         if chain.failure is not None:
             raise chain.failure
         if chain.tell() < chain.size:
