@@ -28,7 +28,10 @@ How it stays fast (numbers in ``bench/cut.py``):
 * The ``moov`` box is written into space reserved at the front (``moov_size``, bounded from the
   plan) rather than moved there afterwards (``movflags=+faststart`` rewrites the whole file).
   If more frames come than the reservation allows, the cut is redone with ``+faststart``.
-* The clip's own SHA-256 runs beside its fsync and the tail of the sources' hashes.
+* The clip's writeback starts while it is muxed (``clip_writeback.py``: the kernel is asked
+  every 8 MiB to start writing), so the fsync after the remux finds little left to write.
+* The clip's own SHA-256 runs beside that fsync and the tail of the sources' hashes. It cannot
+  start earlier: the moov box at the front is written last, and SHA-256 runs front to back.
 
 Blocking: call ``cut_clip`` from a worker thread (``asyncio.to_thread``); ``progress`` is
 called from that thread.

@@ -24,6 +24,7 @@ from av.container import OutputContainer
 from av.packet import Packet
 from av.video.stream import VideoStream
 
+from edge_agent.clips.clip_writeback import ClipWriteback
 from edge_agent.clips.cut_errors import CutFailed
 from edge_agent.clips.cut_plan import CutPlan
 from edge_agent.clips.cut_timeline import CutTimeline
@@ -129,6 +130,7 @@ def _remux(
     if not mode.parse:
         options["fflags"] = _NO_PARSE
     output: OutputContainer | None = None
+    writeback = ClipWriteback(part_path)
     try:
         with av.open(chain, "r", format="mpegts", options=options, buffer_size=READ_SIZE) as src:
             if not src.streams.video:
@@ -179,6 +181,7 @@ def _remux(
                 if timeline.place(packet):
                     packet.stream = out_stream
                     output.mux_one(packet)
+                    writeback.wrote(packet.size)
         if chain.failure is not None:
             raise chain.failure
         if chain.tell() < chain.size:
@@ -214,6 +217,7 @@ def _remux(
         verify_sources(sources, chain.digests(), plan.camera_id)
         raise CutFailed(f"camera {plan.camera_id}: remux failed: {exc}") from exc
     finally:
+        writeback.close()
         if written is None:
             chain.close()
         if output is not None:
