@@ -48,6 +48,7 @@ from hub.services.fleet import FleetService, fleet_mailer
 from hub.services.ingest.service import IngestService
 from hub.services.integrity import IntegrityService
 from hub.services.jobs import JobService
+from hub.services.leases import LeasedJobs
 from hub.services.live import LiveBridge
 from hub.services.outside.service import OutsideFootage
 from hub.services.requests.service import RequestService
@@ -62,6 +63,8 @@ from hub.storage.evidence.store import EvidenceStore
 from hub.storage.ports import UnitOfWork
 
 log = logging.getLogger(__name__)
+
+CHECKPOINTS: Final = "custody-checkpoints"  # the background job that signs the custody head
 
 MAINTENANCE_INTERVAL: Final = timedelta(minutes=10)
 
@@ -173,6 +176,13 @@ class HubService:
         self._events: EventQueue | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.handled = 0  # messages handled, for tests and health
+        self.background = LeasedJobs(
+            self.storage,
+            lease=timedelta(seconds=settings.database.lease_seconds),
+            now=now,
+            worker=worker,
+        )
+        self._add_background_jobs()
 
     @classmethod
     def from_settings(
@@ -208,17 +218,10 @@ class HubService:
         self._events = EventQueue(loop, self.settings.ingest.max_queued_chunk_bytes)
         self._tasks.append(loop.create_task(self._consume(self._events), name="hub-consumer"))
         self._tasks.append(loop.create_task(self._maintain(), name="hub-maintenance"))
-        self._tasks.append(
-            loop.create_task(
-                self.checkpoints.run(self.settings.audit.checkpoint_interval_seconds),
-                name="hub-custody-checkpoints",
-            )
-        )
-        self._tasks += self.requests.start(loop)
-        self._tasks.append(loop.create_task(self.fleet.run(), name="hub-fleet-alerts"))
-        self._tasks.append(loop.create_task(self.outside.sweeping(), name="hub-upload-sweep"))
-        if self.settings.evidence.scrub:
-            self._tasks.append(loop.create_task(self.integrity.run_scrub(), name="hub-scrub"))
+        self.requests.start()
+        # Each background job on one worker at a time (a lease in the database).
+        await self.background.renew()
+        self._tasks.append(loop.create_task(self.background.run(), name="hub-leases"))
         if self.link is not None:
             await self.link.start(self._events)
 
@@ -234,13 +237,28 @@ class HubService:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        # The last rows of this run are anchored before the hub goes, by the worker that
+        # checkpoints (one writer of the checkpoint file).
+        last_checkpoint = self.background.holds(CHECKPOINTS)
+        await self.background.stop()
         self.requests.close()
         await self.ingest.close()
-        try:
-            # The last rows of this run are anchored before the hub goes.
-            await self.checkpoints.acheckpoint()
-        except OSError as exc:
-            log.error("cannot write the custody checkpoint on shutdown: %s", exc)
+        if last_checkpoint:
+            try:
+                await self.checkpoints.acheckpoint()
+            except OSError as exc:
+                log.error("cannot write the custody checkpoint on shutdown: %s", exc)
+
+    def _add_background_jobs(self) -> None:
+        jobs = self.background
+        interval = self.settings.audit.checkpoint_interval_seconds
+        jobs.add(CHECKPOINTS, lambda: self.checkpoints.run(interval))
+        jobs.add("request-sweep", self.requests.fulfilment.run)
+        jobs.add("retention", self.requests.retention_loop)
+        jobs.add("fleet-alerts", self.fleet.run)
+        jobs.add("upload-sweep", self.outside.sweeping)
+        if self.settings.evidence.scrub:
+            jobs.add("scrub", self.integrity.run_scrub)
 
     async def _sync_config(self) -> None:
         """Sites and users from the settings into the database (the settings win)."""

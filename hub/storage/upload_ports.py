@@ -45,6 +45,21 @@ class TusUploads(Protocol):
 
     def receiving(self) -> list[TusUpload]: ...
 
+    def claim_patch(
+        self, upload_id: str, claimant: str, offset: int, now: datetime, stale_before: datetime
+    ) -> bool:
+        """Make ``claimant`` the one PATCH writing from ``offset`` (False: another holds it, or
+        the offset moved)."""
+        ...
+
+    def advance_patch(
+        self, upload_id: str, claimant: str, offset: int, to: int, now: datetime
+    ) -> bool:
+        """Compare-and-set the offset under the claim (``to == offset`` renews it)."""
+        ...
+
+    def release_patch(self, upload_id: str, claimant: str) -> None: ...
+
 
 class OutsideItems(Protocol):
     def add(self, item: OutsideItem) -> None: ...
