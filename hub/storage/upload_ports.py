@@ -31,8 +31,6 @@ class TusUploads(Protocol):
 
     def get(self, upload_id: str) -> TusUpload | None: ...
 
-    def set_offset(self, upload_id: str, offset: int, now: datetime) -> None: ...
-
     def end(
         self,
         upload_id: str,

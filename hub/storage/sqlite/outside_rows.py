@@ -157,13 +157,6 @@ class SqliteTusUploads:
     def release_patch(self, upload_id: str, claimant: str) -> None:
         worker_rows.release_patch(self._db, upload_id, claimant)
 
-    def set_offset(self, upload_id: str, offset: int, now: datetime) -> None:
-        self._db.execute(
-            """UPDATE tus_uploads SET "offset" = ?, updated_at = ?
-            WHERE id = ? AND state = 'receiving'""",
-            [offset, db_time(now), upload_id],
-        )
-
     def end(
         self,
         upload_id: str,
