@@ -159,11 +159,12 @@ class HubService:
         self.live = LiveBridge(
             settings.live,
             self.storage,
-            self.custody,
             self.publish,
             lambda: None if self.link is None else self.link.is_ready,
             refusals=self.refusals,
             worker=worker,
+            owner=worker or settings.hub_id,
+            now=now,
         )
         self.snapshots = SnapshotBridge(
             self.storage,
@@ -213,6 +214,8 @@ class HubService:
         await self.ingest.resume()
         await self.ingest.expire_stale()
         await self.derived.start()
+        # Live sessions this worker started before it died are over: their live_end rows.
+        await self.live.close_all(self.actor, "the hub restarted")
         await self.exports.start()
         loop = asyncio.get_running_loop()
         self._events = EventQueue(loop, self.settings.ingest.max_queued_chunk_bytes)
@@ -226,7 +229,7 @@ class HubService:
             await self.link.start(self._events)
 
     async def stop(self) -> None:
-        await self.live.close_all(f"hub:{self.settings.hub_id}", "hub stopping")
+        await self.live.close_all(self.actor, "hub stopping")
         if self.link is not None:
             await self.link.stop()
         self.integrity.stop()
