@@ -16,6 +16,7 @@ from hub.services.requests.deciding import DISPATCH_CLAIM_STALE, Deciding
 from hub.services.requests.fulfilment import Fulfilment
 from hub.settings_requests import RequestSettings
 from hub.storage.ports import UnitOfWork
+from hub.storage.sqlite.session import SqliteSession
 from tests.support.hub_kit import CAMERA
 from tests.support.request_api_hub import Hub, request_body, request_hub
 from tests.support.worker_storages import TwoStorages, two_storages
@@ -115,3 +116,33 @@ def test_two_workers_deciding_and_sweeping_at_once_make_one_job_per_camera(hub: 
     detail = hub.get(f"/api/requests/{reference}")
     assert sorted(job["camera_id"] for job in detail["jobs"]) == sorted([CAMERA, "cam-2"])
     assert detail["state"] == "fulfilling"
+
+
+def test_a_job_made_by_a_worker_that_died_before_linking_it_is_linked_not_made_again(
+    hub: Hub,
+) -> None:
+    """A worker claimed each part, made its job and died before linking it to the request and
+    moving the request on. Once the claims are stale, the sweep links those jobs: none is made
+    twice."""
+    reference = hub.post("/api/requests", request_body(), "pc-one", 201)["id"]
+    hub.post(f"/api/requests/{reference}/decision", {"outcome": "approve"}, "supervisor")
+    made = sorted(job["job_id"] for job in hub.get(f"/api/requests/{reference}")["jobs"])
+    assert len(made) == 2
+    long_ago = "2000-01-01T00:00:00.000000Z"
+
+    def died(db: SqliteSession) -> None:
+        db.execute("DELETE FROM request_jobs WHERE request_id = ?", [reference])
+        db.execute(
+            "UPDATE request_dispatches SET job_id = NULL, claimed_at = ? WHERE request_id = ?",
+            [long_ago, reference],
+        )
+        db.execute("UPDATE requests SET state = 'approved' WHERE id = ?", [reference])
+
+    hub.database.write(died)
+    assert hub.get(f"/api/requests/{reference}")["jobs"] == []
+    hub.sweep()
+    detail = hub.get(f"/api/requests/{reference}")
+    assert sorted(job["job_id"] for job in detail["jobs"]) == made
+    assert detail["state"] == "fulfilling"
+    jobs = hub.get("/api/jobs")
+    assert len([job for job in jobs if job.get("requested_by") == reference]) == 2

@@ -209,11 +209,30 @@ class Deciding:
 
     @staticmethod
     def _claim(uow: UnitOfWork, *, part: PartKey, now: datetime) -> bool:
+        """Claim ``part`` for this process to make its job; False when a job covers it, another
+        worker has claimed it, or the job a dead worker made for it was linked instead."""
         reference, site_id, camera_id, start, end = part
         have = jobs_of(uow, reference).get((site_id, camera_id), [])
         if any(window.contains(IncidentWindow(start, end)) for window in have):
             return False  # a job made before claims were kept, or a re-run, covers it
-        return uow.dispatches.claim(part, PROCESS, now, now - DISPATCH_CLAIM_STALE)
+        if not uow.dispatches.claim(part, PROCESS, now, now - DISPATCH_CLAIM_STALE):
+            return False
+        # A stale claim taken over: its worker may have made the job and died before linking
+        # it to the request. That job is the part's (one job per part), not a new one.
+        made = next(
+            (
+                job
+                for job in uow.jobs.recent(requested_by=reference)
+                if (job.site_id, job.camera_id, job.start, job.end) == part[1:]
+            ),
+            None,
+        )
+        if made is None:
+            return True
+        uow.requests.add_job(RequestJob(reference, made.id, site_id, camera_id, made.created_at))
+        uow.dispatches.settle(part, PROCESS, made.id)
+        log.warning("request %s: job %s of a stopped worker linked to it", reference, made.id)
+        return False
 
     async def _one_job(
         self,
