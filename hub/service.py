@@ -91,6 +91,9 @@ class HubService:
         # Malformed, unverified and misrouted messages: counted, logged at most once a minute
         # per kind, and never a custody row.
         self.refusals = Refusals(log)
+        # With several hub workers: live and snapshot request ids carry this worker's id, and
+        # its work folders in the shared data_dir are its own.
+        worker = None if settings.broker is None else settings.broker.worker_id
         self.custody = CustodyLog(self.storage)
         self.actor = f"hub:{settings.hub_id}"
         self.integrity = IntegrityService(
@@ -127,7 +130,7 @@ class HubService:
         self.derived = DerivedItemService(
             self.storage,
             store,
-            DeriveSettings(settings.data_dir, settings.hub_id, self.hub_key),
+            DeriveSettings(settings.data_dir, settings.hub_id, self.hub_key, worker),
             now=now,
         )
         self.exports = ExhibitExport(
@@ -139,6 +142,7 @@ class HubService:
                 self.hub_key,
                 settings.exhibits.reference_pattern,
                 {s.site_id: s.public_key_pem for s in settings.sites if s.public_key_pem},
+                worker,
             ),
             now=now,
         )
@@ -154,8 +158,6 @@ class HubService:
         )
         self.upload_queue = UploadQueueService(self.storage, self.ingest)
         self.uplink_caps = UplinkCapService(self.storage, self.publish, self.signer, now=now)
-        # With several hub workers, live and snapshot request ids carry this worker's id.
-        worker = None if settings.broker is None else settings.broker.worker_id
         self.live = LiveBridge(
             settings.live,
             self.storage,

@@ -65,6 +65,9 @@ class DeriveSettings:
     data_dir: Path  # the work folder is data_dir/derived-work
     hub_id: str
     hub_key: Ed25519PrivateKey
+    # With several hub workers on one data_dir: this worker's id. Its work folder is then
+    # data_dir/derived-work/<worker>, and at start it fails only the items it was making.
+    worker: str | None = None
 
 
 def redaction_plan(order: DeriveOrder) -> RedactionPlan:
@@ -105,15 +108,26 @@ class DerivedItemService:
         self._settings = settings
         self._now = now
         self._work = settings.data_dir / WORK_FOLDER
+        if settings.worker:
+            self._work /= settings.worker
         self._tasks: set[asyncio.Task[None]] = set()
         self._turn: asyncio.Lock | None = None
 
     async def start(self) -> int:
         """Mark items a stopped hub left half made as failed; clear the work folder."""
         now = self._now()
+        # Each item this worker was making left its mark in its work folder (from its order to
+        # its end); another worker's items are that worker's to finish.
+        mine = None
+        if self._settings.worker:
+            mine = set(await asyncio.to_thread(_ordered, self._work))
 
         def work(uow: UnitOfWork) -> int:
-            stale = uow.derived.in_state(DerivedState.WORKING)
+            stale = [
+                item
+                for item in uow.derived.in_state(DerivedState.WORKING)
+                if mine is None or item.id in mine
+            ]
             for item in stale:
                 uow.derived.fail(item.id, "the hub stopped while it was being made", now)
             return len(stale)
@@ -149,6 +163,7 @@ class DerivedItemService:
             plan=checked.plan(),
         )
         await self._storage.awrite(lambda uow: uow.derived.add(record))
+        await asyncio.to_thread(_mark, self._work, record.id)
         task = asyncio.get_running_loop().create_task(
             self._make(record, item, checked), name=f"derive-{record.id}"
         )
@@ -169,6 +184,12 @@ class DerivedItemService:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def _make(self, record: DerivedItem, item: EvidenceItem, order: DeriveOrder) -> None:
+        try:
+            await self._make_once(record, item, order)
+        finally:
+            await asyncio.to_thread(_unmark, self._work, record.id)
+
+    async def _make_once(self, record: DerivedItem, item: EvidenceItem, order: DeriveOrder) -> None:
         if self._turn is None:
             self._turn = asyncio.Lock()
         try:
@@ -288,3 +309,23 @@ class DerivedItemService:
             )
 
         await self._storage.awrite(work)
+
+
+_ORDERED: Final = ".ordered"
+
+
+def _mark(work: Path, derived_id: str) -> None:
+    """Mark ``derived_id`` as being made by this worker (until it is ready or failed)."""
+    work.mkdir(parents=True, exist_ok=True, mode=0o700)
+    (work / f"{derived_id}{_ORDERED}").touch()
+
+
+def _unmark(work: Path, derived_id: str) -> None:
+    (work / f"{derived_id}{_ORDERED}").unlink(missing_ok=True)
+
+
+def _ordered(work: Path) -> list[str]:
+    """The items this worker was making, from their marks."""
+    if not work.is_dir():
+        return []
+    return [p.name.removesuffix(_ORDERED) for p in work.iterdir() if p.name.endswith(_ORDERED)]
