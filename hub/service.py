@@ -183,7 +183,7 @@ class HubService:
             self.storage,
             lease=timedelta(seconds=settings.database.lease_seconds),
             now=now,
-            worker=worker,
+            worker=worker or settings.hub_id,
         )
         self._add_background_jobs()
 

@@ -10,7 +10,10 @@ when its lease would have expired (counted on its own monotonic clock from befor
 renewal), so two workers never run a job together while the clocks agree to within the lease
 (keep the workers' clocks in NTP sync).
 
-One process on SQLite takes every lease at start, so a single hub runs everything as before.
+One process on SQLite takes every lease at start, so a single hub runs everything as before. A
+worker that restarts (the same ``worker_id``, or the hub id for a single hub) takes its own
+leases back at once: its earlier process is gone, and the jobs need not wait its lease out. Two
+processes must therefore never share a ``worker_id``.
 """
 
 from __future__ import annotations
@@ -46,14 +49,18 @@ class LeasedJobs:
         *,
         lease: timedelta,
         now: Callable[[], datetime],
-        worker: str | None = None,
+        worker: str,
+        process: str = PROCESS,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._storage = storage
         self._lease = lease
         self._now = now
         self._monotonic = monotonic
-        self.holder = f"{worker}@{PROCESS}" if worker else PROCESS
+        # The worker (its worker_id, or the hub id) and this process of it: a worker that
+        # restarts takes its own leases back at once instead of waiting them out.
+        self._worker = f"{worker}@"
+        self.holder = f"{worker}@{process}"
         self._jobs: dict[str, JobFactory] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._until: dict[str, float] = {}  # name -> monotonic deadline of our lease
@@ -75,18 +82,21 @@ class LeasedJobs:
             await asyncio.sleep(self._lease.total_seconds() / 3)
 
     async def renew(self) -> None:
-        """One round: take or renew each lease; start the jobs held, stop those lost."""
-        for name in self._jobs:
-            started = self._monotonic()
-            try:
-                held = await self._storage.awrite(partial(self._take, name=name, now=self._now()))
-            except StorageFailure as exc:
-                log.warning("lease %s not renewed: %s", name, exc)
-                held = self.holds(name)  # ours until it would have expired
-            else:
-                if held:
+        """One round: take or renew every lease (one transaction); start the jobs held, stop
+        those lost."""
+        started = self._monotonic()
+        names = list(self._jobs)
+        try:
+            taken = await self._storage.awrite(partial(self._take, names=names, now=self._now()))
+        except StorageFailure as exc:
+            log.warning("leases not renewed: %s", exc)
+            taken = {name: self.holds(name) for name in names}  # ours until they would expire
+        else:
+            for name in names:
+                if taken[name]:
                     self._until[name] = started + self._lease.total_seconds()
-            if held:
+        for name in names:
+            if taken[name]:
                 self._start(name)
             else:
                 self._until.pop(name, None)
@@ -110,8 +120,12 @@ class LeasedJobs:
         except StorageFailure as exc:
             log.warning("leases %s not released (they expire): %s", held, exc)
 
-    def _take(self, uow: UnitOfWork, *, name: str, now: datetime) -> bool:
-        return uow.leases.take(name, self.holder, now, now + self._lease)
+    def _take(self, uow: UnitOfWork, *, names: list[str], now: datetime) -> dict[str, bool]:
+        until = now + self._lease
+        return {
+            name: uow.leases.take(name, self.holder, now, until, heir_of=self._worker)
+            for name in names
+        }
 
     def _start(self, name: str) -> None:
         task = self._tasks.get(name)

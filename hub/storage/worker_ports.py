@@ -26,8 +26,11 @@ class LiveSessionRecord:
 
 
 class Leases(Protocol):
-    def take(self, name: str, holder: str, now: datetime, expires: datetime) -> bool:
-        """Take or renew ``name`` for ``holder``; False while another holds it unexpired."""
+    def take(
+        self, name: str, holder: str, now: datetime, expires: datetime, *, heir_of: str = ""
+    ) -> bool:
+        """Take or renew ``name`` for ``holder``; False while another holds it unexpired,
+        unless that holder starts with ``heir_of`` (this worker's earlier process)."""
         ...
 
     def release(self, name: str, holder: str) -> None: ...

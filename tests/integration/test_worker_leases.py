@@ -39,12 +39,15 @@ def storages(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TwoStor
     yield from two_storages(request.param, tmp_path)
 
 
-def keeper(storage: object, clock: Clock, worker: str, ran: list[str]) -> LeasedJobs:
+def keeper(
+    storage: object, clock: Clock, worker: str, ran: list[str], process: str = "p1"
+) -> LeasedJobs:
     jobs = LeasedJobs(
         storage,  # type: ignore[arg-type]
         lease=LEASE,
         now=clock.now,
         worker=worker,
+        process=process,
         monotonic=clock.monotonic,
     )
 
@@ -133,5 +136,29 @@ def test_a_holder_that_cannot_renew_stops_when_its_lease_would_end(
         clock.advance(LEASE.total_seconds() / 2 + 1)
         await first.renew()
         assert first.running == [] and not first.holds("scrub")
+
+    asyncio.run(scenario())
+
+
+def test_a_worker_restarted_after_it_died_takes_its_own_leases_back_at_once(
+    storages: TwoStorages,
+) -> None:
+    async def scenario() -> None:
+        clock, ran = Clock(), list[str]()
+        dead = keeper(storages.first, clock, "w1", ran, process="host:100:aa")
+        await dead.renew()
+        await settle()
+        for task in dead._tasks.values():
+            task.cancel()  # killed: nothing released
+        other = keeper(storages.second, clock, "w1x", ran, process="host:300:cc")
+        await other.renew()  # another worker (whose id merely starts alike) must wait
+        restarted = keeper(storages.second, clock, "w1", ran, process="host:200:bb")
+        await restarted.renew()
+        await settle()
+        assert restarted.running == ["scrub"] and other.running == []
+        assert ran == ["w1", "w1"]
+        holders = await storages.second.aread(lambda uow: uow.leases.holders(clock.now()))
+        assert holders == {"scrub": "w1@host:200:bb"}
+        await restarted.stop()
 
     asyncio.run(scenario())

@@ -13,8 +13,10 @@ class SqlLeases:
     def __init__(self, db: SqlSession) -> None:
         self._db = db
 
-    def take(self, name: str, holder: str, now: datetime, expires: datetime) -> bool:
-        return worker_rows.take_lease(self._db, name, holder, now, expires)
+    def take(
+        self, name: str, holder: str, now: datetime, expires: datetime, *, heir_of: str = ""
+    ) -> bool:
+        return worker_rows.take_lease(self._db, name, holder, now, expires, heir_of or holder)
 
     def release(self, name: str, holder: str) -> None:
         worker_rows.release_lease(self._db, name, holder)

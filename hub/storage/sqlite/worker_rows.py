@@ -57,14 +57,27 @@ MIGRATION: Final[tuple[str, ...]] = (
 # -- leases ------------------------------------------------------------------------------------
 
 
-def take_lease(db: SqlSession, name: str, holder: str, now: datetime, expires: datetime) -> bool:
+def take_lease(
+    db: SqlSession, name: str, holder: str, now: datetime, expires: datetime, heir_of: str
+) -> bool:
     """Take or renew lease ``name`` for ``holder`` until ``expires``; False while another
-    holder's lease has not expired."""
+    holder's lease has not expired. A holder starting with ``heir_of`` (an earlier process of
+    the same worker, which died) gives way at once."""
     renewed = db.execute(
         "UPDATE leases SET holder = ?, expires_at = ?,"
         " taken_at = CASE WHEN holder = ? THEN taken_at ELSE ? END"
-        " WHERE name = ? AND (holder = ? OR expires_at < ?)",
-        [holder, db_time(expires), holder, db_time(now), name, holder, db_time(now)],
+        " WHERE name = ? AND (holder = ? OR expires_at < ? OR substr(holder, 1, ?) = ?)",
+        [
+            holder,
+            db_time(expires),
+            holder,
+            db_time(now),
+            name,
+            holder,
+            db_time(now),
+            len(heir_of),
+            heir_of,
+        ],
     )
     if renewed.rowcount == 1:
         return True
