@@ -44,7 +44,7 @@ from hub.services.site_requests import (
 )
 from hub.settings import LiveSettings
 from hub.storage.ports import HubStorage, UnitOfWork
-from hub.storage.worker_ports import LiveSessionRecord as LiveSession
+from hub.storage.worker_ports import LiveSessionRecord
 
 log = logging.getLogger(__name__)
 
@@ -101,11 +101,11 @@ class LiveBridge:
         self._owner = owner  # the sessions this worker started are ended when it stops
         self._now = now
 
-    async def session(self, session_id: str) -> LiveSession | None:
+    async def session(self, session_id: str) -> LiveSessionRecord | None:
         """The open session, whichever worker started it."""
         return await self._storage.aread(lambda uow: uow.live_sessions.open(session_id))
 
-    async def sessions(self) -> list[LiveSession]:
+    async def sessions(self) -> list[LiveSessionRecord]:
         """The open sessions this worker started."""
         return await self._storage.aread(lambda uow: uow.live_sessions.open_of(self._owner))
 
@@ -120,7 +120,7 @@ class LiveBridge:
 
     async def offer(
         self, username: str, site_id: str, camera_id: str, sdp: str
-    ) -> tuple[LiveSession, str]:
+    ) -> tuple[LiveSessionRecord, str]:
         """Relay an offer to the site; the session and the site's SDP answer."""
         await self._check_site(site_id, camera_id)
         session_id = self._answers.new_id()
@@ -169,7 +169,7 @@ class LiveBridge:
             raise LiveRequestError(status_for_error(answer.error), answer.error)
         assert answer.sdp is not None  # LiveAnswer carries sdp or error
         now = self._now()
-        session = LiveSession(session_id, site_id, camera_id, username, self._owner, now)
+        session = LiveSessionRecord(session_id, site_id, camera_id, username, self._owner, now)
 
         def started(uow: UnitOfWork) -> None:
             uow.live_sessions.add(session)
@@ -189,7 +189,7 @@ class LiveBridge:
 
     async def candidate(
         self,
-        session: LiveSession,
+        session: LiveSessionRecord,
         candidate: str,
         sdp_mid: str | None,
         sdp_mline_index: int | None,
@@ -205,7 +205,7 @@ class LiveBridge:
             raise LiveRequestError(400, f"the ICE candidate cannot be sent: {exc}") from exc
         self._send(session.site_id, session.session_id, "candidate", payload)
 
-    async def end(self, session: LiveSession, actor: str, reason: str) -> None:
+    async def end(self, session: LiveSessionRecord, actor: str, reason: str) -> None:
         """End ``session``: tell the site and write the ``live_end`` row (once, on whichever
         worker ends it first)."""
         now = self._now()

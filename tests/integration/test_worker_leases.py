@@ -18,7 +18,7 @@ NOW = datetime(2026, 12, 7, 23, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=30)
 
 
-class Clock:
+class LeaseClock:
     def __init__(self) -> None:
         self.at = NOW
         self.mono = 1000.0
@@ -40,7 +40,7 @@ def storages(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TwoStor
 
 
 def keeper(
-    storage: object, clock: Clock, worker: str, ran: list[str], process: str = "p1"
+    storage: object, clock: LeaseClock, worker: str, ran: list[str], process: str = "p1"
 ) -> LeasedJobs:
     jobs = LeasedJobs(
         storage,  # type: ignore[arg-type]
@@ -68,7 +68,7 @@ def test_one_worker_runs_a_job_and_the_other_takes_over_when_it_dies(
     storages: TwoStorages,
 ) -> None:
     async def scenario() -> None:
-        clock, ran = Clock(), list[str]()
+        clock, ran = LeaseClock(), list[str]()
         first = keeper(storages.first, clock, "w1", ran)
         second = keeper(storages.second, clock, "w2", ran)
         await first.renew()
@@ -106,7 +106,7 @@ def test_one_worker_runs_a_job_and_the_other_takes_over_when_it_dies(
 
 def test_a_clean_stop_hands_the_job_over_at_once(storages: TwoStorages) -> None:
     async def scenario() -> None:
-        clock, ran = Clock(), list[str]()
+        clock, ran = LeaseClock(), list[str]()
         first = keeper(storages.first, clock, "w1", ran)
         second = keeper(storages.second, clock, "w2", ran)
         await first.renew()
@@ -125,7 +125,7 @@ def test_a_holder_that_cannot_renew_stops_when_its_lease_would_end(
     storages: TwoStorages,
 ) -> None:
     async def scenario() -> None:
-        clock, ran = Clock(), list[str]()
+        clock, ran = LeaseClock(), list[str]()
         first = keeper(storages.first, clock, "w1", ran)
         await first.renew()
         await settle()
@@ -144,7 +144,7 @@ def test_a_worker_restarted_after_it_died_takes_its_own_leases_back_at_once(
     storages: TwoStorages,
 ) -> None:
     async def scenario() -> None:
-        clock, ran = Clock(), list[str]()
+        clock, ran = LeaseClock(), list[str]()
         dead = keeper(storages.first, clock, "w1", ran, process="host:100:aa")
         await dead.renew()
         await settle()

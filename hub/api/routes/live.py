@@ -16,7 +16,8 @@ from cctv_common.wire.payloads import MAX_SDP_CHARS
 from hub.api.deps import Hub, SiteIdPath, checked_id, require
 from hub.domain.acl import Permission, Role
 from hub.services.auth import Principal
-from hub.services.live import LiveRequestError, LiveSession
+from hub.services.live import LiveRequestError
+from hub.storage.worker_ports import LiveSessionRecord
 
 router = APIRouter(prefix="/api/live", tags=["live"])
 
@@ -60,7 +61,7 @@ def _http(exc: LiveRequestError) -> HTTPException:
 
 async def _own_session(
     hub: Hub, user: Principal, site_id: str, camera_id: str, session_id: str
-) -> LiveSession:
+) -> LiveSessionRecord:
     """The open session, whichever hub worker started it (it is a row in the database)."""
     session = await hub.service.live.session(session_id)
     if session is None or (session.site_id, session.camera_id) != (site_id, camera_id):
