@@ -264,6 +264,8 @@ class HubService:
         jobs.add("upload-sweep", self.outside.sweeping)
         if self.settings.evidence.scrub:
             jobs.add("scrub", self.integrity.run_scrub)
+        lease = self.settings.database.lease_seconds
+        jobs.add("live-sweep", lambda: self.live.sweeping(jobs.alive, self.actor, lease))
 
     async def _sync_config(self) -> None:
         """Sites and users from the settings into the database (the settings win)."""

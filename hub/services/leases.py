@@ -38,6 +38,11 @@ log = logging.getLogger(__name__)
 PROCESS: Final = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 JobFactory = Callable[[], Coroutine[Any, Any, None]]
+PRESENCE: Final = "worker:"  # the lease each running worker holds on itself
+
+
+async def _present() -> None:
+    await asyncio.Event().wait()  # nothing to do but hold the lease
 
 
 class LeasedJobs:
@@ -64,6 +69,8 @@ class LeasedJobs:
         self._jobs: dict[str, JobFactory] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._until: dict[str, float] = {}  # name -> monotonic deadline of our lease
+        # Every worker holds a lease of its own while it runs: the others see it is alive.
+        self.add(f"{PRESENCE}{worker}", _present)
 
     def add(self, name: str, job: JobFactory) -> None:
         self._jobs[name] = job
@@ -73,7 +80,17 @@ class LeasedJobs:
 
     @property
     def running(self) -> list[str]:
-        return sorted(name for name, task in self._tasks.items() if not task.done())
+        """The background jobs running here (not counting this worker's presence)."""
+        return sorted(
+            name
+            for name, task in self._tasks.items()
+            if not task.done() and not name.startswith(PRESENCE)
+        )
+
+    async def alive(self) -> set[str]:
+        """The workers running now (each renews its presence lease)."""
+        holders = await self._storage.aread(lambda uow: uow.leases.holders(self._now()))
+        return {name.removeprefix(PRESENCE) for name in holders if name.startswith(PRESENCE)}
 
     async def run(self) -> None:
         """Keep taking and renewing the leases (a task of the hub service)."""

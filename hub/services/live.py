@@ -19,8 +19,9 @@ them when it starts again (the same ``worker_id``).
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Final
 
@@ -107,7 +108,33 @@ class LiveBridge:
 
     async def sessions(self) -> list[LiveSessionRecord]:
         """The open sessions this worker started."""
-        return await self._storage.aread(lambda uow: uow.live_sessions.open_of(self._owner))
+        found = await self._storage.aread(lambda uow: uow.live_sessions.open_all())
+        return [session for session in found if session.worker == self._owner]
+
+    async def end_orphans(self, alive: Callable[[], Awaitable[set[str]]], actor: str) -> int:
+        """End the open sessions of hub workers that are no longer running (killed, and not
+        started again): their ``live_end`` rows are written here."""
+        running = await alive()
+        found = await self._storage.aread(lambda uow: uow.live_sessions.open_all())
+        ended = 0
+        for session in found:
+            if session.worker not in running:
+                await self.end(session, actor, f"its hub worker {session.worker} stopped")
+                ended += 1
+        return ended
+
+    async def sweeping(
+        self, alive: Callable[[], Awaitable[set[str]]], actor: str, every_seconds: float
+    ) -> None:
+        """``end_orphans`` every ``every_seconds`` (a background job on one worker)."""
+        while True:
+            await asyncio.sleep(every_seconds)
+            try:
+                await self.end_orphans(alive, actor)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # one bad pass must not stop the next: logged with its cause
+                log.exception("live session sweep failed")
 
     @property
     def ice_servers(self) -> tuple[IceServer, ...]:

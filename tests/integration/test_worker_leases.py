@@ -98,7 +98,7 @@ def test_one_worker_runs_a_job_and_the_other_takes_over_when_it_dies(
         await settle()
         assert ran == ["w1", "w2"] and second.running == ["scrub"]
         holders = await storages.second.aread(lambda uow: uow.leases.holders(clock.now()))
-        assert holders == {"scrub": second.holder}
+        assert holders == {"scrub": second.holder, "worker:w2": second.holder}
         await second.stop()
 
     asyncio.run(scenario())
@@ -158,7 +158,7 @@ def test_a_worker_restarted_after_it_died_takes_its_own_leases_back_at_once(
         assert restarted.running == ["scrub"] and other.running == []
         assert ran == ["w1", "w1"]
         holders = await storages.second.aread(lambda uow: uow.leases.holders(clock.now()))
-        assert holders == {"scrub": "w1@host:200:bb"}
+        assert holders["scrub"] == holders["worker:w1"] == "w1@host:200:bb"
         await restarted.stop()
 
     asyncio.run(scenario())

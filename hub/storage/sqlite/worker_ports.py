@@ -66,6 +66,6 @@ class SqlLiveSessions:
     def end(self, session_id: str, now: datetime) -> bool:
         return worker_rows.end_live_session(self._db, session_id, now)
 
-    def open_of(self, worker: str) -> list[LiveSessionRecord]:
-        found = (self.open(s) for s in worker_rows.open_live_sessions_of(self._db, worker))
+    def open_all(self) -> list[LiveSessionRecord]:
+        found = (self.open(s) for s, _ in worker_rows.open_live_sessions(self._db))
         return [s for s in found if s is not None]

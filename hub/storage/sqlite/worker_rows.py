@@ -47,7 +47,7 @@ MIGRATION: Final[tuple[str, ...]] = (
         started_at TEXT NOT NULL,
         ended_at TEXT
     )""",
-    "CREATE INDEX live_sessions_open ON live_sessions (worker, ended_at)",
+    "CREATE INDEX live_sessions_open ON live_sessions (ended_at)",
     # The one PATCH writing a tus upload's bytes, across workers.
     "ALTER TABLE tus_uploads ADD COLUMN patching_by TEXT",
     "ALTER TABLE tus_uploads ADD COLUMN patching_since TEXT",
@@ -198,13 +198,12 @@ def end_live_session(db: SqlSession, session_id: str, now: datetime) -> bool:
     return cursor.rowcount == 1
 
 
-def open_live_sessions_of(db: SqlSession, worker: str) -> list[str]:
+def open_live_sessions(db: SqlSession) -> list[tuple[str, str]]:
+    """(session id, worker) of every open session, oldest first."""
     rows = db.query(
-        "SELECT session_id FROM live_sessions WHERE worker = ? AND ended_at IS NULL"
-        " ORDER BY started_at",
-        [worker],
+        "SELECT session_id, worker FROM live_sessions WHERE ended_at IS NULL ORDER BY started_at"
     )
-    return [str(row["session_id"]) for row in rows]
+    return [(str(row["session_id"]), str(row["worker"])) for row in rows]
 
 
 # -- tus PATCH claims --------------------------------------------------------------------------
