@@ -48,7 +48,7 @@ from hub.services.fleet import FleetService, fleet_mailer
 from hub.services.ingest.service import IngestService
 from hub.services.integrity import IntegrityService
 from hub.services.jobs import JobService
-from hub.services.leases import LeasedJobs
+from hub.services.leases import LeasedJobs, repeat
 from hub.services.live import LiveBridge
 from hub.services.outside.service import OutsideFootage
 from hub.services.requests.service import RequestService
@@ -264,8 +264,19 @@ class HubService:
         jobs.add("upload-sweep", self.outside.sweeping)
         if self.settings.evidence.scrub:
             jobs.add("scrub", self.integrity.run_scrub)
-        lease = self.settings.database.lease_seconds
-        jobs.add("live-sweep", lambda: self.live.sweeping(jobs.alive, self.actor, lease))
+        # What workers that died (and were not started again) left: their live sessions ended,
+        # their derived items failed.
+        every = self.settings.database.lease_seconds
+        jobs.add(
+            "live-sweep",
+            lambda: repeat(
+                every, lambda: self.live.end_orphans(jobs.alive, self.actor), "live sweep"
+            ),
+        )
+        jobs.add(
+            "derived-sweep",
+            lambda: repeat(every, lambda: self.derived.fail_orphans(jobs.alive), "derived sweep"),
+        )
 
     async def _sync_config(self) -> None:
         """Sites and users from the settings into the database (the settings win)."""

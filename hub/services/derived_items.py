@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -42,6 +43,7 @@ from hub.exhibits.derive.redaction import (
     RedactionPlan,
 )
 from hub.exhibits.derive.video_pass import DeriveError
+from hub.settings_database import WORKER_PATTERN
 from hub.storage.evidence.store import EvidenceStore, StoreError
 from hub.storage.ports import HubStorage, UnitOfWork
 
@@ -115,27 +117,46 @@ class DerivedItemService:
 
     async def start(self) -> int:
         """Mark items a stopped hub left half made as failed; clear the work folder."""
-        now = self._now()
         # Each item this worker was making left its mark in its work folder (from its order to
         # its end); another worker's items are that worker's to finish.
         mine = None
         if self._settings.worker:
             mine = set(await asyncio.to_thread(_ordered, self._work))
+        return await self._fail_left(self._work, mine, "the hub stopped while it was being made")
 
-        def work(uow: UnitOfWork) -> int:
+    async def fail_orphans(self, alive: Callable[[], Awaitable[set[str]]]) -> int:
+        """Fail the items that hub workers no longer running (killed, not started again) were
+        making, and clear their work folders. Several workers only (each its own folder)."""
+        if not self._settings.worker:
+            return 0
+        running = await alive()
+        failed = 0
+        for folder in await asyncio.to_thread(_worker_folders, self._work.parent):
+            if folder.name not in running:
+                marked = set(await asyncio.to_thread(_ordered, folder))
+                why = f"hub worker {folder.name} stopped while it was being made"
+                failed += await self._fail_left(folder, marked, why)
+        return failed
+
+    async def _fail_left(self, work: Path, marked: set[str] | None, why: str) -> int:
+        """Fail the items still working that are ``marked`` (None: every one); remove
+        ``work``."""
+        now = self._now()
+
+        def fail(uow: UnitOfWork) -> int:
             stale = [
                 item
                 for item in uow.derived.in_state(DerivedState.WORKING)
-                if mine is None or item.id in mine
+                if marked is None or item.id in marked
             ]
             for item in stale:
-                uow.derived.fail(item.id, "the hub stopped while it was being made", now)
+                uow.derived.fail(item.id, why, now)
             return len(stale)
 
-        failed = await self._storage.awrite(work)
+        failed = await self._storage.awrite(fail)
         if failed:
-            log.warning("%d derived item(s) left half made by a stopped hub marked failed", failed)
-        await asyncio.to_thread(shutil.rmtree, self._work, True)
+            log.warning("%d derived item(s) left half made marked failed: %s", failed, why)
+        await asyncio.to_thread(shutil.rmtree, work, True)
         return failed
 
     async def stop(self) -> None:
@@ -322,6 +343,13 @@ def _mark(work: Path, derived_id: str) -> None:
 
 def _unmark(work: Path, derived_id: str) -> None:
     (work / f"{derived_id}{_ORDERED}").unlink(missing_ok=True)
+
+
+def _worker_folders(parent: Path) -> list[Path]:
+    """The work folders of hub workers (named by their worker_id)."""
+    if not parent.is_dir():
+        return []
+    return [p for p in parent.iterdir() if p.is_dir() and re.fullmatch(WORKER_PATTERN, p.name)]
 
 
 def _ordered(work: Path) -> list[str]:

@@ -25,7 +25,7 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, Final
@@ -164,3 +164,18 @@ class LeasedJobs:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
+
+
+async def repeat(
+    every_seconds: float, one_pass: Callable[[], Awaitable[object]], what: str
+) -> None:
+    """Run ``one_pass`` every ``every_seconds`` for ever (a background job's loop); a failed
+    pass is logged with its cause and the next one runs."""
+    while True:
+        await asyncio.sleep(every_seconds)
+        try:
+            await one_pass()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("%s failed", what)

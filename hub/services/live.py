@@ -19,7 +19,6 @@ them when it starts again (the same ``worker_id``).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -122,19 +121,6 @@ class LiveBridge:
                 await self.end(session, actor, f"its hub worker {session.worker} stopped")
                 ended += 1
         return ended
-
-    async def sweeping(
-        self, alive: Callable[[], Awaitable[set[str]]], actor: str, every_seconds: float
-    ) -> None:
-        """``end_orphans`` every ``every_seconds`` (a background job on one worker)."""
-        while True:
-            await asyncio.sleep(every_seconds)
-            try:
-                await self.end_orphans(alive, actor)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # one bad pass must not stop the next: logged with its cause
-                log.exception("live session sweep failed")
 
     @property
     def ice_servers(self) -> tuple[IceServer, ...]:

@@ -227,7 +227,7 @@ def test_a_worker_killed_mid_upload_loses_nothing(
     # Each background job ran on one worker; w1's leases went to w2 once they expired (all
     # but w1's own presence, which lapses: w1 is no longer running).
     jobs = {"custody-checkpoints", "request-sweep", "retention", "fleet-alerts", "upload-sweep"}
-    jobs |= {"scrub", "live-sweep", "worker:w1", "worker:w2"}
+    jobs |= {"scrub", "live-sweep", "derived-sweep", "worker:w1", "worker:w2"}
 
     def leases() -> dict[str, str]:
         with psycopg.connect(schema.url) as conn:

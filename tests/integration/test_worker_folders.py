@@ -1,5 +1,6 @@
 """Several hub workers on one ``data_dir``: a worker that starts fails only the derived items it
-was making and clears only its own work and export folders, not another worker's."""
+was making and clears only its own work and export folders, not another worker's; the items of
+a worker that died and was not started again are failed by the derived sweep."""
 
 from __future__ import annotations
 
@@ -92,6 +93,19 @@ def test_a_starting_worker_leaves_the_other_workers_items_and_folders(tmp_path: 
         assert states == {"w1": DerivedState.FAILED, "w2": DerivedState.WORKING}
         assert (settings.data_dir / "derived-work" / "w2" / f"{made['w2']}.ordered").exists()
         assert not (settings.data_dir / "derived-work" / "w1").exists()
+
+        # w2 dies and is not started again: once it is no longer among the running workers,
+        # the derived sweep (on any worker) fails what it was making and clears its folder.
+        async def only_w1() -> set[str]:
+            return {"w1"}
+
+        async def both() -> set[str]:
+            return {"w1", "w2"}
+
+        assert asyncio.run(workers["w1"].fail_orphans(both)) == 0
+        assert asyncio.run(workers["w1"].fail_orphans(only_w1)) == 1
+        assert storage.read(partial(state_of, item_id=made["w2"])) is DerivedState.FAILED
+        assert not (settings.data_dir / "derived-work" / "w2").exists()
         asyncio.run(exports["w1"].start())
         assert not exports["w1"].folder.exists()
         assert (exports["w2"].folder / ".R-1.zip").read_bytes() == b"being sent"
