@@ -193,10 +193,14 @@ class Deciding:
         specs = clip_jobs(
             reference, record.request, decision.cameras, decision.window, flow.settings.part
         )
+        have = await flow.storage.aread(lambda uow: jobs_of(uow, reference))
         for spec in specs:
             camera = spec.camera
             if not isinstance(camera, CameraRef):
                 continue
+            covered = have.get((camera.site_id, camera.camera_id), [])
+            if any(window.contains(spec.window) for window in covered):
+                continue  # no write for what was dispatched (checked again in the claim)
             start, end = spec.window.start, spec.window.end
             part = (reference, camera.site_id, camera.camera_id, start, end)
             if await flow.storage.awrite(partial(self._claim, part=part, now=flow.now())):
