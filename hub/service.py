@@ -48,6 +48,7 @@ from hub.services.fleet import FleetService, fleet_mailer
 from hub.services.ingest.service import IngestService
 from hub.services.integrity import IntegrityService
 from hub.services.jobs import JobService
+from hub.services.leases import LeasedJobs, repeat
 from hub.services.live import LiveBridge
 from hub.services.outside.service import OutsideFootage
 from hub.services.requests.service import RequestService
@@ -62,6 +63,8 @@ from hub.storage.evidence.store import EvidenceStore
 from hub.storage.ports import UnitOfWork
 
 log = logging.getLogger(__name__)
+
+CHECKPOINTS: Final = "custody-checkpoints"  # the background job that signs the custody head
 
 MAINTENANCE_INTERVAL: Final = timedelta(minutes=10)
 
@@ -88,6 +91,9 @@ class HubService:
         # Malformed, unverified and misrouted messages: counted, logged at most once a minute
         # per kind, and never a custody row.
         self.refusals = Refusals(log)
+        # With several hub workers: live and snapshot request ids carry this worker's id, and
+        # its work folders in the shared data_dir are its own.
+        worker = None if settings.broker is None else settings.broker.worker_id
         self.custody = CustodyLog(self.storage)
         self.actor = f"hub:{settings.hub_id}"
         self.integrity = IntegrityService(
@@ -124,7 +130,7 @@ class HubService:
         self.derived = DerivedItemService(
             self.storage,
             store,
-            DeriveSettings(settings.data_dir, settings.hub_id, self.hub_key),
+            DeriveSettings(settings.data_dir, settings.hub_id, self.hub_key, worker),
             now=now,
         )
         self.exports = ExhibitExport(
@@ -136,6 +142,7 @@ class HubService:
                 self.hub_key,
                 settings.exhibits.reference_pattern,
                 {s.site_id: s.public_key_pem for s in settings.sites if s.public_key_pem},
+                worker,
             ),
             now=now,
         )
@@ -151,16 +158,15 @@ class HubService:
         )
         self.upload_queue = UploadQueueService(self.storage, self.ingest)
         self.uplink_caps = UplinkCapService(self.storage, self.publish, self.signer, now=now)
-        # With several hub workers, live and snapshot request ids carry this worker's id.
-        worker = None if settings.broker is None else settings.broker.worker_id
         self.live = LiveBridge(
             settings.live,
             self.storage,
-            self.custody,
             self.publish,
             lambda: None if self.link is None else self.link.is_ready,
             refusals=self.refusals,
             worker=worker,
+            owner=worker or settings.hub_id,
+            now=now,
         )
         self.snapshots = SnapshotBridge(
             self.storage,
@@ -173,6 +179,13 @@ class HubService:
         self._events: EventQueue | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.handled = 0  # messages handled, for tests and health
+        self.background = LeasedJobs(
+            self.storage,
+            lease=timedelta(seconds=settings.database.lease_seconds),
+            now=now,
+            worker=worker or settings.hub_id,
+        )
+        self._add_background_jobs()
 
     @classmethod
     def from_settings(
@@ -203,27 +216,22 @@ class HubService:
         await self.ingest.resume()
         await self.ingest.expire_stale()
         await self.derived.start()
+        # Live sessions this worker started before it died are over: their live_end rows.
+        await self.live.close_all(self.actor, "the hub restarted")
         await self.exports.start()
         loop = asyncio.get_running_loop()
         self._events = EventQueue(loop, self.settings.ingest.max_queued_chunk_bytes)
         self._tasks.append(loop.create_task(self._consume(self._events), name="hub-consumer"))
         self._tasks.append(loop.create_task(self._maintain(), name="hub-maintenance"))
-        self._tasks.append(
-            loop.create_task(
-                self.checkpoints.run(self.settings.audit.checkpoint_interval_seconds),
-                name="hub-custody-checkpoints",
-            )
-        )
-        self._tasks += self.requests.start(loop)
-        self._tasks.append(loop.create_task(self.fleet.run(), name="hub-fleet-alerts"))
-        self._tasks.append(loop.create_task(self.outside.sweeping(), name="hub-upload-sweep"))
-        if self.settings.evidence.scrub:
-            self._tasks.append(loop.create_task(self.integrity.run_scrub(), name="hub-scrub"))
+        self.requests.start()
+        # Each background job on one worker at a time (a lease in the database).
+        await self.background.renew()
+        self._tasks.append(loop.create_task(self.background.run(), name="hub-leases"))
         if self.link is not None:
             await self.link.start(self._events)
 
     async def stop(self) -> None:
-        await self.live.close_all(f"hub:{self.settings.hub_id}", "hub stopping")
+        await self.live.close_all(self.actor, "hub stopping")
         if self.link is not None:
             await self.link.stop()
         self.integrity.stop()
@@ -234,13 +242,41 @@ class HubService:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        # The last rows of this run are anchored before the hub goes, by the worker that
+        # checkpoints (one writer of the checkpoint file).
+        last_checkpoint = self.background.holds(CHECKPOINTS)
+        await self.background.stop()
         self.requests.close()
         await self.ingest.close()
-        try:
-            # The last rows of this run are anchored before the hub goes.
-            await self.checkpoints.acheckpoint()
-        except OSError as exc:
-            log.error("cannot write the custody checkpoint on shutdown: %s", exc)
+        if last_checkpoint:
+            try:
+                await self.checkpoints.acheckpoint()
+            except OSError as exc:
+                log.error("cannot write the custody checkpoint on shutdown: %s", exc)
+
+    def _add_background_jobs(self) -> None:
+        jobs = self.background
+        interval = self.settings.audit.checkpoint_interval_seconds
+        jobs.add(CHECKPOINTS, lambda: self.checkpoints.run(interval))
+        jobs.add("request-sweep", self.requests.fulfilment.run)
+        jobs.add("retention", self.requests.retention_loop)
+        jobs.add("fleet-alerts", self.fleet.run)
+        jobs.add("upload-sweep", self.outside.sweeping)
+        if self.settings.evidence.scrub:
+            jobs.add("scrub", self.integrity.run_scrub)
+        # What workers that died (and were not started again) left: their live sessions ended,
+        # their derived items failed.
+        every = self.settings.database.lease_seconds
+        jobs.add(
+            "live-sweep",
+            lambda: repeat(
+                every, lambda: self.live.end_orphans(jobs.alive, self.actor), "live sweep"
+            ),
+        )
+        jobs.add(
+            "derived-sweep",
+            lambda: repeat(every, lambda: self.derived.fail_orphans(jobs.alive), "derived sweep"),
+        )
 
     async def _sync_config(self) -> None:
         """Sites and users from the settings into the database (the settings win)."""

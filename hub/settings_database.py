@@ -53,3 +53,12 @@ class DatabaseSettings(BaseModel):
     pool_size: int = Field(
         default=8, ge=1, le=100, description="PostgreSQL connections this hub process may hold"
     )
+    lease_seconds: float = Field(
+        default=30,
+        ge=1,
+        le=3600,
+        description=(
+            "How long a worker's lease on a background job (scrub, retention, sweeps) lasts"
+            " unrenewed: another worker takes the job over this long after its holder died"
+        ),
+    )

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -42,6 +43,7 @@ from hub.exhibits.derive.redaction import (
     RedactionPlan,
 )
 from hub.exhibits.derive.video_pass import DeriveError
+from hub.settings_database import WORKER_PATTERN
 from hub.storage.evidence.store import EvidenceStore, StoreError
 from hub.storage.ports import HubStorage, UnitOfWork
 
@@ -65,6 +67,9 @@ class DeriveSettings:
     data_dir: Path  # the work folder is data_dir/derived-work
     hub_id: str
     hub_key: Ed25519PrivateKey
+    # With several hub workers on one data_dir: this worker's id. Its work folder is then
+    # data_dir/derived-work/<worker>, and at start it fails only the items it was making.
+    worker: str | None = None
 
 
 def redaction_plan(order: DeriveOrder) -> RedactionPlan:
@@ -105,23 +110,53 @@ class DerivedItemService:
         self._settings = settings
         self._now = now
         self._work = settings.data_dir / WORK_FOLDER
+        if settings.worker:
+            self._work /= settings.worker
         self._tasks: set[asyncio.Task[None]] = set()
         self._turn: asyncio.Lock | None = None
 
     async def start(self) -> int:
         """Mark items a stopped hub left half made as failed; clear the work folder."""
+        # Each item this worker was making left its mark in its work folder (from its order to
+        # its end); another worker's items are that worker's to finish.
+        mine = None
+        if self._settings.worker:
+            mine = set(await asyncio.to_thread(_ordered, self._work))
+        return await self._fail_left(self._work, mine, "the hub stopped while it was being made")
+
+    async def fail_orphans(self, alive: Callable[[], Awaitable[set[str]]]) -> int:
+        """Fail the items that hub workers no longer running (killed, not started again) were
+        making, and clear their work folders. Several workers only (each its own folder)."""
+        if not self._settings.worker:
+            return 0
+        running = await alive()
+        failed = 0
+        for folder in await asyncio.to_thread(_worker_folders, self._work.parent):
+            if folder.name not in running:
+                marked = set(await asyncio.to_thread(_ordered, folder))
+                why = f"hub worker {folder.name} stopped while it was being made"
+                failed += await self._fail_left(folder, marked, why)
+        return failed
+
+    async def _fail_left(self, work: Path, marked: set[str] | None, why: str) -> int:
+        """Fail the items still working that are ``marked`` (None: every one); remove
+        ``work``."""
         now = self._now()
 
-        def work(uow: UnitOfWork) -> int:
-            stale = uow.derived.in_state(DerivedState.WORKING)
+        def fail(uow: UnitOfWork) -> int:
+            stale = [
+                item
+                for item in uow.derived.in_state(DerivedState.WORKING)
+                if marked is None or item.id in marked
+            ]
             for item in stale:
-                uow.derived.fail(item.id, "the hub stopped while it was being made", now)
+                uow.derived.fail(item.id, why, now)
             return len(stale)
 
-        failed = await self._storage.awrite(work)
+        failed = await self._storage.awrite(fail)
         if failed:
-            log.warning("%d derived item(s) left half made by a stopped hub marked failed", failed)
-        await asyncio.to_thread(shutil.rmtree, self._work, True)
+            log.warning("%d derived item(s) left half made marked failed: %s", failed, why)
+        await asyncio.to_thread(shutil.rmtree, work, True)
         return failed
 
     async def stop(self) -> None:
@@ -149,6 +184,7 @@ class DerivedItemService:
             plan=checked.plan(),
         )
         await self._storage.awrite(lambda uow: uow.derived.add(record))
+        await asyncio.to_thread(_mark, self._work, record.id)
         task = asyncio.get_running_loop().create_task(
             self._make(record, item, checked), name=f"derive-{record.id}"
         )
@@ -169,6 +205,12 @@ class DerivedItemService:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def _make(self, record: DerivedItem, item: EvidenceItem, order: DeriveOrder) -> None:
+        try:
+            await self._make_once(record, item, order)
+        finally:
+            await asyncio.to_thread(_unmark, self._work, record.id)
+
+    async def _make_once(self, record: DerivedItem, item: EvidenceItem, order: DeriveOrder) -> None:
         if self._turn is None:
             self._turn = asyncio.Lock()
         try:
@@ -288,3 +330,30 @@ class DerivedItemService:
             )
 
         await self._storage.awrite(work)
+
+
+_ORDERED: Final = ".ordered"
+
+
+def _mark(work: Path, derived_id: str) -> None:
+    """Mark ``derived_id`` as being made by this worker (until it is ready or failed)."""
+    work.mkdir(parents=True, exist_ok=True, mode=0o700)
+    (work / f"{derived_id}{_ORDERED}").touch()
+
+
+def _unmark(work: Path, derived_id: str) -> None:
+    (work / f"{derived_id}{_ORDERED}").unlink(missing_ok=True)
+
+
+def _worker_folders(parent: Path) -> list[Path]:
+    """The work folders of hub workers (named by their worker_id)."""
+    if not parent.is_dir():
+        return []
+    return [p for p in parent.iterdir() if p.is_dir() and re.fullmatch(WORKER_PATTERN, p.name)]
+
+
+def _ordered(work: Path) -> list[str]:
+    """The items this worker was making, from their marks."""
+    if not work.is_dir():
+        return []
+    return [p.name.removesuffix(_ORDERED) for p in work.iterdir() if p.name.endswith(_ORDERED)]

@@ -69,6 +69,9 @@ class ExportSettings:
     hub_key: Ed25519PrivateKey
     exhibit_pattern: str
     site_keys: dict[str, str] = field(default_factory=dict)  # site id -> PEM, from the settings
+    # With several hub workers on one data_dir: this worker's id (data_dir/exports/<worker>, so
+    # a worker starting clears only its own unsent packages).
+    worker: str | None = None
 
 
 @dataclass(frozen=True)
@@ -145,7 +148,8 @@ class ExhibitExport:
 
     @property
     def folder(self) -> Path:
-        return self._settings.data_dir / EXPORT_FOLDER
+        folder = self._settings.data_dir / EXPORT_FOLDER
+        return folder / self._settings.worker if self._settings.worker else folder
 
     async def start(self) -> None:
         """Remove packages a stopped hub left unsent."""

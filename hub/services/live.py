@@ -8,16 +8,23 @@ closes go the same way. The media itself flows browser <-> agent; the hub never 
 Every session is in the custody log: ``live_start`` when the site answered (who, which camera),
 ``live_end`` when it ended (closed by the viewer, or the hub stopping). Refusals are errors with
 an HTTP status (:class:`LiveRequestError`), mapped from the agent's error text.
+
+With several hub workers behind a load balancer with no sticky routing, the offer waits for the
+site's answer on the worker that sent it (the answer topic carries its ``worker_id``), and the
+session is then a row in the database (``live_sessions``): a candidate or close that reaches
+another worker is published to the site from there, and ``live_end`` is written once, by
+whichever worker ends it. A worker that stops ends the sessions it started; one that died ends
+them when it starts again (the same ``worker_id``).
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Final
 
+from cctv_common.clock import utc_now
 from cctv_common.refusals import Refusals
 from cctv_common.wire.payloads import (
     IceServer,
@@ -28,7 +35,7 @@ from cctv_common.wire.payloads import (
     LiveOffer,
 )
 from cctv_common.wire.topics import LiveKind, live_topic
-from hub.services.custody import CustodyAction, CustodyLog
+from hub.services.custody import CustodyAction
 from hub.services.site_requests import (
     LinkReady,
     PendingReplies,
@@ -36,7 +43,8 @@ from hub.services.site_requests import (
     check_site_camera,
 )
 from hub.settings import LiveSettings
-from hub.storage.ports import HubStorage
+from hub.storage.ports import HubStorage, UnitOfWork
+from hub.storage.worker_ports import LiveSessionRecord
 
 log = logging.getLogger(__name__)
 
@@ -69,19 +77,6 @@ def status_for_error(text: str) -> int:
     return 502
 
 
-@dataclass
-class LiveSession:
-    session_id: str
-    site_id: str
-    camera_id: str
-    username: str
-    started: float = field(default_factory=time.monotonic)
-
-    @property
-    def subject(self) -> str:
-        return f"camera:{self.site_id}/{self.camera_id}"
-
-
 class LiveBridge:
     """The hub's live sessions and the answers it is waiting for. Use on the hub's loop."""
 
@@ -89,28 +84,43 @@ class LiveBridge:
         self,
         settings: LiveSettings,
         storage: HubStorage,
-        custody: CustodyLog,
         publish: Publish,
         link_ready: LinkReady,
         refusals: Refusals | None = None,
         *,
         worker: str | None = None,
+        owner: str = "hub",
+        now: Callable[[], datetime] = utc_now,
     ) -> None:
         self._settings = settings
         self._storage = storage
-        self._custody = custody
         self._publish = publish
         self._link_ready = link_ready
         self._refusals = refusals or Refusals(log)
         self._answers: PendingReplies[LiveAnswer] = PendingReplies(worker)
-        self._sessions: dict[str, LiveSession] = {}
+        self._owner = owner  # the sessions this worker started are ended when it stops
+        self._now = now
 
-    @property
-    def sessions(self) -> list[LiveSession]:
-        return list(self._sessions.values())
+    async def session(self, session_id: str) -> LiveSessionRecord | None:
+        """The open session, whichever worker started it."""
+        return await self._storage.aread(lambda uow: uow.live_sessions.open(session_id))
 
-    def session(self, session_id: str) -> LiveSession | None:
-        return self._sessions.get(session_id)
+    async def sessions(self) -> list[LiveSessionRecord]:
+        """The open sessions this worker started."""
+        found = await self._storage.aread(lambda uow: uow.live_sessions.open_all())
+        return [session for session in found if session.worker == self._owner]
+
+    async def end_orphans(self, alive: Callable[[], Awaitable[set[str]]], actor: str) -> int:
+        """End the open sessions of hub workers that are no longer running (killed, and not
+        started again): their ``live_end`` rows are written here."""
+        running = await alive()
+        found = await self._storage.aread(lambda uow: uow.live_sessions.open_all())
+        ended = 0
+        for session in found:
+            if session.worker not in running:
+                await self.end(session, actor, f"its hub worker {session.worker} stopped")
+                ended += 1
+        return ended
 
     @property
     def ice_servers(self) -> tuple[IceServer, ...]:
@@ -123,7 +133,7 @@ class LiveBridge:
 
     async def offer(
         self, username: str, site_id: str, camera_id: str, sdp: str
-    ) -> tuple[LiveSession, str]:
+    ) -> tuple[LiveSessionRecord, str]:
         """Relay an offer to the site; the session and the site's SDP answer."""
         await self._check_site(site_id, camera_id)
         session_id = self._answers.new_id()
@@ -171,14 +181,20 @@ class LiveBridge:
             )
             raise LiveRequestError(status_for_error(answer.error), answer.error)
         assert answer.sdp is not None  # LiveAnswer carries sdp or error
-        session = LiveSession(session_id, site_id, camera_id, username)
-        self._sessions[session_id] = session
-        await self._custody.aappend(
-            username,
-            CustodyAction.LIVE_START,
-            session.subject,
-            {"session_id": session_id, "site_id": site_id, "camera_id": camera_id},
-        )
+        now = self._now()
+        session = LiveSessionRecord(session_id, site_id, camera_id, username, self._owner, now)
+
+        def started(uow: UnitOfWork) -> None:
+            uow.live_sessions.add(session)
+            uow.custody.append(
+                username,
+                CustodyAction.LIVE_START,
+                session.subject,
+                {"session_id": session_id, "site_id": site_id, "camera_id": camera_id},
+                at=now,
+            )
+
+        await self._storage.awrite(started)
         log.info(
             "site=%s camera=%s session=%s live session started", site_id, camera_id, session_id
         )
@@ -186,7 +202,7 @@ class LiveBridge:
 
     async def candidate(
         self,
-        session: LiveSession,
+        session: LiveSessionRecord,
         candidate: str,
         sdp_mid: str | None,
         sdp_mline_index: int | None,
@@ -202,25 +218,34 @@ class LiveBridge:
             raise LiveRequestError(400, f"the ICE candidate cannot be sent: {exc}") from exc
         self._send(session.site_id, session.session_id, "candidate", payload)
 
-    async def end(self, session: LiveSession, actor: str, reason: str) -> None:
-        """End ``session``: tell the site and write the ``live_end`` row (once)."""
-        if self._sessions.pop(session.session_id, None) is None:
+    async def end(self, session: LiveSessionRecord, actor: str, reason: str) -> None:
+        """End ``session``: tell the site and write the ``live_end`` row (once, on whichever
+        worker ends it first)."""
+        now = self._now()
+        seconds = round(max(0.0, (now - session.started_at).total_seconds()), 1)
+
+        def ended(uow: UnitOfWork) -> bool:
+            if not uow.live_sessions.end(session.session_id, now):
+                return False
+            uow.custody.append(
+                actor,
+                CustodyAction.LIVE_END,
+                session.subject,
+                {
+                    "session_id": session.session_id,
+                    "site_id": session.site_id,
+                    "camera_id": session.camera_id,
+                    "viewer": session.username,
+                    "reason": reason,
+                    "seconds": seconds,
+                },
+                at=now,
+            )
+            return True
+
+        if not await self._storage.awrite(ended):
             return
         self._send(session.site_id, session.session_id, "close", _close(session.session_id, reason))
-        seconds = round(time.monotonic() - session.started, 1)
-        await self._custody.aappend(
-            actor,
-            CustodyAction.LIVE_END,
-            session.subject,
-            {
-                "session_id": session.session_id,
-                "site_id": session.site_id,
-                "camera_id": session.camera_id,
-                "viewer": session.username,
-                "reason": reason,
-                "seconds": seconds,
-            },
-        )
         log.info(
             "site=%s camera=%s session=%s live session ended after %.1f s (%s)",
             session.site_id,
@@ -231,7 +256,8 @@ class LiveBridge:
         )
 
     async def close_all(self, actor: str, reason: str) -> None:
-        for session in list(self._sessions.values()):
+        """End the sessions this worker started (stopping, or starting after it died)."""
+        for session in await self.sessions():
             await self.end(session, actor, reason)
         self._answers.cancel_all()
 
@@ -258,7 +284,7 @@ class LiveBridge:
             log.info(
                 "site=%s session=%s live answer for no waiting offer ignored", site_id, session_id
             )
-            if answer.sdp is not None and session_id not in self._sessions:
+            if answer.sdp is not None and await self.session(session_id) is None:
                 # An answer that came too late: the site holds a session nobody will use.
                 self._send(site_id, session_id, "close", _close(session_id, "answered too late"))
 

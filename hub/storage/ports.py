@@ -7,9 +7,8 @@ Services never see SQL or a database handle. They hand a function to ``HubStorag
 
 and everything that function does through ``uow`` commits together or not at all (one writer,
 one transaction: the SQLite implementation runs it as ``BEGIN IMMEDIATE`` on its writer thread,
-see ``hub.storage.sqlite.database``). ``aread``/``read`` give a consistent snapshot. A new
-backend (PostgreSQL, say) implements these Protocols under ``hub/storage/<backend>/`` and
-``HubStorage``; no service changes.
+see ``hub.storage.sqlite.database``). ``aread``/``read`` give a consistent snapshot. Both
+engines implement these Protocols with one set of row modules (``hub.storage.sql_session``).
 """
 
 from __future__ import annotations
@@ -53,6 +52,7 @@ from hub.domain.requests.request import FootageRequest
 from hub.domain.requests.retention import RetentionCategory
 from hub.domain.requests.states import RequestState
 from hub.storage.upload_ports import OutsideItems, TusUploads, UploadLinks
+from hub.storage.worker_ports import DispatchClaims, Leases, LiveSessions
 
 T = TypeVar("T")
 
@@ -477,6 +477,15 @@ class UnitOfWork(Protocol):
 
     @property
     def exhibit_refs(self) -> ExhibitReferences: ...
+
+    @property
+    def leases(self) -> Leases: ...
+
+    @property
+    def dispatches(self) -> DispatchClaims: ...
+
+    @property
+    def live_sessions(self) -> LiveSessions: ...
 
 
 class HubStorage(Protocol):

@@ -31,8 +31,6 @@ class TusUploads(Protocol):
 
     def get(self, upload_id: str) -> TusUpload | None: ...
 
-    def set_offset(self, upload_id: str, offset: int, now: datetime) -> None: ...
-
     def end(
         self,
         upload_id: str,
@@ -44,6 +42,21 @@ class TusUploads(Protocol):
     ) -> None: ...
 
     def receiving(self) -> list[TusUpload]: ...
+
+    def claim_patch(
+        self, upload_id: str, claimant: str, offset: int, now: datetime, stale_before: datetime
+    ) -> bool:
+        """Make ``claimant`` the one PATCH writing from ``offset`` (False: another holds it, or
+        the offset moved)."""
+        ...
+
+    def advance_patch(
+        self, upload_id: str, claimant: str, offset: int, to: int, now: datetime
+    ) -> bool:
+        """Compare-and-set the offset under the claim (``to == offset`` renews it)."""
+        ...
+
+    def release_patch(self, upload_id: str, claimant: str) -> None: ...
 
 
 class OutsideItems(Protocol):

@@ -9,7 +9,9 @@ Limits on waiting only stop a broken test from hanging; nothing asserts on durat
 from __future__ import annotations
 
 import asyncio
+import secrets
 import threading
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +21,7 @@ import httpx
 import pytest
 import uvicorn
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pydantic import SecretStr
 
 from cctv_common.evidence.signing import public_key_pem
 from devkit.local_broker import free_loopback_port
@@ -45,6 +48,9 @@ class LiveRig:
     settings: HubSettings
     database: HubDatabase
     agent: AgentProcess
+    # A second hub worker on the same database and broker (its own broker user and worker_id),
+    # behind no sticky routing: a session started on one is continued and closed on the other.
+    other_url: str = ""
 
     def auth(self, user: str) -> tuple[str, str]:
         return user, USERS[user][1]
@@ -64,24 +70,39 @@ def _camera_reported(rig: LiveRig) -> bool:
 def live_rig(
     tmp_path: Path, mosquitto_broker: MosquittoBroker, rtsp_camera: TestCamera
 ) -> Iterator[LiveRig]:
-    settings = make_settings(
-        tmp_path / "hub",
-        site_key=Ed25519PrivateKey.generate(),
-        broker=broker_settings(mosquitto_broker),
+    broker = broker_settings(mosquitto_broker).model_copy(update={"worker_id": "w1"})
+    settings = make_settings(tmp_path / "hub", site_key=Ed25519PrivateKey.generate(), broker=broker)
+    second_user = f"hub-w2-{uuid.uuid4().hex[:6]}"
+    mosquitto_broker.add_user(second_user, secrets.token_urlsafe(18), hub=True)
+    second = settings.model_copy(
+        update={
+            "broker": broker.model_copy(
+                update={
+                    "username": second_user,
+                    "password": SecretStr(mosquitto_broker.password(second_user)),
+                    "worker_id": "w2",
+                }
+            )
+        }
     )
     database = HubDatabase(settings.db_path)
-    port = free_loopback_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings, database),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            lifespan="on",
+    other_database = HubDatabase(settings.db_path)
+    servers = []
+    ports = []
+    for worker_settings, worker_database in ((settings, database), (second, other_database)):
+        ports.append(free_loopback_port())
+        server = uvicorn.Server(
+            uvicorn.Config(
+                create_app(worker_settings, worker_database),
+                host="127.0.0.1",
+                port=ports[-1],
+                log_level="warning",
+                lifespan="on",
+            )
         )
-    )
-    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
-    thread.start()
+        thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
+        thread.start()
+        servers.append((server, thread))
     config = write_config(
         tmp_path / "agent.toml",
         mosquitto_broker,
@@ -89,9 +110,15 @@ def live_rig(
         cameras=[{"id": CAMERA, "rtsp_url": rtsp_camera.url}],
     )
     agent = AgentProcess(config, tmp_path / "agent.log")
-    rig = LiveRig(f"http://127.0.0.1:{port}", settings, database, agent)
+    rig = LiveRig(
+        f"http://127.0.0.1:{ports[0]}",
+        settings,
+        database,
+        agent,
+        other_url=f"http://127.0.0.1:{ports[1]}",
+    )
     try:
-        wait_until(lambda: server.started, "hub started", WAIT)
+        wait_until(lambda: all(server.started for server, _ in servers), "hub started", WAIT)
         other = Ed25519PrivateKey.generate().public_key()
         registered = httpx.post(
             rig.url + "/api/sites",
@@ -105,9 +132,12 @@ def live_rig(
         yield rig
     finally:
         agent.stop_quietly()
-        server.should_exit = True
-        thread.join(WAIT)
+        for server, _ in servers:
+            server.should_exit = True
+        for _, thread in servers:
+            thread.join(WAIT)
         database.close()
+        other_database.close()
 
 
 def _audit(rig: LiveRig) -> list[dict[str, Any]]:
@@ -137,14 +167,21 @@ def test_aiortc_viewer_through_the_hub_decodes_the_camera_and_is_in_the_custody_
                 }
                 assert all(f.to_ndarray(format="rgb24").any() for f in frames[-3:])
 
+                # The session's later calls reach the other hub worker (no sticky routing):
+                # it holds the session as well as the worker that started it.
+                session = f"{rig.other_url}/api/live/{SITE}/{CAMERA}/sessions/{body['session_id']}"
+                candidate = await client.post(
+                    f"{session}/candidate", json={"candidate": ""}, auth=rig.auth("pc-one")
+                )
+                assert candidate.status_code == 200, candidate.text
                 # Someone else may not end this viewer's session.
-                session = f"/api/live/{SITE}/{CAMERA}/sessions/{body['session_id']}"
                 other = await client.delete(session, auth=rig.auth("pc-two"))
                 assert other.status_code == 403
                 closed = await client.delete(session, auth=rig.auth("pc-one"))
                 assert closed.status_code == 200 and closed.json() == {"closed": True}
-                again = await client.delete(session, auth=rig.auth("pc-one"))
-                assert again.status_code == 404
+                for url in (session, session.replace(rig.other_url, rig.url)):
+                    again = await client.delete(url, auth=rig.auth("pc-one"))
+                    assert again.status_code == 404
             finally:
                 await viewer.close()
 

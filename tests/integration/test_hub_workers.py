@@ -98,7 +98,7 @@ def workers(
             broker=BrokerAccount(
                 mosquitto_broker.host, mosquitto_broker.port, user, mosquitto_broker.password(user)
             ),
-            database={"url": postgres_schema.url, "pool_size": 4},
+            database={"url": postgres_schema.url, "pool_size": 4, "lease_seconds": 3},
             evidence_store={
                 "backend": "s3",
                 "endpoint_url": seaweed.endpoint,
@@ -107,7 +107,7 @@ def workers(
                 "credentials_file": str(seaweed.credentials_file),
             },
             ingest={"ack_delay_seconds": 0.05, "min_free_bytes": 0},
-            evidence={"scrub": worker_id == "w1"},
+            evidence={"scrub": True},  # on one worker at a time: a lease
         )
         data["broker"].update(
             shared_group="hub",
@@ -224,6 +224,20 @@ def test_a_worker_killed_mid_upload_loses_nothing(
     # The survivor serves it, re-hashed from the bucket.
     video = api.get(f"/api/clips/{rows[0][0]}/video")
     assert video.status_code == 200 and video.content == data
+    # Each background job ran on one worker; w1's leases went to w2 once they expired (all
+    # but w1's own presence, which lapses: w1 is no longer running).
+    jobs = {"custody-checkpoints", "request-sweep", "retention", "fleet-alerts", "upload-sweep"}
+    jobs |= {"scrub", "live-sweep", "derived-sweep", "worker:w1", "worker:w2"}
+
+    def leases() -> dict[str, str]:
+        with psycopg.connect(schema.url) as conn:
+            return dict(conn.execute("SELECT name, holder FROM leases").fetchall())
+
+    def moved() -> bool:
+        return all(h.startswith("w2@") for n, h in leases().items() if n != "worker:w1")
+
+    wait_until(moved, "w2 holds every lease")
+    assert set(leases()) == jobs and leases()["worker:w1"].startswith("w1@")
     audit = api.get("/api/audit", auth=auth("auditor")).json()
     assert [row["action"] for row in audit if row["subject"] == f"clip:{rows[0][0]}"].count(
         "stored"

@@ -16,7 +16,8 @@ from cctv_common.wire.payloads import MAX_SDP_CHARS
 from hub.api.deps import Hub, SiteIdPath, checked_id, require
 from hub.domain.acl import Permission, Role
 from hub.services.auth import Principal
-from hub.services.live import LiveRequestError, LiveSession
+from hub.services.live import LiveRequestError
+from hub.storage.worker_ports import LiveSessionRecord
 
 router = APIRouter(prefix="/api/live", tags=["live"])
 
@@ -58,10 +59,11 @@ def _http(exc: LiveRequestError) -> HTTPException:
     return HTTPException(exc.status, str(exc))
 
 
-def _own_session(
+async def _own_session(
     hub: Hub, user: Principal, site_id: str, camera_id: str, session_id: str
-) -> LiveSession:
-    session = hub.service.live.session(session_id)
+) -> LiveSessionRecord:
+    """The open session, whichever hub worker started it (it is a row in the database)."""
+    session = await hub.service.live.session(session_id)
     if session is None or (session.site_id, session.camera_id) != (site_id, camera_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no live session {session_id}")
     if session.username != user.username and user.role is not Role.SUPERVISOR:
@@ -97,7 +99,7 @@ async def candidate(
     hub: Hub,
     user: LiveViewer,
 ) -> ClosedOut:
-    session = _own_session(hub, user, site_id, camera_id, session_id)
+    session = await _own_session(hub, user, site_id, camera_id, session_id)
     try:
         await hub.service.live.candidate(
             session, body.candidate, body.sdp_mid, body.sdp_mline_index
@@ -119,6 +121,6 @@ async def close(
     hub: Hub,
     user: LiveViewer,
 ) -> ClosedOut:
-    session = _own_session(hub, user, site_id, camera_id, session_id)
+    session = await _own_session(hub, user, site_id, camera_id, session_id)
     await hub.service.live.end(session, user.username, "closed by viewer")
     return ClosedOut(closed=True)

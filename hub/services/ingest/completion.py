@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import secrets
-import socket
 from datetime import timedelta
 from functools import partial
 from typing import Final
@@ -18,6 +15,7 @@ from hub.services.ingest.staging import bad_chunks, sync_and_hash
 from hub.services.ingest.transitions import (
     record_stored_in,
 )
+from hub.services.leases import PROCESS
 from hub.storage.evidence.store import StoreError
 from hub.storage.ports import StorageFailure
 
@@ -27,7 +25,7 @@ log = logging.getLogger(__name__)
 # Longer than a large clip's hash, probe and upload to the store take.
 CLAIM_STALE_AFTER: Final = timedelta(minutes=5)
 # Who completes an upload: this process (several hub workers may hold every chunk at once).
-CLAIMANT: Final = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+CLAIMANT: Final = PROCESS
 
 
 class IngestCompletion(IngestCore):

@@ -8,18 +8,25 @@ fsynced, hashed, and only then is the new offset recorded, so a cut connection r
 durable offset (bytes past it are cut off at the next PATCH). The first 4 KiB decide the type:
 anything that is not a video or picture the hub takes is refused and deleted at once.
 
-One PATCH at a time per upload in this process (a lock per upload); a second waits its turn
-and then finds the offset moved (409, which tus clients answer by asking for the offset).
+One PATCH at a time per upload, across hub workers: a PATCH claims the upload in the database
+at its offset (``patching_by``), renews the claim before each block it writes and moves the
+offset by compare-and-set after it, so two workers never write one staging file at once. A
+second PATCH in the same process waits its turn (a lock per upload) and then finds the offset
+moved (409); on another worker it is answered 423 Locked at once. tus clients answer both by
+asking for the offset and resuming. A claim not renewed for ``PATCH_CLAIM_STALE`` (its worker
+died) is taken over.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
+import secrets
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Final
 
@@ -40,14 +47,18 @@ from hub.domain.uploads.tus import (
     parse_length,
     parse_metadata,
 )
+from hub.services.leases import PROCESS
 from hub.services.outside import staging
 from hub.services.outside.arrival import Arrival
 from hub.services.outside.links import UploadLinkService
-from hub.storage.ports import HubStorage, UnitOfWork
+from hub.storage.ports import HubStorage, StorageFailure, UnitOfWork
 
 log = logging.getLogger(__name__)
 
 FLUSH_BYTES: Final = 4 * 1024 * 1024
+# A PATCH renews its claim before every block (at most FLUSH_BYTES); one silent this long died.
+PATCH_CLAIM_STALE: Final = timedelta(seconds=60)
+_TAKEN: Final = "another request is sending this upload's bytes; ask for its offset and resume"
 
 
 @dataclass
@@ -84,6 +95,8 @@ class TusServer:
         self.staging_dir = staging_dir
         self._now = now
         self._receiving: dict[str, _Receiving] = {}
+        # The PATCH claims' holder: this server (its lock orders the PATCHes of this process).
+        self._claimant = f"{PROCESS}/tus-{secrets.token_hex(3)}"
 
     def _path(self, upload_id: str) -> Path:
         return staging.staging_path(self.staging_dir, upload_id)
@@ -161,7 +174,8 @@ class TusServer:
             if upload.state is TusState.STORED:
                 raise UploadRefused(409, "the upload is already complete")
             if upload.offset >= upload.length:
-                await self._finish(upload, state)  # whole, but not yet stored (a retry)
+                async with self._claimed(upload):
+                    await self._finish(upload, state)  # whole, but not yet stored (a retry)
                 return await self._reread(upload_id)
             check_patch(
                 content_type=request.content_type,
@@ -170,16 +184,49 @@ class TusServer:
                 length=upload.length,
             )
             check_content_length(request.content_length, upload.offset, upload.length)
-            path = self._path(upload_id)
-            if state.digest is None or state.hashed != upload.offset:
-                state.digest, state.head = await asyncio.to_thread(
-                    staging.rehash, path, upload.offset
-                )
-                state.hashed = upload.offset
-            offset = await self._receive(upload, state, path, body)
-            if offset >= upload.length:
-                await self._finish(replace(upload, offset=offset), state)
+            async with self._claimed(upload):
+                path = self._path(upload_id)
+                if state.digest is None or state.hashed != upload.offset:
+                    state.digest, state.head = await asyncio.to_thread(
+                        staging.rehash, path, upload.offset
+                    )
+                    state.hashed = upload.offset
+                offset = await self._receive(upload, state, path, body)
+                if offset >= upload.length:
+                    await self._finish(replace(upload, offset=offset), state)
             return await self._reread(upload_id)
+
+    @contextlib.asynccontextmanager
+    async def _claimed(self, upload: TusUpload) -> AsyncIterator[None]:
+        """This process as the one writing ``upload`` (at its offset) until the block ends."""
+        now = self._now()
+        stale = now - PATCH_CLAIM_STALE
+        if not await self._storage.awrite(
+            lambda uow: uow.tus_uploads.claim_patch(
+                upload.id, self._claimant, upload.offset, now, stale
+            )
+        ):
+            self._receiving.pop(upload.id, None)  # what this process knows may be old now
+            raise UploadRefused(423, _TAKEN)
+        try:
+            yield
+        finally:
+            try:
+                await self._storage.awrite(
+                    lambda uow: uow.tus_uploads.release_patch(upload.id, self._claimant)
+                )
+            except StorageFailure as exc:  # the claim goes stale and is taken over
+                log.warning("upload %s: PATCH claim not released: %s", upload.id, exc)
+
+    async def _advance(self, upload_id: str, offset: int, to: int) -> None:
+        """Move the offset from ``offset`` to ``to`` under the claim (``to == offset`` renews
+        it before a block is written); 423 when another worker has taken the upload over."""
+        now = self._now()
+        if not await self._storage.awrite(
+            lambda uow: uow.tus_uploads.advance_patch(upload_id, self._claimant, offset, to, now)
+        ):
+            self._receiving.pop(upload_id, None)
+            raise UploadRefused(423, _TAKEN)
 
     async def _receive(
         self, upload: TusUpload, state: _Receiving, path: Path, body: AsyncIterator[bytes]
@@ -193,14 +240,13 @@ class TusServer:
                 return
             data = bytes(buffer)
             buffer.clear()
+            await self._advance(upload.id, offset, offset)  # still ours: write
+            start = offset
             offset = await asyncio.to_thread(staging.append, path, offset, data, state.digest)
             state.hashed = offset
             if len(state.head) < HEAD_BYTES:
                 state.head = (state.head + data)[:HEAD_BYTES]
-            now = self._now()
-            await self._storage.awrite(
-                lambda uow: uow.tus_uploads.set_offset(upload.id, offset, now)
-            )
+            await self._advance(upload.id, start, offset)
             await self._check_type(upload, state, path, offset)
 
         try:
@@ -256,7 +302,8 @@ class TusServer:
             if upload.state is TusState.RECEIVING:
                 if upload.offset < upload.length:
                     raise UploadRefused(409, "the upload is not complete yet")
-                return await self._finish(upload, state)
+                async with self._claimed(upload):
+                    return await self._finish(upload, state)
             self._receiving.pop(upload_id, None)
             item_id = upload.outside_id or ""
             item = await self._storage.aread(lambda uow: uow.outside_items.get(item_id))
@@ -270,11 +317,12 @@ class TusServer:
             upload, _link = await self._own(token, upload_id)
             if upload.state is not TusState.RECEIVING:
                 raise UploadRefused(409, "a finished upload cannot be ended; it is evidence now")
-            await asyncio.to_thread(staging.discard, self._path(upload_id))
-            now = self._now()
-            await self._storage.awrite(
-                lambda uow: uow.tus_uploads.end(upload_id, TusState.TERMINATED, now)
-            )
+            async with self._claimed(upload):
+                await asyncio.to_thread(staging.discard, self._path(upload_id))
+                now = self._now()
+                await self._storage.awrite(
+                    lambda uow: uow.tus_uploads.end(upload_id, TusState.TERMINATED, now)
+                )
             self._receiving.pop(upload_id, None)
             log.info("upload %s (%s) cancelled by the uploader", upload_id, upload.filename)
 

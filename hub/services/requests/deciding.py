@@ -5,10 +5,11 @@ camera's window (``[requests] part_minutes``), parts in time order, cameras in p
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Final
 
 from cctv_common.clock import iso_utc
 from cctv_common.wire.payloads import HoldOrder
@@ -29,6 +30,7 @@ from hub.domain.requests.request import CameraRef, IncidentWindow
 from hub.domain.requests.states import IllegalTransition, RequestState, check_transition
 from hub.notifications.messages import NotificationStep
 from hub.services.custody import CustodyAction
+from hub.services.leases import PROCESS
 from hub.services.requests.context import (
     JOB_PRIORITY,
     RequestError,
@@ -38,8 +40,13 @@ from hub.services.requests.context import (
     subject,
 )
 from hub.storage.ports import UnitOfWork
+from hub.storage.worker_ports import PartKey
 
 log = logging.getLogger(__name__)
+
+_APPROVED: Final = frozenset({RequestState.APPROVED, RequestState.PARTLY_APPROVED})
+# A part claimed this long ago with no job yet is claimed again: its hub worker died.
+DISPATCH_CLAIM_STALE: Final = timedelta(minutes=2)
 
 _STEP = {
     RequestState.APPROVED: NotificationStep.APPROVED,
@@ -63,10 +70,6 @@ def hold_message(hold: HoldRecord, *, lifted: bool = False) -> HoldOrder:
 class Deciding:
     def __init__(self, flow: Workflow) -> None:
         self._flow = flow
-        # One dispatch at a time: a decision dispatches at once and the sweep dispatches what an
-        # approved request lacks; run together, both read "no job yet" for a part and each made
-        # one (two evidence items for one camera, seen under load in test_request_path).
-        self._dispatching = asyncio.Lock()
 
     def publish_hold(self, hold: HoldRecord, *, lifted: bool = False) -> None:
         topic = hold_topic(hold.site_id, hold.id)
@@ -174,39 +177,75 @@ class Deciding:
     async def dispatch(self, record: RequestRecord) -> RequestRecord:
         """Make the clip job of every part of every approved camera that has none yet (parts in
         time order, most urgent first) and move the request to fulfilling. A part whose job
-        cannot be made is logged with why."""
-        async with self._dispatching:
-            return await self._dispatch(record.reference)
+        cannot be made is logged with why.
 
-    async def _dispatch(self, reference: str) -> RequestRecord:
+        A decision dispatches at once and the sweep dispatches what an approved request lacks,
+        on any hub worker: each part is claimed in the database first (``request_dispatches``,
+        one row per part), so however many run together, a part gets one job."""
         flow = self._flow
-        # Read again under the lock: another dispatch may have made jobs and moved it on.
+        reference = record.reference
         current = await flow.storage.aread(lambda uow: uow.requests.get(reference))
         assert current is not None
         record = current
         decision = record.decision
         if decision is None or decision.window is None:
             return record
-        have = await flow.storage.aread(lambda uow: jobs_of(uow, reference))
         specs = clip_jobs(
             reference, record.request, decision.cameras, decision.window, flow.settings.part
         )
+        have = await flow.storage.aread(lambda uow: jobs_of(uow, reference))
         for spec in specs:
             camera = spec.camera
             if not isinstance(camera, CameraRef):
                 continue
-            key = (camera.site_id, camera.camera_id)
-            if any(window.contains(spec.window) for window in have.get(key, [])):
-                continue
-            await self._one_job(record, camera, spec.window.start, spec.window.end)
-        if record.state in (RequestState.APPROVED, RequestState.PARTLY_APPROVED):
-            await self.move(reference, RequestState.FULFILLING, flow.actor)
+            covered = have.get((camera.site_id, camera.camera_id), [])
+            if any(window.contains(spec.window) for window in covered):
+                continue  # no write for what was dispatched (checked again in the claim)
+            start, end = spec.window.start, spec.window.end
+            part = (reference, camera.site_id, camera.camera_id, start, end)
+            if await flow.storage.awrite(partial(self._claim, part=part, now=flow.now())):
+                await self._one_job(record, camera, start, end, part=part)
+        if record.state in _APPROVED:
+            return await self.move(reference, RequestState.FULFILLING, flow.actor, only=_APPROVED)
         found = await flow.storage.aread(lambda uow: uow.requests.get(reference))
         assert found is not None
         return found
 
+    @staticmethod
+    def _claim(uow: UnitOfWork, *, part: PartKey, now: datetime) -> bool:
+        """Claim ``part`` for this process to make its job; False when a job covers it, another
+        worker has claimed it, or the job a dead worker made for it was linked instead."""
+        reference, site_id, camera_id, start, end = part
+        have = jobs_of(uow, reference).get((site_id, camera_id), [])
+        if any(window.contains(IncidentWindow(start, end)) for window in have):
+            return False  # a job made before claims were kept, or a re-run, covers it
+        if not uow.dispatches.claim(part, PROCESS, now, now - DISPATCH_CLAIM_STALE):
+            return False
+        # A stale claim taken over: its worker may have made the job and died before linking
+        # it to the request. That job is the part's (one job per part), not a new one.
+        made = next(
+            (
+                job
+                for job in uow.jobs.recent(requested_by=reference)
+                if (job.site_id, job.camera_id, job.start, job.end) == part[1:]
+            ),
+            None,
+        )
+        if made is None:
+            return True
+        uow.requests.add_job(RequestJob(reference, made.id, site_id, camera_id, made.created_at))
+        uow.dispatches.settle(part, PROCESS, made.id)
+        log.warning("request %s: job %s of a stopped worker linked to it", reference, made.id)
+        return False
+
     async def _one_job(
-        self, record: RequestRecord, camera: CameraRef, start: datetime, end: datetime
+        self,
+        record: RequestRecord,
+        camera: CameraRef,
+        start: datetime,
+        end: datetime,
+        *,
+        part: PartKey | None = None,
     ) -> str | None:
         flow = self._flow
         reference = record.reference
@@ -224,19 +263,29 @@ class Deciding:
         except JobRequestError as exc:
             now = flow.now()
             why = exc.message
-            await flow.storage.awrite(
-                lambda uow: uow.custody.append(
+
+            def refused(uow: UnitOfWork) -> None:
+                uow.custody.append(
                     flow.actor,
                     CustodyAction.DISPATCH_REFUSED,
                     subject(reference),
                     {"camera": camera.label, "why": why},
                     at=now,
                 )
-            )
+                if part is not None:  # a later sweep may try again
+                    uow.dispatches.settle(part, PROCESS, None)
+
+            await flow.storage.awrite(refused)
             log.warning("request %s: no clip job for %s: %s", reference, camera.label, exc.message)
             return None
         link = RequestJob(reference, job.id, camera.site_id, camera.camera_id, job.created_at)
-        await flow.storage.awrite(lambda uow: uow.requests.add_job(link))
+
+        def linked(uow: UnitOfWork) -> None:
+            uow.requests.add_job(link)
+            if part is not None:
+                uow.dispatches.settle(part, PROCESS, job.id)
+
+        await flow.storage.awrite(linked)
         return job.id
 
     async def extra_job(
@@ -249,13 +298,24 @@ class Deciding:
             await self.move(record.reference, RequestState.FULFILLING, self._flow.actor)
         return job_id
 
-    async def move(self, reference: str, target: RequestState, actor: str) -> RequestRecord:
+    async def move(
+        self,
+        reference: str,
+        target: RequestState,
+        actor: str,
+        *,
+        only: frozenset[RequestState] | None = None,
+    ) -> RequestRecord:
+        """Move the request to ``target``; with ``only``, just when it is in one of those states
+        (another worker may have moved it first)."""
         now = self._flow.now()
 
         def work(uow: UnitOfWork) -> RequestRecord:
             record = uow.requests.get(reference)
             if record is None:
                 raise RequestNotFound(f"there is no request {reference}")
+            if only is not None and record.state not in only:
+                return record
             try:
                 check_transition(reference, record.state, target)
             except IllegalTransition as exc:

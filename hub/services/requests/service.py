@@ -61,12 +61,10 @@ class RequestService:
         self.releasing = Releasing(self.flow, self.deciding)
         self.reports = RequestReports(self.flow)
 
-    def start(self, loop: asyncio.AbstractEventLoop) -> list[asyncio.Task[None]]:
+    def start(self) -> None:
+        """Start the mailer; the sweep (``fulfilment.run``) and ``retention_loop`` are
+        background jobs the hub service runs on one worker."""
         self.flow.mail.start()
-        return [
-            loop.create_task(self.fulfilment.run(), name="hub-request-sweep"),
-            loop.create_task(self._retention_loop(), name="hub-retention"),
-        ]
 
     def close(self) -> None:
         self.flow.mail.close()
@@ -78,7 +76,7 @@ class RequestService:
             self.deciding.publish_hold(hold)
         return len(holds)
 
-    async def _retention_loop(self) -> None:
+    async def retention_loop(self) -> None:
         while True:
             try:
                 await self.retention_check()

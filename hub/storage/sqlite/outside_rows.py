@@ -10,6 +10,7 @@ from typing import Any
 from hub.domain.uploads.links import LinkUse, UploadLink
 from hub.domain.uploads.records import OutsideItem, TusState, TusUpload
 from hub.storage.sql_session import SqlSession
+from hub.storage.sqlite import worker_rows
 from hub.storage.sqlite.rows import db_time, json_text, opt_time, parse_db_time
 
 
@@ -143,12 +144,18 @@ class SqliteTusUploads:
         found = _rows(self._db, "SELECT * FROM tus_uploads WHERE id = ?", [upload_id])
         return _upload(found[0]) if found else None
 
-    def set_offset(self, upload_id: str, offset: int, now: datetime) -> None:
-        self._db.execute(
-            """UPDATE tus_uploads SET "offset" = ?, updated_at = ?
-            WHERE id = ? AND state = 'receiving'""",
-            [offset, db_time(now), upload_id],
-        )
+    def claim_patch(
+        self, upload_id: str, claimant: str, offset: int, now: datetime, stale_before: datetime
+    ) -> bool:
+        return worker_rows.claim_patch(self._db, upload_id, claimant, offset, now, stale_before)
+
+    def advance_patch(
+        self, upload_id: str, claimant: str, offset: int, to: int, now: datetime
+    ) -> bool:
+        return worker_rows.advance_patch(self._db, upload_id, claimant, offset, to, now)
+
+    def release_patch(self, upload_id: str, claimant: str) -> None:
+        worker_rows.release_patch(self._db, upload_id, claimant)
 
     def end(
         self,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from hub.storage.sqlite import site_access_rows, uplink_cap_rows
+from hub.storage.sqlite import site_access_rows, uplink_cap_rows, worker_rows
 from hub.storage.sqlite.schema_exhibits import EXHIBIT_ITEMS_MIGRATION, EXHIBITS_MIGRATION
 from hub.storage.sqlite.schema_uploads import UPLOADS_MIGRATION
 
@@ -317,5 +317,8 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         "ALTER TABLE jobs ADD COLUMN source TEXT NOT NULL DEFAULT 'auto'"
         " CHECK (source IN ('auto', 'buffer', 'nvr'))",
     ),
+    # 13: several hub workers without in-process locks (issue 16): leases on background jobs,
+    # dispatch claims, live sessions, tus PATCH claims; see worker_rows.
+    worker_rows.MIGRATION,
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)

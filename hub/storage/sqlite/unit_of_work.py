@@ -57,6 +57,7 @@ from hub.storage.sqlite.request_ports import (
 )
 from hub.storage.sqlite.rows import DEFAULT_LIST_LIMIT
 from hub.storage.sqlite.session import SqliteSession
+from hub.storage.sqlite.worker_ports import SqlDispatchClaims, SqlLeases, SqlLiveSessions
 
 T = TypeVar("T")
 SessionT = TypeVar("SessionT", bound=SqlSession)
@@ -319,6 +320,9 @@ class SqlUnitOfWork:
         self.outside_items = SqliteOutsideItems(db)
         self.derived = SqliteDerivedItems(db)
         self.exhibit_refs = SqliteExhibitReferences(db)
+        self.leases = SqlLeases(db)
+        self.dispatches = SqlDispatchClaims(db)
+        self.live_sessions = SqlLiveSessions(db)
 
 
 class SessionRunner(Protocol[SessionT_co]):
