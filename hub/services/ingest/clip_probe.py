@@ -17,8 +17,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from io import RawIOBase
 from pathlib import Path
-from typing import Final
+from typing import BinaryIO, Final
 
 import av
 import av.error
@@ -46,11 +47,15 @@ class ProbeResult:
     last_gop_frames: int
 
 
-def probe_clip(path: Path, codec: str, width: int, height: int) -> ProbeResult:
-    """Check the clip at ``path`` against the manifest's codec and size, or raise ClipUnreadable."""
+def probe_clip(
+    source: Path | BinaryIO | RawIOBase, codec: str, width: int, height: int
+) -> ProbeResult:
+    """Check the clip (a path, or a readable seekable file) against the manifest's codec and size,
+    or raise ClipUnreadable."""
     wanted = CODEC_ALIASES.get(codec.lower(), codec.lower())
+    opened = str(source) if isinstance(source, Path) else source
     try:
-        with av.open(str(path), "r") as container:
+        with av.open(opened, "r") as container:
             videos = container.streams.video
             if len(videos) != 1:
                 raise ClipUnreadable(f"the clip has {len(videos)} video streams, not 1")

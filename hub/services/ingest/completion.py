@@ -85,7 +85,22 @@ class IngestCompletion(IngestCore):
         site_id, clip_id, offer = upload.site_id, upload.clip_id, upload.offer
         expected = offer.clip_sha256
         if upload.staging.exists():
-            digest, size = await asyncio.to_thread(sync_and_hash, upload.fd)
+            # The running hash and the early probe (if this process saw every chunk) are
+            # awaited with the fsync; otherwise the file is read back and probed now.
+            digest = await self._running_digest(upload)
+            size = offer.clip_bytes
+            probing = asyncio.ensure_future(asyncio.to_thread(self._probe, upload))
+            try:
+                if digest is None:
+                    digest, size = await asyncio.to_thread(sync_and_hash, upload.fd)
+                else:
+                    await asyncio.to_thread(os.fsync, upload.fd)
+                if digest != expected or size != offer.clip_bytes:
+                    # Read back every chunk: find the bad ones on disk, or reject the clip.
+                    digest, size = await asyncio.to_thread(sync_and_hash, upload.fd)
+            finally:
+                # The probe's thread reads the file: it is done before anything is closed.
+                await asyncio.wait([probing])
             if digest != expected or size != offer.clip_bytes:
                 bad = await asyncio.to_thread(bad_chunks, upload.fd, upload.book)
                 if bad:
@@ -97,7 +112,7 @@ class IngestCompletion(IngestCore):
                         bad[:20],
                     )
                     for index in bad:
-                        upload.book.drop(index)
+                        upload.drop_chunk(index)
                     upload.persisted_held = -1
                     upload.finalizing = False
                     self._spawn(self._ack_receiving(upload))
@@ -111,12 +126,8 @@ class IngestCompletion(IngestCore):
                     offer_sha256=upload.offer_sha256,
                 )
                 return
-            manifest = upload.manifest
-            try:
-                await asyncio.to_thread(
-                    probe_clip, upload.staging, manifest.codec, manifest.width, manifest.height
-                )
-            except ClipUnreadable as exc:
+            unreadable = probing.result()
+            if unreadable is not None:
                 if not await asyncio.to_thread(upload.staging.exists):
                     # Not the clip's fault: its file went (a stale claim taken over by another
                     # hub process that stored it). The agent's next offer finds it stored.
@@ -126,7 +137,7 @@ class IngestCompletion(IngestCore):
                 await self._reject(
                     site_id,
                     clip_id,
-                    f"the clip is not the video its manifest declares: {exc}",
+                    f"the clip is not the video its manifest declares: {unreadable}",
                     job_id=upload.job.id,
                     offer_sha256=upload.offer_sha256,
                 )
@@ -142,6 +153,23 @@ class IngestCompletion(IngestCore):
             await self._discard(upload, "receiving", None)
             return
         await self._record_stored(upload, key)
+
+    @staticmethod
+    def _probe(upload: UploadSession) -> ClipUnreadable | None:
+        """Blocking: the content check's verdict (None: the clip is the video it declares).
+
+        The early probe's, if it ran to the end on bytes still trusted; else a probe of the file.
+        """
+        if upload.early_probe is not None:
+            outcome = upload.early_probe.outcome()
+            if outcome is not None:
+                return outcome if isinstance(outcome, ClipUnreadable) else None
+        manifest = upload.manifest
+        try:
+            probe_clip(upload.staging, manifest.codec, manifest.width, manifest.height)
+        except ClipUnreadable as exc:
+            return exc
+        return None
 
     async def _record_stored(self, upload: UploadSession, key: str) -> None:
         site_id, clip_id, offer = upload.site_id, upload.clip_id, upload.offer

@@ -10,6 +10,7 @@ import asyncio
 import logging
 import shutil
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -36,6 +37,9 @@ log = logging.getLogger(__name__)
 
 # Chunks for no upload in progress are logged once per clip id; this many ids are remembered.
 MAX_REMEMBERED_UNKNOWN: Final = 10_000
+# Chunks an upload may have waiting for the hash worker (each holds its bytes); past this the
+# chunk consumer waits for the oldest, so a slow hash worker slows reception, not memory.
+MAX_HASH_BACKLOG: Final = 32
 
 
 class IngestCore:
@@ -66,6 +70,9 @@ class IngestCore:
         self._closing = False  # set by close(): nothing new is started
         self._tasks: set[asyncio.Task[None]] = set()
         self._unknown_logged: set[str] = set()
+        # One thread feeds every running clip hash, so each upload's chunks go in in order; it
+        # runs beside the chunk consumer (SHA-256 releases the GIL), not on its path.
+        self._hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-hash")
         settings.staging_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
 
     def _refuse(self, site_id: str, clip_id: str, offer_sha256: str, reason: str) -> None:
@@ -157,6 +164,9 @@ class IngestCore:
             await self._forget(upload)
             return
         if book.merge(merged):
+            # Chunks another process wrote: this process's running hash and early probe did
+            # not see them.
+            upload.void_early_checks()
             log.debug(
                 "clip %s: %s/%s chunks held by all",
                 upload.clip_id,
@@ -238,6 +248,35 @@ class IngestCore:
 
         if await self._storage.awrite(fail) is not None:
             self._jobs.clear(site_id, job_id)
+
+    # The running clip hash.
+
+    async def _hash_landed(self, upload: UploadSession, index: int, data: bytes) -> None:
+        """Hand a verified, written chunk to the hash worker; wait only if it falls behind."""
+        running = upload.running
+        if running is None:
+            return
+        job = asyncio.wrap_future(self._hasher.submit(running.landed, index, data))
+        upload.writes.add(job)  # the staging fd stays open while it may read back
+        job.add_done_callback(upload.writes.discard)
+        upload.hashing.append(job)
+        backlog = upload.hashing
+        while backlog and (backlog[0].done() or len(backlog) > MAX_HASH_BACKLOG):
+            oldest = backlog.popleft()
+            await asyncio.wait([oldest])
+            if oldest.cancelled() or oldest.exception() is not None:
+                upload.running = None  # the completion reads the file back
+
+    async def _running_digest(self, upload: UploadSession) -> str | None:
+        """The clip's SHA-256 from the running hash, or None: read the file back instead."""
+        jobs = list(upload.hashing)
+        upload.hashing.clear()
+        results = await asyncio.gather(*jobs, return_exceptions=True)
+        failed = [r for r in results if isinstance(r, BaseException)]
+        if failed:
+            log.warning("clip %s: running hash failed (%s); read back", upload.clip_id, failed[0])
+            upload.running = None
+        return None if upload.running is None else upload.running.digest()
 
     # Helpers.
 

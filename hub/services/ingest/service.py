@@ -37,6 +37,7 @@ from functools import partial
 from cctv_common.evidence.manifest import Manifest
 from cctv_common.wire.job_state import JobState
 from cctv_common.wire.payloads import ClipOffer, InvalidPayload
+from hub.domain.clip_digest import RunningClipHash
 from hub.domain.ingest_rules import (
     ChunkBook,
     ChunkVerdict,
@@ -49,9 +50,10 @@ from hub.domain.records import ClipJob, EvidenceItem, SiteRecord, UploadRecord
 from hub.domain.upload_queue import RateMeter
 from hub.services.ingest.acks import offer_digest
 from hub.services.ingest.core import MAX_REMEMBERED_UNKNOWN
+from hub.services.ingest.early_probe import ChunkGate, EarlyProbe
 from hub.services.ingest.recovery import IngestRecovery
 from hub.services.ingest.session import UploadSession
-from hub.services.ingest.staging import open_staging, verify_and_write
+from hub.services.ingest.staging import open_staging, read_chunk, verify_and_write
 from hub.services.ingest.transitions import (
     begin_upload_in,
 )
@@ -226,6 +228,7 @@ class IngestService(IngestRecovery):
         except BaseException:
             os.close(fd)
             raise
+        book = ChunkBook.for_offer(offer, ack_every=self._limits.ack_every_chunks)
         upload = UploadSession(
             site_id=site_id,
             clip_id=clip_id,
@@ -234,9 +237,18 @@ class IngestService(IngestRecovery):
             offer_sha256=offer_sha256,
             manifest=manifest,
             job=job,
-            book=ChunkBook.for_offer(offer, ack_every=self._limits.ack_every_chunks),
+            book=book,
             staging=staging,
             fd=fd,
+        )
+        # A fresh upload: this process sees every chunk, so it hashes and probes as they land.
+        upload.running = RunningClipHash(book.chunk_count, partial(read_chunk, fd, book))
+        upload.early_probe = EarlyProbe.start(
+            fd,
+            ChunkGate(book.chunk_count, book.chunk_size, book.clip_bytes),
+            manifest.codec,
+            manifest.width,
+            manifest.height,
         )
         self._uploads[clip_id] = upload
         self._unknown_logged.discard(clip_id)
@@ -302,7 +314,10 @@ class IngestService(IngestRecovery):
             check = book.check_digest(index, len(data), digest)
             if check.ok:
                 book.mark_held(index)
+                if upload.early_probe is not None:
+                    upload.early_probe.gate.mark(index)
                 self._site_rates.setdefault(site_id, RateMeter()).add(len(data), time.monotonic())
+                await self._hash_landed(upload, index, data)
         if check.verdict in (
             ChunkVerdict.WRONG_HASH,
             ChunkVerdict.WRONG_SIZE,

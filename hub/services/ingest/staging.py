@@ -56,6 +56,15 @@ def sync_and_hash(fd: int) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
+def read_chunk(fd: int, book: ChunkBook, index: int) -> bytes:
+    """One chunk's bytes as they are in the staging file."""
+    length = book.expected_length(index)
+    data = os.pread(fd, length, book.offset(index))
+    if len(data) != length:
+        raise OSError(f"chunk {index}: read {len(data)} of {length} bytes")
+    return data
+
+
 def bad_chunks(fd: int, book: ChunkBook) -> list[int]:
     """The chunks whose bytes on disk do not match their SHA-256 in the offer."""
     bad = []
