@@ -7,6 +7,7 @@ import logging
 import os
 import secrets
 import socket
+import time
 from datetime import timedelta
 from functools import partial
 from typing import Final
@@ -87,7 +88,9 @@ class IngestCompletion(IngestCore):
         if upload.staging.exists():
             # The running hash and the early probe (if this process saw every chunk) are
             # awaited with the fsync; otherwise the file is read back and probed now.
+            started = time.perf_counter()
             digest = await self._running_digest(upload)
+            how = "running" if digest is not None else "read back"
             size = offer.clip_bytes
             probing = asyncio.ensure_future(asyncio.to_thread(self._probe, upload))
             try:
@@ -98,9 +101,19 @@ class IngestCompletion(IngestCore):
                 if digest != expected or size != offer.clip_bytes:
                     # Read back every chunk: find the bad ones on disk, or reject the clip.
                     digest, size = await asyncio.to_thread(sync_and_hash, upload.fd)
+                hashed = time.perf_counter() - started
             finally:
                 # The probe's thread reads the file: it is done before anything is closed.
                 await asyncio.wait([probing])
+            log.info(
+                "site %s clip %s: checked in %.3f s (SHA-256 %s and fsync %.3f s, probe %s)",
+                site_id,
+                clip_id,
+                time.perf_counter() - started,
+                how,
+                hashed,
+                "early" if upload.early_probe and not upload.early_probe.gate.spoiled else "at end",
+            )
             if digest != expected or size != offer.clip_bytes:
                 bad = await asyncio.to_thread(bad_chunks, upload.fd, upload.book)
                 if bad:
