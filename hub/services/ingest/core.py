@@ -22,7 +22,8 @@ from cctv_common.wire.chunk_ranges import held_count
 from cctv_common.wire.hub_signing import HubSigner
 from hub.domain.upload_queue import RateMeter
 from hub.services.ingest.acks import AckSender
-from hub.services.ingest.session import UploadSession, close_staging, writes_done
+from hub.services.ingest.session import UploadSession, close_staging, hashing_done, writes_done
+from hub.services.ingest.staging import hash_and_flush
 from hub.services.ingest.transitions import (
     fail_job_in,
     record_held_in,
@@ -252,30 +253,36 @@ class IngestCore:
     # The running clip hash.
 
     async def _hash_landed(self, upload: UploadSession, index: int, data: bytes) -> None:
-        """Hand a verified, written chunk to the hash worker; wait only if it falls behind."""
+        """Hand a verified, written chunk to the hash worker; wait only if it falls behind.
+
+        The worker's futures are not wrapped for the event loop (that would wake the loop once
+        per chunk): the backlog is trimmed by looking, and awaited only when it is too long.
+        """
         running = upload.running
         if running is None:
             return
-        job = asyncio.wrap_future(self._hasher.submit(running.landed, index, data))
-        upload.writes.add(job)  # the staging fd stays open while it may read back
-        job.add_done_callback(upload.writes.discard)
-        upload.hashing.append(job)
+        job = self._hasher.submit(
+            hash_and_flush, running, upload.fd, index, data, upload.book.offset(index)
+        )
         backlog = upload.hashing
+        backlog.append(job)
         while backlog and (backlog[0].done() or len(backlog) > MAX_HASH_BACKLOG):
             oldest = backlog.popleft()
-            await asyncio.wait([oldest])
+            if not oldest.done():
+                await asyncio.wait([asyncio.wrap_future(oldest)])
             if oldest.cancelled() or oldest.exception() is not None:
                 upload.running = None  # the completion reads the file back
 
     async def _running_digest(self, upload: UploadSession) -> str | None:
         """The clip's SHA-256 from the running hash, or None: read the file back instead."""
+        await hashing_done(upload)
         jobs = list(upload.hashing)
         upload.hashing.clear()
-        results = await asyncio.gather(*jobs, return_exceptions=True)
-        failed = [r for r in results if isinstance(r, BaseException)]
-        if failed:
-            log.warning("clip %s: running hash failed (%s); read back", upload.clip_id, failed[0])
-            upload.running = None
+        for job in jobs:
+            error = job.exception() if not job.cancelled() else asyncio.CancelledError()
+            if error is not None:
+                log.warning("clip %s: running hash failed (%s); read back", upload.clip_id, error)
+                upload.running = None
         return None if upload.running is None else upload.running.digest()
 
     # Helpers.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections import deque
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,7 @@ class UploadSession:
     # see, so the completion reads the file back); fed in order by the ingest's hash worker.
     running: RunningClipHash | None = None
     # Hash-worker jobs not yet done, oldest first (bounded: each holds a chunk's bytes).
-    hashing: deque[asyncio.Future[None]] = field(default_factory=deque)
+    hashing: deque[Future[None]] = field(default_factory=deque)
     # The content check started with the upload (None: probed at completion).
     early_probe: EarlyProbe | None = None
 
@@ -69,9 +70,17 @@ class UploadSession:
         )
 
 
+async def hashing_done(upload: UploadSession) -> None:
+    """Wait for the hash worker's jobs of this upload (one worker, in order: the last is enough)."""
+    if upload.hashing and not upload.hashing[-1].done():
+        await asyncio.wait([asyncio.wrap_future(upload.hashing[-1])])
+
+
 async def writes_done(upload: UploadSession) -> None:
+    """Wait for every thread that may use the staging fd (chunk writes, the hash worker)."""
     if upload.writes:
         await asyncio.gather(*upload.writes, return_exceptions=True)
+    await hashing_done(upload)
 
 
 def close_staging(upload: UploadSession) -> None:
