@@ -107,6 +107,13 @@ class EventQueue:
     async def get(self) -> BridgeEvent:
         return await self._queue.get()
 
+    def get_nowait(self) -> BridgeEvent | None:
+        """The next event if one is waiting, else None (never waits)."""
+        try:
+            return self._queue.get_nowait()
+        except asyncio.QueueEmpty:
+            return None
+
     def done(self, event: BridgeEvent) -> None:
         """Called once an event is handled, to give its bytes back to the budget."""
         size = self._counted(event)

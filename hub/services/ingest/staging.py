@@ -9,7 +9,7 @@ import ctypes
 import ctypes.util
 import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Final, cast
 
@@ -58,6 +58,11 @@ def verify_and_write(fd: int, data: bytes, offset: int, expected_sha256: str) ->
     while written < len(data):
         written += os.pwrite(fd, view[written:], offset + written)
     return digest
+
+
+def verify_and_write_many(fd: int, chunks: Sequence[tuple[bytes, int, str]]) -> list[str]:
+    """``verify_and_write`` for each (data, offset, expected SHA-256), in one worker call."""
+    return [verify_and_write(fd, data, offset, expected) for data, offset, expected in chunks]
 
 
 def hash_and_flush(running: RunningClipHash, fd: int, index: int, data: bytes, offset: int) -> None:
