@@ -38,9 +38,9 @@ log = logging.getLogger(__name__)
 
 # Chunks for no upload in progress are logged once per clip id; this many ids are remembered.
 MAX_REMEMBERED_UNKNOWN: Final = 10_000
-# Chunks an upload may have waiting for the hash worker (each holds its bytes); past this the
-# chunk consumer waits for the oldest, so a slow hash worker slows reception, not memory.
-MAX_HASH_BACKLOG: Final = 32
+# Chunk bytes an upload may have waiting for the hash worker; past this the chunk consumer waits
+# for the oldest, so a slow hash worker slows reception, not memory.
+MAX_HASH_BACKLOG_BYTES: Final = 32 * 1024 * 1024
 
 
 class IngestCore:
@@ -266,7 +266,8 @@ class IngestCore:
         )
         backlog = upload.hashing
         backlog.append(job)
-        while backlog and (backlog[0].done() or len(backlog) > MAX_HASH_BACKLOG):
+        most = max(1, MAX_HASH_BACKLOG_BYTES // upload.book.chunk_size)
+        while backlog and (backlog[0].done() or len(backlog) > most):
             oldest = backlog.popleft()
             if not oldest.done():
                 await asyncio.wait([asyncio.wrap_future(oldest)])
