@@ -142,8 +142,9 @@ class IngestCore:
         if book.held_count == upload.persisted_held:
             return
         # No fsync of the staging file here: after a power cut a "held" chunk may not be on disk,
-        # but completion re-reads and hashes the whole file and asks again for any chunk whose
-        # bytes on disk are wrong. Syncing every 16 chunks would stall ingest for nothing.
+        # but the restarted process has no running hash, so its completion re-reads and hashes
+        # the whole file and asks again for any chunk whose bytes on disk are wrong. Syncing
+        # every 16 chunks would stall ingest for nothing.
         now = self._now()
         merged = await self._storage.awrite(
             partial(

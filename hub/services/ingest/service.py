@@ -7,11 +7,13 @@ Entry points, all on the event loop, fed by ``HubService`` from MQTT:
 - ``resume()`` at start (reload unfinished uploads), ``announce()`` after every (re)connect
   (tell agents what is held), ``expire_stale()`` now and then, ``close()`` at shutdown.
 
-Blocking work runs in threads: chunk hashing and ``os.pwrite`` into a staging file, the fsync and
-whole-clip SHA-256 of the staging file as it is on disk, the move into the evidence store, and
+Blocking work runs in threads: chunk hashing and ``os.pwrite`` into a staging file (a batch of
+one clip's queued chunks per call), the running whole-clip SHA-256 (one hash worker, fed in
+order), the early probe (``early_probe``), the fsync, the move into the evidence store, and
 SQLite (through the writer thread). Held ranges are persisted every time an ack goes out, so a
-restarted hub resumes from what it said it held; a chunk that a power cut lost is found by the
-final re-read (every chunk is hashed again when the whole does not match) and asked for again.
+restarted hub resumes from what it said it held; a resumed session has no running hash, so the
+completion re-reads the file, and a chunk that a power cut lost is found then (every chunk is
+hashed again when the whole does not match) and asked for again.
 The clip is stored, its evidence item and custody row written in one transaction, and only then
 is ``stored`` acked.
 
