@@ -31,6 +31,8 @@ CODEC_ALIASES: Final[dict[str, str]] = {"h265": "hevc"}
 # A bound on the packets decoded for one GOP (and kept in memory for the last one), so an absurd
 # stream with no keyframe after the first cannot turn the probe into a decode of the whole clip.
 MAX_GOP_FRAMES: Final = 600
+# FFmpeg's read size (it only matters for a file object, read through Python).
+PYTHON_READ_BYTES: Final = 1024 * 1024
 
 
 class ClipUnreadable(Exception):
@@ -55,7 +57,8 @@ def probe_clip(
     wanted = CODEC_ALIASES.get(codec.lower(), codec.lower())
     opened = str(source) if isinstance(source, Path) else source
     try:
-        with av.open(opened, "r") as container:
+        # A file object is read through Python: large reads, so few calls hold the GIL.
+        with av.open(opened, "r", buffer_size=PYTHON_READ_BYTES) as container:
             videos = container.streams.video
             if len(videos) != 1:
                 raise ClipUnreadable(f"the clip has {len(videos)} video streams, not 1")
