@@ -89,10 +89,10 @@ class IngestCompletion(IngestCore):
             # The running hash and the early probe (if this process saw every chunk) are
             # awaited with the fsync; otherwise the file is read back and probed now.
             started = time.perf_counter()
+            probing = asyncio.ensure_future(asyncio.to_thread(self._probe, upload))
             digest = await self._running_digest(upload)
             how = "running" if digest is not None else "read back"
             size = offer.clip_bytes
-            probing = asyncio.ensure_future(asyncio.to_thread(self._probe, upload))
             try:
                 if digest is None:
                     digest, size = await asyncio.to_thread(sync_and_hash, upload.fd)
@@ -112,7 +112,7 @@ class IngestCompletion(IngestCore):
                 time.perf_counter() - started,
                 how,
                 hashed,
-                "early" if upload.early_probe and not upload.early_probe.gate.spoiled else "at end",
+                probing.result()[1] if not probing.exception() else "failed",
             )
             if digest != expected or size != offer.clip_bytes:
                 bad = await asyncio.to_thread(bad_chunks, upload.fd, upload.book)
@@ -139,7 +139,7 @@ class IngestCompletion(IngestCore):
                     offer_sha256=upload.offer_sha256,
                 )
                 return
-            unreadable = probing.result()
+            unreadable = probing.result()[0]
             if unreadable is not None:
                 if not await asyncio.to_thread(upload.staging.exists):
                     # Not the clip's fault: its file went (a stale claim taken over by another
@@ -168,21 +168,20 @@ class IngestCompletion(IngestCore):
         await self._record_stored(upload, key)
 
     @staticmethod
-    def _probe(upload: UploadSession) -> ClipUnreadable | None:
-        """Blocking: the content check's verdict (None: the clip is the video it declares).
-
-        The early probe's, if it ran to the end on bytes still trusted; else a probe of the file.
-        """
+    def _probe(upload: UploadSession) -> tuple[ClipUnreadable | None, str]:
+        """Blocking: the content check's verdict (None: the clip is the video it declares) and
+        which probe gave it: the early one if it ran to the end on bytes still trusted, else a
+        probe of the file now."""
         if upload.early_probe is not None:
             outcome = upload.early_probe.outcome()
             if outcome is not None:
-                return outcome if isinstance(outcome, ClipUnreadable) else None
+                return (outcome if isinstance(outcome, ClipUnreadable) else None), "early"
         manifest = upload.manifest
         try:
             probe_clip(upload.staging, manifest.codec, manifest.width, manifest.height)
         except ClipUnreadable as exc:
-            return exc
-        return None
+            return exc, "at end"
+        return None, "at end"
 
     async def _record_stored(self, upload: UploadSession, key: str) -> None:
         site_id, clip_id, offer = upload.site_id, upload.clip_id, upload.offer
