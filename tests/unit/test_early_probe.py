@@ -7,7 +7,13 @@ import threading
 from pathlib import Path
 
 from hub.services.ingest.clip_probe import ClipUnreadable
-from hub.services.ingest.early_probe import ChunkGate, EarlyProbe, HeldBytesReader, ProbeGaveUp
+from hub.services.ingest.early_probe import (
+    MAX_EARLY_PROBES,
+    ChunkGate,
+    EarlyProbe,
+    HeldBytesReader,
+    ProbeGaveUp,
+)
 from tests.support.hub_kit import video_bytes
 
 CHUNK = 16 * 1024
@@ -87,5 +93,19 @@ def test_the_reader_hands_out_only_held_chunks_and_stops_when_the_upload_ends(
             assert reader.gave_up
         else:
             raise AssertionError("the read should have given up")
+    finally:
+        os.close(fd)
+
+
+def test_at_most_max_early_probes_run_at_once(tmp_path: Path) -> None:
+    fd, _ = staging(tmp_path, video_bytes(300_000))
+    gates = [ChunkGate(19, CHUNK, 300_000) for _ in range(MAX_EARLY_PROBES + 1)]
+    try:
+        started = [EarlyProbe.start(fd, gate, "h264", 320, 240, wait_seconds=30) for gate in gates]
+        assert started[-1] is None  # probed at completion instead
+        for gate in gates:
+            gate.close()  # the uploads end: every wait stops at once
+        assert all(probe.outcome() is None for probe in started[:-1] if probe is not None)
+        assert EarlyProbe.start(fd, gates[0], "h264", 320, 240) is not None  # slots free again
     finally:
         os.close(fd)
