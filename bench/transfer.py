@@ -420,6 +420,10 @@ async def run(runs: int, mib: int) -> int:
                         f" stored and verified)  HTTP {mb_per_s(size, http_seconds):7.1f} MB/s"
                         f" ({http_seconds:.3f} s)"
                     )
+            # The hub's own account of each completion (how it hashed and probed, how long).
+            for line in stack.hub.log_tail(200_000).splitlines():
+                if "checked in" in line:
+                    say("hub: " + line.split(": ", 1)[-1])
         finally:
             if agent is not None:
                 await agent.uplink.stop()

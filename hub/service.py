@@ -65,6 +65,33 @@ from hub.storage.ports import UnitOfWork
 log = logging.getLogger(__name__)
 
 CHECKPOINTS: Final = "custody-checkpoints"  # the background job that signs the custody head
+# The most chunk messages handled as one batch (they are in memory already, in the queue).
+MAX_CHUNK_BATCH: Final = 16
+
+
+def chunk_batch(
+    first: BridgeEvent, take: Callable[[], BridgeEvent | None]
+) -> tuple[list[Inbound], BridgeEvent | None]:
+    """For a chunk ``first``: it and the chunks of the same clip that ``take`` hands back to back
+    (at most ``MAX_CHUNK_BATCH``), and the event that ended the run if it is not one of them
+    (handled next, so the order of events is kept). Empty for any other event."""
+    if not (isinstance(first, Inbound) and isinstance(first.topic, ChunkTopic)):
+        return [], None
+    batch = [first]
+    while len(batch) < MAX_CHUNK_BATCH:
+        event = take()
+        if event is None:
+            return batch, None
+        topic = event.topic if isinstance(event, Inbound) else None
+        if not (
+            isinstance(topic, ChunkTopic)
+            and (topic.site, topic.clip) == (first.topic.site, first.topic.clip)
+        ):
+            return batch, event
+        assert isinstance(event, Inbound)
+        batch.append(event)
+    return batch, None
+
 
 MAINTENANCE_INTERVAL: Final = timedelta(minutes=10)
 
@@ -297,18 +324,36 @@ class HubService:
     # Consuming events.
 
     async def _consume(self, events: EventQueue) -> None:
+        held_back: BridgeEvent | None = None
         while True:
-            event = await events.get()
+            event = held_back if held_back is not None else await events.get()
+            # Chunks of one clip waiting back to back are handled as one batch: one worker
+            # thread call verifies and writes them all (one hop, not one per chunk).
+            batch, held_back = chunk_batch(event, events.get_nowait)
             try:
-                await self.handle(event)
+                if len(batch) > 1:
+                    await self._route_chunks(batch)
+                else:
+                    await self.handle(event)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 # One bad message must not stop ingest for every site.
                 log.exception("error while handling %s", event)
             finally:
-                events.done(event)
-                self.handled += 1
+                finished: list[BridgeEvent] = [*batch] if batch else [event]
+                for done in finished:
+                    events.done(done)
+                self.handled += len(finished)
+
+    async def _route_chunks(self, batch: list[Inbound]) -> None:
+        first = batch[0].topic
+        assert isinstance(first, ChunkTopic)
+        chunks = []
+        for event in batch:
+            assert isinstance(event.topic, ChunkTopic)
+            chunks.append((event.topic.index, event.payload))
+        await self.ingest.handle_chunks(first.site, first.clip, chunks)
 
     async def handle(self, event: BridgeEvent) -> None:
         """Route one event from the link (public so tests can inject events)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -75,6 +76,11 @@ class EventQueue:
         self._max_chunk_bytes = max_chunk_bytes
         self._chunk_bytes = 0
         self._lock = threading.Lock()
+        # Events from other threads wait here until the loop drains them: one wake-up of the
+        # loop per burst, not one per message (each wake-up is a write to the loop's self-pipe
+        # and a wait for the GIL).
+        self._inbox: deque[BridgeEvent] = deque()
+        self._wake_pending = False
         self.dropped_chunks = 0
 
     def _counted(self, event: BridgeEvent) -> int:
@@ -90,11 +96,25 @@ class EventQueue:
                     self.dropped_chunks += 1
                     return False
                 self._chunk_bytes += size
+        with self._lock:
+            self._inbox.append(event)
+            if self._wake_pending:
+                return True  # the loop is already told; it drains this one too
+            self._wake_pending = True
         try:
-            self._loop.call_soon_threadsafe(self._queue.put_nowait, event)
+            self._loop.call_soon_threadsafe(self._drain)
         except RuntimeError:  # the loop is closed: the owner is shutting down
             return False
         return True
+
+    def _drain(self) -> None:
+        """On the loop: move what other threads put into the queue, in their order."""
+        with self._lock:
+            waiting = list(self._inbox)
+            self._inbox.clear()
+            self._wake_pending = False
+        for event in waiting:
+            self._queue.put_nowait(event)
 
     def put_nowait(self, event: BridgeEvent) -> None:
         """Add an event from the loop's own thread."""
@@ -106,6 +126,13 @@ class EventQueue:
 
     async def get(self) -> BridgeEvent:
         return await self._queue.get()
+
+    def get_nowait(self) -> BridgeEvent | None:
+        """The next event if one is waiting, else None (never waits)."""
+        try:
+            return self._queue.get_nowait()
+        except asyncio.QueueEmpty:
+            return None
 
     def done(self, event: BridgeEvent) -> None:
         """Called once an event is handled, to give its bytes back to the budget."""

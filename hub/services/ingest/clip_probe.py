@@ -17,8 +17,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from io import RawIOBase
 from pathlib import Path
-from typing import Final
+from typing import BinaryIO, Final
 
 import av
 import av.error
@@ -30,6 +31,8 @@ CODEC_ALIASES: Final[dict[str, str]] = {"h265": "hevc"}
 # A bound on the packets decoded for one GOP (and kept in memory for the last one), so an absurd
 # stream with no keyframe after the first cannot turn the probe into a decode of the whole clip.
 MAX_GOP_FRAMES: Final = 600
+# FFmpeg's read size (it only matters for a file object, read through Python).
+PYTHON_READ_BYTES: Final = 1024 * 1024
 
 
 class ClipUnreadable(Exception):
@@ -46,11 +49,16 @@ class ProbeResult:
     last_gop_frames: int
 
 
-def probe_clip(path: Path, codec: str, width: int, height: int) -> ProbeResult:
-    """Check the clip at ``path`` against the manifest's codec and size, or raise ClipUnreadable."""
+def probe_clip(
+    source: Path | BinaryIO | RawIOBase, codec: str, width: int, height: int
+) -> ProbeResult:
+    """Check the clip (a path, or a readable seekable file) against the manifest's codec and size,
+    or raise ClipUnreadable."""
     wanted = CODEC_ALIASES.get(codec.lower(), codec.lower())
+    opened = str(source) if isinstance(source, Path) else source
     try:
-        with av.open(str(path), "r") as container:
+        # A file object is read through Python: large reads, so few calls hold the GIL.
+        with av.open(opened, "r", buffer_size=PYTHON_READ_BYTES) as container:
             videos = container.streams.video
             if len(videos) != 1:
                 raise ClipUnreadable(f"the clip has {len(videos)} video streams, not 1")

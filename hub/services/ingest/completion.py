@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import time
 from datetime import timedelta
 from functools import partial
 from typing import Final
@@ -83,7 +85,34 @@ class IngestCompletion(IngestCore):
         site_id, clip_id, offer = upload.site_id, upload.clip_id, upload.offer
         expected = offer.clip_sha256
         if upload.staging.exists():
-            digest, size = await asyncio.to_thread(sync_and_hash, upload.fd)
+            # The running hash and the early probe (if this process saw every chunk) are
+            # awaited with the fsync; otherwise the file is read back and probed now.
+            started = time.perf_counter()
+            probing = asyncio.ensure_future(asyncio.to_thread(self._probe, upload))
+            digest = await self._running_digest(upload)
+            how = "running" if digest is not None else "read back"
+            size = offer.clip_bytes
+            try:
+                if digest is None:
+                    digest, size = await asyncio.to_thread(sync_and_hash, upload.fd)
+                else:
+                    await asyncio.to_thread(os.fsync, upload.fd)
+                if digest != expected or size != offer.clip_bytes:
+                    # Read back every chunk: find the bad ones on disk, or reject the clip.
+                    digest, size = await asyncio.to_thread(sync_and_hash, upload.fd)
+                hashed = time.perf_counter() - started
+            finally:
+                # The probe's thread reads the file: it is done before anything is closed.
+                await asyncio.wait([probing])
+            log.info(
+                "site %s clip %s: checked in %.3f s (SHA-256 %s and fsync %.3f s, probe %s)",
+                site_id,
+                clip_id,
+                time.perf_counter() - started,
+                how,
+                hashed,
+                probing.result()[1] if not probing.exception() else "failed",
+            )
             if digest != expected or size != offer.clip_bytes:
                 bad = await asyncio.to_thread(bad_chunks, upload.fd, upload.book)
                 if bad:
@@ -95,7 +124,7 @@ class IngestCompletion(IngestCore):
                         bad[:20],
                     )
                     for index in bad:
-                        upload.book.drop(index)
+                        upload.drop_chunk(index)
                     upload.persisted_held = -1
                     upload.finalizing = False
                     self._spawn(self._ack_receiving(upload))
@@ -109,12 +138,8 @@ class IngestCompletion(IngestCore):
                     offer_sha256=upload.offer_sha256,
                 )
                 return
-            manifest = upload.manifest
-            try:
-                await asyncio.to_thread(
-                    probe_clip, upload.staging, manifest.codec, manifest.width, manifest.height
-                )
-            except ClipUnreadable as exc:
+            unreadable = probing.result()[0]
+            if unreadable is not None:
                 if not await asyncio.to_thread(upload.staging.exists):
                     # Not the clip's fault: its file went (a stale claim taken over by another
                     # hub process that stored it). The agent's next offer finds it stored.
@@ -124,7 +149,7 @@ class IngestCompletion(IngestCore):
                 await self._reject(
                     site_id,
                     clip_id,
-                    f"the clip is not the video its manifest declares: {exc}",
+                    f"the clip is not the video its manifest declares: {unreadable}",
                     job_id=upload.job.id,
                     offer_sha256=upload.offer_sha256,
                 )
@@ -140,6 +165,22 @@ class IngestCompletion(IngestCore):
             await self._discard(upload, "receiving", None)
             return
         await self._record_stored(upload, key)
+
+    @staticmethod
+    def _probe(upload: UploadSession) -> tuple[ClipUnreadable | None, str]:
+        """Blocking: the content check's verdict (None: the clip is the video it declares) and
+        which probe gave it: the early one if it ran to the end on bytes still trusted, else a
+        probe of the file now."""
+        if upload.early_probe is not None:
+            outcome = upload.early_probe.outcome()
+            if outcome is not None:
+                return (outcome if isinstance(outcome, ClipUnreadable) else None), "early"
+        manifest = upload.manifest
+        try:
+            probe_clip(upload.staging, manifest.codec, manifest.width, manifest.height)
+        except ClipUnreadable as exc:
+            return exc, "at end"
+        return None, "at end"
 
     async def _record_stored(self, upload: UploadSession, key: str) -> None:
         site_id, clip_id, offer = upload.site_id, upload.clip_id, upload.offer

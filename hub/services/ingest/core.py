@@ -10,6 +10,7 @@ import asyncio
 import logging
 import shutil
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -21,7 +22,8 @@ from cctv_common.wire.chunk_ranges import held_count
 from cctv_common.wire.hub_signing import HubSigner
 from hub.domain.upload_queue import RateMeter
 from hub.services.ingest.acks import AckSender
-from hub.services.ingest.session import UploadSession, close_staging, writes_done
+from hub.services.ingest.session import UploadSession, close_staging, hashing_done, writes_done
+from hub.services.ingest.staging import hash_and_flush
 from hub.services.ingest.transitions import (
     fail_job_in,
     record_held_in,
@@ -36,6 +38,9 @@ log = logging.getLogger(__name__)
 
 # Chunks for no upload in progress are logged once per clip id; this many ids are remembered.
 MAX_REMEMBERED_UNKNOWN: Final = 10_000
+# Chunk bytes an upload may have waiting for the hash worker; past this the chunk consumer waits
+# for the oldest, so a slow hash worker slows reception, not memory.
+MAX_HASH_BACKLOG_BYTES: Final = 32 * 1024 * 1024
 
 
 class IngestCore:
@@ -66,6 +71,9 @@ class IngestCore:
         self._closing = False  # set by close(): nothing new is started
         self._tasks: set[asyncio.Task[None]] = set()
         self._unknown_logged: set[str] = set()
+        # One thread feeds every running clip hash, so each upload's chunks go in in order; it
+        # runs beside the chunk consumer (SHA-256 releases the GIL), not on its path.
+        self._hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-hash")
         settings.staging_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
 
     def _refuse(self, site_id: str, clip_id: str, offer_sha256: str, reason: str) -> None:
@@ -134,8 +142,9 @@ class IngestCore:
         if book.held_count == upload.persisted_held:
             return
         # No fsync of the staging file here: after a power cut a "held" chunk may not be on disk,
-        # but completion re-reads and hashes the whole file and asks again for any chunk whose
-        # bytes on disk are wrong. Syncing every 16 chunks would stall ingest for nothing.
+        # but the restarted process has no running hash, so its completion re-reads and hashes
+        # the whole file and asks again for any chunk whose bytes on disk are wrong. Syncing
+        # every 16 chunks would stall ingest for nothing.
         now = self._now()
         merged = await self._storage.awrite(
             partial(
@@ -157,6 +166,9 @@ class IngestCore:
             await self._forget(upload)
             return
         if book.merge(merged):
+            # Chunks another process wrote: this process's running hash and early probe did
+            # not see them.
+            upload.void_early_checks()
             log.debug(
                 "clip %s: %s/%s chunks held by all",
                 upload.clip_id,
@@ -238,6 +250,42 @@ class IngestCore:
 
         if await self._storage.awrite(fail) is not None:
             self._jobs.clear(site_id, job_id)
+
+    # The running clip hash.
+
+    async def _hash_landed(self, upload: UploadSession, index: int, data: bytes) -> None:
+        """Hand a verified, written chunk to the hash worker; wait only if it falls behind.
+
+        The worker's futures are not wrapped for the event loop (that would wake the loop once
+        per chunk): the backlog is trimmed by looking, and awaited only when it is too long.
+        """
+        running = upload.running
+        if running is None:
+            return
+        job = self._hasher.submit(
+            hash_and_flush, running, upload.fd, index, data, upload.book.offset(index)
+        )
+        backlog = upload.hashing
+        backlog.append(job)
+        most = max(1, MAX_HASH_BACKLOG_BYTES // upload.book.chunk_size)
+        while backlog and (backlog[0].done() or len(backlog) > most):
+            oldest = backlog.popleft()
+            if not oldest.done():
+                await asyncio.wait([asyncio.wrap_future(oldest)])
+            if oldest.cancelled() or oldest.exception() is not None:
+                upload.running = None  # the completion reads the file back
+
+    async def _running_digest(self, upload: UploadSession) -> str | None:
+        """The clip's SHA-256 from the running hash, or None: read the file back instead."""
+        await hashing_done(upload)
+        jobs = list(upload.hashing)
+        upload.hashing.clear()
+        for job in jobs:
+            error = job.exception() if not job.cancelled() else asyncio.CancelledError()
+            if error is not None:
+                log.warning("clip %s: running hash failed (%s); read back", upload.clip_id, error)
+                upload.running = None
+        return None if upload.running is None else upload.running.digest()
 
     # Helpers.
 

@@ -164,6 +164,7 @@ class IngestRecovery(IngestCompletion):
                     log.error("clip %s: cannot persist held chunks: %s", upload.clip_id, exc)
             close_staging(upload)
         self._uploads.clear()
+        self._hasher.shutdown(wait=False)  # idle: every upload's writes were awaited above
 
 
 def _expire_in(uow: UnitOfWork, *, clip_id: str, reason: str, now: datetime) -> None:

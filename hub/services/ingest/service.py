@@ -7,11 +7,13 @@ Entry points, all on the event loop, fed by ``HubService`` from MQTT:
 - ``resume()`` at start (reload unfinished uploads), ``announce()`` after every (re)connect
   (tell agents what is held), ``expire_stale()`` now and then, ``close()`` at shutdown.
 
-Blocking work runs in threads: chunk hashing and ``os.pwrite`` into a staging file, the fsync and
-whole-clip SHA-256 of the staging file as it is on disk, the move into the evidence store, and
+Blocking work runs in threads: chunk hashing and ``os.pwrite`` into a staging file (a batch of
+one clip's queued chunks per call), the running whole-clip SHA-256 (one hash worker, fed in
+order), the early probe (``early_probe``), the fsync, the move into the evidence store, and
 SQLite (through the writer thread). Held ranges are persisted every time an ack goes out, so a
-restarted hub resumes from what it said it held; a chunk that a power cut lost is found by the
-final re-read (every chunk is hashed again when the whole does not match) and asked for again.
+restarted hub resumes from what it said it held; a resumed session has no running hash, so the
+completion re-reads the file, and a chunk that a power cut lost is found then (every chunk is
+hashed again when the whole does not match) and asked for again.
 The clip is stored, its evidence item and custody row written in one transaction, and only then
 is ``stored`` acked.
 
@@ -32,11 +34,13 @@ import asyncio
 import logging
 import os
 import time
+from collections.abc import Sequence
 from functools import partial
 
 from cctv_common.evidence.manifest import Manifest
 from cctv_common.wire.job_state import JobState
 from cctv_common.wire.payloads import ClipOffer, InvalidPayload
+from hub.domain.clip_digest import RunningClipHash
 from hub.domain.ingest_rules import (
     ChunkBook,
     ChunkVerdict,
@@ -49,9 +53,10 @@ from hub.domain.records import ClipJob, EvidenceItem, SiteRecord, UploadRecord
 from hub.domain.upload_queue import RateMeter
 from hub.services.ingest.acks import offer_digest
 from hub.services.ingest.core import MAX_REMEMBERED_UNKNOWN
+from hub.services.ingest.early_probe import ChunkGate, EarlyProbe
 from hub.services.ingest.recovery import IngestRecovery
 from hub.services.ingest.session import UploadSession
-from hub.services.ingest.staging import open_staging, verify_and_write
+from hub.services.ingest.staging import open_staging, read_chunk, verify_and_write_many
 from hub.services.ingest.transitions import (
     begin_upload_in,
 )
@@ -226,6 +231,7 @@ class IngestService(IngestRecovery):
         except BaseException:
             os.close(fd)
             raise
+        book = ChunkBook.for_offer(offer, ack_every=self._limits.ack_every_chunks)
         upload = UploadSession(
             site_id=site_id,
             clip_id=clip_id,
@@ -234,9 +240,18 @@ class IngestService(IngestRecovery):
             offer_sha256=offer_sha256,
             manifest=manifest,
             job=job,
-            book=ChunkBook.for_offer(offer, ack_every=self._limits.ack_every_chunks),
+            book=book,
             staging=staging,
             fd=fd,
+        )
+        # A fresh upload: this process sees every chunk, so it hashes and probes as they land.
+        upload.running = RunningClipHash(book.chunk_count, partial(read_chunk, fd, book))
+        upload.early_probe = EarlyProbe.start(
+            fd,
+            ChunkGate(book.chunk_count, book.chunk_size, book.clip_bytes),
+            manifest.codec,
+            manifest.width,
+            manifest.height,
         )
         self._uploads[clip_id] = upload
         self._unknown_logged.discard(clip_id)
@@ -255,6 +270,13 @@ class IngestService(IngestRecovery):
     # Chunks.
 
     async def handle_chunk(self, site_id: str, clip_id: str, index: int, data: bytes) -> None:
+        await self.handle_chunks(site_id, clip_id, [(index, data)])
+
+    async def handle_chunks(
+        self, site_id: str, clip_id: str, chunks: Sequence[tuple[int, bytes]]
+    ) -> None:
+        """Chunks of one clip, in the order they came: verified and written in one worker call
+        (each against its own SHA-256 in the offer), then counted one by one."""
         upload = self._uploads.get(clip_id) or await self._adopt(clip_id)
         if upload is None or upload.site_id != site_id:
             if clip_id not in self._unknown_logged:
@@ -266,7 +288,7 @@ class IngestService(IngestRecovery):
                     " re-offer)",
                     site_id,
                     clip_id,
-                    index,
+                    chunks[0][0],
                 )
             return
         if upload.finalizing:
@@ -275,54 +297,66 @@ class IngestService(IngestRecovery):
             await self._answer_again(upload)
             return
         book = upload.book
-        check = book.precheck(index, len(data))
-        if check.ok:
-            write = asyncio.ensure_future(
-                asyncio.to_thread(
-                    verify_and_write,
-                    upload.fd,
-                    data,
-                    book.offset(index),
-                    book.expected_sha256(index),
-                )
-            )
+        checks = [book.precheck(index, len(data)) for index, data in chunks]
+        wanted = [
+            (data, book.offset(index), book.expected_sha256(index))
+            for (index, data), check in zip(chunks, checks, strict=True)
+            if check.ok
+        ]
+        digests: list[str] = []
+        if wanted:
+            writing = asyncio.to_thread(verify_and_write_many, upload.fd, wanted)
+            write = asyncio.ensure_future(writing)
             upload.writes.add(write)
             write.add_done_callback(upload.writes.discard)
             try:
-                # Shielded: if the consumer is cancelled (shutdown), the write still finishes
-                # and close() waits for it before closing the file.
-                digest = await asyncio.shield(write)
+                # Shielded: if the consumer is cancelled (shutdown), the writes still finish
+                # and close() waits for them before closing the file.
+                digests = await asyncio.shield(write)
             except OSError as exc:
-                log.error(
-                    "site %s clip %s: cannot write chunk %s: %s", site_id, clip_id, index, exc
-                )
+                log.error("site %s clip %s: cannot write chunks: %s", site_id, clip_id, exc)
                 return
             if self._uploads.get(clip_id) is not upload or upload.finalizing:
-                return  # discarded or completed while this chunk was being written
-            check = book.check_digest(index, len(data), digest)
+                return  # discarded or completed while these chunks were being written
+        verified = iter(digests)
+        ack_due = False
+        for (index, data), check in zip(chunks, checks, strict=True):
             if check.ok:
-                book.mark_held(index)
-                self._site_rates.setdefault(site_id, RateMeter()).add(len(data), time.monotonic())
-        if check.verdict in (
-            ChunkVerdict.WRONG_HASH,
-            ChunkVerdict.WRONG_SIZE,
-            ChunkVerdict.BAD_INDEX,
-        ):
-            log.warning(
-                "site %s clip %s: chunk discarded, %s; it stays missing",
-                site_id,
-                clip_id,
-                check.reason,
-            )
-        if book.is_complete:
-            self._cancel_timer(upload)
-            upload.finalizing = True
-            self._spawn(self._finalize(upload))
-            return
-        if book.note_received():
-            # In a task: the consumer goes on with the next chunk while the ack is recorded.
-            book.note_acked()
-            self._cancel_timer(upload)
-            self._spawn(self._ack_receiving(upload))
-        else:
+                check = book.check_digest(index, len(data), next(verified))
+                if check.ok:
+                    await self._held(upload, index, data)
+                    if self._uploads.get(clip_id) is not upload or upload.finalizing:
+                        return
+            if check.verdict in (
+                ChunkVerdict.WRONG_HASH,
+                ChunkVerdict.WRONG_SIZE,
+                ChunkVerdict.BAD_INDEX,
+            ):
+                log.warning(
+                    "site %s clip %s: chunk discarded, %s; it stays missing",
+                    site_id,
+                    clip_id,
+                    check.reason,
+                )
+            if book.is_complete:
+                self._cancel_timer(upload)
+                upload.finalizing = True
+                self._spawn(self._finalize(upload))
+                return
+            ack_due = book.note_received()
+            if ack_due:
+                # In a task: the consumer goes on with the next chunk while the ack is recorded.
+                book.note_acked()
+                self._cancel_timer(upload)
+                self._spawn(self._ack_receiving(upload))
+        if not ack_due:
             self._arm_timer(upload)
+
+    async def _held(self, upload: UploadSession, index: int, data: bytes) -> None:
+        """A chunk verified and written here: held, and into the running checks."""
+        upload.book.mark_held(index)
+        if upload.early_probe is not None:
+            upload.early_probe.gate.mark(index)
+        meter = self._site_rates.setdefault(upload.site_id, RateMeter())
+        meter.add(len(data), time.monotonic())
+        await self._hash_landed(upload, index, data)
