@@ -39,7 +39,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edge_agent.clips import remux as remux_module
 from edge_agent.clips.cut_plan import CutPlan, plan_cut
 from edge_agent.clips.cutter import CutResult, cut_clip
 from edge_agent.clips.remux import remux_with_fallbacks
@@ -96,17 +95,11 @@ def index_rows(directory: Path) -> list[Segment]:
     return rows
 
 
-def run_cutter(
-    plan: CutPlan, directory: Path, out: Path, fragmented: bool = True
-) -> tuple[float, float, CutResult]:
-    """Wall and CPU seconds (all threads) of one cut, into fragmented MP4 or a plain one."""
-    remux_module.FRAGMENTED = fragmented
-    try:
-        began, cpu = time.perf_counter(), time.process_time()
-        result = cut_clip(plan, directory, out)
-        return time.perf_counter() - began, time.process_time() - cpu, result
-    finally:
-        remux_module.FRAGMENTED = True
+def run_cutter(plan: CutPlan, directory: Path, out: Path) -> tuple[float, float, CutResult]:
+    """Wall and CPU seconds (all threads) of one cut."""
+    began, cpu = time.perf_counter(), time.process_time()
+    result = cut_clip(plan, directory, out)
+    return time.perf_counter() - began, time.process_time() - cpu, result
 
 
 @contextlib.contextmanager
@@ -139,18 +132,14 @@ def run_ffmpeg(list_file: Path, out: Path) -> tuple[float, float]:
 
 
 def remux_alone(plan: CutPlan, directory: Path, out: Path, rt: bool) -> float:
-    """The plain-MP4 remux with its source hashing, without the clip's hash and fsync."""
+    """The cutter's remux with its source hashing, without the clip's hash and fsync."""
     sources = check_sources(plan, directory)
     out.unlink(missing_ok=True)  # untimed, as before a timed cut
     os.sync()
-    remux_module.FRAGMENTED = False
-    try:
-        with realtime(rt):
-            began = time.perf_counter()
-            remux_with_fallbacks(plan, sources, out, None).sources.digests()
-            return time.perf_counter() - began
-    finally:
-        remux_module.FRAGMENTED = True
+    with realtime(rt):
+        began = time.perf_counter()
+        remux_with_fallbacks(plan, sources, out, None).sources.digests()
+        return time.perf_counter() - began
 
 
 def disk_write_seconds(data_from: Path, out: Path, rt: bool) -> float:
@@ -234,19 +223,17 @@ def main() -> int:
     )
 
     agent_out = out_dir / "agent.mp4"
-    plain_out = out_dir / "agent-plain.mp4"
     ffmpeg_out = out_dir / "ffmpeg.mp4"
     # One warm-up of each (page cache, imports), then interleaved timed runs. Every run
     # writes a new file, as a real cut does, and starts with no dirty pages left to write
     # back from the run before (os.sync, untimed): the cutter fsyncs its clip, ffmpeg does not.
     agent_times: list[float] = []
-    plain_times: list[float] = []
     ffmpeg_times: list[float] = []
     agent_cpu: list[float] = []
     ffmpeg_cpu: list[float] = []
     result: CutResult | None = None
     for run in range(args.runs + 1):
-        for out in (agent_out, plain_out, ffmpeg_out):
+        for out in (agent_out, ffmpeg_out):
             out.unlink(missing_ok=True)
         os.sync()
         with realtime(args.realtime):
@@ -254,11 +241,7 @@ def main() -> int:
         os.sync()
         with realtime(args.realtime):
             agent_seconds, agent_cpu_seconds, result = run_cutter(plan, directory, agent_out)
-        os.sync()
-        with realtime(args.realtime):
-            plain_seconds = run_cutter(plan, directory, plain_out, fragmented=False)[0]
         if run:
-            plain_times.append(plain_seconds)
             ffmpeg_times.append(ffmpeg_seconds)
             agent_times.append(agent_seconds)
             ffmpeg_cpu.append(ffmpeg_cpu_seconds)
@@ -267,7 +250,6 @@ def main() -> int:
 
     problems = check_clip(result, plan)
     ffmpeg_out.unlink(missing_ok=True)
-    plain_out.unlink(missing_ok=True)
     # For scale: SHA-256 of the sources and of the clip on one core, which the cutter must do
     # (evidence) and ffmpeg does not.
     with realtime(args.realtime):
@@ -293,12 +275,6 @@ def main() -> int:
         f" (min {min(agent_times):.3f}, max {max(agent_times):.3f});"
         f" {result.packets} packets, {result.bytes / 1e6:.0f} MB, {result.duration_seconds:.1f} s"
     )
-    plain = statistics.median(plain_times)
-    print(
-        f"agent cutter into a plain MP4 (moov reserved at the front, hashed after the remux):"
-        f" median {plain:.3f} s (min {min(plain_times):.3f}, max {max(plain_times):.3f});"
-        f" fragmented is {plain / agent:.2f}x as fast"
-    )
     print(
         f"ffmpeg concat: median {ffmpeg:.3f} s over {len(ffmpeg_times)} runs"
         f" (min {min(ffmpeg_times):.3f}, max {max(ffmpeg_times):.3f})"
@@ -319,10 +295,7 @@ def main() -> int:
         f" the disk writes and fsyncs the clip in {disk:.3f} s"
         f" ({result.bytes / disk / 1e6:.0f} MB/s), overlapped with both"
     )
-    print(
-        f"cutter is {ffmpeg / agent:.2f} times faster than ffmpeg concat (target >= 3);"
-        f" into a plain MP4 {ffmpeg / plain:.2f} times"
-    )
+    print(f"cutter is {ffmpeg / agent:.1f} times faster than ffmpeg concat (target >= 3)")
     print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if problems:
         for problem in problems:
