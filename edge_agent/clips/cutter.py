@@ -107,10 +107,7 @@ def cut_clip(
         # The clip's hash, its fsync and the tail of the sources' hashes run side by side.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cut-fsync") as pool:
             synced = pool.submit(fsync_file, part_path)
-            if written.clip_hash is not None:
-                clip_sha256, clip_bytes = written.clip_hash.finish()
-            else:
-                clip_sha256, clip_bytes = sha256_of(part_path)
+            clip_sha256, clip_bytes = sha256_of(part_path)
             verify_sources(sources, written.sources.digests(), camera)
             synced.result()
         os.replace(part_path, out_path)
@@ -118,8 +115,6 @@ def cut_clip(
     except BaseException as exc:
         if written is not None:
             written.sources.close()
-            if written.clip_hash is not None:
-                written.clip_hash.abandon()
         part_path.unlink(missing_ok=True)
         if isinstance(exc, OSError):  # fsync, hashing or renaming the clip
             message = f"camera {camera}: cannot write {out_path}: {exc.strerror or exc}"

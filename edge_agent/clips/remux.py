@@ -24,7 +24,6 @@ from av.container import OutputContainer
 from av.packet import Packet
 from av.video.stream import VideoStream
 
-from edge_agent.clips.clip_hasher import GrowingFileHasher
 from edge_agent.clips.clip_writeback import ClipWriteback
 from edge_agent.clips.cut_errors import CutFailed
 from edge_agent.clips.cut_plan import CutPlan
@@ -42,12 +41,6 @@ _MOOV_FIXED_BYTES = 4 * 1024
 # Margin on the frame count that the index predicts (variable frame rate cameras).
 _FRAME_COUNT_MARGIN = 1.25
 _ASSUMED_MAX_FPS = 60.0
-
-# Fragmented MP4 (moov first, without samples; one moof+mdat per GOP, each written whole; no
-# mfra index at the end): FFmpeg never goes back to patch what it wrote, so the clip can be
-# hashed while it is written. False: a plain MP4 with the moov box in space reserved at the front.
-FRAGMENTED = True
-_FRAGMENTED_MOVFLAGS = "+frag_keyframe+empty_moov+delay_moov+default_base_moof+skip_trailer"
 
 # Parameter sets (and an encoder's SEI) sit in the first bytes of a keyframe.
 _PARAMETER_SET_SCAN_BYTES = 64 * 1024
@@ -73,7 +66,6 @@ class Remuxed:
     width: int
     height: int
     sources: SegmentChain  # still hashing the sources' last bytes: call ``digests()``
-    clip_hash: GrowingFileHasher | None  # hashing the clip's tail: call ``finish()``
 
 
 class _NeedsParsing(Exception):
@@ -139,7 +131,6 @@ def _remux(
         options["fflags"] = _NO_PARSE
     output: OutputContainer | None = None
     writeback = ClipWriteback(part_path)
-    clip_hash = GrowingFileHasher(part_path) if FRAGMENTED else None
     try:
         with av.open(chain, "r", format="mpegts", options=options, buffer_size=READ_SIZE) as src:
             if not src.streams.video:
@@ -191,8 +182,6 @@ def _remux(
                     packet.stream = out_stream
                     output.mux_one(packet)
                     writeback.wrote(packet.size)
-                    if clip_hash is not None:
-                        clip_hash.wrote(packet.size)
         if chain.failure is not None:
             raise chain.failure
         if chain.tell() < chain.size:
@@ -215,7 +204,6 @@ def _remux(
             width=width,
             height=height,
             sources=chain,
-            clip_hash=clip_hash,
         )
         return written
     except (av.error.FFmpegError, OSError) as exc:
@@ -232,8 +220,6 @@ def _remux(
         writeback.close()
         if written is None:
             chain.close()
-            if clip_hash is not None:
-                clip_hash.abandon()
         if output is not None:
             _close_quietly(output)
 
@@ -276,9 +262,7 @@ def _open_output(
         raise CutFailed(f"camera {plan.camera_id}: the video stream has no time base")
     rate = plan.parts[0].segment.fps or in_stream.average_rate or 25
     frame_ticks = max(round(1 / (Fraction(rate) * time_base)), 1)
-    if FRAGMENTED:
-        options = {"movflags": _FRAGMENTED_MOVFLAGS}
-    elif mode.faststart:
+    if mode.faststart:
         options = {"movflags": "+faststart"}
     else:
         extradata = len(in_stream.codec_context.extradata or b"")
