@@ -161,6 +161,8 @@ class MqttBridge:
         self._stop_waiting = threading.Event()
         self._failed_attempts = 0
         self._unreachable_since: float | None = None
+        # The drop or the last attempt's start: the pacing counts from there.
+        self._paced_from = 0.0
         # Connect attempts made (paho's thread counts; anyone may read).
         self.connect_attempts = 0
         if login.max_inflight is not None:
@@ -293,16 +295,18 @@ class MqttBridge:
         now = time.monotonic()
         if self._unreachable_since is None:
             self._unreachable_since = now
-        if self.connect_attempts == 1:
-            return
-        self._failed_attempts += 1
-        delay = reconnect_delay(
-            self._reconnect_policy,
-            self._failed_attempts,
-            now - self._unreachable_since,
-            self._jitter.random(),
-        )
-        self._stop_waiting.wait(delay)
+        if self.connect_attempts > 1:
+            self._failed_attempts += 1
+            delay = reconnect_delay(
+                self._reconnect_policy,
+                self._failed_attempts,
+                now - self._unreachable_since,
+                self._jitter.random(),
+            )
+            # The pacing spaces the starts of attempts: one that timed out on a dead line has
+            # waited already (it sent only SYNs), one the broker refused at once has not.
+            self._stop_waiting.wait(max(0.0, delay - (now - self._paced_from)))
+        self._paced_from = time.monotonic()
 
     def _paho_socket_open(self, client: mqtt.Client, userdata: object, sock: object) -> None:
         if not isinstance(sock, socket.socket):
@@ -424,6 +428,7 @@ class MqttBridge:
         self._ready.clear()
         if self._unreachable_since is None:
             self._unreachable_since = time.monotonic()
+        self._paced_from = time.monotonic()
         self._to_loop(functools.partial(self._connected.clear))
         if was_ready and not self._stopped:
             log.warning(

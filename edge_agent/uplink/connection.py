@@ -10,10 +10,10 @@ configured, and a retained last will ``SiteStatus(state="offline")`` on the site
 Losing the broker (``cctv_common.mqtt.reconnect``): sent data unacknowledged for
 ``DEAD_LINK_SECONDS`` closes the socket (a line that went quiet in the middle of an upload is
 noticed in seconds, not after TCP's backoff and the 45 s keep-alive); reconnect attempts give up
-after ``CONNECT_TIMEOUT_SECONDS`` and follow each other quickly (jittered waits of 0.5-1 s, then
-1-2 s), so the connection is back within a few seconds of the line; a broker out of reach for two
-minutes is tried less often (waits up to 15-30 s), so a fleet of sites does not hammer a hub that
-is down.
+after ``CONNECT_TIMEOUT_SECONDS`` and start quickly one after the other (0.5-1 s after the drop,
+then every 1-2 s, jittered; an attempt that timed out on a dead line has used its wait already),
+so the connection is back about a second after the line; a broker out of reach for two minutes is
+tried less often (every 15-30 s), so a fleet of sites does not hammer a hub that is down.
 
 Messages come off the bridge with their topic parsed once; ``on_message`` gets the typed topic
 (``cctv_common.wire.topics``) on the event loop. ``publish`` returns when the broker's PUBACK
