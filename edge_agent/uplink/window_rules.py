@@ -12,6 +12,11 @@ window is shared by priority. Pure rules (no I/O, no clock: every call takes ``n
   rate: that part is the agent's own queue (paho's, the socket's), not the path, and counting it
   would make the window grow the queue that inflates the next sample. The path's round trip is
   the smallest sample of the last ``rtt_window`` seconds.
+- *after a reconnect* (``lossy``) the chunks sent before it and delivered after it give no
+  sample: their interval spans the outage, and one such rate sample (a tenth of the line), once
+  the samples from before the cut had aged out, shrank the window to its floor (20 chunks of
+  64 KiB, half a second of a 20 Mbit/s line, less than the hub's ack cadence needs) and held the
+  upload at 0.76 of the line for the rest of the clip.
 
 **The window** (``window_chunks``) is ``gain x rate x round trip`` (the bandwidth-delay product)
 in chunks, plus the hub's ack cadence (the agent hears about chunks 16 at a time, so fewer than
@@ -91,6 +96,8 @@ class LinkEstimate:
         self.delivered = 0
         self._delivered_at: float | None = None
         self._lossy_at: float | None = None
+        # The last reconnect: chunks sent before it give no samples.
+        self._interrupted_at: float | None = None
 
     def stamp(self, now: float, ahead: int = 0) -> SendStamp:
         """Take when a chunk is sent, with the bytes outstanding before it; hand it back to
@@ -112,6 +119,8 @@ class LinkEstimate:
         self._delivered_at = now
         if newest is None:
             return
+        if self._interrupted_at is not None and newest.sent_at < self._interrupted_at:
+            return  # sent before the connection dropped: the interval spans the outage
         interval = now - newest.delivered_at
         if interval > 0:
             self._rates.append((now, (self.delivered - newest.delivered) / interval))
@@ -123,8 +132,11 @@ class LinkEstimate:
             self._rtts.append((now, max(rtt, MIN_RTT_SECONDS)))
 
     def lossy(self, now: float) -> None:
-        """The connection was lost: chunks may be cut short."""
+        """The connection was lost and is back: chunks may be cut short, and what was sent
+        before now gives no sample when it is delivered."""
         self._lossy_at = now
+        self._interrupted_at = now
+        self._delivered_at = now
 
     def is_lossy(self, now: float) -> bool:
         return self._lossy_at is not None and now - self._lossy_at < LOSSY_MEMORY_SECONDS

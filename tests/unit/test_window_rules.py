@@ -117,3 +117,23 @@ def test_uploads_of_one_priority_go_in_sequence() -> None:
     assert share_window(32, [second, first]) == {"first": 5, "second": 17}
     assert share_window(32, []) == {}
     assert share_window(32, [demand("a", 5, 1, wants=0)]) == {"a": 0}
+
+
+def test_chunks_sent_before_a_reconnect_give_no_sample_when_delivered_after_it() -> None:
+    chunk = 64 * 1024
+    estimate = steady_link(2.5e6, 0.05, chunk)
+    window = window_chunks(estimate, chunk)
+    sent_before = estimate.stamp(10.0)
+    # A 30 s outage; the agent reconnects at 41 s and the hub acks what it got before the cut.
+    estimate.lossy(41.0)
+    estimate.delivered_chunks(16 * chunk, sent_before, 41.5)
+    # The samples from before the cut are older than the filters' windows; a sample spanning the
+    # outage (1 MiB in 31 s) would now be the estimate, and the window would shrink to its floor.
+    assert estimate.rate == pytest.approx(2.5e6, rel=0.1)
+    assert estimate.round_trip == pytest.approx(0.05, rel=0.01)
+    assert window_chunks(estimate, chunk) == window
+    # Chunks sent after the reconnect are sampled again, from the reconnect on.
+    after = estimate.stamp(41.6)
+    assert after.delivered_at == 41.5
+    estimate.delivered_chunks(32 * chunk, after, 42.4)
+    assert estimate.rate == pytest.approx(32 * chunk / 0.9)
