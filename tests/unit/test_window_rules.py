@@ -88,10 +88,15 @@ def test_chunk_size_suits_the_link() -> None:
     lossy_20 = steady_link(2.5e6, 0.05, 64 * 1024)
     assert chunk_size_for(lossy_20, 100.0) == 128 * 1024
     lossy_20.lossy(90.0)
-    assert chunk_size_for(lossy_20, 100.0) == 64 * 1024
-    assert chunk_size_for(lossy_20, 1000.0) == 128 * 1024  # the loss is forgotten
+    # Halving after a drop stops at 128 KiB: smaller chunks cost more than they save.
+    assert chunk_size_for(lossy_20, 100.0) == 128 * 1024
     fibre = steady_link(12.5e6, 0.01, MIB)
     assert chunk_size_for(fibre, 100.0) == MIB
+    fibre.lossy(90.0)
+    assert chunk_size_for(fibre, 100.0) == 512 * 1024  # halved after a drop
+    assert chunk_size_for(fibre, 1000.0) == MIB  # the drop is forgotten
+    four_g.lossy(90.0)
+    assert chunk_size_for(four_g, 100.0) == MIN_CHUNK_SIZE
     loopback = steady_link(400e6, 0.01, MIB)
     assert chunk_size_for(loopback, 100.0) == MAX_CHUNK_SIZE
     assert chunk_size_for(loopback, 100.0, largest=2 * MIB) == 2 * MIB
