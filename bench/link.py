@@ -1,9 +1,10 @@
 """Benchmark: a clip from a site to the hub through shaped site links, MQTT path vs plain HTTP.
 
 Run as root from the repository root: ``python3 bench/link.py [--profiles fibre,4g]
-[--seconds 20] [--compare-cc] [--no-mqtt]``. For each link profile (``devkit/netlink``: fibre,
-20 Mbit/s with 1% loss, 4G, the 20 Mbit/s line cut for 30 s half-way through each upload) a
-``ShapedLink`` joins a site namespace to a hub namespace, and in the same run:
+[--seconds 20] [--compare-cc] [--no-mqtt | --no-http]``. For each link profile
+(``devkit/netlink``: fibre, 20 Mbit/s with 1% loss, 4G, the 20 Mbit/s line cut for 30 s half-way
+through each upload) a ``ShapedLink`` joins a site namespace to a hub namespace, and in the same
+run:
 
 * **HTTP**: an ``httpx`` streaming POST of the clip from the site namespace to a uvicorn sink in
   the hub namespace (the same sink as ``bench/transfer.py``: written to disk and fsynced).
@@ -195,13 +196,14 @@ def run_profile(profile: LinkProfile, args: argparse.Namespace, work: Path) -> P
                                 f" ({seconds:.1f} s to stored, verified;"
                                 f" chunks of {mqtt.chunk_kib} KiB)"
                             )
-                        seconds = with_outage(
-                            link,
-                            nominal,
-                            functools.partial(http_in_site, link, url, source, None),
-                        )
-                        result.http_seconds.append(seconds)
-                        line += f"  HTTP {result.fraction(seconds):.2f} ({seconds:.1f} s)"
+                        if not args.no_http:
+                            seconds = with_outage(
+                                link,
+                                nominal,
+                                functools.partial(http_in_site, link, url, source, None),
+                            )
+                            result.http_seconds.append(seconds)
+                            line += f"  HTTP {result.fraction(seconds):.2f} ({seconds:.1f} s)"
                         say(line)
                     if args.compare_cc:
                         for cc in ("cubic", "bbr"):
@@ -232,17 +234,18 @@ def summarise(results: list[ProfileResult]) -> None:
     )
     for r in results:
         p = r.profile
-        http = r.fraction(statistics.median(r.http_seconds))
+        http = r.fraction(statistics.median(r.http_seconds)) if r.http_seconds else None
         clean = not p.loss_percent and not p.outage_seconds
-        parts = [f"{p.name:>9}: HTTP {http:.2f}"]
+        parts = [f"{p.name:>9}: HTTP " + ("-" if http is None else f"{http:.2f}")]
         if r.mqtt_seconds:
             stored = statistics.median(r.mqtt_seconds)
             mqtt = r.fraction(stored)
-            ratio = mqtt / http
             parts.append(f"MQTT {mqtt:.2f}")
-            parts.append(
-                f"MQTT/HTTP {ratio:.2f} ({verdict(ratio >= RATIO_TARGET)} >= {RATIO_TARGET})"
-            )
+            if http is not None:
+                ratio = mqtt / http
+                parts.append(
+                    f"MQTT/HTTP {ratio:.2f} ({verdict(ratio >= RATIO_TARGET)} >= {RATIO_TARGET})"
+                )
             if clean:
                 parts.append(f"MQTT {verdict(mqtt >= CLEAN_TARGET)} >= {CLEAN_TARGET} of rate")
             outage = f" + {p.outage_seconds:.0f} s outage" if p.outage_seconds else ""
@@ -271,6 +274,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--mib", type=int, default=0, help="clip size in MiB (overrides --seconds)")
     parser.add_argument("--no-mqtt", action="store_true", help="the HTTP baseline only")
+    parser.add_argument(
+        "--no-http", action="store_true", help="the MQTT path only (no MQTT/HTTP ratio)"
+    )
     parser.add_argument(
         "--default-cc",
         default=None,

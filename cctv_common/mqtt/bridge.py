@@ -12,6 +12,13 @@ here, into its typed topic (``cctv_common.wire.topics``); the event (``Connected
 comes once the broker has answered the subscriptions (SUBACK), so an owner that (re)publishes on it
 does so subscribed.
 
+Reconnecting (``cctv_common.mqtt.reconnect``): the bridge paces paho's reconnect attempts itself
+(``on_pre_connect``): jittered, doubling from ``reconnect_min_seconds`` to
+``reconnect_max_seconds``, and up to ``reconnect_slow_max_seconds`` once the broker has been out of
+reach for ``reconnect_slow_after_seconds``. With ``dead_link_seconds`` the socket closes once sent
+data has gone that long unacknowledged (``TCP_USER_TIMEOUT``), so a connection stuck behind a
+dead line is replaced as soon as the line is back instead of when TCP's backoff next retries.
+
 Publishing: ``publish_nowait`` (on the loop) queues a QoS 1 message and returns a future that the
 loop resolves when the broker's PUBACK arrives, or fails when the broker refuses it. The future is
 created in the same loop step as paho's ``publish`` call and the PUBACK is handed over with
@@ -28,9 +35,11 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import random
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +60,7 @@ from cctv_common.mqtt.events import (
     Inbound,
     inbound,
 )
+from cctv_common.mqtt.reconnect import ReconnectPolicy, reconnect_delay, set_dead_link_timeout
 from cctv_common.mqtt.session import connect_persistent
 from cctv_common.wire.topics import Subscription
 
@@ -82,6 +92,13 @@ class BrokerLogin:
     session_expiry_seconds: int = 7 * 24 * 3600
     reconnect_min_seconds: int = 1
     reconnect_max_seconds: int = 60
+    # Out of reach this long: waits grow up to reconnect_slow_max_seconds (None: never).
+    reconnect_slow_after_seconds: float | None = None
+    reconnect_slow_max_seconds: int = 30
+    # One connect attempt (TCP, and TLS's handshake) gives up after this long.
+    connect_timeout_seconds: float = 5.0
+    # Sent data unacknowledged this long: the connection is dead (None: the kernel's default).
+    dead_link_seconds: float | None = None
     # QoS 1 messages in flight before waiting for PUBACKs (None: paho's default of 20). It must
     # not exceed the broker's Receive Maximum, or the broker disconnects the client.
     max_inflight: int | None = None
@@ -129,10 +146,25 @@ class MqttBridge:
             client.tls_set_context(context)
         if login.will is not None:
             client.will_set(login.will[0], login.will[1], qos=QOS, retain=True)
-        client.reconnect_delay_set(
-            login.reconnect_min_seconds,
-            max(login.reconnect_min_seconds, login.reconnect_max_seconds),
+        cap = max(login.reconnect_min_seconds, login.reconnect_max_seconds)
+        self._reconnect_policy = ReconnectPolicy(
+            first_seconds=login.reconnect_min_seconds,
+            cap_seconds=cap,
+            slow_after_seconds=login.reconnect_slow_after_seconds,
+            slow_cap_seconds=max(cap, login.reconnect_slow_max_seconds),
         )
+        # paho waits nothing of its own: _paho_pre_connect paces every attempt.
+        client.reconnect_delay_set(0, 0)
+        client.connect_timeout = login.connect_timeout_seconds
+        client.on_pre_connect = self._paho_pre_connect
+        self._jitter = random.Random()
+        self._stop_waiting = threading.Event()
+        self._failed_attempts = 0
+        self._unreachable_since: float | None = None
+        # The drop or the last attempt's start: the pacing counts from there.
+        self._paced_from = 0.0
+        # Connect attempts made (paho's thread counts; anyone may read).
+        self.connect_attempts = 0
         if login.max_inflight is not None:
             client.max_inflight_messages_set(login.max_inflight)
         client.max_queued_messages_set(0)
@@ -141,9 +173,10 @@ class MqttBridge:
         client.on_subscribe = self._paho_subscribe
         client.on_message = self._paho_message
         client.on_publish = self._paho_publish
-        if login.congestion_control is not None:
+        if login.congestion_control is not None or login.dead_link_seconds is not None:
             client.on_socket_open = self._paho_socket_open
         self._congestion_logged: str | None = None
+        self._dead_link_warned = False
         self._client = client
 
     # Life cycle (on the loop).
@@ -201,6 +234,7 @@ class MqttBridge:
         log.info("%s stopped", self.name)
 
     def _stop_blocking(self) -> None:
+        self._stop_waiting.set()
         self._client.disconnect()
         self._client.loop_stop()
 
@@ -255,9 +289,35 @@ class MqttBridge:
                     event.topic,
                 )
 
+    def _paho_pre_connect(self, client: mqtt.Client, userdata: object) -> None:
+        # Called by paho before every connect attempt; the first one goes at once.
+        self.connect_attempts += 1
+        now = time.monotonic()
+        if self._unreachable_since is None:
+            self._unreachable_since = now
+        if self.connect_attempts > 1:
+            self._failed_attempts += 1
+            delay = reconnect_delay(
+                self._reconnect_policy,
+                self._failed_attempts,
+                now - self._unreachable_since,
+                self._jitter.random(),
+            )
+            # The pacing spaces the starts of attempts: one that timed out on a dead line has
+            # waited already (it sent only SYNs), one the broker refused at once has not.
+            self._stop_waiting.wait(max(0.0, delay - (now - self._paced_from)))
+        self._paced_from = time.monotonic()
+
     def _paho_socket_open(self, client: mqtt.Client, userdata: object, sock: object) -> None:
+        if not isinstance(sock, socket.socket):
+            return
+        if self.login.dead_link_seconds is not None:
+            error = set_dead_link_timeout(sock, self.login.dead_link_seconds)
+            if error is not None and not self._dead_link_warned:
+                log.warning("%s: no dead-link timeout on the socket: %s", self.name, error)
+                self._dead_link_warned = True
         wanted = self.login.congestion_control
-        if wanted is None or not isinstance(sock, socket.socket):
+        if wanted is None:
             return
         result = set_congestion_control(sock, wanted)
         line = f"TCP congestion control {result.got}"
@@ -303,6 +363,8 @@ class MqttBridge:
                 client.max_inflight_messages,
             )
         self._session_present = bool(flags.session_present)
+        self._failed_attempts = 0
+        self._unreachable_since = None
         log.info(
             "%s connected to %s:%s (session %s); subscribing",
             self.name,
@@ -364,6 +426,9 @@ class MqttBridge:
     ) -> None:
         was_ready = self._ready.is_set()
         self._ready.clear()
+        if self._unreachable_since is None:
+            self._unreachable_since = time.monotonic()
+        self._paced_from = time.monotonic()
         self._to_loop(functools.partial(self._connected.clear))
         if was_ready and not self._stopped:
             log.warning(

@@ -310,6 +310,7 @@ class ClipUploads:
             if future is not None:
                 upload.publishing[index] = future
                 future.add_done_callback(functools.partial(_forget, upload.publishing, index))
+                future.add_done_callback(functools.partial(self._passed_on, upload))
 
     async def _upload(self, upload: ClipUpload) -> None:
         clip = upload.clip
@@ -376,6 +377,10 @@ class ClipUploads:
         if len(upload.stamps) > upload.tracker.outstanding:
             upload.stamps = {i: s for i, s in upload.stamps.items() if upload.tracker.is_sent(i)}
         self._wake_others(upload)
+
+    def _passed_on(self, upload: ClipUpload, done: asyncio.Future[None]) -> None:
+        if not done.cancelled() and done.exception() is None:
+            upload.tracker.passed_on(self._clock())
 
     @staticmethod
     def _still_sending(upload: ClipUpload) -> set[int]:

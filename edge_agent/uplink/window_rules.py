@@ -12,6 +12,11 @@ window is shared by priority. Pure rules (no I/O, no clock: every call takes ``n
   rate: that part is the agent's own queue (paho's, the socket's), not the path, and counting it
   would make the window grow the queue that inflates the next sample. The path's round trip is
   the smallest sample of the last ``rtt_window`` seconds.
+- *after a reconnect* (``lossy``) the chunks sent before it and delivered after it give no
+  sample: their interval spans the outage, and one such rate sample (a tenth of the line), once
+  the samples from before the cut had aged out, shrank the window to its floor (20 chunks of
+  64 KiB, half a second of a 20 Mbit/s line, less than the hub's ack cadence needs) and held the
+  upload at 0.76 of the line for the rest of the clip.
 
 **The window** (``window_chunks``) is ``gain x rate x round trip`` (the bandwidth-delay product)
 in chunks, plus the hub's ack cadence (the agent hears about chunks 16 at a time, so fewer than
@@ -23,9 +28,10 @@ estimate yet the window starts at the floor and grows as acks come.
 
 **The chunk size** (``chunk_size_for``) is chosen when a clip is cut (its chunk hashes go into the
 offer): about ``chunk_seconds`` of the estimated rate, a power of two within the wire contract's
-64 KiB .. 8 MiB and the config's ``chunk_bytes`` ceiling; halved on a link that dropped in the
-last minutes (an interrupted chunk is sent again whole). Packet loss alone does not count: TCP
-hides it, and a chunk the agent presumes lost is usually one the hub was still writing.
+64 KiB .. 8 MiB and the config's ``chunk_bytes`` ceiling; halved (not below 128 KiB) on a link
+that dropped in the last minutes (an interrupted chunk is sent again whole). Packet loss alone
+does not count: TCP hides it, and a chunk the agent presumes lost is usually one the hub was
+still writing.
 Fewer, larger chunks on fast links (fewer messages, acks and thread hops); small ones on slow and
 lossy links (little sent twice, and a short queue in front of an urgent clip).
 
@@ -56,6 +62,10 @@ CHUNK_SECONDS: Final = 0.1
 RATE_WINDOW_SECONDS: Final = 10.0
 RTT_WINDOW_SECONDS: Final = 30.0
 LOSSY_MEMORY_SECONDS: Final = 300.0
+# Below this, halving after a drop saves nothing worth its per-chunk cost: through the 30 s outage
+# profile (20 Mbit/s) the runs with 64 KiB chunks were stored 0.6-1.4 s later than those with
+# 128 KiB in each of three sessions.
+LOSSY_FLOOR_BYTES: Final = 128 * 1024
 MIN_RTT_SECONDS: Final = 0.001
 # Beyond the ack cadence, this much of the link stays in flight while an ack is on its way and
 # being handled (a loaded site box, a jittery radio link).
@@ -91,6 +101,8 @@ class LinkEstimate:
         self.delivered = 0
         self._delivered_at: float | None = None
         self._lossy_at: float | None = None
+        # The last reconnect: chunks sent before it give no samples.
+        self._interrupted_at: float | None = None
 
     def stamp(self, now: float, ahead: int = 0) -> SendStamp:
         """Take when a chunk is sent, with the bytes outstanding before it; hand it back to
@@ -112,6 +124,8 @@ class LinkEstimate:
         self._delivered_at = now
         if newest is None:
             return
+        if self._interrupted_at is not None and newest.sent_at < self._interrupted_at:
+            return  # sent before the connection dropped: the interval spans the outage
         interval = now - newest.delivered_at
         if interval > 0:
             self._rates.append((now, (self.delivered - newest.delivered) / interval))
@@ -123,8 +137,11 @@ class LinkEstimate:
             self._rtts.append((now, max(rtt, MIN_RTT_SECONDS)))
 
     def lossy(self, now: float) -> None:
-        """The connection was lost: chunks may be cut short."""
+        """The connection was lost and is back: chunks may be cut short, and what was sent
+        before now gives no sample when it is delivered."""
         self._lossy_at = now
+        self._interrupted_at = now
+        self._delivered_at = now
 
     def is_lossy(self, now: float) -> bool:
         return self._lossy_at is not None and now - self._lossy_at < LOSSY_MEMORY_SECONDS
@@ -199,7 +216,8 @@ def chunk_size_for(
         return max(MIN_CHUNK_SIZE, min(top, default))
     target = rate * chunk_seconds
     if estimate.is_lossy(now):
-        target /= 2
+        # Halved, but not below LOSSY_FLOOR_BYTES (unless the link is slower than that).
+        target = max(target / 2, min(target, LOSSY_FLOOR_BYTES))
     size = MIN_CHUNK_SIZE
     while size * 2 <= target and size * 2 <= top:
         size *= 2

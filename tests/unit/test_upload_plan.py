@@ -95,6 +95,20 @@ def test_silence_means_reoffer_with_doubling_wait_and_the_answer_resets_it() -> 
     assert tracker.reoffer_at() == 23.0
 
 
+def test_chunks_the_broker_takes_are_not_silence_until_they_stop() -> None:
+    # 1 MiB chunks on a 20 Mbit/s line: the hub's 16-chunk ack cadence is 6.7 s apart.
+    tracker = answered(32, window=20)
+    tracker.take(0.2)
+    for second in range(1, 7):
+        tracker.passed_on(float(second))  # PUBACKs: the chunks are getting through
+    assert not tracker.reoffer_due(10.9)
+    assert tracker.reoffer_due(11.0)  # 5 s after the last one: silence again
+    # Before the hub has answered an offer, PUBACKs (the session's redelivery) do not count.
+    tracker.offered(11.0)
+    tracker.passed_on(15.0)
+    assert tracker.reoffer_due(16.0)
+
+
 def test_tail_loss_is_recovered_by_a_reoffer() -> None:
     tracker = answered(4, window=4)
     assert tracker.take(0.2) == [0, 1, 2, 3]

@@ -88,10 +88,15 @@ def test_chunk_size_suits_the_link() -> None:
     lossy_20 = steady_link(2.5e6, 0.05, 64 * 1024)
     assert chunk_size_for(lossy_20, 100.0) == 128 * 1024
     lossy_20.lossy(90.0)
-    assert chunk_size_for(lossy_20, 100.0) == 64 * 1024
-    assert chunk_size_for(lossy_20, 1000.0) == 128 * 1024  # the loss is forgotten
+    # Halving after a drop stops at 128 KiB: smaller chunks cost more than they save.
+    assert chunk_size_for(lossy_20, 100.0) == 128 * 1024
     fibre = steady_link(12.5e6, 0.01, MIB)
     assert chunk_size_for(fibre, 100.0) == MIB
+    fibre.lossy(90.0)
+    assert chunk_size_for(fibre, 100.0) == 512 * 1024  # halved after a drop
+    assert chunk_size_for(fibre, 1000.0) == MIB  # the drop is forgotten
+    four_g.lossy(90.0)
+    assert chunk_size_for(four_g, 100.0) == MIN_CHUNK_SIZE
     loopback = steady_link(400e6, 0.01, MIB)
     assert chunk_size_for(loopback, 100.0) == MAX_CHUNK_SIZE
     assert chunk_size_for(loopback, 100.0, largest=2 * MIB) == 2 * MIB
@@ -117,3 +122,23 @@ def test_uploads_of_one_priority_go_in_sequence() -> None:
     assert share_window(32, [second, first]) == {"first": 5, "second": 17}
     assert share_window(32, []) == {}
     assert share_window(32, [demand("a", 5, 1, wants=0)]) == {"a": 0}
+
+
+def test_chunks_sent_before_a_reconnect_give_no_sample_when_delivered_after_it() -> None:
+    chunk = 64 * 1024
+    estimate = steady_link(2.5e6, 0.05, chunk)
+    window = window_chunks(estimate, chunk)
+    sent_before = estimate.stamp(10.0)
+    # A 30 s outage; the agent reconnects at 41 s and the hub acks what it got before the cut.
+    estimate.lossy(41.0)
+    estimate.delivered_chunks(16 * chunk, sent_before, 41.5)
+    # The samples from before the cut are older than the filters' windows; a sample spanning the
+    # outage (1 MiB in 31 s) would now be the estimate, and the window would shrink to its floor.
+    assert estimate.rate == pytest.approx(2.5e6, rel=0.1)
+    assert estimate.round_trip == pytest.approx(0.05, rel=0.01)
+    assert window_chunks(estimate, chunk) == window
+    # Chunks sent after the reconnect are sampled again, from the reconnect on.
+    after = estimate.stamp(41.6)
+    assert after.delivered_at == 41.5
+    estimate.delivered_chunks(32 * chunk, after, 42.4)
+    assert estimate.rate == pytest.approx(32 * chunk / 0.9)
