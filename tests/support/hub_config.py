@@ -19,7 +19,8 @@ from hub.app import create_app
 from hub.context import HubContext
 from hub.domain.records import EvidenceItem
 from hub.settings import HubSettings, load_settings
-from hub.storage.sqlite.database import HubDatabase
+from hub.storage.engine import AnyDatabase, open_database
+from tests.support.hub_engines import active_database_url
 from tests.support.hub_kit import (
     SITE,
     RecordingLink,
@@ -43,12 +44,14 @@ class HubFiles:
 def write_hub_config(folder: Path, **sections: Any) -> HubFiles:
     """``hub.toml`` in ``folder`` with the test users and site; ``sections`` add or replace."""
     key = Ed25519PrivateKey.generate()
+    url = active_database_url()  # the running test's engine (storage_engines.hub_engine)
+    engine: dict[str, Any] = {"database": {"url": url, "pool_size": 4}} if url else {}
     data = hub_toml(
         hub_id="test-hub",
         data_dir="data",
         sites=[{"site_id": SITE, "name": "Site A", "public_key_pem": public_key_pem(key)}],
         users=[user.model_dump(mode="json") for user in user_settings()],
-        **sections,
+        **(engine | sections),
     )
     config = write_toml(folder / "hub.toml", data)
     return HubFiles(config, load_settings(config), key)
@@ -57,7 +60,7 @@ def write_hub_config(folder: Path, **sections: Any) -> HubFiles:
 @dataclass
 class RunningHub:
     client: TestClient
-    database: HubDatabase
+    database: AnyDatabase
     files: HubFiles
 
     @property
@@ -76,7 +79,7 @@ class RunningHub:
 @contextmanager
 def running_hub(files: HubFiles, **client: Any) -> Iterator[RunningHub]:
     """The app with its lifespan (start and stop, so the shutdown checkpoint is written)."""
-    database = HubDatabase(files.settings.db_path)
+    database = open_database(files.settings)
     try:
         with TestClient(create_app(files.settings, database, RecordingLink()), **client) as test:
             report_status(database)

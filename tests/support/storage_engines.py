@@ -4,6 +4,9 @@ cctv_test); the PostgreSQL case is skipped, with the reason, where that server i
 
 Each PostgreSQL test gets a fresh schema (``search_path`` in the URL), dropped afterwards, so
 tests run in parallel on one database without seeing each other's rows.
+
+``engine`` hands a test the storage ports of each engine; ``hub_engines`` runs whole hub tests
+on each. ``CCTV_SKIP_POSTGRES=1`` skips every PostgreSQL case.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ ENGINES = ("sqlite", "postgresql")
 @cache
 def postgres_unreachable() -> str | None:
     """Why PostgreSQL cannot be used for tests, or None when it can."""
+    if os.environ.get("CCTV_SKIP_POSTGRES", "") not in ("", "0"):
+        return "CCTV_SKIP_POSTGRES is set"
     try:
         import psycopg
     except ImportError:
@@ -43,8 +48,14 @@ def postgres_unreachable() -> str | None:
     return None
 
 
+# Tests need no durability: a commit that does not wait for its WAL flush makes a schema's
+# migrations about three times faster on a busy machine (measured: 1.1 s -> 0.35 s, load 10).
+_NO_FLUSH = "-csynchronous_commit%3Doff"
+
+
 def schema_url(schema: str) -> str:
-    return f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    joiner = "&" if "?" in POSTGRES_URL else "?"
+    return f"{POSTGRES_URL}{joiner}options={_NO_FLUSH}%20-csearch_path%3D{schema}"
 
 
 @dataclass
@@ -58,6 +69,7 @@ class PostgresSchema:
         import psycopg
 
         with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+            conn.execute("SET synchronous_commit = off")
             conn.execute(f"DROP SCHEMA IF EXISTS {self.name} CASCADE")
 
 
@@ -69,6 +81,7 @@ def new_schema() -> PostgresSchema:
 
     name = f"t_{secrets.token_hex(6)}"
     with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute("SET synchronous_commit = off")
         conn.execute(f"CREATE SCHEMA {name}")
     return PostgresSchema(name, schema_url(name))
 

@@ -1,4 +1,4 @@
-"""The REST API through TestClient against a real SQLite file: validation, roles, ranges, audit."""
+"""The REST API through TestClient on each engine: validation, roles, ranges, audit."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from cctv_common.wire.topics import job_topic
 from hub.app import create_app
 from hub.domain.records import EvidenceItem
 from hub.settings import HubSettings
-from hub.storage.sqlite.database import HubDatabase
+from hub.storage.engine import AnyDatabase, open_database
 from tests.support.hub_kit import (
     CAMERA,
     SITE,
@@ -32,11 +32,13 @@ from tests.support.hub_kit import (
     unsealed,
 )
 
+pytestmark = pytest.mark.usefixtures("hub_engine")  # SQLite, then PostgreSQL
+
 
 @dataclass
 class Hub:
     client: TestClient
-    database: HubDatabase
+    database: AnyDatabase
     settings: HubSettings
     link: RecordingLink
     key: Ed25519PrivateKey
@@ -57,7 +59,7 @@ class Hub:
 def hub(tmp_path: Path) -> Iterator[Hub]:
     key = Ed25519PrivateKey.generate()
     settings = make_settings(tmp_path, site_key=key)
-    database = HubDatabase(settings.db_path)
+    database = open_database(settings)
     link = RecordingLink()
     try:
         with TestClient(create_app(settings, database, link)) as client:

@@ -1,0 +1,59 @@
+"""Whole hub tests on each engine: ``hub_engine`` (and ``hub_engine_per_module`` for a
+module-scoped hub) runs a test once on SQLite and once on PostgreSQL.
+
+While the PostgreSQL case runs, the hub builders (``hub_kit.make_settings``,
+``hub_config.write_hub_config``) put that case's schema in the settings' ``[database] url``, and
+the hub opens it by ``open_database`` as a hub in production does; a hub run as a process (the
+CLI, uvicorn) reads the same ``hub.toml``. A module opts in with
+``pytestmark = pytest.mark.usefixtures("hub_engine")``; its tests are then named
+``test_x[sqlite]`` and ``test_x[postgresql]`` (``-k postgresql`` runs only those). The
+PostgreSQL case is skipped, with the reason, where the test server is unreachable or
+``CCTV_SKIP_POSTGRES=1``. Its schema comes migrated and empty from ``schema_pool``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.schema_pool import drop_all, give_back, migrated_schema
+from tests.support.storage_engines import ENGINES, PostgresSchema
+
+# The schema of the PostgreSQL case running now (one test at a time per process, also under
+# xdist); the hub builders read it through ``active_database_url``.
+_active: list[PostgresSchema] = []
+
+
+def active_database_url() -> str | None:
+    """The running test's PostgreSQL schema URL, or None when its hub is on SQLite."""
+    return _active[-1].url if _active else None
+
+
+def _hub_on(engine_name: str) -> Iterator[str]:
+    if engine_name == "sqlite":
+        yield engine_name
+        return
+    schema = migrated_schema()
+    _active.append(schema)
+    try:
+        yield engine_name
+    finally:
+        _active.remove(schema)
+        give_back(schema)
+
+
+@pytest.fixture(params=ENGINES)
+def hub_engine(request: pytest.FixtureRequest) -> Iterator[str]:
+    """This test's hub runs on SQLite, then on PostgreSQL (its own schema)."""
+    yield from _hub_on(request.param)
+
+
+@pytest.fixture(params=ENGINES, scope="module")
+def hub_engine_per_module(request: pytest.FixtureRequest) -> Iterator[str]:
+    """As ``hub_engine``, for a module-scoped hub that its tests share."""
+    yield from _hub_on(request.param)
+
+
+def pytest_sessionfinish() -> None:
+    drop_all()
