@@ -22,6 +22,8 @@ from hub.settings import LoginSettings
 from tests.support.hub_config import HubFiles, RunningHub, running_hub, write_hub_config
 from tests.support.hub_kit import USERS, auth
 
+pytestmark = pytest.mark.usefixtures("hub_engine")  # SQLite, then PostgreSQL
+
 ATTACKER = "203.0.113.66"
 OWNER = "198.51.100.7"
 

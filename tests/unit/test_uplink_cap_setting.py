@@ -23,8 +23,10 @@ from edge_agent.jobs.runner import JobRunner
 from edge_agent.store.outbox import Outbox
 from edge_agent.store.segment_index import SegmentIndex
 from hub.app import create_app
-from hub.storage.sqlite.database import HubDatabase
+from hub.storage.engine import open_database
 from tests.support.hub_kit import SITE, RecordingLink, auth, make_settings, report_status
+
+pytestmark = pytest.mark.usefixtures("hub_engine")  # SQLite, then PostgreSQL
 
 OFFICE = {"days": "mon-fri", "start": "08:00", "end": "18:00", "mbps": 5}
 MONDAY_9 = datetime(2026, 12, 7, 9, 0)
@@ -33,7 +35,7 @@ MONDAY_9 = datetime(2026, 12, 7, 9, 0)
 @pytest.fixture
 def hub(tmp_path: Path) -> Iterator[tuple[TestClient, RecordingLink, Path]]:
     settings = make_settings(tmp_path, site_key=Ed25519PrivateKey.generate())
-    database = HubDatabase(settings.db_path)
+    database = open_database(settings)
     link = RecordingLink()
     try:
         with TestClient(create_app(settings, database, link)) as client:
