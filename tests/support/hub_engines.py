@@ -1,5 +1,6 @@
-"""Whole hub tests on each engine: ``hub_engine`` (and ``hub_engine_per_module`` for a
-module-scoped hub) runs a test once on SQLite and once on PostgreSQL.
+"""Hub tests on each engine. ``engine`` hands a test each engine's storage ports; ``hub_engine``
+(and ``hub_engine_per_module`` for a module-scoped hub) runs a whole hub test once on SQLite and
+once on PostgreSQL.
 
 While the PostgreSQL case runs, the hub builders (``hub_kit.make_settings``,
 ``hub_config.write_hub_config``) put that case's schema in the settings' ``[database] url``, and
@@ -17,8 +18,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from hub.storage.sqlite.database import HubDatabase
+from hub.storage.sqlite.unit_of_work import SqliteStorage
 from tests.support.schema_pool import drop_all, give_back, migrated_schema
-from tests.support.storage_engines import ENGINES, PostgresSchema
+from tests.support.storage_engines import ENGINES, Engine, PostgresSchema
 
 # The schema of the PostgreSQL case running now (one test at a time per process, also under
 # xdist); the hub builders read it through ``active_database_url``.
@@ -53,6 +56,26 @@ def hub_engine(request: pytest.FixtureRequest) -> Iterator[str]:
 def hub_engine_per_module(request: pytest.FixtureRequest) -> Iterator[str]:
     """As ``hub_engine``, for a module-scoped hub that its tests share."""
     yield from _hub_on(request.param)
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
+    """Each engine's storage ports and database: SQLite in memory, a PostgreSQL schema."""
+    if request.param == "sqlite":
+        database = HubDatabase(None)
+        yield Engine("sqlite", SqliteStorage(database), database)
+        database.close()
+        return
+    from hub.storage.postgres.database import PostgresDatabase
+    from hub.storage.postgres.storage import PostgresStorage
+
+    schema = migrated_schema()
+    pg = PostgresDatabase(schema.url, max_size=4)
+    try:
+        yield Engine("postgresql", PostgresStorage(pg), pg)
+    finally:
+        pg.close()
+        give_back(schema)
 
 
 def pytest_sessionfinish() -> None:

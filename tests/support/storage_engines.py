@@ -1,12 +1,11 @@
-"""Both storage engines for one test: SQLite in memory, and PostgreSQL in a schema of its own
-on the test server (``CCTV_TEST_POSTGRES_URL``, default postgresql://cctv_test@127.0.0.1:5432/
-cctv_test); the PostgreSQL case is skipped, with the reason, where that server is unreachable.
+"""The engines hub tests run on: SQLite, and PostgreSQL on the test server
+(``CCTV_TEST_POSTGRES_URL``, default postgresql://cctv_test@127.0.0.1:5432/cctv_test, made by
+scripts/setup-test-postgres.sh), in schemas of their own (``search_path`` in the URL), so tests
+run in parallel on one database without seeing each other's rows. A PostgreSQL case is skipped,
+with the reason, where that server is unreachable or ``CCTV_SKIP_POSTGRES=1``.
 
-Each PostgreSQL test gets a fresh schema (``search_path`` in the URL), dropped afterwards, so
-tests run in parallel on one database without seeing each other's rows.
-
-``engine`` hands a test the storage ports of each engine; ``hub_engines`` runs whole hub tests
-on each. ``CCTV_SKIP_POSTGRES=1`` skips every PostgreSQL case.
+``new_schema`` makes an empty schema (``postgres_schema`` for a test that migrates it itself);
+``hub_engines`` has the fixtures that run a test on each engine.
 """
 
 from __future__ import annotations
@@ -19,9 +18,6 @@ from functools import cache
 from typing import Any
 
 import pytest
-
-from hub.storage.sqlite.database import HubDatabase
-from hub.storage.sqlite.unit_of_work import SqliteStorage
 
 # scripts/setup-test-postgres.sh makes this role and database (CI runs it via install-deps).
 POSTGRES_URL = os.environ.get(
@@ -100,22 +96,3 @@ class Engine:
     name: str
     storage: Any
     database: Any
-
-
-@pytest.fixture(params=ENGINES)
-def engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        database = HubDatabase(None)
-        yield Engine("sqlite", SqliteStorage(database), database)
-        database.close()
-        return
-    from hub.storage.postgres.database import PostgresDatabase
-    from hub.storage.postgres.storage import PostgresStorage
-
-    schema = new_schema()
-    pg = PostgresDatabase(schema.url, max_size=4)
-    try:
-        yield Engine("postgresql", PostgresStorage(pg), pg)
-    finally:
-        pg.close()
-        schema.drop()
