@@ -28,6 +28,8 @@ from hub.storage.sqlite.check_rows import get_check
 from tests.support.hub_config import HubFiles, RunningHub, running_hub, write_hub_config
 from tests.support.hub_kit import auth
 
+pytestmark = pytest.mark.usefixtures("hub_engine")  # SQLite, then PostgreSQL
+
 
 @pytest.fixture
 def files(tmp_path: Path) -> HubFiles:
