@@ -23,27 +23,27 @@ from hub.storage.sqlite.unit_of_work import SqliteStorage
 from tests.support.schema_pool import drop_all, give_back, migrated_schema
 from tests.support.storage_engines import ENGINES, Engine, PostgresSchema
 
-# The schema of the PostgreSQL case running now (one test at a time per process, also under
-# xdist); the hub builders read it through ``active_database_url``.
-_active: list[PostgresSchema] = []
+# The engine of each hub_engine fixture set up now, innermost last: a PostgreSQL case's schema,
+# or None for SQLite (so that a test's own SQLite case inside a module-scoped PostgreSQL hub
+# is on SQLite). One test at a time per process, also under xdist.
+_active: list[PostgresSchema | None] = []
 
 
 def active_database_url() -> str | None:
     """The running test's PostgreSQL schema URL, or None when its hub is on SQLite."""
-    return _active[-1].url if _active else None
+    schema = _active[-1] if _active else None
+    return None if schema is None else schema.url
 
 
 def _hub_on(engine_name: str) -> Iterator[str]:
-    if engine_name == "sqlite":
-        yield engine_name
-        return
-    schema = migrated_schema()
+    schema = None if engine_name == "sqlite" else migrated_schema()
     _active.append(schema)
     try:
         yield engine_name
     finally:
-        _active.remove(schema)
-        give_back(schema)
+        _active.pop()
+        if schema is not None:
+            give_back(schema)
 
 
 @pytest.fixture(params=ENGINES)
