@@ -20,7 +20,7 @@ from hub.context import HubContext
 from hub.domain.records import EvidenceItem
 from hub.settings import HubSettings, load_settings
 from hub.storage.engine import AnyDatabase, open_database
-from tests.support.hub_engines import active_database_url
+from tests.support.hub_engines import database_section
 from tests.support.hub_kit import (
     SITE,
     RecordingLink,
@@ -44,14 +44,12 @@ class HubFiles:
 def write_hub_config(folder: Path, **sections: Any) -> HubFiles:
     """``hub.toml`` in ``folder`` with the test users and site; ``sections`` add or replace."""
     key = Ed25519PrivateKey.generate()
-    url = active_database_url()  # the running test's engine (storage_engines.hub_engine)
-    engine: dict[str, Any] = {"database": {"url": url, "pool_size": 4}} if url else {}
     data = hub_toml(
         hub_id="test-hub",
         data_dir="data",
         sites=[{"site_id": SITE, "name": "Site A", "public_key_pem": public_key_pem(key)}],
         users=[user.model_dump(mode="json") for user in user_settings()],
-        **(engine | sections),
+        **(database_section() | sections),  # the running test's engine
     )
     config = write_toml(folder / "hub.toml", data)
     return HubFiles(config, load_settings(config), key)

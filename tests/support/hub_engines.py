@@ -15,6 +15,7 @@ PostgreSQL case is skipped, with the reason, where the test server is unreachabl
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -33,6 +34,12 @@ def active_database_url() -> str | None:
     """The running test's PostgreSQL schema URL, or None when its hub is on SQLite."""
     schema = _active[-1] if _active else None
     return None if schema is None else schema.url
+
+
+def database_section() -> dict[str, Any]:
+    """``hub.toml``'s ``[database]`` for the running test's engine (none for SQLite)."""
+    url = active_database_url()
+    return {"database": {"url": url, "pool_size": 4}} if url else {}
 
 
 def _hub_on(engine_name: str) -> Iterator[str]:
