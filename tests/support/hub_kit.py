@@ -444,7 +444,7 @@ def row_count(db: AnyDatabase, table: str) -> int:
 
 
 def drop_append_only_guards(session: SqlSession, table: str = "audit") -> None:
-    """Switch off ``table``'s refusal of UPDATE and DELETE (its triggers), in this transaction."""
+    """Switch off ``table``'s refusal of UPDATE and DELETE (its triggers) from this write on."""
     if session.engine == "postgresql":
         session.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
         return
