@@ -55,6 +55,11 @@ def write_hub_config(folder: Path, **sections: Any) -> HubFiles:
     return HubFiles(config, load_settings(config), key)
 
 
+def write_bare_config(path: Path) -> Path:
+    """A ``hub.toml`` with only a hub id and ``data_dir`` (and the running test's engine)."""
+    return write_toml(path, {"hub_id": "hub-1", "data_dir": "data", **database_section()})
+
+
 @dataclass
 class RunningHub:
     client: TestClient

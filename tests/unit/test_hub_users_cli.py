@@ -12,7 +12,7 @@ from hub.services.passwords import verify_password
 from hub.settings import load_settings
 from hub.storage.engine import open_database
 from hub.storage.sqlite import repository as repo
-from tests.support.hub_engines import active_database_url
+from tests.support.hub_config import write_bare_config
 
 pytestmark = pytest.mark.usefixtures("hub_engine")  # SQLite, then PostgreSQL
 
@@ -21,11 +21,7 @@ PASSWORD = "a long enough passphrase"
 
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
-    path = tmp_path / "hub.toml"
-    url = active_database_url()
-    database = f'[database]\nurl = "{url}"\npool_size = 2\n' if url else ""
-    path.write_text(f'hub_id = "hub-1"\ndata_dir = "data"\n{database}', encoding="utf-8")
-    return path
+    return write_bare_config(tmp_path / "hub.toml")
 
 
 def test_add_list_disable_reset(
