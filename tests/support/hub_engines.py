@@ -15,6 +15,7 @@ PostgreSQL case is skipped, with the reason, where the test server is unreachabl
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -24,16 +25,26 @@ from hub.storage.sqlite.unit_of_work import SqliteStorage
 from tests.support.schema_pool import drop_all, give_back, migrated_schema
 from tests.support.storage_engines import ENGINES, Engine, PostgresSchema
 
-# The engine of each hub_engine fixture set up now, innermost last: a PostgreSQL case's schema,
-# or None for SQLite (so that a test's own SQLite case inside a module-scoped PostgreSQL hub
-# is on SQLite). One test at a time per process, also under xdist.
-_active: list[PostgresSchema | None] = []
+
+@dataclass
+class _Case:
+    schema: PostgresSchema | None  # None: SQLite
+    asked: bool = False  # whether a hub builder read the engine while the case ran
+
+
+# The engine of each hub_engine fixture set up now, innermost last (so that a test's own SQLite
+# case inside a module-scoped PostgreSQL hub is on SQLite). One test at a time per process,
+# also under xdist.
+_active: list[_Case] = []
 
 
 def active_database_url() -> str | None:
     """The running test's PostgreSQL schema URL, or None when its hub is on SQLite."""
-    schema = _active[-1] if _active else None
-    return None if schema is None else schema.url
+    if not _active:
+        return None
+    case = _active[-1]
+    case.asked = True
+    return None if case.schema is None else case.schema.url
 
 
 def database_section() -> dict[str, Any]:
@@ -43,14 +54,18 @@ def database_section() -> dict[str, Any]:
 
 
 def _hub_on(engine_name: str) -> Iterator[str]:
-    schema = None if engine_name == "sqlite" else migrated_schema()
-    _active.append(schema)
+    case = _Case(None if engine_name == "sqlite" else migrated_schema())
+    _active.append(case)
     try:
         yield engine_name
     finally:
         _active.pop()
-        if schema is not None:
-            give_back(schema)
+        if case.schema is not None:
+            give_back(case.schema)
+    # A PostgreSQL case whose hub was built before the fixture (or without the builders) ran
+    # on SQLite under PostgreSQL's name: say so rather than pass.
+    if case.schema is not None and not case.asked:
+        pytest.fail("this PostgreSQL case's hub never read its engine (hub_engines)")
 
 
 @pytest.fixture(params=ENGINES)

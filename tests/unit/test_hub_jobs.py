@@ -23,8 +23,6 @@ from hub.storage.evidence.store import FilesystemEvidenceStore
 from hub.storage.sqlite import repository as repo
 from tests.support.hub_kit import SITE, RecordingLink, insert_job, make_settings
 
-pytestmark = pytest.mark.usefixtures("hub_engine")  # SQLite, then PostgreSQL
-
 NOW = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 
 
@@ -117,6 +115,7 @@ def test_progress_moves_only_as_the_job_state_table_allows() -> None:
     assert update is not None and (update.state, update.percent) == ("queued", 0)
 
 
+@pytest.mark.usefixtures("hub_engine")  # SQLite, then PostgreSQL
 def test_on_connect_open_jobs_are_published_and_ended_ones_cleared(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, site_key=Ed25519PrivateKey.generate())
     database = open_database(settings)

@@ -26,8 +26,6 @@ from hub.app import create_app
 from hub.storage.engine import open_database
 from tests.support.hub_kit import SITE, RecordingLink, auth, make_settings, report_status
 
-pytestmark = pytest.mark.usefixtures("hub_engine")  # SQLite, then PostgreSQL
-
 OFFICE = {"days": "mon-fri", "start": "08:00", "end": "18:00", "mbps": 5}
 MONDAY_9 = datetime(2026, 12, 7, 9, 0)
 
@@ -45,6 +43,7 @@ def hub(tmp_path: Path) -> Iterator[tuple[TestClient, RecordingLink, Path]]:
         database.close()
 
 
+@pytest.mark.usefixtures("hub_engine")  # SQLite, then PostgreSQL
 def test_a_supervisor_sets_the_cap_and_the_site_gets_it_signed_and_retained(
     hub: tuple[TestClient, RecordingLink, Path],
 ) -> None:
