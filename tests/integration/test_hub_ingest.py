@@ -67,8 +67,6 @@ from tests.support.hub_kit import (
 )
 from tests.support.mosquitto_fixtures import OBSERVER, MqttClientFactory, MqttTestClient
 
-pytestmark = pytest.mark.usefixtures("hub_engine")  # SQLite, then PostgreSQL
-
 CHUNK = 64 * 1024
 
 
@@ -300,6 +298,7 @@ async def evidence_count(database: AnyDatabase) -> int:
     return await asyncio.to_thread(row_count, database, "evidence_items")
 
 
+@pytest.mark.usefixtures("hub_engine")  # SQLite, then PostgreSQL
 def test_replayed_offers_and_chunks_make_exactly_one_evidence_item(tmp_path: Path) -> None:
     key = Ed25519PrivateKey.generate()
     settings = fast_settings(tmp_path, key)
@@ -343,6 +342,7 @@ def test_replayed_offers_and_chunks_make_exactly_one_evidence_item(tmp_path: Pat
     assert not any(settings.staging_dir.iterdir())
 
 
+@pytest.mark.usefixtures("hub_engine")  # SQLite, then PostgreSQL
 def test_acks_come_every_16_chunks_and_after_the_last_one(tmp_path: Path) -> None:
     key = Ed25519PrivateKey.generate()
     settings = fast_settings(tmp_path, key)
@@ -368,6 +368,7 @@ def test_acks_come_every_16_chunks_and_after_the_last_one(tmp_path: Path) -> Non
     run_hub(settings, scenario)
 
 
+@pytest.mark.usefixtures("hub_engine")  # SQLite, then PostgreSQL
 def test_a_hub_restart_resumes_from_the_persisted_ranges(tmp_path: Path) -> None:
     key = Ed25519PrivateKey.generate()
     settings = fast_settings(tmp_path, key)
@@ -393,6 +394,7 @@ def test_a_hub_restart_resumes_from_the_persisted_ranges(tmp_path: Path) -> None
     assert stored_files(settings)[0].read_bytes() == data
 
 
+@pytest.mark.usefixtures("hub_engine")  # SQLite, then PostgreSQL
 def test_two_hub_processes_on_one_database_share_an_upload(tmp_path: Path) -> None:
     """Any hub process takes any chunk: the upload's state is in the database, not in memory.
 
@@ -477,6 +479,7 @@ def test_two_hub_processes_on_one_database_share_an_upload(tmp_path: Path) -> No
     assert not any(settings.staging_dir.iterdir())
 
 
+@pytest.mark.usefixtures("hub_engine")  # SQLite, then PostgreSQL
 def test_an_agents_upload_percent_is_not_taken(tmp_path: Path) -> None:
     """The hub's percent comes from the chunks it holds; a progress report saying otherwise, or
     saying "stored", changes nothing."""
@@ -509,6 +512,7 @@ def test_an_agents_upload_percent_is_not_taken(tmp_path: Path) -> None:
     run_hub(settings, scenario)
 
 
+@pytest.mark.usefixtures("hub_engine")  # SQLite, then PostgreSQL
 def test_a_corrupt_chunk_on_disk_is_found_at_the_end_and_asked_for_again(tmp_path: Path) -> None:
     key = Ed25519PrivateKey.generate()
     settings = fast_settings(tmp_path, key)
@@ -555,6 +559,7 @@ def test_a_corrupt_chunk_on_disk_is_found_at_the_end_and_asked_for_again(tmp_pat
         ("5000 digits", "too many digits"),
     ],
 )
+@pytest.mark.usefixtures("hub_engine")  # SQLite, then PostgreSQL
 def test_rejected_offers_store_nothing_and_only_real_ones_are_custody_events(
     tmp_path: Path, case: str, reason: str
 ) -> None:
@@ -608,6 +613,7 @@ def test_rejected_offers_store_nothing_and_only_real_ones_are_custody_events(
     assert not any(settings.staging_dir.iterdir())
 
 
+@pytest.mark.usefixtures("hub_engine")  # SQLite, then PostgreSQL
 @pytest.mark.parametrize(
     ("content", "reason"),
     [
@@ -650,6 +656,7 @@ def test_a_signed_clip_that_is_not_its_declared_video_is_rejected(
     assert not any(settings.staging_dir.iterdir())
 
 
+@pytest.mark.usefixtures("hub_engine")  # SQLite, then PostgreSQL
 def test_stale_uploads_expire_and_fail_their_job(tmp_path: Path) -> None:
     key = Ed25519PrivateKey.generate()
     settings = fast_settings(tmp_path, key, stale_upload_hours=1)
@@ -804,6 +811,7 @@ def hub_settings(
     )
 
 
+@pytest.mark.usefixtures("hub_engine")  # SQLite, then PostgreSQL
 @pytest.mark.slow
 def test_a_clip_offered_over_mqtt_is_stored_byte_identical_and_served(
     hub_settings: HubSettings, mqtt_client: MqttClientFactory, site_key: Ed25519PrivateKey
@@ -839,6 +847,7 @@ def test_a_clip_offered_over_mqtt_is_stored_byte_identical_and_served(
     assert stored.read_bytes() == data
 
 
+@pytest.mark.usefixtures("hub_engine")  # SQLite, then PostgreSQL
 @pytest.mark.slow
 def test_a_wrong_signature_is_rejected_and_never_served(
     hub_settings: HubSettings, mqtt_client: MqttClientFactory, site_key: Ed25519PrivateKey
@@ -866,6 +875,7 @@ def test_a_wrong_signature_is_rejected_and_never_served(
     assert list(hub_settings.staging_dir.iterdir()) == []
 
 
+@pytest.mark.usefixtures("hub_engine")  # SQLite, then PostgreSQL
 @pytest.mark.slow
 @pytest.mark.parametrize("case", ["window of 2001", "not video"])
 def test_a_signed_offer_that_does_not_answer_its_job_is_rejected_over_mqtt(
@@ -907,6 +917,7 @@ def logged(caplog: pytest.LogCaptureFixture, text: str) -> Callable[[], bool]:
     return lambda: any(text in record.getMessage() for record in caplog.records)
 
 
+@pytest.mark.usefixtures("hub_engine")  # SQLite, then PostgreSQL
 @pytest.mark.slow
 def test_malformed_topics_and_payloads_are_logged_and_the_hub_carries_on(
     hub_settings: HubSettings,
@@ -942,6 +953,7 @@ def test_malformed_topics_and_payloads_are_logged_and_the_hub_carries_on(
         assert client.get("/api/health").json()["status"] == "ok"
 
 
+@pytest.mark.usefixtures("hub_engine")  # SQLite, then PostgreSQL
 @pytest.mark.slow
 def test_a_hub_restart_mid_upload_resumes_from_persisted_ranges(
     hub_settings: HubSettings, mqtt_client: MqttClientFactory, site_key: Ed25519PrivateKey
@@ -967,6 +979,7 @@ def test_a_hub_restart_mid_upload_resumes_from_persisted_ranges(
     assert stored.read_bytes() == data
 
 
+@pytest.mark.usefixtures("hub_engine")  # SQLite, then PostgreSQL
 @pytest.mark.slow
 def test_a_broker_restart_mid_upload_loses_nothing(
     hub_settings: HubSettings,
@@ -992,6 +1005,7 @@ def test_a_broker_restart_mid_upload_loses_nothing(
     assert stored.read_bytes() == data
 
 
+@pytest.mark.usefixtures("hub_engine")  # SQLite, then PostgreSQL
 @pytest.mark.slow
 def test_a_deliberately_slow_hub_ingest_loses_nothing(
     hub_settings: HubSettings,
