@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import json
 import zipfile
-from functools import partial
 from pathlib import Path
 
 import pytest
 
 from cctv_common.evidence import verify as cctv_verify
+from hub.services.custody import CustodyLog
 from hub.storage.engine import open_database, storage_for
 from tests.support.exhibit_kit import (
     ExportedPackage,
@@ -68,10 +68,7 @@ def test_each_export_is_a_custody_row_of_each_item(package: ExportedPackage) -> 
     database = open_database(package.files.settings)
     try:
         for n, item in enumerate(package.items, start=1):
-            subject = f"clip:{item.clip_id}"
-            rows = storage_for(database).read(
-                partial(lambda uow, s: uow.custody.after([s], 0, 100), s=subject)
-            )
+            rows = CustodyLog(storage_for(database)).rows(subjects=[f"clip:{item.clip_id}"])
             export_rows = [r for r in rows if r.action == "export"]
             assert len(export_rows) == 1
             assert export_rows[0].actor == "pc-one"
