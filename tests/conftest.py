@@ -12,6 +12,7 @@ pytest_plugins = [
     "tests.support.agent_process",
     "tests.support.hub_stand_in",
     "tests.support.storage_engines",
+    "tests.support.hub_engines",
 ]
 
 # The modules that take longest (measured: `pytest --durations`), run first. With `-n 2 --dist

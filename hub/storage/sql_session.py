@@ -44,7 +44,9 @@ class SqlSession(Protocol):
         ...
 
     @property
-    def in_transaction(self) -> bool: ...
+    def in_transaction(self) -> bool:
+        """Whether this runs inside a write transaction (what the custody log appends in)."""
+        ...
 
     @property
     def engine(self) -> str:

@@ -27,10 +27,12 @@ import uvicorn
 
 from devkit.waiting import wait_until
 from hub.app import create_app
-from hub.storage.sqlite.database import HubDatabase
+from hub.storage.engine import open_database
 from tests.support.hub_config import RunningHub, running_hub, write_hub_config
 from tests.support.hub_kit import USERS, auth, insert_evidence, report_status
 from tests.support.paths import FIXTURES
+
+pytestmark = pytest.mark.usefixtures("hub_engine")  # SQLite, then PostgreSQL
 
 FUZZ_SECONDS: Final = 30
 FIXTURE: Final = FIXTURES / "fuzz" / "schemathesis.toml"
@@ -39,7 +41,7 @@ FIXTURE: Final = FIXTURES / "fuzz" / "schemathesis.toml"
 @pytest.fixture
 def hub_url(tmp_path: Path) -> Iterator[str]:
     files = write_hub_config(tmp_path, live={"answer_timeout_seconds": 1})
-    database = HubDatabase(files.settings.db_path)
+    database = open_database(files.settings)
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(files.settings, database),

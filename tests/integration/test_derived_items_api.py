@@ -24,8 +24,8 @@ from hub.context import HubContext
 from hub.domain.derived_items import DerivedItem, DerivedState
 from hub.domain.records import EvidenceItem
 from hub.settings import HubSettings
+from hub.storage.engine import AnyDatabase, open_database
 from hub.storage.evidence.store import FilesystemEvidenceStore
-from hub.storage.sqlite.database import HubDatabase
 from tests.support.exhibit_kit import flip_byte
 from tests.support.hub_kit import RecordingLink, auth, insert_evidence, make_h264_mp4, make_settings
 
@@ -40,7 +40,7 @@ class Hub:
     junk: EvidenceItem
     data_dir: Path
     settings: HubSettings
-    database: HubDatabase
+    database: AnyDatabase
     key: Ed25519PrivateKey
 
     @property
@@ -58,11 +58,11 @@ class Hub:
 
 
 @pytest.fixture(scope="module")
-def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
+def hub(tmp_path_factory: pytest.TempPathFactory, hub_engine_per_module: str) -> Iterator[Hub]:
     folder = tmp_path_factory.mktemp("derived")
     key = Ed25519PrivateKey.generate()
     settings = make_settings(folder / "hub", site_key=key)
-    database = HubDatabase(settings.db_path)
+    database = open_database(settings)
     clip = make_h264_mp4(folder / "source.mp4", seconds=2)
     try:
         with TestClient(create_app(settings, database, RecordingLink())) as client:

@@ -30,6 +30,7 @@ from devkit.testcam import TestCamera
 from devkit.waiting import wait_until
 from hub.cli import main as hub_main
 from provisioning.cli import main as provision_main
+from tests.support.hub_engines import database_section
 
 pytestmark = pytest.mark.slow
 
@@ -98,7 +99,7 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(tmp_path_factory: pytest.TempPathFactory, hub_engine_per_module: str) -> Iterator[Stack]:
     mosquitto_executable()
     root = tmp_path_factory.mktemp("enrollment")
     broker_port, http_port = free_loopback_port(), free_loopback_port()
@@ -113,6 +114,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             "listen_port": broker_port,
         },
         requests={"base_url": f"http://127.0.0.1:{http_port}"},
+        **database_section(),
     )
     data["broker"] = {
         "host": "127.0.0.1",

@@ -151,6 +151,7 @@ def test_bad_source_fails_and_leaves_nothing(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
+@pytest.mark.usefixtures("hub_engine")  # SQLite, then PostgreSQL
 def test_cli_redacts_a_stored_item_and_exports_it_with_the_master(tmp_path: Path) -> None:
     files, items, _ = hub_with_clips(tmp_path, seconds=(2,))
     out_dir = tmp_path / "redacted"

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from cctv_common.evidence import verify as cctv_verify
-from hub.storage.sqlite.database import HubDatabase
-from hub.storage.sqlite.unit_of_work import SqliteStorage
+from hub.services.custody import CustodyLog
+from hub.storage.engine import open_database, storage_for
 from tests.support.exhibit_kit import (
     ExportedPackage,
     copy_package,
@@ -29,7 +29,9 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def package(tmp_path_factory: pytest.TempPathFactory) -> ExportedPackage:
+def package(
+    tmp_path_factory: pytest.TempPathFactory, hub_engine_per_module: str
+) -> ExportedPackage:
     folder = tmp_path_factory.mktemp("export")
     files, items, clips = hub_with_clips(folder)
     out = folder / "out" / "package.zip"
@@ -63,12 +65,10 @@ def test_package_holds_the_masters_byte_for_byte_and_every_part(package: Exporte
 
 
 def test_each_export_is_a_custody_row_of_each_item(package: ExportedPackage) -> None:
-    database = HubDatabase(package.files.settings.db_path)
+    database = open_database(package.files.settings)
     try:
         for n, item in enumerate(package.items, start=1):
-            rows = SqliteStorage(database).read(
-                lambda uow, i=item: uow.custody.after([f"clip:{i.clip_id}"], 0, 100)  # type: ignore[misc]
-            )
+            rows = CustodyLog(storage_for(database)).rows(subjects=[f"clip:{item.clip_id}"])
             export_rows = [r for r in rows if r.action == "export"]
             assert len(export_rows) == 1
             assert export_rows[0].actor == "pc-one"
@@ -138,6 +138,7 @@ def test_a_flipped_byte_inside_the_zip_is_named(package: ExportedPackage, tmp_pa
     assert "FAIL  file exhibits/AB-1/clip.mp4" in result.stdout
 
 
+@pytest.mark.usefixtures("hub_engine")
 def test_a_damaged_master_is_not_exported_and_nothing_is_left(tmp_path: Path) -> None:
     files, items, _ = hub_with_clips(tmp_path, seconds=(2, 3))
     flip_byte(files.stored_file(items[1]), 3000)
@@ -147,6 +148,7 @@ def test_a_damaged_master_is_not_exported_and_nothing_is_left(tmp_path: Path) ->
     assert export(files, items[:1], out, "--reference", "AB/1", "AB/2") == 2  # one ref per item
 
 
+@pytest.mark.usefixtures("hub_engine")
 def test_unknown_item_fails_cleanly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     files, _items, _ = hub_with_clips(tmp_path, seconds=(2,))
     out = tmp_path / "out.zip"

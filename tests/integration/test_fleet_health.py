@@ -17,10 +17,12 @@ from cctv_common.wire.payloads import CameraStatus, HealthCheck, SiteStatus
 from hub.app import create_app
 from hub.settings_fleet import AlertSettings, MetricsSettings
 from hub.settings_requests import SmtpSection
+from hub.storage.engine import AnyDatabase, open_database
 from hub.storage.sqlite import repository as repo
-from hub.storage.sqlite.database import HubDatabase
 from tests.support.hub_kit import SITE, RecordingLink, auth, make_settings
 from tests.support.smtp_server import SMTP_USER, TestSmtpServer
+
+pytestmark = pytest.mark.usefixtures("hub_engine")  # SQLite, then PostgreSQL
 
 ENGINEERS = ("field.team@council.example.gov.uk",)
 
@@ -67,7 +69,7 @@ def health_status(now: datetime, *, cam2_recording: bool) -> SiteStatus:
 @pytest.fixture
 def fleet_hub(
     tmp_path: Path, smtp_server: TestSmtpServer, smtp_password_file: Path
-) -> Iterator[tuple[TestClient, HubDatabase]]:
+) -> Iterator[tuple[TestClient, AnyDatabase]]:
     settings = make_settings(tmp_path, site_key=Ed25519PrivateKey.generate())
     token = tmp_path / "metrics.token"
     token.write_text("a-scrape-token-of-some-length\n", encoding="utf-8")
@@ -85,7 +87,7 @@ def fleet_hub(
             ),
         }
     )
-    database = HubDatabase(settings.db_path)
+    database = open_database(settings)
     try:
         with TestClient(create_app(settings, database, RecordingLink())) as client:
             yield client, database
@@ -93,13 +95,13 @@ def fleet_hub(
         database.close()
 
 
-def report(database: HubDatabase, status: SiteStatus) -> None:
+def report(database: AnyDatabase, status: SiteStatus) -> None:
     now = datetime.now(UTC)
     database.write(lambda d: repo.apply_site_status(d, SITE, status, now))
 
 
 def test_fleet_alerts_mail_once_per_episode_and_metrics(
-    fleet_hub: tuple[TestClient, HubDatabase], smtp_server: TestSmtpServer
+    fleet_hub: tuple[TestClient, AnyDatabase], smtp_server: TestSmtpServer
 ) -> None:
     client, database = fleet_hub
     now = datetime.now(UTC)
@@ -174,7 +176,7 @@ def test_metrics_needs_the_bearer_token_when_one_is_set(tmp_path: Path) -> None:
     settings = make_settings(tmp_path).model_copy(
         update={"metrics": MetricsSettings(token_file=token)}
     )
-    database = HubDatabase(settings.db_path)
+    database = open_database(settings)
     try:
         with TestClient(create_app(settings, database, RecordingLink())) as client:
             assert client.get("/metrics").status_code == 403

@@ -56,6 +56,7 @@ def custody(hub: RunningHub, action: str) -> list[dict[str, Any]]:
     return [row for row in rows if row["action"] == action]
 
 
+@pytest.mark.usefixtures("hub_engine")  # SQLite, then PostgreSQL
 def test_a_flipped_byte_is_refused_not_served_with_the_old_etag(hub: RunningHub) -> None:
     item, _ = hub.evidence("pc-one")
     flip_byte(hub.files.stored_file(item))
@@ -78,6 +79,7 @@ def test_a_flipped_byte_is_refused_not_served_with_the_old_etag(hub: RunningHub)
     ).is_success
 
 
+@pytest.mark.usefixtures("hub_engine")  # SQLite, then PostgreSQL
 def test_a_players_range_reads_share_one_verification(hub: RunningHub) -> None:
     item, data = hub.evidence("pc-one", size=300_000)
     url = f"/api/clips/{item.clip_id}/video"
@@ -94,6 +96,7 @@ def test_a_players_range_reads_share_one_verification(hub: RunningHub) -> None:
     assert [clip["integrity"] for clip in listed] == ["verified"]
 
 
+@pytest.mark.usefixtures("hub_engine")  # SQLite, then PostgreSQL
 def test_verify_store_names_each_bad_item_and_exits_1(
     files: HubFiles, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -124,6 +127,7 @@ def test_verify_store_names_each_bad_item_and_exits_1(
     assert main(["verify-audit", "--config", config]) == 0
 
 
+@pytest.mark.usefixtures("hub_engine")  # SQLite, then PostgreSQL
 def test_the_scheduled_scrub_finds_damage_and_raises_the_alarm(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -194,6 +198,7 @@ class _Server:
         self.thread.join(timeout=20)
 
 
+@pytest.mark.usefixtures("hub_engine")  # SQLite, then PostgreSQL
 def test_a_whole_download_is_hashed_as_sent_and_cut_short_if_damaged(hub: RunningHub) -> None:
     item, data = hub.evidence("pc-one", size=600_000)
     url = f"/api/clips/{item.clip_id}/video?download=1"

@@ -1,7 +1,8 @@
 """One end-to-end request path of the hub through its HTTP API on both engines (SQLite file,
 PostgreSQL schema): log in by the form (a session row), dispatch a clip job (a job row, its
-custody row, the signed job published), read it back, log out. The rest of the API suite runs
-on SQLite only (the CI budget); the storage contract tests cover every port on both."""
+custody row, the signed job published), read it back, log out, with the engine named in the
+settings as an operator names it. The hub's other suites run on both engines too (``hub_engine``
+in tests/support/hub_engines.py); the storage contract tests cover every port on both."""
 
 from __future__ import annotations
 

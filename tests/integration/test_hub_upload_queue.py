@@ -6,12 +6,15 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hub.service import HubService
-from hub.storage.sqlite.database import HubDatabase
+from hub.storage.engine import AnyDatabase
 from tests.integration.test_hub_ingest import fast_settings, offer, run_hub, send
 from tests.support.hub_kit import SITE, RecordingLink, insert_job, signed_clip, video_bytes
+
+pytestmark = pytest.mark.usefixtures("hub_engine")  # SQLite, then PostgreSQL
 
 CHUNK = 64 * 1024
 
@@ -23,7 +26,7 @@ def test_the_queue_shows_each_clip_in_sending_order_with_bytes_acked_and_time_le
     settings = fast_settings(tmp_path, key)
     data = video_bytes(40 * CHUNK)
 
-    async def scenario(service: HubService, link: RecordingLink, database: HubDatabase) -> None:
+    async def scenario(service: HubService, link: RecordingLink, database: AnyDatabase) -> None:
         routine = await asyncio.to_thread(insert_job, database, requested_by="op")
         urgent = await asyncio.to_thread(
             insert_job, database, requested_by="op", priority=9, state="cutting"

@@ -27,7 +27,7 @@ from hub.exhibits.derive.operations import DeriveJob, derive
 from hub.exhibits.derive.redaction import FixedBox, FollowingBox, RedactionPlan, Redactor
 from hub.exhibits.derive.video_pass import video_pass
 from hub.services import redaction_frames
-from hub.storage.sqlite.database import HubDatabase
+from hub.storage.engine import open_database
 from tests.support.face_video import face_frames, faces_found, read_frames, sharpness, write_video
 from tests.support.hub_kit import (
     RecordingLink,
@@ -56,14 +56,14 @@ class Stand:
 
 
 @pytest.fixture(scope="module")
-def stand(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stand]:
+def stand(tmp_path_factory: pytest.TempPathFactory, hub_engine_per_module: str) -> Iterator[Stand]:
     folder = tmp_path_factory.mktemp("redaction")
     pictures = face_frames(WIDTH, HEIGHT, FRAMES)
     master = folder / "master.mp4"
     data = write_video(master, [p for p, _ in pictures])
     key = Ed25519PrivateKey.generate()
     settings = make_settings(folder, site_key=key)
-    database = HubDatabase(settings.db_path)
+    database = open_database(settings)
     try:
         with TestClient(create_app(settings, database, RecordingLink())) as client:
             report_status(database)

@@ -100,7 +100,9 @@ def _released(hub: Hub, folder: Path) -> tuple[str, list[str], str]:
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exported]:
+def exported(
+    tmp_path_factory: pytest.TempPathFactory, hub_engine_per_module: str
+) -> Iterator[Exported]:
     folder = tmp_path_factory.mktemp("request-export")
     for hub in request_hub(folder / "hub", RequestSettings(sweep_seconds=300)):
         reference, clips, outside_id = _released(hub, folder)

@@ -19,14 +19,16 @@ import pytest
 
 from hub.cli import main
 from hub.settings import SettingsError
+from hub.storage.engine import open_database
 from hub.storage.evidence.backends import open_evidence_store
 from hub.storage.evidence.s3_objects import object_key
 from hub.storage.evidence.s3_store import S3EvidenceStore
 from hub.storage.evidence.settings import CredentialsError, read_credentials, write_credentials
-from hub.storage.sqlite.database import HubDatabase
 from tests.support.hub_config import HubFiles, RunningHub, running_hub, write_hub_config
 from tests.support.hub_kit import auth
 from tests.support.seaweedfs import PLAIN_BUCKET, SeaweedS3
+
+pytestmark = pytest.mark.usefixtures("hub_engine")  # SQLite, then PostgreSQL
 
 
 def s3_section(seaweed: SeaweedS3, prefix: str, **extra: Any) -> dict[str, Any]:
@@ -130,7 +132,7 @@ def test_settings_the_bucket_cannot_honour_stop_the_hub(
     with pytest.raises(SettingsError, match="has Object Lock not enabled"):
         open_evidence_store(files.settings)
     files.settings.data_dir.mkdir()
-    HubDatabase(files.settings.db_path).close()
+    open_database(files.settings).close()
     assert main(["verify-store", "--config", str(files.config)]) == 2
     assert "Object Lock not enabled" in capsys.readouterr().err
 

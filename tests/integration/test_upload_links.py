@@ -33,7 +33,7 @@ from tests.support.upload_kit import (
 
 
 @pytest.fixture(scope="module")
-def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveHub]:
+def hub(tmp_path_factory: pytest.TempPathFactory, hub_engine_per_module: str) -> Iterator[LiveHub]:
     with live_hub(
         tmp_path_factory.mktemp("uploads"),
         UploadSettings(sweep_seconds=0.5, requests_per_minute=100_000),

@@ -17,8 +17,7 @@ from cctv_common.evidence.signing import public_key_pem
 from hub.cli import main as hub_main
 from hub.domain.records import EvidenceItem
 from hub.services.sites import register_in
-from hub.storage.sqlite.database import HubDatabase
-from hub.storage.sqlite.unit_of_work import SqliteStorage
+from hub.storage.engine import open_database, storage_for
 from tests.support.hub_config import HubFiles, write_hub_config
 from tests.support.hub_kit import SITE, insert_evidence, make_h264_mp4
 
@@ -36,11 +35,11 @@ def hub_with_clips(
 ) -> tuple[HubFiles, list[EvidenceItem], list[bytes]]:
     """A hub settings file and one stored evidence item per entry of ``seconds``."""
     files = write_hub_config(folder / "hub")
-    database = HubDatabase(files.settings.db_path)
+    database = open_database(files.settings)
     items, clips = [], []
     pem = public_key_pem(files.site_key)
     try:
-        SqliteStorage(database).write(
+        storage_for(database).write(
             lambda uow: register_in(uow, SITE, "Site A", pem, "config", utc_now())
         )
         for n, length in enumerate(seconds):

@@ -19,7 +19,8 @@ from hub.app import create_app
 from hub.context import HubContext
 from hub.domain.records import EvidenceItem
 from hub.settings import HubSettings, load_settings
-from hub.storage.sqlite.database import HubDatabase
+from hub.storage.engine import AnyDatabase, open_database
+from tests.support.hub_engines import database_section
 from tests.support.hub_kit import (
     SITE,
     RecordingLink,
@@ -48,16 +49,21 @@ def write_hub_config(folder: Path, **sections: Any) -> HubFiles:
         data_dir="data",
         sites=[{"site_id": SITE, "name": "Site A", "public_key_pem": public_key_pem(key)}],
         users=[user.model_dump(mode="json") for user in user_settings()],
-        **sections,
+        **(database_section() | sections),  # the running test's engine
     )
     config = write_toml(folder / "hub.toml", data)
     return HubFiles(config, load_settings(config), key)
 
 
+def write_bare_config(path: Path) -> Path:
+    """A ``hub.toml`` with only a hub id and ``data_dir`` (and the running test's engine)."""
+    return write_toml(path, {"hub_id": "hub-1", "data_dir": "data", **database_section()})
+
+
 @dataclass
 class RunningHub:
     client: TestClient
-    database: HubDatabase
+    database: AnyDatabase
     files: HubFiles
 
     @property
@@ -76,7 +82,7 @@ class RunningHub:
 @contextmanager
 def running_hub(files: HubFiles, **client: Any) -> Iterator[RunningHub]:
     """The app with its lifespan (start and stop, so the shutdown checkpoint is written)."""
-    database = HubDatabase(files.settings.db_path)
+    database = open_database(files.settings)
     try:
         with TestClient(create_app(files.settings, database, RecordingLink()), **client) as test:
             report_status(database)

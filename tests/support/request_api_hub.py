@@ -22,8 +22,8 @@ from hub.app import create_app
 from hub.context import HubContext
 from hub.settings import HubSettings
 from hub.settings_requests import RequestSettings
+from hub.storage.engine import AnyDatabase, open_database
 from hub.storage.sqlite import repository as repo
-from hub.storage.sqlite.database import HubDatabase
 from tests.support.hub_kit import (
     CAMERA,
     SITE,
@@ -39,7 +39,7 @@ from tests.support.hub_kit import (
 @dataclass
 class Hub:
     client: TestClient
-    database: HubDatabase
+    database: AnyDatabase
     settings: HubSettings
     link: RecordingLink
     key: Ed25519PrivateKey
@@ -75,7 +75,7 @@ def request_hub(tmp_path: Path, requests: RequestSettings | None = None) -> Iter
     settings = make_settings(tmp_path, site_key=key)
     if requests is not None:
         settings = settings.model_copy(update={"requests": requests})
-    database = HubDatabase(settings.db_path)
+    database = open_database(settings)
     link = RecordingLink()
     try:
         with TestClient(create_app(settings, database, link)) as client:

@@ -37,8 +37,8 @@ from hub.settings import BrokerSettings, HubSettings
 from hub.settings_enrollment import EnrollmentSettings
 from hub.settings_requests import RequestSettings
 from hub.settings_uploads import UploadSettings
+from hub.storage.engine import AnyDatabase, open_database
 from hub.storage.sqlite import repository as repo
-from hub.storage.sqlite.database import HubDatabase
 from tests.support.hub_kit import (
     CAMERA,
     SITE,
@@ -78,7 +78,7 @@ def off_loop(fn: Callable[[], T]) -> T:
 class LiveHub:
     url: str
     settings: HubSettings
-    database: HubDatabase
+    database: AnyDatabase
     site_key: Ed25519PrivateKey
     video: bytes
     client: httpx.Client
@@ -230,7 +230,7 @@ def live_hub(
     port = free_loopback_port()
     if enrollment:
         settings = with_enrollment(settings, f"http://127.0.0.1:{port}")
-    database = HubDatabase(settings.db_path)
+    database = open_database(settings)
     app = create_app(settings, database, RecordingLink() if enrollment else None)
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")

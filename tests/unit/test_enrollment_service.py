@@ -1,5 +1,5 @@
-"""The enrollment service on a real SQLite database: refused tokens count against the address
-with its failed logins (POST /api/enroll is rate-limited by the login throttle), a revoked
+"""The enrollment service on each engine (SQLite, PostgreSQL): refused tokens count against the
+address with its failed logins (POST /api/enroll is rate-limited by the login throttle), a revoked
 site's status is logged as revoked, and cancelling a token that was never used does not signal
 the broker."""
 
@@ -22,9 +22,9 @@ from hub.services.enrollment import EnrollmentService, EnrollmentThrottled
 from hub.services.login_throttle import ThrottlePolicy
 from hub.services.sites import SiteService
 from hub.settings_enrollment import EnrollmentSettings
-from hub.storage.sqlite.database import HubDatabase
-from hub.storage.sqlite.unit_of_work import SqliteStorage
+from hub.storage.ports import HubStorage
 from tests.support.hub_kit import online_status
+from tests.support.storage_engines import Engine
 
 POLICY = ThrottlePolicy(
     free_failures=2,
@@ -36,26 +36,22 @@ POLICY = ThrottlePolicy(
 
 
 @pytest.fixture
-def parts(tmp_path: Path) -> Iterator[tuple[EnrollmentService, SqliteStorage, Path]]:
+def parts(tmp_path: Path, engine: Engine) -> Iterator[tuple[EnrollmentService, HubStorage, Path]]:
     settings = EnrollmentSettings(broker_dir=tmp_path / "broker", reload_command=("false",))
     settings.broker_dir.mkdir()
     make_ca(settings, "hub-1")
-    database = HubDatabase(tmp_path / "hub.db")
-    storage = SqliteStorage(database)
+    storage: HubStorage = engine.storage
     logins = BrokerLogins(settings, "hub", "hub-password-long-enough")
     hub_key = public_key_pem(Ed25519PrivateKey.generate())
-    try:
-        yield (
-            EnrollmentService(storage, settings, logins, hub_key, throttle_policy=POLICY),
-            storage,
-            tmp_path,
-        )
-    finally:
-        database.close()
+    yield (
+        EnrollmentService(storage, settings, logins, hub_key, throttle_policy=POLICY),
+        storage,
+        tmp_path,
+    )
 
 
 def test_refused_tokens_are_throttled_per_address(
-    parts: tuple[EnrollmentService, SqliteStorage, Path],
+    parts: tuple[EnrollmentService, HubStorage, Path],
 ) -> None:
     service, _storage, _ = parts
     token = service.issue("high-street", "High Street", "supervisor").token
@@ -72,7 +68,7 @@ def test_refused_tokens_are_throttled_per_address(
 
 
 def test_revoked_site_status_is_logged_as_revoked_and_a_waiting_token_cancels_quietly(
-    parts: tuple[EnrollmentService, SqliteStorage, Path], caplog: pytest.LogCaptureFixture
+    parts: tuple[EnrollmentService, HubStorage, Path], caplog: pytest.LogCaptureFixture
 ) -> None:
     service, storage, _ = parts
     waiting = service.issue("bus-station", "Bus Station", "supervisor")

@@ -1,4 +1,4 @@
-"""The REST API through TestClient against a real SQLite file: validation, roles, ranges, audit."""
+"""The REST API through TestClient on each engine: validation, roles, ranges, audit."""
 
 from __future__ import annotations
 
@@ -19,8 +19,7 @@ from cctv_common.wire.topics import job_topic
 from hub.app import create_app
 from hub.domain.records import EvidenceItem
 from hub.settings import HubSettings
-from hub.storage.sqlite import repository as repo
-from hub.storage.sqlite.database import HubDatabase
+from hub.storage.engine import AnyDatabase, open_database, storage_for
 from tests.support.hub_kit import (
     CAMERA,
     SITE,
@@ -34,11 +33,13 @@ from tests.support.hub_kit import (
     unsealed,
 )
 
+pytestmark = pytest.mark.usefixtures("hub_engine")  # SQLite, then PostgreSQL
+
 
 @dataclass
 class Hub:
     client: TestClient
-    database: HubDatabase
+    database: AnyDatabase
     settings: HubSettings
     link: RecordingLink
     key: Ed25519PrivateKey
@@ -59,7 +60,7 @@ class Hub:
 def hub(tmp_path: Path) -> Iterator[Hub]:
     key = Ed25519PrivateKey.generate()
     settings = make_settings(tmp_path, site_key=key)
-    database = HubDatabase(settings.db_path)
+    database = open_database(settings)
     link = RecordingLink()
     try:
         with TestClient(create_app(settings, database, link)) as client:
@@ -104,7 +105,7 @@ def test_a_job_is_created_stored_audited_and_published_retained(hub: Hub) -> Non
     assert (row["actor"], row["subject"]) == ("operator", f"job:{job['job_id']}")
 
 
-def report_nvr_channel(database: HubDatabase) -> None:
+def report_nvr_channel(database: AnyDatabase) -> None:
     """A site status in which an NVR records the camera (a span over the last hour)."""
     now = datetime.now(UTC)
     status = online_status((CAMERA,), now - timedelta(hours=1), now)
@@ -114,7 +115,7 @@ def report_nvr_channel(database: HubDatabase) -> None:
     )
     cameras = (status.cameras[0].model_copy(update={"nvr": (nvr,)}),)
     status = status.model_copy(update={"cameras": cameras})
-    database.write(lambda d: repo.apply_site_status(d, SITE, status, now))
+    storage_for(database).write(lambda uow: uow.sites.apply_status(SITE, status, now))
 
 
 @pytest.mark.parametrize("source", ["auto", "buffer", "nvr", None])

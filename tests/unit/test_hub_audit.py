@@ -1,4 +1,5 @@
-"""The custody log: a hash chain that is append-only and shows where it was tampered with."""
+"""The custody log: a hash chain that is append-only and shows where it was tampered with, on
+each engine (SQLite, PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ import json
 import sqlite3
 from collections.abc import Iterator
 
+import psycopg
 import pytest
-from sqlite_utils import Database
 
 from hub.services.custody import (
     GENESIS_HASH,
@@ -17,16 +18,18 @@ from hub.services.custody import (
     row_hash,
     verify_rows,
 )
+from hub.storage.engine import AnyDatabase, storage_for
 from hub.storage.sqlite.custody_rows import append_in
-from hub.storage.sqlite.database import HubDatabase
-from hub.storage.sqlite.unit_of_work import SqliteStorage
+from tests.support.hub_kit import drop_append_only_guards
+from tests.support.storage_engines import Engine
+
+# What each engine raises when a trigger refuses a change.
+REFUSED = (sqlite3.IntegrityError, psycopg.errors.RestrictViolation)
 
 
 @pytest.fixture
-def database() -> Iterator[HubDatabase]:
-    db = HubDatabase(None)
-    yield db
-    db.close()
+def database(engine: Engine) -> Iterator[AnyDatabase]:
+    yield engine.database
 
 
 def fill(log: CustodyLog, rows: int = 5) -> None:
@@ -34,18 +37,13 @@ def fill(log: CustodyLog, rows: int = 5) -> None:
         log.append(f"user-{n}", CustodyAction.VIEW, f"clip:c{n}", {"n": n, "note": "é"})
 
 
-def drop_guards(database: HubDatabase) -> None:
-    """What someone with the database file could do: remove the append-only triggers."""
-
-    def drop(db: Database) -> None:
-        db.execute("DROP TRIGGER audit_no_update")
-        db.execute("DROP TRIGGER audit_no_delete")
-
-    database.write(drop)
+def drop_guards(database: AnyDatabase) -> None:
+    """What someone with the database's login could do: remove the append-only triggers."""
+    database.write(drop_append_only_guards)
 
 
-def test_rows_chain_each_to_the_one_before(database: HubDatabase) -> None:
-    log = CustodyLog(SqliteStorage(database))
+def test_rows_chain_each_to_the_one_before(database: AnyDatabase) -> None:
+    log = CustodyLog(storage_for(database))
     first = log.append("pc-1", CustodyAction.DISPATCH, "job:j1", {"site_id": "site-a"})
     second = log.append("hub:h", CustodyAction.STORED, "clip:c1", {"sha256": "ab" * 32})
     assert (first.seq, second.seq) == (1, 2)
@@ -62,18 +60,18 @@ def test_an_empty_log_verifies() -> None:
     assert verify_rows([]) == (True, None)
 
 
-def test_sqlite_refuses_updates_and_deletes(database: HubDatabase) -> None:
-    log = CustodyLog(SqliteStorage(database))
+def test_the_database_refuses_updates_and_deletes(database: AnyDatabase) -> None:
+    log = CustodyLog(storage_for(database))
     fill(log, 2)
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+    with pytest.raises(REFUSED, match="append-only"):
         database.write(lambda db: db.execute("UPDATE audit SET actor = 'x' WHERE seq = 1"))
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+    with pytest.raises(REFUSED, match="append-only"):
         database.write(lambda db: db.execute("DELETE FROM audit WHERE seq = 2"))
     assert log.verify_chain() == (True, None)
 
 
-def test_a_changed_detail_is_found_at_its_row(database: HubDatabase) -> None:
-    log = CustodyLog(SqliteStorage(database))
+def test_a_changed_detail_is_found_at_its_row(database: AnyDatabase) -> None:
+    log = CustodyLog(storage_for(database))
     fill(log)
     drop_guards(database)
     database.write(
@@ -82,8 +80,8 @@ def test_a_changed_detail_is_found_at_its_row(database: HubDatabase) -> None:
     assert log.verify_chain() == (False, 3)
 
 
-def test_a_rehashed_forgery_breaks_the_link_to_the_next_row(database: HubDatabase) -> None:
-    log = CustodyLog(SqliteStorage(database))
+def test_a_rehashed_forgery_breaks_the_link_to_the_next_row(database: AnyDatabase) -> None:
+    log = CustodyLog(storage_for(database))
     fill(log)
     drop_guards(database)
     row = log.rows(subjects=["clip:c2"])[0]
@@ -98,22 +96,22 @@ def test_a_rehashed_forgery_breaks_the_link_to_the_next_row(database: HubDatabas
     assert log.verify_chain() == (False, row.seq + 1)
 
 
-def test_a_deleted_row_is_found(database: HubDatabase) -> None:
-    log = CustodyLog(SqliteStorage(database))
+def test_a_deleted_row_is_found(database: AnyDatabase) -> None:
+    log = CustodyLog(storage_for(database))
     fill(log)
     drop_guards(database)
     database.write(lambda db: db.execute("DELETE FROM audit WHERE seq = 2"))
     assert log.verify_chain() == (False, 3)
 
 
-def test_rows_are_appended_only_inside_a_write_transaction(database: HubDatabase) -> None:
+def test_rows_are_appended_only_inside_a_write_transaction(database: AnyDatabase) -> None:
     with pytest.raises(CustodyLogError, match="inside a write transaction"):
         database.read(lambda db: append_in(db, "x", CustodyAction.VIEW, "clip:c", {}))
 
 
-def test_detail_must_be_json(database: HubDatabase) -> None:
+def test_detail_must_be_json(database: AnyDatabase) -> None:
     with pytest.raises(CustodyLogError, match="not JSON"):
-        CustodyLog(SqliteStorage(database)).append(
+        CustodyLog(storage_for(database)).append(
             "x", CustodyAction.VIEW, "clip:c", {"when": object()}
         )
-    assert CustodyLog(SqliteStorage(database)).verify_chain() == (True, None)
+    assert CustodyLog(storage_for(database)).verify_chain() == (True, None)

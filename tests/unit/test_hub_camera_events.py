@@ -22,8 +22,18 @@ from cctv_common.mqtt.events import inbound
 from cctv_common.wire.payloads import CameraEventItem, CameraEvents
 from cctv_common.wire.topics import events_topic
 from hub.app import create_app
-from hub.storage.sqlite.database import HubDatabase
-from tests.support.hub_kit import CAMERA, SITE, RecordingLink, auth, make_settings, report_status
+from hub.storage.engine import AnyDatabase, open_database
+from tests.support.hub_kit import (
+    CAMERA,
+    SITE,
+    RecordingLink,
+    auth,
+    make_settings,
+    report_status,
+    row_count,
+)
+
+pytestmark = pytest.mark.usefixtures("hub_engine")  # SQLite, then PostgreSQL
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -31,7 +41,7 @@ NOW = datetime.now(UTC).replace(microsecond=0)
 @dataclass
 class Hub:
     client: TestClient
-    database: HubDatabase
+    database: AnyDatabase
 
     def send(self, payload: bytes, site: str = SITE) -> None:
         service = self.client.app.state.hub.service  # type: ignore[attr-defined]
@@ -47,18 +57,13 @@ class Hub:
         return response.json()
 
     def rows(self) -> int:
-        return int(
-            self.client.portal.call(  # type: ignore[union-attr]
-                self.database.aread,
-                lambda db: db.execute("SELECT COUNT(*) FROM camera_events").fetchone()[0],
-            )
-        )
+        return row_count(self.database, "camera_events")
 
 
 @pytest.fixture
 def hub(tmp_path: Path) -> Iterator[Hub]:
     settings = make_settings(tmp_path, site_key=Ed25519PrivateKey.generate())
-    database = HubDatabase(settings.db_path)
+    database = open_database(settings)
     try:
         with TestClient(create_app(settings, database, RecordingLink())) as client:
             report_status(database)

@@ -7,19 +7,20 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlite_utils import Database
 
 from cctv_common.evidence.signing import key_id, public_key_pem
 from hub.cli import main
 from hub.services.passwords import verify_password
-from hub.storage.sqlite.database import HubDatabase
+from hub.settings import load_settings
+from hub.storage.engine import open_database
+from hub.storage.sql_session import SqlSession
+from tests.support.hub_config import write_bare_config
+from tests.support.hub_kit import drop_append_only_guards
 
 
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
-    path = tmp_path / "hub.toml"
-    path.write_text('hub_id = "hub-1"\ndata_dir = "data"\n', encoding="utf-8")
-    return path
+    return write_bare_config(tmp_path / "hub.toml")
 
 
 def test_hash_password_from_stdin(
@@ -45,6 +46,7 @@ def test_check_config_reports_each_error_with_its_path(
     assert "sites.a.public_key_file: cannot use" in capsys.readouterr().err
 
 
+@pytest.mark.usefixtures("hub_engine")  # SQLite, then PostgreSQL
 def test_add_site_then_verify_audit_then_detect_tampering(
     tmp_path: Path, config: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -60,10 +62,10 @@ def test_add_site_then_verify_audit_then_detect_tampering(
     assert main(["verify-audit", "--config", str(config)]) == 0
     assert "1 row(s) is intact" in capsys.readouterr().out
 
-    database = HubDatabase(tmp_path / "data" / "hub.db")
+    database = open_database(load_settings(config))
 
-    def tamper(db: Database) -> None:
-        db.execute("DROP TRIGGER audit_no_update")
+    def tamper(db: SqlSession) -> None:
+        drop_append_only_guards(db)
         db.execute("UPDATE audit SET actor = 'someone-else'")
 
     database.write(tamper)

@@ -15,15 +15,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlite_utils import Database
 
 from cctv_common.evidence.signing import key_id, load_public_key, verify
 from hub.cli import main
 from hub.services.checkpoints import Checkpoint
 from hub.services.custody import row_hash
-from hub.storage.sqlite.database import HubDatabase
+from hub.storage.engine import open_database
+from hub.storage.sql_session import SqlSession
 from tests.support.hub_config import HubFiles, RunningHub, running_hub, write_hub_config
-from tests.support.hub_kit import auth
+from tests.support.hub_kit import auth, drop_append_only_guards, row_count
+
+pytestmark = pytest.mark.usefixtures("hub_engine")  # SQLite, then PostgreSQL
 
 
 @pytest.fixture
@@ -144,20 +146,19 @@ def history(files: HubFiles) -> HubFiles:
 
 
 def count_rows(files: HubFiles) -> int:
-    database = HubDatabase(files.settings.db_path)
+    database = open_database(files.settings)
     try:
-        return int(database.read(lambda db: db.execute("SELECT COUNT(*) FROM audit").fetchone()[0]))
+        return row_count(database, "audit")
     finally:
         database.close()
 
 
-def tamper(files: HubFiles, change: Callable[[Database], object]) -> None:
-    """What someone with the database file can do: drop the guards and change rows."""
-    database = HubDatabase(files.settings.db_path)
+def tamper(files: HubFiles, change: Callable[[SqlSession], object]) -> None:
+    """What someone with the database's login can do: drop the guards and change rows."""
+    database = open_database(files.settings)
 
-    def run(db: Database) -> None:
-        db.execute("DROP TRIGGER IF EXISTS audit_no_update")
-        db.execute("DROP TRIGGER IF EXISTS audit_no_delete")
+    def run(db: SqlSession) -> None:
+        drop_append_only_guards(db)
         change(db)
 
     try:
@@ -199,7 +200,7 @@ def test_deleting_the_last_rows_is_detected(
 def test_editing_and_rehashing_the_chain_is_detected(
     history: HubFiles, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    def rewrite(db: Database) -> None:
+    def rewrite(db: SqlSession) -> None:
         raw = list(db.query("SELECT * FROM audit ORDER BY seq"))
         prev = raw[4]["prev_hash"]
         for row in raw[4:]:  # row 5 says someone else viewed; every later hash recomputed
@@ -243,7 +244,10 @@ def test_moving_an_items_owner_in_the_database_is_detected(
             "UPDATE evidence_items SET deleted_at = '2024-01-01T00:00:00.000000Z'",
             "is deleted in the database, but the custody log says kept",
         ),
-        ("DELETE FROM evidence_items WHERE rowid = 1", "but its evidence item row is gone"),
+        (
+            "DELETE FROM evidence_items WHERE clip_id = (SELECT MIN(clip_id) FROM evidence_items)",
+            "but its evidence item row is gone",
+        ),
         ("UPDATE jobs SET requested_by = 'pc-two'", "but the custody log says"),
         ("UPDATE evidence_items SET sha256 = '00' || substr(sha256, 3)", "but it was stored with"),
     ],

@@ -20,7 +20,7 @@ from cctv_common.evidence.manifest import GapCause, ManifestGap, Window
 from hub.app import create_app
 from hub.domain.records import EvidenceItem
 from hub.settings import HubSettings
-from hub.storage.sqlite.database import HubDatabase
+from hub.storage.engine import AnyDatabase, open_database
 from tests.support.hub_kit import (
     RecordingLink,
     auth,
@@ -30,11 +30,13 @@ from tests.support.hub_kit import (
     report_status,
 )
 
+pytestmark = pytest.mark.usefixtures("hub_engine")  # SQLite, then PostgreSQL
+
 
 @dataclass
 class Hub:
     client: TestClient
-    database: HubDatabase
+    database: AnyDatabase
     settings: HubSettings
     key: Ed25519PrivateKey
 
@@ -58,7 +60,7 @@ class Hub:
 def hub(tmp_path: Path) -> Iterator[Hub]:
     key = Ed25519PrivateKey.generate()
     settings = make_settings(tmp_path, site_key=key)
-    database = HubDatabase(settings.db_path)
+    database = open_database(settings)
     try:
         with TestClient(create_app(settings, database, RecordingLink())) as client:
             report_status(database)

@@ -18,9 +18,9 @@ from cctv_common.wire.topics import job_topic, progress_topic
 from hub.domain.job_rules import BadWindow, check_window, progress_update
 from hub.domain.records import CameraRecord, ClipJob
 from hub.service import HubService
+from hub.storage.engine import open_database
 from hub.storage.evidence.store import FilesystemEvidenceStore
 from hub.storage.sqlite import repository as repo
-from hub.storage.sqlite.database import HubDatabase
 from tests.support.hub_kit import SITE, RecordingLink, insert_job, make_settings
 
 NOW = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
@@ -145,9 +145,10 @@ def test_progress_moves_only_as_the_job_state_table_allows() -> None:
     assert update is not None and (update.state, update.percent) == ("queued", 0)
 
 
+@pytest.mark.usefixtures("hub_engine")  # SQLite, then PostgreSQL
 def test_on_connect_open_jobs_are_published_and_ended_ones_cleared(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, site_key=Ed25519PrivateKey.generate())
-    database = HubDatabase(settings.db_path)
+    database = open_database(settings)
     link = RecordingLink()
     store = FilesystemEvidenceStore(settings.evidence_dir)
     jobs: list[ClipJob] = []

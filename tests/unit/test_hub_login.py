@@ -58,6 +58,7 @@ def custody(hub: RunningHub, action: str) -> list[dict[str, Any]]:
     return [row for row in rows.json() if row["action"] == action]
 
 
+@pytest.mark.usefixtures("hub_engine")  # SQLite, then PostgreSQL
 def test_the_owner_gets_in_while_an_attacker_is_delayed(hub: RunningHub) -> None:
     for _ in range(20):
         response = login(hub.client, "pc-two", "guess")
@@ -78,6 +79,7 @@ def test_the_delay_doubles_from_the_free_failures_up_to_the_cap() -> None:
     assert policy.delay_after(10**9) == timedelta(seconds=60)  # no huge numbers
 
 
+@pytest.mark.usefixtures("hub_engine")  # SQLite, then PostgreSQL
 def test_after_the_delay_the_right_password_works_from_the_same_address(tmp_path: Path) -> None:
     files = write_hub_config(tmp_path, login={"free_failures": 2, "first_delay_seconds": 0.3})
     with running_hub(files, client=(OWNER, 40000)) as hub:
@@ -88,6 +90,7 @@ def test_after_the_delay_the_right_password_works_from_the_same_address(tmp_path
         assert throttle_rows(hub) == []  # a success clears the address and the user
 
 
+@pytest.mark.usefixtures("hub_engine")  # SQLite, then PostgreSQL
 def test_a_user_under_attack_delays_addresses_that_have_failed_but_not_clean_ones(
     hub: RunningHub,
 ) -> None:
@@ -100,6 +103,7 @@ def test_a_user_under_attack_delays_addresses_that_have_failed_but_not_clean_one
     assert login(from_address(hub, OWNER), "pc-two").status_code == 200
 
 
+@pytest.mark.usefixtures("hub_engine")  # SQLite, then PostgreSQL
 def test_the_throttle_survives_a_restart(files: HubFiles) -> None:
     with running_hub(files, client=(ATTACKER, 40000)) as hub:
         for _ in range(6):
@@ -110,6 +114,7 @@ def test_the_throttle_survives_a_restart(files: HubFiles) -> None:
         assert login(from_address(hub, OWNER), "pc-one").status_code == 200
 
 
+@pytest.mark.usefixtures("hub_engine")  # SQLite, then PostgreSQL
 def test_ten_thousand_junk_names_neither_clear_nor_bloat_the_table(hub: RunningHub) -> None:
     for _ in range(6):
         login(from_address(hub, "203.0.113.9"), "pc-two", "guess")
@@ -133,6 +138,7 @@ def test_ten_thousand_junk_names_neither_clear_nor_bloat_the_table(hub: RunningH
     assert 6 <= after[("address", ATTACKER)] < 20
 
 
+@pytest.mark.usefixtures("hub_engine")  # SQLite, then PostgreSQL
 def test_addresses_are_bounded_and_forgetting_them_keeps_the_users(tmp_path: Path) -> None:
     files = write_hub_config(
         tmp_path, login={"max_tracked_addresses": 100, "first_delay_seconds": 600}
@@ -161,6 +167,7 @@ def test_addresses_are_bounded_and_forgetting_them_keeps_the_users(tmp_path: Pat
         assert login(from_address(hub, OWNER), "pc-two").status_code == 200
 
 
+@pytest.mark.usefixtures("hub_engine")  # SQLite, then PostgreSQL
 def test_logins_and_failures_are_custody_rows_and_failures_are_aggregated(
     tmp_path: Path,
 ) -> None:

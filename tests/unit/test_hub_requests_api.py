@@ -44,6 +44,8 @@ from tests.support.request_api_hub import (
     store_clips,
 )
 
+pytestmark = pytest.mark.usefixtures("hub_engine")  # SQLite, then PostgreSQL
+
 
 @pytest.fixture
 def hub(tmp_path: Path) -> Iterator[Hub]:

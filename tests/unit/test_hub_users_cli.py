@@ -9,17 +9,19 @@ import pytest
 
 from hub.cli import main
 from hub.services.passwords import verify_password
+from hub.settings import load_settings
+from hub.storage.engine import open_database
 from hub.storage.sqlite import repository as repo
-from hub.storage.sqlite.database import HubDatabase
+from tests.support.hub_config import write_bare_config
+
+pytestmark = pytest.mark.usefixtures("hub_engine")  # SQLite, then PostgreSQL
 
 PASSWORD = "a long enough passphrase"
 
 
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
-    path = tmp_path / "hub.toml"
-    path.write_text('hub_id = "hub-1"\ndata_dir = "data"\n', encoding="utf-8")
-    return path
+    return write_bare_config(tmp_path / "hub.toml")
 
 
 def test_add_list_disable_reset(
@@ -55,7 +57,7 @@ def test_add_list_disable_reset(
     short.write_text("short\n", encoding="utf-8")
     assert main([*base, "reset-password", "dc-smith", "--password-file", str(short)]) == 1
     assert main([*base, "disable", "dc-smith"]) == 0
-    database = HubDatabase(tmp_path / "data" / "hub.db")
+    database = open_database(load_settings(config))
     try:
         user = database.read(lambda d: repo.get_user(d, "dc-smith"))
         assert user is not None and user.disabled and verify_password(PASSWORD, user.password_hash)

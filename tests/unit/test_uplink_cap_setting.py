@@ -23,7 +23,7 @@ from edge_agent.jobs.runner import JobRunner
 from edge_agent.store.outbox import Outbox
 from edge_agent.store.segment_index import SegmentIndex
 from hub.app import create_app
-from hub.storage.sqlite.database import HubDatabase
+from hub.storage.engine import open_database
 from tests.support.hub_kit import SITE, RecordingLink, auth, make_settings, report_status
 
 OFFICE = {"days": "mon-fri", "start": "08:00", "end": "18:00", "mbps": 5}
@@ -33,7 +33,7 @@ MONDAY_9 = datetime(2026, 12, 7, 9, 0)
 @pytest.fixture
 def hub(tmp_path: Path) -> Iterator[tuple[TestClient, RecordingLink, Path]]:
     settings = make_settings(tmp_path, site_key=Ed25519PrivateKey.generate())
-    database = HubDatabase(settings.db_path)
+    database = open_database(settings)
     link = RecordingLink()
     try:
         with TestClient(create_app(settings, database, link)) as client:
@@ -43,6 +43,7 @@ def hub(tmp_path: Path) -> Iterator[tuple[TestClient, RecordingLink, Path]]:
         database.close()
 
 
+@pytest.mark.usefixtures("hub_engine")  # SQLite, then PostgreSQL
 def test_a_supervisor_sets_the_cap_and_the_site_gets_it_signed_and_retained(
     hub: tuple[TestClient, RecordingLink, Path],
 ) -> None:

@@ -95,14 +95,20 @@ class PostgresDatabase:
     # Transactions.
 
     def _run(
-        self, begin: str, fn: Callable[[PostgresSession], T], *, retry: bool, lock: str = ""
+        self,
+        begin: str,
+        fn: Callable[[PostgresSession], T],
+        *,
+        retry: bool,
+        lock: str = "",
+        writing: bool = True,
     ) -> T:
         current: PostgresSession | None = getattr(self._local, "session", None)
         if current is not None:  # nested call from inside a unit of work: same transaction
             return fn(current)
         attempt = 0
         with self._pool.connection() as conn:
-            session = PostgresSession(conn)
+            session = PostgresSession(conn, writing=writing)
             while True:
                 attempt += 1
                 conn.execute(begin)
@@ -132,7 +138,9 @@ class PostgresDatabase:
 
     def read(self, fn: Callable[[PostgresSession], T]) -> T:
         """Run ``fn`` on one snapshot."""
-        return self._run("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", fn, retry=True)
+        return self._run(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", fn, retry=True, writing=False
+        )
 
     async def awrite(self, fn: Callable[[PostgresSession], T]) -> T:
         return await asyncio.to_thread(self.write, fn)

@@ -33,8 +33,9 @@ class PostgresSession:
 
     engine = "postgresql"
 
-    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+    def __init__(self, conn: psycopg.Connection[Any], *, writing: bool = True) -> None:
         self._conn = conn
+        self._writing = writing
 
     def execute(self, sql: str, parameters: Params | None = None) -> psycopg.Cursor[Any]:
         return self._conn.execute(dialect.query(sql), _params(parameters))
@@ -55,4 +56,6 @@ class PostgresSession:
 
     @property
     def in_transaction(self) -> bool:
-        return self._conn.info.transaction_status != TransactionStatus.IDLE
+        # A read runs in a (read-only) transaction too, unlike SQLite's: only a write counts,
+        # so that a custody append from a read is refused by name, not by the server.
+        return self._writing and self._conn.info.transaction_status != TransactionStatus.IDLE

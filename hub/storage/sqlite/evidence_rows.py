@@ -179,7 +179,9 @@ def custody_fields(db: SqlSession) -> list[dict[str, Any]]:
     return [
         dict(row)
         for row in db.query(
+            # In a named order: PostgreSQL returns rows in no set order (an updated row moves),
+            # and the custody report lists its problems in this order.
             "SELECT clip_id, job_id, sha256, bytes, requested_by, legal_hold, deleted_at"
-            " FROM evidence_items"
+            " FROM evidence_items ORDER BY clip_id"
         )
     ]

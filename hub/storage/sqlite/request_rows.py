@@ -42,7 +42,7 @@ def next_reference(db: SqlSession, year: int) -> str:
     """The next request reference of ``year`` (in the caller's transaction: no two alike)."""
     db.execute(
         "INSERT INTO request_numbers (year, last) VALUES (?, 1)"
-        " ON CONFLICT (year) DO UPDATE SET last = last + 1",
+        " ON CONFLICT (year) DO UPDATE SET last = request_numbers.last + 1",
         [year],
     )
     row = db.execute("SELECT last FROM request_numbers WHERE year = ?", [year]).fetchone()
