@@ -16,7 +16,7 @@ from hub.services.requests.deciding import DISPATCH_CLAIM_STALE, Deciding
 from hub.services.requests.fulfilment import Fulfilment
 from hub.settings_requests import RequestSettings
 from hub.storage.ports import UnitOfWork
-from hub.storage.sqlite.session import SqliteSession
+from hub.storage.sql_session import SqlSession
 from tests.support.hub_kit import CAMERA
 from tests.support.request_api_hub import Hub, request_body, request_hub
 from tests.support.worker_storages import TwoStorages, two_storages
@@ -130,7 +130,7 @@ def test_a_job_made_by_a_worker_that_died_before_linking_it_is_linked_not_made_a
     assert len(made) == 2
     long_ago = "2000-01-01T00:00:00.000000Z"
 
-    def died(db: SqliteSession) -> None:
+    def died(db: SqlSession) -> None:
         db.execute("DELETE FROM request_jobs WHERE request_id = ?", [reference])
         db.execute(
             "UPDATE request_dispatches SET job_id = NULL, claimed_at = ? WHERE request_id = ?",

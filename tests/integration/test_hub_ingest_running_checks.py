@@ -16,7 +16,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hub.service import HubService
-from hub.storage.sqlite.database import HubDatabase
+from hub.storage.engine import AnyDatabase
 from tests.integration.test_hub_ingest import (
     CHUNK,
     eventually,
@@ -51,7 +51,7 @@ def test_a_clip_in_any_order_is_stored_from_its_running_hash(
     settings = fast_settings(tmp_path, key)  # type: ignore[arg-type]
     data = video_bytes(7 * CHUNK + 100)
 
-    async def scenario(service: HubService, link: RecordingLink, database: HubDatabase) -> None:
+    async def scenario(service: HubService, link: RecordingLink, database: AnyDatabase) -> None:
         clip = signed_clip(key, data, job_id=await new_job(database))
         await offer(service, clip)
         await send(service, clip, ORDERS[order])
@@ -75,7 +75,7 @@ def test_chunks_that_all_match_but_a_whole_hash_that_does_not_are_rejected(
     sent = bytearray(signed)
     sent[3 * CHUNK + 7] ^= 0xFF  # one byte of chunk 3 differs from what was signed
 
-    async def scenario(service: HubService, link: RecordingLink, database: HubDatabase) -> None:
+    async def scenario(service: HubService, link: RecordingLink, database: AnyDatabase) -> None:
         genuine = signed_clip(key, signed, job_id=await new_job(database))
         other = [bytes(sent[i : i + CHUNK]) for i in range(0, len(sent), CHUNK)]
         lying = genuine.offer.model_copy(
@@ -99,7 +99,7 @@ def test_a_corrupt_chunk_is_dropped_and_the_clip_still_verifies(tmp_path: object
     settings = fast_settings(tmp_path, key)  # type: ignore[arg-type]
     data = video_bytes(7 * CHUNK + 100)
 
-    async def scenario(service: HubService, link: RecordingLink, database: HubDatabase) -> None:
+    async def scenario(service: HubService, link: RecordingLink, database: AnyDatabase) -> None:
         clip = signed_clip(key, data, job_id=await new_job(database))
         bad = list(clip.chunks)
         bad[2] = b"\x00" * len(bad[2])
@@ -123,12 +123,12 @@ def test_a_restarted_hub_reads_the_file_back_and_probes_it_again(
     data = video_bytes(7 * CHUNK + 100)
     made: list[SignedClip] = []
 
-    async def first(service: HubService, link: RecordingLink, database: HubDatabase) -> None:
+    async def first(service: HubService, link: RecordingLink, database: AnyDatabase) -> None:
         made.append(signed_clip(key, data, job_id=await new_job(database)))
         await offer(service, made[0])
         await send(service, made[0], range(0, 5))
 
-    async def second(service: HubService, link: RecordingLink, database: HubDatabase) -> None:
+    async def second(service: HubService, link: RecordingLink, database: AnyDatabase) -> None:
         await offer(service, made[0])
         await send(service, made[0], range(5, 8))
         await eventually(lambda: link.acks(made[0].clip_id)[-1].state == "stored", "stored")

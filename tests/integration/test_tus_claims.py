@@ -15,8 +15,8 @@ import pytest
 from hub.domain.uploads.records import TusState, TusUpload
 from hub.services.outside.tus_server import PATCH_CLAIM_STALE
 from hub.settings_uploads import UploadSettings
+from hub.storage.engine import storage_for
 from hub.storage.ports import UnitOfWork
-from hub.storage.sqlite.unit_of_work import SqliteStorage
 from tests.support.hub_kit import make_h264_mp4
 from tests.support.request_pages import LiveHub, live_hub
 from tests.support.upload_kit import create, file_request, head, make_link, patch, token_of
@@ -118,7 +118,7 @@ def test_a_patch_while_another_worker_writes_is_locked_then_takes_over_a_dead_cl
     assert patch(client, location, token, 0, video[:first]).status_code == 204
 
     # Another hub worker (its own claimant, through the database) is writing this upload.
-    other = SqliteStorage(hub.database)
+    other = storage_for(hub.database)
     now = datetime.now(UTC)
     assert other.write(
         lambda uow: uow.tus_uploads.claim_patch(
