@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import os
 import random
 import resource
 import secrets
@@ -44,6 +45,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from scale_sites import SiteFleet
+from scale_timing import breakdown
 
 from cctv_common.evidence.signing import public_key_pem
 from devkit.configs import BrokerAccount, hub_toml, write_toml
@@ -56,6 +58,7 @@ from tests.support.smtp_server import free_port
 TEST_DATABASE = "postgresql://cctv_test@127.0.0.1:5432/cctv_test"
 SECOND_HUB = "hubw2"
 PROBE_USER = "hubprobe"
+DISPATCHED: dict[str, float] = {}  # job id -> when its API call was sent (time.monotonic())
 
 
 def rss_kib(pid: int) -> int:
@@ -71,7 +74,11 @@ def percentile(values: list[float], share: float) -> float:
 
 
 def start_workers(
-    root: Path, broker: MosquittoBroker, url: str, keys: dict[str, Ed25519PrivateKey]
+    root: Path,
+    broker: MosquittoBroker,
+    url: str,
+    keys: dict[str, Ed25519PrivateKey],
+    timing: bool,
 ) -> list[tuple[ManagedProcess, str]]:
     sites = [
         {"site_id": site, "name": site, "public_key_pem": public_key_pem(key)}
@@ -94,12 +101,15 @@ def start_workers(
         )
         data["broker"].update(shared_group="hub", worker_id=worker_id)
         config = write_toml(root / f"{worker_id}.toml", data)
+        # --timing: the worker runs with its dispatch path timed (bench/dispatch_timing.py).
+        program = [str(Path(__file__).with_name("dispatch_timing.py"))] if timing else ["-m"]
+        os.environ["CCTV_DISPATCH_TIMING"] = str(root / f"{worker_id}-timing.jsonl")
         process = ManagedProcess(
             worker_id,
             [
                 sys.executable,
-                "-m",
-                "hub.cli",
+                *program,
+                *([] if timing else ["hub.cli"]),
                 "run",
                 "--config",
                 str(config),
@@ -154,6 +164,9 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=20.0, help="jobs dispatched per second")
     parser.add_argument("--minutes", type=float, default=2.0, help="how long memory is watched")
     parser.add_argument("--postgres-url", default=None)
+    parser.add_argument(
+        "--timing", action="store_true", help="time each step of the dispatch path in the workers"
+    )
     args = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, 4 * args.sites + 256)), hard))
@@ -176,7 +189,7 @@ def main() -> int:
     try:
         broker.start()
         print(f"{args.sites} sites, 2 hub workers on PostgreSQL, Mosquitto; files in {root}")
-        workers = start_workers(root, broker, url, keys)
+        workers = start_workers(root, broker, url, keys, args.timing)
         fleet = SiteFleet(
             broker.host,
             broker.port,
@@ -197,7 +210,12 @@ def main() -> int:
 
         wait_until(cameras_known, "every site's status", 300)
         floor = probe_floor(broker, fleet, list(keys), 200)
-        return run_load(args, fleet, workers, clients, list(keys), floor)
+        code = run_load(args, fleet, workers, clients, list(keys), floor)
+        if args.timing:
+            time.sleep(4)  # the workers write their timings every second, 2 s late
+            paths = [root / f"w{n}-timing.jsonl" for n in (1, 2)]
+            print("\n".join(breakdown(paths, DISPATCHED, fleet.log.job_arrived)))
+        return code
     finally:
         if fleet is not None:
             fleet.stop()
@@ -217,8 +235,9 @@ def run_load(
     sites: list[str],
     floor: list[float],
 ) -> int:
-    dispatched: dict[str, float] = {}
+    dispatched = DISPATCHED
     memory: list[tuple[float, list[int]]] = []
+    loads: list[float] = []
     start = time.monotonic()
     watch_until = start + args.minutes * 60
     next_sample = start
@@ -228,6 +247,7 @@ def run_load(
         now = time.monotonic()
         if now >= next_sample:
             memory.append((now - start, [rss_kib(p.process.pid) for p, _ in workers if p.process]))
+            loads.append(os.getloadavg()[0])
             next_sample += 10
         end = datetime.now(UTC) - timedelta(seconds=5)
         body: dict[str, Any] = {
@@ -246,7 +266,15 @@ def run_load(
         n += 1
         time.sleep(max(0.0, start + n / args.rate - time.monotonic()))
     wait_until(lambda: len(fleet.log.stored) >= len(dispatched), "every clip stored", 300)
-    return report(args, fleet, dispatched, memory, floor)
+    return report(args, fleet, dispatched, memory, floor, loads)
+
+
+def last_half_slope(memory: list[tuple[float, list[int]]], worker: int) -> float:
+    """The least-squares slope of one worker's RSS over the second half of the run, MB/min."""
+    half = [(t / 60, kib[worker] / 1024) for t, kib in memory[len(memory) // 2 :]]
+    if len(half) < 2:
+        return 0.0
+    return statistics.linear_regression([t for t, _ in half], [m for _, m in half]).slope
 
 
 def report(
@@ -255,6 +283,7 @@ def report(
     dispatched: dict[str, float],
     memory: list[tuple[float, list[int]]],
     floor: list[float],
+    loads: list[float],
 ) -> int:
     latency = [(fleet.log.job_arrived[j] - t) * 1000 for j, t in dispatched.items()]
     p50, p99 = statistics.median(latency), percentile(latency, 0.99)
@@ -276,7 +305,13 @@ def report(
             f"worker w{worker + 1} RSS      first {statistics.mean(first):6.1f} MB"
             f"  last {statistics.mean(last):6.1f} MB  peak {max(series):6.1f} MB"
             f"  ({len(series)} samples over {memory[-1][0] / 60:.1f} min)"
+            f"  slope, last half {last_half_slope(memory, worker):+.2f} MB/min"
         )
+        print("  curve (MB, every 10 s): " + " ".join(f"{v:.0f}" for v in series))
+    print(
+        f"load average (1 min) during the run: min {min(loads):.2f}"
+        f"  mean {statistics.mean(loads):.2f}  max {max(loads):.2f} on {os.cpu_count()} cores"
+    )
     if fleet.log.rejected:
         print(f"rejected clips: {len(fleet.log.rejected)}; first: {fleet.log.rejected[0]}")
     return 0

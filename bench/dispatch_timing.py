@@ -1,0 +1,188 @@
+"""A hub worker with the dispatch path timed, for ``bench/scale.py --timing``.
+
+Run as ``python bench/dispatch_timing.py <cctv-hub arguments>`` with ``CCTV_DISPATCH_TIMING``
+naming a file: it wraps the steps of ``POST /api/jobs`` (nothing in the hub itself is changed)
+and appends one JSON line per request to that file, ``{"job": id, "events": [[step, t], ...]}``,
+``t`` in ``time.monotonic()`` seconds: the same clock as the benchmark's (CLOCK_MONOTONIC is
+system-wide), so the steps line up with the benchmark's send and the site's arrival times.
+
+Steps, in order: ``http_in`` (the request reaches the app), ``read_*`` / ``write_*`` (a unit of
+work: ``submit`` on the loop, ``run`` when a worker thread takes it, ``locked`` once ``fn`` runs
+inside the transaction (after BEGIN and, for a write, the writer lock), ``done`` after COMMIT,
+``back`` when the loop resumes), ``scrypt_*`` (the password check, same four), ``sealed`` (the
+job signed), ``published`` (handed to paho), ``wire`` (paho's thread wrote it to the socket),
+``http_out`` (the response sent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import json
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import paho.mqtt.client as mqtt
+
+import hub.app
+import hub.cli
+from cctv_common.wire import hub_signing
+from hub.services import auth, jobs
+from hub.storage.postgres.database import PostgresDatabase
+
+Events = list[tuple[str, float]]
+_current: contextvars.ContextVar[Events | None] = contextvars.ContextVar("timing", default=None)
+_by_mid: dict[int, Events] = {}
+_done: list[tuple[float, dict[str, Any]]] = []
+_lock = threading.Lock()
+
+
+def mark(step: str) -> None:
+    events = _current.get()
+    if events is not None:
+        events.append((step, time.monotonic()))
+
+
+def _timed_unit(kind: str, original: Callable[..., Any]) -> Callable[..., Any]:
+    async def run(self: PostgresDatabase, fn: Callable[[Any], Any]) -> Any:
+        mark(f"{kind}_submit")
+
+        def inner(session: Any) -> Any:
+            mark(f"{kind}_locked")
+            return fn(session)
+
+        def in_thread() -> Any:
+            mark(f"{kind}_run")
+            try:
+                return original(self, inner)
+            finally:
+                mark(f"{kind}_done")
+
+        try:
+            return await asyncio.to_thread(in_thread)
+        finally:
+            mark(f"{kind}_back")
+
+    return run
+
+
+def _patch() -> None:
+    PostgresDatabase.awrite = _timed_unit("write", PostgresDatabase.write)  # type: ignore[method-assign]
+    PostgresDatabase.aread = _timed_unit("read", PostgresDatabase.read)  # type: ignore[method-assign]
+
+    verify = auth.verify_password
+
+    def timed_verify(password: str, encoded: str) -> bool:
+        mark("scrypt_run")
+        try:
+            return verify(password, encoded)
+        finally:
+            mark("scrypt_done")
+
+    auth.verify_password = timed_verify
+
+    seal = hub_signing.HubSigner.seal
+
+    def timed_seal(self: hub_signing.HubSigner, topic: str, payload: Any) -> bytes:
+        sealed = seal(self, topic, payload)
+        mark("sealed")
+        return sealed
+
+    hub_signing.HubSigner.seal = timed_seal  # type: ignore[method-assign]
+
+    create = jobs.JobService.create
+
+    async def timed_create(self: jobs.JobService, **kwargs: Any) -> Any:
+        job = await create(self, **kwargs)
+        events = _current.get()
+        if events is not None:
+            events.append((f"job:{job.id}", 0.0))
+        return job
+
+    jobs.JobService.create = timed_create  # type: ignore[method-assign]
+
+    publish = mqtt.Client.publish
+
+    def timed_publish(self: mqtt.Client, *args: Any, **kwargs: Any) -> mqtt.MQTTMessageInfo:
+        info = publish(self, *args, **kwargs)
+        events = _current.get()
+        if events is not None:
+            events.append(("published", time.monotonic()))
+            with _lock:
+                _by_mid[info.mid] = events
+        return info
+
+    mqtt.Client.publish = timed_publish  # type: ignore[method-assign]
+
+    packet_write = mqtt.Client._packet_write
+
+    def timed_packet_write(self: mqtt.Client) -> Any:
+        waiting = [p for p in self._out_packet if p["mid"] in _by_mid]
+        result = packet_write(self)
+        now = time.monotonic()
+        for packet in waiting:
+            if packet["to_process"] == 0:
+                with _lock:
+                    events = _by_mid.pop(packet["mid"], None)
+                if events is not None:
+                    events.append(("wire", now))
+        return result
+
+    mqtt.Client._packet_write = timed_packet_write  # type: ignore[method-assign]
+
+    create_app = hub.app.create_app
+
+    def timed_app(*args: Any, **kwargs: Any) -> Any:
+        app = create_app(*args, **kwargs)
+
+        async def asgi(scope: Any, receive: Any, send: Any) -> None:
+            if scope["type"] != "http" or scope["path"] != "/api/jobs" or scope["method"] != "POST":
+                await app(scope, receive, send)
+                return
+            events: Events = [("http_in", time.monotonic())]
+            _current.set(events)
+            try:
+                await app(scope, receive, send)
+            finally:
+                events.append(("http_out", time.monotonic()))
+                with _lock:
+                    _done.append((time.monotonic(), {"events": events}))
+
+        return asgi
+
+    hub.cli.create_app = timed_app
+
+
+def _writer(path: Path) -> None:
+    """Every second, append the requests finished over 2 s ago (their wire step is in by then)."""
+    while True:
+        time.sleep(1)
+        cutoff = time.monotonic() - 2
+        with _lock:
+            ready = [r for t, r in _done if t < cutoff]
+            _done[:] = [(t, r) for t, r in _done if t >= cutoff]
+        if ready:
+            with path.open("a", encoding="utf-8") as out:
+                for record in ready:
+                    events = record["events"]
+                    job = next((s[4:] for s, _ in events if s.startswith("job:")), None)
+                    steps = [(s, t) for s, t in events if not s.startswith("job:")]
+                    out.write(json.dumps({"job": job, "events": steps}) + "\n")
+
+
+def main() -> int:
+    _patch()
+    path = Path(os.environ["CCTV_DISPATCH_TIMING"])
+    threading.Thread(target=_writer, args=(path,), name="timing-writer", daemon=True).start()
+    return hub.cli.main(sys.argv[1:])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
