@@ -108,31 +108,29 @@ def _patch() -> None:
 
     jobs.JobService.create = timed_create  # type: ignore[method-assign]
 
-    publish = mqtt.Client.publish
+    queue = mqtt.Client._packet_queue
 
-    def timed_publish(self: mqtt.Client, *args: Any, **kwargs: Any) -> mqtt.MQTTMessageInfo:
-        info = publish(self, *args, **kwargs)
+    def timed_queue(self: mqtt.Client, command: int, packet: Any, mid: int, *a: Any) -> Any:
+        # Registered before paho's thread can see the packet, so its write is never missed.
         events = _current.get()
-        if events is not None:
+        if events is not None and command & 0xF0 == mqtt.PUBLISH:
             events.append(("published", time.monotonic()))
             with _lock:
-                _by_mid[info.mid] = events
-        return info
+                _by_mid[mid] = events
+        return queue(self, command, packet, mid, *a)
 
-    mqtt.Client.publish = timed_publish  # type: ignore[method-assign]
+    mqtt.Client._packet_queue = timed_queue  # type: ignore[method-assign,assignment]
 
     packet_write = mqtt.Client._packet_write
 
     def timed_packet_write(self: mqtt.Client) -> Any:
-        waiting = [p for p in self._out_packet if p["mid"] in _by_mid]
         result = packet_write(self)
         now = time.monotonic()
-        for packet in waiting:
-            if packet["to_process"] == 0:
-                with _lock:
-                    events = _by_mid.pop(packet["mid"], None)
-                if events is not None:
-                    events.append(("wire", now))
+        with _lock:
+            if _by_mid:
+                unwritten = {p["mid"] for p in self._out_packet}
+                for mid in [m for m in _by_mid if m not in unwritten]:
+                    _by_mid.pop(mid).append(("wire", now))
         return result
 
     mqtt.Client._packet_write = timed_packet_write  # type: ignore[method-assign]

@@ -52,12 +52,14 @@ from devkit.configs import BrokerAccount, hub_toml, write_toml
 from devkit.local_broker import HUB_USER, MosquittoBroker
 from devkit.site_stack import ManagedProcess
 from devkit.waiting import wait_until
+from hub.services.passwords import hash_password
 from tests.support.hub_kit import CAMERA, user_settings, video_bytes
 from tests.support.smtp_server import free_port
 
 TEST_DATABASE = "postgresql://cctv_test@127.0.0.1:5432/cctv_test"
 SECOND_HUB = "hubw2"
 PROBE_USER = "hubprobe"
+DISPATCHER = ("supervisor", "pw-supervisor")
 DISPATCHED: dict[str, float] = {}  # job id -> when its API call was sent (time.monotonic())
 
 
@@ -84,6 +86,13 @@ def start_workers(
         {"site_id": site, "name": site, "public_key_pem": public_key_pem(key)}
         for site, key in keys.items()
     ]
+    # The dispatching user's hash at the production scrypt cost (the test kit's are cheap), so
+    # that HTTP Basic costs here what it costs an operator's API client.
+    dispatchers = [
+        u.model_dump(mode="json")
+        | ({"password_hash": hash_password(DISPATCHER[1])} if u.username == DISPATCHER[0] else {})
+        for u in user_settings()
+    ]
     workers = []
     for worker_id, user in (("w1", HUB_USER), ("w2", SECOND_HUB)):
         port = free_port()
@@ -91,7 +100,7 @@ def start_workers(
             hub_id="scale",
             data_dir=root / "hub-data",
             sites=sites,
-            users=[u.model_dump(mode="json") for u in user_settings()],
+            users=dispatchers,
             http_port=port,
             broker=BrokerAccount(broker.host, broker.port, user, broker.password(user)),
             database={"url": url, "pool_size": 8},
@@ -199,10 +208,7 @@ def main() -> int:
         started = time.monotonic()
         fleet.start()
         print(f"sites connected in {time.monotonic() - started:.1f} s")
-        clients = [
-            httpx.Client(base_url=base, auth=("supervisor", "pw-supervisor"), timeout=30)
-            for _, base in workers
-        ]
+        clients = [httpx.Client(base_url=base, auth=DISPATCHER, timeout=30) for _, base in workers]
 
         def cameras_known() -> bool:
             listed = clients[0].get("/api/sites").json()
