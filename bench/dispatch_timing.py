@@ -11,7 +11,8 @@ work: ``submit`` on the loop, ``run`` when a worker thread takes it, ``locked`` 
 inside the transaction (after BEGIN and, for a write, the writer lock), ``done`` after COMMIT,
 ``back`` when the loop resumes), ``scrypt_*`` (the password check, same four), ``sealed`` (the
 job signed), ``published`` (handed to paho), ``wire`` (paho's thread wrote it to the socket),
-``http_out`` (the response sent).
+``http_out`` (the response sent). Loop steps over 20 ms go to ``<file>.slow`` with what ran;
+with ``CCTV_TRACEMALLOC_SECONDS`` set, ``<file>.memory`` gets what grew (``tracemalloc``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import os
 import sys
 import threading
 import time
+import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -158,6 +160,26 @@ def _patch() -> None:
     hub.cli.create_app = timed_app
 
 
+SLOW_CALLBACK: float = 0.02
+_slow: list[tuple[float, str]] = []  # (seconds, callback) of each loop step over SLOW_CALLBACK
+
+
+def _watch_loop_steps() -> None:
+    """What asyncio's debug mode logs as slow callbacks, without its other costs: every loop step
+    that held the loop over ``SLOW_CALLBACK`` (time on the CPU or blocked: a blocking call)."""
+    run = asyncio.events.Handle._run
+
+    def timed_run(self: asyncio.events.Handle) -> None:
+        started = time.monotonic()
+        run(self)
+        took = time.monotonic() - started
+        if took > SLOW_CALLBACK:
+            with _lock:
+                _slow.append((took, repr(self)[:300]))
+
+    asyncio.events.Handle._run = timed_run  # type: ignore[method-assign]
+
+
 def _writer(path: Path) -> None:
     """Every second, append the requests finished over 2 s ago (their wire step is in by then)."""
     while True:
@@ -166,6 +188,11 @@ def _writer(path: Path) -> None:
         with _lock:
             ready = [r for t, r in _done if t < cutoff]
             _done[:] = [(t, r) for t, r in _done if t >= cutoff]
+        with _lock:
+            slow, _slow[:] = list(_slow), []
+        if slow:
+            with path.with_suffix(".slow").open("a", encoding="utf-8") as out:
+                out.writelines(f"{took * 1000:.1f} ms {what}\n" for took, what in slow)
         if ready:
             with path.open("a", encoding="utf-8") as out:
                 for record in ready:
@@ -175,10 +202,33 @@ def _writer(path: Path) -> None:
                     out.write(json.dumps({"job": job, "events": steps}) + "\n")
 
 
+def _trace_memory(path: Path, every: float) -> None:
+    """Python's own allocations: a snapshot after ``every`` seconds (the hub warmed up), then
+    every ``every`` seconds the 20 lines that grew most since it (``tracemalloc``)."""
+    tracemalloc.start(8)
+    time.sleep(every)
+    first = tracemalloc.take_snapshot()
+    while True:
+        time.sleep(every)
+        grown = tracemalloc.take_snapshot().compare_to(first, "traceback")
+        with path.open("a", encoding="utf-8") as out:
+            total = sum(stat.size_diff for stat in grown) / 1e6
+            out.write(f"--- {time.monotonic():.0f}: {total:+.2f} MB traced since the first\n")
+            for stat in grown[:20]:
+                out.write(f"{stat.size_diff / 1e3:+10.1f} kB {stat.count_diff:+7d} blocks\n")
+                out.writelines(f"      {line}\n" for line in stat.traceback.format()[-8:])
+
+
 def main() -> int:
     _patch()
+    _watch_loop_steps()
     path = Path(os.environ["CCTV_DISPATCH_TIMING"])
     threading.Thread(target=_writer, args=(path,), name="timing-writer", daemon=True).start()
+    if os.environ.get("CCTV_TRACEMALLOC_SECONDS"):
+        every = float(os.environ["CCTV_TRACEMALLOC_SECONDS"])
+        threading.Thread(
+            target=_trace_memory, args=(path.with_suffix(".memory"), every), daemon=True
+        ).start()
     return hub.cli.main(sys.argv[1:])
 
 
