@@ -78,6 +78,7 @@ def _timed_unit(kind: str, original: Callable[..., Any]) -> Callable[..., Any]:
 def _patch() -> None:
     PostgresDatabase.awrite = _timed_unit("write", PostgresDatabase.write)  # type: ignore[method-assign]
     PostgresDatabase.aread = _timed_unit("read", PostgresDatabase.read)  # type: ignore[method-assign]
+    PostgresDatabase.ainsert = _timed_unit("insert", PostgresDatabase.insert)  # type: ignore[method-assign]
 
     verify = auth.verify_password
 

@@ -130,12 +130,21 @@ class PostgresDatabase:
         """Run ``fn`` in one transaction holding the writer lock (again after a deadlock)."""
         return self._run("BEGIN ISOLATION LEVEL READ COMMITTED", fn, retry=True, lock=_WRITER_LOCK)
 
+    def insert(self, fn: Callable[[PostgresSession], T]) -> T:
+        """Run ``fn`` in one transaction *without* the writer lock: for a unit of work that only
+        adds rows under new ids and custody rows (each append takes the custody log's own lock),
+        and reads nothing it then changes. It does not queue behind every other write."""
+        return self._run("BEGIN ISOLATION LEVEL READ COMMITTED", fn, retry=True)
+
     def read(self, fn: Callable[[PostgresSession], T]) -> T:
         """Run ``fn`` on one snapshot."""
         return self._run("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", fn, retry=True)
 
     async def awrite(self, fn: Callable[[PostgresSession], T]) -> T:
         return await asyncio.to_thread(self.write, fn)
+
+    async def ainsert(self, fn: Callable[[PostgresSession], T]) -> T:
+        return await asyncio.to_thread(self.insert, fn)
 
     async def aread(self, fn: Callable[[PostgresSession], T]) -> T:
         return await asyncio.to_thread(self.read, fn)

@@ -331,6 +331,8 @@ class SessionRunner(Protocol[SessionT_co]):
 
     async def awrite(self, fn: Callable[[SessionT_co], T]) -> T: ...
 
+    async def ainsert(self, fn: Callable[[SessionT_co], T]) -> T: ...
+
     async def aread(self, fn: Callable[[SessionT_co], T]) -> T: ...
 
 
@@ -348,6 +350,12 @@ class SqlStorage(Generic[SessionT]):
     async def awrite(self, work: Callable[[SqlUnitOfWork], T]) -> T:
         try:
             return await self._runner.awrite(lambda session: work(SqlUnitOfWork(session)))
+        except self._errors as exc:
+            raise StorageFailure(f"database {self._name}: {exc}") from exc
+
+    async def ainsert(self, work: Callable[[SqlUnitOfWork], T]) -> T:
+        try:
+            return await self._runner.ainsert(lambda session: work(SqlUnitOfWork(session)))
         except self._errors as exc:
             raise StorageFailure(f"database {self._name}: {exc}") from exc
 
