@@ -11,11 +11,13 @@ and answers each job with a small signed clip (two 64 KiB chunks). The benchmark
 second, and reports:
 
 - dispatch -> agent latency (the API call until the site has the signed job), p50 and p99,
-  against the broker's own floor measured in the same run (a hub-side client publishing to the
-  same sites' job topics): the ratio is what the hub adds;
+  against the floor measured in the same run (a hub-side client publishing to the same sites'
+  job topics: the broker and the site fleet's own loop), idle before the load and under it (a
+  ping beside each job): the ratio to the floor under load is what the hub adds;
 - ingest throughput: clips stored per second and MB/s, from the first stored ack to the last;
-- each worker's resident memory every 10 s for ``--minutes`` (the first and last minute's mean,
-  and the peak), while jobs keep coming.
+- each worker's resident memory every 10 s for ``--minutes`` (the first and last tenth's mean,
+  the peak, the slope over the second half, the whole curve), and the load average meanwhile;
+- with ``--timing``: each step of the dispatch path inside the workers (``scale_timing.py``).
 
 The target of issue 16: p99 <= 100 ms, memory flat over 10 minutes.
 """
@@ -143,27 +145,42 @@ def start_workers(
     return workers
 
 
-def probe_floor(
-    broker: MosquittoBroker, fleet: SiteFleet, sites: list[str], count: int
-) -> list[float]:
-    """The broker's own publish -> site latency, in ms, on the same sites' job topics."""
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=PROBE_USER, protocol=mqtt.MQTTv5)
-    client.username_pw_set(PROBE_USER, broker.password(PROBE_USER))
-    client.connect(broker.host, broker.port)
-    client.loop_start()
-    sent: dict[str, float] = {}
-    try:
-        for n in range(count):
-            site = random.choice(sites)
-            ping = f"ping-{n}"
-            sent[ping] = time.monotonic()
-            client.publish(f"cctv/v1/sites/{site}/jobs/{ping}", b"x", qos=1).wait_for_publish(5)
+class FloorProbe:
+    """A hub-side MQTT client publishing straight to the sites' job topics: the latency of the
+    broker and of the site fleet's own loop, without the hub. Measured idle (before the load)
+    and under the load (one ping beside each dispatch), so the ratio is what the hub adds."""
+
+    def __init__(self, broker: MosquittoBroker, fleet: SiteFleet) -> None:
+        self._fleet = fleet
+        self._client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=PROBE_USER, protocol=mqtt.MQTTv5
+        )
+        self._client.username_pw_set(PROBE_USER, broker.password(PROBE_USER))
+        self._client.connect(broker.host, broker.port)
+        self._client.loop_start()
+        self.sent: dict[str, float] = {}
+
+    def ping(self, site: str) -> str:
+        ping = f"ping-{len(self.sent)}"
+        self.sent[ping] = time.monotonic()
+        self._client.publish(f"cctv/v1/sites/{site}/jobs/{ping}", b"x", qos=1)
+        return ping
+
+    def idle(self, sites: list[str], count: int) -> list[float]:
+        pings = []
+        for _ in range(count):
+            pings.append(self.ping(random.choice(sites)))
             time.sleep(0.02)
-        wait_until(lambda: len(fleet.log.ping_arrived) >= count, "probes", 30)
-    finally:
-        client.disconnect()
-        client.loop_stop()
-    return [(fleet.log.ping_arrived[p] - t) * 1000 for p, t in sent.items()]
+        return self.latencies(pings)
+
+    def latencies(self, pings: list[str]) -> list[float]:
+        arrived = self._fleet.log.ping_arrived
+        wait_until(lambda: all(p in arrived for p in pings), "probes", 30)
+        return [(arrived[p] - self.sent[p]) * 1000 for p in pings]
+
+    def close(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
 
 
 def main() -> int:
@@ -215,8 +232,9 @@ def main() -> int:
             return sum(1 for s in listed if s["cameras"]) >= args.sites
 
         wait_until(cameras_known, "every site's status", 300)
-        floor = probe_floor(broker, fleet, list(keys), 200)
-        code = run_load(args, fleet, workers, clients, list(keys), floor)
+        probe = FloorProbe(broker, fleet)
+        code = run_load(args, fleet, workers, clients, list(keys), probe)
+        probe.close()
         if args.timing:
             time.sleep(4)  # the workers write their timings every second, 2 s late
             paths = [root / f"w{n}-timing.jsonl" for n in (1, 2)]
@@ -239,8 +257,10 @@ def run_load(
     workers: list[tuple[ManagedProcess, str]],
     clients: list[httpx.Client],
     sites: list[str],
-    floor: list[float],
+    probe: FloorProbe,
 ) -> int:
+    idle_floor = probe.idle(sites, 200)
+    pings: list[str] = []
     dispatched = DISPATCHED
     memory: list[tuple[float, list[int]]] = []
     loads: list[float] = []
@@ -263,6 +283,7 @@ def run_load(
             "end": end.isoformat(),
             "reason": "scale benchmark",
         }
+        pings.append(probe.ping(random.choice(sites)))
         sent = time.monotonic()
         response = next(client_cycle).post("/api/jobs", json=body)
         if response.status_code != 201:
@@ -272,7 +293,8 @@ def run_load(
         n += 1
         time.sleep(max(0.0, start + n / args.rate - time.monotonic()))
     wait_until(lambda: len(fleet.log.stored) >= len(dispatched), "every clip stored", 300)
-    return report(args, fleet, dispatched, memory, floor, loads)
+    floors = (idle_floor, probe.latencies(pings))
+    return report(args, fleet, dispatched, memory, floors, loads)
 
 
 def last_half_slope(memory: list[tuple[float, list[int]]], worker: int) -> float:
@@ -288,17 +310,22 @@ def report(
     fleet: SiteFleet,
     dispatched: dict[str, float],
     memory: list[tuple[float, list[int]]],
-    floor: list[float],
+    floors: tuple[list[float], list[float]],
     loads: list[float],
 ) -> int:
     latency = [(fleet.log.job_arrived[j] - t) * 1000 for j, t in dispatched.items()]
     p50, p99 = statistics.median(latency), percentile(latency, 0.99)
-    f50, f99 = statistics.median(floor), percentile(floor, 0.99)
+    idle, loaded = floors
+    f50, f99 = statistics.median(loaded), percentile(loaded, 0.99)
     stored = sorted(fleet.log.stored.values())
     seconds = max(stored[-1] - stored[0], 1e-6)
     print(f"jobs dispatched {len(dispatched)} at {args.rate:g}/s, clips stored {len(stored)}")
     print(f"dispatch -> agent  p50 {p50:6.1f} ms  p99 {p99:6.1f} ms  (target p99 <= 100 ms)")
-    print(f"broker floor       p50 {f50:6.1f} ms  p99 {f99:6.1f} ms")
+    print(
+        f"broker floor idle  p50 {statistics.median(idle):6.1f} ms"
+        f"  p99 {percentile(idle, 0.99):6.1f} ms  (before the load)"
+    )
+    print(f"floor under load   p50 {f50:6.1f} ms  p99 {f99:6.1f} ms  (one ping beside each job)")
     print(f"ratio to floor     p50 {p50 / f50:6.1f}x    p99 {p99 / f99:6.1f}x")
     print(
         f"ingest             {len(stored) / seconds:6.1f} clips/s"
