@@ -165,6 +165,21 @@ SLOW_CALLBACK: float = 0.02
 _slow: list[tuple[float, str]] = []  # (seconds, callback) of each loop step over SLOW_CALLBACK
 
 
+def _what_ran(handle: asyncio.events.Handle) -> str:
+    """A task's name and the await it stopped at after the slow step (innermost coroutine)."""
+    task = getattr(getattr(handle, "_callback", None), "__self__", None)
+    if not isinstance(task, asyncio.Task):
+        return repr(handle)[:200]
+    where = []
+    coro: Any = task.get_coro()
+    while coro is not None and hasattr(coro, "cr_frame"):
+        frame = coro.cr_frame
+        if frame is not None:
+            where.append(f"{frame.f_code.co_qualname}:{frame.f_lineno}")
+        coro = coro.cr_await
+    return f"{task.get_name()} {' > '.join(where[-4:]) or '(done)'}"
+
+
 def _watch_loop_steps() -> None:
     """What asyncio's debug mode logs as slow callbacks, without its other costs: every loop step
     that held the loop over ``SLOW_CALLBACK`` (time on the CPU or blocked: a blocking call)."""
@@ -176,7 +191,7 @@ def _watch_loop_steps() -> None:
         took = time.monotonic() - started
         if took > SLOW_CALLBACK:
             with _lock:
-                _slow.append((took, repr(self)[:300]))
+                _slow.append((took, f"at {started:.1f} {_what_ran(self)}"))
 
     asyncio.events.Handle._run = timed_run  # type: ignore[method-assign]
 

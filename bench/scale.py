@@ -83,6 +83,7 @@ def start_workers(
     url: str,
     keys: dict[str, Ed25519PrivateKey],
     timing: bool,
+    arena_max: int | None,
 ) -> list[tuple[ManagedProcess, str]]:
     sites = [
         {"site_id": site, "name": site, "public_key_pem": public_key_pem(key)}
@@ -129,7 +130,12 @@ def start_workers(
             ],
             root / f"{worker_id}.log",
         )
+        # --arena-max: glibc's MALLOC_ARENA_MAX for w2 only, w1 left as it is: the control.
+        arenas = arena_max if worker_id == "w2" else None
+        if arenas is not None:
+            os.environ["MALLOC_ARENA_MAX"] = str(arenas)
         process.start()
+        os.environ.pop("MALLOC_ARENA_MAX", None)
         workers.append((process, f"http://127.0.0.1:{port}"))
     for process, base in workers:
 
@@ -191,6 +197,12 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, default=2.0, help="how long memory is watched")
     parser.add_argument("--postgres-url", default=None)
     parser.add_argument(
+        "--arena-max",
+        type=int,
+        default=None,
+        help="MALLOC_ARENA_MAX for worker w2 only (w1 is the control)",
+    )
+    parser.add_argument(
         "--timing", action="store_true", help="time each step of the dispatch path in the workers"
     )
     args = parser.parse_args()
@@ -215,7 +227,7 @@ def main() -> int:
     try:
         broker.start()
         print(f"{args.sites} sites, 2 hub workers on PostgreSQL, Mosquitto; files in {root}")
-        workers = start_workers(root, broker, url, keys, args.timing)
+        workers = start_workers(root, broker, url, keys, args.timing, args.arena_max)
         fleet = SiteFleet(
             broker.host,
             broker.port,
