@@ -53,22 +53,30 @@ def mark(step: str) -> None:
 
 
 def _timed_unit(kind: str, original: Callable[..., Any]) -> Callable[..., Any]:
-    async def run(self: PostgresDatabase, fn: Callable[[Any], Any]) -> Any:
-        mark(f"{kind}_submit")
+    """The unit of work in its thread: ``run``, ``locked`` (``fn`` starts), ``done``."""
+
+    def run(self: PostgresDatabase, fn: Callable[[Any], Any]) -> Any:
+        mark(f"{kind}_run")
 
         def inner(session: Any) -> Any:
             mark(f"{kind}_locked")
             return fn(session)
 
-        def in_thread() -> Any:
-            mark(f"{kind}_run")
-            try:
-                return original(self, inner)
-            finally:
-                mark(f"{kind}_done")
-
         try:
-            return await asyncio.to_thread(in_thread)
+            return original(self, inner)
+        finally:
+            mark(f"{kind}_done")
+
+    return run
+
+
+def _timed_hop(kind: str, original: Callable[..., Any]) -> Callable[..., Any]:
+    """The same unit seen from the loop: ``submit`` and ``back``."""
+
+    async def run(self: PostgresDatabase, fn: Callable[[Any], Any]) -> Any:
+        mark(f"{kind}_submit")
+        try:
+            return await original(self, fn)
         finally:
             mark(f"{kind}_back")
 
@@ -76,9 +84,10 @@ def _timed_unit(kind: str, original: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _patch() -> None:
-    PostgresDatabase.awrite = _timed_unit("write", PostgresDatabase.write)  # type: ignore[method-assign]
-    PostgresDatabase.aread = _timed_unit("read", PostgresDatabase.read)  # type: ignore[method-assign]
-    PostgresDatabase.ainsert = _timed_unit("insert", PostgresDatabase.insert)  # type: ignore[method-assign]
+    for kind in ("write", "read", "insert"):
+        unit, hop = getattr(PostgresDatabase, kind), getattr(PostgresDatabase, f"a{kind}")
+        setattr(PostgresDatabase, kind, _timed_unit(kind, unit))
+        setattr(PostgresDatabase, f"a{kind}", _timed_hop(kind, hop))
 
     verify = auth.verify_password
 
