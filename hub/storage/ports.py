@@ -73,6 +73,10 @@ class ClipJobs(Protocol):
 
     def ended_since(self, since: datetime) -> list[ClipJob]: ...
 
+    def last_stored_by_camera(self, since: datetime) -> dict[tuple[str, str], datetime]:
+        """(site, camera) -> when its newest job stored since ``since`` ended."""
+        ...
+
     def owners(self) -> list[dict[str, Any]]:
         """Every job's ``id`` and ``requested_by`` as stored (for the custody check)."""
         ...

@@ -86,6 +86,9 @@ class SqliteClipJobs(_Rows):
     def ended_since(self, since: datetime) -> list[ClipJob]:
         return job_rows.jobs_ended_since(self._db, since)
 
+    def last_stored_by_camera(self, since: datetime) -> dict[tuple[str, str], datetime]:
+        return job_rows.last_stored_by_camera(self._db, since)
+
     def owners(self) -> list[dict[str, Any]]:
         return job_rows.job_owners(self._db)
 
