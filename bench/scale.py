@@ -11,11 +11,13 @@ and answers each job with a small signed clip (two 64 KiB chunks). The benchmark
 second, and reports:
 
 - dispatch -> agent latency (the API call until the site has the signed job), p50 and p99,
-  against the broker's own floor measured in the same run (a hub-side client publishing to the
-  same sites' job topics): the ratio is what the hub adds;
+  against the floor measured in the same run (a hub-side client publishing to the same sites'
+  job topics: the broker and the site fleet's own loop), idle before the load and under it (a
+  ping beside each job): the ratio to the floor under load is what the hub adds;
 - ingest throughput: clips stored per second and MB/s, from the first stored ack to the last;
-- each worker's resident memory every 10 s for ``--minutes`` (the first and last minute's mean,
-  and the peak), while jobs keep coming.
+- each worker's resident memory every 10 s for ``--minutes`` (the first and last tenth's mean,
+  the peak, the slope over the second half, the whole curve), and the load average meanwhile;
+- with ``--timing``: each step of the dispatch path inside the workers (``scale_timing.py``).
 
 The target of issue 16: p99 <= 100 ms, memory flat over 10 minutes.
 """
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import os
 import random
 import resource
 import secrets
@@ -44,18 +47,22 @@ from paho.mqtt.enums import CallbackAPIVersion
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from scale_sites import SiteFleet
+from scale_timing import breakdown
 
 from cctv_common.evidence.signing import public_key_pem
 from devkit.configs import BrokerAccount, hub_toml, write_toml
 from devkit.local_broker import HUB_USER, MosquittoBroker
 from devkit.site_stack import ManagedProcess
 from devkit.waiting import wait_until
+from hub.services.passwords import hash_password
 from tests.support.hub_kit import CAMERA, user_settings, video_bytes
 from tests.support.smtp_server import free_port
 
 TEST_DATABASE = "postgresql://cctv_test@127.0.0.1:5432/cctv_test"
 SECOND_HUB = "hubw2"
 PROBE_USER = "hubprobe"
+DISPATCHER = ("supervisor", "pw-supervisor")
+DISPATCHED: dict[str, float] = {}  # job id -> when its API call was sent (time.monotonic())
 
 
 def rss_kib(pid: int) -> int:
@@ -71,11 +78,23 @@ def percentile(values: list[float], share: float) -> float:
 
 
 def start_workers(
-    root: Path, broker: MosquittoBroker, url: str, keys: dict[str, Ed25519PrivateKey]
+    root: Path,
+    broker: MosquittoBroker,
+    url: str,
+    keys: dict[str, Ed25519PrivateKey],
+    timing: bool,
+    arena_max: int | None,
 ) -> list[tuple[ManagedProcess, str]]:
     sites = [
         {"site_id": site, "name": site, "public_key_pem": public_key_pem(key)}
         for site, key in keys.items()
+    ]
+    # The dispatching user's hash at the production scrypt cost (the test kit's are cheap), so
+    # that HTTP Basic costs here what it costs an operator's API client.
+    dispatchers = [
+        u.model_dump(mode="json")
+        | ({"password_hash": hash_password(DISPATCHER[1])} if u.username == DISPATCHER[0] else {})
+        for u in user_settings()
     ]
     workers = []
     for worker_id, user in (("w1", HUB_USER), ("w2", SECOND_HUB)):
@@ -84,7 +103,7 @@ def start_workers(
             hub_id="scale",
             data_dir=root / "hub-data",
             sites=sites,
-            users=[u.model_dump(mode="json") for u in user_settings()],
+            users=dispatchers,
             http_port=port,
             broker=BrokerAccount(broker.host, broker.port, user, broker.password(user)),
             database={"url": url, "pool_size": 8},
@@ -94,12 +113,15 @@ def start_workers(
         )
         data["broker"].update(shared_group="hub", worker_id=worker_id)
         config = write_toml(root / f"{worker_id}.toml", data)
+        # --timing: the worker runs with its dispatch path timed (bench/dispatch_timing.py).
+        program = [str(Path(__file__).with_name("dispatch_timing.py"))] if timing else ["-m"]
+        os.environ["CCTV_DISPATCH_TIMING"] = str(root / f"{worker_id}-timing.jsonl")
         process = ManagedProcess(
             worker_id,
             [
                 sys.executable,
-                "-m",
-                "hub.cli",
+                *program,
+                *([] if timing else ["hub.cli"]),
                 "run",
                 "--config",
                 str(config),
@@ -108,7 +130,12 @@ def start_workers(
             ],
             root / f"{worker_id}.log",
         )
+        # --arena-max: glibc's MALLOC_ARENA_MAX for w2 only, w1 left as it is: the control.
+        arenas = arena_max if worker_id == "w2" else None
+        if arenas is not None:
+            os.environ["MALLOC_ARENA_MAX"] = str(arenas)
         process.start()
+        os.environ.pop("MALLOC_ARENA_MAX", None)
         workers.append((process, f"http://127.0.0.1:{port}"))
     for process, base in workers:
 
@@ -124,27 +151,42 @@ def start_workers(
     return workers
 
 
-def probe_floor(
-    broker: MosquittoBroker, fleet: SiteFleet, sites: list[str], count: int
-) -> list[float]:
-    """The broker's own publish -> site latency, in ms, on the same sites' job topics."""
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=PROBE_USER, protocol=mqtt.MQTTv5)
-    client.username_pw_set(PROBE_USER, broker.password(PROBE_USER))
-    client.connect(broker.host, broker.port)
-    client.loop_start()
-    sent: dict[str, float] = {}
-    try:
-        for n in range(count):
-            site = random.choice(sites)
-            ping = f"ping-{n}"
-            sent[ping] = time.monotonic()
-            client.publish(f"cctv/v1/sites/{site}/jobs/{ping}", b"x", qos=1).wait_for_publish(5)
+class FloorProbe:
+    """A hub-side MQTT client publishing straight to the sites' job topics: the latency of the
+    broker and of the site fleet's own loop, without the hub. Measured idle (before the load)
+    and under the load (one ping beside each dispatch), so the ratio is what the hub adds."""
+
+    def __init__(self, broker: MosquittoBroker, fleet: SiteFleet) -> None:
+        self._fleet = fleet
+        self._client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=PROBE_USER, protocol=mqtt.MQTTv5
+        )
+        self._client.username_pw_set(PROBE_USER, broker.password(PROBE_USER))
+        self._client.connect(broker.host, broker.port)
+        self._client.loop_start()
+        self.sent: dict[str, float] = {}
+
+    def ping(self, site: str) -> str:
+        ping = f"ping-{len(self.sent)}"
+        self.sent[ping] = time.monotonic()
+        self._client.publish(f"cctv/v1/sites/{site}/jobs/{ping}", b"x", qos=1)
+        return ping
+
+    def idle(self, sites: list[str], count: int) -> list[float]:
+        pings = []
+        for _ in range(count):
+            pings.append(self.ping(random.choice(sites)))
             time.sleep(0.02)
-        wait_until(lambda: len(fleet.log.ping_arrived) >= count, "probes", 30)
-    finally:
-        client.disconnect()
-        client.loop_stop()
-    return [(fleet.log.ping_arrived[p] - t) * 1000 for p, t in sent.items()]
+        return self.latencies(pings)
+
+    def latencies(self, pings: list[str]) -> list[float]:
+        arrived = self._fleet.log.ping_arrived
+        wait_until(lambda: all(p in arrived for p in pings), "probes", 30)
+        return [(arrived[p] - self.sent[p]) * 1000 for p in pings]
+
+    def close(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
 
 
 def main() -> int:
@@ -154,6 +196,15 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=20.0, help="jobs dispatched per second")
     parser.add_argument("--minutes", type=float, default=2.0, help="how long memory is watched")
     parser.add_argument("--postgres-url", default=None)
+    parser.add_argument(
+        "--arena-max",
+        type=int,
+        default=None,
+        help="MALLOC_ARENA_MAX for worker w2 only (w1 is the control)",
+    )
+    parser.add_argument(
+        "--timing", action="store_true", help="time each step of the dispatch path in the workers"
+    )
     args = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, 4 * args.sites + 256)), hard))
@@ -176,7 +227,7 @@ def main() -> int:
     try:
         broker.start()
         print(f"{args.sites} sites, 2 hub workers on PostgreSQL, Mosquitto; files in {root}")
-        workers = start_workers(root, broker, url, keys)
+        workers = start_workers(root, broker, url, keys, args.timing, args.arena_max)
         fleet = SiteFleet(
             broker.host,
             broker.port,
@@ -186,18 +237,21 @@ def main() -> int:
         started = time.monotonic()
         fleet.start()
         print(f"sites connected in {time.monotonic() - started:.1f} s")
-        clients = [
-            httpx.Client(base_url=base, auth=("supervisor", "pw-supervisor"), timeout=30)
-            for _, base in workers
-        ]
+        clients = [httpx.Client(base_url=base, auth=DISPATCHER, timeout=30) for _, base in workers]
 
         def cameras_known() -> bool:
             listed = clients[0].get("/api/sites").json()
             return sum(1 for s in listed if s["cameras"]) >= args.sites
 
         wait_until(cameras_known, "every site's status", 300)
-        floor = probe_floor(broker, fleet, list(keys), 200)
-        return run_load(args, fleet, workers, clients, list(keys), floor)
+        probe = FloorProbe(broker, fleet)
+        code = run_load(args, fleet, workers, clients, list(keys), probe)
+        probe.close()
+        if args.timing:
+            time.sleep(4)  # the workers write their timings every second, 2 s late
+            paths = [root / f"w{n}-timing.jsonl" for n in (1, 2)]
+            print("\n".join(breakdown(paths, DISPATCHED, fleet.log.job_arrived)))
+        return code
     finally:
         if fleet is not None:
             fleet.stop()
@@ -215,10 +269,13 @@ def run_load(
     workers: list[tuple[ManagedProcess, str]],
     clients: list[httpx.Client],
     sites: list[str],
-    floor: list[float],
+    probe: FloorProbe,
 ) -> int:
-    dispatched: dict[str, float] = {}
+    idle_floor = probe.idle(sites, 200)
+    pings: list[str] = []
+    dispatched = DISPATCHED
     memory: list[tuple[float, list[int]]] = []
+    loads: list[float] = []
     start = time.monotonic()
     watch_until = start + args.minutes * 60
     next_sample = start
@@ -228,6 +285,7 @@ def run_load(
         now = time.monotonic()
         if now >= next_sample:
             memory.append((now - start, [rss_kib(p.process.pid) for p, _ in workers if p.process]))
+            loads.append(os.getloadavg()[0])
             next_sample += 10
         end = datetime.now(UTC) - timedelta(seconds=5)
         body: dict[str, Any] = {
@@ -237,6 +295,7 @@ def run_load(
             "end": end.isoformat(),
             "reason": "scale benchmark",
         }
+        pings.append(probe.ping(random.choice(sites)))
         sent = time.monotonic()
         response = next(client_cycle).post("/api/jobs", json=body)
         if response.status_code != 201:
@@ -246,7 +305,16 @@ def run_load(
         n += 1
         time.sleep(max(0.0, start + n / args.rate - time.monotonic()))
     wait_until(lambda: len(fleet.log.stored) >= len(dispatched), "every clip stored", 300)
-    return report(args, fleet, dispatched, memory, floor)
+    floors = (idle_floor, probe.latencies(pings))
+    return report(args, fleet, dispatched, memory, floors, loads)
+
+
+def last_half_slope(memory: list[tuple[float, list[int]]], worker: int) -> float:
+    """The least-squares slope of one worker's RSS over the second half of the run, MB/min."""
+    half = [(t / 60, kib[worker] / 1024) for t, kib in memory[len(memory) // 2 :]]
+    if len(half) < 2:
+        return 0.0
+    return statistics.linear_regression([t for t, _ in half], [m for _, m in half]).slope
 
 
 def report(
@@ -254,16 +322,22 @@ def report(
     fleet: SiteFleet,
     dispatched: dict[str, float],
     memory: list[tuple[float, list[int]]],
-    floor: list[float],
+    floors: tuple[list[float], list[float]],
+    loads: list[float],
 ) -> int:
     latency = [(fleet.log.job_arrived[j] - t) * 1000 for j, t in dispatched.items()]
     p50, p99 = statistics.median(latency), percentile(latency, 0.99)
-    f50, f99 = statistics.median(floor), percentile(floor, 0.99)
+    idle, loaded = floors
+    f50, f99 = statistics.median(loaded), percentile(loaded, 0.99)
     stored = sorted(fleet.log.stored.values())
     seconds = max(stored[-1] - stored[0], 1e-6)
     print(f"jobs dispatched {len(dispatched)} at {args.rate:g}/s, clips stored {len(stored)}")
     print(f"dispatch -> agent  p50 {p50:6.1f} ms  p99 {p99:6.1f} ms  (target p99 <= 100 ms)")
-    print(f"broker floor       p50 {f50:6.1f} ms  p99 {f99:6.1f} ms")
+    print(
+        f"broker floor idle  p50 {statistics.median(idle):6.1f} ms"
+        f"  p99 {percentile(idle, 0.99):6.1f} ms  (before the load)"
+    )
+    print(f"floor under load   p50 {f50:6.1f} ms  p99 {f99:6.1f} ms  (one ping beside each job)")
     print(f"ratio to floor     p50 {p50 / f50:6.1f}x    p99 {p99 / f99:6.1f}x")
     print(
         f"ingest             {len(stored) / seconds:6.1f} clips/s"
@@ -276,7 +350,13 @@ def report(
             f"worker w{worker + 1} RSS      first {statistics.mean(first):6.1f} MB"
             f"  last {statistics.mean(last):6.1f} MB  peak {max(series):6.1f} MB"
             f"  ({len(series)} samples over {memory[-1][0] / 60:.1f} min)"
+            f"  slope, last half {last_half_slope(memory, worker):+.2f} MB/min"
         )
+        print("  curve (MB, every 10 s): " + " ".join(f"{v:.0f}" for v in series))
+    print(
+        f"load average (1 min) during the run: min {min(loads):.2f}"
+        f"  mean {statistics.mean(loads):.2f}  max {max(loads):.2f} on {os.cpu_count()} cores"
+    )
     if fleet.log.rejected:
         print(f"rejected clips: {len(fleet.log.rejected)}; first: {fleet.log.rejected[0]}")
     return 0

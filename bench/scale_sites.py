@@ -13,6 +13,7 @@ from __future__ import annotations
 import selectors
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -78,11 +79,13 @@ class _Site:
             if job.job_id in self.fleet.log.job_arrived:
                 return  # the retained copy again, after a reconnect
             self.fleet.log.job_arrived[job.job_id] = now
-            self._answer(job)
+            # Answered after every ready socket has been read: making and signing a clip here
+            # would delay the arrival noted for the next site's job (the fleet's own cost).
+            self.fleet.answers.append((self, job))
         elif parts[4] == "clips":
             self._on_ack(parts[5], ClipAck.parse(unsealed(message.payload)))
 
-    def _answer(self, job: Job) -> None:
+    def answer(self, job: Job) -> None:
         clip = signed_clip(
             self.key,
             self.fleet.clip_data(),
@@ -131,25 +134,43 @@ class SiteFleet:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="site-fleet", daemon=True)
         self.lock = threading.Lock()  # held by the loop while it handles messages
+        self.answers: deque[tuple[_Site, Job]] = deque()  # jobs read, to answer this turn
 
     def start(self) -> None:
         for site in self._sites:
             site.connect(self._host, self._port)
             sock = site.client.socket()
             assert sock is not None
-            self._selector.register(sock, selectors.EVENT_READ, site)
+            wanted = selectors.EVENT_WRITE if site.client.want_write() else 0
+            self._selector.register(sock, selectors.EVENT_READ | wanted, site)
+            # paho's external-loop API: it says when it has bytes to send, so the loop waits on
+            # those sockets only (not a poll of every site's want_write() each turn).
+            site.client.on_socket_register_write = self._want_write
+            site.client.on_socket_unregister_write = self._wrote
         self._thread.start()
+
+    def _want_write(self, client: mqtt.Client, userdata: object, sock: object) -> None:
+        key = self._selector.get_key(sock)  # type: ignore[arg-type]
+        self._selector.modify(sock, selectors.EVENT_READ | selectors.EVENT_WRITE, key.data)  # type: ignore[arg-type]
+
+    def _wrote(self, client: mqtt.Client, userdata: object, sock: object) -> None:
+        key = self._selector.get_key(sock)  # type: ignore[arg-type]
+        self._selector.modify(sock, selectors.EVENT_READ, key.data)  # type: ignore[arg-type]
 
     def _run(self) -> None:
         last_misc = 0.0
         while not self._stop.is_set():
-            events = self._selector.select(timeout=0.01)
+            events = self._selector.select(timeout=0.5)
             with self.lock:
-                for key, _mask in events:
-                    key.data.client.loop_read()
-                for site in self._sites:
-                    if site.client.want_write():
-                        site.client.loop_write()
+                for key, mask in events:
+                    if mask & selectors.EVENT_READ:
+                        key.data.client.loop_read()
+                while self.answers:
+                    site, job = self.answers.popleft()
+                    site.answer(job)
+                for key, mask in events:
+                    if mask & selectors.EVENT_WRITE:
+                        key.data.client.loop_write()
                 now = time.monotonic()
                 if now - last_misc > 1.0:
                     last_misc = now

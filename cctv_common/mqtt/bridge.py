@@ -173,8 +173,7 @@ class MqttBridge:
         client.on_subscribe = self._paho_subscribe
         client.on_message = self._paho_message
         client.on_publish = self._paho_publish
-        if login.congestion_control is not None or login.dead_link_seconds is not None:
-            client.on_socket_open = self._paho_socket_open
+        client.on_socket_open = self._paho_socket_open
         self._congestion_logged: str | None = None
         self._dead_link_warned = False
         self._client = client
@@ -316,6 +315,13 @@ class MqttBridge:
             if error is not None and not self._dead_link_warned:
                 log.warning("%s: no dead-link timeout on the socket: %s", self.name, error)
                 self._dead_link_warned = True
+        # paho leaves Nagle on: a small message (a job, an ack) written while an earlier packet
+        # (the PUBACK of a chunk) is still unacknowledged waits for the peer's ACK. Measured at
+        # the hub: 12 ms p50 from paho's write to the site, against 1 ms for an idle client.
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError as exc:
+            log.debug("%s: TCP_NODELAY not set: %s", self.name, exc)
         wanted = self.login.congestion_control
         if wanted is None:
             return

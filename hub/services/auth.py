@@ -47,6 +47,7 @@ from hub.services.passwords import (
     verify_password,
 )
 from hub.services.playback import ViewSessions
+from hub.services.verified_passwords import VerifiedPasswords
 from hub.settings import HubSettings, LoginSettings
 from hub.storage.ports import HubStorage, UnitOfWork
 
@@ -149,6 +150,7 @@ class Authenticator:
         self._policy = ThrottlePolicy.of(login or LoginSettings())
         self._failures = FailureLog()
         self._basic_logins = ViewSessions(window=BASIC_LOGIN_WINDOW)
+        self._verified = VerifiedPasswords(now=now)
 
     # Cookies.
 
@@ -195,11 +197,17 @@ class Authenticator:
             encoded = user.password_hash
         else:
             encoded = await asyncio.to_thread(_dummy_hash, *cost)
-        try:
-            ok = await asyncio.to_thread(verify_password, password, encoded)
-        except InvalidPasswordHash:
-            log.error("user %s has a malformed password hash", name)
-            ok = False
+        active = user is not None and not user.disabled
+        # The user was read just now, so a changed password or a disabled user is seen here.
+        ok = active and self._verified.passed(name, password, encoded)
+        if not ok:
+            try:
+                ok = await asyncio.to_thread(verify_password, password, encoded)
+            except InvalidPasswordHash:
+                log.error("user %s has a malformed password hash", name)
+                ok = False
+            if ok and active:
+                self._verified.remember(name, password, encoded)
         if not ok or user is None or user.disabled:
             known = user is not None
             await self._storage.awrite(lambda uow: self._failed_in(uow, name, known, where, now))

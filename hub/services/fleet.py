@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -20,8 +21,8 @@ from typing import Final
 
 from cctv_common.clock import iso_utc, utc_now
 from cctv_common.files import atomic_write
-from cctv_common.wire.job_state import JobState
 from hub.domain.fleet_rules import Alert, SiteHealth, fleet_health, new_and_cleared
+from hub.domain.records import CameraRecord
 from hub.notifications.mailer import Mailer
 from hub.notifications.messages import SUBJECT_PREFIX, NotificationStep, RequestMail
 from hub.settings import HubSettings
@@ -64,19 +65,18 @@ class FleetService:
         now = self._now()
 
         def read(uow: UnitOfWork) -> list[SiteHealth]:
-            cameras = uow.sites.cameras()
-            sites = [(s, [c for c in cameras if c.site_id == s.id]) for s in uow.sites.all()]
-            retrievals: dict[tuple[str, str], datetime] = {}
-            for job in uow.jobs.ended_since(now - RETRIEVAL_LOOKBACK):
-                if job.state is JobState.STORED:
-                    key = (job.site_id, job.camera_id)
-                    if key not in retrievals or job.updated_at > retrievals[key]:
-                        retrievals[key] = job.updated_at
+            # Every minute, in every worker: one pass over the cameras and one row per camera,
+            # not a scan of every camera per site nor every job of the last month (the memory
+            # of each worker grew with the jobs, by the scale benchmark).
+            by_site: dict[str, list[CameraRecord]] = defaultdict(list)
+            for camera in uow.sites.cameras():
+                by_site[camera.site_id].append(camera)
+            sites = [(s, by_site.get(s.id, [])) for s in uow.sites.all()]
             return fleet_health(
                 sites,
                 now=now,
                 bounds=self._bounds,
-                last_retrievals=retrievals,
+                last_retrievals=uow.jobs.last_stored_by_camera(now - RETRIEVAL_LOOKBACK),
                 last_events=uow.camera_events.latest_times(),
             )
 

@@ -132,7 +132,10 @@ class JobService:
             )
             return job
 
-        job = await self._storage.awrite(insert)
+        # Only a new row and its custody row, checked against reads it does not change: so on
+        # PostgreSQL it need not queue for the writer lock behind every chunk another worker
+        # records (that queue was most of the dispatch p99). It commits before it is published.
+        job = await self._storage.ainsert(insert)
         log.info(
             "job %s dispatched to site %s camera %s (%s to %s, source %s) by %s",
             job.id,

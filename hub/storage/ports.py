@@ -73,6 +73,10 @@ class ClipJobs(Protocol):
 
     def ended_since(self, since: datetime) -> list[ClipJob]: ...
 
+    def last_stored_by_camera(self, since: datetime) -> dict[tuple[str, str], datetime]:
+        """(site, camera) -> when its newest job stored since ``since`` ended."""
+        ...
+
     def owners(self) -> list[dict[str, Any]]:
         """Every job's ``id`` and ``requested_by`` as stored (for the custody check)."""
         ...
@@ -492,6 +496,12 @@ class HubStorage(Protocol):
     """Runs units of work: ``awrite``/``aread`` on an event loop, ``write``/``read`` elsewhere."""
 
     async def awrite(self, work: Callable[[UnitOfWork], T]) -> T: ...
+
+    async def ainsert(self, work: Callable[[UnitOfWork], T]) -> T:
+        """A write that only adds rows under new ids (and custody rows), and reads nothing it
+        then changes: on PostgreSQL it does not wait for the writer lock (custody appends keep
+        their own order); on SQLite it is ``awrite``."""
+        ...
 
     async def aread(self, work: Callable[[UnitOfWork], T]) -> T: ...
 

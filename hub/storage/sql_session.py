@@ -48,6 +48,12 @@ class SqlSession(Protocol):
         """Whether this runs inside a write transaction (what the custody log appends in)."""
         ...
 
+    def lock_custody_log(self) -> None:
+        """Hold the custody log's append lock until the transaction ends: appends one at a time
+        across every process, also from units of work that do not hold the writer lock
+        (``ainsert``). SQLite's one writer already orders them: nothing to do there."""
+        ...
+
     @property
     def engine(self) -> str:
         """``sqlite`` or ``postgresql``: for the rare statement that cannot be written once."""

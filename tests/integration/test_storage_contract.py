@@ -110,6 +110,28 @@ def test_jobs_round_trip_and_refuse_a_state_outside_job_state(engine: Engine) ->
     assert storage.read(lambda uow: uow.jobs.get("job-1")) == moved  # nothing half-done
 
 
+def test_the_last_stored_retrieval_of_each_camera_is_one_row(engine: Engine) -> None:
+    storage = engine.storage
+    storage.write(with_site)
+    ended = [
+        ("job-1", JobState.STORED, NOW - timedelta(days=40)),  # before the window
+        ("job-2", JobState.STORED, NOW - timedelta(hours=5)),
+        ("job-3", JobState.STORED, NOW - timedelta(hours=2)),  # the newest stored
+        ("job-4", JobState.FAILED, NOW - timedelta(hours=1)),  # ended, not stored
+    ]
+    for job_id, state, at in ended:
+        job = a_job(job_id)
+        storage.write(lambda uow, job=job: uow.jobs.add(job))
+        storage.write(
+            lambda uow, job_id=job_id, state=state, at=at: uow.jobs.move(
+                job_id, state=state, percent=100, error=None, clip_id=None, now=at
+            )
+        )
+    since = NOW - timedelta(days=31)
+    last = storage.read(lambda uow: uow.jobs.last_stored_by_camera(since))
+    assert last == {("site-a", "cam-1"): NOW - timedelta(hours=2)}
+
+
 def test_an_upload_is_replaced_whole_and_its_chunks_merge(engine: Engine) -> None:
     storage = engine.storage
     first = UploadRecord(

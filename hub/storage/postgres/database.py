@@ -20,11 +20,14 @@ once. Both locks are per schema (``current_schema()``).
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import logging
 import random
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final, TypeVar
 
 import psycopg
@@ -77,6 +80,12 @@ class PostgresDatabase:
         self.name = redacted(url)
         self._local = threading.local()
         self.retries = 0  # transactions run again (deadlock or serialization failure)
+        # As many threads as connections, half for writes: none waits for a connection.
+        writers = max(1, max_size // 2)
+        self._write_threads = ThreadPoolExecutor(writers, thread_name_prefix="cctv-db-write")
+        self._read_threads = ThreadPoolExecutor(
+            max(1, max_size - writers), thread_name_prefix="cctv-db-read"
+        )
         self._pool = ConnectionPool(
             url,
             min_size=min_size,
@@ -88,7 +97,7 @@ class PostgresDatabase:
         try:
             self._pool.open(wait=True, timeout=15)
         except PoolTimeout as exc:
-            self._pool.close()
+            self.close()
             raise PostgresDatabaseError(f"cannot connect to {self.name}: {exc}") from exc
         self.migrate()
 
@@ -111,9 +120,9 @@ class PostgresDatabase:
             session = PostgresSession(conn, writing=writing)
             while True:
                 attempt += 1
-                conn.execute(begin)
-                if lock:
-                    conn.execute(lock)
+                # One round trip for both (no parameters: the simple query protocol takes two
+                # statements): under load every round trip before the lock is one more wait.
+                conn.execute(f"{begin}; {lock}" if lock else begin)
                 self._local.session = session
                 try:
                     result = fn(session)
@@ -136,17 +145,34 @@ class PostgresDatabase:
         """Run ``fn`` in one transaction holding the writer lock (again after a deadlock)."""
         return self._run("BEGIN ISOLATION LEVEL READ COMMITTED", fn, retry=True, lock=_WRITER_LOCK)
 
+    def insert(self, fn: Callable[[PostgresSession], T]) -> T:
+        """Run ``fn`` in one transaction *without* the writer lock: for a unit of work that only
+        adds rows under new ids and custody rows (each append takes the custody log's own lock),
+        and reads nothing it then changes. It does not queue behind every other write."""
+        return self._run("BEGIN ISOLATION LEVEL READ COMMITTED", fn, retry=True)
+
     def read(self, fn: Callable[[PostgresSession], T]) -> T:
         """Run ``fn`` on one snapshot."""
         return self._run(
             "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", fn, retry=True, writing=False
         )
 
+    # On the loop: writes on threads of their own, reads and insert-only units on others, so a
+    # read (a login) or a dispatch never waits for a thread behind writes that are themselves
+    # waiting for the writer lock, nor behind the hub's file work on asyncio's default threads.
+
+    async def _on(self, threads: ThreadPoolExecutor, run: Callable[[], T]) -> T:
+        context = contextvars.copy_context()  # as asyncio.to_thread: the caller's context
+        return await asyncio.get_running_loop().run_in_executor(threads, context.run, run)
+
     async def awrite(self, fn: Callable[[PostgresSession], T]) -> T:
-        return await asyncio.to_thread(self.write, fn)
+        return await self._on(self._write_threads, functools.partial(self.write, fn))
+
+    async def ainsert(self, fn: Callable[[PostgresSession], T]) -> T:
+        return await self._on(self._read_threads, functools.partial(self.insert, fn))
 
     async def aread(self, fn: Callable[[PostgresSession], T]) -> T:
-        return await asyncio.to_thread(self.read, fn)
+        return await self._on(self._read_threads, functools.partial(self.read, fn))
 
     # Schema.
 
@@ -181,6 +207,8 @@ class PostgresDatabase:
         return self.read(current_version)
 
     def close(self) -> None:
+        self._write_threads.shutdown(wait=True)
+        self._read_threads.shutdown(wait=True)
         self._pool.close()
 
     def __repr__(self) -> str:

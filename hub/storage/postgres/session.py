@@ -4,7 +4,7 @@ connection of one open transaction."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, Final
 
 import psycopg
 from psycopg.pq import TransactionStatus
@@ -12,6 +12,12 @@ from psycopg.rows import dict_row
 
 from hub.storage.postgres import dialect
 from hub.storage.sql_session import Params
+
+# Per schema, as the writer lock. Taken by every custody append, inside or outside the writer
+# lock (always after it: the one order, so the two cannot deadlock each other).
+CUSTODY_LOCK: Final = (
+    "SELECT pg_advisory_xact_lock(hashtext('cctv-hub-custody:' || current_schema()))"
+)
 
 
 def _value(value: Any) -> Any:
@@ -36,6 +42,9 @@ class PostgresSession:
     def __init__(self, conn: psycopg.Connection[Any], *, writing: bool = True) -> None:
         self._conn = conn
         self._writing = writing
+
+    def lock_custody_log(self) -> None:
+        self._conn.execute(CUSTODY_LOCK)
 
     def execute(self, sql: str, parameters: Params | None = None) -> psycopg.Cursor[Any]:
         return self._conn.execute(dialect.query(sql), _params(parameters))

@@ -47,6 +47,7 @@ def append_in(
         raise CustodyLogError(
             f"audit detail for {action} {subject} is over {MAX_DETAIL_BYTES} bytes"
         )
+    db.lock_custody_log()  # the head read next stays the head until this transaction ends
     last = db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
     seq, prev_hash = (1, GENESIS_HASH) if last is None else (int(last[0]) + 1, str(last[1]))
     when = iso_utc(at or utc_now())

@@ -126,6 +126,10 @@ class HubDatabase:
         """Run ``fn`` in one transaction on the writer thread; the event loop keeps running."""
         return await asyncio.wrap_future(self._submit_write(fn))
 
+    async def ainsert(self, fn: Callable[[SqliteSession], T]) -> T:
+        """A write (SQLite has no lighter kind: one writer)."""
+        return await self.awrite(fn)
+
     # Reads.
 
     def _run_read(self, fn: Callable[[SqliteSession], T]) -> T:

@@ -96,6 +96,17 @@ def jobs_ended_since(db: SqlSession, since: datetime) -> list[ClipJob]:
     return [_job(row) for row in rows]
 
 
+def last_stored_by_camera(db: SqlSession, since: datetime) -> dict[tuple[str, str], datetime]:
+    """(site, camera) -> when its newest job stored since ``since`` ended: one row per camera,
+    however many jobs (the fleet sweep runs every minute; it used to load every such job)."""
+    rows = db.query(
+        "SELECT site_id, camera_id, MAX(updated_at) AS last FROM jobs"
+        " WHERE state = ? AND updated_at >= ? GROUP BY site_id, camera_id",
+        [JobState.STORED.value, db_time(since)],
+    )
+    return {(row["site_id"], row["camera_id"]): parse_db_time(row["last"]) for row in rows}
+
+
 def update_job(
     db: SqlSession,
     job_id: str,

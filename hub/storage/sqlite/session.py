@@ -17,6 +17,9 @@ class SqliteSession(Database):
 
     engine = "sqlite"
 
+    def lock_custody_log(self) -> None:
+        """Nothing: SQLite writes one transaction at a time."""
+
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> int:
         return int(self.conn.executemany(sql, rows).rowcount)
 

@@ -87,6 +87,9 @@ class SqliteClipJobs(_Rows):
     def ended_since(self, since: datetime) -> list[ClipJob]:
         return job_rows.jobs_ended_since(self._db, since)
 
+    def last_stored_by_camera(self, since: datetime) -> dict[tuple[str, str], datetime]:
+        return job_rows.last_stored_by_camera(self._db, since)
+
     def owners(self) -> list[dict[str, Any]]:
         return job_rows.job_owners(self._db)
 
@@ -335,6 +338,8 @@ class SessionRunner(Protocol[SessionT_co]):
 
     async def awrite(self, fn: Callable[[SessionT_co], T]) -> T: ...
 
+    async def ainsert(self, fn: Callable[[SessionT_co], T]) -> T: ...
+
     async def aread(self, fn: Callable[[SessionT_co], T]) -> T: ...
 
 
@@ -352,6 +357,12 @@ class SqlStorage(Generic[SessionT]):
     async def awrite(self, work: Callable[[SqlUnitOfWork], T]) -> T:
         try:
             return await self._runner.awrite(lambda session: work(SqlUnitOfWork(session)))
+        except self._errors as exc:
+            raise StorageFailure(f"database {self._name}: {exc}") from exc
+
+    async def ainsert(self, work: Callable[[SqlUnitOfWork], T]) -> T:
+        try:
+            return await self._runner.ainsert(lambda session: work(SqlUnitOfWork(session)))
         except self._errors as exc:
             raise StorageFailure(f"database {self._name}: {exc}") from exc
 
