@@ -127,7 +127,13 @@ def workers(
         for worker in made:  # together: the advisory lock lets one of them migrate the schema
             worker.process.start()
         for worker in made:
-            wait_until(worker.healthy, f"hub worker {worker.name}")
+            try:
+                # Two hub processes importing their libraries on a loaded 2-core box: once
+                # over 60 s in a full suite run (PostgreSQL busy with the other test worker).
+                wait_until(worker.healthy, f"hub worker {worker.name}", seconds=2 * WAIT)
+            except AssertionError as exc:  # say why: the worker's own log
+                log_tail = worker.process.log_path.read_text(errors="replace")[-4000:]
+                raise AssertionError(f"{exc}; its log ends:\n{log_tail}") from None
         yield made, site_key, postgres_schema, prefix
     finally:
         for worker in made:
