@@ -221,14 +221,22 @@ def http_upload(url: str, path: Path, congestion_control: str | None = None) -> 
 class AgentSide:
     """The agent's upload machinery without its recorder: uplink, outbox, index, key."""
 
-    def __init__(self, stack: SiteStack, broker_host: str | None = None) -> None:
+    def __init__(
+        self, stack: SiteStack, broker_host: str | None = None, chunk_bytes: int | None = None
+    ) -> None:
         """``broker_host``: reach the broker there (a shaped link's hub address) rather than at
         the loopback address the checked config names (``model_copy`` does not check again:
-        plain MQTT across the bench's own namespaces)."""
+        plain MQTT across the bench's own namespaces). ``chunk_bytes``: the config's
+        ``[uplink] chunk_bytes`` instead of its default."""
         self.stack = stack
         config = load_config(stack.agent_config)
+        changes: dict[str, object] = {}
         if broker_host is not None:
-            uplink = config.uplink.model_copy(update={"host": broker_host})
+            changes["host"] = broker_host
+        if chunk_bytes is not None:
+            changes["chunk_bytes"] = chunk_bytes
+        if changes:
+            uplink = config.uplink.model_copy(update=changes)
             config = config.model_copy(update={"uplink": uplink})
         self.config = config
         # The link as measured by every upload so far: it sizes each clip's chunks, as the
@@ -376,7 +384,7 @@ def check_stored(stack: SiteStack, job_id: str, sha256: str) -> None:
         raise RuntimeError(f"the hub does not hold exactly the clip sent for job {job_id}: {clips}")
 
 
-async def run(runs: int, mib: int) -> int:
+async def run(runs: int, mib: int, chunk_bytes: int | None = None) -> int:
     source = cached_file(mib)
     size = source.stat().st_size
     work = Path(tempfile.mkdtemp(prefix="cctv-transfer-"))
@@ -394,7 +402,7 @@ async def run(runs: int, mib: int) -> int:
         agent: AgentSide | None = None
         try:
             await asyncio.to_thread(stack.start_hub)
-            agent = AgentSide(stack)
+            agent = AgentSide(stack, chunk_bytes=chunk_bytes)
             await agent.uplink.start()
             await asyncio.wait_for(agent.uplink.wait_connected(), 30)
             deadline = time.monotonic() + 30
@@ -418,7 +426,7 @@ async def run(runs: int, mib: int) -> int:
                     say(
                         f"run {number}: MQTT {mb_per_s(size, seconds):7.1f} MB/s ({seconds:.3f} s,"
                         f" stored and verified)  HTTP {mb_per_s(size, http_seconds):7.1f} MB/s"
-                        f" ({http_seconds:.3f} s)"
+                        f" ({http_seconds:.3f} s); chunks of {agent.last_chunk_size // 1024} KiB"
                     )
             # The hub's own account of each completion (how it hashed and probed, how long).
             for line in stack.hub.log_tail(200_000).splitlines():
@@ -446,9 +454,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="runs of each (medians are printed)")
     parser.add_argument("--mib", type=int, default=100, help="file size in MiB")
+    parser.add_argument(
+        "--chunk-kib", type=int, default=None, help="the agent's [uplink] chunk_bytes, in KiB"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    return asyncio.run(run(args.runs, args.mib))
+    chunk_bytes = None if args.chunk_kib is None else args.chunk_kib * 1024
+    return asyncio.run(run(args.runs, args.mib, chunk_bytes))
 
 
 if __name__ == "__main__":

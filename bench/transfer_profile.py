@@ -127,7 +127,23 @@ class Timeline:
             "last chunk PUBACK -> stored ack": last["ack stored"] - last["chunk puback"],
             "stored ack -> outbox stored": done - last["ack stored"],
             "total": done - start,
+            "chunk phase: gaps ended by a hub ack (the window full)": self.window_stalls(),
         }
+
+    def window_stalls(self) -> float:
+        """Seconds between chunk sends where the next send followed a hub ack: the agent had
+        filled its window and waited for the hub (the other gaps are the agent's own pace)."""
+        stalled = 0.0
+        previous_send: float | None = None
+        after_ack = False
+        for moment, what in self.events:
+            if what == "ack receiving":
+                after_ack = True
+            elif what == "chunk sent":
+                if previous_send is not None and after_ack:
+                    stalled += moment - previous_send
+                previous_send, after_ack = moment, False
+        return stalled
 
 
 def tail_costs(source: Path, folder: Path) -> dict[str, float]:
@@ -239,7 +255,9 @@ def stop_py_spy(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-async def run(runs: int, mib: int, spy_dir: Path | None, gil: bool) -> int:
+async def run(
+    runs: int, mib: int, spy_dir: Path | None, gil: bool, chunk_bytes: int | None = None
+) -> int:
     source = cached_file(mib)
     size = source.stat().st_size
     work = Path(tempfile.mkdtemp(prefix="cctv-transfer-profile-"))
@@ -259,7 +277,7 @@ async def run(runs: int, mib: int, spy_dir: Path | None, gil: bool) -> int:
         spies: list[subprocess.Popen[bytes]] = []
         try:
             await asyncio.to_thread(stack.start_hub)
-            agent = AgentSide(stack)
+            agent = AgentSide(stack, chunk_bytes=chunk_bytes)
             timeline = Timeline(agent)
             await agent.uplink.start()
             await asyncio.wait_for(agent.uplink.wait_connected(), 30)
@@ -342,9 +360,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--gil", action="store_true", help="sample only threads holding the GIL (py-spy --gil)"
     )
+    parser.add_argument(
+        "--chunk-kib", type=int, default=None, help="the agent's [uplink] chunk_bytes, in KiB"
+    )
     args = parser.parse_args(argv)
+    chunk_bytes = None if args.chunk_kib is None else args.chunk_kib * 1024
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    return asyncio.run(run(args.runs, args.mib, args.py_spy, args.gil))
+    return asyncio.run(run(args.runs, args.mib, args.py_spy, args.gil, chunk_bytes))
 
 
 if __name__ == "__main__":

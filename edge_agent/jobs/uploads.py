@@ -3,9 +3,10 @@
 The ``ClipOffer`` goes on ``clips/{clip}/manifest``; the hub answers with the chunks it holds and
 wants; ``UploadTracker`` (``edge_agent.uplink.upload``) decides which chunks to send within the
 window, which ones were lost, and when silence means re-offer. Chunks are read from disk in a
-worker thread. ``ClipAck(stored)`` ends it: outbox state stored, the window unpinned, and only
-then the folder deleted; nothing is published back (the hub decided "stored" itself, and it works
-out the upload percent from the chunks it holds: the agent sends no percent while uploading).
+worker thread, a batch per call, the next batch while one is sent (``chunk_reader``).
+``ClipAck(stored)`` ends it: outbox state stored, the window unpinned, and only then the folder
+deleted; nothing is published back (the hub decided "stored" itself, and it works out the upload
+percent from the chunks it holds: the agent sends no percent while uploading).
 ``ClipAck(rejected)`` fails the job with the hub's reason and keeps the folder for investigation. An
 ack counts only if it names the SHA-256 of the offer this agent sent (``offer_sha256``); a
 ``stored`` ack must also name the clip's SHA-256. Anything else is refused and changes nothing. On
@@ -39,11 +40,11 @@ from cctv_common.wire.topics import chunk_topic, manifest_topic
 from edge_agent.jobs.context import JobContext
 from edge_agent.jobs.upload_cap import UploadCap
 from edge_agent.store.outbox import ClipRecord
+from edge_agent.uplink.chunk_reader import batches_of, read_ahead
 from edge_agent.uplink.upload import (
     DEFAULT_WINDOW,
     REOFFER_AFTER_SECONDS,
     UploadTracker,
-    read_chunk,
 )
 from edge_agent.uplink.window_rules import Demand, SendStamp, share_window, window_chunks
 
@@ -281,36 +282,47 @@ class ClipUploads:
         taken = tracker.take(now, room)
         # Bytes outstanding before this batch: the queue in front of its first chunk.
         queued = self._outstanding_bytes() - len(taken) * clip.chunk_size
-        for position, index in enumerate(taken):
+        batches = batches_of(taken, clip.chunk_size)
+        position = 0
+        unreadable = False
+        async with contextlib.aclosing(read_ahead(clip_path, batches, clip.chunk_size)) as reads:
             try:
-                data = await asyncio.to_thread(read_chunk, clip_path, index, clip.chunk_size)
+                async for chunks in reads:
+                    for data in chunks:
+                        index = taken[position]
+                        await self.cap.pace(len(data))
+                        if not link.connected:
+                            return  # the re-offer after the reconnect sorts out what was lost
+                        ahead = max(0, queued + position * clip.chunk_size)
+                        self._publish_chunk(upload, index, data, ahead)
+                        position += 1
             except OSError as exc:
+                unreadable = True
                 log.error(
                     "site %s job %s clip %s: cannot read chunk %d: %s; retrying in %.0f s",
                     self._context.site_id,
                     clip.job_id,
                     clip.clip_id,
-                    index,
+                    taken[position],
                     exc,
                     READ_RETRY_SECONDS,
                 )
-                await asyncio.sleep(READ_RETRY_SECONDS)
-                upload.offer_now = True
-                return
-            await self.cap.pace(len(data))
-            if not link.connected:
-                return  # the re-offer after the reconnect sorts out what was lost
-            ahead = max(0, queued + position * clip.chunk_size)
-            upload.stamps[index] = self._context.link_estimate.stamp(self._clock(), ahead)
-            future = self._context.publish(
-                chunk_topic(self._context.site_id, clip.clip_id, index),
-                data,
-                f"clip {clip.clip_id} chunk {index}",
-            )
-            if future is not None:
-                upload.publishing[index] = future
-                future.add_done_callback(functools.partial(_forget, upload.publishing, index))
-                future.add_done_callback(functools.partial(self._passed_on, upload))
+        if unreadable:
+            await asyncio.sleep(READ_RETRY_SECONDS)
+            upload.offer_now = True
+
+    def _publish_chunk(self, upload: ClipUpload, index: int, data: bytes, ahead: int) -> None:
+        clip = upload.clip
+        upload.stamps[index] = self._context.link_estimate.stamp(self._clock(), ahead)
+        future = self._context.publish(
+            chunk_topic(self._context.site_id, clip.clip_id, index),
+            data,
+            f"clip {clip.clip_id} chunk {index}",
+        )
+        if future is not None:
+            upload.publishing[index] = future
+            future.add_done_callback(functools.partial(_forget, upload.publishing, index))
+            future.add_done_callback(functools.partial(self._passed_on, upload))
 
     async def _upload(self, upload: ClipUpload) -> None:
         clip = upload.clip

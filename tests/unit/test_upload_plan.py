@@ -12,6 +12,7 @@ from edge_agent.uplink.upload import (
     UploadTracker,
     chunk_hashes,
     read_chunk,
+    read_chunks,
     upload_percent,
 )
 
@@ -170,6 +171,20 @@ def test_chunk_hashes_and_read_chunk(tmp_path: Path) -> None:
     assert b"".join(pieces) == data
     assert [hashlib.sha256(p).hexdigest() for p in pieces] == list(hashes.chunk_sha256)
     assert len(pieces[-1]) == 56_000
+
+
+def test_read_chunks_keeps_the_order_asked_for(tmp_path: Path) -> None:
+    data = bytes(range(256)) * 1000
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(data)
+    hashes = chunk_hashes(path, 100_000)
+    pieces = read_chunks(path, [2, 0, 1, 0], 100_000)
+    assert pieces == [data[200_000:], data[:100_000], data[100_000:200_000], data[:100_000]]
+    # The bytes sent are the clip's: each matches the SHA-256 the offer carries.
+    for index, piece in zip([2, 0, 1, 0], pieces, strict=True):
+        assert hashlib.sha256(piece).hexdigest() == hashes.chunk_sha256[index]
+    assert read_chunks(path, [3], 100_000) == [b""]
+    assert read_chunks(path, [], 100_000) == []
 
 
 def test_chunk_hashes_exact_multiple(tmp_path: Path) -> None:

@@ -142,3 +142,18 @@ def test_chunks_sent_before_a_reconnect_give_no_sample_when_delivered_after_it()
     assert after.delivered_at == 41.5
     estimate.delivered_chunks(32 * chunk, after, 42.4)
     assert estimate.rate == pytest.approx(32 * chunk / 0.9)
+
+
+def test_on_loopback_one_ack_takes_the_largest_chunks_and_the_full_window() -> None:
+    # RTT next to nothing, a rate of hundreds of MB/s: the BDP is tiny, but the ack cadence and
+    # the ack slack (half a second of the rate) must still open the window to its ceiling, and
+    # the chunk size must go straight to the largest the config allows.
+    estimate = LinkEstimate()
+    first = estimate.stamp(0.0)
+    estimate.delivered_chunks(HUB_ACK_EVERY_CHUNKS * MIB, first, 0.05)
+    assert estimate.round_trip is not None and estimate.round_trip <= 0.05
+    assert chunk_size_for(estimate, 0.05, largest=MIB) == MIB
+    assert chunk_size_for(estimate, 0.05) == MAX_CHUNK_SIZE
+    assert window_chunks(estimate, MIB) == WindowLimits().ceiling_chunks
+    # With the largest chunks the byte ceiling holds, but never below the floor.
+    assert window_chunks(estimate, MAX_CHUNK_SIZE) == WindowLimits().floor_chunks
