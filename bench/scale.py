@@ -205,6 +205,13 @@ def main() -> int:
     parser.add_argument(
         "--timing", action="store_true", help="time each step of the dispatch path in the workers"
     )
+    parser.add_argument(
+        "--no-commit-flush",
+        action="store_true",
+        help="diagnostic only: synchronous_commit=off for the workers, to show what the WAL"
+        " flush at each COMMIT costs (a commit is then not durable when the job is published:"
+        " never in production)",
+    )
     args = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, 4 * args.sites + 256)), hard))
@@ -220,7 +227,10 @@ def main() -> int:
         schema = f"scale_{secrets.token_hex(4)}"
         with psycopg.connect(TEST_DATABASE, autocommit=True) as conn:
             conn.execute(f"CREATE SCHEMA {schema}")
-        url = f"{TEST_DATABASE}?options=-csearch_path%3D{schema}"
+        flush = "%20-csynchronous_commit%3Doff" if args.no_commit_flush else ""
+        url = f"{TEST_DATABASE}?options=-csearch_path%3D{schema}{flush}"
+        if args.no_commit_flush:
+            print("DIAGNOSTIC: synchronous_commit=off, commits not durable (not a production run)")
     base_clip = video_bytes(100_000)
     fleet: SiteFleet | None = None
     workers: list[tuple[ManagedProcess, str]] = []

@@ -181,9 +181,12 @@ class Authenticator:
         def look(
             uow: UnitOfWork,
         ) -> tuple[UserRecord | None, timedelta | None, tuple[int, ...], bool]:
+            # Both throttle rows in one query (on PostgreSQL one round trip per query, and
+            # this runs on every HTTP Basic request); a user entry counts only for a user.
+            entries = uow.login_failures.get_many([("user", name), ("address", where)])
             found = uow.users.get(name)
-            user_entry = None if found is None else uow.login_failures.get("user", name)
-            address_entry = uow.login_failures.get("address", where)
+            user_entry = None if found is None else entries.get(("user", name))
+            address_entry = entries.get(("address", where))
             cost = _cost_of(uow) if found is None or found.disabled else ()
             wait = throttle.refusal(self._policy, address_entry, user_entry, now)
             return found, wait, cost, user_entry is not None or address_entry is not None

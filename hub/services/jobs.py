@@ -87,11 +87,12 @@ class JobService:
         start, end = start.astimezone(UTC), end.astimezone(UTC)
 
         def insert(uow: UnitOfWork) -> ClipJob:
-            site = uow.sites.get(site_id)
-            if site is None:
-                raise UnknownSite(f"site {site_id} is not registered at this hub")
+            # The camera first: a known camera is of a known site, so the usual dispatch reads
+            # one row (one round trip); the site is read only to say what is wrong.
             camera = uow.sites.camera(site_id, camera_id)
             if camera is None:
+                if uow.sites.get(site_id) is None:
+                    raise UnknownSite(f"site {site_id} is not registered at this hub")
                 known = [c.camera_id for c in uow.sites.cameras(site_id)]
                 listed = ", ".join(known) if known else "none yet (it has not reported status)"
                 raise CameraNotOnSite(

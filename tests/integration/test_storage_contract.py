@@ -220,6 +220,14 @@ def test_login_failures_sessions_and_the_outbox_id(engine: Engine) -> None:
     storage.write(lambda uow: uow.login_failures.put(entry))
     storage.write(lambda uow: uow.login_failures.put(entry))
     assert storage.read(lambda uow: uow.login_failures.get("address", "10.0.0.1")) == entry
+    user = ThrottleEntry("user", "10.0.0.1", 1, NOW, NOW)  # same key, other kind: kept apart
+    storage.write(lambda uow: uow.login_failures.put(user))
+    both = [("address", "10.0.0.1"), ("user", "10.0.0.1"), ("user", "nobody")]
+    assert storage.read(lambda uow: uow.login_failures.get_many(both)) == {
+        ("address", "10.0.0.1"): entry,
+        ("user", "10.0.0.1"): user,
+    }
+    assert storage.read(lambda uow: uow.login_failures.get_many([])) == {}
     storage.write(lambda uow: uow.login_failures.clear("address", "10.0.0.1"))
     assert storage.read(lambda uow: uow.login_failures.get("address", "10.0.0.1")) is None
     ids = [

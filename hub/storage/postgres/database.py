@@ -117,29 +117,51 @@ class PostgresDatabase:
             return fn(current)
         attempt = 0
         with self._pool.connection() as conn:
-            session = PostgresSession(conn, writing=writing)
             while True:
                 attempt += 1
-                # One round trip for both (no parameters: the simple query protocol takes two
-                # statements): under load every round trip before the lock is one more wait.
-                conn.execute(f"{begin}; {lock}" if lock else begin)
-                self._local.session = session
                 try:
-                    result = fn(session)
-                    conn.execute("COMMIT")
-                    return result
+                    return self._once(conn, begin, lock, fn, writing=writing)
                 except _RETRYABLE:
-                    conn.execute("ROLLBACK")
+                    self._roll_back(conn)
                     if not retry or attempt >= MAX_ATTEMPTS:
                         raise
                     self.retries += 1
                     time.sleep(random.uniform(0, min(0.002 * attempt, 0.05)))
                 except BaseException:
-                    if not conn.closed and conn.info.transaction_status != TransactionStatus.IDLE:
-                        conn.execute("ROLLBACK")
+                    self._roll_back(conn)
                     raise
-                finally:
-                    self._local.session = None
+
+    def _once(
+        self,
+        conn: psycopg.Connection[Any],
+        begin: str,
+        lock: str,
+        fn: Callable[[PostgresSession], T],
+        *,
+        writing: bool,
+    ) -> T:
+        """One attempt, in pipeline mode: BEGIN (and the lock) go with the unit's first query,
+        its last statements with COMMIT; leaving the pipeline waits for every result, so this
+        returns only once the COMMIT is confirmed (a job is committed before it is published)."""
+        with conn.pipeline() as pipeline:
+            # Two statements, no round trip for either: the extended protocol of pipeline
+            # mode takes one statement per execute.
+            conn.execute(begin)
+            if lock:
+                conn.execute(lock)
+            self._local.session = PostgresSession(conn, writing=writing, pipeline=pipeline)
+            try:
+                result = fn(self._local.session)
+            finally:
+                self._local.session = None
+            conn.execute("COMMIT")
+        return result
+
+    @staticmethod
+    def _roll_back(conn: psycopg.Connection[Any]) -> None:
+        # Out of the pipeline by now, so the status is the server's, not a stale one.
+        if not conn.closed and conn.info.transaction_status != TransactionStatus.IDLE:
+            conn.execute("ROLLBACK")
 
     def write(self, fn: Callable[[PostgresSession], T]) -> T:
         """Run ``fn`` in one transaction holding the writer lock (again after a deadlock)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hub.domain.records import ThrottleEntry
@@ -23,6 +23,18 @@ def _entry(row: Mapping[str, Any]) -> ThrottleEntry:
 def get_entry(db: SqlSession, kind: str, key: str) -> ThrottleEntry | None:
     rows = list(db.query("SELECT * FROM login_throttle WHERE kind = ? AND key = ?", [kind, key]))
     return _entry(rows[0]) if rows else None
+
+
+def get_entries(
+    db: SqlSession, keys: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], ThrottleEntry]:
+    """The entries of several (kind, key) pairs in one query (one round trip on PostgreSQL)."""
+    if not keys:
+        return {}
+    where = " OR ".join("(kind = ? AND key = ?)" for _ in keys)
+    params = [part for pair in keys for part in pair]
+    rows = db.query(f"SELECT * FROM login_throttle WHERE {where}", params)  # noqa: S608
+    return {(entry.kind, entry.key): entry for entry in map(_entry, rows)}
 
 
 def put_entry(db: SqlSession, entry: ThrottleEntry) -> None:

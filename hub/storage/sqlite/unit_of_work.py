@@ -275,6 +275,9 @@ class SqliteLoginFailures(_Rows):
     def get(self, kind: str, key: str) -> ThrottleEntry | None:
         return throttle_rows.get_entry(self._db, kind, key)
 
+    def get_many(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], ThrottleEntry]:
+        return throttle_rows.get_entries(self._db, keys)
+
     def put(self, entry: ThrottleEntry) -> None:
         throttle_rows.put_entry(self._db, entry)
 
