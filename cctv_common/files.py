@@ -9,6 +9,7 @@ never a mix, and the rename itself is on disk. The temporary name starts with a 
 from __future__ import annotations
 
 import os
+import secrets
 import tempfile
 from pathlib import Path
 
@@ -58,3 +59,26 @@ def atomic_write(path: Path, data: bytes | str, *, mode: int | None = None) -> N
         Path(temporary).unlink(missing_ok=True)
         raise
     fsync_dir(path.parent)
+
+
+def create_once(path: Path, data: bytes, *, mode: int = 0o600) -> bool:
+    """Create ``path`` holding ``data`` unless it exists; True when this call made it.
+
+    Written whole under a private name, then linked into place: a process starting at the same
+    moment (hub workers on one ``data_dir``) never reads a half-written file, and the first file
+    linked wins (``os.link`` refuses an existing target, unlike a rename).
+    """
+    partial = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.link(partial, path)
+    except FileExistsError:
+        return False
+    finally:
+        partial.unlink(missing_ok=True)
+    fsync_dir(path.parent)
+    return True

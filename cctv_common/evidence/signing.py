@@ -10,13 +10,13 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import os
-import secrets
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from cctv_common.files import create_once
 
 
 class KeyFileError(Exception):
@@ -37,21 +37,9 @@ def load_or_create_private_key(path: Path) -> Ed25519PrivateKey:
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
-        # Written whole under a private name, then linked into place: a second process starting
-        # at the same moment (hub workers on one data_dir) never reads a half-written key, and
-        # the first key linked wins.
-        partial = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(pem)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.link(partial, path)
-        except FileExistsError:
+        # Hub workers on one data_dir may start together: the first key linked wins.
+        if not create_once(path, pem):
             return load_private_key(path)
-        finally:
-            partial.unlink(missing_ok=True)
         return key
     return load_private_key(path)
 

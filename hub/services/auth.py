@@ -22,7 +22,6 @@ import hashlib
 import hmac
 import logging
 import math
-import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import Final
 
 from cctv_common.clock import utc_now
+from cctv_common.files import create_once
 from hub.domain.acl import Role
 from hub.domain.records import UserRecord
 from hub.services import login_throttle as throttle
@@ -91,14 +91,12 @@ def load_session_secret(settings: HubSettings) -> bytes:
     except FileNotFoundError:
         pass
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
+    # Hub workers on one data_dir start together: written whole, then linked into place, so
+    # none reads another's half-written secret (one did, in a test: "too short"), and all use
+    # the first one linked.
+    secret = (secrets.token_hex(SECRET_BYTES) + "\n").encode("ascii")
+    if not create_once(path, secret):
         return _read_secret(path)
-    with os.fdopen(fd, "w", encoding="ascii") as handle:
-        handle.write(secrets.token_hex(SECRET_BYTES) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
     log.info("generated a new session secret in %s", path)
     return _read_secret(path)
 
