@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import gc
 import json
 import os
 import sys
@@ -229,19 +230,37 @@ def _writer(path: Path) -> None:
 
 def _trace_memory(path: Path, every: float) -> None:
     """Python's own allocations: a snapshot after ``every`` seconds (the hub warmed up), then
-    every ``every`` seconds the 20 lines that grew most since it (``tracemalloc``)."""
-    tracemalloc.start(8)
+    every ``every`` seconds the 20 tracebacks (25 frames) that grew most since it
+    (``tracemalloc``), and the 15 object types whose live count grew most (``gc``)."""
+    tracemalloc.start(25)
     time.sleep(every)
     first = tracemalloc.take_snapshot()
+    first_types = _type_counts()
     while True:
         time.sleep(every)
         grown = tracemalloc.take_snapshot().compare_to(first, "traceback")
+        types = _type_counts()
+        more = sorted(((n - first_types.get(t, 0), t) for t, n in types.items()), reverse=True)
         with path.open("a", encoding="utf-8") as out:
             total = sum(stat.size_diff for stat in grown) / 1e6
-            out.write(f"--- {time.monotonic():.0f}: {total:+.2f} MB traced since the first\n")
+            traced, _ = tracemalloc.get_traced_memory()
+            out.write(
+                f"--- {time.monotonic():.0f}: {total:+.2f} MB traced since the first"
+                f" ({traced / 1e6:.1f} MB traced now)\n"
+            )
+            out.writelines(f"  type {t}: {d:+d}\n" for d, t in more[:15])
             for stat in grown[:20]:
                 out.write(f"{stat.size_diff / 1e3:+10.1f} kB {stat.count_diff:+7d} blocks\n")
-                out.writelines(f"      {line}\n" for line in stat.traceback.format()[-8:])
+                out.writelines(f"      {line}\n" for line in stat.traceback.format()[-25:])
+
+
+def _type_counts() -> dict[str, int]:
+    """Live objects the collector tracks, counted by type name."""
+    counts: dict[str, int] = {}
+    for thing in gc.get_objects():
+        name = type(thing).__qualname__
+        counts[name] = counts.get(name, 0) + 1
+    return counts
 
 
 def main() -> int:

@@ -136,9 +136,23 @@ class IngestRecovery(IngestCompletion):
         await self._forget_ended({record.clip_id for record in records})
         return expired
 
-    async def _forget_ended(self, receiving: set[str]) -> None:
+    async def forget_ended(self) -> int:
+        """Drop sessions of uploads another hub process ended; returns how many.
+
+        With two workers on a shared subscription most clips have a session in both (the offer
+        on one, some chunks on the other), and only the one that stores the clip drops its own.
+        The other's session (offer, manifest, chunk book, and an open file descriptor on what is
+        now the stored evidence file) stays until this runs, so it runs often (the hub's
+        maintenance), not only with the hourly-scale ``expire_stale``."""
+        if not any(not upload.finalizing for upload in self._uploads.values()):
+            return 0
+        records = await self._storage.aread(lambda uow: uow.uploads.in_state("receiving"))
+        return await self._forget_ended({record.clip_id for record in records})
+
+    async def _forget_ended(self, receiving: set[str]) -> int:
         """Drop sessions of uploads another hub process stored, rejected or expired (this one
         learns it only when it records chunks, and an idle session would keep its file open)."""
+        forgotten = 0
         for upload in list(self._uploads.values()):
             if upload.finalizing or upload.clip_id in receiving:
                 continue
@@ -146,6 +160,8 @@ class IngestRecovery(IngestCompletion):
             if record is None or record.state != "receiving":
                 log.info("site %s clip %s: upload ended elsewhere", upload.site_id, upload.clip_id)
                 await self._forget(upload)
+                forgotten += 1
+        return forgotten
 
     async def close(self) -> None:
         """Stop timers and tasks, persist what is held, close staging files."""
