@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, Final
 
@@ -27,6 +28,7 @@ from cctv_common.clock import parse_iso
 from devkit.local_broker import MosquittoBroker
 from devkit.site_stack import PASSWORD, SiteStack
 from devkit.testcam import TestCamera
+from devkit.waiting import wait_until
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.support.onvif_device import FakeOnvifDevice
 from tests.support.site_rig import GUARD_SECONDS, running_stack, site_broker, wait_on_stack
@@ -73,6 +75,10 @@ def stack(tmp_path: Path, broker: MosquittoBroker, device: FakeOnvifDevice) -> I
 def events(stack: SiteStack) -> list[dict[str, Any]]:
     path = f"/api/sites/{SITE_ID}/cameras/{stack.camera_id}/events"
     return list(stack.api.json(path)["events"])
+
+
+def job_listed(stack: SiteStack, reason: str) -> bool:
+    return any(job["reason"] == reason for job in stack.api.json("/api/jobs"))
 
 
 def test_events_snapshots_and_the_timeline_through_the_real_parts(
@@ -162,11 +168,10 @@ def test_events_snapshots_and_the_timeline_through_the_real_parts(
                 wide = page.evaluate("document.documentElement.scrollWidth")
                 assert wide <= width, f"the page is {wide} px wide in a {width} px window"
                 context.close()
-                job = next(
-                    j
-                    for j in stack.api.json("/api/jobs")
-                    if j["reason"] == f"timeline test {width}"
-                )
+                # The rows waited for above may be the first width's job: wait for this one.
+                reason = f"timeline test {width}"
+                wait_until(partial(job_listed, stack, reason), f"the job of {reason}")
+                job = next(j for j in stack.api.json("/api/jobs") if j["reason"] == reason)
                 assert (job["site_id"], job["camera_id"]) == (SITE_ID, stack.camera_id)
                 # The form holds whole seconds: within a second of the event minus 10 s, and
                 # ending 20 s after it or, when that is still to come, when it was clicked (the
